@@ -1,0 +1,258 @@
+package calstore
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Errors returned by the store. They are wrapped with context (which user,
+// which event, the underlying bbolt error); compare with errors.Is.
+var (
+	ErrNotFound = errors.New("calstore: not found")
+	ErrExists   = errors.New("calstore: already exists")
+	ErrConflict = errors.New("calstore: address belongs to another user")
+	ErrClosed   = errors.New("calstore: store closed")
+	ErrLocked   = errors.New("calstore: database locked by another process") // bbolt file lock timeout
+	ErrSchema   = errors.New("calstore: unsupported schema version")
+	ErrInvalid  = errors.New("calstore: invalid value")
+
+	// ErrReadOnly is returned by a Tx method that writes when it is called
+	// inside Read, and by Write on a store opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("calstore: read-only")
+)
+
+// SchemaVersion is the version of the bucket layout and value encoding
+// written by this package (see doc.go). Open refuses a file with a newer
+// version (ErrSchema) and migrates a file with an older one.
+const SchemaVersion = 1
+
+// MaxHistory is the number of HistoryEntry values kept per event; PutEvent
+// drops the oldest beyond it.
+const MaxHistory = 100
+
+// Limits on key sizes. bbolt refuses keys over 32 KiB; these are far below
+// and far above anything legitimate. Longer values give ErrInvalid.
+const (
+	MaxAddressLen = 1024 // bytes, after Normalize
+	MaxUIDLen     = 4096 // bytes, iCalendar UID
+	MaxKeyLen     = 1024 // bytes, LogEntry.Key
+)
+
+// Policy values for User.Policy (SPEC "Policy: autoProcessIMip"). The empty
+// string means "the server's default_policy".
+const (
+	PolicyAlways = "always"
+	PolicyKnown  = "known"
+	PolicyNever  = "never"
+)
+
+// Status values for Pending.Status.
+const (
+	PendingOpen     = "open"
+	PendingDone     = "done"
+	PendingObsolete = "obsolete"
+)
+
+// Status values for OutboxItem.Status.
+const (
+	OutboxQueued = "queued"
+	OutboxSent   = "sent"
+	OutboxFailed = "failed"
+)
+
+// Source values for Contact.Source.
+const (
+	SourceManual = "manual"
+	SourceVCard  = "vcard"
+	SourceSent   = "sent"
+	SourceEvent  = "event" // organizer or attendee of one of the user's events
+)
+
+// The json tags below define the on-disk encoding. Changing a tag or the
+// meaning of a field needs a SchemaVersion bump and a migration.
+
+// User is a local calendar user.
+type User struct {
+	Address   string    `json:"address"`             // primary calendar address, lower-case, no "mailto:"
+	Aliases   []string  `json:"aliases,omitempty"`   // further addresses of the same user (lower-case)
+	Delegates []string  `json:"delegates,omitempty"` // addresses allowed to act on the user's behalf (seed "secretary")
+	Policy    string    `json:"policy,omitempty"`    // "always" | "known" | "never" | "" (server default)
+	Created   time.Time `json:"created"`             // set by PutUser on creation when zero; kept on replace when zero
+}
+
+// Addresses returns the primary address followed by the aliases.
+func (u User) Addresses() []string {
+	return append([]string{u.Address}, u.Aliases...)
+}
+
+// HistoryEntry records one thing that happened to an event.
+type HistoryEntry struct {
+	Time      time.Time `json:"time"`
+	MessageID string    `json:"message_id,omitempty"`
+	Method    string    `json:"method,omitempty"`
+	Outcome   string    `json:"outcome,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	From      string    `json:"from,omitempty"`
+	Summary   string    `json:"summary,omitempty"`
+}
+
+// Event is one calendar object of a user with its scheduling metadata.
+type Event struct {
+	UID         string               `json:"uid"`
+	Data        []byte               `json:"data"`                   // iCalendar text: one VCALENDAR with master and overrides
+	ReplyStamps map[string]time.Time `json:"reply_stamps,omitempty"` // per attendee (+ "\x00" + RECURRENCE-ID for an instance): DTSTAMP of the last applied REPLY
+	History     []HistoryEntry       `json:"history,omitempty"`      // newest last; the store keeps at most MaxHistory (drops oldest)
+	Updated     time.Time            `json:"updated"`                // set by PutEvent when zero
+}
+
+// LogEntry records what was done to one message for one user. The (User,
+// Key) pair is the once-only record: a message whose key is present for the
+// user has been processed for that user.
+type LogEntry struct {
+	User      string    `json:"user"` // stored as the user's primary address
+	Key       string    `json:"key"`  // the once-only key the caller computed for (message, user)
+	Time      time.Time `json:"time"` // set by AddLog when zero
+	MessageID string    `json:"message_id,omitempty"`
+	From      string    `json:"from,omitempty"`
+	Method    string    `json:"method,omitempty"`
+	UID       string    `json:"uid,omitempty"`
+	Outcome   string    `json:"outcome,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Transport string    `json:"transport,omitempty"`
+}
+
+// Pending is something that waits for the user's (or an admin's) decision.
+type Pending struct {
+	ID           uint64    `json:"id"`   // assigned by AddPending, unique per store, increasing
+	User         string    `json:"user"` // stored as the user's primary address
+	UID          string    `json:"uid,omitempty"`
+	RecurrenceID string    `json:"recurrence_id,omitempty"`
+	Kind         string    `json:"kind"` // "invitation", "rescheduled", "party-crasher", "counter", "refresh", "held", ...
+	Reason       string    `json:"reason,omitempty"`
+	Summary      string    `json:"summary,omitempty"` // human text
+	Actions      []string  `json:"actions,omitempty"` // allowed actions
+	From         string    `json:"from,omitempty"`
+	Method       string    `json:"method,omitempty"`
+	MessageID    string    `json:"message_id,omitempty"`
+	Data         []byte    `json:"data,omitempty"`     // the iTIP object (iCalendar) that caused it
+	Attendee     string    `json:"attendee,omitempty"` // the attendee concerned (party crasher, counter, refresh)
+	Outgoing     bool      `json:"outgoing,omitempty"` // the message was the user's own (submission path)
+	Status       string    `json:"status"`             // "open" | "done" | "obsolete"
+	Resolution   string    `json:"resolution,omitempty"`
+	Created      time.Time `json:"created"` // set by AddPending when zero
+	Updated      time.Time `json:"updated"` // set by AddPending and PutPending when zero
+}
+
+// Contact is an address a user knows (SPEC "Policy": known senders).
+type Contact struct {
+	User    string `json:"user"`    // stored as the user's primary address
+	Address string `json:"address"` // normalised
+	Name    string `json:"name,omitempty"`
+	Source  string `json:"source"` // "manual" | "vcard" | "sent"; "" is stored as "manual"
+}
+
+// OutboxItem is an outgoing iTIP message waiting to be sent, or kept for a
+// while after sending.
+type OutboxItem struct {
+	ID          uint64    `json:"id"`
+	User        string    `json:"user,omitempty"` // normalised; not required to be a known user
+	From        string    `json:"from"`
+	To          []string  `json:"to"`
+	Method      string    `json:"method,omitempty"`
+	UID         string    `json:"uid,omitempty"`
+	Subject     string    `json:"subject,omitempty"`
+	Body        []byte    `json:"body"`           // iCalendar payload
+	Auto        bool      `json:"auto,omitempty"` // automatic answer (Auto-Submitted)
+	Status      string    `json:"status"`         // "queued" | "sent" | "failed"
+	Attempts    int       `json:"attempts,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	Created     time.Time `json:"created"`      // set by Enqueue when zero
+	Updated     time.Time `json:"updated"`      // set by Enqueue and PutOutbox when zero
+	NextAttempt time.Time `json:"next_attempt"` // set by Enqueue to Created when zero (due now)
+}
+
+// Store is the calendar store. *DB is the bbolt implementation; the
+// conformance suite in package storetest states the contract in code.
+type Store interface {
+	// Read runs fn in a read-only transaction. Many may run at once, also
+	// alongside one Write. fn's error is returned unchanged. Calling Write
+	// from inside fn on the same goroutine deadlocks.
+	Read(ctx context.Context, fn func(Tx) error) error
+
+	// Write runs fn in a read-write transaction. Writes are serialised.
+	// The transaction commits (and, unless Options.NoSync, is on disk)
+	// only if fn returns nil; fn's error (returned unchanged) or a panic
+	// rolls back everything fn did. If ctx is done when fn returns, the
+	// transaction is rolled back too and ctx.Err() returned, so a nil
+	// error always means "committed" and an error "nothing changed".
+	Write(ctx context.Context, fn func(Tx) error) error
+
+	// Close closes the store, waiting for running transactions. Read and
+	// Write then return ErrClosed. A second Close returns nil.
+	Close() error
+}
+
+// Tx is a transaction. It is valid only inside the fn given to Read or
+// Write; afterwards its methods return ErrClosed. It must not be used from
+// several goroutines at once.
+//
+// Every address argument is normalised with Normalize. A "user" argument
+// names a user by its primary address or any alias; User fields stored in
+// records hold the primary address. Methods on per-user data return
+// ErrNotFound when the user does not exist. Returned values are copies:
+// changing them does not change the store; values passed in are copied too.
+// Zero timestamps on new records are set to the current time.
+type Tx interface {
+	User(address string) (User, error) // by primary address OR alias; ErrNotFound
+	Users() ([]User, error)            // sorted by Address
+	// PutUser creates or replaces the user identified by u.Address.
+	// Addresses are normalised, duplicates and an alias equal to the
+	// primary dropped; Policy must be one of the Policy constants or "".
+	// ErrConflict if u.Address or an alias is an address of another user
+	// (renaming a user to one of its aliases is such a conflict too).
+	PutUser(u User) error
+	DeleteUser(address string) error // removes the user, its events, log entries, pending items and contacts (not its outbox items)
+
+	Event(user, uid string) (Event, error)
+	Events(user string) ([]Event, error) // sorted by UID
+	PutEvent(user string, ev Event) error
+	DeleteEvent(user, uid string) error // ErrNotFound if absent
+
+	LogEntry(user, key string) (LogEntry, error) // the once-only lookup; ErrNotFound
+	AddLog(e LogEntry) error                     // ErrExists when (User,Key) present
+	// Log returns the log, most recently added first; user "" = all users;
+	// limit<=0 = all.
+	Log(user string, limit int) ([]LogEntry, error)
+
+	AddPending(p Pending) (Pending, error) // assigns ID, Status "open" if empty
+	PendingItem(user string, id uint64) (Pending, error)
+	PendingList(user string, openOnly bool) ([]Pending, error) // by ID
+	PendingForUID(user, uid string) ([]Pending, error)         // open items for an event (to mark obsolete), by ID
+	PutPending(p Pending) error                                // replaces an existing item (by p.User, p.ID); ErrNotFound
+
+	// AddContact is idempotent per (User, Address): an existing contact
+	// keeps its Source, and its Name unless c.Name is non-empty.
+	AddContact(c Contact) error
+	Contacts(user string) ([]Contact, error) // sorted by Address
+	IsContact(user, address string) (bool, error)
+
+	Enqueue(o OutboxItem) (OutboxItem, error) // assigns ID, Status "queued"
+	OutboxItem(id uint64) (OutboxItem, error)
+	Outbox() ([]OutboxItem, error) // by ID
+	PutOutbox(o OutboxItem) error  // replaces an existing item; ErrNotFound
+	DeleteOutbox(id uint64) error  // removes an item (retention); ErrNotFound
+}
+
+// Normalize returns the canonical form of a calendar address: surrounding
+// space trimmed, a "mailto:" prefix of any case removed, lower-cased.
+// Addresses are compared in this form everywhere (SPEC "Users and
+// addresses").
+func Normalize(address string) string {
+	s := strings.TrimSpace(address)
+	if len(s) >= 7 && strings.EqualFold(s[:7], "mailto:") {
+		s = strings.TrimSpace(s[7:])
+	}
+	return strings.ToLower(s)
+}

@@ -1,0 +1,427 @@
+package calstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"imipd/calstore"
+	"imipd/calstore/storetest"
+)
+
+var ctx = context.Background()
+
+func openTemp(t *testing.T) *calstore.DB {
+	t.Helper()
+	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) calstore.Store {
+		db := openTemp(t)
+		t.Cleanup(func() {
+			// Every suite test leaves a consistent file behind. Check on
+			// a store the test closed reports ErrClosed, which is fine.
+			if err := db.Check(ctx); err != nil && !errors.Is(err, calstore.ErrClosed) {
+				t.Errorf("Check after test: %v", err)
+			}
+		})
+		return db
+	})
+}
+
+func TestNormalize(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"alice@example.test", "alice@example.test"},
+		{"Alice@Example.TEST", "alice@example.test"},
+		{"mailto:alice@example.test", "alice@example.test"},
+		{"MAILTO:Alice@example.test", "alice@example.test"},
+		{"MaIlTo:alice@example.test", "alice@example.test"},
+		{"  mailto: alice@example.test \r\n", "alice@example.test"},
+		{"mailto:", ""},
+		{"", ""},
+		{"mailtoalice@example.test", "mailtoalice@example.test"},
+		{"mailto:mailto:x@y", "mailto:x@y"}, // one prefix only
+		{"ÄRGER@Example.test", "ärger@example.test"},
+	}
+	for _, c := range cases {
+		if got := calstore.Normalize(c.in); got != c.want {
+			t.Errorf("Normalize(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// readBolt opens the file with bbolt directly and runs fn.
+func readBolt(t *testing.T, path string, write bool, fn func(*bolt.Tx) error) {
+	t.Helper()
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("bolt.Open: %v", err)
+	}
+	defer bdb.Close()
+	if write {
+		err = bdb.Update(fn)
+	} else {
+		err = bdb.View(fn)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSchemaWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imipd.db")
+	db, err := calstore.Open(path, calstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %v, want 0600", fi.Mode().Perm())
+	}
+	readBolt(t, path, false, func(tx *bolt.Tx) error {
+		meta := tx.Bucket([]byte("meta"))
+		if meta == nil {
+			return errors.New("no meta bucket")
+		}
+		if got := string(meta.Get([]byte("schema"))); got != fmt.Sprint(calstore.SchemaVersion) {
+			t.Errorf("schema = %q, want %d", got, calstore.SchemaVersion)
+		}
+		for _, b := range []string{"users", "addrs", "userdata", "log", "outbox"} {
+			if tx.Bucket([]byte(b)) == nil {
+				t.Errorf("bucket %s missing", b)
+			}
+		}
+		return nil
+	})
+}
+
+func TestSchemaRefused(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(tx *bolt.Tx) error
+	}{
+		{"newer version", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte(fmt.Sprint(calstore.SchemaVersion+1)))
+		}},
+		{"garbage version", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("one"))
+		}},
+		{"no version in a used file", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("meta")).Delete([]byte("schema"))
+		}},
+		{"foreign bbolt file", func(tx *bolt.Tx) error {
+			for _, b := range []string{"meta", "users", "addrs", "userdata", "log", "outbox"} {
+				if err := tx.DeleteBucket([]byte(b)); err != nil {
+					return err
+				}
+			}
+			_, err := tx.CreateBucket([]byte("certificates"))
+			return err
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "imipd.db")
+			db, err := calstore.Open(path, calstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			readBolt(t, path, true, c.setup)
+			for _, ro := range []bool{false, true} {
+				db, err = calstore.Open(path, calstore.Options{ReadOnly: ro})
+				if !errors.Is(err, calstore.ErrSchema) {
+					t.Errorf("Open(ReadOnly %v): got %v, want ErrSchema", ro, err)
+				}
+				if db != nil {
+					db.Close()
+				}
+			}
+			// The refused file was not changed and not left locked.
+			readBolt(t, path, false, func(tx *bolt.Tx) error { return nil })
+		})
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imipd.db")
+	db, err := calstore.Open(path, calstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid uint64
+	err = db.Write(ctx, func(tx calstore.Tx) error {
+		if err := tx.PutUser(calstore.User{Address: "alice@example.test", Aliases: []string{"al@example.test"}}); err != nil {
+			return err
+		}
+		if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "u", Data: []byte("ICS")}); err != nil {
+			return err
+		}
+		if err := tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "k"}); err != nil {
+			return err
+		}
+		p, err := tx.AddPending(calstore.Pending{User: "alice@example.test", UID: "u"})
+		pid = p.ID
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = calstore.Open(path, calstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Write(ctx, func(tx calstore.Tx) error {
+		ev, err := tx.Event("al@example.test", "u")
+		if err != nil {
+			return err
+		}
+		if string(ev.Data) != "ICS" {
+			t.Errorf("event data after reopen: %q", ev.Data)
+		}
+		if _, err := tx.LogEntry("alice@example.test", "k"); err != nil {
+			return err
+		}
+		if err := tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "k"}); !errors.Is(err, calstore.ErrExists) {
+			t.Errorf("AddLog after reopen: %v, want ErrExists", err)
+		}
+		p, err := tx.AddPending(calstore.Pending{User: "alice@example.test"})
+		if err != nil {
+			return err
+		}
+		if p.ID <= pid {
+			t.Errorf("pending ID after reopen: %d, want > %d", p.ID, pid)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Check(ctx); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+func TestLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imipd.db")
+	db, err := calstore.Open(path, calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const timeout = 200 * time.Millisecond
+	for _, ro := range []bool{false, true} {
+		start := time.Now()
+		db2, err := calstore.Open(path, calstore.Options{Timeout: timeout, ReadOnly: ro})
+		elapsed := time.Since(start)
+		if !errors.Is(err, calstore.ErrLocked) {
+			t.Errorf("second Open (ReadOnly %v): got %v, want ErrLocked", ro, err)
+			if db2 != nil {
+				db2.Close()
+			}
+		}
+		if elapsed > timeout+time.Second {
+			t.Errorf("second Open (ReadOnly %v) took %v, timeout %v", ro, elapsed, timeout)
+		}
+		if err != nil && !strings.Contains(err.Error(), path) {
+			t.Errorf("error does not name the file: %v", err)
+		}
+	}
+	// Once closed, the file can be opened again.
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := calstore.Open(path, calstore.Options{Timeout: timeout})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	db2.Close()
+}
+
+func TestReadOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imipd.db")
+	if _, err := calstore.Open(path, calstore.Options{ReadOnly: true}); err == nil {
+		t.Fatal("ReadOnly Open of a missing file succeeded")
+	}
+	db, err := calstore.Open(path, calstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Write(ctx, func(tx calstore.Tx) error { return tx.PutUser(calstore.User{Address: "alice@example.test"}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	ro1, err := calstore.Open(path, calstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro1.Close()
+	// Readers share the file.
+	ro2, err := calstore.Open(path, calstore.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("second ReadOnly Open: %v", err)
+	}
+	defer ro2.Close()
+	err = ro1.Read(ctx, func(tx calstore.Tx) error {
+		_, err := tx.User("alice@example.test")
+		return err
+	})
+	if err != nil {
+		t.Errorf("Read: %v", err)
+	}
+	err = ro1.Write(ctx, func(tx calstore.Tx) error { return nil })
+	if !errors.Is(err, calstore.ErrReadOnly) {
+		t.Errorf("Write on ReadOnly: got %v, want ErrReadOnly", err)
+	}
+	if err := ro1.Check(ctx); err != nil {
+		t.Errorf("Check on ReadOnly: %v", err)
+	}
+	// A writer waits for the readers.
+	if _, err := calstore.Open(path, calstore.Options{Timeout: 200 * time.Millisecond}); !errors.Is(err, calstore.ErrLocked) {
+		t.Errorf("read-write Open while readers hold the file: got %v, want ErrLocked", err)
+	}
+}
+
+func TestOpenNotBbolt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imipd.db")
+	if err := os.WriteFile(path, []byte(strings.Repeat("not a database\n", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if db, err := calstore.Open(path, calstore.Options{}); err == nil {
+		db.Close()
+		t.Fatal("Open of a text file succeeded")
+	}
+}
+
+func TestCheck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imipd.db")
+	db, err := calstore.Open(path, calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Write(ctx, func(tx calstore.Tx) error {
+		for i := range 50 {
+			u := fmt.Sprintf("user%d@example.test", i)
+			if err := tx.PutUser(calstore.User{Address: u, Aliases: []string{"alias-" + u}}); err != nil {
+				return err
+			}
+			for j := range 20 {
+				ev := calstore.Event{UID: fmt.Sprint(j), Data: []byte(strings.Repeat("DESCRIPTION:x\r\n", 50))}
+				if err := tx.PutEvent(u, ev); err != nil {
+					return err
+				}
+				if err := tx.AddLog(calstore.LogEntry{User: u, Key: fmt.Sprint(j)}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Check(ctx); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := db.Check(cctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Check with cancelled ctx: %v", err)
+	}
+	db.Close()
+	if err := db.Check(ctx); !errors.Is(err, calstore.ErrClosed) {
+		t.Errorf("Check on closed: %v", err)
+	}
+
+	// Break the address index behind the store's back: Check reports it.
+	readBolt(t, path, true, func(tx *bolt.Tx) error {
+		addrs := tx.Bucket([]byte("addrs"))
+		if err := addrs.Put([]byte("stray@example.test"), []byte("user1@example.test")); err != nil {
+			return err
+		}
+		return addrs.Delete([]byte("alias-user2@example.test"))
+	})
+	db, err = calstore.Open(path, calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Check(ctx)
+	if err == nil || !strings.Contains(err.Error(), "stray@example.test") || !strings.Contains(err.Error(), "alias-user2@example.test") {
+		t.Errorf("Check of a broken index: got %v", err)
+	}
+}
+
+// BenchmarkWriteEvent measures one synced Write that checks and records a
+// message and stores an event, as a delivery does.
+func BenchmarkWriteEvent(b *testing.B) {
+	db, err := calstore.Open(filepath.Join(b.TempDir(), "imipd.db"), calstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Write(ctx, func(tx calstore.Tx) error { return tx.PutUser(calstore.User{Address: "alice@example.test"}) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := []byte(strings.Repeat("ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:someone@example.org\r\n", 40))
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		key := fmt.Sprint("k", i)
+		uid := fmt.Sprint("uid", i%100)
+		i++
+		err := db.Write(ctx, func(tx calstore.Tx) error {
+			if _, err := tx.LogEntry("alice@example.test", key); !errors.Is(err, calstore.ErrNotFound) {
+				return fmt.Errorf("LogEntry: %v", err)
+			}
+			ev, err := tx.Event("alice@example.test", uid)
+			if err != nil && !errors.Is(err, calstore.ErrNotFound) {
+				return err
+			}
+			ev.UID = uid
+			ev.Data = data
+			ev.History = append(ev.History, calstore.HistoryEntry{Time: time.Now(), MessageID: key, Method: "REQUEST", Outcome: "applied"})
+			if err := tx.PutEvent("alice@example.test", ev); err != nil {
+				return err
+			}
+			return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: key, Outcome: "applied"})
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

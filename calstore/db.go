@@ -1,0 +1,390 @@
+package calstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Options configure Open.
+type Options struct {
+	// Timeout is how long Open waits for the file lock held by another
+	// process (or another Open in this one) before returning ErrLocked.
+	// Zero or negative means the default, 1s.
+	Timeout time.Duration
+
+	// NoSync skips fsync after each commit. For tests only, never in
+	// production: a crash can then lose acknowledged changes or corrupt the
+	// file.
+	NoSync bool
+
+	// ReadOnly opens the file with a shared lock and without writing
+	// anything; Write returns ErrReadOnly. The file must exist and have the
+	// current SchemaVersion (an older one needs a read-write Open to
+	// migrate). A daemon holding the file makes Open return ErrLocked.
+	ReadOnly bool
+}
+
+// DefaultTimeout is the file lock wait used when Options.Timeout is zero.
+const DefaultTimeout = time.Second
+
+// DB is the bbolt implementation of Store. It is safe for concurrent use.
+type DB struct {
+	bdb      *bolt.DB
+	path     string
+	readOnly bool
+	closed   atomic.Bool
+}
+
+var _ Store = (*DB)(nil)
+
+// Top-level bucket names; see doc.go.
+var (
+	bucketMeta     = []byte("meta")
+	bucketUsers    = []byte("users")
+	bucketAddrs    = []byte("addrs")
+	bucketUserdata = []byte("userdata")
+	bucketLog      = []byte("log")
+	bucketOutbox   = []byte("outbox")
+
+	topBuckets = [][]byte{bucketMeta, bucketUsers, bucketAddrs, bucketUserdata, bucketLog, bucketOutbox}
+
+	keySchema     = []byte("schema")
+	keyPendingSeq = []byte("pending-seq")
+)
+
+// Per-user bucket names, nested in userdata/<primary address>.
+var (
+	ubEvents     = []byte("events")
+	ubLog        = []byte("log")
+	ubLogKeys    = []byte("logkeys")
+	ubPending    = []byte("pending")
+	ubPendingUID = []byte("pending-uid")
+	ubContacts   = []byte("contacts")
+
+	userBuckets = [][]byte{ubEvents, ubLog, ubLogKeys, ubPending, ubPendingUID, ubContacts}
+)
+
+// migrations[v] turns a file of schema version v into version v+1, inside
+// the Open transaction. There is no older version than 1 yet.
+var migrations = map[int]func(*bolt.Tx) error{}
+
+// Open opens or creates the store at path (mode 0600), creates missing
+// buckets, writes SchemaVersion into a new file, refuses a newer version
+// (ErrSchema) and migrates an older one. A file that is a bbolt database
+// but not a calstore one is refused with ErrSchema. ErrLocked if another
+// process holds the file for longer than opt.Timeout.
+func Open(path string, opt Options) (*DB, error) {
+	timeout := opt.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:  timeout,
+		NoSync:   opt.NoSync,
+		ReadOnly: opt.ReadOnly,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, mapErr(err))
+	}
+	db := &DB{bdb: bdb, path: path, readOnly: opt.ReadOnly}
+	if opt.ReadOnly {
+		err = bdb.View(checkSchema)
+	} else {
+		err = bdb.Update(initSchema)
+	}
+	if err != nil {
+		if cerr := bdb.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, mapErr(err))
+	}
+	return db, nil
+}
+
+// readSchema returns the version stored in meta, 0 with ok false when the
+// file has no meta bucket or no version.
+func readSchema(btx *bolt.Tx) (v int, ok bool, err error) {
+	meta := btx.Bucket(bucketMeta)
+	if meta == nil {
+		return 0, false, nil
+	}
+	buf := meta.Get(keySchema)
+	if buf == nil {
+		return 0, false, nil
+	}
+	v, err = strconv.Atoi(string(buf))
+	if err != nil || v <= 0 {
+		return 0, false, fmt.Errorf("%w: schema value %q", ErrSchema, buf)
+	}
+	return v, true, nil
+}
+
+// checkSchema accepts only the current version (read-only opens).
+func checkSchema(btx *bolt.Tx) error {
+	v, ok, err := readSchema(btx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: no schema version, not a calstore file or never opened read-write", ErrSchema)
+	}
+	if v != SchemaVersion {
+		return fmt.Errorf("%w: file has version %d, this program %d (open read-write to migrate an older file)", ErrSchema, v, SchemaVersion)
+	}
+	return nil
+}
+
+// initSchema creates a new layout or validates and migrates an existing one.
+func initSchema(btx *bolt.Tx) error {
+	v, ok, err := readSchema(btx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// A new file has no buckets at all; anything else is someone
+		// else's database and is left alone.
+		if k, _ := btx.Cursor().First(); k != nil {
+			return fmt.Errorf("%w: no schema version in a non-empty file (bucket %q), not a calstore file", ErrSchema, k)
+		}
+		v = SchemaVersion
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("%w: file has version %d, this program only knows up to %d", ErrSchema, v, SchemaVersion)
+	}
+	for ; v < SchemaVersion; v++ {
+		m := migrations[v]
+		if m == nil {
+			return fmt.Errorf("%w: no migration from version %d", ErrSchema, v)
+		}
+		if err := m(btx); err != nil {
+			return fmt.Errorf("migrate from schema version %d: %w", v, err)
+		}
+	}
+	for _, name := range topBuckets {
+		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	meta := btx.Bucket(bucketMeta)
+	if cur := meta.Get(keySchema); !bytes.Equal(cur, []byte(strconv.Itoa(SchemaVersion))) {
+		if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+			return fmt.Errorf("write schema version: %w", err)
+		}
+	}
+	return nil
+}
+
+// Path returns the file name the store was opened with.
+func (db *DB) Path() string { return db.path }
+
+// Read implements Store.
+func (db *DB) Read(ctx context.Context, fn func(Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	btx, err := db.bdb.Begin(false)
+	if err != nil {
+		return fmt.Errorf("begin read: %w", mapErr(err))
+	}
+	t := &tx{btx: btx}
+	defer func() {
+		t.done = true
+		// A read transaction's rollback only releases it; its error is
+		// ErrTxClosed at worst, which cannot happen here.
+		_ = btx.Rollback()
+	}()
+	return fn(t)
+}
+
+// Write implements Store.
+func (db *DB) Write(ctx context.Context, fn func(Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if db.readOnly {
+		return fmt.Errorf("write: %w", ErrReadOnly)
+	}
+	btx, err := db.bdb.Begin(true)
+	if err != nil {
+		return fmt.Errorf("begin write: %w", mapErr(err))
+	}
+	t := &tx{btx: btx, writable: true}
+	committed := false
+	defer func() {
+		t.done = true
+		if !committed {
+			// Also on panic in fn: release the writer lock, drop changes.
+			_ = btx.Rollback()
+		}
+	}()
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t.done = true
+	committed = true
+	if err := btx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Close implements Store. It waits for running transactions to finish.
+func (db *DB) Close() error {
+	if db.closed.Swap(true) {
+		return nil
+	}
+	if err := db.bdb.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", db.path, mapErr(err))
+	}
+	return nil
+}
+
+// Check runs bbolt's page-level consistency check and calstore's own
+// invariants (the address index matches the users, every user has its
+// data buckets, once-only keys point at log entries). It returns all
+// problems found, joined, or nil. It holds the writer lock while it runs
+// (bbolt's check is not safe alongside writers), so it stalls Write on a
+// large file.
+func (db *DB) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	btx, err := db.bdb.Begin(!db.readOnly)
+	if err != nil {
+		return fmt.Errorf("begin check: %w", mapErr(err))
+	}
+	defer func() { _ = btx.Rollback() }()
+
+	var errs []error
+	for err := range btx.Check() {
+		errs = append(errs, fmt.Errorf("bbolt: %w", err))
+	}
+	if len(errs) == 0 {
+		// The page structure is sound; only then walk the data.
+		errs = append(errs, checkData(ctx, btx)...)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("check %s: %w", db.path, errors.Join(errs...))
+	}
+	return nil
+}
+
+// checkData verifies calstore's invariants.
+func checkData(ctx context.Context, btx *bolt.Tx) []error {
+	var errs []error
+	for _, name := range topBuckets {
+		if btx.Bucket(name) == nil {
+			errs = append(errs, fmt.Errorf("bucket %s missing", name))
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	users := btx.Bucket(bucketUsers)
+	addrs := btx.Bucket(bucketAddrs)
+	udata := btx.Bucket(bucketUserdata)
+	glog := btx.Bucket(bucketLog)
+
+	owners := map[string]string{} // address -> primary, from the user records
+	err := users.ForEach(func(k, v []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var u User
+		if err := decode(v, &u); err != nil {
+			errs = append(errs, fmt.Errorf("user %s: %v", k, err))
+			return nil
+		}
+		if u.Address != string(k) {
+			errs = append(errs, fmt.Errorf("user %s: record has address %q", k, u.Address))
+		}
+		for _, a := range u.Addresses() {
+			owners[a] = string(k)
+			if got := addrs.Get([]byte(a)); string(got) != string(k) {
+				errs = append(errs, fmt.Errorf("user %s: address %s indexed to %q", k, a, got))
+			}
+		}
+		ub := udata.Bucket(k)
+		if ub == nil {
+			errs = append(errs, fmt.Errorf("user %s: no data bucket", k))
+			return nil
+		}
+		for _, name := range userBuckets {
+			if ub.Bucket(name) == nil {
+				errs = append(errs, fmt.Errorf("user %s: bucket %s missing", k, name))
+			}
+		}
+		if lk := ub.Bucket(ubLogKeys); lk != nil {
+			if err := lk.ForEach(func(key, seq []byte) error {
+				if glog.Get(seq) == nil {
+					errs = append(errs, fmt.Errorf("user %s: log key %q points at missing entry %x", k, key, seq))
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return append(errs, err)
+	}
+	err = addrs.ForEach(func(k, v []byte) error {
+		if owners[string(k)] != string(v) {
+			errs = append(errs, fmt.Errorf("address %s indexed to %s, which does not list it", k, v))
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	err = udata.ForEach(func(k, v []byte) error {
+		if users.Get(k) == nil {
+			errs = append(errs, fmt.Errorf("data bucket for unknown user %s", k))
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// mapErr maps bbolt errors to package errors, keeping the original in the
+// chain (both match errors.Is). Other errors are returned unchanged.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("%w: %w", ErrLocked, err)
+	case errors.Is(err, berrors.ErrDatabaseNotOpen), errors.Is(err, berrors.ErrTxClosed):
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	case errors.Is(err, berrors.ErrDatabaseReadOnly), errors.Is(err, berrors.ErrTxNotWritable):
+		return fmt.Errorf("%w: %w", ErrReadOnly, err)
+	case errors.Is(err, berrors.ErrKeyRequired), errors.Is(err, berrors.ErrKeyTooLarge), errors.Is(err, berrors.ErrValueTooLarge),
+		errors.Is(err, berrors.ErrIncompatibleValue), errors.Is(err, berrors.ErrBucketNameRequired):
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return err
+}

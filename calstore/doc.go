@@ -1,0 +1,73 @@
+// Package calstore is imipd's persistent state in one bbolt file: users and
+// their addresses, events with their scheduling metadata, pending actions,
+// the processed-message log (the once-only record), contacts and the outbox.
+//
+// # Use
+//
+// Open the file once per process and run work in transactions:
+//
+//	db, err := calstore.Open(filepath.Join(dataDir, "imipd.db"), calstore.Options{})
+//	err = db.Write(ctx, func(tx calstore.Tx) error {
+//		if _, err := tx.LogEntry(user, key); err == nil {
+//			return errDuplicate // processed before
+//		} else if !errors.Is(err, calstore.ErrNotFound) {
+//			return err
+//		}
+//		// ... apply, then record:
+//		return tx.AddLog(calstore.LogEntry{User: user, Key: key, ...})
+//	})
+//
+// The once-only check and the change it guards belong in one Write (SPEC
+// "Ordering and once-only"): Write is atomic, and a nil error means the
+// change is committed and synced to disk (unless Options.NoSync, which is
+// for tests only). Any error, including a panic in fn or ctx ending before
+// commit, leaves the store unchanged.
+//
+// bbolt allows one process to hold the file read-write (an exclusive file
+// lock); a second Open waits Options.Timeout and returns ErrLocked. So
+// imipctl talks to the daemon, and opens the file itself only when no
+// daemon runs. Write transactions are serialised inside the process; reads
+// run in parallel with each other and with the writer. DB.Batch-style
+// coalescing is deliberately not used: it may run fn twice.
+//
+// Values read are copies (decoded from JSON), valid after the transaction;
+// values written are copied into the file. Addresses are compared after
+// Normalize. The conformance suite in calstore/storetest states the
+// behaviour of any Store in code.
+//
+// # File layout (SchemaVersion 1)
+//
+// Keys are bytes; "u64" is an 8-byte big-endian integer, so byte order is
+// numeric order. Values are JSON of the exported types, using their json
+// tags, unless noted.
+//
+//	meta                     bucket
+//	  "schema"               decimal ASCII schema version ("1")
+//	  "pending-seq"          u64, the last Pending.ID assigned
+//	users                    bucket: primary address -> User
+//	addrs                    bucket: every address of every user (primary
+//	                         and aliases) -> primary address; the alias index
+//	userdata                 bucket of buckets, one per primary address:
+//	  <primary>/events       UID -> Event
+//	  <primary>/log          u64 log sequence -> empty: this user's entries in log
+//	  <primary>/logkeys      once-only key -> u64 log sequence
+//	  <primary>/pending      u64 ID -> Pending
+//	  <primary>/pending-uid  UID + 0x00 + u64 ID -> empty: index for PendingForUID
+//	  <primary>/contacts     address -> Contact
+//	log                      bucket: u64 sequence (bucket NextSequence, so
+//	                         commit order) -> LogEntry, for all users
+//	outbox                   bucket: u64 ID (bucket NextSequence) -> OutboxItem
+//
+// Log order is the order entries were added (newest = highest sequence),
+// not LogEntry.Time. Pending IDs come from meta/pending-seq rather than a
+// bucket sequence so they stay unique across users and survive DeleteUser.
+// DeleteUser removes the user's data bucket, addresses and log entries, but
+// not outbox items, which are mail already decided on.
+//
+// # Schema changes
+//
+// Changing the layout or a json tag needs a SchemaVersion bump and an entry
+// in migrations (db.go) that turns version N into N+1 inside the Open
+// transaction. Open refuses files newer than it knows (ErrSchema), so an
+// old binary never writes into a newer layout.
+package calstore

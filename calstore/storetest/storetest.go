@@ -1,0 +1,1219 @@
+// Package storetest is the conformance suite for calstore.Store
+// implementations, in the manner of smallstep/nosql's dbtest: every
+// implementation runs the same tests, so the tests are the contract.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"imipd/calstore"
+)
+
+// Run runs the conformance suite. open must return a new, empty store for
+// each call and arrange for it to be closed (t.Cleanup); the suite closes
+// some stores itself first, so a second Close must be harmless.
+func Run(t *testing.T, open func(t *testing.T) calstore.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s calstore.Store)
+	}{
+		{"Users", testUsers},
+		{"UserAliases", testUserAliases},
+		{"UserConflict", testUserConflict},
+		{"UserInvalid", testUserInvalid},
+		{"DeleteUser", testDeleteUser},
+		{"Events", testEvents},
+		{"EventHistoryCap", testEventHistoryCap},
+		{"Log", testLog},
+		{"LogOrderAndLimit", testLogOrder},
+		{"Pending", testPending},
+		{"PendingForUID", testPendingForUID},
+		{"Contacts", testContacts},
+		{"Outbox", testOutbox},
+		{"UnknownUser", testUnknownUser},
+		{"CopiedOut", testCopiedOut},
+		{"Rollback", testRollback},
+		{"RollbackOnPanic", testRollbackOnPanic},
+		{"ReadIsReadOnly", testReadOnlyTx},
+		{"TxAfterFn", testTxAfterFn},
+		{"ConcurrentWrites", testConcurrentWrites},
+		{"Closed", testClosed},
+		{"ContextCancelled", testContextCancelled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, open(t))
+		})
+	}
+}
+
+var ctx = context.Background()
+
+// t0 is a fixed time; stores may round-trip times in another location, so
+// tests compare with Equal.
+var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+func write(t *testing.T, s calstore.Store, fn func(tx calstore.Tx) error) {
+	t.Helper()
+	if err := s.Write(ctx, fn); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+}
+
+func read(t *testing.T, s calstore.Store, fn func(tx calstore.Tx) error) {
+	t.Helper()
+	if err := s.Read(ctx, fn); err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+}
+
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s: got error %v, want %v", what, err, want)
+	}
+}
+
+func addUsers(t *testing.T, s calstore.Store, users ...calstore.User) {
+	t.Helper()
+	write(t, s, func(tx calstore.Tx) error {
+		for _, u := range users {
+			if err := tx.PutUser(u); err != nil {
+				return fmt.Errorf("PutUser %s: %w", u.Address, err)
+			}
+		}
+		return nil
+	})
+}
+
+func testUsers(t *testing.T, s calstore.Store) {
+	addUsers(t, s,
+		calstore.User{Address: "Mailto:Carol@Example.Test ", Policy: "never", Created: t0},
+		calstore.User{Address: "alice@example.test", Delegates: []string{"MAILTO:Sec@Example.Test", "sec@example.test"}},
+		calstore.User{Address: "bob@example.test", Policy: "always"},
+	)
+	read(t, s, func(tx calstore.Tx) error {
+		l, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, u := range l {
+			got = append(got, u.Address)
+		}
+		if want := []string{"alice@example.test", "bob@example.test", "carol@example.test"}; !slices.Equal(got, want) {
+			t.Errorf("Users: got %v, want %v", got, want)
+		}
+		u, err := tx.User("carol@example.test")
+		if err != nil {
+			return err
+		}
+		if u.Policy != "never" || !u.Created.Equal(t0) {
+			t.Errorf("carol: got %+v", u)
+		}
+		u, err = tx.User("alice@example.test")
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(u.Delegates, []string{"sec@example.test"}) {
+			t.Errorf("alice delegates: got %v, want normalised and deduplicated", u.Delegates)
+		}
+		if u.Created.IsZero() {
+			t.Errorf("alice: Created not set")
+		}
+		return nil
+	})
+	// Replace keeps Created when the new value has none.
+	write(t, s, func(tx calstore.Tx) error {
+		return tx.PutUser(calstore.User{Address: "carol@example.test", Policy: "known"})
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		u, err := tx.User("CAROL@example.test")
+		if err != nil {
+			return err
+		}
+		if u.Policy != "known" || !u.Created.Equal(t0) {
+			t.Errorf("carol after replace: got %+v, want policy known, created %v", u, t0)
+		}
+		_, err = tx.User("nobody@example.test")
+		wantErr(t, "User(unknown)", err, calstore.ErrNotFound)
+		return nil
+	})
+}
+
+func testUserAliases(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test", Aliases: []string{"A.Smith@Example.Test", "alice@example.test", "mailto:alice@other.test"}})
+	lookups := []struct {
+		addr string
+		ok   bool
+	}{
+		{"alice@example.test", true},
+		{"ALICE@EXAMPLE.TEST", true},
+		{"mailto:a.smith@example.test", true},
+		{"MAILTO:Alice@Other.Test", true},
+		{"  alice@other.test\t", true},
+		{"smith@example.test", false},
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		for _, l := range lookups {
+			u, err := tx.User(l.addr)
+			if l.ok && (err != nil || u.Address != "alice@example.test") {
+				t.Errorf("User(%q): got %q, %v; want alice@example.test", l.addr, u.Address, err)
+			}
+			if !l.ok {
+				wantErr(t, "User("+l.addr+")", err, calstore.ErrNotFound)
+			}
+		}
+		u, err := tx.User("alice@other.test")
+		if err != nil {
+			return err
+		}
+		if want := []string{"a.smith@example.test", "alice@other.test"}; !slices.Equal(u.Aliases, want) {
+			t.Errorf("aliases: got %v, want %v (normalised, primary dropped)", u.Aliases, want)
+		}
+		return nil
+	})
+	// Dropping an alias frees it for another user.
+	addUsers(t, s,
+		calstore.User{Address: "alice@example.test", Aliases: []string{"alice@other.test"}},
+		calstore.User{Address: "smith@example.test", Aliases: []string{"a.smith@example.test"}},
+	)
+	read(t, s, func(tx calstore.Tx) error {
+		u, err := tx.User("a.smith@example.test")
+		if err != nil || u.Address != "smith@example.test" {
+			t.Errorf("freed alias: got %q, %v; want smith@example.test", u.Address, err)
+		}
+		return nil
+	})
+}
+
+func testUserConflict(t *testing.T, s calstore.Store) {
+	addUsers(t, s,
+		calstore.User{Address: "alice@example.test", Aliases: []string{"a@example.test"}},
+		calstore.User{Address: "bob@example.test"},
+	)
+	cases := []struct {
+		name string
+		u    calstore.User
+	}{
+		{"alias is other's primary", calstore.User{Address: "carol@example.test", Aliases: []string{"Bob@Example.Test"}}},
+		{"alias is other's alias", calstore.User{Address: "carol@example.test", Aliases: []string{"mailto:a@example.test"}}},
+		{"primary is other's alias", calstore.User{Address: "A@example.test"}},
+		{"existing user takes other's alias", calstore.User{Address: "bob@example.test", Aliases: []string{"a@example.test"}}},
+	}
+	for _, c := range cases {
+		err := s.Write(ctx, func(tx calstore.Tx) error { return tx.PutUser(c.u) })
+		wantErr(t, c.name, err, calstore.ErrConflict)
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		l, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		if len(l) != 2 {
+			t.Errorf("after conflicts: %d users, want 2", len(l))
+		}
+		u, err := tx.User("a@example.test")
+		if err != nil || u.Address != "alice@example.test" {
+			t.Errorf("a@: got %q, %v", u.Address, err)
+		}
+		u, err = tx.User("bob@example.test")
+		if err != nil || len(u.Aliases) != 0 {
+			t.Errorf("bob: got %+v, %v", u, err)
+		}
+		return nil
+	})
+}
+
+func testUserInvalid(t *testing.T, s calstore.Store) {
+	cases := []struct {
+		name string
+		u    calstore.User
+	}{
+		{"empty address", calstore.User{Address: " mailto: "}},
+		{"empty alias", calstore.User{Address: "x@example.test", Aliases: []string{""}}},
+		{"bad policy", calstore.User{Address: "x@example.test", Policy: "sometimes"}},
+		{"long address", calstore.User{Address: strings.Repeat("x", 40000) + "@example.test"}},
+	}
+	for _, c := range cases {
+		err := s.Write(ctx, func(tx calstore.Tx) error { return tx.PutUser(c.u) })
+		wantErr(t, c.name, err, calstore.ErrInvalid)
+	}
+}
+
+// populate gives a user one of everything.
+func populate(t *testing.T, s calstore.Store, user string, aliases ...string) {
+	t.Helper()
+	addUsers(t, s, calstore.User{Address: user, Aliases: aliases})
+	write(t, s, func(tx calstore.Tx) error {
+		if err := tx.PutEvent(user, calstore.Event{UID: "ev-" + user, Data: []byte("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")}); err != nil {
+			return err
+		}
+		if err := tx.AddLog(calstore.LogEntry{User: user, Key: "k-" + user, Outcome: "applied"}); err != nil {
+			return err
+		}
+		if _, err := tx.AddPending(calstore.Pending{User: user, UID: "ev-" + user, Kind: "invitation"}); err != nil {
+			return err
+		}
+		return tx.AddContact(calstore.Contact{User: user, Address: "friend@example.org"})
+	})
+}
+
+func testDeleteUser(t *testing.T, s calstore.Store) {
+	populate(t, s, "alice@example.test", "al@example.test")
+	populate(t, s, "bob@example.test")
+	write(t, s, func(tx calstore.Tx) error { return tx.DeleteUser("MAILTO:AL@example.test") })
+	read(t, s, func(tx calstore.Tx) error {
+		for _, a := range []string{"alice@example.test", "al@example.test"} {
+			_, err := tx.User(a)
+			wantErr(t, "User after delete", err, calstore.ErrNotFound)
+			_, err = tx.Events(a)
+			wantErr(t, "Events after delete", err, calstore.ErrNotFound)
+			_, err = tx.LogEntry(a, "k-alice@example.test")
+			wantErr(t, "LogEntry after delete", err, calstore.ErrNotFound)
+			_, err = tx.PendingList(a, false)
+			wantErr(t, "PendingList after delete", err, calstore.ErrNotFound)
+			_, err = tx.Contacts(a)
+			wantErr(t, "Contacts after delete", err, calstore.ErrNotFound)
+		}
+		log, err := tx.Log("", 0)
+		if err != nil {
+			return err
+		}
+		if len(log) != 1 || log[0].User != "bob@example.test" {
+			t.Errorf("Log after delete: got %+v, want only bob's entry", log)
+		}
+		evs, err := tx.Events("bob@example.test")
+		if err != nil || len(evs) != 1 {
+			t.Errorf("bob's events: got %d, %v", len(evs), err)
+		}
+		return nil
+	})
+	err := s.Write(ctx, func(tx calstore.Tx) error { return tx.DeleteUser("alice@example.test") })
+	wantErr(t, "second DeleteUser", err, calstore.ErrNotFound)
+
+	// Re-created, the user starts empty and the addresses are free.
+	addUsers(t, s, calstore.User{Address: "alice@example.test"}, calstore.User{Address: "carol@example.test", Aliases: []string{"al@example.test"}})
+	read(t, s, func(tx calstore.Tx) error {
+		evs, err := tx.Events("alice@example.test")
+		if err != nil || len(evs) != 0 {
+			t.Errorf("re-created user's events: got %d, %v; want none", len(evs), err)
+		}
+		_, err = tx.LogEntry("alice@example.test", "k-alice@example.test")
+		wantErr(t, "re-created user's log", err, calstore.ErrNotFound)
+		return nil
+	})
+}
+
+func testEvents(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test", Aliases: []string{"al@example.test"}})
+	stamps := map[string]time.Time{"bob@example.test": t0, "bob@example.test\x0020260301T090000Z": t0.Add(time.Hour)}
+	write(t, s, func(tx calstore.Tx) error {
+		for _, uid := range []string{"zz", "aa", "mm@host"} {
+			ev := calstore.Event{UID: uid, Data: []byte("DATA " + uid), ReplyStamps: stamps, Updated: t0,
+				History: []calstore.HistoryEntry{{Time: t0, MessageID: "<m@x>", Method: "REQUEST", Outcome: "applied"}}}
+			if err := tx.PutEvent("Al@Example.Test", ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		l, err := tx.Events("alice@example.test")
+		if err != nil {
+			return err
+		}
+		var uids []string
+		for _, ev := range l {
+			uids = append(uids, ev.UID)
+		}
+		if want := []string{"aa", "mm@host", "zz"}; !slices.Equal(uids, want) {
+			t.Errorf("Events: got %v, want %v", uids, want)
+		}
+		ev, err := tx.Event("al@example.test", "mm@host")
+		if err != nil {
+			return err
+		}
+		if string(ev.Data) != "DATA mm@host" || !ev.Updated.Equal(t0) || len(ev.History) != 1 || ev.History[0].Method != "REQUEST" {
+			t.Errorf("Event: got %+v", ev)
+		}
+		if len(ev.ReplyStamps) != 2 || !ev.ReplyStamps["bob@example.test\x0020260301T090000Z"].Equal(t0.Add(time.Hour)) {
+			t.Errorf("ReplyStamps: got %v", ev.ReplyStamps)
+		}
+		_, err = tx.Event("alice@example.test", "MM@HOST")
+		wantErr(t, "Event UID is case-sensitive", err, calstore.ErrNotFound)
+		return nil
+	})
+	write(t, s, func(tx calstore.Tx) error {
+		if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "aa", Data: []byte("v2")}); err != nil {
+			return err
+		}
+		return tx.DeleteEvent("alice@example.test", "zz")
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		ev, err := tx.Event("alice@example.test", "aa")
+		if err != nil {
+			return err
+		}
+		if string(ev.Data) != "v2" || ev.Updated.IsZero() || ev.History != nil {
+			t.Errorf("replaced event: got %+v", ev)
+		}
+		_, err = tx.Event("alice@example.test", "zz")
+		wantErr(t, "deleted event", err, calstore.ErrNotFound)
+		return nil
+	})
+	err := s.Write(ctx, func(tx calstore.Tx) error { return tx.DeleteEvent("alice@example.test", "zz") })
+	wantErr(t, "DeleteEvent absent", err, calstore.ErrNotFound)
+	err = s.Write(ctx, func(tx calstore.Tx) error { return tx.PutEvent("alice@example.test", calstore.Event{}) })
+	wantErr(t, "PutEvent without UID", err, calstore.ErrInvalid)
+}
+
+func testEventHistoryCap(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test"})
+	var h []calstore.HistoryEntry
+	for i := range 150 {
+		h = append(h, calstore.HistoryEntry{Time: t0.Add(time.Duration(i) * time.Minute), MessageID: fmt.Sprint(i)})
+	}
+	write(t, s, func(tx calstore.Tx) error {
+		return tx.PutEvent("alice@example.test", calstore.Event{UID: "u", History: h})
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		ev, err := tx.Event("alice@example.test", "u")
+		if err != nil {
+			return err
+		}
+		if len(ev.History) != 100 || ev.History[0].MessageID != "50" || ev.History[99].MessageID != "149" {
+			t.Errorf("history: %d entries, first %q; want 100, 50..149", len(ev.History), ev.History[0].MessageID)
+		}
+		return nil
+	})
+	if len(h) != 150 || h[0].MessageID != "0" {
+		t.Errorf("PutEvent changed the caller's history slice")
+	}
+}
+
+func testLog(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test", Aliases: []string{"al@example.test"}}, calstore.User{Address: "bob@example.test"})
+	e := calstore.LogEntry{User: "MAILTO:al@example.test", Key: "key1", Time: t0, MessageID: "<1@x>", From: "org@example.org",
+		Method: "REQUEST", UID: "u1", Outcome: "needs-action", Reason: "new", Transport: "milter"}
+	write(t, s, func(tx calstore.Tx) error { return tx.AddLog(e) })
+	read(t, s, func(tx calstore.Tx) error {
+		got, err := tx.LogEntry("Alice@example.test", "key1")
+		if err != nil {
+			return err
+		}
+		want := e
+		want.User = "alice@example.test"
+		if !got.Time.Equal(want.Time) {
+			t.Errorf("LogEntry time: got %v, want %v", got.Time, want.Time)
+		}
+		got.Time = want.Time
+		if got != want {
+			t.Errorf("LogEntry: got %+v, want %+v", got, want)
+		}
+		_, err = tx.LogEntry("alice@example.test", "KEY1")
+		wantErr(t, "LogEntry key is case-sensitive", err, calstore.ErrNotFound)
+		_, err = tx.LogEntry("bob@example.test", "key1")
+		wantErr(t, "LogEntry other user", err, calstore.ErrNotFound)
+		return nil
+	})
+	cases := []struct {
+		name string
+		e    calstore.LogEntry
+		want error
+	}{
+		{"same key same user", calstore.LogEntry{User: "alice@example.test", Key: "key1"}, calstore.ErrExists},
+		{"same key via alias", calstore.LogEntry{User: "al@example.test", Key: "key1"}, calstore.ErrExists},
+		{"same key other user", calstore.LogEntry{User: "bob@example.test", Key: "key1"}, nil},
+		{"empty key", calstore.LogEntry{User: "bob@example.test"}, calstore.ErrInvalid},
+		{"unknown user", calstore.LogEntry{User: "eve@example.test", Key: "k"}, calstore.ErrNotFound},
+	}
+	for _, c := range cases {
+		err := s.Write(ctx, func(tx calstore.Tx) error { return tx.AddLog(c.e) })
+		if c.want == nil && err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		} else if c.want != nil {
+			wantErr(t, c.name, err, c.want)
+		}
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		l, err := tx.Log("", 0)
+		if err != nil {
+			return err
+		}
+		if len(l) != 2 {
+			t.Errorf("Log: %d entries, want 2", len(l))
+		}
+		got, err := tx.LogEntry("bob@example.test", "key1")
+		if err != nil || got.Time.IsZero() {
+			t.Errorf("bob's entry: %+v, %v; want Time set", got, err)
+		}
+		return nil
+	})
+}
+
+func testLogOrder(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test"}, calstore.User{Address: "bob@example.test"})
+	// Interleaved, over several transactions, with times that do not
+	// follow insertion order: order is "most recently added first".
+	for i := range 10 {
+		write(t, s, func(tx calstore.Tx) error {
+			user := "alice@example.test"
+			if i%2 == 1 {
+				user = "bob@example.test"
+			}
+			return tx.AddLog(calstore.LogEntry{User: user, Key: fmt.Sprint(i), Time: t0.Add(-time.Duration(i) * time.Hour)})
+		})
+	}
+	keys := func(l []calstore.LogEntry) string {
+		var k []string
+		for _, e := range l {
+			k = append(k, e.Key)
+		}
+		return strings.Join(k, ",")
+	}
+	cases := []struct {
+		user  string
+		limit int
+		want  string
+	}{
+		{"", 0, "9,8,7,6,5,4,3,2,1,0"},
+		{"", -1, "9,8,7,6,5,4,3,2,1,0"},
+		{"", 3, "9,8,7"},
+		{"", 100, "9,8,7,6,5,4,3,2,1,0"},
+		{"alice@example.test", 0, "8,6,4,2,0"},
+		{"Mailto:BOB@example.test", 2, "9,7"},
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		for _, c := range cases {
+			l, err := tx.Log(c.user, c.limit)
+			if err != nil {
+				return err
+			}
+			if got := keys(l); got != c.want {
+				t.Errorf("Log(%q, %d): got %s, want %s", c.user, c.limit, got, c.want)
+			}
+		}
+		_, err := tx.Log("eve@example.test", 0)
+		wantErr(t, "Log(unknown)", err, calstore.ErrNotFound)
+		return nil
+	})
+}
+
+func testPending(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test", Aliases: []string{"al@example.test"}}, calstore.User{Address: "bob@example.test"})
+	var ids []uint64
+	write(t, s, func(tx calstore.Tx) error {
+		for i, user := range []string{"alice@example.test", "bob@example.test", "AL@example.test", "alice@example.test"} {
+			p, err := tx.AddPending(calstore.Pending{User: user, UID: fmt.Sprint("u", i), Kind: "invitation",
+				Actions: []string{"accept", "decline"}, Data: []byte("ICS"), Created: t0})
+			if err != nil {
+				return err
+			}
+			wantUser := "alice@example.test"
+			if i == 1 {
+				wantUser = "bob@example.test"
+			}
+			if p.Status != "open" || p.User != wantUser {
+				t.Errorf("AddPending: got status %q, user %q", p.Status, p.User)
+			}
+			ids = append(ids, p.ID)
+		}
+		return nil
+	})
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			t.Fatalf("pending IDs not increasing: %v", ids)
+		}
+	}
+	// IDs keep increasing in later transactions.
+	write(t, s, func(tx calstore.Tx) error {
+		p, err := tx.AddPending(calstore.Pending{User: "bob@example.test", Kind: "held", Status: "done"})
+		if err != nil {
+			return err
+		}
+		if p.ID <= ids[len(ids)-1] || p.Status != "done" {
+			t.Errorf("later AddPending: got ID %d status %q, want > %d, done", p.ID, p.Status, ids[len(ids)-1])
+		}
+		return nil
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		p, err := tx.PendingItem("al@example.test", ids[2])
+		if err != nil {
+			return err
+		}
+		if p.User != "alice@example.test" || p.UID != "u2" || string(p.Data) != "ICS" || !slices.Equal(p.Actions, []string{"accept", "decline"}) || !p.Created.Equal(t0) {
+			t.Errorf("PendingItem: got %+v", p)
+		}
+		_, err = tx.PendingItem("bob@example.test", ids[2])
+		wantErr(t, "PendingItem of another user", err, calstore.ErrNotFound)
+		l, err := tx.PendingList("alice@example.test", false)
+		if err != nil {
+			return err
+		}
+		if len(l) != 3 || l[0].ID != ids[0] || l[1].ID != ids[2] || l[2].ID != ids[3] {
+			t.Errorf("PendingList: got %+v", l)
+		}
+		return nil
+	})
+	write(t, s, func(tx calstore.Tx) error {
+		p, err := tx.PendingItem("alice@example.test", ids[2])
+		if err != nil {
+			return err
+		}
+		p.Status, p.Resolution, p.Updated = "done", "accept", t0.Add(time.Hour)
+		return tx.PutPending(p)
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		l, err := tx.PendingList("alice@example.test", true)
+		if err != nil {
+			return err
+		}
+		if len(l) != 2 || l[0].ID != ids[0] || l[1].ID != ids[3] {
+			t.Errorf("PendingList open: got %+v", l)
+		}
+		p, err := tx.PendingItem("alice@example.test", ids[2])
+		if err != nil {
+			return err
+		}
+		if p.Status != "done" || p.Resolution != "accept" || !p.Updated.Equal(t0.Add(time.Hour)) {
+			t.Errorf("after PutPending: got %+v", p)
+		}
+		return nil
+	})
+	cases := []struct {
+		name string
+		p    calstore.Pending
+		want error
+	}{
+		{"unknown ID", calstore.Pending{User: "alice@example.test", ID: 999, Status: "open"}, calstore.ErrNotFound},
+		{"other user's ID", calstore.Pending{User: "bob@example.test", ID: ids[0], Status: "open"}, calstore.ErrNotFound},
+		{"bad status", calstore.Pending{User: "alice@example.test", ID: ids[0], Status: "maybe"}, calstore.ErrInvalid},
+	}
+	for _, c := range cases {
+		err := s.Write(ctx, func(tx calstore.Tx) error { return tx.PutPending(c.p) })
+		wantErr(t, "PutPending "+c.name, err, c.want)
+	}
+	err := s.Write(ctx, func(tx calstore.Tx) error {
+		_, err := tx.AddPending(calstore.Pending{User: "eve@example.test"})
+		return err
+	})
+	wantErr(t, "AddPending unknown user", err, calstore.ErrNotFound)
+}
+
+func testPendingForUID(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test"}, calstore.User{Address: "bob@example.test"})
+	ids := map[string]uint64{}
+	write(t, s, func(tx calstore.Tx) error {
+		for _, c := range []struct{ name, user, uid, status string }{
+			{"a1", "alice@example.test", "ev", ""},
+			{"a2", "alice@example.test", "ev", "done"},
+			{"a3", "alice@example.test", "ev2", ""},
+			{"a4", "alice@example.test", "ev\x00x", ""},
+			{"a5", "alice@example.test", "e", ""},
+			{"b1", "bob@example.test", "ev", ""},
+			{"a6", "alice@example.test", "ev", "obsolete"},
+			{"a7", "alice@example.test", "ev", ""},
+		} {
+			p, err := tx.AddPending(calstore.Pending{User: c.user, UID: c.uid, Status: c.status, Kind: "invitation"})
+			if err != nil {
+				return err
+			}
+			ids[c.name] = p.ID
+		}
+		return nil
+	})
+	get := func(user, uid string) []uint64 {
+		var r []uint64
+		read(t, s, func(tx calstore.Tx) error {
+			l, err := tx.PendingForUID(user, uid)
+			for _, p := range l {
+				r = append(r, p.ID)
+			}
+			return err
+		})
+		return r
+	}
+	if got, want := get("alice@example.test", "ev"), []uint64{ids["a1"], ids["a7"]}; !slices.Equal(got, want) {
+		t.Errorf("PendingForUID(ev): got %v, want %v", got, want)
+	}
+	if got := get("alice@example.test", "nope"); len(got) != 0 {
+		t.Errorf("PendingForUID(nope): got %v", got)
+	}
+	// Mark obsolete, and move one item to another UID: the index follows.
+	write(t, s, func(tx calstore.Tx) error {
+		l, err := tx.PendingForUID("alice@example.test", "ev")
+		if err != nil {
+			return err
+		}
+		l[0].Status = "obsolete"
+		if err := tx.PutPending(l[0]); err != nil {
+			return err
+		}
+		l[1].UID = "ev2"
+		return tx.PutPending(l[1])
+	})
+	if got := get("alice@example.test", "ev"); len(got) != 0 {
+		t.Errorf("PendingForUID(ev) after update: got %v, want none", got)
+	}
+	if got, want := get("alice@example.test", "ev2"), []uint64{ids["a3"], ids["a7"]}; !slices.Equal(got, want) {
+		t.Errorf("PendingForUID(ev2) after update: got %v, want %v", got, want)
+	}
+	if got, want := get("bob@example.test", "ev"), []uint64{ids["b1"]}; !slices.Equal(got, want) {
+		t.Errorf("PendingForUID(bob, ev): got %v, want %v", got, want)
+	}
+}
+
+func testContacts(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test", Aliases: []string{"al@example.test"}}, calstore.User{Address: "bob@example.test"})
+	write(t, s, func(tx calstore.Tx) error {
+		for _, c := range []calstore.Contact{
+			{User: "alice@example.test", Address: "Zed@Example.org", Name: "Zed", Source: "vcard"},
+			{User: "al@example.test", Address: "mailto:zed@example.org", Source: "sent"},      // no name: keeps Zed, keeps vcard
+			{User: "alice@example.test", Address: "amy@example.org", Source: "sent"},          // new
+			{User: "alice@example.test", Address: "AMY@example.org", Name: "Amy", Source: ""}, // name added
+		} {
+			if err := tx.AddContact(c); err != nil {
+				return err
+			}
+		}
+		return tx.AddContact(calstore.Contact{User: "bob@example.test", Address: "x@example.org"})
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		l, err := tx.Contacts("alice@example.test")
+		if err != nil {
+			return err
+		}
+		want := []calstore.Contact{
+			{User: "alice@example.test", Address: "amy@example.org", Name: "Amy", Source: "sent"},
+			{User: "alice@example.test", Address: "zed@example.org", Name: "Zed", Source: "vcard"},
+		}
+		if !slices.Equal(l, want) {
+			t.Errorf("Contacts: got %+v, want %+v", l, want)
+		}
+		for _, c := range []struct {
+			user, addr string
+			want       bool
+		}{
+			{"alice@example.test", "ZED@example.org", true},
+			{"al@example.test", "mailto:amy@example.org", true},
+			{"alice@example.test", "x@example.org", false},
+			{"bob@example.test", "x@example.org", true},
+			{"bob@example.test", "", false},
+		} {
+			got, err := tx.IsContact(c.user, c.addr)
+			if err != nil || got != c.want {
+				t.Errorf("IsContact(%q, %q): got %v, %v; want %v", c.user, c.addr, got, err, c.want)
+			}
+		}
+		l, err = tx.Contacts("bob@example.test")
+		if err != nil || len(l) != 1 || l[0].Source != "manual" {
+			t.Errorf("bob's contacts: got %+v, %v; want one, source manual", l, err)
+		}
+		return nil
+	})
+	cases := []struct {
+		name string
+		c    calstore.Contact
+		want error
+	}{
+		{"unknown user", calstore.Contact{User: "eve@example.test", Address: "x@example.org"}, calstore.ErrNotFound},
+		{"empty address", calstore.Contact{User: "bob@example.test"}, calstore.ErrInvalid},
+		{"bad source", calstore.Contact{User: "bob@example.test", Address: "y@example.org", Source: "guess"}, calstore.ErrInvalid},
+	}
+	for _, c := range cases {
+		err := s.Write(ctx, func(tx calstore.Tx) error { return tx.AddContact(c.c) })
+		wantErr(t, "AddContact "+c.name, err, c.want)
+	}
+}
+
+func testOutbox(t *testing.T, s calstore.Store) {
+	var items []calstore.OutboxItem
+	write(t, s, func(tx calstore.Tx) error {
+		for i := range 3 {
+			o, err := tx.Enqueue(calstore.OutboxItem{User: "Alice@example.test", From: "mailto:Alice@example.test",
+				To: []string{"Org@Example.org", "org@example.org"}, Method: "REPLY", UID: fmt.Sprint("u", i),
+				Body: []byte("ICS"), Auto: i == 1, Status: "sent"})
+			if err != nil {
+				return err
+			}
+			items = append(items, o)
+		}
+		return nil
+	})
+	for i, o := range items {
+		if o.Status != "queued" || o.Created.IsZero() || o.NextAttempt.IsZero() || o.From != "alice@example.test" || !slices.Equal(o.To, []string{"org@example.org"}) {
+			t.Errorf("Enqueue %d: got %+v", i, o)
+		}
+		if i > 0 && o.ID <= items[i-1].ID {
+			t.Errorf("outbox IDs not increasing: %d after %d", o.ID, items[i-1].ID)
+		}
+	}
+	write(t, s, func(tx calstore.Tx) error {
+		o, err := tx.OutboxItem(items[1].ID)
+		if err != nil {
+			return err
+		}
+		if !o.Auto || o.UID != "u1" || string(o.Body) != "ICS" {
+			t.Errorf("OutboxItem: got %+v", o)
+		}
+		o.Status, o.Attempts, o.LastError, o.NextAttempt = "failed", 3, "451 try later", t0
+		if err := tx.PutOutbox(o); err != nil {
+			return err
+		}
+		return tx.DeleteOutbox(items[0].ID)
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		l, err := tx.Outbox()
+		if err != nil {
+			return err
+		}
+		if len(l) != 2 || l[0].ID != items[1].ID || l[1].ID != items[2].ID {
+			t.Fatalf("Outbox: got %+v", l)
+		}
+		if l[0].Status != "failed" || l[0].Attempts != 3 || l[0].LastError != "451 try later" || !l[0].NextAttempt.Equal(t0) {
+			t.Errorf("after PutOutbox: got %+v", l[0])
+		}
+		_, err = tx.OutboxItem(items[0].ID)
+		wantErr(t, "deleted outbox item", err, calstore.ErrNotFound)
+		return nil
+	})
+	cases := []struct {
+		name string
+		fn   func(tx calstore.Tx) error
+		want error
+	}{
+		{"PutOutbox unknown", func(tx calstore.Tx) error {
+			return tx.PutOutbox(calstore.OutboxItem{ID: 999, From: "a@x", To: []string{"b@x"}, Status: "queued"})
+		}, calstore.ErrNotFound},
+		{"PutOutbox bad status", func(tx calstore.Tx) error {
+			o := items[2]
+			o.Status = "lost"
+			return tx.PutOutbox(o)
+		}, calstore.ErrInvalid},
+		{"Enqueue without To", func(tx calstore.Tx) error {
+			_, err := tx.Enqueue(calstore.OutboxItem{From: "a@x"})
+			return err
+		}, calstore.ErrInvalid},
+		{"DeleteOutbox unknown", func(tx calstore.Tx) error { return tx.DeleteOutbox(999) }, calstore.ErrNotFound},
+	}
+	for _, c := range cases {
+		wantErr(t, c.name, s.Write(ctx, c.fn), c.want)
+	}
+}
+
+func testUnknownUser(t *testing.T, s calstore.Store) {
+	const u = "eve@example.test"
+	calls := []struct {
+		name string
+		fn   func(tx calstore.Tx) error
+	}{
+		{"Event", func(tx calstore.Tx) error { _, err := tx.Event(u, "x"); return err }},
+		{"Events", func(tx calstore.Tx) error { _, err := tx.Events(u); return err }},
+		{"PutEvent", func(tx calstore.Tx) error { return tx.PutEvent(u, calstore.Event{UID: "x"}) }},
+		{"DeleteEvent", func(tx calstore.Tx) error { return tx.DeleteEvent(u, "x") }},
+		{"DeleteUser", func(tx calstore.Tx) error { return tx.DeleteUser(u) }},
+		{"LogEntry", func(tx calstore.Tx) error { _, err := tx.LogEntry(u, "k"); return err }},
+		{"PendingItem", func(tx calstore.Tx) error { _, err := tx.PendingItem(u, 1); return err }},
+		{"PendingList", func(tx calstore.Tx) error { _, err := tx.PendingList(u, false); return err }},
+		{"PendingForUID", func(tx calstore.Tx) error { _, err := tx.PendingForUID(u, "x"); return err }},
+		{"Contacts", func(tx calstore.Tx) error { _, err := tx.Contacts(u); return err }},
+		{"IsContact", func(tx calstore.Tx) error { _, err := tx.IsContact(u, "x@y"); return err }},
+	}
+	for _, c := range calls {
+		wantErr(t, c.name, s.Write(ctx, c.fn), calstore.ErrNotFound)
+	}
+}
+
+func testCopiedOut(t *testing.T, s calstore.Store) {
+	aliases := []string{"al@example.test"}
+	data := []byte("ORIGINAL")
+	write(t, s, func(tx calstore.Tx) error {
+		if err := tx.PutUser(calstore.User{Address: "alice@example.test", Aliases: aliases}); err != nil {
+			return err
+		}
+		ev := calstore.Event{UID: "u", Data: data, ReplyStamps: map[string]time.Time{"b@x": t0},
+			History: []calstore.HistoryEntry{{Summary: "first"}}}
+		if err := tx.PutEvent("alice@example.test", ev); err != nil {
+			return err
+		}
+		// Changing what was passed in, inside the same transaction,
+		// does not reach the store.
+		data[0] = 'X'
+		aliases[0] = "changed@example.test"
+		ev.ReplyStamps["c@x"] = t0
+		ev.History[0].Summary = "changed"
+		if _, err := tx.AddPending(calstore.Pending{User: "alice@example.test", UID: "u", Actions: []string{"accept"}, Data: []byte("P")}); err != nil {
+			return err
+		}
+		_, err := tx.Enqueue(calstore.OutboxItem{From: "alice@example.test", To: []string{"b@x"}, Body: []byte("B")})
+		return err
+	})
+	mutate := func(b []byte) {
+		for i := range b {
+			b[i] = 'Z'
+		}
+	}
+	// Change everything returned, once inside the transaction and once
+	// after it; the next read must see the stored values.
+	for round := range 2 {
+		var keep []func()
+		read(t, s, func(tx calstore.Tx) error {
+			u, err := tx.User("al@example.test")
+			if err != nil {
+				return err
+			}
+			ev, err := tx.Event("alice@example.test", "u")
+			if err != nil {
+				return err
+			}
+			evs, err := tx.Events("alice@example.test")
+			if err != nil {
+				return err
+			}
+			ps, err := tx.PendingList("alice@example.test", false)
+			if err != nil {
+				return err
+			}
+			ob, err := tx.Outbox()
+			if err != nil {
+				return err
+			}
+			m := func() {
+				u.Aliases[0] = "x"
+				mutate(ev.Data)
+				ev.ReplyStamps["b@x"] = time.Time{}
+				ev.History[0].Summary = "x"
+				mutate(evs[0].Data)
+				ps[0].Actions[0] = "x"
+				mutate(ps[0].Data)
+				ob[0].To[0] = "x"
+				mutate(ob[0].Body)
+			}
+			if round == 0 {
+				m()
+			} else {
+				keep = append(keep, m)
+			}
+			return nil
+		})
+		for _, m := range keep {
+			m()
+		}
+		read(t, s, func(tx calstore.Tx) error {
+			u, err := tx.User("al@example.test")
+			if err != nil {
+				return err
+			}
+			ev, err := tx.Event("alice@example.test", "u")
+			if err != nil {
+				return err
+			}
+			ps, err := tx.PendingList("alice@example.test", false)
+			if err != nil {
+				return err
+			}
+			ob, err := tx.Outbox()
+			if err != nil {
+				return err
+			}
+			if u.Aliases[0] != "al@example.test" || string(ev.Data) != "ORIGINAL" || len(ev.ReplyStamps) != 1 ||
+				!ev.ReplyStamps["b@x"].Equal(t0) || ev.History[0].Summary != "first" ||
+				ps[0].Actions[0] != "accept" || string(ps[0].Data) != "P" || ob[0].To[0] != "b@x" || string(ob[0].Body) != "B" {
+				t.Errorf("round %d: store changed through returned or passed values: %+v %+v %+v %+v", round, u, ev, ps[0], ob[0])
+			}
+			return nil
+		})
+	}
+}
+
+var errTest = errors.New("test: abort")
+
+func testRollback(t *testing.T, s calstore.Store) {
+	populate(t, s, "alice@example.test")
+	var pendingID, outboxID uint64
+	err := s.Write(ctx, func(tx calstore.Tx) error {
+		if err := tx.PutUser(calstore.User{Address: "bob@example.test", Aliases: []string{"b@example.test"}}); err != nil {
+			return err
+		}
+		if err := tx.PutUser(calstore.User{Address: "alice@example.test", Policy: "never", Aliases: []string{"al@example.test"}}); err != nil {
+			return err
+		}
+		if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "new"}); err != nil {
+			return err
+		}
+		if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "ev-alice@example.test", Data: []byte("changed")}); err != nil {
+			return err
+		}
+		if err := tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "k2"}); err != nil {
+			return err
+		}
+		p, err := tx.AddPending(calstore.Pending{User: "alice@example.test", Kind: "held"})
+		if err != nil {
+			return err
+		}
+		pendingID = p.ID
+		if err := tx.AddContact(calstore.Contact{User: "alice@example.test", Address: "new@example.org"}); err != nil {
+			return err
+		}
+		o, err := tx.Enqueue(calstore.OutboxItem{From: "alice@example.test", To: []string{"x@example.org"}})
+		if err != nil {
+			return err
+		}
+		outboxID = o.ID
+		if err := tx.DeleteUser("alice@example.test"); err != nil {
+			return err
+		}
+		return fmt.Errorf("wrapped: %w", errTest)
+	})
+	if !errors.Is(err, errTest) {
+		t.Fatalf("Write: got %v, want fn's error", err)
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		_, err := tx.User("bob@example.test")
+		wantErr(t, "rolled-back user", err, calstore.ErrNotFound)
+		_, err = tx.User("b@example.test")
+		wantErr(t, "rolled-back alias", err, calstore.ErrNotFound)
+		u, err := tx.User("alice@example.test")
+		if err != nil || u.Policy != "" || len(u.Aliases) != 0 {
+			t.Errorf("alice after rollback: %+v, %v", u, err)
+		}
+		_, err = tx.User("al@example.test")
+		wantErr(t, "rolled-back alias of alice", err, calstore.ErrNotFound)
+		evs, err := tx.Events("alice@example.test")
+		if err != nil || len(evs) != 1 || string(evs[0].Data) != "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n" {
+			t.Errorf("events after rollback: %+v, %v", evs, err)
+		}
+		_, err = tx.LogEntry("alice@example.test", "k2")
+		wantErr(t, "rolled-back log entry", err, calstore.ErrNotFound)
+		_, err = tx.PendingItem("alice@example.test", pendingID)
+		wantErr(t, "rolled-back pending", err, calstore.ErrNotFound)
+		if ok, err := tx.IsContact("alice@example.test", "new@example.org"); ok || err != nil {
+			t.Errorf("rolled-back contact: %v, %v", ok, err)
+		}
+		_, err = tx.OutboxItem(outboxID)
+		wantErr(t, "rolled-back outbox item", err, calstore.ErrNotFound)
+		l, err := tx.Log("", 0)
+		if err != nil || len(l) != 1 {
+			t.Errorf("log after rollback: %d entries, %v; want 1", len(l), err)
+		}
+		return nil
+	})
+	// Once-only: a duplicate found inside Write aborts it, the caller's
+	// error comes back unchanged.
+	err = s.Write(ctx, func(tx calstore.Tx) error {
+		if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "dup"}); err != nil {
+			return err
+		}
+		return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "k-alice@example.test"})
+	})
+	wantErr(t, "duplicate AddLog in Write", err, calstore.ErrExists)
+	read(t, s, func(tx calstore.Tx) error {
+		_, err := tx.Event("alice@example.test", "dup")
+		wantErr(t, "event of aborted Write", err, calstore.ErrNotFound)
+		return nil
+	})
+}
+
+func testRollbackOnPanic(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test"})
+	func() {
+		defer func() {
+			if r := recover(); r != "test panic" {
+				t.Errorf("recovered %v, want the panic to pass through", r)
+			}
+		}()
+		_ = s.Write(ctx, func(tx calstore.Tx) error {
+			if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "p"}); err != nil {
+				return err
+			}
+			panic("test panic")
+		})
+	}()
+	read(t, s, func(tx calstore.Tx) error {
+		_, err := tx.Event("alice@example.test", "p")
+		wantErr(t, "event of panicked Write", err, calstore.ErrNotFound)
+		return nil
+	})
+	// The writer lock was released.
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Write(ctx, func(tx calstore.Tx) error { return tx.PutEvent("alice@example.test", calstore.Event{UID: "q"}) })
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Write after panic: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Write after panic blocked: writer lock not released")
+	}
+}
+
+func testReadOnlyTx(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test"})
+	writes := []struct {
+		name string
+		fn   func(tx calstore.Tx) error
+	}{
+		{"PutUser", func(tx calstore.Tx) error { return tx.PutUser(calstore.User{Address: "bob@example.test"}) }},
+		{"DeleteUser", func(tx calstore.Tx) error { return tx.DeleteUser("alice@example.test") }},
+		{"PutEvent", func(tx calstore.Tx) error { return tx.PutEvent("alice@example.test", calstore.Event{UID: "x"}) }},
+		{"AddLog", func(tx calstore.Tx) error { return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "k"}) }},
+		{"AddPending", func(tx calstore.Tx) error {
+			_, err := tx.AddPending(calstore.Pending{User: "alice@example.test"})
+			return err
+		}},
+		{"AddContact", func(tx calstore.Tx) error {
+			return tx.AddContact(calstore.Contact{User: "alice@example.test", Address: "x@y"})
+		}},
+		{"Enqueue", func(tx calstore.Tx) error {
+			_, err := tx.Enqueue(calstore.OutboxItem{From: "a@x", To: []string{"b@x"}})
+			return err
+		}},
+	}
+	for _, w := range writes {
+		err := s.Read(ctx, w.fn)
+		wantErr(t, w.name+" in Read", err, calstore.ErrReadOnly)
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		l, err := tx.Users()
+		if err != nil || len(l) != 1 {
+			t.Errorf("after writes in Read: %d users, %v; want 1", len(l), err)
+		}
+		return nil
+	})
+}
+
+func testTxAfterFn(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test"})
+	var kept calstore.Tx
+	read(t, s, func(tx calstore.Tx) error { kept = tx; return nil })
+	_, err := kept.User("alice@example.test")
+	wantErr(t, "Tx from Read used afterwards", err, calstore.ErrClosed)
+	write(t, s, func(tx calstore.Tx) error { kept = tx; return nil })
+	err = kept.PutUser(calstore.User{Address: "bob@example.test"})
+	wantErr(t, "Tx from Write used afterwards", err, calstore.ErrClosed)
+}
+
+func testConcurrentWrites(t *testing.T, s calstore.Store) {
+	const workers, each = 16, 20
+	addUsers(t, s, calstore.User{Address: "alice@example.test"})
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				err := s.Write(ctx, func(tx calstore.Tx) error {
+					key := fmt.Sprintf("w%d-%d", w, i)
+					if _, err := tx.LogEntry("alice@example.test", key); err == nil {
+						return fmt.Errorf("key %s present before its write", key)
+					}
+					if err := tx.PutEvent("alice@example.test", calstore.Event{UID: key}); err != nil {
+						return err
+					}
+					if _, err := tx.AddPending(calstore.Pending{User: "alice@example.test", UID: key}); err != nil {
+						return err
+					}
+					return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: key})
+				})
+				if err != nil {
+					errs <- err
+				}
+				// Readers alongside the writers.
+				if err := s.Read(ctx, func(tx calstore.Tx) error { _, err := tx.Log("", 5); return err }); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		evs, err := tx.Events("alice@example.test")
+		if err != nil {
+			return err
+		}
+		log, err := tx.Log("alice@example.test", 0)
+		if err != nil {
+			return err
+		}
+		ps, err := tx.PendingList("alice@example.test", false)
+		if err != nil {
+			return err
+		}
+		if len(evs) != workers*each || len(log) != workers*each || len(ps) != workers*each {
+			t.Errorf("after concurrent writes: %d events, %d log entries, %d pending; want %d each", len(evs), len(log), len(ps), workers*each)
+		}
+		seen := map[uint64]bool{}
+		for _, p := range ps {
+			if seen[p.ID] {
+				t.Errorf("pending ID %d assigned twice", p.ID)
+			}
+			seen[p.ID] = true
+		}
+		return nil
+	})
+}
+
+func testClosed(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test"})
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	called := false
+	err := s.Read(ctx, func(tx calstore.Tx) error { called = true; return nil })
+	wantErr(t, "Read after Close", err, calstore.ErrClosed)
+	err = s.Write(ctx, func(tx calstore.Tx) error { called = true; return nil })
+	wantErr(t, "Write after Close", err, calstore.ErrClosed)
+	if called {
+		t.Errorf("fn called on a closed store")
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func testContextCancelled(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test"})
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	called := false
+	err := s.Read(cctx, func(tx calstore.Tx) error { called = true; return nil })
+	wantErr(t, "Read with cancelled ctx", err, context.Canceled)
+	err = s.Write(cctx, func(tx calstore.Tx) error { called = true; return nil })
+	wantErr(t, "Write with cancelled ctx", err, context.Canceled)
+	if called {
+		t.Errorf("fn called with a cancelled ctx")
+	}
+	dctx, dcancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+	defer dcancel()
+	err = s.Write(dctx, func(tx calstore.Tx) error { return nil })
+	wantErr(t, "Write past deadline", err, context.DeadlineExceeded)
+
+	// Cancelled while fn runs: nothing is committed, ctx's error returned.
+	cctx, cancel = context.WithCancel(ctx)
+	err = s.Write(cctx, func(tx calstore.Tx) error {
+		if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "late"}); err != nil {
+			return err
+		}
+		cancel()
+		return nil
+	})
+	wantErr(t, "Write cancelled during fn", err, context.Canceled)
+	read(t, s, func(tx calstore.Tx) error {
+		_, err := tx.Event("alice@example.test", "late")
+		wantErr(t, "event of cancelled Write", err, calstore.ErrNotFound)
+		return nil
+	})
+}

@@ -1,0 +1,517 @@
+package filter
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-ical"
+
+	"imipd/calstore"
+	"imipd/itip"
+	"imipd/itip/ics"
+	"imipd/itip/imip"
+)
+
+// Config is the part of imipd's configuration the processing call needs.
+type Config struct {
+	LocalDomains               []string
+	DefaultPolicy              itip.Policy
+	Timeframe                  time.Duration
+	TrustedAuthServIDs         []string
+	RequireAuthenticatedSender bool
+	LearnSentContacts          bool // people a user wrote to count as known (SPEC "Policy")
+	MIME                       imip.Limits
+	ICS                        ics.Limits
+}
+
+// DefaultConfig is the embedded default (SPEC "Interfaces").
+func DefaultConfig() Config {
+	return Config{
+		DefaultPolicy:     itip.Known,
+		Timeframe:         28 * 24 * time.Hour,
+		LearnSentContacts: true,
+		MIME:              imip.DefaultLimits(),
+		ICS:               ics.DefaultLimits(),
+	}
+}
+
+// Processor is the one processing call every transport uses.
+type Processor struct {
+	Store calstore.Store
+	Cfg   Config
+	Log   *slog.Logger
+	Now   func() time.Time // the clock, time.Now when nil
+}
+
+// Envelope is what the transport knows besides the message.
+type Envelope struct {
+	MailFrom   string   // envelope sender
+	Rcpts      []string // envelope recipients
+	Transport  string   // milter, lmtp, push, cli
+	QueueID    string   // MTA queue id, for logs
+	Received   time.Time
+	Outgoing   bool // the envelope sender is a local user sending (submission)
+	DryRun     bool // decide, change nothing (imipctl check)
+	OnlyUser   string
+	ForcedUser string // imipctl process -user: apply for this user whatever the recipients
+}
+
+// Result is the outcome for one recipient and one iTIP object.
+type Result struct {
+	Recipient string       `json:"-"`
+	User      string       `json:"user"`
+	Outcome   itip.Outcome `json:"outcome"`
+	Method    string       `json:"method"`
+	UID       string       `json:"uid"`
+	Reason    string       `json:"reason,omitempty"`
+	Summary   string       `json:"-"`
+	Sends     int          `json:"-"`
+	Pending   int          `json:"-"`
+}
+
+// Report is the answer of Process for one message.
+type Report struct {
+	MessageID   string
+	From        string
+	Calendar    bool     // the message carries calendar data
+	Results     []Result // one per (recipient user, iTIP object)
+	Description []string // human description of each iTIP object
+}
+
+// Process extracts iMIP from the raw message and applies it for every local
+// recipient. It never returns an error for bad mail (that is an outcome); an
+// error means the store failed, and the transport applies its error policy.
+func (p *Processor) Process(ctx context.Context, raw io.Reader, env Envelope) (*Report, error) {
+	now := p.now()
+	log := p.logger().With("transport", env.Transport)
+	if env.QueueID != "" {
+		log = log.With("queue_id", env.QueueID)
+	}
+	msg, err := imip.Parse(raw, p.Cfg.MIME)
+	rep := &Report{}
+	if msg != nil {
+		rep.MessageID, rep.From = msg.MessageID, msg.From
+		log = log.With("message_id", msg.MessageID)
+	}
+	if errors.Is(err, imip.ErrNoCalendar) {
+		return rep, nil
+	}
+	users, err2 := p.recipients(ctx, env)
+	if err2 != nil {
+		return rep, err2
+	}
+	var lim *imip.LimitError
+	if errors.As(err, &lim) {
+		rep.Calendar = true
+		for _, u := range users {
+			rep.Results = append(rep.Results, Result{Recipient: u.rcpt, User: u.addr, Outcome: itip.Rejected, Reason: lim.Reason})
+		}
+		log.Warn("message over limit", "reason", lim.Reason, "err", err)
+		return rep, nil
+	}
+	if err != nil {
+		rep.Calendar = true
+		for _, u := range users {
+			rep.Results = append(rep.Results, Result{Recipient: u.rcpt, User: u.addr, Outcome: itip.Rejected, Reason: "malformed-mime"})
+		}
+		log.Warn("unreadable message", "err", err)
+		return rep, nil
+	}
+	rep.Calendar = true
+	objs := p.decodeParts(msg, log)
+	for _, o := range objs {
+		if o.msg != nil {
+			rep.Description = append(rep.Description, itip.Describe(o.msg, ""))
+		}
+	}
+	sent := msg.Date
+	if sent.IsZero() {
+		sent = env.Received
+	}
+	auth := ParseAuthResults(msg.AuthResults, p.Cfg.TrustedAuthServIDs)
+	authFail := auth.Fail(domainOf(msg.From), p.Cfg.RequireAuthenticatedSender)
+	for _, u := range users {
+		for _, o := range objs {
+			r := Result{Recipient: u.rcpt, User: u.addr}
+			if o.msg == nil {
+				r.Outcome, r.Reason = itip.Rejected, o.reason
+				rep.Results = append(rep.Results, r)
+				log.Info("calendar part rejected", "user", u.addr, "reason", o.reason, "err", o.err)
+				continue
+			}
+			r.Method, r.UID = string(o.msg.Method), o.msg.UID
+			in := itip.Input{
+				Msg:            o.msg,
+				From:           msg.From,
+				Sender:         msg.Sender,
+				AuthFail:       authFail,
+				MethodMismatch: o.methodParam != "" && o.methodParam != string(o.msg.Method),
+				AutoSubmitted:  msg.AutoSubmitted != "" && msg.AutoSubmitted != "no",
+				Now:            now,
+				Sent:           sent,
+				Timeframe:      p.Cfg.Timeframe,
+				Outgoing:       u.outgoing,
+			}
+			key := onceKey(msg.MessageID, o.data)
+			res, err := p.applyOne(ctx, u, in, key, msg, env, now)
+			if err != nil {
+				return rep, fmt.Errorf("message %s for %s: %w", msg.MessageID, u.addr, err)
+			}
+			r.Outcome, r.Reason, r.Summary = res.Outcome, res.Reason, res.Note
+			r.Sends, r.Pending = len(res.Send), len(res.Pending)
+			rep.Results = append(rep.Results, r)
+			log.Info("processed", "user", u.addr, "uid", r.UID, "method", r.Method, "outcome", r.Outcome, "reason", r.Reason)
+		}
+	}
+	return rep, nil
+}
+
+func (p *Processor) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Processor) logger() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// object is one distinct iTIP object of a message, or why a part was refused.
+type object struct {
+	msg         *itip.Message
+	data        []byte
+	methodParam string
+	reason      string
+	err         error
+}
+
+// decodeParts decodes every calendar part and drops those that carry the
+// same object as an earlier one (Outlook and Google send the invitation as
+// text/calendar and again as an .ics attachment: SPEC "iMIP detection").
+func (p *Processor) decodeParts(msg *imip.Message, log *slog.Logger) []object {
+	var out []object
+	seen := map[string]bool{}
+	for _, part := range msg.Parts {
+		o := object{data: part.Data, methodParam: part.Method}
+		cal, err := ics.Decode(part.Data, p.Cfg.ICS)
+		if err != nil {
+			o.err, o.reason = err, "malformed-calendar"
+			var le *ics.LimitError
+			if errors.As(err, &le) {
+				o.reason = le.Reason
+			}
+		} else if m, err := itip.ParseMessage(cal); err != nil {
+			o.err, o.reason = err, "invalid-itip"
+			var pe *itip.ParseError
+			if errors.As(err, &pe) {
+				o.reason = pe.Reason
+			}
+		} else {
+			o.msg = m
+		}
+		id := identity(o)
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, o)
+	}
+	// A refused twin of an accepted object adds nothing.
+	if len(out) > 1 {
+		kept := out[:0]
+		anyOK := false
+		for _, o := range out {
+			anyOK = anyOK || o.msg != nil
+		}
+		for _, o := range out {
+			if o.msg != nil || !anyOK {
+				kept = append(kept, o)
+			}
+		}
+		out = kept
+	}
+	return out
+}
+
+// identity names an object by what the ordering rules look at.
+func identity(o object) string {
+	if o.msg == nil {
+		return "bad:" + o.reason
+	}
+	var b strings.Builder
+	b.WriteString(string(o.msg.Method) + "\x00" + o.msg.UID)
+	for _, in := range o.msg.Instances {
+		fmt.Fprintf(&b, "\x00%s/%d/%d", in.RecurrenceID, in.Sequence, in.DTStamp.Unix())
+		for _, a := range in.Attendees {
+			b.WriteString("/" + a.Address + "=" + a.PartStat)
+		}
+	}
+	return b.String()
+}
+
+// onceKey is the once-only key of a message for a user: its Message-ID and
+// the calendar data, so a resent copy of the same message matches and a new
+// message reusing a Message-ID does not.
+func onceKey(messageID string, data []byte) string {
+	h := sha256.New()
+	io.WriteString(h, strings.TrimSpace(messageID))
+	h.Write([]byte{0})
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+type rcptUser struct {
+	rcpt     string
+	addr     string
+	outgoing bool
+}
+
+// recipients resolves the envelope to local users: each user once, in
+// envelope order. Recipients at local domains without a user record are
+// users with the default policy (SPEC "Users and addresses").
+func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, error) {
+	var out []rcptUser
+	seen := map[string]bool{}
+	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
+		add := func(rcpt string, outgoing bool) error {
+			a := calstore.Normalize(rcpt)
+			primary := ""
+			u, err := tx.User(a)
+			switch {
+			case err == nil:
+				primary = u.Address
+			case errors.Is(err, calstore.ErrNotFound):
+				if !p.isLocal(a) && env.ForcedUser == "" {
+					return nil
+				}
+				primary = a
+			default:
+				return err
+			}
+			if seen[primary] {
+				return nil
+			}
+			seen[primary] = true
+			out = append(out, rcptUser{rcpt: rcpt, addr: primary, outgoing: outgoing})
+			return nil
+		}
+		if env.ForcedUser != "" {
+			return add(env.ForcedUser, env.Outgoing)
+		}
+		if env.Outgoing {
+			// SPEC "Outgoing mail teaches the calendar": only the sender's own
+			// copy changes by this path.
+			return add(env.MailFrom, true)
+		}
+		for _, r := range env.Rcpts {
+			if err := add(r, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (p *Processor) isLocal(addr string) bool {
+	d := domainOf(addr)
+	for _, ld := range p.Cfg.LocalDomains {
+		if strings.EqualFold(strings.TrimSpace(ld), d) && d != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return strings.ToLower(addr[i+1:])
+	}
+	return ""
+}
+
+// errDryRun rolls back a dry run's transaction.
+var errDryRun = errors.New("dry run")
+
+// applyOne runs the rules for one user inside one write transaction: the
+// once-only check, the evaluation and every write are atomic.
+func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, msg *imip.Message, env Envelope, now time.Time) (itip.Result, error) {
+	var res itip.Result
+	err := p.Store.Write(ctx, func(tx calstore.Tx) error {
+		if prev, err := tx.LogEntry(u.addr, key); err == nil {
+			// Seen before: the same answer again (a retried delivery).
+			res = itip.Result{Outcome: itip.Outcome(prev.Outcome), Reason: prev.Reason}
+			return nil
+		} else if !errors.Is(err, calstore.ErrNotFound) {
+			return err
+		}
+		user, err := p.userOf(tx, u.addr)
+		if err != nil {
+			return err
+		}
+		in.User = user
+		ev, err := tx.Event(u.addr, in.Msg.UID)
+		exists := err == nil
+		if err != nil && !errors.Is(err, calstore.ErrNotFound) {
+			return err
+		}
+		if exists {
+			cal, derr := ics.Decode(ev.Data, ics.Limits{MaxBytes: 64 << 20, MaxComponents: 100000, MaxProperties: 100000, MaxAttendees: 100000, MaxRecurrenceDates: 100000})
+			if derr != nil {
+				return fmt.Errorf("stored event %s of %s: %w", in.Msg.UID, u.addr, derr)
+			}
+			in.Stored, in.ReplyStamps = cal, ev.ReplyStamps
+		}
+		if in.From != "" {
+			known, err := tx.IsContact(u.addr, in.From)
+			if err != nil {
+				return err
+			}
+			in.Known = known
+		}
+		res = itip.Apply(in)
+		if env.DryRun {
+			return errDryRun
+		}
+		if res.Cal != nil || res.ReplyStamps != nil || res.Note != "" {
+			if !exists {
+				ev = calstore.Event{UID: in.Msg.UID}
+			}
+			if res.Cal != nil {
+				ev.Data = ics.Marshal(res.Cal)
+				if err := learnParties(tx, u.addr, res.Cal); err != nil {
+					return err
+				}
+			}
+			if res.ReplyStamps != nil {
+				ev.ReplyStamps = res.ReplyStamps
+			}
+			if exists || res.Cal != nil {
+				ev.History = append(ev.History, calstore.HistoryEntry{Time: now, MessageID: msg.MessageID, Method: string(in.Msg.Method), Outcome: string(res.Outcome), Reason: res.Reason, From: msg.From, Summary: res.Note})
+				ev.Updated = now
+				if err := tx.PutEvent(u.addr, ev); err != nil {
+					return err
+				}
+			}
+		}
+		if res.Obsolete != "" {
+			open, err := tx.PendingForUID(u.addr, in.Msg.UID)
+			if err != nil {
+				return err
+			}
+			for _, pi := range open {
+				pi.Status, pi.Resolution, pi.Updated = calstore.PendingObsolete, res.Obsolete, now
+				if err := tx.PutPending(pi); err != nil {
+					return err
+				}
+			}
+		}
+		for _, pi := range res.Pending {
+			if _, err := tx.AddPending(calstore.Pending{
+				User: u.addr, UID: in.Msg.UID, RecurrenceID: pi.RecurrenceID, Kind: pi.Kind, Reason: pi.Reason,
+				Summary: pi.Summary, Actions: pi.Actions, From: msg.From, Method: string(in.Msg.Method),
+				MessageID: msg.MessageID, Data: ics.Marshal(in.Msg.Cal), Attendee: pi.Attendee,
+				Outgoing: in.Outgoing, Created: now, Updated: now,
+			}); err != nil {
+				return err
+			}
+		}
+		if err := enqueue(tx, u.addr, in.Msg.UID, res.Send, now); err != nil {
+			return err
+		}
+		return tx.AddLog(calstore.LogEntry{User: u.addr, Key: key, Time: now, MessageID: msg.MessageID, From: msg.From,
+			Method: string(in.Msg.Method), UID: in.Msg.UID, Outcome: string(res.Outcome), Reason: res.Reason, Transport: env.Transport})
+	})
+	if errors.Is(err, errDryRun) {
+		err = nil
+	}
+	return res, err
+}
+
+// userOf returns the itip view of a user; unknown local users get the
+// default policy.
+func (p *Processor) userOf(tx calstore.Tx, addr string) (itip.User, error) {
+	u, err := tx.User(addr)
+	if errors.Is(err, calstore.ErrNotFound) {
+		return itip.User{Address: addr, Policy: p.Cfg.DefaultPolicy}, nil
+	}
+	if err != nil {
+		return itip.User{}, err
+	}
+	pol := itip.Policy(u.Policy)
+	if pol == "" {
+		pol = p.Cfg.DefaultPolicy
+	}
+	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol}, nil
+}
+
+// learnParties records the organizer and attendees of a stored event as
+// known to the user (SPEC "Policy": organizer or attendee of an existing
+// event), so the known-sender test is one lookup.
+func learnParties(tx calstore.Tx, user string, cal *ical.Calendar) error {
+	seen := map[string]bool{}
+	for _, c := range cal.Children {
+		if c.Name != ical.CompEvent {
+			continue
+		}
+		var props []ical.Prop
+		props = append(props, c.Props[ical.PropOrganizer]...)
+		props = append(props, c.Props[ical.PropAttendee]...)
+		for _, pr := range props {
+			a := itip.NormAddr(pr.Value)
+			if a == "" || a == user || seen[a] || !strings.Contains(a, "@") {
+				continue
+			}
+			seen[a] = true
+			if err := tx.AddContact(calstore.Contact{User: user, Address: a, Name: pr.Params.Get(ical.ParamCommonName), Source: calstore.SourceEvent}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// enqueue puts the messages a decision sends into the outbox (drained by the
+// daemon's sender, a later part).
+func enqueue(tx calstore.Tx, user, uid string, send []itip.Outgoing, now time.Time) error {
+	for _, s := range send {
+		if _, err := tx.Enqueue(calstore.OutboxItem{
+			User: user, From: s.From, To: s.To, Method: string(s.Method), UID: uid,
+			Subject: outSubject(s), Body: ics.Marshal(s.Cal), Auto: s.Auto, Created: now, Updated: now, NextAttempt: now,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func outSubject(s itip.Outgoing) string {
+	title := ""
+	for _, c := range s.Cal.Children {
+		if c.Name == ical.CompEvent {
+			if p := c.Props.Get(ical.PropSummary); p != nil {
+				title = p.Value
+				break
+			}
+		}
+	}
+	verb := map[itip.Method]string{itip.Reply: "Reply", itip.Request: "Invitation", itip.Refresh: "Refresh", itip.DeclineCounter: "Proposal declined", itip.Cancel: "Cancelled"}[s.Method]
+	if verb == "" {
+		verb = string(s.Method)
+	}
+	if title == "" {
+		return verb
+	}
+	return verb + ": " + title
+}

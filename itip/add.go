@@ -1,0 +1,102 @@
+package itip
+
+import (
+	"github.com/emersion/go-ical"
+)
+
+// applyAdd handles ADD (RFC 5546 §3.2.4): new instances of a known recurring
+// event. For an unknown event the attendee asks the organizer for the whole
+// event with REFRESH (§3.2.4: "the Attendee SHOULD send a REFRESH").
+func applyAdd(in *Input) Result {
+	m := in.Msg
+	org := m.Organizer()
+	st := newObject(in.Stored)
+	if st == nil {
+		r := result(Ignored, "unknown-event")
+		if !in.AutoSubmitted && !in.User.Is(org.Address) && senderIs(org, in.From, in.Sender) {
+			r.Send = []Outgoing{refreshFor(in, org.Address)}
+			r.Reason = "refresh-sent"
+		}
+		return r
+	}
+	so := st.organizer()
+	if so.Address != "" && so.Address != org.Address && !in.Force {
+		return held(in, "organizer-changed")
+	}
+	if r, ok := checkSender(in, Party{Address: so.Address, SentBy: org.SentBy}); !ok {
+		return r
+	}
+	master := st.master()
+	if master == nil {
+		return result(Ignored, "unknown-event")
+	}
+	seq, stamp := st.version(master)
+	if cmp := compareVersion(m.Sequence(), m.DTStamp(), seq, stamp); cmp <= 0 {
+		o, _ := versionOutcome(cmp)
+		return result(o, "")
+	}
+	if r, ok := gate(in, true); !ok {
+		return r
+	}
+	out := addInstances(st, m, &in.User)
+	r := result(Applied, "added")
+	r.Cal = out
+	r.Note = Describe(m, in.User.Address)
+	return r
+}
+
+// refreshFor builds the REFRESH an attendee sends to ask for the current
+// event (RFC 5546 §3.2.6).
+func refreshFor(in *Input, organizer string) Outgoing {
+	m := in.Msg
+	cal := ical.NewCalendar()
+	cal.Props.SetText(ical.PropVersion, "2.0")
+	cal.Props.SetText(ical.PropProductID, ProdID)
+	cal.Props.SetText(ical.PropMethod, string(Refresh))
+	ev := ical.NewComponent(ical.CompEvent)
+	ev.Props.SetText(ical.PropUID, m.UID)
+	ev.Props.SetDateTime(ical.PropDateTimeStamp, in.Now.UTC())
+	op := ical.NewProp(ical.PropOrganizer)
+	op.Value = "mailto:" + organizer
+	ev.Props.Set(op)
+	ap := ical.NewProp(ical.PropAttendee)
+	ap.Value = "mailto:" + in.User.Address
+	ev.Props.Set(ap)
+	cal.Children = append(cal.Children, ev)
+	return Outgoing{Method: Refresh, From: in.User.Address, To: []string{organizer}, Cal: cal, Auto: true}
+}
+
+// addInstances returns a copy of the stored object with the ADD's instances:
+// each becomes an RDATE of the master and an override carrying its data.
+func addInstances(st *object, m *Message, u *User) *ical.Calendar {
+	out := cloneCal(st.cal)
+	mergeTimezones(out, m.Cal)
+	o := newObject(out)
+	om := o.master()
+	for _, inst := range m.Instances {
+		ds := inst.Comp.Props.Get(ical.PropDateTimeStart)
+		if ds == nil {
+			continue
+		}
+		nc := cloneComp(inst.Comp)
+		rid := cloneProp(*ds)
+		rid.Name = ical.PropRecurrenceID
+		nc.Props.Set(&rid)
+		key, err := ridKey(&rid, o.zones)
+		if err != nil {
+			continue
+		}
+		keepPrivate(nc, om, o.zones, m.Zones, u, "")
+		rdate := cloneProp(*ds)
+		rdate.Name = ical.PropRecurrenceDates
+		om.Props.Add(&rdate)
+		o.replace(key, nc)
+	}
+	setInt(om, ical.PropSequence, m.Sequence())
+	if p := m.First().Comp.Props.Get(ical.PropDateTimeStamp); p != nil {
+		ds := cloneProp(*p)
+		om.Props.Set(&ds)
+	}
+	sortEvents(out, newObject(out))
+	return out
+}

@@ -1,0 +1,144 @@
+package itip
+
+import (
+	"strings"
+
+	"github.com/emersion/go-ical"
+)
+
+// applyCancel handles CANCEL (RFC 5546 §3.2.5) with the seed's two extra
+// conditions: SEQUENCE ≥ the stored one, and the sender is the organizer or
+// its SENT-BY. A whole-event cancel keeps the event visible with
+// STATUS:CANCELLED; an instance cancel cancels that instance;
+// RANGE=THISANDFUTURE ends the series before it.
+func applyCancel(in *Input) Result {
+	m := in.Msg
+	org := m.Organizer()
+	st := newObject(in.Stored)
+	if st == nil {
+		return result(Ignored, "unknown-event")
+	}
+	so := st.organizer()
+	if so.Address != "" && so.Address != org.Address && !in.Force {
+		return held(in, "organizer-changed")
+	}
+	if r, ok := checkSender(in, Party{Address: so.Address, SentBy: org.SentBy}); !ok {
+		return r
+	}
+	if r, ok := cancelOrder(st, m); !ok {
+		return r
+	}
+	if r, ok := gate(in, true); !ok {
+		return r
+	}
+	out := cancelled(st, m)
+	reason := "cancelled"
+	if mm := m.Master(); mm != nil && len(mm.Attendees) > 0 && mm.Attendee(in.User.Address) != nil {
+		if t := st.master(); t != nil && len(t.Props[ical.PropAttendee]) > len(mm.Attendees) {
+			reason = "removed" // the organizer took the user off the list
+		}
+	}
+	r := result(Applied, reason)
+	r.Cal = out
+	if m.Master() != nil {
+		r.Obsolete = reason
+	}
+	r.Note = Describe(m, in.User.Address)
+	return r
+}
+
+// cancelOrder: the seed applies a CANCEL whose SEQUENCE is equal to or
+// greater than the stored one; an instance already cancelled at that
+// version is a duplicate.
+func cancelOrder(st *object, m *Message) (Result, bool) {
+	dup := true
+	for _, inst := range m.Instances {
+		t := st.target(inst.RecurrenceID)
+		if t == nil {
+			dup = false
+			continue
+		}
+		seq, stamp := st.version(t)
+		if inst.Sequence < seq {
+			return result(Outdated, ""), false
+		}
+		exact := st.find(inst.RecurrenceID)
+		if exact == nil || !strings.EqualFold(propValue(exact, ical.PropStatus), "CANCELLED") ||
+			compareVersion(inst.Sequence, inst.DTStamp, seq, stamp) > 0 {
+			dup = false
+		}
+	}
+	if dup {
+		return result(Duplicate, ""), false
+	}
+	return Result{}, true
+}
+
+// cancelled returns a copy of the stored object with m's cancellation applied.
+func cancelled(st *object, m *Message) *ical.Calendar {
+	out := cloneCal(st.cal)
+	o := newObject(out)
+	if mm := m.Master(); mm != nil {
+		for _, c := range o.events() {
+			setStatusCancelled(c, mm)
+		}
+		return out
+	}
+	for _, inst := range m.Instances {
+		if inst.Range == "THISANDFUTURE" {
+			endSeriesBefore(o, inst)
+			continue
+		}
+		c := o.find(inst.RecurrenceID)
+		if c == nil {
+			c = o.makeOverride(inst)
+		}
+		if c != nil {
+			setStatusCancelled(c, inst)
+		}
+	}
+	sortEvents(out, newObject(out))
+	return out
+}
+
+func setStatusCancelled(c *ical.Component, inst *Instance) {
+	c.Props.SetText(ical.PropStatus, "CANCELLED")
+	setInt(c, ical.PropSequence, inst.Sequence)
+	if p := inst.Comp.Props.Get(ical.PropDateTimeStamp); p != nil {
+		ds := cloneProp(*p)
+		c.Props.Set(&ds)
+	}
+}
+
+// endSeriesBefore applies RANGE=THISANDFUTURE (RFC 5545 §3.2.13): the series
+// ends before the instance; later overrides are cancelled.
+func endSeriesBefore(o *object, inst *Instance) {
+	t, ok := parseKey(inst.RecurrenceID)
+	if !ok {
+		return
+	}
+	if mc := o.master(); mc != nil {
+		for i := range mc.Props[ical.PropRecurrenceRule] {
+			p := &mc.Props[ical.PropRecurrenceRule][i]
+			var parts []string
+			for _, part := range strings.Split(p.Value, ";") {
+				up := strings.ToUpper(part)
+				if strings.HasPrefix(up, "UNTIL=") || strings.HasPrefix(up, "COUNT=") {
+					continue
+				}
+				parts = append(parts, part)
+			}
+			until := t.Add(-1e9).UTC().Format("20060102T150405Z")
+			if len(inst.RecurrenceID) == 8 {
+				until = t.AddDate(0, 0, -1).Format("20060102")
+			}
+			p.Value = strings.Join(append(parts, "UNTIL="+until), ";")
+		}
+		setInt(mc, ical.PropSequence, inst.Sequence)
+	}
+	for _, c := range o.events() {
+		if rid := o.rid(c); rid != "" && rid >= inst.RecurrenceID {
+			setStatusCancelled(c, inst)
+		}
+	}
+}

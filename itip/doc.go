@@ -1,0 +1,24 @@
+// Package itip holds imipd's scheduling rules: iTIP (RFC 5546) as Open-Xchange
+// applies it (see ../shared/SPEC.md and the seed), with the ordering and sender
+// checks of the SPEC.
+//
+// The package is pure. Apply takes the stored object of one user, the incoming
+// iTIP message, who sent it, the user's policy and the current time, and returns
+// the new stored object, an outcome with a reason word, pending decisions to
+// record and iTIP messages to send. It reads no clock, does no I/O and keeps no
+// globals; the caller (package filter) owns the store and the transport.
+//
+// Each rule lives in one function that names its RFC section:
+//
+//	order.go    RFC 5546 §2.1.5 (SEQUENCE, DTSTAMP) and per-attendee REPLY order
+//	sender.go   RFC 6047 §3 / RFC 5546 §6.1 (who may send which method)
+//	policy.go   autoProcessIMip (seed), timeframe
+//	request.go  RFC 5546 §3.2.1 PUBLISH, §3.2.2 REQUEST
+//	reply.go    RFC 5546 §3.2.3 REPLY
+//	add.go      RFC 5546 §3.2.4 ADD
+//	cancel.go   RFC 5546 §3.2.5 CANCEL
+//	refresh.go  RFC 5546 §3.2.6 REFRESH
+//	counter.go  RFC 5546 §3.2.7 COUNTER, §3.2.8 DECLINECOUNTER
+//	outgoing.go SPEC "Outgoing mail teaches the calendar"
+//	respond.go  the user's decisions on pending items
+package itip

@@ -1,0 +1,149 @@
+package itip
+
+import (
+	"strings"
+
+	"github.com/emersion/go-ical"
+)
+
+// applyOutgoing teaches the calendar what the user sent (SPEC "Outgoing mail
+// teaches the calendar"): a local organizer's PUBLISH/REQUEST/ADD/CANCEL
+// updates the organizer's own copy, a local attendee's REPLY updates the
+// attendee's own PARTSTAT, a COUNTER is recorded. Nothing here touches anyone
+// else's calendar. The author must be the user or one of the user's
+// delegates (seed, "Working on behalf of").
+func applyOutgoing(in *Input) Result {
+	m := in.Msg
+	if !in.User.Is(in.From) && !in.User.IsDelegate(in.From) {
+		return result(Ignored, "not-author")
+	}
+	st := newObject(in.Stored)
+	switch m.Method {
+	case Publish, Request, Add, Cancel:
+		if !in.User.Is(m.Organizer().Address) {
+			// e.g. the user forwards someone else's invitation
+			return result(Ignored, "not-organizer")
+		}
+		if st == nil {
+			if m.Method != Request && m.Method != Publish {
+				return result(Ignored, "unknown-event")
+			}
+			var comps []*ical.Component
+			for _, inst := range m.Instances {
+				comps = append(comps, cloneComp(inst.Comp))
+			}
+			r := result(Applied, "organizer-copy")
+			r.Cal = newStoredCal(m.Cal, comps...)
+			r.Note = "sent: " + Describe(m, in.User.Address)
+			return r
+		}
+		switch m.Method {
+		case Cancel:
+			if r, ok := cancelOrder(st, m); !ok {
+				return r
+			}
+			r := result(Applied, "organizer-copy")
+			r.Cal = cancelled(st, m)
+			r.Note = "sent: " + Describe(m, in.User.Address)
+			return r
+		case Add:
+			if st.master() == nil {
+				return result(Ignored, "unknown-event")
+			}
+			seq, stamp := st.version(st.master())
+			if o, ok := versionOutcome(compareVersion(m.Sequence(), m.DTStamp(), seq, stamp)); ok {
+				return result(o, "")
+			}
+			r := result(Applied, "organizer-copy")
+			r.Cal = addInstances(st, m, &in.User)
+			r.Note = "sent: " + Describe(m, in.User.Address)
+			return r
+		}
+		if r, ok := requestOrder(st, m); !ok {
+			return r
+		}
+		out := organizerUpdate(st, m)
+		r := result(Applied, "organizer-copy")
+		r.Cal = out
+		r.Note = "sent: " + Describe(m, in.User.Address)
+		return r
+	case Reply:
+		if st == nil {
+			return result(Ignored, "unknown-event")
+		}
+		out := cloneCal(st.cal)
+		o := newObject(out)
+		changed := false
+		for _, inst := range m.Instances {
+			for _, a := range inst.Attendees {
+				if !in.User.Is(a.Address) {
+					continue
+				}
+				if mp := attendeeProp(inst.Comp, a.Address); mp != nil && setAttendeeParams(o, inst, mp) {
+					changed = true
+				}
+			}
+		}
+		if !changed {
+			return result(Ignored, "not-attendee")
+		}
+		sortEvents(out, newObject(out))
+		r := result(Applied, "answered")
+		r.Cal = out
+		r.Obsolete = "answered"
+		r.Note = "sent: " + Describe(m, in.User.Address)
+		return r
+	case Counter:
+		if st == nil {
+			return result(Ignored, "unknown-event")
+		}
+		r := result(Applied, "recorded")
+		r.Note = "sent: " + Describe(m, in.User.Address)
+		return r
+	}
+	return result(Ignored, "nothing-to-do")
+}
+
+// organizerUpdate replaces the organizer's copy with what the organizer sent,
+// keeping the attendees' answers where the timing did not change (a mere
+// update does not void them).
+func organizerUpdate(st *object, m *Message) *ical.Calendar {
+	out := cloneCal(st.cal)
+	mergeTimezones(out, m.Cal)
+	o := newObject(out)
+	carry := func(nc, old *ical.Component) {
+		if old == nil || timingChanged(old, nc, o.zones, m.Zones) {
+			return
+		}
+		for i := range nc.Props[ical.PropAttendee] {
+			np := &nc.Props[ical.PropAttendee][i]
+			if op := attendeeProp(old, NormAddr(np.Value)); op != nil {
+				if ps := op.Params.Get(ical.ParamParticipationStatus); ps != "" && !strings.EqualFold(ps, "NEEDS-ACTION") {
+					np.Params.Set(ical.ParamParticipationStatus, ps)
+				}
+			}
+		}
+	}
+	if mm := m.Master(); mm != nil {
+		var comps []*ical.Component
+		for _, c := range out.Children {
+			if c.Name != ical.CompEvent {
+				comps = append(comps, c)
+			}
+		}
+		for _, inst := range m.Instances {
+			nc := cloneComp(inst.Comp)
+			carry(nc, o.find(inst.RecurrenceID))
+			comps = append(comps, nc)
+		}
+		out.Children = comps
+	} else {
+		for _, inst := range m.Instances {
+			nc := cloneComp(inst.Comp)
+			carry(nc, o.find(inst.RecurrenceID))
+			o.replace(inst.RecurrenceID, nc)
+		}
+	}
+	sortEvents(out, newObject(out))
+	return out
+}

@@ -1,0 +1,384 @@
+package itip
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/emersion/go-ical"
+
+	"imipd/itip/ics"
+)
+
+// applyRequest handles PUBLISH (RFC 5546 §3.2.1, treated as REQUEST as in the
+// seed) and REQUEST (§3.2.2): a new invitation, an update, a reschedule, or an
+// instance (RECURRENCE-ID) of a recurring event, possibly before its master.
+func applyRequest(in *Input) Result {
+	m := in.Msg
+	org := m.Organizer()
+	st := newObject(in.Stored)
+	if in.User.Is(org.Address) {
+		if in.User.Is(in.From) {
+			// The organizer's own copy of what they sent (they were a
+			// recipient too); the submission path already recorded it.
+			return result(Ignored, "own-message")
+		}
+		return held(in, "sender-mismatch")
+	}
+	expect := org
+	if st != nil {
+		if so := st.organizer(); so.Address != "" {
+			if so.Address != org.Address && !in.Force {
+				// SPEC "Sender checks": an organizer change is never
+				// auto-applied (the same UID from another organizer is how
+				// forged updates look).
+				return held(in, "organizer-changed")
+			}
+			expect = Party{Address: so.Address, SentBy: org.SentBy}
+		}
+	}
+	if r, ok := checkSender(in, expect); !ok {
+		return r
+	}
+	if st != nil {
+		if r, ok := requestOrder(st, m); !ok {
+			return r
+		}
+	}
+	if r, ok := gate(in, st != nil); !ok {
+		return r
+	}
+	if st == nil {
+		return newInvitation(in)
+	}
+	return updateRequest(in, st)
+}
+
+// requestOrder applies RFC 5546 §2.1.5 per instance: the message is applied
+// when at least one of its components is newer than the stored component it
+// replaces (the override with that RECURRENCE-ID, else the master).
+func requestOrder(st *object, m *Message) (Result, bool) {
+	worst := 1
+	for _, inst := range m.Instances {
+		t := st.target(inst.RecurrenceID)
+		if t == nil || (inst.RecurrenceID != "" && st.find(inst.RecurrenceID) == nil && st.master() == nil) {
+			return Result{}, true // a component we do not have yet
+		}
+		seq, stamp := st.version(t)
+		cmp := compareVersion(inst.Sequence, inst.DTStamp, seq, stamp)
+		if cmp > 0 {
+			return Result{}, true
+		}
+		if cmp < worst {
+			worst = cmp
+		}
+	}
+	o, _ := versionOutcome(worst)
+	return result(o, ""), false
+}
+
+// newInvitation stores a first REQUEST or PUBLISH.
+func newInvitation(in *Input) Result {
+	m := in.Msg
+	var comps []*ical.Component
+	invited := false
+	for _, inst := range m.Instances {
+		c := cloneComp(inst.Comp)
+		if p := userAttendee(c, &in.User); p != nil {
+			invited = true
+			if m.Method == Request {
+				// SPEC "Methods": a new invitation is stored with the user's
+				// PARTSTAT=NEEDS-ACTION until the user answers.
+				p.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
+			}
+		}
+		comps = append(comps, c)
+	}
+	desc := Describe(m, in.User.Address)
+	if m.Method == Publish {
+		r := result(Applied, "published")
+		r.Cal = newStoredCal(m.Cal, comps...)
+		r.Note = desc
+		return r
+	}
+	if !invited {
+		// The user is not on the attendee list: a forwarded invitation.
+		// Answering would make the user a party crasher (seed, "As attendee"),
+		// so nothing is stored until the user decides.
+		r := result(NeedsAction, "not-invited")
+		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "not-invited", Summary: desc, Actions: ActionsFor(KindInvitation)}}
+		r.Note = desc
+		return r
+	}
+	r := result(NeedsAction, "invitation")
+	r.Cal = newStoredCal(m.Cal, comps...)
+	r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "invitation", RecurrenceID: m.First().RecurrenceID, Summary: desc, Actions: ActionsFor(KindInvitation)}}
+	r.Note = desc
+	return r
+}
+
+// updateRequest merges a newer REQUEST into the stored copy, keeping the
+// user's private data (own PARTSTAT unless rescheduled, VALARM, TRANSP, CLASS).
+func updateRequest(in *Input, st *object) Result {
+	m := in.Msg
+	out := cloneCal(st.cal)
+	mergeTimezones(out, m.Cal)
+	o := newObject(out)
+	var resched []string // RECURRENCE-IDs whose time changed while the user had answered
+	answered := func(rid string, c *ical.Component) {
+		if c == nil {
+			return
+		}
+		if p := userAttendee(c, &in.User); p != nil {
+			if ps := strings.ToUpper(p.Params.Get(ical.ParamParticipationStatus)); ps != "" && ps != "NEEDS-ACTION" {
+				resched = append(resched, rid)
+			}
+		}
+	}
+	if master := m.Master(); master != nil {
+		// A full update: the message's components replace the stored set.
+		// Stored overrides it does not mention survive only when they are
+		// not older than the new master (an instance that arrived before its
+		// master, or a later instance update).
+		var comps []*ical.Component
+		for _, c := range out.Children {
+			if c.Name != ical.CompEvent {
+				comps = append(comps, c)
+			}
+		}
+		seen := map[string]bool{}
+		for _, inst := range m.Instances {
+			seen[inst.RecurrenceID] = true
+			nc := cloneComp(inst.Comp)
+			old := o.find(inst.RecurrenceID)
+			if old == nil {
+				old = o.master()
+			}
+			if keepPrivate(nc, old, o.zones, m.Zones, &in.User, inst.RecurrenceID) {
+				answered(inst.RecurrenceID, old)
+			}
+			comps = append(comps, nc)
+		}
+		for _, c := range o.events() {
+			rid := o.rid(c)
+			if rid == "" || seen[rid] {
+				continue
+			}
+			seq, stamp := o.version(c)
+			if compareVersion(seq, stamp, master.Sequence, master.DTStamp) >= 0 {
+				comps = append(comps, c)
+			}
+		}
+		out.Children = comps
+	} else {
+		for _, inst := range m.Instances {
+			nc := cloneComp(inst.Comp)
+			old := o.find(inst.RecurrenceID)
+			src := old
+			if src == nil {
+				src = o.master()
+			}
+			if keepPrivate(nc, src, o.zones, m.Zones, &in.User, inst.RecurrenceID) {
+				answered(inst.RecurrenceID, src)
+			}
+			o.replace(inst.RecurrenceID, nc)
+		}
+	}
+	sortEvents(out, newObject(out))
+	desc := Describe(m, in.User.Address)
+	if len(resched) > 0 {
+		// SPEC "Methods": a reschedule resets the user's answer and asks again.
+		r := result(NeedsAction, "rescheduled")
+		r.Cal = out
+		r.Obsolete = "rescheduled"
+		r.Pending = []PendingItem{{Kind: KindRescheduled, Reason: "rescheduled", RecurrenceID: resched[0], Summary: desc, Actions: ActionsFor(KindRescheduled)}}
+		r.Note = "rescheduled: " + desc
+		return r
+	}
+	r := result(Applied, "updated")
+	r.Cal = out
+	r.Note = "updated: " + desc
+	return r
+}
+
+// keepPrivate carries the user's private data from the stored component old
+// into the incoming component nc and reports whether the change is a
+// reschedule for the user (then the user's PARTSTAT is reset to
+// NEEDS-ACTION). A reschedule is a change of DTSTART, DTEND/DURATION,
+// RRULE/RDATE/EXDATE, or of the user's ROLE (SPEC "Methods").
+func keepPrivate(nc, old *ical.Component, zo, zn *ics.Zones, u *User, rid string) bool {
+	np := userAttendee(nc, u)
+	if old == nil {
+		if np != nil {
+			np.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
+		}
+		return false
+	}
+	var changed bool
+	if rid != "" && old.Props.Get(ical.PropRecurrenceID) == nil {
+		// A new override compared with the series: moved when its start is
+		// not the original start, or its length differs from the series'.
+		changed = !sameInstant(nc.Props.Get(ical.PropDateTimeStart), nc.Props.Get(ical.PropRecurrenceID), zn, zn) ||
+			!sameLength(nc, old, zn, zo)
+	} else {
+		changed = timingChanged(old, nc, zo, zn)
+	}
+	op := userAttendee(old, u)
+	if op != nil && np != nil && !strings.EqualFold(roleOf(op), roleOf(np)) {
+		changed = true
+	}
+	if np != nil {
+		ps := "NEEDS-ACTION"
+		if op != nil && !changed {
+			if v := op.Params.Get(ical.ParamParticipationStatus); v != "" {
+				ps = v
+			}
+		}
+		np.Params.Set(ical.ParamParticipationStatus, ps)
+	}
+	for _, name := range []string{ical.PropTransparency, ical.PropClass} {
+		if p := old.Props.Get(name); p != nil {
+			nc.Props.Set(&ical.Prop{Name: p.Name, Params: p.Params, Value: p.Value})
+		}
+	}
+	var alarms []*ical.Component
+	for _, c := range old.Children {
+		if c.Name == ical.CompAlarm {
+			alarms = append(alarms, cloneComp(c))
+		}
+	}
+	if len(alarms) > 0 {
+		kept := nc.Children[:0]
+		for _, c := range nc.Children {
+			if c.Name != ical.CompAlarm {
+				kept = append(kept, c)
+			}
+		}
+		nc.Children = append(kept, alarms...)
+	}
+	return changed && op != nil && np != nil
+}
+
+func roleOf(p *ical.Prop) string {
+	if r := p.Params.Get(ical.ParamRole); r != "" {
+		return r
+	}
+	return "REQ-PARTICIPANT"
+}
+
+// timingChanged compares the properties that make a reschedule.
+func timingChanged(a, b *ical.Component, za, zb *ics.Zones) bool {
+	if !sameInstant(a.Props.Get(ical.PropDateTimeStart), b.Props.Get(ical.PropDateTimeStart), za, zb) {
+		return true
+	}
+	if !sameLength(a, b, za, zb) {
+		return true
+	}
+	if normRRule(a) != normRRule(b) {
+		return true
+	}
+	for _, name := range []string{ical.PropRecurrenceDates, ical.PropExceptionDates} {
+		if !sameTimeSet(a, b, name, za, zb) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameInstant(a, b *ical.Prop, za, zb *ics.Zones) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	ta, ea := za.PropTime(a)
+	tb, eb := zb.PropTime(b)
+	if ea != nil || eb != nil {
+		return strings.TrimSpace(a.Value) == strings.TrimSpace(b.Value)
+	}
+	return ta.T.Equal(tb.T) && ta.AllDay == tb.AllDay
+}
+
+// sameLength compares the lengths of two components (DTEND-DTSTART or DURATION).
+func sameLength(a, b *ical.Component, za, zb *ics.Zones) bool {
+	la, oka := length(a, za)
+	lb, okb := length(b, zb)
+	if !oka || !okb {
+		return oka == okb
+	}
+	return la == lb
+}
+
+func length(c *ical.Component, z *ics.Zones) (string, bool) {
+	ds := c.Props.Get(ical.PropDateTimeStart)
+	if ds == nil {
+		return "", false
+	}
+	if d := c.Props.Get(ical.PropDuration); d != nil {
+		dur, err := ics.ParseDuration(strings.TrimSpace(d.Value))
+		if err != nil {
+			return d.Value, true
+		}
+		return dur.String(), true
+	}
+	de := c.Props.Get(ical.PropDateTimeEnd)
+	if de == nil {
+		return "", false
+	}
+	ts, e1 := z.PropTime(ds)
+	te, e2 := z.PropTime(de)
+	if e1 != nil || e2 != nil {
+		return de.Value, true
+	}
+	return te.T.Sub(ts.T).String(), true
+}
+
+func normRRule(c *ical.Component) string {
+	var rules []string
+	for _, p := range c.Props[ical.PropRecurrenceRule] {
+		parts := strings.Split(strings.ToUpper(strings.TrimSpace(p.Value)), ";")
+		sort.Strings(parts)
+		rules = append(rules, strings.Join(parts, ";"))
+	}
+	sort.Strings(rules)
+	return strings.Join(rules, "|")
+}
+
+func sameTimeSet(a, b *ical.Component, name string, za, zb *ics.Zones) bool {
+	set := func(c *ical.Component, z *ics.Zones) map[int64]bool {
+		m := map[int64]bool{}
+		for i := range c.Props[name] {
+			ts, err := z.PropTimes(&c.Props[name][i])
+			if err != nil {
+				m[int64(len(c.Props[name][i].Value))^int64(i)<<40] = true
+				continue
+			}
+			for _, t := range ts {
+				m[t.T.Unix()] = true
+			}
+		}
+		return m
+	}
+	sa, sb := set(a, za), set(b, zb)
+	if len(sa) != len(sb) {
+		return false
+	}
+	for k := range sa {
+		if !sb[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// sortEvents orders a stored object: VTIMEZONEs, then the master, then
+// overrides by RECURRENCE-ID, so stored objects are deterministic.
+func sortEvents(cal *ical.Calendar, o *object) {
+	sort.SliceStable(cal.Children, func(i, j int) bool {
+		ci, cj := cal.Children[i], cal.Children[j]
+		if (ci.Name == ical.CompEvent) != (cj.Name == ical.CompEvent) {
+			return ci.Name != ical.CompEvent
+		}
+		if ci.Name != ical.CompEvent {
+			return false
+		}
+		return o.rid(ci) < o.rid(cj)
+	})
+}

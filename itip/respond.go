@@ -1,0 +1,271 @@
+package itip
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/emersion/go-ical"
+)
+
+// Decision is a user's answer to a pending item (SPEC "Admin CLI": pending
+// respond). Held items ("apply") are not decided here: the caller runs Apply
+// again with Input.Force, so the ordering rules still hold.
+type Decision struct {
+	Kind         string
+	Action       string
+	RecurrenceID string
+	Attendee     string         // party crasher, counter proposer, refresh asker
+	Msg          *Message       // the message that caused the item
+	Stored       *ical.Calendar // the user's current copy, nil if none
+	User         User
+	Now          time.Time
+}
+
+// ErrAction is returned for an action the item does not allow.
+var ErrAction = fmt.Errorf("itip: action not allowed")
+
+// Respond applies the decision and returns the new stored object and the
+// iTIP messages the decision sends (RFC 5546 §3.2).
+func Respond(d Decision) (Result, error) {
+	ok := false
+	for _, a := range append(ActionsFor(d.Kind), "ignore") {
+		if a == d.Action {
+			ok = true
+		}
+	}
+	if !ok || d.Kind == KindHeld && d.Action == "apply" {
+		return Result{}, fmt.Errorf("%w: %q on a %s item", ErrAction, d.Action, d.Kind)
+	}
+	if d.Action == "ignore" {
+		return Result{Outcome: Ignored, Reason: "ignored"}, nil
+	}
+	if d.Msg == nil {
+		return Result{}, fmt.Errorf("itip: pending item without its message")
+	}
+	switch d.Kind {
+	case KindInvitation, KindRescheduled:
+		return answer(d)
+	case KindPartyCrasher:
+		return addCrasher(d)
+	case KindCounter:
+		if d.Action == "accept" {
+			return acceptCounter(d)
+		}
+		return declineCounter(d)
+	case KindRefresh:
+		if d.Stored == nil {
+			return Result{}, fmt.Errorf("itip: event %s no longer stored", d.Msg.UID)
+		}
+		r := Result{Outcome: Applied, Reason: "refresh-answered"}
+		r.Send = []Outgoing{{Method: Request, From: d.User.Address, To: []string{d.Attendee}, Cal: stamped(asMethod(d.Stored, Request), d.Now)}}
+		return r, nil
+	}
+	return Result{}, fmt.Errorf("%w: unknown kind %q", ErrAction, d.Kind)
+}
+
+var partstatOf = map[string]string{"accept": "ACCEPTED", "tentative": "TENTATIVE", "decline": "DECLINED"}
+
+// answer sets the user's PARTSTAT and sends the REPLY to the organizer
+// (RFC 5546 §3.2.3): only the user's ATTENDEE, nothing else changed.
+func answer(d Decision) (Result, error) {
+	ps := partstatOf[d.Action]
+	var out *ical.Calendar
+	if d.Stored == nil {
+		// Not invited (forwarded invitation): answering adds the user, who
+		// becomes a party crasher at the organizer (seed, "As attendee").
+		var comps []*ical.Component
+		for _, inst := range d.Msg.Instances {
+			comps = append(comps, cloneComp(inst.Comp))
+		}
+		out = newStoredCal(d.Msg.Cal, comps...)
+	} else {
+		out = cloneCal(d.Stored)
+	}
+	o := newObject(out)
+	reply := ical.NewCalendar()
+	reply.Props.SetText(ical.PropVersion, "2.0")
+	reply.Props.SetText(ical.PropProductID, ProdID)
+	reply.Props.SetText(ical.PropMethod, string(Reply))
+	var org string
+	for _, c := range o.events() {
+		rid := o.rid(c)
+		if d.RecurrenceID != "" && rid != d.RecurrenceID {
+			continue
+		}
+		p := userAttendee(c, &d.User)
+		if p == nil {
+			np := ical.NewProp(ical.PropAttendee)
+			np.Value = "mailto:" + d.User.Address
+			c.Props.Add(np)
+			p = &c.Props[ical.PropAttendee][len(c.Props[ical.PropAttendee])-1]
+		}
+		p.Params.Set(ical.ParamParticipationStatus, ps)
+		p.Params.Del(ical.ParamRSVP)
+		rc := ical.NewComponent(ical.CompEvent)
+		for _, name := range []string{ical.PropUID, ical.PropSequence, ical.PropRecurrenceID, ical.PropOrganizer, ical.PropDateTimeStart, ical.PropDateTimeEnd, ical.PropDuration, ical.PropSummary} {
+			if v := c.Props.Get(name); v != nil {
+				cp := cloneProp(*v)
+				rc.Props.Set(&cp)
+			}
+		}
+		ap := cloneProp(*p)
+		rc.Props.Set(&ap)
+		rc.Props.SetDateTime(ical.PropDateTimeStamp, d.Now.UTC())
+		reply.Children = append(reply.Children, rc)
+		if op := c.Props.Get(ical.PropOrganizer); op != nil {
+			org = NormAddr(op.Value)
+		}
+	}
+	if len(reply.Children) == 0 {
+		return Result{}, fmt.Errorf("itip: no component %q in event %s", d.RecurrenceID, d.Msg.UID)
+	}
+	mergeTimezones(reply, out)
+	r := Result{Outcome: Applied, Reason: map[string]string{"ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined"}[ps], Cal: out, Obsolete: "answered"}
+	if org != "" && !d.User.Is(org) {
+		r.Send = []Outgoing{{Method: Reply, From: d.User.Address, To: []string{org}, Cal: reply}}
+	}
+	return r, nil
+}
+
+// addCrasher puts an uninvited attendee on the list (seed, "party
+// crasher"): the newcomer gets the event, the others an update.
+func addCrasher(d Decision) (Result, error) {
+	if d.Stored == nil {
+		return Result{}, fmt.Errorf("itip: event %s no longer stored", d.Msg.UID)
+	}
+	out := cloneCal(d.Stored)
+	o := newObject(out)
+	var ap *ical.Prop
+	for _, inst := range d.Msg.Instances {
+		if p := attendeeProp(inst.Comp, d.Attendee); p != nil {
+			ap = p
+		}
+	}
+	if ap == nil {
+		return Result{}, fmt.Errorf("itip: attendee %s not in the reply", d.Attendee)
+	}
+	for _, c := range o.events() {
+		if attendeeProp(c, d.Attendee) == nil && (d.RecurrenceID == "" || o.rid(c) == d.RecurrenceID) {
+			np := cloneProp(*ap)
+			c.Props.Add(&np)
+		}
+	}
+	r := Result{Outcome: Applied, Reason: "added", Cal: out}
+	r.Send = []Outgoing{{Method: Request, From: d.User.Address, To: []string{d.Attendee}, Cal: stamped(asMethod(out, Request), d.Now)}}
+	if others := otherAttendees(o, &d.User, d.Attendee); len(others) > 0 {
+		r.Send = append(r.Send, Outgoing{Method: Request, From: d.User.Address, To: others, Cal: stamped(asMethod(out, Request), d.Now)})
+	}
+	return r, nil
+}
+
+// acceptCounter takes the proposal into the event, SEQUENCE+1, and sends the
+// update to every attendee (RFC 5546 §3.2.7).
+func acceptCounter(d Decision) (Result, error) {
+	if d.Stored == nil {
+		return Result{}, fmt.Errorf("itip: event %s no longer stored", d.Msg.UID)
+	}
+	out := cloneCal(d.Stored)
+	mergeTimezones(out, d.Msg.Cal)
+	o := newObject(out)
+	prop := d.Msg.First()
+	t := o.find(prop.RecurrenceID)
+	if t == nil {
+		if t = o.makeOverride(prop); t == nil {
+			return Result{}, fmt.Errorf("itip: event %s has no component %q", d.Msg.UID, prop.RecurrenceID)
+		}
+	}
+	before := cloneComp(t)
+	for _, name := range []string{ical.PropDateTimeStart, ical.PropDateTimeEnd, ical.PropDuration, ical.PropLocation, ical.PropSummary, ical.PropDescription} {
+		if p := prop.Comp.Props.Get(name); p != nil {
+			cp := cloneProp(*p)
+			t.Props.Set(&cp)
+			if name == ical.PropDateTimeEnd {
+				t.Props.Del(ical.PropDuration)
+			} else if name == ical.PropDuration {
+				t.Props.Del(ical.PropDateTimeEnd)
+			}
+		}
+	}
+	moved := timingChanged(before, t, o.zones, o.zones)
+	for _, c := range o.events() {
+		seq, _ := o.version(c)
+		setInt(c, ical.PropSequence, seq+1)
+		c.Props.SetDateTime(ical.PropDateTimeStamp, d.Now.UTC())
+	}
+	for i := range t.Props[ical.PropAttendee] {
+		p := &t.Props[ical.PropAttendee][i]
+		switch a := NormAddr(p.Value); {
+		case a == d.Attendee:
+			p.Params.Set(ical.ParamParticipationStatus, "ACCEPTED")
+		case moved && !d.User.Is(a):
+			p.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
+		}
+	}
+	r := Result{Outcome: Applied, Reason: "counter-accepted", Cal: out}
+	if to := otherAttendees(o, &d.User, ""); len(to) > 0 {
+		r.Send = []Outgoing{{Method: Request, From: d.User.Address, To: to, Cal: asMethod(out, Request)}}
+	}
+	return r, nil
+}
+
+// declineCounter answers a COUNTER with DECLINECOUNTER (RFC 5546 §3.2.8).
+func declineCounter(d Decision) (Result, error) {
+	cal := ical.NewCalendar()
+	cal.Props.SetText(ical.PropVersion, "2.0")
+	cal.Props.SetText(ical.PropProductID, ProdID)
+	cal.Props.SetText(ical.PropMethod, string(DeclineCounter))
+	in := d.Msg.First()
+	c := ical.NewComponent(ical.CompEvent)
+	c.Props.SetText(ical.PropUID, d.Msg.UID)
+	seq := in.Sequence
+	if st := newObject(d.Stored); st != nil {
+		if t := st.target(in.RecurrenceID); t != nil {
+			seq, _ = st.version(t)
+		}
+	}
+	setInt(c, ical.PropSequence, seq)
+	c.Props.SetDateTime(ical.PropDateTimeStamp, d.Now.UTC())
+	op := ical.NewProp(ical.PropOrganizer)
+	op.Value = "mailto:" + d.User.Address
+	c.Props.Set(op)
+	ap := ical.NewProp(ical.PropAttendee)
+	ap.Value = "mailto:" + d.Attendee
+	c.Props.Set(ap)
+	if p := in.Comp.Props.Get(ical.PropRecurrenceID); p != nil {
+		cp := cloneProp(*p)
+		c.Props.Set(&cp)
+	}
+	cal.Children = append(cal.Children, c)
+	mergeTimezones(cal, d.Msg.Cal)
+	r := Result{Outcome: Applied, Reason: "counter-declined"}
+	r.Send = []Outgoing{{Method: DeclineCounter, From: d.User.Address, To: []string{d.Attendee}, Cal: cal}}
+	return r, nil
+}
+
+// otherAttendees lists the attendees of the object other than the user and
+// skip, once each.
+func otherAttendees(o *object, u *User, skip string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range o.events() {
+		for _, p := range c.Props[ical.PropAttendee] {
+			a := NormAddr(p.Value)
+			if a == "" || a == skip || u.Is(a) || seen[a] {
+				continue
+			}
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// stamped sets DTSTAMP of every component to now (a message being sent).
+func stamped(cal *ical.Calendar, now time.Time) *ical.Calendar {
+	for _, c := range cal.Children {
+		if c.Name == ical.CompEvent {
+			c.Props.SetDateTime(ical.PropDateTimeStamp, now.UTC())
+		}
+	}
+	return cal
+}
