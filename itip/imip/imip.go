@@ -1,0 +1,488 @@
+package imip
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits bounds the work done on one message. Zero fields mean the default.
+type Limits struct {
+	MaxDepth         int   // MIME nesting depth (default 10)
+	MaxParts         int   // total MIME parts visited (default 200)
+	MaxHeaderBytes   int   // bytes of the top-level header block (default 256 KiB); also bounds each part header
+	MaxDecodedBytes  int64 // total decoded bytes read from calendar-candidate parts (default 8 MiB)
+	MaxCalendarBytes int64 // decoded size of one calendar part (default 1 MiB)
+}
+
+// Default limits; see DefaultLimits.
+const (
+	DefaultMaxDepth         = 10
+	DefaultMaxParts         = 200
+	DefaultMaxHeaderBytes   = 256 << 10
+	DefaultMaxDecodedBytes  = 8 << 20
+	DefaultMaxCalendarBytes = 1 << 20
+)
+
+// DefaultLimits returns the limits used for zero fields of a Limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxDepth:         DefaultMaxDepth,
+		MaxParts:         DefaultMaxParts,
+		MaxHeaderBytes:   DefaultMaxHeaderBytes,
+		MaxDecodedBytes:  DefaultMaxDecodedBytes,
+		MaxCalendarBytes: DefaultMaxCalendarBytes,
+	}
+}
+
+// withDefaults replaces zero (and negative) fields by their defaults.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = d.MaxDepth
+	}
+	if l.MaxParts <= 0 {
+		l.MaxParts = d.MaxParts
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if l.MaxDecodedBytes <= 0 {
+		l.MaxDecodedBytes = d.MaxDecodedBytes
+	}
+	if l.MaxCalendarBytes <= 0 {
+		l.MaxCalendarBytes = d.MaxCalendarBytes
+	}
+	return l
+}
+
+// ErrNoCalendar is returned by Parse, together with the parsed header fields, when
+// the message has no calendar part: the caller passes the message on untouched.
+var ErrNoCalendar = errors.New("imip: no calendar part")
+
+// Reasons of a LimitError. They are stable words, used in headers and logs.
+const (
+	ReasonDepth        = "mime-depth"
+	ReasonParts        = "mime-parts"
+	ReasonHeaderSize   = "header-size"
+	ReasonDecodedSize  = "decoded-size"
+	ReasonCalendarSize = "calendar-size"
+)
+
+// LimitError reports a limit of Limits that was hit. Reason is one of the
+// Reason* words; Limit is the value of the limit that was exceeded.
+type LimitError struct {
+	Reason string
+	Limit  int64
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("imip: message exceeds limit %s (%d)", e.Reason, e.Limit)
+}
+
+// Part is one calendar part of a message.
+type Part struct {
+	Path        string // IMAP-style MIME position: "1" for a single-part message, "1", "2.1", ... inside multiparts
+	ContentType string // lower-case media type, e.g. "text/calendar", "application/ics", "application/octet-stream"
+	Method      string // upper-case value of the Content-Type method parameter, "" if none
+	Filename    string // from Content-Disposition filename, else Content-Type name ("" if none)
+	Data        []byte // decoded (transfer encoding removed), converted to UTF-8, UTF-8 BOM stripped, every line ending in CRLF
+}
+
+// Message holds the header fields imipd needs and the calendar parts of a message.
+type Message struct {
+	From          string    // address of the From header, lower-cased, "" if none/unparseable
+	FromName      string    // display name of the From address, RFC 2047 decoded
+	Sender        string    // Sender header address, lower-cased
+	ReplyTo       string    // first Reply-To address, lower-cased
+	To, Cc        []string  // lower-cased addresses
+	Date          time.Time // zero if missing or unparseable
+	MessageID     string    // without angle brackets, as given
+	Subject       string    // RFC 2047 decoded
+	AutoSubmitted string    // value of Auto-Submitted, lower-cased ("" if absent)
+	AuthResults   []string  // values of every Authentication-Results header, in order, unfolded
+	Parts         []Part    // calendar parts, in MIME order, exact byte-duplicates (same Data) removed
+	Forwarded     bool      // a calendar part was seen inside message/rfc822 or message/global (not extracted)
+}
+
+// IsCalendarType reports whether a MIME leaf with this media type and filename is
+// a calendar candidate: text/calendar, text/x-vcalendar, application/ics, or any
+// type with a filename ending in ".ics" (any case). mediaType may carry
+// parameters and any case.
+func IsCalendarType(mediaType, filename string) bool {
+	mt := mediaType
+	if i := strings.IndexByte(mt, ';'); i >= 0 {
+		mt = mt[:i]
+	}
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	switch mt {
+	case "text/calendar", "text/x-vcalendar", "application/ics":
+		return true
+	}
+	fn := strings.TrimRight(strings.TrimSpace(filename), `"' `)
+	return len(fn) >= 4 && strings.EqualFold(fn[len(fn)-4:], ".ics")
+}
+
+// Parse reads a whole message from r and returns its header fields and calendar parts.
+//
+// Without a calendar part it returns (msg, ErrNoCalendar). When a limit is hit it
+// returns (msg-so-far, *LimitError): the header fields and the calendar parts found
+// before the limit. A read error of r is returned wrapped, with msg-so-far.
+// Malformed MIME is tolerated: a broken part is skipped. Parse never panics.
+func Parse(r io.Reader, lim Limits) (*Message, error) {
+	w := &walker{
+		br:  bufio.NewReaderSize(r, readBufSize),
+		lim: lim.withDefaults(),
+		msg: &Message{},
+		bol: true,
+	}
+	w.skipMboxLine()
+	h, _, err := w.readHeader()
+	fillMessage(w.msg, h)
+	if err != nil {
+		return w.msg, err
+	}
+	if _, err := w.entity(h, 0, ""); err != nil {
+		return w.msg, err
+	}
+	if len(w.msg.Parts) == 0 {
+		return w.msg, ErrNoCalendar
+	}
+	return w.msg, nil
+}
+
+// readBufSize is the size of the line buffer. Longer lines are read in pieces.
+const readBufSize = 64 << 10
+
+// noTerm is the term index of the end of the input.
+const noTerm = -1
+
+// term tells what ended the body of an entity: the index in walker.bounds of the
+// boundary found (noTerm for the end of input), and whether it was the close
+// delimiter.
+type term struct {
+	idx   int
+	close bool
+}
+
+var eofTerm = term{idx: noTerm}
+
+type walker struct {
+	br      *bufio.Reader
+	lim     Limits
+	msg     *Message
+	bounds  [][]byte // active delimiters ("--" + boundary), outermost first
+	parts   int      // entities visited
+	decoded int64    // decoded bytes of calendar candidates
+	bol     bool     // the next read starts at the beginning of a line
+	rerr    error    // sticky read error other than io.EOF
+}
+
+// line returns the next line including its line ending, or a piece of a line
+// longer than the buffer. bol reports whether it starts at the beginning of a
+// line. At the end of input it returns io.EOF, and a read error wrapped. The
+// slice is valid until the next call.
+func (w *walker) line() (l []byte, bol bool, err error) {
+	if w.rerr != nil {
+		return nil, false, w.rerr
+	}
+	bol = w.bol
+	l, err = w.br.ReadSlice('\n')
+	switch {
+	case err == nil:
+		w.bol = true
+	case errors.Is(err, bufio.ErrBufferFull):
+		w.bol = false
+		err = nil
+	case errors.Is(err, io.EOF):
+		if len(l) > 0 {
+			err = nil
+		}
+		w.bol = true
+	default:
+		w.rerr = fmt.Errorf("imip: reading message: %w", err)
+		if len(l) > 0 {
+			err = nil
+		} else {
+			err = w.rerr
+		}
+	}
+	return l, bol, err
+}
+
+// skipMboxLine skips an mbox "From " postmark line at the very start.
+func (w *walker) skipMboxLine() {
+	p, _ := w.br.Peek(5)
+	if string(p) != "From " {
+		return
+	}
+	for {
+		_, _, err := w.line()
+		if err != nil || w.bol {
+			return
+		}
+	}
+}
+
+// boundary reports whether l is a delimiter line of an active multipart. It
+// checks the innermost multipart first, so an unterminated inner multipart is
+// ended by a delimiter of an outer one.
+func (w *walker) boundary(l []byte, bol bool) (term, bool) {
+	if !bol || len(l) < 3 || l[0] != '-' || l[1] != '-' {
+		return term{}, false
+	}
+	for i := len(w.bounds) - 1; i >= 0; i-- {
+		d := w.bounds[i]
+		if !bytes.HasPrefix(l, d) {
+			continue
+		}
+		rest := l[len(d):]
+		isClose := false
+		if bytes.HasPrefix(rest, []byte("--")) {
+			isClose = true
+			rest = rest[2:]
+		}
+		// RFC 2046: only linear white space may follow the delimiter.
+		if len(bytes.TrimLeft(rest, " \t\r\n")) == 0 {
+			return term{idx: i, close: isClose}, true
+		}
+	}
+	return term{}, false
+}
+
+// readHeader reads a header block up to the empty line that ends it, the end of
+// input, or (in a part) a delimiter line, which ends the part too; then the
+// returned term is valid.
+func (w *walker) readHeader() (h header, t *term, err error) {
+	var cur []byte // current field, unfolded
+	var size int
+	flush := func() {
+		if cur != nil {
+			h.add(cur)
+		}
+		cur = nil
+	}
+	for {
+		l, bol, err := w.line()
+		if err != nil {
+			flush()
+			if errors.Is(err, io.EOF) {
+				return h, &eofTerm, nil
+			}
+			return h, nil, err
+		}
+		size += len(l)
+		if size > w.lim.MaxHeaderBytes {
+			flush()
+			return h, nil, &LimitError{ReasonHeaderSize, int64(w.lim.MaxHeaderBytes)}
+		}
+		if !bol {
+			if cur != nil {
+				cur = append(cur, trimEOL(l)...)
+			}
+			continue
+		}
+		if tt, ok := w.boundary(l, bol); ok {
+			flush()
+			return h, &tt, nil
+		}
+		switch {
+		case len(trimEOL(l)) == 0:
+			flush()
+			return h, nil, nil
+		case l[0] == ' ' || l[0] == '\t':
+			if cur != nil {
+				cur = append(cur, trimEOL(l)...)
+			}
+		default:
+			flush()
+			cur = append([]byte(nil), trimEOL(l)...)
+		}
+	}
+}
+
+func trimEOL(l []byte) []byte {
+	l = bytes.TrimSuffix(l, []byte("\n"))
+	return bytes.TrimSuffix(l, []byte("\r"))
+}
+
+// entity handles one MIME entity whose header has been read, up to the delimiter
+// line or end of input that ends its body.
+func (w *walker) entity(h header, depth int, path string) (term, error) {
+	w.parts++
+	if w.parts > w.lim.MaxParts {
+		return term{}, &LimitError{ReasonParts, int64(w.lim.MaxParts)}
+	}
+	mt, params := parseMediaType(h.get("content-type"))
+	switch {
+	case strings.HasPrefix(mt, "multipart/") && params["boundary"] != "":
+		return w.multipart(params["boundary"], depth, path)
+	case mt == "message/rfc822" || mt == "message/global":
+		return w.skip(true)
+	}
+	fn := filename(h, params)
+	if !IsCalendarType(mt, fn) {
+		return w.skip(false)
+	}
+	if path == "" {
+		path = "1"
+	}
+	return w.calendar(h, mt, params, fn, path)
+}
+
+// multipart walks the parts of a multipart entity with the given boundary.
+func (w *walker) multipart(boundary string, depth int, path string) (term, error) {
+	if depth+1 > w.lim.MaxDepth {
+		return term{}, &LimitError{ReasonDepth, int64(w.lim.MaxDepth)}
+	}
+	w.bounds = append(w.bounds, []byte("--"+boundary))
+	me := len(w.bounds) - 1
+	t, err := w.skip(false) // preamble
+	for n := 1; err == nil && t.idx == me && !t.close; n++ {
+		ph, ht, herr := w.readHeader()
+		if herr != nil {
+			err = herr
+			break
+		}
+		if ht != nil {
+			// The part ended in its header: it has no body.
+			w.parts++
+			if w.parts > w.lim.MaxParts {
+				err = &LimitError{ReasonParts, int64(w.lim.MaxParts)}
+				break
+			}
+			t = *ht
+			continue
+		}
+		p := strconv.Itoa(n)
+		if path != "" {
+			p = path + "." + p
+		}
+		t, err = w.entity(ph, depth+1, p)
+	}
+	w.bounds = w.bounds[:me]
+	if err != nil || t.idx != me {
+		// End of input, an error, or the delimiter of an outer multipart.
+		return t, err
+	}
+	return w.skip(false) // epilogue
+}
+
+// skip reads lines up to the next delimiter line of an active multipart or the
+// end of input. With fwd, a line that looks like the header or start of a calendar
+// part sets Forwarded.
+func (w *walker) skip(fwd bool) (term, error) {
+	if len(w.bounds) == 0 && !fwd {
+		// Top-level body of no interest: do not read it.
+		return eofTerm, nil
+	}
+	for {
+		l, bol, err := w.line()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return eofTerm, nil
+			}
+			return term{}, err
+		}
+		if t, ok := w.boundary(l, bol); ok {
+			return t, nil
+		}
+		if fwd && bol && !w.msg.Forwarded && looksCalendar(l) {
+			w.msg.Forwarded = true
+		}
+	}
+}
+
+// looksCalendar is the shallow look into an embedded message: a Content-Type
+// line naming a calendar type, or a BEGIN:VCALENDAR line.
+func looksCalendar(l []byte) bool {
+	if len(l) > 200 {
+		l = l[:200]
+	}
+	s := strings.ToLower(string(l))
+	if strings.HasPrefix(s, "begin:vcalendar") {
+		return true
+	}
+	if !strings.HasPrefix(s, "content-type:") {
+		return false
+	}
+	return IsCalendarType(strings.TrimSpace(s[len("content-type:"):]), "")
+}
+
+// calendar reads the body of a calendar candidate, decodes it and adds it to the
+// message.
+func (w *walker) calendar(h header, mt string, params map[string]string, fn, path string) (term, error) {
+	maxCal := w.lim.MaxCalendarBytes
+	cte := strings.ToLower(strings.TrimSpace(h.get("content-transfer-encoding")))
+	// Bound on the encoded size: base64 and quoted-printable take at most
+	// about 3.2 times the decoded size on legitimate input.
+	rawMax := maxCal + 2
+	if cte == "base64" || cte == "quoted-printable" {
+		rawMax = 4*maxCal + 64<<10
+	}
+	var raw []byte
+	var eol []byte // line ending held back: the one before a delimiter belongs to it
+	var t term
+	for {
+		l, bol, err := w.line()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return term{}, err
+			}
+			raw = append(raw, eol...)
+			t = eofTerm
+			break
+		}
+		if tt, ok := w.boundary(l, bol); ok {
+			t = tt
+			break
+		}
+		raw = append(raw, eol...)
+		body := trimEOL(l)
+		eol = append(eol[:0], l[len(body):]...)
+		raw = append(raw, body...)
+		if int64(len(raw)) > rawMax {
+			return term{}, &LimitError{ReasonCalendarSize, maxCal}
+		}
+	}
+
+	var data []byte
+	switch cte {
+	case "base64":
+		data = decodeBase64(raw)
+	case "quoted-printable":
+		data = decodeQP(raw)
+	default: // 7bit, 8bit, binary, and unknown encodings as 8bit
+		data = raw
+	}
+	data = crlf(toUTF8(params["charset"], data))
+	n := int64(len(data))
+	if n > maxCal {
+		return term{}, &LimitError{ReasonCalendarSize, maxCal}
+	}
+	w.decoded += n
+	if w.decoded > w.lim.MaxDecodedBytes {
+		return term{}, &LimitError{ReasonDecodedSize, w.lim.MaxDecodedBytes}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return t, nil // an empty calendar part carries nothing
+	}
+	for _, p := range w.msg.Parts {
+		if bytes.Equal(p.Data, data) {
+			return t, nil
+		}
+	}
+	w.msg.Parts = append(w.msg.Parts, Part{
+		Path:        path,
+		ContentType: mt,
+		Method:      strings.ToUpper(strings.TrimSpace(params["method"])),
+		Filename:    fn,
+		Data:        data,
+	})
+	return t, nil
+}
