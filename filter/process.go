@@ -356,6 +356,15 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 		} else if !errors.Is(err, calstore.ErrNotFound) {
 			return err
 		}
+		if _, err := tx.User(u.addr); errors.Is(err, calstore.ErrNotFound) {
+			// A recipient at a local domain is a user (SPEC "Users and
+			// addresses"); the record holds their data from now on.
+			if err := tx.PutUser(calstore.User{Address: u.addr, Created: now}); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
 		user, err := p.userOf(tx, u.addr)
 		if err != nil {
 			return err
@@ -367,7 +376,7 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 			return err
 		}
 		if exists {
-			cal, derr := ics.Decode(ev.Data, ics.Limits{MaxBytes: 64 << 20, MaxComponents: 100000, MaxProperties: 100000, MaxAttendees: 100000, MaxRecurrenceDates: 100000})
+			cal, derr := ics.Decode(ev.Data, storedLimits)
 			if derr != nil {
 				return fmt.Errorf("stored event %s of %s: %w", in.Msg.UID, u.addr, derr)
 			}

@@ -1,0 +1,134 @@
+package filter
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-ical"
+
+	"imipd/calstore"
+	"imipd/itip"
+	"imipd/itip/ics"
+)
+
+// EventView is the stable JSON form of an event (SPEC "Interfaces":
+// events -json).
+type EventView struct {
+	UID       string         `json:"uid"`
+	Summary   string         `json:"summary"`
+	Organizer string         `json:"organizer"`
+	Sequence  int            `json:"sequence"`
+	Status    string         `json:"status"`
+	Start     string         `json:"start"`
+	End       string         `json:"end"`
+	RRule     string         `json:"rrule"`
+	Attendees []AttendeeView `json:"attendees"`
+	Instances []InstanceView `json:"instances"`
+	// History is filled only for one event (imipctl event).
+	History []calstore.HistoryEntry `json:"history,omitempty"`
+}
+
+// InstanceView is an override of a recurring event.
+type InstanceView struct {
+	RecurrenceID string         `json:"recurrence_id"`
+	Summary      string         `json:"summary"`
+	Organizer    string         `json:"organizer"`
+	Sequence     int            `json:"sequence"`
+	Status       string         `json:"status"`
+	Start        string         `json:"start"`
+	End          string         `json:"end"`
+	RRule        string         `json:"rrule"`
+	Attendees    []AttendeeView `json:"attendees"`
+}
+
+// AttendeeView is one ATTENDEE.
+type AttendeeView struct {
+	Address  string `json:"address"`
+	PartStat string `json:"partstat"`
+	Role     string `json:"role"`
+	CN       string `json:"cn"`
+}
+
+// ViewEvent decodes a stored event into its view.
+func ViewEvent(ev calstore.Event) (EventView, error) {
+	cal, err := ics.Decode(ev.Data, storedLimits)
+	if err != nil {
+		return EventView{UID: ev.UID}, err
+	}
+	z := ics.NewZones(cal)
+	v := EventView{UID: ev.UID, Attendees: []AttendeeView{}, Instances: []InstanceView{}}
+	for _, c := range cal.Children {
+		if c.Name != ical.CompEvent {
+			continue
+		}
+		iv := instanceView(c, z)
+		if iv.RecurrenceID == "" {
+			v.Summary, v.Organizer, v.Sequence, v.Status = iv.Summary, iv.Organizer, iv.Sequence, iv.Status
+			v.Start, v.End, v.RRule, v.Attendees = iv.Start, iv.End, iv.RRule, iv.Attendees
+			continue
+		}
+		v.Instances = append(v.Instances, iv)
+	}
+	if v.Summary == "" && v.Organizer == "" && len(v.Instances) > 0 {
+		// Only overrides are known (an instance that came before its master).
+		first := v.Instances[0]
+		v.Summary, v.Organizer, v.Sequence, v.Status = first.Summary, first.Organizer, first.Sequence, first.Status
+	}
+	return v, nil
+}
+
+func instanceView(c *ical.Component, z *ics.Zones) InstanceView {
+	get := func(name string) string {
+		if p := c.Props.Get(name); p != nil {
+			return strings.TrimSpace(p.Value)
+		}
+		return ""
+	}
+	tm := func(name string) string {
+		p := c.Props.Get(name)
+		if p == nil {
+			return ""
+		}
+		t, err := z.PropTime(p)
+		if err != nil {
+			return p.Value
+		}
+		if t.AllDay {
+			return t.T.Format("2006-01-02")
+		}
+		return t.T.Format(time.RFC3339)
+	}
+	iv := InstanceView{Summary: get(ical.PropSummary), Status: strings.ToUpper(get(ical.PropStatus)), RRule: get(ical.PropRecurrenceRule),
+		Start: tm(ical.PropDateTimeStart), End: tm(ical.PropDateTimeEnd), Attendees: []AttendeeView{}}
+	if iv.End == "" {
+		if d := c.Props.Get(ical.PropDuration); d != nil {
+			if ds := c.Props.Get(ical.PropDateTimeStart); ds != nil {
+				if t, err := z.PropTime(ds); err == nil {
+					if dur, err := ics.ParseDuration(strings.TrimSpace(d.Value)); err == nil {
+						iv.End = dur.AddTo(t.T).Format(time.RFC3339)
+					}
+				}
+			}
+		}
+	}
+	iv.Sequence, _ = strconv.Atoi(get(ical.PropSequence))
+	if p := c.Props.Get(ical.PropRecurrenceID); p != nil {
+		iv.RecurrenceID = tm(ical.PropRecurrenceID)
+	}
+	if p := c.Props.Get(ical.PropOrganizer); p != nil {
+		iv.Organizer = itip.NormAddr(p.Value)
+	}
+	for _, p := range c.Props[ical.PropAttendee] {
+		a := AttendeeView{Address: itip.NormAddr(p.Value), PartStat: strings.ToUpper(p.Params.Get(ical.ParamParticipationStatus)),
+			Role: strings.ToUpper(p.Params.Get(ical.ParamRole)), CN: p.Params.Get(ical.ParamCommonName)}
+		if a.PartStat == "" {
+			a.PartStat = "NEEDS-ACTION"
+		}
+		if a.Role == "" {
+			a.Role = "REQ-PARTICIPANT"
+		}
+		iv.Attendees = append(iv.Attendees, a)
+	}
+	return iv
+}

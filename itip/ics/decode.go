@@ -1,0 +1,307 @@
+package ics
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emersion/go-ical"
+)
+
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// Decode parses the first VCALENDAR object in data. It never panics. Errors
+// are ErrSyntax (wrapped, with detail) or *LimitError. Zero fields of lim
+// mean the defaults of DefaultLimits.
+func Decode(data []byte, lim Limits) (cal *ical.Calendar, err error) {
+	lim = lim.withDefaults()
+	if len(data) > lim.MaxBytes {
+		return nil, &LimitError{ReasonCalendarSize}
+	}
+	defer func() {
+		// Belt and braces: the scanner below is written not to panic, but a
+		// decoder of untrusted input must never take the daemon down.
+		if r := recover(); r != nil {
+			cal, err = nil, fmt.Errorf("%w: internal decoder error: %v", ErrSyntax, r)
+		}
+	}()
+	data = bytes.TrimPrefix(data, utf8BOM)
+	d := decoder{lines: lineReader{data: data, max: lim.MaxLineBytes}, lim: lim}
+	return d.decode()
+}
+
+// lineReader returns unfolded content lines (RFC 5545 3.1).
+type lineReader struct {
+	data []byte
+	pos  int
+	max  int
+	buf  []byte
+	line int // number of the physical line last read, for messages
+}
+
+// next returns the next unfolded line, or ok=false at the end of data.
+// The returned slice is valid until the next call.
+func (r *lineReader) next() (line []byte, ok bool, err error) {
+	if r.pos >= len(r.data) {
+		return nil, false, nil
+	}
+	r.buf = r.buf[:0]
+	for {
+		var phys []byte
+		r.line++
+		if i := bytes.IndexByte(r.data[r.pos:], '\n'); i < 0 {
+			phys = r.data[r.pos:]
+			r.pos = len(r.data)
+		} else {
+			phys = r.data[r.pos : r.pos+i]
+			r.pos += i + 1
+		}
+		phys = bytes.TrimSuffix(phys, []byte{'\r'})
+		if len(r.buf)+len(phys) > r.max {
+			return nil, false, &LimitError{ReasonLineLength}
+		}
+		r.buf = append(r.buf, phys...)
+		// A line break followed by a space or tab is a fold.
+		if r.pos < len(r.data) && (r.data[r.pos] == ' ' || r.data[r.pos] == '\t') {
+			r.pos++
+			continue
+		}
+		return r.buf, true, nil
+	}
+}
+
+type frame struct {
+	comp                       *ical.Component
+	props, attendees, recDates int
+}
+
+type decoder struct {
+	lines lineReader
+	lim   Limits
+	stack []frame
+	ncomp int
+}
+
+func (d *decoder) errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: line %d: %s", ErrSyntax, d.lines.line, fmt.Sprintf(format, args...))
+}
+
+func (d *decoder) decode() (*ical.Calendar, error) {
+	var root *ical.Component
+	for {
+		raw, ok, err := d.lines.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		if len(bytes.TrimSpace(raw)) == 0 {
+			continue
+		}
+		if i := bytes.IndexAny(raw, "\r\x00"); i >= 0 {
+			return nil, d.errorf("control character %q in content line", raw[i])
+		}
+		var s string
+		if utf8.Valid(raw) {
+			s = string(raw)
+		} else {
+			s = strings.ToValidUTF8(string(raw), "\uFFFD")
+		}
+		prop, err := parseContentLine(s)
+		if err != nil {
+			return nil, d.errorf("%s", err)
+		}
+		switch prop.Name {
+		case "BEGIN":
+			name := strings.ToUpper(strings.TrimSpace(prop.Value))
+			if !isName(name) {
+				return nil, d.errorf("bad component name %q", prop.Value)
+			}
+			if len(d.stack) == 0 && name != ical.CompCalendar {
+				return nil, d.errorf("expected BEGIN:VCALENDAR, got BEGIN:%s", name)
+			}
+			d.ncomp++
+			if d.ncomp > d.lim.MaxComponents {
+				return nil, &LimitError{ReasonComponents}
+			}
+			comp := &ical.Component{Name: name, Props: make(ical.Props)}
+			if len(d.stack) == 0 {
+				root = comp
+			} else {
+				parent := d.stack[len(d.stack)-1].comp
+				parent.Children = append(parent.Children, comp)
+			}
+			d.stack = append(d.stack, frame{comp: comp})
+		case "END":
+			if len(d.stack) == 0 {
+				return nil, d.errorf("END without BEGIN")
+			}
+			top := d.stack[len(d.stack)-1].comp
+			if name := strings.TrimSpace(prop.Value); !strings.EqualFold(name, top.Name) {
+				return nil, d.errorf("END:%s inside %s", name, top.Name)
+			}
+			d.stack = d.stack[:len(d.stack)-1]
+			if len(d.stack) == 0 {
+				// The first VCALENDAR is complete; ignore what follows.
+				return &ical.Calendar{Component: root}, nil
+			}
+		default:
+			if len(d.stack) == 0 {
+				return nil, d.errorf("expected BEGIN:VCALENDAR, got %s", prop.Name)
+			}
+			f := &d.stack[len(d.stack)-1]
+			f.props++
+			if f.props > d.lim.MaxProperties {
+				return nil, &LimitError{ReasonProperties}
+			}
+			switch prop.Name {
+			case ical.PropAttendee:
+				f.attendees++
+				if f.attendees > d.lim.MaxAttendees {
+					return nil, &LimitError{ReasonAttendees}
+				}
+			case ical.PropExceptionDates, ical.PropRecurrenceDates:
+				f.recDates += strings.Count(prop.Value, ",") + 1
+				if f.recDates > d.lim.MaxRecurrenceDates {
+					return nil, &LimitError{ReasonRecurrenceDates}
+				}
+			}
+			f.comp.Props[prop.Name] = append(f.comp.Props[prop.Name], prop)
+		}
+	}
+	if len(d.stack) > 0 {
+		return nil, fmt.Errorf("%w: unexpected end of data inside %s", ErrSyntax, d.stack[len(d.stack)-1].comp.Name)
+	}
+	return nil, fmt.Errorf("%w: no VCALENDAR found", ErrSyntax)
+}
+
+// isNameByte reports whether c may appear in a property, parameter or
+// component name. RFC 5545 allows ALPHA, DIGIT and '-'; '_' is accepted
+// because some producers use it in X- names.
+func isNameByte(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+func isName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isNameByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// parseContentLine parses one unfolded line (RFC 5545 3.1):
+// name *(";" param) ":" value.
+func parseContentLine(s string) (ical.Prop, error) {
+	i := 0
+	for i < len(s) && isNameByte(s[i]) {
+		i++
+	}
+	if i == 0 {
+		return ical.Prop{}, fmt.Errorf("bad or empty property name")
+	}
+	prop := ical.Prop{Name: strings.ToUpper(s[:i]), Params: make(ical.Params)}
+	for i < len(s) && s[i] == ';' {
+		i++
+		j := i
+		for i < len(s) && isNameByte(s[i]) {
+			i++
+		}
+		if i == j {
+			return ical.Prop{}, fmt.Errorf("property %s: bad or empty parameter name", prop.Name)
+		}
+		pname := strings.ToUpper(s[j:i])
+		if i >= len(s) || s[i] != '=' {
+			return ical.Prop{}, fmt.Errorf("property %s: parameter %s without '='", prop.Name, pname)
+		}
+		i++
+		for {
+			var v string
+			if i < len(s) && s[i] == '"' {
+				end := strings.IndexByte(s[i+1:], '"')
+				if end < 0 {
+					return ical.Prop{}, fmt.Errorf("property %s: parameter %s: unterminated quoted value", prop.Name, pname)
+				}
+				v = s[i+1 : i+1+end]
+				i += end + 2
+				// Exchange has been seen to write
+				// DTSTART;TZID="W. Europe Standard Time:20200609T090000":
+				// a quoted last parameter that swallowed the value.
+				if i == len(s) {
+					if k := strings.LastIndexByte(v, ':'); k >= 0 {
+						prop.Params[pname] = append(prop.Params[pname], unescapeParam(v[:k]))
+						prop.Value = v[k+1:]
+						return prop, nil
+					}
+				}
+			} else {
+				end := strings.IndexAny(s[i:], ";:,")
+				if end < 0 {
+					return ical.Prop{}, fmt.Errorf("property %s: no ':' after parameters", prop.Name)
+				}
+				v = s[i : i+end]
+				i += end
+				// Old Outlook writes SENT-BY=mailto:x@y unquoted; read the
+				// whole URI when another separator follows it.
+				if s[i] == ':' && strings.EqualFold(v, "mailto") {
+					if end2 := strings.IndexAny(s[i+1:], ";:,"); end2 >= 0 && s[i+1+end2] != ',' {
+						v = s[i-len(v) : i+1+end2]
+						i += 1 + end2
+					}
+				}
+			}
+			prop.Params[pname] = append(prop.Params[pname], unescapeParam(v))
+			if i >= len(s) {
+				return ical.Prop{}, fmt.Errorf("property %s: no ':' after parameters", prop.Name)
+			}
+			if s[i] == ',' {
+				i++
+				continue
+			}
+			if s[i] != ';' && s[i] != ':' {
+				return ical.Prop{}, fmt.Errorf("property %s: parameter %s: unexpected %q after value", prop.Name, pname, s[i])
+			}
+			break
+		}
+	}
+	if i >= len(s) || s[i] != ':' {
+		return ical.Prop{}, fmt.Errorf("property %s: missing ':'", prop.Name)
+	}
+	prop.Value = s[i+1:]
+	return prop, nil
+}
+
+// unescapeParam decodes RFC 6868 caret escapes: ^n and ^N newline, ^^ caret,
+// ^' double quote. Other carets are kept as they are.
+func unescapeParam(v string) string {
+	if !strings.Contains(v, "^") {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '^' && i+1 < len(v) {
+			switch v[i+1] {
+			case 'n', 'N':
+				b.WriteByte('\n')
+				i++
+				continue
+			case '^':
+				b.WriteByte('^')
+				i++
+				continue
+			case '\'':
+				b.WriteByte('"')
+				i++
+				continue
+			}
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
+}

@@ -1,0 +1,225 @@
+package ics
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/emersion/go-ical"
+)
+
+// propOrder gives the properties written first, in this order; the rest
+// follow sorted by name. Several properties of one name keep their stored
+// order. PRODID, VERSION, CALSCALE, METHOD (VCALENDAR) and TZID (VTIMEZONE)
+// lead so that the output reads conventionally; they never occur together
+// with the event properties.
+var propOrder = func() map[string]int {
+	names := []string{
+		ical.PropProductID, ical.PropVersion, ical.PropCalendarScale, ical.PropMethod,
+		ical.PropTimezoneID,
+		ical.PropUID, ical.PropSequence, ical.PropDateTimeStamp,
+		ical.PropDateTimeStart, ical.PropDateTimeEnd, ical.PropDuration, ical.PropRecurrenceID,
+		ical.PropRecurrenceRule, ical.PropRecurrenceDates, "EXRULE", ical.PropExceptionDates,
+		ical.PropOrganizer, ical.PropAttendee,
+	}
+	m := make(map[string]int, len(names))
+	for i, n := range names {
+		m[n] = i
+	}
+	return m
+}()
+
+const maxEncodeDepth = 10000
+
+// Encode writes cal as RFC 5545 text: CRLF line ends; lines folded at 75
+// octets without splitting a UTF-8 sequence; parameter values quoted when
+// they contain ':' ';' or ','; '^', '"' and line breaks in parameter values
+// escaped per RFC 6868; a raw line break in a property value written as the
+// TEXT escape "\n". The output is deterministic: BEGIN, then PRODID,
+// VERSION, CALSCALE, METHOD, TZID, UID, SEQUENCE, DTSTAMP, DTSTART, DTEND,
+// DURATION, RECURRENCE-ID, RRULE, RDATE, EXRULE, EXDATE, ORGANIZER, ATTENDEE,
+// then the other properties sorted by name (several properties of one name
+// keep their stored order), parameters sorted by name, then the
+// sub-components in stored order, then END. Encode does not check iCalendar
+// semantics (required properties and the like); it fails only on names that
+// cannot be written, on a nil calendar and on write errors.
+func Encode(w io.Writer, cal *ical.Calendar) error {
+	if cal == nil || cal.Component == nil {
+		return errors.New("ics: encode: nil calendar")
+	}
+	e := encoder{w: bufio.NewWriter(w)}
+	if err := e.component(cal.Component, 0); err != nil {
+		return err
+	}
+	return e.w.Flush()
+}
+
+// Marshal returns Encode's output, or nil if Encode fails (see Encode; this
+// happens only for calendars with unwritable names, never for the result of
+// Decode).
+func Marshal(cal *ical.Calendar) []byte {
+	var b bytes.Buffer
+	if err := Encode(&b, cal); err != nil {
+		return nil
+	}
+	return b.Bytes()
+}
+
+type encoder struct {
+	w    *bufio.Writer
+	line bytes.Buffer
+}
+
+func (e *encoder) component(c *ical.Component, depth int) error {
+	if c == nil {
+		return errors.New("ics: encode: nil component")
+	}
+	if depth > maxEncodeDepth {
+		return errors.New("ics: encode: components nested too deeply")
+	}
+	if !isName(c.Name) {
+		return fmt.Errorf("ics: encode: bad component name %q", c.Name)
+	}
+	name := strings.ToUpper(c.Name)
+	if err := e.simple("BEGIN", name); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(c.Props))
+	for n := range c.Props {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		ri, oki := propOrder[strings.ToUpper(names[i])]
+		rj, okj := propOrder[strings.ToUpper(names[j])]
+		switch {
+		case oki && okj:
+			return ri < rj
+		case oki != okj:
+			return oki
+		}
+		return names[i] < names[j]
+	})
+	for _, n := range names {
+		for i := range c.Props[n] {
+			if err := e.prop(n, &c.Props[n][i]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, child := range c.Children {
+		if err := e.component(child, depth+1); err != nil {
+			return err
+		}
+	}
+	return e.simple("END", name)
+}
+
+func (e *encoder) simple(name, value string) error {
+	e.line.Reset()
+	e.line.WriteString(name)
+	e.line.WriteByte(':')
+	e.line.WriteString(value)
+	return e.flushLine()
+}
+
+func (e *encoder) prop(key string, p *ical.Prop) error {
+	name := p.Name
+	if name == "" {
+		name = key
+	}
+	name = strings.ToUpper(name)
+	if !isName(name) {
+		return fmt.Errorf("ics: encode: bad property name %q", name)
+	}
+	if name == "BEGIN" || name == "END" {
+		return fmt.Errorf("ics: encode: %s stored as a property", name)
+	}
+	e.line.Reset()
+	e.line.WriteString(name)
+	pnames := make([]string, 0, len(p.Params))
+	for n, vs := range p.Params {
+		if len(vs) > 0 {
+			pnames = append(pnames, n)
+		}
+	}
+	sort.Strings(pnames)
+	for _, pn := range pnames {
+		if !isName(pn) {
+			return fmt.Errorf("ics: encode: property %s: bad parameter name %q", name, pn)
+		}
+		e.line.WriteByte(';')
+		e.line.WriteString(strings.ToUpper(pn))
+		e.line.WriteByte('=')
+		for i, v := range p.Params[pn] {
+			if i > 0 {
+				e.line.WriteByte(',')
+			}
+			v = escapeParam(v)
+			if strings.ContainsAny(v, ":;,") {
+				e.line.WriteByte('"')
+				e.line.WriteString(v)
+				e.line.WriteByte('"')
+			} else {
+				e.line.WriteString(v)
+			}
+		}
+	}
+	e.line.WriteByte(':')
+	e.line.WriteString(escapeLineBreaks(p.Value))
+	return e.flushLine()
+}
+
+var paramEscaper = strings.NewReplacer("^", "^^", "\r\n", "^n", "\r", "^n", "\n", "^n", `"`, "^'")
+
+// escapeParam applies RFC 6868.
+func escapeParam(v string) string {
+	if !strings.ContainsAny(v, "^\r\n\"") {
+		return v
+	}
+	return paramEscaper.Replace(v)
+}
+
+var breakEscaper = strings.NewReplacer("\r\n", `\n`, "\r", `\n`, "\n", `\n`)
+
+func escapeLineBreaks(v string) string {
+	if !strings.ContainsAny(v, "\r\n") {
+		return v
+	}
+	return breakEscaper.Replace(v)
+}
+
+// maxLineOctets is the longest line RFC 5545 3.1 allows, without the CRLF.
+const maxLineOctets = 75
+
+// flushLine writes e.line folded (RFC 5545 3.1): every physical line at most
+// 75 octets, continuation lines start with a space, folds never split a
+// UTF-8 sequence (unless the data is not UTF-8 and a run of continuation
+// bytes is longer than a line).
+func (e *encoder) flushLine() error {
+	b := e.line.Bytes()
+	limit := maxLineOctets
+	for {
+		if len(b) <= limit {
+			e.w.Write(b)
+			_, err := e.w.WriteString("\r\n")
+			return err
+		}
+		n := limit
+		for k := 0; k < 3 && n > 0 && b[n]&0xC0 == 0x80; k++ {
+			n--
+		}
+		if b[n]&0xC0 == 0x80 {
+			n = limit
+		}
+		e.w.Write(b[:n])
+		if _, err := e.w.WriteString("\r\n "); err != nil {
+			return err
+		}
+		b = b[n:]
+		limit = maxLineOctets - 1
+	}
+}

@@ -1,0 +1,78 @@
+package ics
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Limits bound the work Decode does on one calendar object. A zero field
+// means the default from DefaultLimits.
+type Limits struct {
+	MaxBytes           int // whole object (default 1 MiB)
+	MaxLineBytes       int // one unfolded content line (default 64 KiB)
+	MaxComponents      int // components in total, nested included, VCALENDAR counts (default 1000)
+	MaxProperties      int // properties per component (default 2000)
+	MaxAttendees       int // ATTENDEE properties per component (default 1000)
+	MaxRecurrenceDates int // EXDATE+RDATE values per component (default 1000)
+}
+
+// DefaultLimits returns the limits Decode uses for zero fields.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxBytes:           1 << 20,
+		MaxLineBytes:       64 << 10,
+		MaxComponents:      1000,
+		MaxProperties:      2000,
+		MaxAttendees:       1000,
+		MaxRecurrenceDates: 1000,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = d.MaxBytes
+	}
+	if l.MaxLineBytes <= 0 {
+		l.MaxLineBytes = d.MaxLineBytes
+	}
+	if l.MaxComponents <= 0 {
+		l.MaxComponents = d.MaxComponents
+	}
+	if l.MaxProperties <= 0 {
+		l.MaxProperties = d.MaxProperties
+	}
+	if l.MaxAttendees <= 0 {
+		l.MaxAttendees = d.MaxAttendees
+	}
+	if l.MaxRecurrenceDates <= 0 {
+		l.MaxRecurrenceDates = d.MaxRecurrenceDates
+	}
+	return l
+}
+
+// ErrSyntax is returned (wrapped, with detail) for malformed iCalendar data
+// and for malformed property values (dates, durations, UTC offsets).
+var ErrSyntax = errors.New("ics: malformed iCalendar")
+
+// ErrUnknownTZ is returned (wrapped, with the TZID) when a TZID cannot be
+// resolved to a location.
+var ErrUnknownTZ = errors.New("ics: unknown time zone")
+
+// LimitError reports that the input exceeds one of the Limits.
+// Reason is one of the Reason* constants.
+type LimitError struct{ Reason string }
+
+// Reason words of LimitError, usable as outcome reasons.
+const (
+	ReasonCalendarSize    = "calendar-size"
+	ReasonLineLength      = "line-length"
+	ReasonComponents      = "components"
+	ReasonProperties      = "properties"
+	ReasonAttendees       = "attendees"
+	ReasonRecurrenceDates = "recurrence-dates"
+)
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("ics: limit exceeded: %s", e.Reason)
+}
