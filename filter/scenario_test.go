@@ -34,7 +34,8 @@ import (
 //	  now        RFC 3339 processing time (default 2026-11-25T12:00:00Z)
 //	  outgoing   yes: the user sent the message
 //	  repeat     deliver the message this many times (default 1)
-//	  outcome    expected outcome of the last delivery
+//	  outcome    expected outcome of the last delivery; "none": no result
+//	             at all (the message is not calendar mail)
 //	  reason     expected reason word (optional; "-" for none)
 //	  pending    expected open pending kinds, comma-separated, or none
 //	  outbox     expected outbox methods, comma-separated, or none
@@ -168,6 +169,15 @@ func runScenario(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
+	if sc.kv["outcome"] == "none" {
+		if rep.Calendar || len(rep.Results) != 0 {
+			t.Errorf("want no result (not calendar mail), got calendar=%v %+v", rep.Calendar, rep.Results)
+		}
+		if before != nil || fileExists(filepath.Join(dir, "after.ics")) {
+			t.Error(`outcome "none" takes no before.ics or after.ics`)
+		}
+		return
+	}
 	if len(rep.Results) == 0 {
 		t.Fatalf("no result for %s (calendar=%v)", user, rep.Calendar)
 	}
@@ -251,6 +261,11 @@ func runScenario(t *testing.T, dir string) {
 	if d := icstest.Diff(gc, wc, icstest.Options{IgnoreProps: []string{"PRODID", "VERSION", "CALSCALE", "METHOD"}}); d != "" {
 		t.Errorf("stored event differs from %s:\n%s\nstored:\n%s", afterPath, d, ev.Data)
 	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func joinOrNone(l []string) string {

@@ -669,6 +669,9 @@ func (c *ctl) check(ctx context.Context, args []string) error {
 	for _, d := range rep.Description {
 		fmt.Fprintf(c.out, "calendar: %s\n", d)
 	}
+	if len(rep.Description) == 0 {
+		fmt.Fprintln(c.out, "calendar: present, but not usable iTIP (see below)")
+	}
 	for _, o := range a.Objects {
 		fmt.Fprintf(c.out, "object:   %s\n", o)
 	}

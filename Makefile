@@ -1,0 +1,37 @@
+# imipd: see README.md. Every target works on a fresh clone.
+GO ?= go
+FUZZTIME ?= 10m
+PKGS = ./...
+
+.PHONY: build test check fuzz bench clean run
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## test: what CI runs (.ci/run): static checks, then every test with the race detector.
+test: check
+	$(GO) test -race -count=1 $(PKGS)
+
+## check: go vet and gofmt.
+check:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## fuzz: run every fuzz target for FUZZTIME each (default 10m).
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./itip/imip/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./itip/ics/
+	$(GO) test -run='^$$' -fuzz='^FuzzApply$$' -fuzztime=$(FUZZTIME) ./itip/
+	$(GO) test -run='^$$' -fuzz='^FuzzAuthResults$$' -fuzztime=$(FUZZTIME) ./filter/
+
+## bench: benchmarks (compare ratios within one run).
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+## run: check a sample message with imipctl on the embedded defaults.
+run: build
+	./bin/imipctl check -user bob@example.test filter/testdata/scenarios/request-new/message.eml
+
+clean:
+	rm -rf bin

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// corpusDir is the shared corpus of real mail (../shared/corpus beside the
+// project); the test is skipped where it is absent.
+const corpusDir = "../../../shared/corpus"
+
+// TestCheckCorpus runs `imipctl check` over every file of the corpus:
+// nothing may panic or fail, and every message the manifest lists with a
+// METHOD (other than bounces and the malformed file) must be detected.
+func TestCheckCorpus(t *testing.T) {
+	manifest, err := os.ReadFile(filepath.Join(corpusDir, "MANIFEST.md"))
+	if err != nil {
+		t.Skip("no corpus: ", err)
+	}
+	want := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(manifest))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "|")
+		if len(f) < 7 || !strings.Contains(f[1], "/") {
+			continue
+		}
+		name, kind, method, notes := strings.TrimSpace(f[1]), strings.TrimSpace(f[3]), strings.TrimSpace(f[4]), f[6]
+		if kind == "email" && method != "-" && !strings.Contains(notes, "bounce") && !strings.Contains(notes, "MALFORMED") {
+			want[name] = true
+		}
+	}
+	data := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join(corpusDir, "*", "*"))
+	detected, messages, expected := 0, 0, 0
+	for _, path := range files {
+		rel, _ := filepath.Rel(corpusDir, path)
+		if strings.HasSuffix(path, ".ics") || strings.HasSuffix(path, ".md") {
+			continue
+		}
+		messages++
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"-data", data, "check", "-user", "bob@example.test", path}, nil, &out)
+		if err != nil {
+			t.Errorf("%s: %v", rel, err)
+			continue
+		}
+		found := strings.Contains(out.String(), "\ncalendar: ") && !strings.Contains(out.String(), "calendar: none")
+		if found {
+			detected++
+		}
+		if want[rel] {
+			expected++
+			if !found {
+				t.Errorf("%s: calendar not detected:\n%s", rel, out.String())
+			}
+		}
+	}
+	t.Logf("corpus: %d messages checked, %d with calendar data detected, %d of %d expected by the manifest", messages, detected, expected, len(want))
+}
+
+// TestProcessJSON pins the process -json shape scripts rely on (SPEC "Interfaces").
+func TestProcessJSON(t *testing.T) {
+	data := t.TempDir()
+	var out bytes.Buffer
+	msg := "../../filter/testdata/scenarios/request-new/message.eml"
+	if err := run(context.Background(), []string{"-data", data, "contacts", "add", "bob@example.test", "alice@remote.test"}, nil, &out); err == nil {
+		t.Fatal("contacts add for an unknown user should fail")
+	}
+	for _, args := range [][]string{
+		{"-data", data, "user", "add", "-policy", "known", "bob@example.test"},
+		{"-data", data, "contacts", "add", "bob@example.test", "alice@remote.test"},
+	} {
+		if err := run(context.Background(), args, nil, &out); err != nil {
+			t.Fatal(args, err)
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"-data", data, "process", "-json", "-user", "bob@example.test", msg}, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Results []map[string]string `json:"results"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if len(got.Results) != 1 || got.Results[0]["outcome"] != "needs-action" || got.Results[0]["reason"] != "invitation" || got.Results[0]["method"] != "REQUEST" || got.Results[0]["user"] != "bob@example.test" {
+		t.Fatalf("results %v", got.Results)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"-data", data, "events", "-json", "bob@example.test"}, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	var evs []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &evs); err != nil || len(evs) != 1 {
+		t.Fatalf("events: %v %s", err, out.String())
+	}
+	for _, k := range []string{"uid", "summary", "organizer", "sequence", "status", "start", "end", "rrule", "attendees", "instances"} {
+		if _, ok := evs[0][k]; !ok {
+			t.Errorf("events -json lacks %q", k)
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"-data", data, "pending", "-json", "bob@example.test"}, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"kind": "invitation"`) {
+		t.Fatalf("pending: %s", out.String())
+	}
+	if err := run(context.Background(), []string{"-data", data, "respond", "bob@example.test", "1", "accept"}, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"-data", data, "outbox", "-json"}, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"method": "REPLY"`) || !strings.Contains(out.String(), `"status": "queued"`) {
+		t.Fatalf("outbox: %s", out.String())
+	}
+	if err := run(context.Background(), []string{"-data", data, "frobnicate"}, nil, &out); err == nil {
+		t.Fatal("unknown command accepted")
+	} else if _, ok := err.(usageError); !ok {
+		t.Fatalf("unknown command: %T %v, want usage error", err, err)
+	}
+}
