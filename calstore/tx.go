@@ -664,7 +664,7 @@ func (t *tx) AddContact(c Contact) error {
 	switch c.Source {
 	case "":
 		c.Source = SourceManual
-	case SourceManual, SourceVCard, SourceSent:
+	case SourceManual, SourceVCard, SourceSent, SourceEvent:
 	default:
 		return fmt.Errorf("%w: contact source %q", ErrInvalid, c.Source)
 	}

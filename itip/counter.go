@@ -50,6 +50,14 @@ func applyDeclineCounter(in *Input) Result {
 	if r, ok := checkSender(in, Party{Address: so.Address, SentBy: m.Organizer().SentBy}); !ok {
 		return r
 	}
+	// RFC 5546 §3.2.8 and §2.1.5: a DECLINECOUNTER carries the SEQUENCE of
+	// the version whose counter it declines; for an older one it answers a
+	// version that no longer exists (SPEC "Ordering": outdated).
+	if t := st.target(m.First().RecurrenceID); t != nil {
+		if seq, _ := st.version(t); m.Sequence() < seq {
+			return result(Outdated, "")
+		}
+	}
 	r := result(Applied, "recorded")
 	r.Note = Describe(m, in.User.Address)
 	return r

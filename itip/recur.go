@@ -60,7 +60,22 @@ func (o *object) isOccurrence(rid string) bool {
 		if err != nil {
 			return true
 		}
+		switch opt.Freq {
+		case rrule.SECONDLY, rrule.MINUTELY, rrule.HOURLY:
+			// rrule-go walks every period between DTSTART and the target,
+			// also periods its BYxxx parts reject: centuries of seconds are
+			// CPU no message may cost. Answer leniently instead.
+			return true
+		}
 		opt.Dtstart = ds.T
+		// Never iterate past the target: a rule whose BYxxx parts match
+		// nothing otherwise runs to the year 9999.
+		if limit := target.Add(48 * time.Hour); opt.Until.IsZero() || opt.Until.After(limit) {
+			opt.Until = limit
+		}
+		if target.Sub(ds.T) > 500*365*24*time.Hour {
+			return true
+		}
 		r, err := rrule.NewRRule(*opt)
 		if err != nil {
 			return true

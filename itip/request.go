@@ -123,6 +123,9 @@ func updateRequest(in *Input, st *object) Result {
 	out := cloneCal(st.cal)
 	mergeTimezones(out, m.Cal)
 	o := newObject(out)
+	// The series arrives after one of its instances (mail reordering): for
+	// the user it is a new invitation (RFC 5546 §3.2.2, SPEC "Methods").
+	newSeries := m.Method == Request && m.Master() != nil && o.master() == nil
 	var resched []string // RECURRENCE-IDs whose time changed while the user had answered
 	answered := func(rid string, c *ical.Component) {
 		if c == nil {
@@ -192,6 +195,13 @@ func updateRequest(in *Input, st *object) Result {
 		r.Obsolete = "rescheduled"
 		r.Pending = []PendingItem{{Kind: KindRescheduled, Reason: "rescheduled", RecurrenceID: resched[0], Summary: desc, Actions: ActionsFor(KindRescheduled)}}
 		r.Note = "rescheduled: " + desc
+		return r
+	}
+	if newSeries && userAttendee(m.Master().Comp, &in.User) != nil {
+		r := result(NeedsAction, "invitation")
+		r.Cal = out
+		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "invitation", Summary: desc, Actions: ActionsFor(KindInvitation)}}
+		r.Note = desc
 		return r
 	}
 	r := result(Applied, "updated")
