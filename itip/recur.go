@@ -73,7 +73,7 @@ func (o *object) isOccurrence(rid string) bool {
 		if limit := target.Add(48 * time.Hour); opt.Until.IsZero() || opt.Until.After(limit) {
 			opt.Until = limit
 		}
-		if target.Year()-ds.T.Year() > 500 {
+		if target.Year()-ds.T.Year() > 50 {
 			return true
 		}
 		r, err := rrule.NewRRule(*opt)
