@@ -6,33 +6,21 @@ package itip
 // accept / decline.
 func applyCounter(in *Input) Result {
 	m := in.Msg
-	st := newObject(in.Stored)
-	if st == nil {
-		return result(Ignored, "unknown-event")
-	}
-	if !in.User.Is(st.organizer().Address) {
-		return result(Ignored, "not-organizer")
-	}
-	who, ok := answeringAttendee(m, in.From, in.Sender)
+	st, who, r, ok := atOrganizer(in)
 	if !ok {
-		return held(in, "sender-mismatch")
-	}
-	if r, ok := checkSender(in, who); !ok {
 		return r
 	}
 	if !st.hasParty(who.Address) {
 		return result(Ignored, "not-attendee")
 	}
-	if t := st.target(m.First().RecurrenceID); t != nil {
-		if seq, _ := st.version(t); m.Sequence() < seq {
-			return result(Outdated, "")
-		}
+	if answersOlder(st, m) {
+		return result(Outdated, "")
 	}
 	if !in.Force && in.AuthFail != "" {
 		return held(in, in.AuthFail)
 	}
 	desc := Describe(m, in.User.Address)
-	r := result(NeedsAction, "counter")
+	r = result(NeedsAction, "counter")
 	r.Pending = []PendingItem{{Kind: KindCounter, Reason: "counter", RecurrenceID: m.First().RecurrenceID, Attendee: who.Address, Summary: desc, Actions: ActionsFor(KindCounter)}}
 	r.Note = desc
 	return r
@@ -50,15 +38,48 @@ func applyDeclineCounter(in *Input) Result {
 	if r, ok := checkSender(in, Party{Address: so.Address, SentBy: m.Organizer().SentBy}); !ok {
 		return r
 	}
-	// RFC 5546 §3.2.8 and §2.1.5: a DECLINECOUNTER carries the SEQUENCE of
-	// the version whose counter it declines; for an older one it answers a
-	// version that no longer exists (SPEC "Ordering": outdated).
-	if t := st.target(m.First().RecurrenceID); t != nil {
-		if seq, _ := st.version(t); m.Sequence() < seq {
-			return result(Outdated, "")
-		}
+	if answersOlder(st, m) {
+		return result(Outdated, "")
 	}
 	r := result(Applied, "recorded")
 	r.Note = Describe(m, in.User.Address)
 	return r
+}
+
+// answersOlder reports whether a COUNTER or DECLINECOUNTER carries a lower
+// SEQUENCE than the stored component it refers to: it answers a version that
+// no longer exists (RFC 5546 §2.1.5, §3.2.7, §3.2.8; SPEC "Ordering").
+func answersOlder(st *object, m *Message) bool {
+	t := st.target(m.First().RecurrenceID)
+	if t == nil {
+		return false
+	}
+	seq, _ := st.version(t)
+	return m.Sequence() < seq
+}
+
+// atOrganizer is the common start of the methods an attendee sends to the
+// organizer (REPLY §3.2.3, REFRESH §3.2.6, COUNTER §3.2.7): the event must be
+// stored with the user as its organizer (a REPLY without ORGANIZER, as
+// Outlook sends it, is matched by UID), and the author must be the attendee
+// the message speaks for. ok is false when r is the result.
+func atOrganizer(in *Input) (st *object, who Party, r Result, ok bool) {
+	st = newObject(in.Stored)
+	if st == nil {
+		return nil, Party{}, result(Ignored, "unknown-event"), false
+	}
+	if !in.User.Is(st.organizer().Address) {
+		return nil, Party{}, result(Ignored, "not-organizer"), false
+	}
+	if mo := in.Msg.Organizer().Address; mo != "" && !in.User.Is(mo) {
+		return nil, Party{}, result(Ignored, "not-organizer"), false
+	}
+	who, found := answeringAttendee(in.Msg, in.From, in.Sender)
+	if !found {
+		return nil, Party{}, held(in, "sender-mismatch"), false
+	}
+	if r, ok := checkSender(in, who); !ok {
+		return nil, Party{}, r, false
+	}
+	return st, who, Result{}, true
 }

@@ -8,22 +8,12 @@ import "github.com/emersion/go-ical"
 // (RFC 5546 §6.1.5, unauthorized REFRESH).
 func applyRefresh(in *Input) Result {
 	m := in.Msg
-	st := newObject(in.Stored)
-	if st == nil {
-		return result(Ignored, "unknown-event")
-	}
-	if !in.User.Is(st.organizer().Address) {
-		return result(Ignored, "not-organizer")
-	}
-	asker, ok := answeringAttendee(m, in.From, in.Sender)
+	st, asker, r, ok := atOrganizer(in)
 	if !ok {
-		return held(in, "sender-mismatch")
-	}
-	if r, ok := checkSender(in, asker); !ok {
 		return r
 	}
 	if !st.hasParty(asker.Address) {
-		r := result(NeedsAction, "not-attendee")
+		r = result(NeedsAction, "not-attendee")
 		r.Pending = []PendingItem{{Kind: KindRefresh, Reason: "not-attendee", Attendee: asker.Address, Summary: Describe(m, in.User.Address), Actions: ActionsFor(KindRefresh)}}
 		return r
 	}
@@ -34,7 +24,7 @@ func applyRefresh(in *Input) Result {
 		// Loop protection: never answer an automatic message automatically.
 		return result(Ignored, "auto-submitted")
 	}
-	r := result(Applied, "refresh-answered")
+	r = result(Applied, "refresh-answered")
 	r.Send = []Outgoing{{Method: Request, From: in.User.Address, To: []string{asker.Address}, Cal: asMethod(st.cal, Request), Auto: true}}
 	r.Note = Describe(m, in.User.Address)
 	return r

@@ -14,22 +14,8 @@ import (
 // party crasher: a pending decision for the organizer.
 func applyReply(in *Input) Result {
 	m := in.Msg
-	st := newObject(in.Stored)
-	if st == nil {
-		return result(Ignored, "unknown-event")
-	}
-	so := st.organizer()
-	if !in.User.Is(so.Address) {
-		return result(Ignored, "not-organizer")
-	}
-	if mo := m.Organizer().Address; mo != "" && !in.User.Is(mo) {
-		return result(Ignored, "not-organizer")
-	}
-	replier, ok := answeringAttendee(m, in.From, in.Sender)
+	st, replier, r, ok := atOrganizer(in)
 	if !ok {
-		return held(in, "sender-mismatch")
-	}
-	if r, ok := checkSender(in, replier); !ok {
 		return r
 	}
 	crasher := false
@@ -104,7 +90,7 @@ func applyReply(in *Input) Result {
 		}
 	}
 	sortEvents(out, newObject(out))
-	r := result(Applied, "")
+	r = result(Applied, "")
 	r.Cal = out
 	r.ReplyStamps = stamps
 	r.Note = desc

@@ -60,7 +60,7 @@ func requestOrder(st *object, m *Message) (Result, bool) {
 	worst := 1
 	for _, inst := range m.Instances {
 		t := st.target(inst.RecurrenceID)
-		if t == nil || (inst.RecurrenceID != "" && st.find(inst.RecurrenceID) == nil && st.master() == nil) {
+		if t == nil {
 			return Result{}, true // a component we do not have yet
 		}
 		seq, stamp := st.version(t)
@@ -123,19 +123,20 @@ func updateRequest(in *Input, st *object) Result {
 	out := cloneCal(st.cal)
 	mergeTimezones(out, m.Cal)
 	o := newObject(out)
-	// The series arrives after one of its instances (mail reordering): for
-	// the user it is a new invitation (RFC 5546 §3.2.2, SPEC "Methods").
-	newSeries := m.Method == Request && m.Master() != nil && o.master() == nil
-	var resched []string // RECURRENCE-IDs whose time changed while the user had answered
-	answered := func(rid string, c *ical.Component) {
-		if c == nil {
-			return
+	var resched, unasked []string // RECURRENCE-IDs to ask the user about again, or for the first time
+	merge := func(inst *Instance) *ical.Component {
+		nc := cloneComp(inst.Comp)
+		src := o.find(inst.RecurrenceID)
+		if src == nil {
+			src = o.master()
 		}
-		if p := userAttendee(c, &in.User); p != nil {
-			if ps := strings.ToUpper(p.Params.Get(ical.ParamParticipationStatus)); ps != "" && ps != "NEEDS-ACTION" {
-				resched = append(resched, rid)
-			}
+		switch keepPrivate(nc, src, o.zones, m.Zones, &in.User, inst.RecurrenceID) {
+		case reasked:
+			resched = append(resched, inst.RecurrenceID)
+		case fresh:
+			unasked = append(unasked, inst.RecurrenceID)
 		}
+		return nc
 	}
 	if master := m.Master(); master != nil {
 		// A full update: the message's components replace the stored set.
@@ -151,15 +152,7 @@ func updateRequest(in *Input, st *object) Result {
 		seen := map[string]bool{}
 		for _, inst := range m.Instances {
 			seen[inst.RecurrenceID] = true
-			nc := cloneComp(inst.Comp)
-			old := o.find(inst.RecurrenceID)
-			if old == nil {
-				old = o.master()
-			}
-			if keepPrivate(nc, old, o.zones, m.Zones, &in.User, inst.RecurrenceID) {
-				answered(inst.RecurrenceID, old)
-			}
-			comps = append(comps, nc)
+			comps = append(comps, merge(inst))
 		}
 		for _, c := range o.events() {
 			rid := o.rid(c)
@@ -174,16 +167,7 @@ func updateRequest(in *Input, st *object) Result {
 		out.Children = comps
 	} else {
 		for _, inst := range m.Instances {
-			nc := cloneComp(inst.Comp)
-			old := o.find(inst.RecurrenceID)
-			src := old
-			if src == nil {
-				src = o.master()
-			}
-			if keepPrivate(nc, src, o.zones, m.Zones, &in.User, inst.RecurrenceID) {
-				answered(inst.RecurrenceID, src)
-			}
-			o.replace(inst.RecurrenceID, nc)
+			o.replace(inst.RecurrenceID, merge(inst))
 		}
 	}
 	sortEvents(out, newObject(out))
@@ -197,10 +181,13 @@ func updateRequest(in *Input, st *object) Result {
 		r.Note = "rescheduled: " + desc
 		return r
 	}
-	if newSeries && userAttendee(m.Master().Comp, &in.User) != nil {
+	if len(unasked) > 0 && m.Method == Request {
+		// Components the user had no copy of (the series arriving after one
+		// of its instances, another instance): a new invitation
+		// (RFC 5546 §3.2.2, SPEC "Methods").
 		r := result(NeedsAction, "invitation")
 		r.Cal = out
-		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "invitation", Summary: desc, Actions: ActionsFor(KindInvitation)}}
+		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "invitation", RecurrenceID: unasked[0], Summary: desc, Actions: ActionsFor(KindInvitation)}}
 		r.Note = desc
 		return r
 	}
@@ -210,18 +197,28 @@ func updateRequest(in *Input, st *object) Result {
 	return r
 }
 
+// carried says what keepPrivate found about the user's answer.
+type carried int
+
+const (
+	kept    carried = iota // the user's answer (or NEEDS-ACTION) carries over
+	reasked                // a reschedule voided the user's answer
+	fresh                  // the user had no copy of this component: never asked
+)
+
 // keepPrivate carries the user's private data from the stored component old
-// into the incoming component nc and reports whether the change is a
-// reschedule for the user (then the user's PARTSTAT is reset to
-// NEEDS-ACTION). A reschedule is a change of DTSTART, DTEND/DURATION,
-// RRULE/RDATE/EXDATE, or of the user's ROLE (SPEC "Methods").
-func keepPrivate(nc, old *ical.Component, zo, zn *ics.Zones, u *User, rid string) bool {
+// (nil if none) into the incoming component nc. A reschedule is a change of
+// DTSTART, DTEND/DURATION, RRULE/RDATE/EXDATE, or of the user's ROLE (SPEC
+// "Methods"); it resets the user's PARTSTAT to NEEDS-ACTION, and when the
+// user had answered, the answer must be asked again (reasked).
+func keepPrivate(nc, old *ical.Component, zo, zn *ics.Zones, u *User, rid string) carried {
 	np := userAttendee(nc, u)
 	if old == nil {
-		if np != nil {
-			np.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
+		if np == nil {
+			return kept
 		}
-		return false
+		np.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
+		return fresh
 	}
 	var changed bool
 	if rid != "" && old.Props.Get(ical.PropRecurrenceID) == nil {
@@ -265,7 +262,12 @@ func keepPrivate(nc, old *ical.Component, zo, zn *ics.Zones, u *User, rid string
 		}
 		nc.Children = append(kept, alarms...)
 	}
-	return changed && op != nil && np != nil
+	if changed && op != nil && np != nil {
+		if ps := strings.ToUpper(op.Params.Get(ical.ParamParticipationStatus)); ps != "" && ps != "NEEDS-ACTION" {
+			return reasked
+		}
+	}
+	return kept
 }
 
 func roleOf(p *ical.Prop) string {

@@ -2,6 +2,7 @@ package itip_test
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -158,7 +159,7 @@ func TestSabreMissingDTStamp(t *testing.T) {
 	}
 	_, err = itip.ParseMessage(cal)
 	var pe *itip.ParseError
-	if !errorsAs(err, &pe) || pe.Reason != "missing-dtstamp" {
+	if !errors.As(err, &pe) || pe.Reason != "missing-dtstamp" {
 		t.Fatalf("got %v, want missing-dtstamp", err)
 	}
 }
