@@ -57,10 +57,12 @@ type Envelope struct {
 	Transport  string   // milter, lmtp, push, cli
 	QueueID    string   // MTA queue id, for logs
 	Received   time.Time
-	Outgoing   bool // the envelope sender is a local user sending (submission)
-	DryRun     bool // decide, change nothing (imipctl check)
-	OnlyUser   string
+	Outgoing   bool   // the envelope sender is a local user sending (submission)
+	DryRun     bool   // decide, change nothing (imipctl check)
 	ForcedUser string // imipctl process -user: apply for this user whatever the recipients
+	// RcptsFromHeaders takes the recipients from To and Cc (imipctl check
+	// on a file, where there is no envelope).
+	RcptsFromHeaders bool
 }
 
 // Result is the outcome for one recipient and one iTIP object.
@@ -78,11 +80,12 @@ type Result struct {
 
 // Report is the answer of Process for one message.
 type Report struct {
-	MessageID   string
-	From        string
-	Calendar    bool     // the message carries calendar data
-	Results     []Result // one per (recipient user, iTIP object)
-	Description []string // human description of each iTIP object
+	MessageID, From, Sender string
+	Calendar                bool     // the message carries calendar data
+	Results                 []Result // one per (recipient user, iTIP object)
+	// For a dry run only (imipctl check): a person's description of each
+	// iTIP object, and one technical line per calendar part.
+	Description, Objects []string
 }
 
 // Process extracts iMIP from the raw message and applies it for every local
@@ -97,8 +100,11 @@ func (p *Processor) Process(ctx context.Context, raw io.Reader, env Envelope) (*
 	msg, err := imip.Parse(raw, p.Cfg.MIME)
 	rep := &Report{}
 	if msg != nil {
-		rep.MessageID, rep.From = msg.MessageID, msg.From
+		rep.MessageID, rep.From, rep.Sender = msg.MessageID, msg.From, msg.Sender
 		log = log.With("message_id", msg.MessageID)
+		if env.RcptsFromHeaders {
+			env.Rcpts = append(append([]string{}, msg.To...), msg.Cc...)
+		}
 	}
 	if errors.Is(err, imip.ErrNoCalendar) {
 		return rep, nil
@@ -126,10 +132,8 @@ func (p *Processor) Process(ctx context.Context, raw io.Reader, env Envelope) (*
 	}
 	rep.Calendar = true
 	objs := p.decodeParts(msg, log)
-	for _, o := range objs {
-		if o.msg != nil {
-			rep.Description = append(rep.Description, itip.Describe(o.msg, ""))
-		}
+	if env.DryRun {
+		rep.Description, rep.Objects = describe(objs)
 	}
 	sent := msg.Date
 	if sent.IsZero() {
@@ -160,7 +164,7 @@ func (p *Processor) Process(ctx context.Context, raw io.Reader, env Envelope) (*
 				Outgoing:       u.outgoing,
 			}
 			key := onceKey(msg.MessageID, o.data)
-			res, err := p.applyOne(ctx, u, in, key, msg, env, now)
+			res, err := p.applyOne(ctx, u, in, key, o.data, msg, env, now)
 			if err != nil {
 				return rep, fmt.Errorf("message %s for %s: %w", msg.MessageID, u.addr, err)
 			}
@@ -346,7 +350,7 @@ var errDryRun = errors.New("dry run")
 
 // applyOne runs the rules for one user inside one write transaction: the
 // once-only check, the evaluation and every write are atomic.
-func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, msg *imip.Message, env Envelope, now time.Time) (itip.Result, error) {
+func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, error) {
 	var res itip.Result
 	err := p.Store.Write(ctx, func(tx calstore.Tx) error {
 		if prev, err := tx.LogEntry(u.addr, key); err == nil {
@@ -356,87 +360,29 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 		} else if !errors.Is(err, calstore.ErrNotFound) {
 			return err
 		}
-		if _, err := tx.User(u.addr); errors.Is(err, calstore.ErrNotFound) {
-			// A recipient at a local domain is a user (SPEC "Users and
-			// addresses"); the record holds their data from now on.
-			if err := tx.PutUser(calstore.User{Address: u.addr, Created: now}); err != nil {
-				return err
-			}
-		} else if err != nil {
-			return err
-		}
-		user, err := p.userOf(tx, u.addr)
+		user, err := p.ensureUser(tx, u.addr, now)
 		if err != nil {
 			return err
 		}
 		in.User = user
-		ev, err := tx.Event(u.addr, in.Msg.UID)
-		exists := err == nil
-		if err != nil && !errors.Is(err, calstore.ErrNotFound) {
+		ev, cal, exists, err := loadEvent(tx, u.addr, in.Msg.UID)
+		if err != nil {
 			return err
 		}
-		if exists {
-			cal, derr := ics.Decode(ev.Data, storedLimits)
-			if derr != nil {
-				return fmt.Errorf("stored event %s of %s: %w", in.Msg.UID, u.addr, derr)
-			}
-			in.Stored, in.ReplyStamps = cal, ev.ReplyStamps
-		}
+		in.Stored, in.ReplyStamps = cal, ev.ReplyStamps
 		if in.From != "" {
-			known, err := tx.IsContact(u.addr, in.From)
-			if err != nil {
+			if in.Known, err = tx.IsContact(u.addr, in.From); err != nil {
 				return err
 			}
-			in.Known = known
 		}
 		res = itip.Apply(in)
 		if env.DryRun {
 			return errDryRun
 		}
-		if res.Cal != nil || res.ReplyStamps != nil || res.Note != "" {
-			if !exists {
-				ev = calstore.Event{UID: in.Msg.UID}
-			}
-			if res.Cal != nil {
-				ev.Data = ics.Marshal(res.Cal)
-				if err := learnParties(tx, u.addr, res.Cal); err != nil {
-					return err
-				}
-			}
-			if res.ReplyStamps != nil {
-				ev.ReplyStamps = res.ReplyStamps
-			}
-			if exists || res.Cal != nil {
-				ev.History = append(ev.History, calstore.HistoryEntry{Time: now, MessageID: msg.MessageID, Method: string(in.Msg.Method), Outcome: string(res.Outcome), Reason: res.Reason, From: msg.From, Summary: res.Note})
-				ev.Updated = now
-				if err := tx.PutEvent(u.addr, ev); err != nil {
-					return err
-				}
-			}
-		}
-		if res.Obsolete != "" {
-			open, err := tx.PendingForUID(u.addr, in.Msg.UID)
-			if err != nil {
-				return err
-			}
-			for _, pi := range open {
-				pi.Status, pi.Resolution, pi.Updated = calstore.PendingObsolete, res.Obsolete, now
-				if err := tx.PutPending(pi); err != nil {
-					return err
-				}
-			}
-		}
-		for _, pi := range res.Pending {
-			if _, err := tx.AddPending(calstore.Pending{
-				User: u.addr, UID: in.Msg.UID, RecurrenceID: pi.RecurrenceID, Kind: pi.Kind, Reason: pi.Reason,
-				Summary: pi.Summary, Actions: pi.Actions, From: msg.From, Method: string(in.Msg.Method),
-				MessageID: msg.MessageID, Data: ics.Marshal(in.Msg.Cal), Attendee: pi.Attendee,
-				Outgoing: in.Outgoing, Created: now, Updated: now,
-			}); err != nil {
-				return err
-			}
-		}
-		if err := enqueue(tx, u.addr, in.Msg.UID, res.Send, now); err != nil {
+		method := string(in.Msg.Method)
+		h := calstore.HistoryEntry{MessageID: msg.MessageID, Method: method, Outcome: string(res.Outcome), Reason: res.Reason, From: msg.From, Summary: res.Note}
+		o := origin{From: msg.From, Method: method, MessageID: msg.MessageID, Data: data, Outgoing: in.Outgoing}
+		if err := commit(tx, u.addr, ev, exists, res, h, o, 0, now); err != nil {
 			return err
 		}
 		return tx.AddLog(calstore.LogEntry{User: u.addr, Key: key, Time: now, MessageID: msg.MessageID, From: msg.From,
@@ -446,23 +392,6 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 		err = nil
 	}
 	return res, err
-}
-
-// userOf returns the itip view of a user; unknown local users get the
-// default policy.
-func (p *Processor) userOf(tx calstore.Tx, addr string) (itip.User, error) {
-	u, err := tx.User(addr)
-	if errors.Is(err, calstore.ErrNotFound) {
-		return itip.User{Address: addr, Policy: p.Cfg.DefaultPolicy}, nil
-	}
-	if err != nil {
-		return itip.User{}, err
-	}
-	pol := itip.Policy(u.Policy)
-	if pol == "" {
-		pol = p.Cfg.DefaultPolicy
-	}
-	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol}, nil
 }
 
 // learnParties records the organizer and attendees of a stored event as

@@ -650,17 +650,14 @@ func (c *ctl) check(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	env := filter.Envelope{Transport: "cli", DryRun: true, Received: time.Now()}
-	if *user != "" {
-		env.ForcedUser = *user
-	}
-	a, rep, err := c.proc.Check(ctx, bytes.NewReader(raw), env)
+	env := filter.Envelope{Transport: "cli", DryRun: true, Received: time.Now(), ForcedUser: *user, RcptsFromHeaders: *user == ""}
+	rep, err := c.proc.Process(ctx, bytes.NewReader(raw), env)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "message:  %s\nfrom:     %s\n", a.MessageID, a.From)
-	if a.Sender != "" {
-		fmt.Fprintf(c.out, "sender:   %s\n", a.Sender)
+	fmt.Fprintf(c.out, "message:  %s\nfrom:     %s\n", rep.MessageID, rep.From)
+	if rep.Sender != "" {
+		fmt.Fprintf(c.out, "sender:   %s\n", rep.Sender)
 	}
 	if !rep.Calendar {
 		fmt.Fprintln(c.out, "calendar: none (plain mail, passed on untouched)")
@@ -672,7 +669,7 @@ func (c *ctl) check(ctx context.Context, args []string) error {
 	if len(rep.Description) == 0 {
 		fmt.Fprintln(c.out, "calendar: present, but not usable iTIP (see below)")
 	}
-	for _, o := range a.Objects {
+	for _, o := range rep.Objects {
 		fmt.Fprintf(c.out, "object:   %s\n", o)
 	}
 	if len(rep.Results) == 0 {

@@ -1,0 +1,110 @@
+package filter
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/emersion/go-ical"
+
+	"imipd/calstore"
+	"imipd/itip"
+	"imipd/itip/ics"
+)
+
+// storedLimits bound decoding of the store's own objects: generous, since
+// they were checked when they arrived, but still finite.
+var storedLimits = ics.Limits{MaxBytes: 64 << 20, MaxComponents: 100000, MaxProperties: 100000, MaxAttendees: 100000, MaxRecurrenceDates: 100000}
+
+// loadEvent reads and decodes a user's copy of a UID; exists is false when
+// there is none.
+func loadEvent(tx calstore.Tx, user, uid string) (ev calstore.Event, cal *ical.Calendar, exists bool, err error) {
+	ev, err = tx.Event(user, uid)
+	if errors.Is(err, calstore.ErrNotFound) {
+		return calstore.Event{UID: uid}, nil, false, nil
+	}
+	if err != nil {
+		return ev, nil, false, err
+	}
+	if cal, err = ics.Decode(ev.Data, storedLimits); err != nil {
+		return ev, nil, true, fmt.Errorf("stored event %s of %s: %w", uid, user, err)
+	}
+	return ev, cal, true, nil
+}
+
+// ensureUser returns the itip view of a user, creating the record of a
+// recipient at a local domain on first use (SPEC "Users and addresses"); a
+// user without a policy of their own gets the server default.
+func (p *Processor) ensureUser(tx calstore.Tx, addr string, now time.Time) (itip.User, error) {
+	u, err := tx.User(addr)
+	if errors.Is(err, calstore.ErrNotFound) {
+		u = calstore.User{Address: addr, Created: now}
+		err = tx.PutUser(u)
+	}
+	if err != nil {
+		return itip.User{}, err
+	}
+	pol := itip.Policy(u.Policy)
+	if pol == "" {
+		pol = p.Cfg.DefaultPolicy
+	}
+	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol}, nil
+}
+
+// origin is the message a decision came from, kept with pending items so
+// the user can decide later.
+type origin struct {
+	From, Method, MessageID string
+	Data                    []byte // the iTIP object as received
+	Outgoing                bool
+}
+
+// commit writes what a decision changed for one user and UID, inside the
+// caller's transaction: the stored object with a history entry, open pending
+// items made obsolete (except keep), new pending items, and the outgoing
+// messages into the outbox. Process and Respond both end here.
+func commit(tx calstore.Tx, user string, ev calstore.Event, exists bool, res itip.Result, h calstore.HistoryEntry, o origin, keep uint64, now time.Time) error {
+	if res.Cal != nil || res.ReplyStamps != nil || (exists && res.Note != "") {
+		if res.Cal != nil {
+			ev.Data = ics.Marshal(res.Cal)
+			if err := learnParties(tx, user, res.Cal); err != nil {
+				return err
+			}
+		}
+		if res.ReplyStamps != nil {
+			ev.ReplyStamps = res.ReplyStamps
+		}
+		h.Time = now
+		ev.History = append(ev.History, h)
+		ev.Updated = now
+		if err := tx.PutEvent(user, ev); err != nil {
+			return err
+		}
+	}
+	if res.Obsolete != "" {
+		open, err := tx.PendingForUID(user, ev.UID)
+		if err != nil {
+			return err
+		}
+		for _, pi := range open {
+			if pi.ID == keep {
+				continue
+			}
+			pi.Status, pi.Resolution, pi.Updated = calstore.PendingObsolete, res.Obsolete, now
+			if err := tx.PutPending(pi); err != nil {
+				return err
+			}
+		}
+	}
+	for _, pi := range res.Pending {
+		if _, err := tx.AddPending(calstore.Pending{
+			User: user, UID: ev.UID, RecurrenceID: pi.RecurrenceID, Kind: pi.Kind, Reason: pi.Reason,
+			Summary: pi.Summary, Actions: pi.Actions, Attendee: pi.Attendee,
+			From: o.From, Method: o.Method, MessageID: o.MessageID, Data: o.Data, Outgoing: o.Outgoing,
+			Created: now, Updated: now,
+		}); err != nil {
+			return err
+		}
+	}
+	return enqueue(tx, user, ev.UID, res.Send, now)
+}
