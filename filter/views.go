@@ -13,9 +13,23 @@ import (
 )
 
 // EventView is the stable JSON form of an event (SPEC "Interfaces":
-// events -json).
+// events -json): the master's fields, and the overrides as instances.
 type EventView struct {
-	UID       string         `json:"uid"`
+	UID string `json:"uid"`
+	Fields
+	Instances []InstanceView `json:"instances"`
+	// History is filled only for one event (imipctl event).
+	History []calstore.HistoryEntry `json:"history,omitempty"`
+}
+
+// InstanceView is an override of a recurring event.
+type InstanceView struct {
+	RecurrenceID string `json:"recurrence_id"`
+	Fields
+}
+
+// Fields are what the master and every override show.
+type Fields struct {
 	Summary   string         `json:"summary"`
 	Organizer string         `json:"organizer"`
 	Sequence  int            `json:"sequence"`
@@ -24,22 +38,6 @@ type EventView struct {
 	End       string         `json:"end"`
 	RRule     string         `json:"rrule"`
 	Attendees []AttendeeView `json:"attendees"`
-	Instances []InstanceView `json:"instances"`
-	// History is filled only for one event (imipctl event).
-	History []calstore.HistoryEntry `json:"history,omitempty"`
-}
-
-// InstanceView is an override of a recurring event.
-type InstanceView struct {
-	RecurrenceID string         `json:"recurrence_id"`
-	Summary      string         `json:"summary"`
-	Organizer    string         `json:"organizer"`
-	Sequence     int            `json:"sequence"`
-	Status       string         `json:"status"`
-	Start        string         `json:"start"`
-	End          string         `json:"end"`
-	RRule        string         `json:"rrule"`
-	Attendees    []AttendeeView `json:"attendees"`
 }
 
 // AttendeeView is one ATTENDEE.
@@ -57,22 +55,21 @@ func ViewEvent(ev calstore.Event) (EventView, error) {
 		return EventView{UID: ev.UID}, err
 	}
 	z := ics.NewZones(cal)
-	v := EventView{UID: ev.UID, Attendees: []AttendeeView{}, Instances: []InstanceView{}}
+	v := EventView{UID: ev.UID, Fields: Fields{Attendees: []AttendeeView{}}, Instances: []InstanceView{}}
 	for _, c := range cal.Children {
 		if c.Name != ical.CompEvent {
 			continue
 		}
 		iv := instanceView(c, z)
 		if iv.RecurrenceID == "" {
-			v.Summary, v.Organizer, v.Sequence, v.Status = iv.Summary, iv.Organizer, iv.Sequence, iv.Status
-			v.Start, v.End, v.RRule, v.Attendees = iv.Start, iv.End, iv.RRule, iv.Attendees
+			v.Fields = iv.Fields
 			continue
 		}
 		v.Instances = append(v.Instances, iv)
 	}
 	if v.Summary == "" && v.Organizer == "" && len(v.Instances) > 0 {
 		// Only overrides are known (an instance that came before its master).
-		first := v.Instances[0]
+		first := v.Instances[0].Fields
 		v.Summary, v.Organizer, v.Sequence, v.Status = first.Summary, first.Organizer, first.Sequence, first.Status
 	}
 	return v, nil
@@ -99,8 +96,8 @@ func instanceView(c *ical.Component, z *ics.Zones) InstanceView {
 		}
 		return t.T.Format(time.RFC3339)
 	}
-	iv := InstanceView{Summary: get(ical.PropSummary), Status: strings.ToUpper(get(ical.PropStatus)), RRule: get(ical.PropRecurrenceRule),
-		Start: tm(ical.PropDateTimeStart), End: tm(ical.PropDateTimeEnd), Attendees: []AttendeeView{}}
+	iv := InstanceView{Fields: Fields{Summary: get(ical.PropSummary), Status: strings.ToUpper(get(ical.PropStatus)), RRule: get(ical.PropRecurrenceRule),
+		Start: tm(ical.PropDateTimeStart), End: tm(ical.PropDateTimeEnd), Attendees: []AttendeeView{}}}
 	if iv.End == "" {
 		if d := c.Props.Get(ical.PropDuration); d != nil {
 			if ds := c.Props.Get(ical.PropDateTimeStart); ds != nil {

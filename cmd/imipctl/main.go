@@ -181,6 +181,15 @@ func parse(fs *flag.FlagSet, args []string, min, max int, what string) ([]string
 	return fs.Args(), nil
 }
 
+// listJSON prints a listing; an empty one is [] rather than null, so
+// scripts can iterate without a special case.
+func listJSON[T any](c *ctl, l []T) error {
+	if l == nil {
+		l = []T{}
+	}
+	return c.json(l)
+}
+
 func (c *ctl) json(v any) error {
 	enc := json.NewEncoder(c.out)
 	enc.SetIndent("", "  ")
@@ -280,10 +289,7 @@ func (c *ctl) users(ctx context.Context, args []string) error {
 			return err
 		}
 		if *asJSON {
-			if us == nil {
-				us = []calstore.User{}
-			}
-			return c.json(us)
+			return listJSON(c, us)
 		}
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ADDRESS\tPOLICY\tALIASES\tDELEGATES")
@@ -360,10 +366,7 @@ func (c *ctl) contacts(ctx context.Context, args []string) error {
 				return err
 			}
 			if *asJSON {
-				if cs == nil {
-					cs = []calstore.Contact{}
-				}
-				return c.json(cs)
+				return listJSON(c, cs)
 			}
 			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ADDRESS\tNAME\tSOURCE")
@@ -428,10 +431,7 @@ func (c *ctl) events(ctx context.Context, args []string) error {
 		return err
 	}
 	if *asJSON {
-		if views == nil {
-			views = []filter.EventView{}
-		}
-		return c.json(views)
+		return listJSON(c, views)
 	}
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "START\tSUMMARY\tORGANIZER\tSEQ\tSTATUS\tYOU\tUID")
@@ -586,10 +586,7 @@ func (c *ctl) log(ctx context.Context, args []string) error {
 		return err
 	}
 	if *asJSON {
-		if entries == nil {
-			entries = []calstore.LogEntry{}
-		}
-		return c.json(entries)
+		return listJSON(c, entries)
 	}
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tUSER\tOUTCOME\tREASON\tMETHOD\tFROM\tUID\tMESSAGE-ID")
