@@ -16,7 +16,7 @@ func applyCancel(in *Input) Result {
 	org := m.Organizer()
 	st := newObject(in.Stored)
 	if st == nil {
-		return result(Ignored, "unknown-event")
+		return cancelUnknown(in)
 	}
 	so := st.organizer()
 	if so.Address != "" && so.Address != org.Address && !in.Force {
@@ -43,6 +43,33 @@ func applyCancel(in *Input) Result {
 	if m.Master() != nil {
 		r.Obsolete = reason
 	}
+	r.Note = Describe(m, in.User.Address)
+	return r
+}
+
+// cancelUnknown handles a CANCEL for an event the user has no copy of. Mail
+// is often delivered out of order (Exchange sends a cancellation and a new
+// invitation within seconds): when the sender is the organizer and the
+// message passes the policy gates, the cancellation is stored as the
+// event's first known state (STATUS:CANCELLED), so an older REQUEST that
+// arrives later is outdated by RFC 5546 §2.1.5 instead of resurrecting the
+// meeting. Otherwise nothing is stored and nobody is asked.
+func cancelUnknown(in *Input) Result {
+	m := in.Msg
+	if !senderIs(m.Organizer(), in.From, in.Sender) || in.User.Is(m.Organizer().Address) {
+		return result(Ignored, "unknown-event")
+	}
+	if _, ok := gate(in, false); !ok {
+		return result(Ignored, "unknown-event")
+	}
+	var comps []*ical.Component
+	for _, inst := range m.Instances {
+		c := cloneComp(inst.Comp)
+		c.Props.SetText(ical.PropStatus, "CANCELLED")
+		comps = append(comps, c)
+	}
+	r := result(Applied, "cancelled-unknown")
+	r.Cal = newStoredCal(m.Cal, comps...)
 	r.Note = Describe(m, in.User.Address)
 	return r
 }
