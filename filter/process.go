@@ -44,10 +44,11 @@ func DefaultConfig() Config {
 
 // Processor is the one processing call every transport uses.
 type Processor struct {
-	Store calstore.Store
-	Cfg   Config
-	Log   *slog.Logger
-	Now   func() time.Time // the clock, time.Now when nil
+	Store   calstore.Store
+	Cfg     Config
+	Log     *slog.Logger
+	Now     func() time.Time // the clock, time.Now when nil
+	Metrics *Metrics         // nil: no metrics
 }
 
 // Envelope is what the transport knows besides the message.
@@ -91,7 +92,13 @@ type Report struct {
 // Process extracts iMIP from the raw message and applies it for every local
 // recipient. It never returns an error for bad mail (that is an outcome); an
 // error means the store failed, and the transport applies its error policy.
-func (p *Processor) Process(ctx context.Context, raw io.Reader, env Envelope) (*Report, error) {
+func (p *Processor) Process(ctx context.Context, raw io.Reader, env Envelope) (rep *Report, err error) {
+	start := time.Now()
+	defer func() { p.Metrics.observe(env.Transport, rep, time.Since(start), err) }()
+	return p.process(ctx, raw, env)
+}
+
+func (p *Processor) process(ctx context.Context, raw io.Reader, env Envelope) (*Report, error) {
 	now := p.now()
 	log := p.logger().With("transport", env.Transport)
 	if env.QueueID != "" {
@@ -314,9 +321,13 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 			return add(env.ForcedUser, env.Outgoing)
 		}
 		if env.Outgoing {
-			// SPEC "Outgoing mail teaches the calendar": only the sender's own
-			// copy changes by this path.
-			return add(env.MailFrom, true)
+			// SPEC "Outgoing mail teaches the calendar": the sender's own copy
+			// learns what the sender sent. Local recipients of the same
+			// message get it as incoming mail for their own calendars below:
+			// on a milter, this pass is the only one the message makes.
+			if err := add(env.MailFrom, true); err != nil {
+				return err
+			}
 		}
 		for _, r := range env.Rcpts {
 			if err := add(r, false); err != nil {
