@@ -175,6 +175,9 @@ func (f File) Processing() (Config, error) {
 // DBPath is the bbolt file in the data directory.
 func (f File) DBPath() string { return filepath.Join(f.DataDir, "imipd.db") }
 
+// AdminSocket is the unix socket the daemon answers imipctl on.
+func (f File) AdminSocket() string { return filepath.Join(f.DataDir, "imipd.sock") }
+
 // EnsureDataDir creates the data directory (mode 0700).
 func (f File) EnsureDataDir() error {
 	if err := os.MkdirAll(f.DataDir, 0o700); err != nil {

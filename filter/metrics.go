@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
 )
 
 // Metrics are imipd's Prometheus metrics. A nil *Metrics records nothing.
@@ -62,4 +61,3 @@ func (m *Metrics) observe(transport string, rep *Report, d time.Duration, err er
 		}
 	}
 }
-

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"imipd/filter/admin"
 )
 
 // corpusDir is the shared corpus of real mail (../shared/corpus beside the
@@ -125,7 +127,7 @@ func TestProcessJSON(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"-data", data, "frobnicate"}, nil, &out); err == nil {
 		t.Fatal("unknown command accepted")
-	} else if _, ok := err.(usageError); !ok {
+	} else if _, ok := err.(admin.UsageError); !ok {
 		t.Fatalf("unknown command: %T %v, want usage error", err, err)
 	}
 }

@@ -1,0 +1,687 @@
+// Package admin implements imipctl's commands (SPEC "Admin CLI") against
+// a store, so the same code answers on the command line (store opened
+// directly) and on the daemon's admin socket (the daemon's open store): the
+// output is the same either way.
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/emersion/go-vcard"
+
+	"imipd/calstore"
+	"imipd/filter"
+	"imipd/itip"
+)
+
+// Usage is the command summary.
+const Usage = `usage: imipctl [-config FILE | -data DIR] COMMAND [flags] [args]
+
+commands:
+  user add [-policy P] [-alias A]... [-delegate D]... ADDRESS
+  user set [-policy P] [-alias A]... [-delegate D]... ADDRESS
+  user show [-json] ADDRESS
+  user remove ADDRESS
+  users [-json]
+  contacts add USER ADDRESS...
+  contacts import USER FILE.vcf
+  contacts list [-json] USER
+  import USER FILE.ics
+  export USER
+  events [-json] USER
+  event [-json] USER UID
+  pending [-json] [-all] USER
+  respond USER ID ACTION
+  log [-json] [-n N] [USER]
+  outbox [-json]
+  check [-user USER] FILE.eml
+  process [-json] -user USER [-outgoing] FILE.eml
+`
+
+// UsageError is a wrong invocation: exit status 2.
+type UsageError struct{ Msg string }
+
+func (e UsageError) Error() string { return e.Msg }
+
+func usagef(format string, a ...any) error { return UsageError{fmt.Sprintf(format, a...)} }
+
+// Env is what a command runs against.
+type Env struct {
+	Cfg   filter.File
+	Store calstore.Store
+	Proc  *filter.Processor
+	Out   io.Writer
+	// ReadFile reads a file named on the command line ("-" is standard
+	// input). On the admin socket it asks the client, whose files and
+	// working directory these are.
+	ReadFile func(path string) ([]byte, error)
+}
+
+type ctl struct {
+	cfg      filter.File
+	out      io.Writer
+	store    calstore.Store
+	proc     *filter.Processor
+	readFile func(string) ([]byte, error)
+}
+
+// Run runs one command (args[0]) with its arguments.
+func Run(ctx context.Context, env Env, args []string) error {
+	if len(args) == 0 {
+		return usagef("no command")
+	}
+	c := &ctl{cfg: env.Cfg, out: env.Out, store: env.Store, proc: env.Proc, readFile: env.ReadFile}
+	cmd, cargs := args[0], args[1:]
+	switch cmd {
+	case "help":
+		fmt.Fprint(c.out, Usage)
+		return nil
+	case "user":
+		return c.user(ctx, cargs)
+	case "users":
+		return c.users(ctx, cargs)
+	case "contacts":
+		return c.contacts(ctx, cargs)
+	case "import":
+		return c.importICS(ctx, cargs)
+	case "export":
+		return c.export(ctx, cargs)
+	case "events":
+		return c.events(ctx, cargs)
+	case "event":
+		return c.event(ctx, cargs)
+	case "pending":
+		return c.pending(ctx, cargs)
+	case "respond":
+		return c.respond(ctx, cargs)
+	case "log":
+		return c.log(ctx, cargs)
+	case "outbox":
+		return c.outbox(ctx, cargs)
+	case "check":
+		return c.check(ctx, cargs)
+	case "process":
+		return c.process(ctx, cargs)
+	}
+	return usagef("unknown command %q", cmd)
+}
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string, min, max int, what string) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, usagef("%s: %v", fs.Name(), err)
+	}
+	n := fs.NArg()
+	if n < min || (max >= 0 && n > max) {
+		return nil, usagef("%s: want %s", fs.Name(), what)
+	}
+	return fs.Args(), nil
+}
+
+// listJSON prints a listing; an empty one is [] rather than null, so
+// scripts can iterate without a special case.
+func listJSON[T any](c *ctl, l []T) error {
+	if l == nil {
+		l = []T{}
+	}
+	return c.json(l)
+}
+
+func (c *ctl) json(v any) error {
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (c *ctl) user(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("user: want add, set, show or remove")
+	}
+	sub := args[0]
+	fs := newFlags("user " + sub)
+	policy := fs.String("policy", "", "always | known | never")
+	var aliases, delegates multi
+	fs.Var(&aliases, "alias", "further address of the user (repeatable)")
+	fs.Var(&delegates, "delegate", "address that may act for the user (repeatable)")
+	asJSON := fs.Bool("json", false, "JSON output")
+	rest, err := parse(fs, args[1:], 1, 1, "ADDRESS")
+	if err != nil {
+		return err
+	}
+	addr := calstore.Normalize(rest[0])
+	if !strings.Contains(addr, "@") {
+		return usagef("user %s: %q is not an address", sub, rest[0])
+	}
+	if *policy != "" {
+		p, err := itip.ParsePolicy(*policy)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		*policy = string(p)
+	}
+	switch sub {
+	case "add", "set":
+		return c.store.Write(ctx, func(tx calstore.Tx) error {
+			u, err := tx.User(addr)
+			switch {
+			case sub == "add" && err == nil:
+				return fmt.Errorf("user %s: %w", addr, calstore.ErrExists)
+			case sub == "set" && err != nil:
+				return fmt.Errorf("user %s: %w", addr, err)
+			case sub == "add":
+				u = calstore.User{Address: addr, Created: time.Now().UTC()}
+			}
+			if *policy != "" || sub == "add" {
+				u.Policy = *policy
+			}
+			u.Aliases = append(u.Aliases, aliases...)
+			u.Delegates = append(u.Delegates, delegates...)
+			if err := tx.PutUser(u); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "user %s: policy %s\n", u.Address, policyText(u.Policy, c.cfg.DefaultPolicy))
+			return nil
+		})
+	case "show":
+		return c.store.Read(ctx, func(tx calstore.Tx) error {
+			u, err := tx.User(addr)
+			if err != nil {
+				return fmt.Errorf("user %s: %w", addr, err)
+			}
+			if *asJSON {
+				return c.json(u)
+			}
+			fmt.Fprintf(c.out, "address:   %s\npolicy:    %s\naliases:   %s\ndelegates: %s\ncreated:   %s\n", u.Address,
+				policyText(u.Policy, c.cfg.DefaultPolicy), strings.Join(u.Aliases, ", "), strings.Join(u.Delegates, ", "), u.Created.Format(time.RFC3339))
+			return nil
+		})
+	case "remove":
+		return c.store.Write(ctx, func(tx calstore.Tx) error {
+			if err := tx.DeleteUser(addr); err != nil {
+				return fmt.Errorf("user %s: %w", addr, err)
+			}
+			fmt.Fprintf(c.out, "user %s removed\n", addr)
+			return nil
+		})
+	}
+	return usagef("user: unknown subcommand %q", sub)
+}
+
+func policyText(p, def string) string {
+	if p == "" {
+		return def + " (server default)"
+	}
+	return p
+}
+
+func (c *ctl) users(ctx context.Context, args []string) error {
+	fs := newFlags("users")
+	asJSON := fs.Bool("json", false, "JSON output")
+	if _, err := parse(fs, args, 0, 0, "no arguments"); err != nil {
+		return err
+	}
+	return c.store.Read(ctx, func(tx calstore.Tx) error {
+		us, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return listJSON(c, us)
+		}
+		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ADDRESS\tPOLICY\tALIASES\tDELEGATES")
+		for _, u := range us {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Address, policyText(u.Policy, c.cfg.DefaultPolicy), strings.Join(u.Aliases, ","), strings.Join(u.Delegates, ","))
+		}
+		return tw.Flush()
+	})
+}
+
+func (c *ctl) contacts(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("contacts: want add, import or list")
+	}
+	fs := newFlags("contacts " + args[0])
+	asJSON := fs.Bool("json", false, "JSON output")
+	switch args[0] {
+	case "add":
+		rest, err := parse(fs, args[1:], 2, -1, "USER ADDRESS...")
+		if err != nil {
+			return err
+		}
+		return c.store.Write(ctx, func(tx calstore.Tx) error {
+			for _, a := range rest[1:] {
+				if err := tx.AddContact(calstore.Contact{User: rest[0], Address: a, Source: calstore.SourceManual}); err != nil {
+					return fmt.Errorf("contact %s of %s: %w", a, rest[0], err)
+				}
+			}
+			fmt.Fprintf(c.out, "%d contact(s) added for %s\n", len(rest)-1, rest[0])
+			return nil
+		})
+	case "import":
+		rest, err := parse(fs, args[1:], 2, 2, "USER FILE.vcf")
+		if err != nil {
+			return err
+		}
+		data, err := c.readFile(rest[1])
+		if err != nil {
+			return err
+		}
+		var cs []calstore.Contact
+		dec := vcard.NewDecoder(bytes.NewReader(data))
+		for {
+			card, err := dec.Decode()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", rest[1], err)
+			}
+			name := card.PreferredValue(vcard.FieldFormattedName)
+			for _, e := range card.Values(vcard.FieldEmail) {
+				cs = append(cs, calstore.Contact{User: rest[0], Address: e, Name: name, Source: calstore.SourceVCard})
+			}
+		}
+		return c.store.Write(ctx, func(tx calstore.Tx) error {
+			for _, ct := range cs {
+				if err := tx.AddContact(ct); err != nil {
+					return fmt.Errorf("contact %s of %s: %w", ct.Address, rest[0], err)
+				}
+			}
+			fmt.Fprintf(c.out, "%d address(es) imported for %s\n", len(cs), rest[0])
+			return nil
+		})
+	case "list":
+		rest, err := parse(fs, args[1:], 1, 1, "USER")
+		if err != nil {
+			return err
+		}
+		return c.store.Read(ctx, func(tx calstore.Tx) error {
+			cs, err := tx.Contacts(rest[0])
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return listJSON(c, cs)
+			}
+			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ADDRESS\tNAME\tSOURCE")
+			for _, ct := range cs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", ct.Address, ct.Name, ct.Source)
+			}
+			return tw.Flush()
+		})
+	}
+	return usagef("contacts: unknown subcommand %q", args[0])
+}
+
+func (c *ctl) importICS(ctx context.Context, args []string) error {
+	rest, err := parse(newFlags("import"), args, 2, 2, "USER FILE.ics")
+	if err != nil {
+		return err
+	}
+	data, err := c.readFile(rest[1])
+	if err != nil {
+		return err
+	}
+	n, err := c.proc.Import(ctx, rest[0], bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "%d event(s) imported for %s\n", n, calstore.Normalize(rest[0]))
+	return nil
+}
+
+func (c *ctl) export(ctx context.Context, args []string) error {
+	rest, err := parse(newFlags("export"), args, 1, 1, "USER")
+	if err != nil {
+		return err
+	}
+	return c.proc.Export(ctx, rest[0], c.out)
+}
+
+func (c *ctl) events(ctx context.Context, args []string) error {
+	fs := newFlags("events")
+	asJSON := fs.Bool("json", false, "JSON output")
+	rest, err := parse(fs, args, 1, 1, "USER")
+	if err != nil {
+		return err
+	}
+	var views []filter.EventView
+	err = c.store.Read(ctx, func(tx calstore.Tx) error {
+		evs, err := tx.Events(rest[0])
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			v, err := filter.ViewEvent(ev)
+			if err != nil {
+				return fmt.Errorf("event %s: %w", ev.UID, err)
+			}
+			views = append(views, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return listJSON(c, views)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "START\tSUMMARY\tORGANIZER\tSEQ\tSTATUS\tYOU\tUID")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Start, v.Summary, v.Organizer, v.Sequence, v.Status, ownStatus(v, rest[0]), v.UID)
+	}
+	return tw.Flush()
+}
+
+func ownStatus(v filter.EventView, user string) string {
+	user = calstore.Normalize(user)
+	if v.Organizer == user {
+		return "organizer"
+	}
+	for _, a := range v.Attendees {
+		if a.Address == user {
+			return a.PartStat
+		}
+	}
+	return ""
+}
+
+func (c *ctl) event(ctx context.Context, args []string) error {
+	fs := newFlags("event")
+	asJSON := fs.Bool("json", false, "JSON output")
+	rest, err := parse(fs, args, 2, 2, "USER UID")
+	if err != nil {
+		return err
+	}
+	var ev calstore.Event
+	if err := c.store.Read(ctx, func(tx calstore.Tx) error {
+		var err error
+		ev, err = tx.Event(rest[0], rest[1])
+		return err
+	}); err != nil {
+		return fmt.Errorf("event %s of %s: %w", rest[1], rest[0], err)
+	}
+	v, err := filter.ViewEvent(ev)
+	if err != nil {
+		return err
+	}
+	v.History = ev.History
+	if *asJSON {
+		return c.json(v)
+	}
+	fmt.Fprintf(c.out, "%s\n  uid:       %s\n  organizer: %s\n  when:      %s – %s\n  sequence:  %d\n  status:    %s\n", v.Summary, v.UID, v.Organizer, v.Start, v.End, v.Sequence, v.Status)
+	if v.RRule != "" {
+		fmt.Fprintf(c.out, "  repeats:   %s\n", v.RRule)
+	}
+	for _, a := range v.Attendees {
+		fmt.Fprintf(c.out, "  attendee:  %s %s %s\n", a.Address, a.PartStat, a.Role)
+	}
+	for _, in := range v.Instances {
+		fmt.Fprintf(c.out, "  instance %s: %s – %s %s\n", in.RecurrenceID, in.Start, in.End, in.Status)
+	}
+	fmt.Fprintln(c.out, "history:")
+	for _, h := range ev.History {
+		fmt.Fprintf(c.out, "  %s %s %s %s %s\n", h.Time.Format(time.RFC3339), h.Method, h.Outcome, h.Reason, h.Summary)
+	}
+	fmt.Fprintln(c.out, "data:")
+	_, err = c.out.Write(ev.Data)
+	return err
+}
+
+type pendingView struct {
+	ID      uint64   `json:"id"`
+	Kind    string   `json:"kind"`
+	UID     string   `json:"uid"`
+	Reason  string   `json:"reason"`
+	Actions []string `json:"actions"`
+	Summary string   `json:"summary"`
+	Status  string   `json:"status"`
+	From    string   `json:"from"`
+	Created string   `json:"created"`
+}
+
+func (c *ctl) pending(ctx context.Context, args []string) error {
+	fs := newFlags("pending")
+	asJSON := fs.Bool("json", false, "JSON output")
+	all := fs.Bool("all", false, "include decided and obsolete items")
+	rest, err := parse(fs, args, 1, 1, "USER")
+	if err != nil {
+		return err
+	}
+	var items []calstore.Pending
+	if err := c.store.Read(ctx, func(tx calstore.Tx) error {
+		items, err = tx.PendingList(rest[0], !*all)
+		return err
+	}); err != nil {
+		return err
+	}
+	views := []pendingView{}
+	for _, p := range items {
+		views = append(views, pendingView{ID: p.ID, Kind: p.Kind, UID: p.UID, Reason: p.Reason, Actions: p.Actions, Summary: p.Summary, Status: p.Status, From: p.From, Created: p.Created.Format(time.RFC3339)})
+	}
+	if *asJSON {
+		return c.json(views)
+	}
+	for _, v := range views {
+		fmt.Fprintf(c.out, "#%d %s (%s) %s\n    %s\n    actions: %s\n", v.ID, v.Kind, v.Reason, v.Status, v.Summary, strings.Join(v.Actions, " | "))
+	}
+	if len(views) == 0 {
+		fmt.Fprintln(c.out, "nothing pending")
+	}
+	return nil
+}
+
+func (c *ctl) respond(ctx context.Context, args []string) error {
+	rest, err := parse(newFlags("respond"), args, 3, 3, "USER ID ACTION")
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseUint(rest[1], 10, 64)
+	if err != nil {
+		return usagef("respond: %q is not a pending id", rest[1])
+	}
+	res, err := c.proc.Respond(ctx, rest[0], id, rest[2])
+	if errors.Is(err, itip.ErrAction) {
+		return usagef("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "pending %d: %s", id, res.Outcome)
+	if res.Reason != "" {
+		fmt.Fprintf(c.out, " (%s)", res.Reason)
+	}
+	fmt.Fprintln(c.out)
+	for _, s := range res.Send {
+		fmt.Fprintf(c.out, "queued %s to %s\n", s.Method, strings.Join(s.To, ", "))
+	}
+	return nil
+}
+
+func (c *ctl) log(ctx context.Context, args []string) error {
+	fs := newFlags("log")
+	asJSON := fs.Bool("json", false, "JSON output")
+	n := fs.Int("n", 100, "entries (0 = all)")
+	rest, err := parse(fs, args, 0, 1, "[USER]")
+	if err != nil {
+		return err
+	}
+	user := ""
+	if len(rest) == 1 {
+		user = rest[0]
+	}
+	var entries []calstore.LogEntry
+	if err := c.store.Read(ctx, func(tx calstore.Tx) error {
+		entries, err = tx.Log(user, *n)
+		return err
+	}); err != nil {
+		return err
+	}
+	if *asJSON {
+		return listJSON(c, entries)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tUSER\tOUTCOME\tREASON\tMETHOD\tFROM\tUID\tMESSAGE-ID")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.User, e.Outcome, e.Reason, e.Method, e.From, e.UID, e.MessageID)
+	}
+	return tw.Flush()
+}
+
+type outboxView struct {
+	ID        uint64   `json:"id"`
+	To        []string `json:"to"`
+	Method    string   `json:"method"`
+	UID       string   `json:"uid"`
+	Status    string   `json:"status"`
+	Attempts  int      `json:"attempts"`
+	LastError string   `json:"last_error"`
+}
+
+func (c *ctl) outbox(ctx context.Context, args []string) error {
+	fs := newFlags("outbox")
+	asJSON := fs.Bool("json", false, "JSON output")
+	if _, err := parse(fs, args, 0, 0, "no arguments"); err != nil {
+		return err
+	}
+	var items []calstore.OutboxItem
+	if err := c.store.Read(ctx, func(tx calstore.Tx) error {
+		var err error
+		items, err = tx.Outbox()
+		return err
+	}); err != nil {
+		return err
+	}
+	views := []outboxView{}
+	for _, o := range items {
+		views = append(views, outboxView{ID: o.ID, To: o.To, Method: o.Method, UID: o.UID, Status: o.Status, Attempts: o.Attempts, LastError: o.LastError})
+	}
+	if *asJSON {
+		return c.json(views)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tMETHOD\tTO\tUID\tATTEMPTS\tLAST ERROR")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", v.ID, v.Status, v.Method, strings.Join(v.To, ","), v.UID, v.Attempts, v.LastError)
+	}
+	return tw.Flush()
+}
+
+// check describes a message and what would happen, changing nothing.
+func (c *ctl) check(ctx context.Context, args []string) error {
+	fs := newFlags("check")
+	user := fs.String("user", "", "recipient to evaluate for (default: local recipients in To/Cc)")
+	rest, err := parse(fs, args, 1, 1, "FILE.eml")
+	if err != nil {
+		return err
+	}
+	raw, err := c.readFile(rest[0])
+	if err != nil {
+		return err
+	}
+	env := filter.Envelope{Transport: "cli", DryRun: true, Received: time.Now(), ForcedUser: *user, RcptsFromHeaders: *user == ""}
+	rep, err := c.proc.Process(ctx, bytes.NewReader(raw), env)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "message:  %s\nfrom:     %s\n", rep.MessageID, rep.From)
+	if rep.Sender != "" {
+		fmt.Fprintf(c.out, "sender:   %s\n", rep.Sender)
+	}
+	if !rep.Calendar {
+		fmt.Fprintln(c.out, "calendar: none (plain mail, passed on untouched)")
+		return nil
+	}
+	for _, d := range rep.Description {
+		fmt.Fprintf(c.out, "calendar: %s\n", d)
+	}
+	if len(rep.Description) == 0 {
+		fmt.Fprintln(c.out, "calendar: present, but not usable iTIP (see below)")
+	}
+	for _, o := range rep.Objects {
+		fmt.Fprintf(c.out, "object:   %s\n", o)
+	}
+	if len(rep.Results) == 0 {
+		fmt.Fprintln(c.out, "no local recipient (use -user to evaluate for one)")
+	}
+	for _, r := range rep.Results {
+		fmt.Fprintf(c.out, "for %s: would be %s", r.User, r.Outcome)
+		if r.Reason != "" {
+			fmt.Fprintf(c.out, " (%s)", r.Reason)
+		}
+		if r.Summary != "" {
+			fmt.Fprintf(c.out, ": %s", r.Summary)
+		}
+		if r.Pending > 0 {
+			fmt.Fprintf(c.out, "; asks the user")
+		}
+		if r.Sends > 0 {
+			fmt.Fprintf(c.out, "; sends %d message(s)", r.Sends)
+		}
+		fmt.Fprintln(c.out)
+	}
+	return nil
+}
+
+func (c *ctl) process(ctx context.Context, args []string) error {
+	fs := newFlags("process")
+	asJSON := fs.Bool("json", false, "JSON output")
+	user := fs.String("user", "", "the user the message is delivered to (or, with -outgoing, sent by)")
+	outgoing := fs.Bool("outgoing", false, "the user sent this message")
+	rest, err := parse(fs, args, 1, 1, "FILE.eml")
+	if err != nil {
+		return err
+	}
+	if *user == "" {
+		return usagef("process: -user is required")
+	}
+	raw, err := c.readFile(rest[0])
+	if err != nil {
+		return err
+	}
+	rep, err := c.proc.Process(ctx, bytes.NewReader(raw), filter.Envelope{Transport: "cli", ForcedUser: *user, Outgoing: *outgoing, MailFrom: *user, Received: time.Now()})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		res := rep.Results
+		if res == nil {
+			res = []filter.Result{}
+		}
+		return c.json(map[string]any{"results": res})
+	}
+	if !rep.Calendar {
+		fmt.Fprintln(c.out, "no calendar data")
+	}
+	sort.SliceStable(rep.Results, func(i, j int) bool { return rep.Results[i].User < rep.Results[j].User })
+	for _, r := range rep.Results {
+		fmt.Fprintf(c.out, "%s: %s", r.User, filter.HeaderValue([]filter.Result{r}))
+		fmt.Fprintln(c.out)
+	}
+	return nil
+}

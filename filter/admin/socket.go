@@ -1,0 +1,224 @@
+package admin
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// The admin socket protocol: one command per connection, JSON objects one
+// per line.
+//
+//	client → {"args":["events","-json","bob@example.test"]}
+//	server → {"read":"invite.eml"}          the command needs a file of the client's
+//	client → {"data":"<base64>"} or {"error":"no such file"}
+//	server → {"out":"text"}                  output, in order
+//	server → {"exit":0}                      0 ok, 1 operational error, 2 usage error; "error" says why
+type frame struct {
+	Args  []string `json:"args,omitempty"`
+	Read  string   `json:"read,omitempty"`
+	Data  []byte   `json:"data,omitempty"`
+	Out   string   `json:"out,omitempty"`
+	Exit  *int     `json:"exit,omitempty"`
+	Error string   `json:"error,omitempty"`
+}
+
+// CommandTimeout bounds one command on the socket.
+const CommandTimeout = 10 * time.Minute
+
+// Server answers imipctl on a unix socket inside the daemon.
+type Server struct {
+	Env func() Env // the daemon's store and processor; Out and ReadFile are set per connection
+	Log *slog.Logger
+
+	mu     sync.Mutex
+	ln     net.Listener
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// Listen opens the socket at path, readable and writable by the owner only
+// (the admin socket changes calendars). A stale socket file is replaced.
+func Listen(path string) (net.Listener, error) {
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("admin socket %s: another imipd is serving it", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	// The data directory is 0700 already; the socket is 0600 on top.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return ln, nil
+}
+
+// Serve answers connections until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			return err
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(conn)
+		}()
+	}
+}
+
+// Shutdown stops accepting and waits for running commands (or ctx).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) handle(conn net.Conn) {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(CommandTimeout))
+	dec := json.NewDecoder(bufio.NewReader(io.LimitReader(conn, 256<<20)))
+	enc := json.NewEncoder(conn)
+	var req frame
+	if err := dec.Decode(&req); err != nil {
+		return
+	}
+	env := s.Env()
+	var mu sync.Mutex
+	send := func(f frame) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return enc.Encode(f)
+	}
+	env.Out = writerFunc(func(p []byte) (int, error) {
+		if err := send(frame{Out: string(p)}); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	})
+	env.ReadFile = func(path string) ([]byte, error) {
+		if err := send(frame{Read: path}); err != nil {
+			return nil, err
+		}
+		var resp frame
+		if err := dec.Decode(&resp); err != nil {
+			return nil, fmt.Errorf("reading %s from the client: %w", path, err)
+		}
+		if resp.Error != "" {
+			return nil, errors.New(resp.Error)
+		}
+		return resp.Data, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
+	defer cancel()
+	code, msg := 0, ""
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				code, msg = 1, fmt.Sprintf("internal error: %v", r)
+				if s.Log != nil {
+					s.Log.Error("admin command panicked", "args", req.Args, "panic", r)
+				}
+			}
+		}()
+		if err := Run(ctx, env, req.Args); err != nil {
+			code, msg = ExitCode(err), err.Error()
+		}
+	}()
+	if s.Log != nil {
+		s.Log.Info("admin command", "args", req.Args, "exit", code)
+	}
+	send(frame{Exit: &code, Error: msg})
+}
+
+// ExitCode maps a command's error to the exit status (SPEC "Interfaces").
+func ExitCode(err error) int {
+	var ue UsageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	}
+	return 1
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// ErrNoDaemon means nothing answers on the admin socket.
+var ErrNoDaemon = errors.New("admin: no daemon on the socket")
+
+// Call runs a command in the daemon listening on path. readFile serves the
+// daemon's requests for files; output goes to out. It returns the command's
+// exit status and error text, or ErrNoDaemon when no daemon answers.
+func Call(ctx context.Context, path string, args []string, readFile func(string) ([]byte, error), out io.Writer) (int, string, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: %v", ErrNoDaemon, err)
+	}
+	defer conn.Close()
+	enc := json.NewEncoder(conn)
+	dec := json.NewDecoder(bufio.NewReader(conn))
+	if err := enc.Encode(frame{Args: args}); err != nil {
+		return 0, "", err
+	}
+	for {
+		var f frame
+		if err := dec.Decode(&f); err != nil {
+			return 1, "", fmt.Errorf("admin socket: %w", err)
+		}
+		switch {
+		case f.Exit != nil:
+			return *f.Exit, f.Error, nil
+		case f.Read != "":
+			data, err := readFile(f.Read)
+			resp := frame{Data: data}
+			if err != nil {
+				resp = frame{Error: err.Error()}
+			}
+			if err := enc.Encode(resp); err != nil {
+				return 1, "", err
+			}
+		default:
+			if _, err := io.WriteString(out, f.Out); err != nil {
+				return 1, "", err
+			}
+		}
+	}
+}
