@@ -3,7 +3,7 @@ GO ?= go
 FUZZTIME ?= 10m
 PKGS = ./...
 
-.PHONY: build test check fuzz bench clean run
+.PHONY: build test check fuzz bench clean run e2e
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -28,6 +28,12 @@ fuzz:
 ## bench: benchmarks (compare ratios within one run).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+## e2e: end-to-end tests with Debian's Postfix and Dovecot (as root; installs
+## them with .ci/install-e2e when missing; private instances on loopback).
+e2e:
+	./.ci/install-e2e
+	$(GO) test -tags e2e -count=1 -v ./e2e/
 
 ## run: check a sample message with imipctl on the embedded defaults.
 run: build

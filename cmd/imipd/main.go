@@ -1,0 +1,219 @@
+// Command imipd is the daemon: it runs the milter, the LMTP proxy, the HTTP
+// listener (push endpoint, health, metrics) and the admin socket around one
+// processing call (package filter) and one bbolt store (package calstore).
+//
+// Usage:
+//
+//	imipd                       run on the embedded defaults (data in ./imipd-data,
+//	                            milter on inet:127.0.0.1:8891, HTTP on 127.0.0.1:8009)
+//	imipd -config FILE          run with a configuration file (TOML)
+//	imipd -config FILE -test    check the configuration, report every error by key, exit
+//
+// SIGTERM or SIGINT: stop accepting, finish in-flight messages, close the
+// store, exit 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+	_ "time/tzdata" // IANA zones on machines without /usr/share/zoneinfo
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"imipd/calstore"
+	"imipd/filter"
+	"imipd/filter/admin"
+)
+
+// shutdownGrace bounds how long in-flight work may take at shutdown; below
+// systemd's default TimeoutStopSec (90 s).
+const shutdownGrace = 60 * time.Second
+
+func main() {
+	cfgPath := flag.String("config", "", "configuration file (TOML); without it, the embedded defaults")
+	test := flag.Bool("test", false, "check the configuration and exit")
+	logJSON := flag.Bool("log-json", false, "log JSON lines instead of text")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "imipd: unexpected argument %q\n", flag.Arg(0))
+		os.Exit(2)
+	}
+	cfg := filter.Defaults()
+	if *cfgPath != "" {
+		f, err := filter.LoadFile(*cfgPath)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "imipd: configuration errors:\n%v\n", err)
+			os.Exit(1)
+		}
+		cfg = f
+	}
+	if *test {
+		if _, err := cfg.Processing(); err != nil {
+			fmt.Fprintf(os.Stderr, "imipd: configuration errors:\n%v\n", err)
+			os.Exit(1)
+		}
+		fmt.Println("configuration ok")
+		return
+	}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	if *logJSON {
+		h = slog.NewJSONHandler(os.Stderr, nil)
+	}
+	log := slog.New(h)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("imipd stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run starts every configured listener and blocks until ctx ends or a
+// listener fails, then shuts down in order: listeners stop accepting,
+// in-flight work finishes, the store closes.
+func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
+	pc, err := cfg.Processing()
+	if err != nil {
+		return err
+	}
+	if err := cfg.EnsureDataDir(); err != nil {
+		return err
+	}
+	db, err := calstore.Open(cfg.DBPath(), calstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := filter.NewMetrics(reg, func() float64 { return outboxQueued(db) })
+	proc := &filter.Processor{Store: db, Cfg: pc, Log: log, Metrics: metrics}
+
+	var servers []server
+	adminLn, err := admin.Listen(cfg.AdminSocket())
+	if err != nil {
+		return err
+	}
+	adm := &admin.Server{Log: log, Env: func() admin.Env { return admin.Env{Cfg: cfg, Store: db, Proc: proc} }}
+	servers = append(servers, server{"admin", adminLn, adm.Serve, adm.Shutdown})
+
+	if addr := cfg.Milter.Listen; addr != "" {
+		ln, err := filter.Listen(addr)
+		if err != nil {
+			closeAll(servers)
+			return fmt.Errorf("milter.listen: %w", err)
+		}
+		m := filter.NewMilter(proc, filter.MilterOptions{Header: cfg.Header}, log.With("listener", "milter"))
+		servers = append(servers, server{"milter", ln, m.Serve, m.Shutdown})
+	}
+	if addr := cfg.LMTP.Listen; addr != "" {
+		ln, err := filter.Listen(addr)
+		if err != nil {
+			closeAll(servers)
+			return fmt.Errorf("lmtp.listen: %w", err)
+		}
+		l := filter.NewLMTPProxy(proc, filter.LMTPOptions{Forward: cfg.LMTP.Forward, Header: cfg.Header}, log.With("listener", "lmtp"))
+		servers = append(servers, server{"lmtp", ln, l.Serve, l.Shutdown})
+	}
+	if addr := cfg.HTTP.Listen; addr != "" {
+		handler, err := filter.NewHTTPHandler(proc, filter.HTTPOptions{
+			PushUser: cfg.HTTP.PushUser, PushPassword: cfg.HTTP.PushPassword, PushResolve: cfg.HTTP.PushResolve,
+			Gatherer: reg,
+			Ready: func(ctx context.Context) error {
+				return db.Read(ctx, func(tx calstore.Tx) error { _, err := tx.Users(); return err })
+			},
+		}, log.With("listener", "http"))
+		if err != nil {
+			closeAll(servers)
+			return fmt.Errorf("http: %w", err)
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll(servers)
+			return fmt.Errorf("http.listen: %w", err)
+		}
+		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
+			WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		serve := func(ln net.Listener) error {
+			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}
+		servers = append(servers, server{"http", ln, serve, hs.Shutdown})
+	}
+
+	failed := make(chan error, len(servers))
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		log.Info("listening", "listener", s.name, "addr", s.ln.Addr().String())
+		wg.Add(1)
+		go func(s server) {
+			defer wg.Done()
+			if err := s.serve(s.ln); err != nil {
+				failed <- fmt.Errorf("%s: %w", s.name, err)
+			}
+		}(s)
+	}
+	log.Info("imipd started", "data_dir", cfg.DataDir, "local_domains", pc.LocalDomains, "default_policy", pc.DefaultPolicy)
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-failed:
+		log.Error("listener failed, shutting down", "err", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	// Mail listeners first, the admin socket last.
+	for i := len(servers) - 1; i >= 0; i-- {
+		if err := servers[i].shutdown(sctx); err != nil {
+			log.Warn("shutdown incomplete", "listener", servers[i].name, "err", err)
+		}
+	}
+	wg.Wait()
+	log.Info("imipd stopped")
+	return runErr
+}
+
+type server struct {
+	name     string
+	ln       net.Listener
+	serve    func(net.Listener) error
+	shutdown func(context.Context) error
+}
+
+func closeAll(ss []server) {
+	for _, s := range ss {
+		s.ln.Close()
+	}
+}
+
+// outboxQueued counts queued outbox items for the metrics scrape.
+func outboxQueued(db calstore.Store) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n := 0
+	db.Read(ctx, func(tx calstore.Tx) error {
+		items, err := tx.Outbox()
+		for _, it := range items {
+			if it.Status == calstore.OutboxQueued {
+				n++
+			}
+		}
+		return err
+	})
+	return float64(n)
+}

@@ -1,0 +1,408 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// TestBaseline: plain mail through the milter-shape Postfix lands in bob's
+// Maildir through Dovecot's LMTP. It needs no imipd: with the contrib
+// settings (default_action=accept) a missing milter does not stop mail.
+func TestBaseline(t *testing.T) {
+	mid := unique("baseline") + "@remote.test"
+	mustSend(t, E.mx, "someone@remote.test", []string{"bob@example.test"}, plainMessage("someone@remote.test", "bob@example.test", mid))
+	m := waitMail(t, "bob@example.test", mid)
+	if got := m.Header.Get("Message-Id"); got != "<"+mid+">" {
+		t.Errorf("Message-ID = %q", got)
+	}
+}
+
+const hdr = "X-IMIP-Processed"
+
+// oneHeader returns the message's only imipd header.
+func oneHeader(t *testing.T, m *mail.Message) string {
+	t.Helper()
+	v := headerValues(m, hdr)
+	if len(v) != 1 {
+		t.Fatalf("%s headers: %q, want exactly one", hdr, v)
+	}
+	return v[0]
+}
+
+type eventJSON struct {
+	UID       string `json:"uid"`
+	Organizer string `json:"organizer"`
+	Sequence  int    `json:"sequence"`
+	Status    string `json:"status"`
+	Attendees []struct {
+		Address  string `json:"address"`
+		Partstat string `json:"partstat"`
+	} `json:"attendees"`
+}
+
+func events(t *testing.T, user string) []eventJSON {
+	t.Helper()
+	var evs []eventJSON
+	out := imipctl(t, "events", "-json", user)
+	if err := json.Unmarshal(out, &evs); err != nil {
+		t.Fatalf("imipctl events -json %s: %v\n%s", user, err, out)
+	}
+	return evs
+}
+
+func findEvent(evs []eventJSON, uid string) *eventJSON {
+	for i := range evs {
+		if evs[i].UID == uid {
+			return &evs[i]
+		}
+	}
+	return nil
+}
+
+// waitPartstat polls the user's calendar until attendee has partstat.
+func waitPartstat(t *testing.T, user, uid, attendee, partstat string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var last string
+	for {
+		if ev := findEvent(events(t, user), uid); ev != nil {
+			for _, a := range ev.Attendees {
+				if a.Address == attendee {
+					last = a.Partstat
+				}
+			}
+			if last == partstat {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's copy of %s: %s has PARTSTAT %q, want %s", user, uid, attendee, last, partstat)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func request(uid, organizer string, to []string, attendees ...string) itipMessage {
+	m := itipMessage{method: "REQUEST", uid: uid, organizer: organizer, from: organizer,
+		to: strings.Join(to, ", "), mid: unique("req") + "@" + strings.Split(organizer, "@")[1]}
+	for _, a := range attendees {
+		m.attendees = append(m.attendees, attendee{a, "NEEDS-ACTION"})
+	}
+	return m
+}
+
+// (a) milter path: an invitation from a known outside sender lands with the
+// header, and the event is in bob's calendar, read over the admin socket.
+func TestMilterRequest(t *testing.T) {
+	needImipd(t)
+	org := "org-a@remote.test"
+	imipctl(t, "contacts", "add", "bob@example.test", org)
+	uid := unique("milter") + "@remote.test"
+	msg := request(uid, org, []string{"bob@example.test"}, "bob@example.test")
+	mustSend(t, E.mx, org, []string{"bob@example.test"}, msg.bytes())
+	m := waitMail(t, "bob@example.test", msg.mid)
+	h := oneHeader(t, m)
+	if !strings.Contains(h, "method=REQUEST") || !strings.Contains(h, "uid="+uid) {
+		t.Errorf("%s: %q", hdr, h)
+	}
+	if !strings.HasPrefix(h, "needs-action") {
+		t.Errorf("%s: %q, want needs-action (a new invitation waits for bob's answer)", hdr, h)
+	}
+	ev := findEvent(events(t, "bob@example.test"), uid)
+	if ev == nil {
+		t.Fatalf("imipctl events -json bob@example.test: no event %s", uid)
+	}
+	if ev.Organizer != org {
+		t.Errorf("organizer %q, want %q", ev.Organizer, org)
+	}
+}
+
+// (b) LMTP path: Postfix -> imipd LMTP -> Dovecot LMTP, two recipients, one
+// unknown to Dovecot: its failure is relayed per recipient (Postfix bounces
+// it with Dovecot's text), the other copy is delivered with its header.
+func TestLMTPProxy(t *testing.T) {
+	needImipd(t)
+	org := "org-b@remote.test"
+	imipctl(t, "contacts", "add", "bob@example.test", org)
+	uid := unique("lmtp") + "@remote.test"
+	msg := request(uid, org, []string{"bob@example.test", postfixOnly}, "bob@example.test", postfixOnly)
+	mustSend(t, E.lp, org, []string{"bob@example.test", postfixOnly}, msg.bytes())
+	m := waitMail(t, "bob@example.test", msg.mid)
+	h := oneHeader(t, m)
+	if !strings.Contains(h, "uid="+uid) || !strings.HasPrefix(h, "needs-action") {
+		t.Errorf("bob's %s: %q", hdr, h)
+	}
+	id := queueID(t, E.lp, msg.mid)
+	bounced := waitLog(t, E.lp, regexp.MustCompile(id+`: to=<`+regexp.QuoteMeta(postfixOnly)+`>.*status=bounced.*`))
+	if !strings.Contains(bounced, fmt.Sprintf("127.0.0.1[127.0.0.1]:%d", E.lmtpPort)) || !strings.Contains(bounced, "5.1.1") {
+		t.Errorf("dave's delivery should fail at imipd's LMTP with Dovecot's 5.1.1:\n%s", bounced)
+	}
+	sent := waitLog(t, E.lp, regexp.MustCompile(id+`: to=<bob@example.test>.*status=sent.*`))
+	if !strings.Contains(sent, fmt.Sprintf(":%d", E.lmtpPort)) {
+		t.Errorf("bob's delivery did not go through imipd's LMTP:\n%s", sent)
+	}
+	if findEvent(events(t, "bob@example.test"), uid) == nil {
+		t.Errorf("no event %s for bob", uid)
+	}
+}
+
+// submitAuth sends over the submission service with SMTP AUTH PLAIN
+// (Dovecot's SASL; password "secret").
+func submitAuth(p *postfix, user string, to []string, msg []byte) error {
+	c, err := smtp.Dial(fmt.Sprintf("127.0.0.1:%d", p.submission))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("client.example.test"); err != nil {
+		return err
+	}
+	if err := c.Auth(sasl.NewPlainClient("", user, "secret")); err != nil {
+		return fmt.Errorf("AUTH: %w", err)
+	}
+	if err := c.Mail(user, nil); err != nil {
+		return err
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			return fmt.Errorf("RCPT %s: %w", r, err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+func reply(uid, organizer, att, partstat string) itipMessage {
+	return itipMessage{method: "REPLY", uid: uid, organizer: organizer,
+		attendees: []attendee{{att, partstat}}, from: att, to: organizer,
+		mid: unique("reply") + "@" + strings.Split(att, "@")[1]}
+}
+
+// (c) outgoing: alice (local organizer) sends an invitation, the attendee's
+// REPLY arrives, alice's copy shows the answer.
+func TestOutgoing(t *testing.T) {
+	needImipd(t)
+	alice := "alice@example.test"
+	t.Run("sendmail", func(t *testing.T) {
+		// sendmail(1) -> pickup -> cleanup: non_smtpd_milters.
+		uid := unique("out-sendmail") + "@example.test"
+		inv := request(uid, alice, []string{"bob@example.test", "dave@remote.test"}, "bob@example.test", "dave@remote.test")
+		sendmail(t, E.mx, alice, []string{"bob@example.test", "dave@remote.test"}, inv.bytes())
+		waitMail(t, "bob@example.test", inv.mid)
+		ev := findEvent(events(t, alice), uid)
+		if ev == nil {
+			t.Fatalf("alice's own copy of %s was not recorded from her outgoing REQUEST", uid)
+		}
+		// dave's answer from outside, over SMTP.
+		r := reply(uid, alice, "dave@remote.test", "ACCEPTED")
+		mustSend(t, E.mx, "dave@remote.test", []string{alice}, r.bytes())
+		m := waitMail(t, alice, r.mid)
+		if h := oneHeader(t, m); !strings.HasPrefix(h, "applied") {
+			t.Errorf("alice's %s for dave's REPLY: %q, want applied", hdr, h)
+		}
+		waitPartstat(t, alice, uid, "dave@remote.test", "ACCEPTED")
+		// bob's answer: a local user's reply, sent with sendmail too.
+		rb := reply(uid, alice, "bob@example.test", "TENTATIVE")
+		sendmail(t, E.mx, "bob@example.test", []string{alice}, rb.bytes())
+		waitMail(t, alice, rb.mid)
+		waitPartstat(t, alice, uid, "bob@example.test", "TENTATIVE")
+	})
+	t.Run("submission", func(t *testing.T) {
+		// The contrib submission service: SMTP AUTH through Dovecot.
+		uid := unique("out-submission") + "@example.test"
+		inv := request(uid, alice, []string{"bob@example.test"}, "bob@example.test")
+		if err := submitAuth(E.mx, alice, []string{"bob@example.test"}, inv.bytes()); err != nil {
+			t.Fatalf("submission as alice: %v", err)
+		}
+		waitMail(t, "bob@example.test", inv.mid)
+		if findEvent(events(t, alice), uid) == nil {
+			t.Fatalf("alice's own copy of %s was not recorded from her submission", uid)
+		}
+		r := reply(uid, alice, "bob@example.test", "ACCEPTED")
+		if err := submitAuth(E.mx, "bob@example.test", []string{alice}, r.bytes()); err != nil {
+			t.Fatalf("submission as bob: %v", err)
+		}
+		waitMail(t, alice, r.mid)
+		waitPartstat(t, alice, uid, "bob@example.test", "ACCEPTED")
+	})
+}
+
+// (d) push: the Dovecot plugin's JSON to imipd's endpoint, then the same
+// message through the milter: applied once.
+func TestPushThenMilter(t *testing.T) {
+	needImipd(t)
+	org := "org-d@remote.test"
+	bob := "bob@example.test"
+	imipctl(t, "contacts", "add", bob, org)
+	uid := unique("push") + "@remote.test"
+	msg := request(uid, org, []string{bob}, bob)
+	raw := msg.bytes()
+	body, _ := json.Marshal(map[string]string{"user": bob, "event": "messageNew", "folder": "INBOX", "body": string(raw)})
+	req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/chronos/v1/itip/pushmail", E.httpPort), bytes.NewReader(body))
+	req.SetBasicAuth("dovecot", "push-secret")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("push: %s %s", resp.Status, rb)
+	}
+	t.Logf("push answer: %s", bytes.TrimSpace(rb))
+
+	mustSend(t, E.mx, org, []string{bob}, raw)
+	m := waitMail(t, bob, msg.mid)
+	h := oneHeader(t, m)
+	t.Logf("milter copy: %s: %s", hdr, h)
+	if !strings.Contains(h, "uid="+uid) {
+		t.Errorf("%s: %q", hdr, h)
+	}
+
+	var log []struct {
+		UID, Outcome, Transport, Reason string
+	}
+	out := imipctl(t, "log", "-json", bob)
+	if err := json.Unmarshal(out, &log); err != nil {
+		t.Fatalf("imipctl log -json: %v\n%s", err, out)
+	}
+	var effective []string
+	for _, l := range log {
+		if l.UID == uid {
+			t.Logf("log: %+v", l)
+			if l.Outcome != "duplicate" {
+				effective = append(effective, l.Transport+":"+l.Outcome)
+			}
+		}
+	}
+	if len(effective) != 1 {
+		t.Errorf("log for %s: %v, want one processing (push) and no second one", uid, effective)
+	}
+	var pending []struct{ UID, Kind string }
+	out = imipctl(t, "pending", "-json", bob)
+	if err := json.Unmarshal(out, &pending); err != nil {
+		t.Fatalf("imipctl pending -json: %v\n%s", err, out)
+	}
+	n := 0
+	for _, p := range pending {
+		if p.UID == uid {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("pending items for %s: %d, want 1", uid, n)
+	}
+}
+
+// (e) a forged header in an inbound message is gone at delivery, in both
+// shapes, for calendar and plain mail.
+func TestForgedHeader(t *testing.T) {
+	needImipd(t)
+	for _, p := range []*postfix{E.mx, E.lp} {
+		t.Run(p.name, func(t *testing.T) {
+			forged := unique("forged")
+			fh := hdr + ": applied; method=REQUEST; uid=" + forged
+			mid := unique("plain-forged") + "@remote.test"
+			mustSend(t, p, "x@remote.test", []string{"carol@example.test"}, plainMessage("x@remote.test", "carol@example.test", mid, fh))
+			m := waitMail(t, "carol@example.test", mid)
+			for _, v := range headerValues(m, hdr) {
+				if strings.Contains(v, forged) {
+					t.Errorf("plain message: forged header delivered: %s", v)
+				}
+			}
+			uid := unique("forged-cal") + "@remote.test"
+			cal := request(uid, "x@remote.test", []string{"carol@example.test"}, "carol@example.test")
+			cal.extra = []string{fh}
+			mustSend(t, p, "x@remote.test", []string{"carol@example.test"}, cal.bytes())
+			m = waitMail(t, "carol@example.test", cal.mid)
+			if h := oneHeader(t, m); strings.Contains(h, forged) || !strings.Contains(h, "uid="+uid) {
+				t.Errorf("calendar message: %s: %q", hdr, h)
+			}
+		})
+	}
+}
+
+// (f) imipd stopped: with default_action=accept mail still flows through
+// the milter shape, untagged. Runs last; imipd is started again after.
+func TestImipdStopped(t *testing.T) {
+	needImipd(t)
+	if err := E.stopImipd(); err != nil {
+		t.Errorf("imipd on SIGTERM: %v (want exit status 0)", err)
+	}
+	defer func() {
+		if err := E.startImipd(); err != nil {
+			t.Errorf("restart imipd: %v", err)
+		}
+	}()
+	mid := unique("stopped") + "@remote.test"
+	mustSend(t, E.mx, "y@remote.test", []string{"bob@example.test"}, plainMessage("y@remote.test", "bob@example.test", mid))
+	if v := headerValues(waitMail(t, "bob@example.test", mid), hdr); len(v) != 0 {
+		t.Errorf("plain message tagged while imipd is stopped: %q", v)
+	}
+	uid := unique("stopped-cal") + "@remote.test"
+	cal := request(uid, "y@remote.test", []string{"bob@example.test"}, "bob@example.test")
+	mustSend(t, E.mx, "y@remote.test", []string{"bob@example.test"}, cal.bytes())
+	if v := headerValues(waitMail(t, "bob@example.test", cal.mid), hdr); len(v) != 0 {
+		t.Errorf("calendar message tagged while imipd is stopped: %q", v)
+	}
+}
+
+// TestDovecotPushSnippet: the commented chronos push block of
+// contrib/dovecot/imipd.conf, uncommented, is accepted by doveconf (syntax
+// only: Debian's Dovecot has no chronos plugin to load).
+func TestDovecotPushSnippet(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(E.repo, "contrib/dovecot/imipd.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := snippetBlock(string(b), "push")
+	if err != nil {
+		t.Fatalf("contrib/dovecot/imipd.conf: %v", err)
+	}
+	var on strings.Builder
+	for _, l := range strings.Split(block, "\n") {
+		if s, ok := strings.CutPrefix(l, "#"); ok {
+			on.WriteString(s + "\n")
+		}
+	}
+	conf, err := os.ReadFile(E.dovecotConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "push.conf")
+	if err := os.WriteFile(f, append(conf, on.String()...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd(10*time.Second, "doveconf", "-c", f, "-n")
+	if err != nil {
+		t.Fatalf("doveconf -n with the push block: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("push_notification_driver = chronos:url=")) {
+		t.Errorf("doveconf -n does not show the push driver:\n%s", out)
+	}
+}

@@ -1,0 +1,432 @@
+package filter
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"imipd/calstore"
+)
+
+// PushPath is the Open-Xchange compatible push endpoint the Dovecot chronos
+// push plugin posts to (push_notification_driver = chronos:url=...).
+const PushPath = "/chronos/v1/itip/pushmail"
+
+// Push resolve modes (SPEC "Transports", config key http.push_resolve).
+const (
+	ResolveRecipientOnly = "recipientOnly"
+	ResolveMailLogin     = "mailLogin"
+)
+
+// DefaultPushMaxBody is the default cap of a push request's JSON body.
+const DefaultPushMaxBody = 64 << 20
+
+// healthTimeout bounds the readiness check of /healthz.
+const healthTimeout = 2 * time.Second
+
+// HTTPOptions configures NewHTTPHandler.
+type HTTPOptions struct {
+	// PushUser and PushPassword are the basic-auth credentials of the push
+	// endpoint. Both empty: the push endpoint is off (404). Only one of
+	// them set is a configuration error.
+	PushUser, PushPassword string
+	// PushResolve is "recipientOnly" (the default when empty) or
+	// "mailLogin"; see NewHTTPHandler.
+	PushResolve string
+	// MaxBody caps the JSON body of a push request (DefaultPushMaxBody
+	// when <= 0); a larger body is answered 413.
+	MaxBody int64
+	// Gatherer is served at /metrics; nil: /metrics is 404.
+	Gatherer prometheus.Gatherer
+	// Ready is the readiness check of /healthz (e.g. a store read); it
+	// gets 2 seconds. nil: always ready.
+	Ready func(ctx context.Context) error
+}
+
+// NewHTTPHandler returns imipd's HTTP interface:
+//
+// POST /chronos/v1/itip/pushmail, compatible with Open-Xchange's endpoint
+// for Dovecot's chronos push plugin. Basic auth; the body is JSON
+//
+//	{"user":"...","event":"messageNew","folder":"INBOX","body":"<raw RFC 5322 message>"}
+//
+// (further fields are ignored, and so is folder). Content-Type must be
+// application/json (any parameters) or absent. Answers, always JSON:
+//
+//	200 {"status":"ok","user":U,"calendar":B,"results":[{"user","outcome","method","uid","reason"}]}
+//	    processed for user U (results is [] for a message without calendar
+//	    data); pushing the same message again gives the same outcome again
+//	    and changes nothing (the once-only log, shared with the milter and
+//	    LMTP paths, so a message seen by both is applied once)
+//	200 {"status":"ignored","event":E}  an event other than messageNew
+//	    (Open-Xchange only acts on messageNew as well)
+//	400 {"error":...}  bad JSON, or user, event or body missing
+//	401 {"error":...}  bad or missing credentials (with WWW-Authenticate)
+//	404 {"error":...}  no local user for the push (see below)
+//	405 {"error":...}  a method other than POST
+//	413 {"error":...}  body larger than MaxBody
+//	415 {"error":...}  a Content-Type other than application/json
+//	503 {"error":...}  the store failed; Dovecot may retry
+//
+// The calendar user is resolved by PushResolve:
+//
+//   - mailLogin: the user field is the mail login, which for imipd is the
+//     user's address or one of its aliases. That user only: a known user
+//     (any of its addresses) or an address at a local domain (a user with
+//     the default policy); anything else is 404.
+//   - recipientOnly (default): the message's recipient, as Open-Xchange's
+//     MailResolver resolves it. The user field is taken when it is a known
+//     user's address or an address at a local domain (Dovecot sends the
+//     mailbox owner there); otherwise the first such address in the
+//     message's Delivered-To, X-Original-To, To and Cc headers, in that
+//     order. None: 404. (To and Cc may list several local users; a
+//     Delivered-To header or the user field names the right one.)
+//
+// The message is then processed as Envelope{Transport: "push",
+// ForcedUser: user}: for that user only, whatever its recipients say.
+//
+// GET /healthz: 200 "ok" when Ready succeeds within 2 seconds, else 503
+// with the error. GET /metrics: the Gatherer in the Prometheus text format.
+func NewHTTPHandler(p *Processor, opt HTTPOptions, log *slog.Logger) (http.Handler, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if (opt.PushUser == "") != (opt.PushPassword == "") {
+		return nil, errors.New("http: push_user and push_password go together (both empty turns the push endpoint off)")
+	}
+	switch opt.PushResolve {
+	case "":
+		opt.PushResolve = ResolveRecipientOnly
+	case ResolveRecipientOnly, ResolveMailLogin:
+	default:
+		return nil, fmt.Errorf("http: push_resolve %q: want %s or %s", opt.PushResolve, ResolveRecipientOnly, ResolveMailLogin)
+	}
+	if opt.MaxBody <= 0 {
+		opt.MaxBody = DefaultPushMaxBody
+	}
+	mux := http.NewServeMux()
+	if opt.PushUser != "" {
+		if p == nil || p.Store == nil {
+			return nil, errors.New("http: the push endpoint needs a processor with a store")
+		}
+		ph := &pushHandler{p: p, opt: opt, log: log.With("transport", "push"),
+			user: sha256.Sum256([]byte(opt.PushUser)), pass: sha256.Sum256([]byte(opt.PushPassword))}
+		mux.Handle(PushPath, ph)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { health(w, r, opt.Ready) })
+	if opt.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(opt.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:      promLog{log},
+			ErrorHandling: promhttp.ContinueOnError,
+		}))
+	}
+	return recoverPanics(mux, log), nil
+}
+
+// recoverPanics answers 500 to a request whose handler panicked, and logs
+// it; the daemon keeps serving.
+func recoverPanics(h http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			log.Error("panic in HTTP handler", "path", r.URL.Path, "panic", fmt.Sprint(v))
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func health(w http.ResponseWriter, r *http.Request, ready func(context.Context) error) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		done := make(chan error, 1) // buffered: a late Ready does not block
+		go func() { done <- ready(ctx) }()
+		var err error
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = fmt.Errorf("readiness check: %w", ctx.Err())
+		}
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "unavailable: %v\n", err)
+			return
+		}
+	}
+	io.WriteString(w, "ok\n")
+}
+
+// promLog makes promhttp's error log a slog logger.
+type promLog struct{ log *slog.Logger }
+
+func (l promLog) Println(v ...any) { l.log.Warn("metrics", "err", fmt.Sprint(v...)) }
+
+// pushRequest is the JSON the Dovecot chronos push plugin posts.
+type pushRequest struct {
+	User   string `json:"user"`
+	Event  string `json:"event"`
+	Folder string `json:"folder"`
+	Body   string `json:"body"`
+}
+
+// pushResponse is the JSON answer of a processed push.
+type pushResponse struct {
+	Status   string   `json:"status"`
+	User     string   `json:"user,omitempty"`
+	Calendar bool     `json:"calendar"`
+	Results  []Result `json:"results"`
+}
+
+type pushHandler struct {
+	p          *Processor
+	opt        HTTPOptions
+	log        *slog.Logger
+	user, pass [sha256.Size]byte
+}
+
+// errNoUser is a push without a local user to apply it for (404).
+type errNoUser struct{ msg string }
+
+func (e *errNoUser) Error() string { return e.msg }
+
+func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		jsonError(w, http.StatusMethodNotAllowed, "method %s not allowed: use POST", r.Method)
+		return
+	}
+	if !h.authorized(r) {
+		h.log.Warn("push: authentication failed", "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Basic realm="imipd push", charset="UTF-8"`)
+		jsonError(w, http.StatusUnauthorized, "authentication required")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			jsonError(w, http.StatusUnsupportedMediaType, "content type %q: want application/json", ct)
+			return
+		}
+	}
+	if r.ContentLength > h.opt.MaxBody {
+		jsonError(w, http.StatusRequestEntityTooLarge, "body of %d bytes is larger than the limit of %d", r.ContentLength, h.opt.MaxBody)
+		return
+	}
+	buf, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opt.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			jsonError(w, http.StatusRequestEntityTooLarge, "body larger than the limit of %d bytes", mbe.Limit)
+			return
+		}
+		jsonError(w, http.StatusBadRequest, "reading body: %v", err)
+		return
+	}
+	var req pushRequest
+	if err := json.Unmarshal(buf, &req); err != nil {
+		jsonError(w, http.StatusBadRequest, "bad JSON: %v", err)
+		return
+	}
+	buf = nil
+	switch {
+	case req.Event == "":
+		jsonError(w, http.StatusBadRequest, `missing "event"`)
+		return
+	case req.Event != "messageNew":
+		h.log.Debug("push: event ignored", "event", req.Event, "user", req.User)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "event": req.Event})
+		return
+	case strings.TrimSpace(req.User) == "":
+		jsonError(w, http.StatusBadRequest, `missing "user"`)
+		return
+	case req.Body == "":
+		jsonError(w, http.StatusBadRequest, `missing "body"`)
+		return
+	}
+	// Processing runs to its end even when Dovecot hangs up: the store's
+	// transactions are atomic either way, and a retry gets the same answer.
+	ctx := context.WithoutCancel(r.Context())
+	user, err := h.resolve(ctx, req)
+	var nu *errNoUser
+	switch {
+	case errors.As(err, &nu):
+		h.log.Info("push: no local user", "user", req.User, "err", err)
+		jsonError(w, http.StatusNotFound, "%s", nu.msg)
+		return
+	case err != nil:
+		h.log.Error("push: store failed resolving the user", "user", req.User, "err", err)
+		jsonError(w, http.StatusServiceUnavailable, "store unavailable, try again later")
+		return
+	}
+	rep, err := h.p.Process(ctx, strings.NewReader(req.Body), Envelope{Transport: "push", ForcedUser: user, Received: h.p.now()})
+	if err != nil {
+		h.log.Error("push: store failed", "user", user, "err", err)
+		w.Header().Set("Retry-After", "60")
+		jsonError(w, http.StatusServiceUnavailable, "store unavailable, try again later")
+		return
+	}
+	resp := pushResponse{Status: "ok", User: user, Calendar: rep.Calendar, Results: rep.Results}
+	if resp.Results == nil {
+		resp.Results = []Result{}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// authorized checks basic auth in constant time (of the credentials'
+// hashes, so neither length leaks).
+func (h *pushHandler) authorized(r *http.Request) bool {
+	u, pw, ok := r.BasicAuth()
+	uh, ph := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(pw))
+	uok := subtle.ConstantTimeCompare(uh[:], h.user[:])
+	pok := subtle.ConstantTimeCompare(ph[:], h.pass[:])
+	return ok && uok&pok == 1
+}
+
+// resolve finds the user to apply a push for (see NewHTTPHandler).
+func (h *pushHandler) resolve(ctx context.Context, req pushRequest) (string, error) {
+	var cands []string
+	if h.opt.PushResolve == ResolveRecipientOnly {
+		cands = headerRecipients(req.Body)
+	}
+	found := ""
+	err := h.p.Store.Read(ctx, func(tx calstore.Tx) error {
+		try := func(a string) (bool, error) {
+			a = calstore.Normalize(a)
+			if a == "" || !strings.Contains(a, "@") {
+				return false, nil
+			}
+			u, err := tx.User(a)
+			switch {
+			case err == nil:
+				found = u.Address
+				return true, nil
+			case errors.Is(err, calstore.ErrNotFound), errors.Is(err, calstore.ErrInvalid):
+				if h.p.isLocal(a) {
+					found = a
+					return true, nil
+				}
+				return false, nil
+			default:
+				return false, err
+			}
+		}
+		if ok, err := try(req.User); ok || err != nil {
+			return err
+		}
+		if h.opt.PushResolve == ResolveMailLogin {
+			return &errNoUser{fmt.Sprintf("unknown user %q: not a local user's address or alias (push_resolve mailLogin)", req.User)}
+		}
+		for _, c := range cands {
+			if ok, err := try(c); ok || err != nil {
+				return err
+			}
+		}
+		return &errNoUser{fmt.Sprintf("no local user: %q is not a local address and neither is any Delivered-To, X-Original-To, To or Cc address of the message (push_resolve recipientOnly)", req.User)}
+	})
+	return found, err
+}
+
+// headerRecipients returns the addresses of the message's Delivered-To,
+// X-Original-To, To and Cc header fields, in that order (each field in
+// message order). It reads the header leniently: a malformed line is
+// skipped, an address list that net/mail refuses is split by hand.
+func headerRecipients(msg string) []string {
+	fields := map[string][]string{}
+	want := map[string]bool{"delivered-to": true, "x-original-to": true, "to": true, "cc": true}
+	sc := bufio.NewScanner(strings.NewReader(msg))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	name := ""
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if line == "" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if name != "" {
+				vs := fields[name]
+				vs[len(vs)-1] += " " + strings.TrimSpace(line)
+			}
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		name = ""
+		if !ok {
+			continue
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		if want[k] {
+			name = k
+			fields[k] = append(fields[k], strings.TrimSpace(v))
+		}
+	}
+	var out []string
+	for _, k := range []string{"delivered-to", "x-original-to", "to", "cc"} {
+		for _, v := range fields[k] {
+			out = append(out, parseAddrs(v)...)
+		}
+	}
+	return out
+}
+
+// parseAddrs parses an address list, falling back to angle brackets or bare
+// words with an "@" when it is not RFC 5322.
+func parseAddrs(v string) []string {
+	var out []string
+	if l, err := mail.ParseAddressList(v); err == nil {
+		for _, a := range l {
+			out = append(out, a.Address)
+		}
+		return out
+	}
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if i := strings.LastIndexByte(part, '<'); i >= 0 {
+			if j := strings.IndexByte(part[i:], '>'); j > 0 {
+				out = append(out, strings.TrimSpace(part[i+1:i+j]))
+				continue
+			}
+		}
+		for _, w := range strings.Fields(part) {
+			if strings.Contains(w, "@") {
+				out = append(out, strings.Trim(w, `<>"'`))
+			}
+		}
+	}
+	return out
+}
+
+func jsonError(w http.ResponseWriter, status int, format string, a ...any) {
+	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, a...)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

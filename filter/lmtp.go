@@ -1,0 +1,903 @@
+package filter
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"imipd/calstore"
+)
+
+// LMTPOptions configures the LMTP proxy (SPEC "Transports").
+type LMTPOptions struct {
+	Forward        string        // downstream LMTP server: "unix:/PATH" or "inet:HOST:PORT"
+	Header         string        // header name, default X-IMIP-Processed
+	Domain         string        // our greeting and LHLO name, default the host name
+	MaxMessage     int64         // largest message accepted, default 64 MiB
+	ReadTimeout    time.Duration // upstream: per command, and per read while DATA flows; default 5m
+	WriteTimeout   time.Duration // upstream: per reply; default 1m
+	ProcessTimeout time.Duration // Processor.Process per message; default 60s
+}
+
+const (
+	lmtpMaxRecipients = 1000     // per transaction (Postfix sends 50 by default)
+	lmtpMaxLine       = 64 << 10 // command and message lines; Postfix folds at 998
+	lmtpSpoolMemory   = 1 << 20  // a larger message is spooled to a temporary file
+	lmtpDialTimeout   = 30 * time.Second
+	lmtpQuitTimeout   = 2 * time.Second
+)
+
+// Replies the proxy makes itself (RFC 3463 enhanced codes). Every other
+// reply is the downstream server's, passed on.
+var (
+	// The downstream server is unreachable or dropped the connection: the
+	// recipient's fate is unknown, so the upstream tries again later.
+	errDownstream = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 0}, Message: "Downstream LMTP server unavailable, try again later"}
+	// A panic in the session: nothing was acknowledged.
+	errInternal = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Internal error, try again later"}
+	// Shutting down: no new transaction.
+	errShutdown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down, try again later"}
+	// The upstream stalled or vanished while sending the message.
+	errUpstreamRead = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout or error reading the message, closing connection"}
+	// A message line longer than lmtpMaxLine (RFC 5322 §2.1.1 allows 998).
+	errLineTooLong = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message line too long"}
+	// The message could not be stored for forwarding (temporary file).
+	errSpool = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local error storing the message, try again later"}
+)
+
+// LMTPProxy is the LMTP transport: an MTA (Postfix) delivers to it over LMTP
+// (RFC 2033); it processes each message once for all recipients, and forwards
+// to the real LMTP server (Dovecot) a copy per distinct header value, each
+// carrying the outcomes of its own recipients only.
+//
+// Lifecycle of a session (one upstream connection):
+//   - MAIL: a downstream connection is opened (or reused from the previous
+//     transaction of the same session) and MAIL is relayed; a downstream
+//     failure is 451 4.4.0.
+//   - RCPT: relayed; the downstream's reply is returned as is, so an unknown
+//     user is refused at RCPT time with the downstream's words.
+//   - DATA: the message is read completely (at most MaxMessage, else 552
+//     for all), processed (Processor.Process, transport "lmtp"), and
+//     forwarded: one downstream transaction per distinct header value (all
+//     recipients of plain mail share one). Each accepted recipient gets one
+//     reply, in RCPT order (RFC 2033 §4.2): the downstream's own reply for
+//     it, or 451 4.4.0 when the downstream failed or vanished before
+//     answering. Nothing gets 2xx that the downstream did not accept.
+//   - A store failure in processing forwards the message untagged (forged
+//     headers still removed) and logs; mail is never lost to imipd.
+//   - A panic in the session is logged and gives 451 4.3.0 to every
+//     recipient not answered yet.
+//
+// Duplicate RCPT of the same address is sent downstream once per copy and
+// every duplicate gets that one reply.
+type LMTPProxy struct {
+	p   *Processor
+	opt LMTPOptions
+	log *slog.Logger
+	srv *smtp.Server
+
+	mu      sync.Mutex
+	closing bool
+	conns   map[*lmtpConn]struct{}
+}
+
+// NewLMTPProxy returns a proxy processing with p and forwarding to
+// opt.Forward. Zero options take their defaults.
+func NewLMTPProxy(p *Processor, opt LMTPOptions, log *slog.Logger) *LMTPProxy {
+	if opt.Header == "" {
+		opt.Header = "X-IMIP-Processed"
+	}
+	if opt.Domain == "" {
+		opt.Domain, _ = os.Hostname()
+		if opt.Domain == "" {
+			opt.Domain = "imipd"
+		}
+	}
+	if opt.MaxMessage <= 0 {
+		opt.MaxMessage = 64 << 20
+	}
+	if opt.ReadTimeout <= 0 {
+		opt.ReadTimeout = 5 * time.Minute
+	}
+	if opt.WriteTimeout <= 0 {
+		opt.WriteTimeout = time.Minute
+	}
+	if opt.ProcessTimeout <= 0 {
+		opt.ProcessTimeout = 60 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("transport", "lmtp")
+	l := &LMTPProxy{p: p, opt: opt, log: log, conns: map[*lmtpConn]struct{}{}}
+	srv := smtp.NewServer(smtp.BackendFunc(l.newSession))
+	srv.LMTP = true
+	srv.Domain = opt.Domain
+	srv.MaxMessageBytes = opt.MaxMessage
+	srv.MaxRecipients = lmtpMaxRecipients
+	srv.MaxLineLength = lmtpMaxLine
+	srv.ReadTimeout = opt.ReadTimeout
+	srv.WriteTimeout = opt.WriteTimeout
+	srv.ErrorLog = smtpLogger{log}
+	l.srv = srv
+	return l
+}
+
+// Serve accepts upstream connections on ln until Shutdown, after which it
+// returns nil.
+func (l *LMTPProxy) Serve(ln net.Listener) error {
+	l.mu.Lock()
+	closing := l.closing
+	l.mu.Unlock()
+	if closing {
+		ln.Close()
+		return nil
+	}
+	return l.srv.Serve(&lmtpListener{Listener: ln, l: l})
+}
+
+// Shutdown stops accepting, closes idle connections at once, lets every
+// transaction in progress finish (its connection is closed after the
+// replies), and returns when all connections are gone. When ctx ends first,
+// the remaining connections are cut (their recipients were not acknowledged,
+// so the upstream delivers again) and ctx's error is returned.
+func (l *LMTPProxy) Shutdown(ctx context.Context) error {
+	l.mu.Lock()
+	l.closing = true
+	for c := range l.conns {
+		if !c.txn {
+			c.Conn.Close()
+		}
+	}
+	l.mu.Unlock()
+	err := l.srv.Shutdown(ctx)
+	if ctx.Err() != nil {
+		// go-smtp's Close after Shutdown does nothing: cut them here.
+		l.mu.Lock()
+		for c := range l.conns {
+			c.Conn.Close()
+			if c.sess != nil {
+				c.sess.abort()
+			}
+		}
+		l.mu.Unlock()
+		return ctx.Err()
+	}
+	if errors.Is(err, smtp.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// lmtpListener tracks accepted connections for Shutdown.
+type lmtpListener struct {
+	net.Listener
+	l *LMTPProxy
+}
+
+func (ln *lmtpListener) Accept() (net.Conn, error) {
+	for {
+		c, err := ln.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		lc := &lmtpConn{Conn: c, l: ln.l}
+		ln.l.mu.Lock()
+		closing := ln.l.closing
+		if !closing {
+			ln.l.conns[lc] = struct{}{}
+		}
+		ln.l.mu.Unlock()
+		if closing {
+			c.Close()
+			continue
+		}
+		return lc, nil
+	}
+}
+
+// lmtpConn is an upstream connection; txn (under LMTPProxy.mu) is set while
+// a transaction is in progress, so Shutdown waits for it.
+type lmtpConn struct {
+	net.Conn
+	l    *LMTPProxy
+	txn  bool         // under l.mu
+	sess *lmtpSession // under l.mu
+	once sync.Once
+}
+
+func (c *lmtpConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// closeRead stops reading from the upstream while the replies still go out.
+func (c *lmtpConn) closeRead() {
+	if cr, ok := c.Conn.(interface{ CloseRead() error }); ok && cr.CloseRead() == nil {
+		return
+	}
+	c.Conn.Close()
+}
+
+// begin marks a transaction started; false while shutting down.
+func (c *lmtpConn) begin() bool {
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	if c.l.closing {
+		return false
+	}
+	c.txn = true
+	return true
+}
+
+// end marks the transaction over; while shutting down the connection is
+// closed (the replies are already written).
+func (c *lmtpConn) end() {
+	c.l.mu.Lock()
+	c.txn = false
+	closing := c.l.closing
+	c.l.mu.Unlock()
+	if closing {
+		c.Conn.Close()
+	}
+}
+
+func (l *LMTPProxy) newSession(c *smtp.Conn) (smtp.Session, error) {
+	s := &lmtpSession{l: l, log: l.log.With("remote", c.Conn().RemoteAddr().String())}
+	if lc, ok := c.Conn().(*lmtpConn); ok {
+		s.conn = lc
+		l.mu.Lock()
+		lc.sess = s
+		l.mu.Unlock()
+	}
+	return s, nil
+}
+
+// downstream is the connection to the real LMTP server.
+type downstream struct {
+	conn net.Conn
+	c    *smtp.Client
+}
+
+// lmtpSession is one upstream connection's state. go-smtp calls Mail, Rcpt
+// and Reset on the connection's goroutine and LMTPData on another (while the
+// connection goroutine waits, or, with BDAT, while it still reads chunks);
+// op serialises them. Logout may also come from Shutdown's forced close, so
+// what it reads is under mu.
+type lmtpSession struct {
+	l    *LMTPProxy
+	log  *slog.Logger
+	conn *lmtpConn // nil when not served through Serve
+
+	op       sync.Mutex
+	inTxn    bool // MAIL accepted
+	from     string
+	mailOpts *smtp.MailOptions
+	rcpts    []string // accepted, in RCPT order (go-smtp's list)
+	txnOpen  bool     // the downstream has our MAIL and every accepted RCPT
+	dirty    bool     // the downstream may have a transaction open
+
+	mu     sync.Mutex
+	down   *downstream // written under mu by op holders only
+	closed bool
+	busy   bool // an op holder is using down
+}
+
+// enter takes op and marks the downstream in use.
+func (s *lmtpSession) enter() {
+	s.op.Lock()
+	s.mu.Lock()
+	s.busy = true
+	s.mu.Unlock()
+}
+
+func (s *lmtpSession) leave() {
+	s.mu.Lock()
+	s.busy = false
+	s.mu.Unlock()
+	s.op.Unlock()
+}
+
+var errNestedMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command"}
+
+func (s *lmtpSession) Mail(from string, opts *smtp.MailOptions) error {
+	s.enter()
+	defer s.leave()
+	if s.inTxn {
+		return errNestedMail
+	}
+	if s.conn != nil && !s.conn.begin() {
+		return errShutdown
+	}
+	s.from, s.rcpts = from, nil
+	s.mailOpts = &smtp.MailOptions{}
+	if opts != nil {
+		s.mailOpts.Size = opts.Size
+	}
+	if err := s.openTxn(); err != nil {
+		if s.conn != nil {
+			s.conn.end()
+		}
+		return err
+	}
+	s.inTxn = true
+	return nil
+}
+
+// openTxn starts a downstream transaction with our MAIL. A reused
+// connection the downstream closed while idle is replaced once.
+func (s *lmtpSession) openTxn() error {
+	s.txnOpen = false
+	for attempt := 0; ; attempt++ {
+		reused := s.down != nil
+		d, err := s.dial()
+		if err != nil {
+			s.log.Warn("downstream LMTP connect failed", "forward", s.l.opt.Forward, "err", err)
+			return errDownstream
+		}
+		if reused && s.dirty {
+			err = d.c.Reset()
+		}
+		if err == nil {
+			err = d.c.Mail(s.from, s.mailOpts)
+		}
+		var se *smtp.SMTPError
+		switch {
+		case err == nil:
+			s.txnOpen, s.dirty = true, true
+			return nil
+		case errors.As(err, &se):
+			s.dirty = true
+			return se
+		}
+		s.drop()
+		if !reused || attempt > 0 {
+			s.log.Warn("downstream LMTP failed at MAIL", "err", err)
+			return errDownstream
+		}
+	}
+}
+
+func (s *lmtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
+	s.enter()
+	defer s.leave()
+	if !s.txnOpen || s.down == nil {
+		return errDownstream
+	}
+	err := s.down.c.Rcpt(to, nil)
+	var se *smtp.SMTPError
+	switch {
+	case err == nil:
+		s.rcpts = append(s.rcpts, to)
+		return nil
+	case errors.As(err, &se):
+		return se
+	}
+	s.log.Warn("downstream LMTP failed at RCPT", "err", err)
+	s.drop()
+	return errDownstream
+}
+
+func (s *lmtpSession) Data(r io.Reader) error {
+	// Not called: go-smtp uses LMTPData in LMTP mode.
+	return errInternal
+}
+
+func (s *lmtpSession) Reset() {
+	s.op.Lock()
+	s.inTxn, s.txnOpen = false, false
+	s.from, s.mailOpts, s.rcpts = "", nil, nil
+	s.op.Unlock()
+	// The downstream transaction, if any, is reset at the next MAIL.
+	if s.conn != nil {
+		s.conn.end()
+	}
+}
+
+func (s *lmtpSession) Logout() error {
+	s.mu.Lock()
+	s.closed = true
+	d, busy := s.down, s.busy
+	s.mu.Unlock()
+	if d == nil {
+		return nil
+	}
+	if busy {
+		// Forced close while in use: the user's next read fails.
+		return d.conn.Close()
+	}
+	d.c.CommandTimeout = lmtpQuitTimeout
+	if d.c.Quit() == nil {
+		return nil
+	}
+	return d.c.Close()
+}
+
+// abort cuts the downstream connection (Shutdown's forced close).
+func (s *lmtpSession) abort() {
+	s.mu.Lock()
+	s.closed = true
+	d := s.down
+	s.mu.Unlock()
+	if d != nil {
+		d.conn.Close()
+	}
+}
+
+// dial returns the downstream connection, opening it if needed.
+func (s *lmtpSession) dial() (*downstream, error) {
+	if s.down != nil {
+		return s.down, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), lmtpDialTimeout)
+	defer cancel()
+	conn, err := Dial(ctx, s.l.opt.Forward)
+	if err != nil {
+		return nil, err
+	}
+	c := smtp.NewClientLMTP(conn)
+	if err := c.Hello(s.l.opt.Domain); err != nil {
+		c.Close()
+		return nil, err
+	}
+	d := &downstream{conn: conn, c: c}
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.down = d
+	}
+	s.mu.Unlock()
+	if closed {
+		c.Close()
+		return nil, errors.New("session closed")
+	}
+	s.dirty = false
+	return d, nil
+}
+
+// drop closes a broken downstream connection.
+func (s *lmtpSession) drop() {
+	s.mu.Lock()
+	d := s.down
+	s.down = nil
+	s.mu.Unlock()
+	s.txnOpen, s.dirty = false, false
+	if d != nil {
+		d.c.Close()
+	}
+}
+
+// LMTPData reads the message, processes it and forwards the copies. Every
+// accepted recipient gets its status set here; the returned error (a 451)
+// only covers a recipient that somehow got none, so no path can give 2xx
+// without the downstream's 2xx.
+func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err error) {
+	s.enter()
+	defer s.leave()
+	defer func() {
+		s.txnOpen = false
+		if v := recover(); v != nil {
+			s.log.Error("panic in LMTP session", "panic", v, "stack", string(debug.Stack()))
+			s.drop()
+			err = errInternal // go-smtp gives it to every recipient not answered yet
+		}
+	}()
+	rcpts := s.rcpts
+
+	sp := &spool{}
+	defer sp.Close()
+	in := r
+	if s.conn != nil {
+		in = &deadlineReader{r: r, c: s.conn, d: s.l.opt.ReadTimeout}
+	}
+	if _, err := io.Copy(sp, in); err != nil {
+		switch {
+		case errors.Is(err, smtp.ErrDataTooLarge):
+			s.log.Info("message refused: over the size limit", "max", s.l.opt.MaxMessage, "from", s.from)
+			return smtp.ErrDataTooLarge
+		case errors.Is(err, smtp.ErrTooLongLine):
+			s.log.Info("message refused: line too long", "from", s.from)
+			return errLineTooLong
+		case errors.Is(err, smtp.ErrDataReset):
+			return err // BDAT aborted by RSET or a closed connection
+		case errors.Is(err, errSpoolWrite):
+			s.log.Error("cannot spool message", "err", err)
+			return errSpool
+		}
+		s.log.Info("upstream stopped sending the message", "err", err)
+		if s.conn != nil {
+			s.conn.closeRead()
+		}
+		return errUpstreamRead
+	}
+
+	values := s.process(sp, rcpts)
+	statuses := s.deliver(sp, rcpts, values)
+	for _, rc := range rcpts {
+		st := statuses[rc]
+		if st == nil {
+			st = errDownstream
+		}
+		status.SetStatus(rc, st)
+	}
+	return errDownstream
+}
+
+// process runs the processing call and returns each recipient's header
+// value ("" for none). A store failure or panic leaves every copy untagged.
+func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
+	values := map[string]string{}
+	ctx, cancel := context.WithTimeout(context.Background(), s.l.opt.ProcessTimeout)
+	defer cancel()
+	env := Envelope{MailFrom: s.from, Rcpts: rcpts, Transport: "lmtp", Received: s.l.p.now()}
+	rep, err := safeProcess(ctx, s.l.p, sp.Reader(), env)
+	if err != nil {
+		s.log.Error("processing failed, message forwarded untagged", "from", s.from, "err", err)
+		return values
+	}
+	if !rep.Calendar {
+		return values
+	}
+	byRcpt := map[string][]Result{}
+	byUser := map[string][]Result{}
+	for _, r := range rep.Results {
+		byRcpt[r.Recipient] = append(byRcpt[r.Recipient], r)
+		byUser[r.User] = append(byUser[r.User], r)
+	}
+	for _, rc := range rcpts {
+		res := byRcpt[rc]
+		if res == nil {
+			res = byUser[calstore.Normalize(rc)]
+		}
+		if res == nil && len(byUser) > 0 {
+			// A second address of a user already processed (an alias, or
+			// the same address spelled differently): Process reports each
+			// user once, under the first address.
+			_ = s.l.p.Store.Read(ctx, func(tx calstore.Tx) error {
+				if u, err := tx.User(calstore.Normalize(rc)); err == nil {
+					res = byUser[u.Address]
+				}
+				return nil
+			})
+		}
+		values[rc] = HeaderValue(res)
+	}
+	return values
+}
+
+func safeProcess(ctx context.Context, p *Processor, r io.Reader, env Envelope) (rep *Report, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic in processing: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return p.Process(ctx, r, env)
+}
+
+// deliver forwards one copy per distinct header value and returns each
+// recipient's downstream status (a 250 status is an *smtp.SMTPError with
+// code 250, which go-smtp writes as it is).
+func (s *lmtpSession) deliver(sp *spool, rcpts []string, values map[string]string) map[string]error {
+	type group struct {
+		value string
+		rcpts []string
+	}
+	var groups []*group
+	byValue := map[string]*group{}
+	seen := map[string]bool{}
+	for _, rc := range rcpts {
+		if seen[rc] {
+			continue
+		}
+		seen[rc] = true
+		v := values[rc]
+		g := byValue[v]
+		if g == nil {
+			g = &group{value: v}
+			byValue[v] = g
+			groups = append(groups, g)
+		}
+		g.rcpts = append(g.rcpts, rc)
+	}
+	statuses := map[string]error{}
+	reuse := len(groups) == 1 && s.txnOpen && len(seen) == len(rcpts)
+	for _, g := range groups {
+		if reuse {
+			s.data(sp, g.rcpts, g.value, statuses)
+			continue
+		}
+		if err := s.openTxn(); err != nil {
+			for _, rc := range g.rcpts {
+				statuses[rc] = err
+			}
+			continue
+		}
+		var ok []string
+		for _, rc := range g.rcpts {
+			if s.down == nil {
+				statuses[rc] = errDownstream
+				continue
+			}
+			err := s.down.c.Rcpt(rc, nil)
+			var se *smtp.SMTPError
+			switch {
+			case err == nil:
+				ok = append(ok, rc)
+			case errors.As(err, &se):
+				statuses[rc] = relayed(se)
+			default:
+				s.log.Warn("downstream LMTP failed at RCPT", "err", err)
+				s.drop()
+				statuses[rc] = errDownstream
+			}
+		}
+		if len(ok) > 0 && s.down != nil {
+			s.data(sp, ok, g.value, statuses)
+		}
+	}
+	s.txnOpen = false
+	if len(groups) > 1 || values[rcpts[0]] != "" {
+		s.log.Info("delivered", "from", s.from, "copies", len(groups), "statuses", statusSummary(rcpts, statuses))
+	}
+	return statuses
+}
+
+// data sends one copy to the open downstream transaction whose recipients
+// are rcpts, and records their statuses.
+func (s *lmtpSession) data(sp *spool, rcpts []string, value string, statuses map[string]error) {
+	fail := func(err error) {
+		for _, rc := range rcpts {
+			if statuses[rc] == nil {
+				statuses[rc] = err
+			}
+		}
+	}
+	w, err := s.down.c.Data()
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			fail(relayed(se))
+			return
+		}
+		s.log.Warn("downstream LMTP failed at DATA", "err", err)
+		s.drop()
+		fail(errDownstream)
+		return
+	}
+	if err := writeCopy(w, sp.Reader(), s.l.opt.Header, value); err != nil {
+		s.log.Warn("downstream LMTP failed while sending the message", "err", err)
+		s.drop()
+		fail(errDownstream)
+		return
+	}
+	resp, err := w.CloseWithLMTPResponse()
+	for _, rc := range rcpts {
+		if r, ok := resp[rc]; ok {
+			statuses[rc] = okStatus(r.StatusText)
+		}
+	}
+	var perRcpt smtp.LMTPDataError
+	if errors.As(err, &perRcpt) {
+		for rc, se := range perRcpt {
+			statuses[rc] = relayed(se)
+		}
+	}
+	if _, only := err.(smtp.LMTPDataError); err != nil && !only {
+		// The connection failed before every reply came: the rest get 451.
+		s.log.Warn("downstream LMTP failed after the message", "err", err)
+		s.drop()
+	} else {
+		s.dirty = false
+	}
+	fail(errDownstream)
+}
+
+// okStatus turns the downstream's 250 text ("2.0.0 <rcpt> Saved") into the
+// reply passed upstream; go-smtp prefixes "<rcpt> " itself.
+func okStatus(text string) error {
+	ec, msg := smtp.EnhancedCodeNotSet, text
+	if code, rest, ok := strings.Cut(text, " "); ok {
+		var a, b, c int
+		if n, _ := fmt.Sscanf(code, "%d.%d.%d", &a, &b, &c); n == 3 {
+			ec, msg = smtp.EnhancedCode{a, b, c}, rest
+		}
+	}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: ec, Message: stripRcpt(msg)}
+}
+
+// relayed is a downstream error passed on for one recipient in the DATA
+// replies.
+func relayed(se *smtp.SMTPError) error {
+	return &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: stripRcpt(se.Message)}
+}
+
+func stripRcpt(msg string) string {
+	if strings.HasPrefix(msg, "<") {
+		if i := strings.Index(msg, "> "); i > 0 && !strings.Contains(msg[:i], " ") {
+			return msg[i+2:]
+		}
+	}
+	return msg
+}
+
+func statusSummary(rcpts []string, st map[string]error) []string {
+	out := make([]string, 0, len(rcpts))
+	for _, rc := range rcpts {
+		code := 0
+		var se *smtp.SMTPError
+		if errors.As(st[rc], &se) {
+			code = se.Code
+		}
+		out = append(out, fmt.Sprintf("%s=%d", rc, code))
+	}
+	return out
+}
+
+// writeCopy writes the message with every header field named name removed
+// (continuation lines included, names compared case-insensitively) and, when
+// value is not empty, one "name: value" field first.
+func writeCopy(w io.Writer, src io.Reader, name, value string) error {
+	if value != "" {
+		if _, err := io.WriteString(w, foldHeader(name, value)); err != nil {
+			return err
+		}
+	}
+	br := bufio.NewReaderSize(src, 32<<10)
+	inHeader, skip, midLine := true, false, false
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			if inHeader && !midLine {
+				switch {
+				case len(bytes.TrimRight(line, "\r\n")) == 0 && (err == nil):
+					inHeader, skip = false, false
+				case line[0] == ' ' || line[0] == '\t':
+					// continuation of the previous field
+				default:
+					skip = isField(line, name)
+				}
+			}
+			if !inHeader || !skip {
+				if _, werr := w.Write(line); werr != nil {
+					return werr
+				}
+			}
+			midLine = err != nil
+		}
+		switch {
+		case err == nil, errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF):
+			return nil
+		default:
+			return err
+		}
+	}
+}
+
+func isField(line []byte, name string) bool {
+	i := bytes.IndexByte(line, ':')
+	if i < 0 {
+		return false
+	}
+	return strings.EqualFold(string(bytes.TrimRight(line[:i], " \t")), name)
+}
+
+// foldHeader renders the field, folding between iTIP objects (before the
+// space of ", ", so unfolding gives the value back unchanged) once a line
+// passes 78 characters.
+func foldHeader(name, value string) string {
+	var b strings.Builder
+	b.WriteString(name + ": ")
+	lineLen := b.Len()
+	parts := strings.Split(value, ", ")
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString(",")
+			lineLen++
+			if lineLen+1+len(p) > 78 {
+				b.WriteString("\r\n")
+				lineLen = 0
+			}
+			b.WriteString(" ")
+			lineLen++
+		}
+		b.WriteString(p)
+		lineLen += len(p)
+	}
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// deadlineReader renews the upstream read deadline before every read, so a
+// message may take longer than ReadTimeout to arrive as long as it keeps
+// coming (go-smtp sets the deadline only when reading a command line).
+type deadlineReader struct {
+	r io.Reader
+	c net.Conn
+	d time.Duration
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if d.d > 0 {
+		d.c.SetReadDeadline(time.Now().Add(d.d))
+	}
+	return d.r.Read(p)
+}
+
+var errSpoolWrite = errors.New("spool")
+
+// spool holds one message: in memory up to lmtpSpoolMemory, then in a
+// temporary file (removed on Close). When no file can be made it keeps
+// going in memory (the size is capped by MaxMessage).
+type spool struct {
+	buf bytes.Buffer
+	f   *os.File
+	n   int64
+}
+
+func (s *spool) Write(p []byte) (int, error) {
+	if s.f == nil && s.buf.Len()+len(p) > lmtpSpoolMemory {
+		if f, err := os.CreateTemp("", "imipd-lmtp-*"); err == nil {
+			os.Remove(f.Name()) // unlinked: gone with the descriptor
+			if _, err := f.Write(s.buf.Bytes()); err != nil {
+				f.Close()
+				return 0, fmt.Errorf("%w: %v", errSpoolWrite, err)
+			}
+			s.f = f
+			s.buf = bytes.Buffer{}
+		}
+	}
+	var n int
+	var err error
+	if s.f != nil {
+		n, err = s.f.Write(p)
+		if err != nil {
+			err = fmt.Errorf("%w: %v", errSpoolWrite, err)
+		}
+	} else {
+		n, err = s.buf.Write(p)
+	}
+	s.n += int64(n)
+	return n, err
+}
+
+// Reader reads the whole message from the start; each call is independent.
+func (s *spool) Reader() io.Reader {
+	if s.f != nil {
+		return io.NewSectionReader(s.f, 0, s.n)
+	}
+	return bytes.NewReader(s.buf.Bytes())
+}
+
+func (s *spool) Close() {
+	if s.f != nil {
+		s.f.Close()
+	}
+}
+
+// smtpLogger sends go-smtp's internal messages to slog.
+type smtpLogger struct{ log *slog.Logger }
+
+func (l smtpLogger) Printf(format string, v ...any) {
+	l.log.Warn("lmtp server", "msg", strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
+
+func (l smtpLogger) Println(v ...any) {
+	l.log.Warn("lmtp server", "msg", strings.TrimSpace(fmt.Sprintln(v...)))
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package filter
+
+import (
+	"net"
+	"syscall"
+)
+
+// TCP_QUICKACK is Linux-only: elsewhere there is nothing to re-arm.
+func quickAckConn(net.Conn) syscall.RawConn { return nil }
+
+func quickAck(syscall.RawConn) {}

@@ -1,0 +1,814 @@
+package filter_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-milter"
+
+	"imipd/calstore"
+	"imipd/filter"
+)
+
+// The milter is driven by go-milter's own client (the MTA side) over TCP on
+// 127.0.0.1, a unix socket, or net.Pipe.
+
+var milterNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// pipeListener is a net.Listener whose connections are net.Pipe ends; its
+// Dial (a milter.Dialer) makes one.
+type pipeListener struct {
+	ch   chan net.Conn
+	once sync.Once
+	done chan struct{}
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+func (l *pipeListener) Dial(network, addr string) (net.Conn, error) {
+	srv, cli := net.Pipe()
+	select {
+	case l.ch <- srv:
+		return cli, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+// recordingDialer remembers the connections it made (to stall on them).
+type recordingDialer struct {
+	d     milter.Dialer
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (r *recordingDialer) Dial(network, addr string) (net.Conn, error) {
+	c, err := r.d.Dial(network, addr)
+	if err == nil {
+		r.mu.Lock()
+		r.conns = append(r.conns, c)
+		r.mu.Unlock()
+	}
+	return c, err
+}
+
+func (r *recordingDialer) last() net.Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conns[len(r.conns)-1]
+}
+
+type milterFixture struct {
+	t        *testing.T
+	db       *calstore.DB
+	m        *filter.Milter
+	network  string
+	addr     string
+	dialer   *recordingDialer
+	serveErr chan error
+	shutdown bool
+}
+
+// newMilterFixture serves a Milter over transport ("tcp", "unix", "pipe") on
+// a real bbolt store holding bob, dave (policy always) and alice at
+// example.test. wrap, when not nil, wraps the store the Processor sees.
+func newMilterFixture(t *testing.T, transport string, opt filter.MilterOptions, wrap func(calstore.Store) calstore.Store) *milterFixture {
+	t.Helper()
+	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Write(context.Background(), func(tx calstore.Tx) error {
+		for _, u := range []calstore.User{
+			{Address: "bob@example.test", Policy: "always"},
+			{Address: "dave@example.test", Policy: "always"},
+			{Address: "alice@example.test"},
+		} {
+			if err := tx.PutUser(u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filter.DefaultConfig()
+	cfg.LocalDomains = []string{"example.test"}
+	var store calstore.Store = db
+	if wrap != nil {
+		store = wrap(db)
+	}
+	p := &filter.Processor{Store: store, Cfg: cfg, Now: func() time.Time { return milterNow }}
+	f := &milterFixture{t: t, db: db, m: filter.NewMilter(p, opt, nil), serveErr: make(chan error, 1)}
+	var ln net.Listener
+	switch transport {
+	case "tcp":
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		f.dialer = &recordingDialer{d: &net.Dialer{}}
+	case "unix":
+		dir, derr := os.MkdirTemp("", "imipd-milter")
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		ln, err = filter.Listen("unix:" + filepath.Join(dir, "m.sock"))
+		f.dialer = &recordingDialer{d: &net.Dialer{}}
+	case "pipe":
+		pl := newPipeListener()
+		ln = pl
+		f.dialer = &recordingDialer{d: pl}
+	default:
+		t.Fatalf("transport %q", transport)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.network, f.addr = ln.Addr().Network(), ln.Addr().String()
+	go func() { f.serveErr <- f.m.Serve(ln) }()
+	t.Cleanup(func() {
+		if !f.shutdown {
+			f.stop(5 * time.Second)
+		}
+		db.Close()
+	})
+	return f
+}
+
+// stop shuts the milter down and checks Serve returned nil.
+func (f *milterFixture) stop(timeout time.Duration) error {
+	f.shutdown = true
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := f.m.Shutdown(ctx)
+	select {
+	case serr := <-f.serveErr:
+		if serr != nil {
+			f.t.Errorf("Serve returned %v after Shutdown, want nil", serr)
+		}
+	case <-time.After(timeout):
+		f.t.Error("Serve did not return after Shutdown")
+	}
+	return err
+}
+
+// session opens an MTA-side session and sends the connect stage with the
+// {daemon_name} macro (Postfix's default $myhostname when daemon is "").
+func (f *milterFixture) session(daemon string) *milter.ClientSession {
+	f.t.Helper()
+	if daemon == "" {
+		daemon = "mx.example.test"
+	}
+	c := milter.NewClientWithOptions(f.network, f.addr, milter.ClientOptions{
+		Dialer:       f.dialer,
+		ReadTimeout:  10 * time.Second,
+		WriteTimeout: 10 * time.Second,
+		ActionMask:   milter.OptAddHeader | milter.OptChangeHeader,
+	})
+	s, err := c.Session()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { s.Close() })
+	if err := s.Macros(milter.CodeConn, "j", "mx.example.test", "{daemon_name}", daemon); err != nil {
+		f.t.Fatal(err)
+	}
+	act, err := s.Conn("client.remote.test", milter.FamilyInet, 40000, "192.0.2.7")
+	if err != nil || act.Code != milter.ActContinue {
+		f.t.Fatalf("connect: %v %v", act, err)
+	}
+	if act, err := s.Helo("client.remote.test"); err != nil || act.Code != milter.ActContinue {
+		f.t.Fatalf("helo: %v %v", act, err)
+	}
+	return s
+}
+
+type envelope struct {
+	from  string
+	rcpts []string
+	auth  string // {auth_authen}
+	qid   string
+}
+
+// sendMessage runs one message through the session as Postfix would and
+// returns the end-of-message modifications (as "del NAME #i" and
+// "add NAME: VALUE") and the final action.
+func sendMessage(t *testing.T, s *milter.ClientSession, env envelope, raw string) ([]string, milter.ActionCode) {
+	t.Helper()
+	if env.qid == "" {
+		env.qid = "4ABCDEF"
+	}
+	mail := []string{"i", env.qid}
+	if env.auth != "" {
+		mail = append(mail, "{auth_type}", "PLAIN", "{auth_authen}", env.auth)
+	}
+	must := func(what string, act *milter.Action, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if act.Code != milter.ActContinue {
+			t.Fatalf("%s: action %c, want continue", what, act.Code)
+		}
+	}
+	if err := s.Macros(milter.CodeMail, mail...); err != nil {
+		t.Fatal(err)
+	}
+	act, err := s.Mail(env.from, nil)
+	must("mail", act, err)
+	for _, r := range env.rcpts {
+		if err := s.Macros(milter.CodeRcpt, "i", env.qid, "{rcpt_addr}", r); err != nil {
+			t.Fatal(err)
+		}
+		act, err := s.Rcpt(r, nil)
+		must("rcpt", act, err)
+	}
+	head, body, ok := strings.Cut(raw, "\r\n\r\n")
+	if !ok {
+		t.Fatal("fixture without header/body separator")
+	}
+	for _, f := range splitFields(head) {
+		act, err := s.HeaderField(f[0], f[1])
+		must("header", act, err)
+	}
+	act, err = s.HeaderEnd()
+	must("eoh", act, err)
+	for b := []byte(body); len(b) > 0; {
+		n := min(len(b), milter.MaxBodyChunk)
+		act, err := s.BodyChunk(b[:n])
+		must("body", act, err)
+		b = b[n:]
+	}
+	if err := s.Macros(milter.CodeEOB, "i", env.qid); err != nil {
+		t.Fatal(err)
+	}
+	mods, final, err := s.End()
+	if err != nil {
+		t.Fatalf("end: %v", err)
+	}
+	var ops []string
+	for _, m := range mods {
+		switch m.Code {
+		case milter.ActChangeHeader:
+			if m.HeaderValue != "" {
+				t.Fatalf("header changed, not deleted: %+v", m)
+			}
+			ops = append(ops, fmt.Sprintf("del %s #%d", m.HeaderName, m.HeaderIndex))
+		case milter.ActAddHeader:
+			ops = append(ops, "add "+m.HeaderName+": "+m.HeaderValue)
+		default:
+			t.Fatalf("unexpected modification %c", m.Code)
+		}
+	}
+	return ops, final.Code
+}
+
+// splitFields splits a header block as Postfix hands it to a milter: value
+// without the space after the colon, folded lines joined with LF.
+func splitFields(head string) [][2]string {
+	var out [][2]string
+	for _, line := range strings.Split(head, "\r\n") {
+		if (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) && len(out) > 0 {
+			out[len(out)-1][1] += "\n" + line
+			continue
+		}
+		k, v, _ := strings.Cut(line, ":")
+		out = append(out, [2]string{k, strings.TrimPrefix(v, " ")})
+	}
+	return out
+}
+
+// request is an iMIP REQUEST from alice@remote.test (after
+// testdata/scenarios/request-new), CRLF line ends as a milter sees them.
+func request(msgID, uid string, seq int, rcpts []string, extraHeaders ...string) string {
+	var att strings.Builder
+	for _, r := range rcpts {
+		fmt.Fprintf(&att, "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:%s\n", r)
+	}
+	h := strings.Join(extraHeaders, "\n")
+	if h != "" {
+		h += "\n"
+	}
+	msg := h + `From: Alice Organizer <alice@remote.test>
+To: ` + strings.Join(rcpts, ", ") + `
+Subject: Invitation: Planning
+Date: Wed, 25 Nov 2026 10:00:00 +0000
+Message-ID: <` + msgID + `>
+MIME-Version: 1.0
+Content-Type: text/calendar; method=REQUEST; charset=UTF-8
+
+BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+METHOD:REQUEST
+BEGIN:VEVENT
+UID:` + uid + `
+SEQUENCE:` + fmt.Sprint(seq) + `
+DTSTAMP:20261125T100000Z
+DTSTART:20261201T090000Z
+DTEND:20261201T100000Z
+SUMMARY:Planning
+ORGANIZER;CN=Alice:mailto:alice@remote.test
+` + att.String() + `END:VEVENT
+END:VCALENDAR
+`
+	return strings.ReplaceAll(msg, "\n", "\r\n")
+}
+
+const plainMessage = "From: Carol <carol@remote.test>\r\n" +
+	"To: bob@example.test\r\n" +
+	"Subject: lunch\r\n" +
+	"X-IMIP-Processed: applied; method=REQUEST; uid=forged\r\n" +
+	"Message-ID: <plain-1@remote.test>\r\n" +
+	"x-imip-processed: applied;\r\n\tmethod=CANCEL\r\n" +
+	"\r\n" +
+	"Shall we?\r\n"
+
+// outgoingRequest is alice@example.test's own invitation to bob (local) and
+// carol (remote), after testdata/scenarios/outgoing-request.
+const outgoingRequest = "From: Alice <alice@example.test>\r\n" +
+	"To: carol@remote.test, bob@example.test\r\n" +
+	"Subject: Invitation: Kickoff\r\n" +
+	"Date: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
+	"Message-ID: <out-req-1@example.test>\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: text/calendar; method=REQUEST; charset=UTF-8\r\n" +
+	"\r\n" +
+	"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Example Corp//Mail 1.0//EN\r\nMETHOD:REQUEST\r\n" +
+	"BEGIN:VEVENT\r\nUID:kickoff-1@example.test\r\nSEQUENCE:0\r\nDTSTAMP:20261125T100000Z\r\n" +
+	"DTSTART:20261207T100000Z\r\nDTEND:20261207T110000Z\r\nSUMMARY:Kickoff\r\n" +
+	"ORGANIZER;CN=Alice:mailto:alice@example.test\r\n" +
+	"ATTENDEE;CN=Carol;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:carol@remote.test\r\n" +
+	"ATTENDEE;CN=Bob;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.test\r\n" +
+	"END:VEVENT\r\nEND:VCALENDAR\r\n"
+
+const hdr = "X-IMIP-Processed"
+
+func (f *milterFixture) event(user, uid string) (calstore.Event, error) {
+	var ev calstore.Event
+	err := f.db.Read(context.Background(), func(tx calstore.Tx) error {
+		var err error
+		ev, err = tx.Event(user, uid)
+		return err
+	})
+	return ev, err
+}
+
+func wantOps(t *testing.T, got []string, code milter.ActionCode, want ...string) {
+	t.Helper()
+	if code != milter.ActAccept {
+		t.Errorf("final action %c, want accept", code)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("modifications:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+var transports = []string{"tcp", "unix", "pipe"}
+
+func TestMilterPlainMessage(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			f := newMilterFixture(t, tr, filter.MilterOptions{}, nil)
+			s := f.session("")
+			ops, code := sendMessage(t, s, envelope{from: "carol@remote.test", rcpts: []string{"bob@example.test"}}, plainMessage)
+			// Both forged copies (any case) deleted from the last; no tag.
+			wantOps(t, ops, code, "del "+hdr+" #2", "del "+hdr+" #1")
+		})
+	}
+}
+
+func TestMilterRequest(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			f := newMilterFixture(t, tr, filter.MilterOptions{}, nil)
+			s := f.session("")
+			ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}},
+				request("req-1@remote.test", "planning-1@remote.test", 0, []string{"bob@example.test"}))
+			wantOps(t, ops, code, "add "+hdr+": needs-action; method=REQUEST; uid=planning-1@remote.test; reason=invitation")
+			ev, err := f.event("bob@example.test", "planning-1@remote.test")
+			if err != nil {
+				t.Fatalf("event not stored: %v", err)
+			}
+			if !bytes.Contains(ev.Data, []byte("SUMMARY:Planning")) {
+				t.Errorf("stored event:\n%s", ev.Data)
+			}
+		})
+	}
+}
+
+func TestMilterForgedHeaderWithCalendar(t *testing.T) {
+	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+	s := f.session("")
+	raw := request("req-f@remote.test", "planning-f@remote.test", 0, []string{"bob@example.test"},
+		"X-IMIP-Processed: applied; method=REQUEST; uid=planning-f@remote.test")
+	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, raw)
+	wantOps(t, ops, code,
+		"del "+hdr+" #1",
+		"add "+hdr+": needs-action; method=REQUEST; uid=planning-f@remote.test; reason=invitation")
+}
+
+func TestMilterCustomHeaderName(t *testing.T) {
+	f := newMilterFixture(t, "pipe", filter.MilterOptions{Header: "X-Cal"}, nil)
+	s := f.session("")
+	raw := request("req-c@remote.test", "planning-c@remote.test", 0, []string{"bob@example.test"}, "X-CAL: forged", "X-IMIP-Processed: other")
+	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, raw)
+	wantOps(t, ops, code, "del X-Cal #1", "add X-Cal: needs-action; method=REQUEST; uid=planning-c@remote.test; reason=invitation")
+}
+
+func TestMilterTwoMessagesOneConnection(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			f := newMilterFixture(t, tr, filter.MilterOptions{}, nil)
+			s := f.session("")
+			env := envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}, qid: "Q1"}
+			ops, code := sendMessage(t, s, env, request("m1@remote.test", "uid-1@remote.test", 0, []string{"bob@example.test"}))
+			wantOps(t, ops, code, "add "+hdr+": needs-action; method=REQUEST; uid=uid-1@remote.test; reason=invitation")
+			// Nothing of the first message leaks into the second.
+			env.qid = "Q2"
+			ops, code = sendMessage(t, s, env, plainMessage)
+			wantOps(t, ops, code, "del "+hdr+" #2", "del "+hdr+" #1")
+			// An aborted message, then a third one.
+			if err := s.Macros(milter.CodeMail, "i", "Q3"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Mail("x@remote.test", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Abort(); err != nil {
+				t.Fatal(err)
+			}
+			env.qid = "Q4"
+			ops, code = sendMessage(t, s, env, request("m2@remote.test", "uid-2@remote.test", 0, []string{"bob@example.test"}))
+			wantOps(t, ops, code, "add "+hdr+": needs-action; method=REQUEST; uid=uid-2@remote.test; reason=invitation")
+			for _, uid := range []string{"uid-1@remote.test", "uid-2@remote.test"} {
+				if _, err := f.event("bob@example.test", uid); err != nil {
+					t.Errorf("%s: %v", uid, err)
+				}
+			}
+		})
+	}
+}
+
+// Bcc: one copy goes to bob and dave, who get different outcomes; the
+// header names neither and shows no single recipient's outcome.
+func TestMilterBccMixedOutcomes(t *testing.T) {
+	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+	// dave already holds a newer version of the event.
+	newer := strings.ReplaceAll(strings.SplitN(request("x@remote.test", "planning-b@remote.test", 3, []string{"dave@example.test"}), "\r\n\r\n", 2)[1], "METHOD:REQUEST\r\n", "")
+	err := f.db.Write(context.Background(), func(tx calstore.Tx) error {
+		return tx.PutEvent("dave@example.test", calstore.Event{UID: "planning-b@remote.test", Data: []byte(newer)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.session("")
+	raw := request("req-b@remote.test", "planning-b@remote.test", 0, []string{"bob@example.test"})
+	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test", "dave@example.test"}}, raw)
+	if code != milter.ActAccept || len(ops) != 1 {
+		t.Fatalf("got %c %q", code, ops)
+	}
+	v := strings.TrimPrefix(ops[0], "add "+hdr+": ")
+	if !strings.HasPrefix(v, "mixed; method=REQUEST; uid=planning-b@remote.test; outcomes=") {
+		t.Errorf("header %q, want the mixed summary", v)
+	}
+	if strings.Contains(v, "bob") || strings.Contains(v, "dave") || strings.Contains(v, "reason=") {
+		t.Errorf("header %q shows a recipient's address or reason", v)
+	}
+}
+
+// A local user's own mail (SMTP AUTH, or local submission by a daemon named
+// in OutgoingDaemons) updates the sender's organizer copy; the local
+// recipient still gets it as incoming; the header shows only recipients.
+func TestMilterOutgoing(t *testing.T) {
+	for _, c := range []struct {
+		name, daemon, auth string
+		outgoing           bool
+	}{
+		{"submission-auth", "", "alice", true},
+		{"pickup", "pickup", "", true},
+		{"unauthenticated", "", "", false},
+		{"other-daemon", "mx.example.test", "", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+			s := f.session(c.daemon)
+			ops, code := sendMessage(t, s, envelope{from: "alice@example.test", rcpts: []string{"carol@remote.test", "bob@example.test"}, auth: c.auth}, outgoingRequest)
+			// bob's outcome only; never the sender's "organizer-copy".
+			wantOps(t, ops, code, "add "+hdr+": needs-action; method=REQUEST; uid=kickoff-1@example.test; reason=invitation")
+			_, err := f.event("alice@example.test", "kickoff-1@example.test")
+			if c.outgoing && err != nil {
+				t.Errorf("organizer copy not stored: %v", err)
+			}
+			if !c.outgoing && !errors.Is(err, calstore.ErrNotFound) {
+				t.Errorf("organizer copy: %v, want none (not outgoing)", err)
+			}
+			if _, err := f.event("bob@example.test", "kickoff-1@example.test"); err != nil {
+				t.Errorf("bob's copy: %v", err)
+			}
+		})
+	}
+	// A sender at a foreign domain that authenticated is not a local user.
+	t.Run("remote-sender", func(t *testing.T) {
+		f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+		s := f.session("")
+		raw := strings.ReplaceAll(outgoingRequest, "alice@example.test", "alice@elsewhere.test")
+		ops, code := sendMessage(t, s, envelope{from: "alice@elsewhere.test", rcpts: []string{"bob@example.test"}, auth: "alice"}, raw)
+		wantOps(t, ops, code, "add "+hdr+": needs-action; method=REQUEST; uid=kickoff-1@example.test; reason=invitation")
+		if _, err := f.event("alice@elsewhere.test", "kickoff-1@example.test"); !errors.Is(err, calstore.ErrNotFound) {
+			t.Errorf("foreign sender got a copy: %v", err)
+		}
+	})
+}
+
+func TestMilterOverMaxMessage(t *testing.T) {
+	forged := "X-IMIP-Processed: applied"
+	for _, c := range []struct{ name, uid, raw string }{
+		{"header", "big-h@remote.test", request("big-h@remote.test", "big-h@remote.test", 0, []string{"bob@example.test"}, forged, "X-Pad: "+strings.Repeat("a", 3000))},
+		{"body", "big-b@remote.test", strings.Replace(request("big-b@remote.test", "big-b@remote.test", 0, []string{"bob@example.test"}, forged),
+			"END:VCALENDAR\r\n", "END:VCALENDAR\r\n"+strings.Repeat("padding line\r\n", 300), 1)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newMilterFixture(t, "tcp", filter.MilterOptions{MaxMessage: 2048}, nil)
+			s := f.session("")
+			ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, c.raw)
+			// Accepted unprocessed: the forged header still goes, no tag.
+			wantOps(t, ops, code, "del "+hdr+" #1")
+			if _, err := f.event("bob@example.test", c.uid); !errors.Is(err, calstore.ErrNotFound) {
+				t.Errorf("event: %v, want none", err)
+			}
+			// The connection goes on.
+			ops, code = sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}},
+				request("small@remote.test", "small@remote.test", 0, []string{"bob@example.test"}))
+			wantOps(t, ops, code, "add "+hdr+": needs-action; method=REQUEST; uid=small@remote.test; reason=invitation")
+		})
+	}
+}
+
+// panicStore panics in every write transaction.
+type panicStore struct{ calstore.Store }
+
+func (panicStore) Write(context.Context, func(calstore.Tx) error) error { panic("store exploded") }
+
+func TestMilterPanicAccepts(t *testing.T) {
+	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, func(s calstore.Store) calstore.Store { return panicStore{s} })
+	s := f.session("")
+	raw := request("p@remote.test", "p@remote.test", 0, []string{"bob@example.test"}, "X-IMIP-Processed: forged")
+	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, raw)
+	wantOps(t, ops, code, "del "+hdr+" #1", "add "+hdr+": error")
+	// The session survives for the next message.
+	ops, code = sendMessage(t, s, envelope{from: "carol@remote.test", rcpts: []string{"bob@example.test"}}, plainMessage)
+	wantOps(t, ops, code, "del "+hdr+" #2", "del "+hdr+" #1")
+}
+
+// blockStore holds write transactions until released (or ctx ends).
+type blockStore struct {
+	calstore.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newBlockStore(s calstore.Store) *blockStore {
+	return &blockStore{Store: s, entered: make(chan struct{}, 100), release: make(chan struct{})}
+}
+
+func (b *blockStore) Write(ctx context.Context, fn func(calstore.Tx) error) error {
+	b.entered <- struct{}{}
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.Store.Write(ctx, fn)
+}
+
+func TestMilterProcessTimeout(t *testing.T) {
+	var bs *blockStore
+	f := newMilterFixture(t, "tcp", filter.MilterOptions{ProcessTimeout: 100 * time.Millisecond},
+		func(s calstore.Store) calstore.Store { bs = newBlockStore(s); return bs })
+	s := f.session("")
+	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}},
+		request("slow@remote.test", "slow@remote.test", 0, []string{"bob@example.test"}))
+	wantOps(t, ops, code, "add "+hdr+": error")
+}
+
+func TestMilterShutdownWaitsForMessage(t *testing.T) {
+	var bs *blockStore
+	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, func(s calstore.Store) calstore.Store { bs = newBlockStore(s); return bs })
+	s := f.session("")
+	idle := f.session("") // a second connection between messages
+	type res struct {
+		ops  []string
+		code milter.ActionCode
+	}
+	got := make(chan res, 1)
+	go func() {
+		var r res
+		defer func() { got <- r }() // also when sendMessage fails the test
+		r.ops, r.code = sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}},
+			request("sd@remote.test", "sd@remote.test", 0, []string{"bob@example.test"}))
+	}()
+	<-bs.entered // processing is in the store
+	stopped := make(chan error, 1)
+	go func() { stopped <- f.stop(10 * time.Second) }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Shutdown returned %v with a message in progress", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// The idle connection was closed, the busy one not.
+	if _, err := idle.Mail("x@remote.test", nil); err == nil {
+		t.Error("idle connection still served after Shutdown")
+	}
+	close(bs.release)
+	r := <-got
+	wantOps(t, r.ops, r.code, "add "+hdr+": needs-action; method=REQUEST; uid=sd@remote.test; reason=invitation")
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if _, err := f.event("bob@example.test", "sd@remote.test"); err != nil {
+		t.Errorf("event: %v", err)
+	}
+	// Closed for new connections.
+	if c, err := net.DialTimeout("tcp", f.addr, time.Second); err == nil {
+		c.Close()
+		t.Error("still accepting after Shutdown")
+	}
+}
+
+func TestMilterShutdownDeadline(t *testing.T) {
+	var bs *blockStore
+	f := newMilterFixture(t, "pipe", filter.MilterOptions{}, func(s calstore.Store) calstore.Store { bs = newBlockStore(s); return bs })
+	s := f.session("")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.Macros(milter.CodeMail, "i", "Q"); err != nil {
+			return
+		}
+		s.Mail("alice@remote.test", nil)
+		s.Rcpt("bob@example.test", nil)
+		raw := request("dl@remote.test", "dl@remote.test", 0, []string{"bob@example.test"})
+		head, body, _ := strings.Cut(raw, "\r\n\r\n")
+		for _, fl := range splitFields(head) {
+			s.HeaderField(fl[0], fl[1])
+		}
+		s.BodyChunk([]byte(body))
+		s.End()
+	}()
+	<-bs.entered
+	if err := f.stop(200 * time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown: %v, want the context's deadline", err)
+	}
+	close(bs.release)
+	<-done
+}
+
+// A client that connects and sends nothing, or stops in the middle of a
+// message, is cut by ReadTimeout.
+func TestMilterReadTimeout(t *testing.T) {
+	opt := filter.MilterOptions{ReadTimeout: 200 * time.Millisecond}
+	t.Run("silent", func(t *testing.T) {
+		f := newMilterFixture(t, "tcp", opt, nil)
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		expectCut(t, c)
+	})
+	t.Run("mid-message", func(t *testing.T) {
+		f := newMilterFixture(t, "tcp", opt, nil)
+		s := f.session("")
+		if act, err := s.Mail("alice@remote.test", nil); err != nil || act.Code != milter.ActContinue {
+			t.Fatal(act, err)
+		}
+		expectCut(t, f.dialer.last())
+	})
+}
+
+func expectCut(t *testing.T, c net.Conn) {
+	t.Helper()
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.Read(make([]byte, 1))
+	if err == nil {
+		t.Fatal("read data, want the server to close")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("connection not cut after %v", time.Since(start))
+	}
+	if d := time.Since(start); d < 150*time.Millisecond || d > 3*time.Second {
+		t.Errorf("cut after %v, want about the 200ms read timeout", d)
+	}
+}
+
+// packet frames one milter packet.
+func packet(code byte, data ...string) []byte {
+	payload := append([]byte{code}, strings.Join(data, "")...)
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+	return append(b, payload...)
+}
+
+// milterTranscript is a whole MTA side of a session (what Postfix sends
+// with milter_protocol 2), for fuzz seeds.
+func milterTranscript(raw string) []byte {
+	var b []byte
+	optneg := binary.BigEndian.AppendUint32(nil, 2)
+	optneg = binary.BigEndian.AppendUint32(optneg, 0x3f)
+	optneg = binary.BigEndian.AppendUint32(optneg, 0)
+	b = append(b, packet('O', string(optneg))...)
+	b = append(b, packet('D', "C", "{daemon_name}\x00pickup\x00")...)
+	b = append(b, packet('C', "host\x00", "4", "\x00\x19", "192.0.2.1\x00")...)
+	b = append(b, packet('D', "M", "i\x00Q1\x00{auth_authen}\x00alice\x00")...)
+	b = append(b, packet('M', "<alice@example.test>\x00")...)
+	b = append(b, packet('R', "<bob@example.test>\x00")...)
+	head, body, _ := strings.Cut(raw, "\r\n\r\n")
+	for _, f := range splitFields(head) {
+		b = append(b, packet('L', f[0]+"\x00"+f[1]+"\x00")...)
+	}
+	b = append(b, packet('N')...)
+	b = append(b, packet('B', body)...)
+	b = append(b, packet('E')...)
+	b = append(b, packet('A')...)
+	b = append(b, packet('Q')...)
+	return b
+}
+
+// FuzzMilterSession feeds raw MTA bytes to a server session over net.Pipe:
+// no panic escapes, and the session ends (Shutdown returns in time).
+func FuzzMilterSession(f *testing.F) {
+	f.Add(milterTranscript(outgoingRequest))
+	f.Add(milterTranscript(plainMessage))
+	f.Add(milterTranscript(request("fz@remote.test", "fz@remote.test", 0, []string{"bob@example.test"})))
+	f.Add(packet('E'))
+	f.Add(packet('L', "X-IMIP-Processed"))
+	f.Add(append(packet('M', "<a@example.test>\x00"), packet('B', strings.Repeat("x", 5000))...))
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 'B'})
+	db, err := calstore.Open(filepath.Join(f.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { db.Close() })
+	cfg := filter.DefaultConfig()
+	cfg.LocalDomains = []string{"example.test"}
+	p := &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return milterNow }}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := filter.NewMilter(p, filter.MilterOptions{ReadTimeout: time.Second, WriteTimeout: time.Second, ProcessTimeout: time.Second, MaxMessage: 4096}, nil)
+		ln := newPipeListener()
+		served := make(chan error, 1)
+		go func() { served <- m.Serve(ln) }()
+		c, err := ln.Dial("pipe", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go io.Copy(io.Discard, c)
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.Write(data)
+		c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := m.Shutdown(ctx); err != nil {
+			t.Fatalf("session did not end: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	})
+}
