@@ -8,7 +8,7 @@ PKGS = ./...
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-## test: what CI runs (.ci/run): static checks, then every test with the race detector.
+## test: static checks, then every test with the race detector (.ci/run runs this, then e2e).
 test: check
 	$(GO) test -race -count=1 $(PKGS)
 

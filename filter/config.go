@@ -34,6 +34,11 @@ type File struct {
 // MilterConfig is the [milter] table.
 type MilterConfig struct {
 	Listen string `toml:"listen"`
+	// OutgoingDaemons are values of the {daemon_name} macro that mark mail
+	// submitted locally (sendmail/pickup through non_smtpd_milters) as
+	// outgoing; contrib's master.cf sets milter_macro_daemon_name=pickup on
+	// the cleanup service for that. SMTP AUTH marks submission mail anyway.
+	OutgoingDaemons []string `toml:"outgoing_daemons"`
 }
 
 // LMTPConfig is the [lmtp] table.
@@ -71,7 +76,7 @@ func Defaults() File {
 		DefaultPolicy: "known",
 		Timeframe:     "4W",
 		Header:        "X-IMIP-Processed",
-		Milter:        MilterConfig{Listen: "inet:127.0.0.1:8891"},
+		Milter:        MilterConfig{Listen: "inet:127.0.0.1:8891", OutgoingDaemons: []string{"pickup"}},
 		HTTP:          HTTPConfig{Listen: "127.0.0.1:8009", PushResolve: "recipientOnly"},
 		Submission:    SubmissionConfig{Address: "inet:127.0.0.1:587"},
 	}

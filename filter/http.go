@@ -324,7 +324,7 @@ func (h *pushHandler) resolve(ctx context.Context, req pushRequest) (string, err
 				found = u.Address
 				return true, nil
 			case errors.Is(err, calstore.ErrNotFound), errors.Is(err, calstore.ErrInvalid):
-				if h.p.isLocal(a) {
+				if h.p.IsLocal(a) {
 					found = a
 					return true, nil
 				}

@@ -649,7 +649,7 @@ func (m *Milter) outgoing(ctx context.Context, from, authAuthen, daemon string) 
 	if !trusted {
 		return false, nil
 	}
-	if m.p.isLocal(calstore.Normalize(from)) {
+	if m.p.IsLocal(calstore.Normalize(from)) {
 		return true, nil
 	}
 	local := false

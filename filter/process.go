@@ -303,7 +303,7 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 			case err == nil:
 				primary = u.Address
 			case errors.Is(err, calstore.ErrNotFound):
-				if !p.isLocal(a) && env.ForcedUser == "" {
+				if !p.IsLocal(a) && env.ForcedUser == "" {
 					return nil
 				}
 				primary = a
@@ -339,7 +339,8 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 	return out, err
 }
 
-func (p *Processor) isLocal(addr string) bool {
+// IsLocal reports whether an address is at one of the local domains.
+func (p *Processor) IsLocal(addr string) bool {
 	d := domainOf(addr)
 	for _, ld := range p.Cfg.LocalDomains {
 		if strings.EqualFold(strings.TrimSpace(ld), d) && d != "" {

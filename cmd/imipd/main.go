@@ -71,6 +71,9 @@ func main() {
 		h = slog.NewJSONHandler(os.Stderr, nil)
 	}
 	log := slog.New(h)
+	// Libraries that log through the standard log package (go-milter) end
+	// up in the same structured log.
+	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
@@ -115,7 +118,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 			closeAll(servers)
 			return fmt.Errorf("milter.listen: %w", err)
 		}
-		m := filter.NewMilter(proc, filter.MilterOptions{Header: cfg.Header}, log.With("listener", "milter"))
+		m := filter.NewMilter(proc, filter.MilterOptions{Header: cfg.Header, OutgoingDaemons: cfg.Milter.OutgoingDaemons}, log.With("listener", "milter"))
 		servers = append(servers, server{"milter", ln, m.Serve, m.Shutdown})
 	}
 	if addr := cfg.LMTP.Listen; addr != "" {

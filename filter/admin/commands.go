@@ -272,6 +272,9 @@ func (c *ctl) contacts(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.store.Write(ctx, func(tx calstore.Tx) error {
+			if err := c.localUser(tx, rest[0]); err != nil {
+				return err
+			}
 			for _, a := range rest[1:] {
 				if err := tx.AddContact(calstore.Contact{User: rest[0], Address: a, Source: calstore.SourceManual}); err != nil {
 					return fmt.Errorf("contact %s of %s: %w", a, rest[0], err)
@@ -305,6 +308,9 @@ func (c *ctl) contacts(ctx context.Context, args []string) error {
 			}
 		}
 		return c.store.Write(ctx, func(tx calstore.Tx) error {
+			if err := c.localUser(tx, rest[0]); err != nil {
+				return err
+			}
 			for _, ct := range cs {
 				if err := tx.AddContact(ct); err != nil {
 					return fmt.Errorf("contact %s of %s: %w", ct.Address, rest[0], err)
@@ -335,6 +341,16 @@ func (c *ctl) contacts(ctx context.Context, args []string) error {
 		})
 	}
 	return usagef("contacts: unknown subcommand %q", args[0])
+}
+
+// localUser creates the record of a user at a local domain on first use,
+// as delivery does (SPEC "Users and addresses"); others must be added first.
+func (c *ctl) localUser(tx calstore.Tx, addr string) error {
+	_, err := tx.User(addr)
+	if errors.Is(err, calstore.ErrNotFound) && c.proc.IsLocal(calstore.Normalize(addr)) {
+		return tx.PutUser(calstore.User{Address: calstore.Normalize(addr), Created: time.Now().UTC()})
+	}
+	return err
 }
 
 func (c *ctl) importICS(ctx context.Context, args []string) error {

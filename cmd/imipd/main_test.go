@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"imipd/calstore"
+	"imipd/filter"
+	"imipd/filter/admin"
+)
+
+// TestRunServesAndStops starts the daemon on loopback ports chosen by the
+// kernel, talks to it over the admin socket, then stops it as SIGTERM would:
+// run returns nil and the store is released.
+func TestRunServesAndStops(t *testing.T) {
+	cfg := filter.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.LocalDomains = []string{"example.test"}
+	cfg.Milter.Listen = "inet:127.0.0.1:0"
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+
+	var out bytes.Buffer
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out.Reset()
+		code, msg, err := admin.Call(context.Background(), cfg.AdminSocket(), []string{"user", "add", "bob@example.test"}, os.ReadFile, &out)
+		if err == nil {
+			if code != 0 {
+				t.Fatalf("user add over the socket: %d %s", code, msg)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("admin socket never answered: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// While the daemon runs, the database is locked to other processes.
+	if _, err := calstore.Open(cfg.DBPath(), calstore.Options{Timeout: 50 * time.Millisecond}); err == nil {
+		t.Fatal("store opened while the daemon holds it")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	db, err := calstore.Open(cfg.DBPath(), calstore.Options{})
+	if err != nil {
+		t.Fatalf("store not released: %v", err)
+	}
+	defer db.Close()
+	err = db.Read(context.Background(), func(tx calstore.Tx) error { _, err := tx.User("bob@example.test"); return err })
+	if err != nil {
+		t.Fatalf("user added through the daemon: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "imipd.sock")); err == nil {
+		t.Log("admin socket file left behind (removed on next start)")
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	cfg := filter.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.DefaultPolicy = "sometimes"
+	if err := run(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("bad default_policy accepted")
+	}
+}
