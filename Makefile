@@ -35,9 +35,9 @@ e2e:
 	./.ci/install-e2e
 	$(GO) test -tags e2e -count=1 -v ./e2e/
 
-## run: check a sample message with imipctl on the embedded defaults.
+## run: start imipd on its embedded defaults (Ctrl-C stops it).
 run: build
-	./bin/imipctl check -user bob@example.test filter/testdata/scenarios/request-new/message.eml
+	./bin/imipd
 
 clean:
 	rm -rf bin
