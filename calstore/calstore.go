@@ -159,6 +159,7 @@ type OutboxItem struct {
 	ID          uint64    `json:"id"`
 	User        string    `json:"user,omitempty"` // normalised; not required to be a known user
 	From        string    `json:"from"`
+	SentBy      string    `json:"sent_by,omitempty"` // the delegate acting for the user (Sender header)
 	To          []string  `json:"to"`
 	Method      string    `json:"method,omitempty"`
 	UID         string    `json:"uid,omitempty"`

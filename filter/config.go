@@ -23,6 +23,7 @@ type File struct {
 	TrustedAuthServIDs         []string `toml:"trusted_authserv_ids"`
 	RequireAuthenticatedSender bool     `toml:"require_authenticated_sender"`
 	LearnSentContacts          *bool    `toml:"learn_sent_contacts"`
+	RefreshLimit               *int     `toml:"refresh_limit"`
 
 	Milter     MilterConfig     `toml:"milter"`
 	LMTP       LMTPConfig       `toml:"lmtp"`
@@ -154,6 +155,12 @@ func (f File) Processing() (Config, error) {
 	}
 	if f.LearnSentContacts != nil {
 		c.LearnSentContacts = *f.LearnSentContacts
+	}
+	if f.RefreshLimit != nil {
+		if *f.RefreshLimit < 0 {
+			bad("refresh_limit", "%d: want 0 (no limit) or more", *f.RefreshLimit)
+		}
+		c.RefreshLimit = *f.RefreshLimit
 	}
 	for key, v := range map[string]string{"milter.listen": f.Milter.Listen, "lmtp.listen": f.LMTP.Listen, "lmtp.forward": f.LMTP.Forward, "submission.address": f.Submission.Address} {
 		if v != "" && !strings.HasPrefix(v, "inet:") && !strings.HasPrefix(v, "unix:") {

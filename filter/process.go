@@ -27,6 +27,7 @@ type Config struct {
 	TrustedAuthServIDs         []string
 	RequireAuthenticatedSender bool
 	LearnSentContacts          bool // people a user wrote to count as known (SPEC "Policy")
+	RefreshLimit               int  // automatic answers to REFRESH per attendee, event and hour; 0 = no limit
 	MIME                       imip.Limits
 	ICS                        ics.Limits
 }
@@ -37,6 +38,7 @@ func DefaultConfig() Config {
 		DefaultPolicy:     itip.Known,
 		Timeframe:         28 * 24 * time.Hour,
 		LearnSentContacts: true,
+		RefreshLimit:      3,
 		MIME:              imip.DefaultLimits(),
 		ICS:               ics.DefaultLimits(),
 	}
@@ -49,6 +51,9 @@ type Processor struct {
 	Log     *slog.Logger
 	Now     func() time.Time // the clock, time.Now when nil
 	Metrics *Metrics         // nil: no metrics
+	// OnEnqueue, when set, is called after a transaction that queued iTIP
+	// messages committed (the daemon wakes its outbox sender).
+	OnEnqueue func()
 }
 
 // Envelope is what the transport knows besides the message.
@@ -113,6 +118,12 @@ func (p *Processor) process(ctx context.Context, raw io.Reader, env Envelope) (*
 			env.Rcpts = append(append([]string{}, msg.To...), msg.Cc...)
 		}
 	}
+	if env.Outgoing && p.Cfg.LearnSentContacts && !env.DryRun {
+		// SPEC "Policy": someone the user has written to counts as known.
+		if lerr := p.learnSent(ctx, env.MailFrom, env.Rcpts, now); lerr != nil {
+			log.Warn("learning contacts from outgoing mail", "sender", env.MailFrom, "err", lerr)
+		}
+	}
 	if errors.Is(err, imip.ErrNoCalendar) {
 		return rep, nil
 	}
@@ -142,6 +153,13 @@ func (p *Processor) process(ctx context.Context, raw io.Reader, env Envelope) (*
 	if env.DryRun {
 		rep.Description, rep.Objects = describe(objs)
 	}
+	if env.Outgoing {
+		more, err := p.delegators(ctx, env.MailFrom, msg.From, objs, users)
+		if err != nil {
+			return rep, err
+		}
+		users = append(users, more...)
+	}
 	sent := msg.Date
 	if sent.IsZero() {
 		sent = env.Received
@@ -169,6 +187,7 @@ func (p *Processor) process(ctx context.Context, raw io.Reader, env Envelope) (*
 				Sent:           sent,
 				Timeframe:      p.Cfg.Timeframe,
 				Outgoing:       u.outgoing,
+				RefreshLimit:   p.Cfg.RefreshLimit,
 			}
 			key := onceKey(msg.MessageID, o.data)
 			res, err := p.applyOne(ctx, u, in, key, o.data, msg, env, now)
@@ -387,6 +406,11 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 				return err
 			}
 		}
+		if in.Msg.Method == itip.Refresh && in.RefreshLimit > 0 {
+			if in.RecentRefreshes, err = recentRefreshAnswers(tx, in.Msg.UID, in.From, now); err != nil {
+				return err
+			}
+		}
 		res = itip.Apply(in)
 		if env.DryRun {
 			return errDryRun
@@ -401,9 +425,134 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 			Method: string(in.Msg.Method), UID: in.Msg.UID, Outcome: string(res.Outcome), Reason: res.Reason, Transport: env.Transport})
 	})
 	if errors.Is(err, errDryRun) {
-		err = nil
+		return res, nil
+	}
+	if err == nil && len(res.Send) > 0 && p.OnEnqueue != nil {
+		p.OnEnqueue()
 	}
 	return res, err
+}
+
+// recentRefreshAnswers counts the automatic REQUESTs sent for uid to addr in
+// the last hour: the rate limit of answers to REFRESH (RFC 5546 §6.1.5,
+// unauthorized or abusive REFRESH).
+func recentRefreshAnswers(tx calstore.Tx, uid, addr string, now time.Time) (int, error) {
+	items, err := tx.Outbox()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, it := range items {
+		if !it.Auto || it.Method != string(itip.Request) || it.UID != uid || now.Sub(it.Created) > time.Hour {
+			continue
+		}
+		for _, to := range it.To {
+			if to == addr {
+				n++
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+// learnSent records the recipients of a user's outgoing message as people
+// the user has written to (contact source "sent"). A read transaction
+// checks first, so mail to known people costs no write.
+func (p *Processor) learnSent(ctx context.Context, sender string, rcpts []string, now time.Time) error {
+	sender = calstore.Normalize(sender)
+	var fresh []string
+	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
+		if _, err := tx.User(sender); err != nil {
+			if errors.Is(err, calstore.ErrNotFound) && p.IsLocal(sender) {
+				fresh = append(fresh, rcpts...) // the user's record is created below
+				return nil
+			}
+			if errors.Is(err, calstore.ErrNotFound) {
+				return nil
+			}
+			return err
+		}
+		for _, r := range rcpts {
+			known, err := tx.IsContact(sender, r)
+			if err != nil {
+				return err
+			}
+			if !known {
+				fresh = append(fresh, r)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(fresh) == 0 {
+		return err
+	}
+	return p.Store.Write(ctx, func(tx calstore.Tx) error {
+		if _, err := p.ensureUser(tx, sender, now); err != nil {
+			return err
+		}
+		for _, r := range fresh {
+			a := calstore.Normalize(r)
+			if a == sender || !strings.Contains(a, "@") {
+				continue
+			}
+			if err := tx.AddContact(calstore.Contact{User: sender, Address: a, Source: calstore.SourceSent}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// delegators finds the local users a delegate acts for in an outgoing
+// message (seed, "Working on behalf of"): the organizer of a REQUEST, ADD,
+// CANCEL or PUBLISH, or the answering attendee of a REPLY or COUNTER, when
+// that user names the envelope sender or the author as a delegate. Their own
+// copy learns from the message as if they had sent it.
+func (p *Processor) delegators(ctx context.Context, sender, from string, objs []object, have []rcptUser) ([]rcptUser, error) {
+	sender, from = calstore.Normalize(sender), calstore.Normalize(from)
+	seen := map[string]bool{}
+	for _, u := range have {
+		seen[u.addr] = true
+	}
+	var out []rcptUser
+	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
+		for _, o := range objs {
+			if o.msg == nil {
+				continue
+			}
+			var principals []string
+			switch o.msg.Method {
+			case itip.Reply, itip.Counter:
+				for _, a := range o.msg.First().Attendees {
+					principals = append(principals, a.Address)
+				}
+			default:
+				principals = append(principals, o.msg.Organizer().Address)
+			}
+			for _, a := range principals {
+				u, err := tx.User(a)
+				if errors.Is(err, calstore.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if seen[u.Address] {
+					continue
+				}
+				for _, d := range u.Delegates {
+					if d == sender || d == from {
+						seen[u.Address] = true
+						out = append(out, rcptUser{rcpt: a, addr: u.Address, outgoing: true})
+						break
+					}
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // learnParties records the organizer and attendees of a stored event as

@@ -64,5 +64,8 @@ func (p *Processor) Respond(ctx context.Context, user string, id uint64, action 
 		pi.Status, pi.Resolution, pi.Updated = calstore.PendingDone, action, now
 		return tx.PutPending(pi)
 	})
+	if err == nil && len(res.Send) > 0 && p.OnEnqueue != nil {
+		p.OnEnqueue()
+	}
 	return res, err
 }

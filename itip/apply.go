@@ -28,6 +28,10 @@ type Input struct {
 	// among people the user wrote to, or in another event of the user. Apply
 	// also counts the parties of the stored copy of this UID as known.
 	Known bool
+	// RefreshLimit caps automatic answers to REFRESH per attendee, event and
+	// hour (0: no limit); RecentRefreshes is how many the caller found in
+	// the last hour for this author and UID (RFC 5546 §6.1.5).
+	RefreshLimit, RecentRefreshes int
 	// AutoSubmitted marks a message that is itself automatic
 	// (Auto-Submitted other than "no"): imipd never answers it automatically.
 	AutoSubmitted bool

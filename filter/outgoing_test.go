@@ -1,0 +1,153 @@
+package filter_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"imipd/calstore"
+	"imipd/filter"
+)
+
+func newProc(t *testing.T) (*filter.Processor, *calstore.DB) {
+	t.Helper()
+	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg := filter.DefaultConfig()
+	cfg.LocalDomains = []string{"example.test"}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	return &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return now }}, db
+}
+
+func mail(from, to, id, method, ics string) string {
+	ct := "text/plain; charset=UTF-8"
+	body := "hello\r\n"
+	if method != "" {
+		ct = "text/calendar; method=" + method + "; charset=UTF-8"
+		body = strings.ReplaceAll(ics, "\n", "\r\n")
+	}
+	return fmt.Sprintf("From: %s\r\nTo: %s\r\nDate: Wed, 25 Nov 2026 11:00:00 +0000\r\nMessage-ID: <%s>\r\nSubject: t\r\nMIME-Version: 1.0\r\nContent-Type: %s\r\n\r\n%s", from, to, id, ct, body)
+}
+
+func process(t *testing.T, p *filter.Processor, raw string, env filter.Envelope) filter.Result {
+	t.Helper()
+	env.Transport, env.Received = "test", p.Now()
+	rep, err := p.Process(context.Background(), strings.NewReader(raw), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) == 0 {
+		return filter.Result{}
+	}
+	return rep.Results[len(rep.Results)-1]
+}
+
+const invite = `BEGIN:VCALENDAR
+VERSION:2.0
+METHOD:REQUEST
+BEGIN:VEVENT
+UID:%s
+SEQUENCE:0
+DTSTAMP:20261125T110000Z
+DTSTART:20261201T090000Z
+DTEND:20261201T100000Z
+SUMMARY:Review
+ORGANIZER%s:mailto:%s
+ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:%s
+END:VEVENT
+END:VCALENDAR
+`
+
+// Someone a user wrote to is known afterwards (SPEC "Policy": learned by the
+// submission milter), so their invitation is not held as unknown-sender.
+func TestLearnSentContacts(t *testing.T) {
+	p, db := newProc(t)
+	ics := fmt.Sprintf(invite, "r1@remote.test", "", "carol@remote.test", "alice@example.test")
+	in := mail("carol@remote.test", "alice@example.test", "i1@remote.test", "REQUEST", ics)
+	if r := process(t, p, in, filter.Envelope{Rcpts: []string{"alice@example.test"}}); r.Reason != "unknown-sender" {
+		t.Fatalf("before: %s/%s, want held as unknown-sender", r.Outcome, r.Reason)
+	}
+	process(t, p, mail("alice@example.test", "carol@remote.test", "out1@example.test", "", ""),
+		filter.Envelope{MailFrom: "alice@example.test", Rcpts: []string{"carol@remote.test"}, Outgoing: true})
+	var known bool
+	db.Read(context.Background(), func(tx calstore.Tx) error {
+		known, _ = tx.IsContact("alice@example.test", "carol@remote.test")
+		return nil
+	})
+	if !known {
+		t.Fatal("carol not learned as alice's contact")
+	}
+	in2 := mail("carol@remote.test", "alice@example.test", "i2@remote.test", "REQUEST", strings.Replace(ics, "r1@", "r2@", 1))
+	if r := process(t, p, in2, filter.Envelope{Rcpts: []string{"alice@example.test"}}); r.Reason != "invitation" {
+		t.Fatalf("after: %s/%s, want needs-action/invitation", r.Outcome, r.Reason)
+	}
+	// Switched off, nothing is learned.
+	p.Cfg.LearnSentContacts = false
+	process(t, p, mail("alice@example.test", "dave@remote.test", "out2@example.test", "", ""),
+		filter.Envelope{MailFrom: "alice@example.test", Rcpts: []string{"dave@remote.test"}, Outgoing: true})
+	db.Read(context.Background(), func(tx calstore.Tx) error {
+		known, _ = tx.IsContact("alice@example.test", "dave@remote.test")
+		return nil
+	})
+	if known {
+		t.Fatal("learned with learn_sent_contacts off")
+	}
+}
+
+// A delegate's invitation on the boss's behalf teaches the boss's own copy
+// (seed, "Working on behalf of").
+func TestDelegateOrganizes(t *testing.T) {
+	p, db := newProc(t)
+	db.Write(context.Background(), func(tx calstore.Tx) error {
+		return tx.PutUser(calstore.User{Address: "boss@example.test", Delegates: []string{"sec@example.test"}})
+	})
+	ics := fmt.Sprintf(invite, "d1@example.test", ";SENT-BY=\"mailto:sec@example.test\"", "boss@example.test", "carol@remote.test")
+	raw := mail("sec@example.test", "carol@remote.test", "d1@example.test", "REQUEST", ics)
+	rep, err := p.Process(context.Background(), strings.NewReader(raw), filter.Envelope{MailFrom: "sec@example.test", Rcpts: []string{"carol@remote.test"}, Outgoing: true, Transport: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var boss *filter.Result
+	for i, r := range rep.Results {
+		if r.User == "boss@example.test" {
+			boss = &rep.Results[i]
+		}
+	}
+	if boss == nil || boss.Outcome != "applied" || boss.Reason != "organizer-copy" {
+		t.Fatalf("boss's copy: %+v (all %+v)", boss, rep.Results)
+	}
+	// Someone who is not a delegate teaches nothing.
+	raw2 := mail("mallory@example.test", "carol@remote.test", "d2@example.test", "REQUEST", strings.Replace(strings.Replace(ics, "d1@", "d2@", 1), "sec@", "mallory@", 1))
+	rep, _ = p.Process(context.Background(), strings.NewReader(raw2), filter.Envelope{MailFrom: "mallory@example.test", Rcpts: []string{"carol@remote.test"}, Outgoing: true, Transport: "test"})
+	for _, r := range rep.Results {
+		if r.User == "boss@example.test" {
+			t.Fatalf("non-delegate reached the boss's calendar: %+v", r)
+		}
+	}
+}
+
+// REFRESH answers are rate limited per attendee and event (RFC 5546 §6.1.5).
+func TestRefreshLimit(t *testing.T) {
+	p, _ := newProc(t)
+	p.Cfg.RefreshLimit = 2
+	ics := fmt.Sprintf(invite, "f1@example.test", "", "alice@example.test", "carol@remote.test")
+	process(t, p, mail("alice@example.test", "carol@remote.test", "f1@example.test", "REQUEST", ics),
+		filter.Envelope{MailFrom: "alice@example.test", Rcpts: []string{"carol@remote.test"}, Outgoing: true})
+	refresh := "BEGIN:VCALENDAR\nVERSION:2.0\nMETHOD:REFRESH\nBEGIN:VEVENT\nUID:f1@example.test\nDTSTAMP:20261125T113000Z\nORGANIZER:mailto:alice@example.test\nATTENDEE:mailto:carol@remote.test\nEND:VEVENT\nEND:VCALENDAR\n"
+	var got []string
+	for i := 0; i < 3; i++ {
+		r := process(t, p, mail("carol@remote.test", "alice@example.test", fmt.Sprintf("rf%d@remote.test", i), "REFRESH", refresh),
+			filter.Envelope{Rcpts: []string{"alice@example.test"}})
+		got = append(got, string(r.Outcome)+"/"+r.Reason)
+	}
+	want := "applied/refresh-answered applied/refresh-answered ignored/refresh-limit"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("got %v, want %s", got, want)
+	}
+}
