@@ -79,14 +79,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		_, err := io.WriteString(stdout, admin.Usage)
 		return err
 	}
-	readFile := func(path string) ([]byte, error) {
-		if path == "-" {
-			return io.ReadAll(stdin)
-		}
-		return os.ReadFile(path)
+	client := admin.LocalClient{Stdin: stdin}
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && stdout == os.Stdout {
+		client.Status = os.Stderr // progress only on a terminal
 	}
 	if !*local {
-		code, msg, err := admin.Call(ctx, cfg.AdminSocket(), rest, readFile, stdout)
+		code, msg, err := admin.Call(ctx, cfg.AdminSocket(), rest, client, stdout)
 		switch {
 		case err == nil && code == 0:
 			return nil
@@ -107,6 +105,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return err
 	}
 	defer db.Close()
-	env := admin.Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc}, Out: stdout, ReadFile: readFile}
+	env := admin.Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc}, Out: stdout, Client: client}
 	return admin.Run(ctx, env, rest)
 }

@@ -31,7 +31,7 @@ func TestRunServesAndStops(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		out.Reset()
-		code, msg, err := admin.Call(context.Background(), cfg.AdminSocket(), []string{"user", "add", "bob@example.test"}, os.ReadFile, &out)
+		code, msg, err := admin.Call(context.Background(), cfg.AdminSocket(), []string{"user", "add", "bob@example.test"}, admin.LocalClient{}, &out)
 		if err == nil {
 			if code != 0 {
 				t.Fatalf("user add over the socket: %d %s", code, msg)

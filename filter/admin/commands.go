@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,6 +48,7 @@ commands:
   outbox [-json]
   check [-user USER] FILE.eml
   process [-json] -user USER [-outgoing] FILE.eml
+  scan [-json] -user USER MAILDIR
 `
 
 // UsageError is a wrong invocation: exit status 2.
@@ -62,18 +64,32 @@ type Env struct {
 	Store calstore.Store
 	Proc  *filter.Processor
 	Out   io.Writer
-	// ReadFile reads a file named on the command line ("-" is standard
-	// input). On the admin socket it asks the client, whose files and
-	// working directory these are.
-	ReadFile func(path string) ([]byte, error)
+	// Client is the side imipctl runs on: files named on the command line
+	// are its files, progress goes to its terminal.
+	Client Client
+}
+
+// Client gives a command what lives on imipctl's side. LocalClient is the
+// direct one; on the admin socket the daemon asks imipctl over the socket.
+type Client interface {
+	ReadFile(path string) ([]byte, error)    // "-" is standard input
+	ReadDir(path string) ([]FileInfo, error) // a directory's regular files
+	Progress(format string, a ...any)        // a transient status line; no-op when not on a terminal
+}
+
+// FileInfo is a directory entry as ReadDir reports it.
+type FileInfo struct {
+	Name    string    `json:"name"`
+	ModTime time.Time `json:"mtime"`
+	Size    int64     `json:"size"`
 }
 
 type ctl struct {
-	cfg      filter.File
-	out      io.Writer
-	store    calstore.Store
-	proc     *filter.Processor
-	readFile func(string) ([]byte, error)
+	cfg    filter.File
+	out    io.Writer
+	store  calstore.Store
+	proc   *filter.Processor
+	client Client
 }
 
 // Run runs one command (args[0]) with its arguments.
@@ -81,7 +97,7 @@ func Run(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 {
 		return usagef("no command")
 	}
-	c := &ctl{cfg: env.Cfg, out: env.Out, store: env.Store, proc: env.Proc, readFile: env.ReadFile}
+	c := &ctl{cfg: env.Cfg, out: env.Out, store: env.Store, proc: env.Proc, client: env.Client}
 	cmd, cargs := args[0], args[1:]
 	switch cmd {
 	case "help":
@@ -111,6 +127,8 @@ func Run(ctx context.Context, env Env, args []string) error {
 		return c.outbox(ctx, cargs)
 	case "check":
 		return c.check(ctx, cargs)
+	case "scan":
+		return c.scan(ctx, cargs)
 	case "process":
 		return c.process(ctx, cargs)
 	}
@@ -288,7 +306,7 @@ func (c *ctl) contacts(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		data, err := c.readFile(rest[1])
+		data, err := c.client.ReadFile(rest[1])
 		if err != nil {
 			return err
 		}
@@ -358,7 +376,7 @@ func (c *ctl) importICS(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := c.readFile(rest[1])
+	data, err := c.client.ReadFile(rest[1])
 	if err != nil {
 		return err
 	}
@@ -616,7 +634,7 @@ func (c *ctl) check(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := c.readFile(rest[0])
+	raw, err := c.client.ReadFile(rest[0])
 	if err != nil {
 		return err
 	}
@@ -676,7 +694,7 @@ func (c *ctl) process(ctx context.Context, args []string) error {
 	if *user == "" {
 		return usagef("process: -user is required")
 	}
-	raw, err := c.readFile(rest[0])
+	raw, err := c.client.ReadFile(rest[0])
 	if err != nil {
 		return err
 	}
@@ -700,4 +718,109 @@ func (c *ctl) process(ctx context.Context, args []string) error {
 		fmt.Fprintln(c.out)
 	}
 	return nil
+}
+
+// scan processes the messages of a Maildir (new/ and cur/, or the files of
+// a plain directory) that arrived inside the timeframe, oldest first, for
+// one user: a backfill with the same once-only guarantee as delivery (the
+// processed-message log), so a second run or a concurrent delivery of the
+// same message applies it once.
+func (c *ctl) scan(ctx context.Context, args []string) error {
+	fs := newFlags("scan")
+	asJSON := fs.Bool("json", false, "JSON output: one result per calendar message")
+	user := fs.String("user", "", "the mailbox owner")
+	rest, err := parse(fs, args, 1, 1, "MAILDIR")
+	if err != nil {
+		return err
+	}
+	if *user == "" {
+		return usagef("scan: -user is required")
+	}
+	type msgFile struct {
+		path     string
+		received time.Time
+	}
+	var files []msgFile
+	dirs := []string{path.Join(rest[0], "cur"), path.Join(rest[0], "new")}
+	found := false
+	for _, d := range dirs {
+		list, err := c.client.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		found = true
+		for _, f := range list {
+			files = append(files, msgFile{path.Join(d, f.Name), maildirTime(f)})
+		}
+	}
+	if !found {
+		list, err := c.client.ReadDir(rest[0])
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", rest[0], err)
+		}
+		for _, f := range list {
+			files = append(files, msgFile{path.Join(rest[0], f.Name), maildirTime(f)})
+		}
+	}
+	sort.SliceStable(files, func(i, j int) bool { return files[i].received.Before(files[j].received) })
+	now := time.Now()
+	if c.proc.Now != nil {
+		now = c.proc.Now()
+	}
+	type scanned struct {
+		File string `json:"file"`
+		filter.Result
+	}
+	var results []scanned
+	counts := map[string]int{}
+	skipped, plain := 0, 0
+	for i, f := range files {
+		c.client.Progress("scan %s: %d/%d", rest[0], i+1, len(files))
+		if tf := c.proc.Cfg.Timeframe; tf > 0 && now.Sub(f.received) > tf {
+			skipped++
+			continue
+		}
+		raw, err := c.client.ReadFile(f.path)
+		if err != nil {
+			continue // delivered and moved meanwhile: the live path has it
+		}
+		rep, err := c.proc.Process(ctx, bytes.NewReader(raw), filter.Envelope{Transport: "scan", ForcedUser: *user, Received: f.received})
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", f.path, err)
+		}
+		if !rep.Calendar {
+			plain++
+			continue
+		}
+		for _, r := range rep.Results {
+			counts[string(r.Outcome)]++
+			results = append(results, scanned{File: f.path, Result: r})
+		}
+	}
+	c.client.Progress("")
+	if *asJSON {
+		return listJSON(c, results)
+	}
+	var keys []string
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(c.out, "%d messages: %d older than the timeframe, %d without calendar data", len(files), skipped, plain)
+	for _, k := range keys {
+		fmt.Fprintf(c.out, ", %d %s", counts[k], k)
+	}
+	fmt.Fprintln(c.out)
+	return nil
+}
+
+// maildirTime is when a Maildir message arrived: the Unix time its name
+// starts with (Maildir's unique names), else the file's modification time.
+func maildirTime(f FileInfo) time.Time {
+	if i := strings.IndexByte(f.Name, '.'); i > 0 {
+		if sec, err := strconv.ParseInt(f.Name[:i], 10, 64); err == nil && sec > 0 {
+			return time.Unix(sec, 0)
+		}
+	}
+	return f.ModTime
 }

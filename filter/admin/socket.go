@@ -20,15 +20,21 @@ import (
 //	client → {"args":["events","-json","bob@example.test"]}
 //	server → {"read":"invite.eml"}          the command needs a file of the client's
 //	client → {"data":"<base64>"} or {"error":"no such file"}
+//	server → {"list":"Maildir/cur"}         the command needs a directory listing
+//	client → {"files":[{"name","mtime","size"}...]} or {"error":"..."}
 //	server → {"out":"text"}                  output, in order
+//	server → {"status":"text"}               a progress line for the client's terminal
 //	server → {"exit":0}                      0 ok, 1 operational error, 2 usage error; "error" says why
 type frame struct {
-	Args  []string `json:"args,omitempty"`
-	Read  string   `json:"read,omitempty"`
-	Data  []byte   `json:"data,omitempty"`
-	Out   string   `json:"out,omitempty"`
-	Exit  *int     `json:"exit,omitempty"`
-	Error string   `json:"error,omitempty"`
+	Args   []string   `json:"args,omitempty"`
+	Read   string     `json:"read,omitempty"`
+	Data   []byte     `json:"data,omitempty"`
+	List   string     `json:"list,omitempty"`
+	Files  []FileInfo `json:"files,omitempty"`
+	Out    string     `json:"out,omitempty"`
+	Status string     `json:"status,omitempty"`
+	Exit   *int       `json:"exit,omitempty"`
+	Error  string     `json:"error,omitempty"`
 }
 
 // CommandTimeout bounds one command on the socket.
@@ -129,19 +135,7 @@ func (s *Server) handle(conn net.Conn) {
 		}
 		return len(p), nil
 	})
-	env.ReadFile = func(path string) ([]byte, error) {
-		if err := send(frame{Read: path}); err != nil {
-			return nil, err
-		}
-		var resp frame
-		if err := dec.Decode(&resp); err != nil {
-			return nil, fmt.Errorf("reading %s from the client: %w", path, err)
-		}
-		if resp.Error != "" {
-			return nil, errors.New(resp.Error)
-		}
-		return resp.Data, nil
-	}
+	env.Client = &remoteClient{send: send, dec: dec}
 	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
 	defer cancel()
 	code, msg := 0, ""
@@ -176,6 +170,40 @@ func ExitCode(err error) int {
 	return 1
 }
 
+// remoteClient asks imipctl, over the socket, for what lives on its side.
+type remoteClient struct {
+	send func(frame) error
+	dec  *json.Decoder
+}
+
+func (r *remoteClient) ask(req frame, what string) (frame, error) {
+	if err := r.send(req); err != nil {
+		return frame{}, err
+	}
+	var resp frame
+	if err := r.dec.Decode(&resp); err != nil {
+		return frame{}, fmt.Errorf("reading %s from the client: %w", what, err)
+	}
+	if resp.Error != "" {
+		return frame{}, errors.New(resp.Error)
+	}
+	return resp, nil
+}
+
+func (r *remoteClient) ReadFile(path string) ([]byte, error) {
+	resp, err := r.ask(frame{Read: path}, path)
+	return resp.Data, err
+}
+
+func (r *remoteClient) ReadDir(path string) ([]FileInfo, error) {
+	resp, err := r.ask(frame{List: path}, path)
+	return resp.Files, err
+}
+
+func (r *remoteClient) Progress(format string, a ...any) {
+	r.send(frame{Status: fmt.Sprintf(format, a...)})
+}
+
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
@@ -183,10 +211,11 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // ErrNoDaemon means nothing answers on the admin socket.
 var ErrNoDaemon = errors.New("admin: no daemon on the socket")
 
-// Call runs a command in the daemon listening on path. readFile serves the
-// daemon's requests for files; output goes to out. It returns the command's
-// exit status and error text, or ErrNoDaemon when no daemon answers.
-func Call(ctx context.Context, path string, args []string, readFile func(string) ([]byte, error), out io.Writer) (int, string, error) {
+// Call runs a command in the daemon listening on path. client serves the
+// daemon's requests for files, listings and progress; output goes to out.
+// It returns the command's exit status and error text, or ErrNoDaemon when
+// no daemon answers.
+func Call(ctx context.Context, path string, args []string, client Client, out io.Writer) (int, string, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -207,7 +236,7 @@ func Call(ctx context.Context, path string, args []string, readFile func(string)
 		case f.Exit != nil:
 			return *f.Exit, f.Error, nil
 		case f.Read != "":
-			data, err := readFile(f.Read)
+			data, err := client.ReadFile(f.Read)
 			resp := frame{Data: data}
 			if err != nil {
 				resp = frame{Error: err.Error()}
@@ -215,6 +244,17 @@ func Call(ctx context.Context, path string, args []string, readFile func(string)
 			if err := enc.Encode(resp); err != nil {
 				return 1, "", err
 			}
+		case f.List != "":
+			files, err := client.ReadDir(f.List)
+			resp := frame{Files: files}
+			if err != nil {
+				resp = frame{Error: err.Error()}
+			}
+			if err := enc.Encode(resp); err != nil {
+				return 1, "", err
+			}
+		case f.Status != "":
+			client.Progress("%s", f.Status)
 		default:
 			if _, err := io.WriteString(out, f.Out); err != nil {
 				return 1, "", err

@@ -39,11 +39,11 @@ func TestSocketSameAsLocal(t *testing.T) {
 	defer srv.Shutdown(context.Background())
 
 	msg := "../testdata/scenarios/request-new/message.eml"
-	readFile := func(p string) ([]byte, error) { return os.ReadFile(p) }
+	client := LocalClient{}
 	ctx := context.Background()
 	remote := func(args ...string) (string, int, string) {
 		var out bytes.Buffer
-		code, emsg, err := Call(ctx, sock, args, readFile, &out)
+		code, emsg, err := Call(ctx, sock, args, client, &out)
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
@@ -52,7 +52,7 @@ func TestSocketSameAsLocal(t *testing.T) {
 	local := func(args ...string) (string, int) {
 		var out bytes.Buffer
 		e := env()
-		e.Out, e.ReadFile = &out, readFile
+		e.Out, e.Client = &out, client
 		code := ExitCode(Run(ctx, e, args))
 		return out.String(), code
 	}
@@ -81,7 +81,7 @@ func TestSocketSameAsLocal(t *testing.T) {
 	if _, code, emsg := remote("check", "/nonexistent.eml"); code != 1 || emsg == "" {
 		t.Errorf("missing file: exit %d %q, want 1 with a cause", code, emsg)
 	}
-	if _, _, err := Call(ctx, filepath.Join(dir, "nobody.sock"), []string{"users"}, readFile, &bytes.Buffer{}); err == nil {
+	if _, _, err := Call(ctx, filepath.Join(dir, "nobody.sock"), []string{"users"}, client, &bytes.Buffer{}); err == nil {
 		t.Error("Call to a missing socket succeeded")
 	}
 	// A second daemon must not steal a live socket.

@@ -1,0 +1,128 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"imipd/calstore"
+	"imipd/filter"
+)
+
+func scanMessage(id string, seq int, start string) string {
+	return strings.ReplaceAll(fmt.Sprintf(`From: Alice <alice@remote.test>
+To: bob@example.test
+Date: Wed, 25 Nov 2026 10:00:00 +0000
+Message-ID: <%s>
+MIME-Version: 1.0
+Content-Type: text/calendar; method=REQUEST; charset=UTF-8
+
+BEGIN:VCALENDAR
+VERSION:2.0
+METHOD:REQUEST
+BEGIN:VEVENT
+UID:scan-1@remote.test
+SEQUENCE:%d
+DTSTAMP:20261125T1000%02dZ
+DTSTART:%s
+DTEND:20261201T230000Z
+SUMMARY:Planning
+ORGANIZER:mailto:alice@remote.test
+ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:bob@example.test
+END:VEVENT
+END:VCALENDAR
+`, id, seq, seq, start), "\n", "\r\n")
+}
+
+// TestScanMaildir backfills a Maildir: oldest first by arrival, messages
+// older than the timeframe skipped, plain mail passed over, and a second run
+// applies nothing twice (the once-only log answers it), through the admin
+// socket as well as directly.
+func TestScanMaildir(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	md := filepath.Join(dir, "Maildir")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		os.MkdirAll(filepath.Join(md, d), 0o700)
+	}
+	write := func(sub string, at time.Time, body string) {
+		name := fmt.Sprintf("%d.M1P1.host", at.Unix())
+		if err := os.WriteFile(filepath.Join(md, sub, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The update (SEQUENCE 1) arrived after the invitation but sorts first by
+	// directory; scan must still apply the invitation first.
+	write("cur", now.Add(-time.Hour), scanMessage("upd@remote.test", 1, "20261201T100000Z"))
+	write("new", now.Add(-2*time.Hour), scanMessage("inv@remote.test", 0, "20261201T090000Z"))
+	write("cur", now.Add(-90*time.Minute), "From: x@remote.test\r\nTo: bob@example.test\r\nSubject: hi\r\n\r\nplain\r\n")
+	write("cur", now.Add(-60*24*time.Hour), scanMessage("ancient@remote.test", 5, "20261201T110000Z"))
+
+	db, err := calstore.Open(filepath.Join(dir, "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg := filter.Defaults()
+	cfg.DataDir = dir
+	cfg.DefaultPolicy = "always"
+	cfg.LocalDomains = []string{"example.test"}
+	pc, _ := cfg.Processing()
+	env := Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc, Now: func() time.Time { return now }}, Client: LocalClient{}}
+	run := func() []map[string]any {
+		var out bytes.Buffer
+		env.Out = &out
+		if err := Run(context.Background(), env, []string{"scan", "-json", "-user", "bob@example.test", md}); err != nil {
+			t.Fatal(err)
+		}
+		var res []map[string]any
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("%v: %s", err, out.String())
+		}
+		return res
+	}
+	first := run()
+	if len(first) != 2 || first[0]["outcome"] != "needs-action" || first[1]["outcome"] != "applied" {
+		t.Fatalf("first scan: %v", first)
+	}
+	second := run()
+	if fmt.Sprint(second) != fmt.Sprint(first) {
+		t.Fatalf("second scan differs:\n%v\n%v", second, first)
+	}
+	var ev calstore.Event
+	db.Read(context.Background(), func(tx calstore.Tx) error {
+		ev, err = tx.Event("bob@example.test", "scan-1@remote.test")
+		return err
+	})
+	v, err := filter.ViewEvent(ev)
+	if err != nil || v.Sequence != 1 || v.Start != "2026-12-01T10:00:00Z" {
+		t.Fatalf("event after scan: %+v %v", v.Fields, err)
+	}
+	if len(ev.History) != 2 {
+		t.Fatalf("history %d entries, want 2 (each message applied once)", len(ev.History))
+	}
+
+	// Over the admin socket, the listing and the files come from the client.
+	sock := filepath.Join(dir, "imipd.sock")
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{Env: func() Env { e := env; e.Client = nil; return e }}
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	var out bytes.Buffer
+	code, msg, err := Call(context.Background(), sock, []string{"scan", "-user", "bob@example.test", md}, LocalClient{}, &out)
+	if err != nil || code != 0 {
+		t.Fatalf("scan over the socket: %d %s %v", code, msg, err)
+	}
+	if !strings.Contains(out.String(), "4 messages: 1 older than the timeframe, 1 without calendar data, 1 applied, 1 needs-action") {
+		t.Fatalf("summary: %s", out.String())
+	}
+}
