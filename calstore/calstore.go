@@ -190,6 +190,13 @@ type Store interface {
 	// error always means "committed" and an error "nothing changed".
 	Write(ctx context.Context, fn func(Tx) error) error
 
+	// Batch is Write with group commit: concurrent calls share one
+	// transaction and one sync, a lone call commits at once. Each fn's
+	// effect is atomic as with Write, but fn may run more than once (when
+	// another fn of its group fails, the group is retried without it), so
+	// fn must only have effects inside the transaction or repeatable ones.
+	Batch(ctx context.Context, fn func(Tx) error) error
+
 	// Close closes the store, waiting for running transactions. Read and
 	// Write then return ErrClosed. A second Close returns nil.
 	Close() error

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,42 +387,92 @@ func TestCheck(t *testing.T) {
 
 // BenchmarkWriteEvent measures one synced Write that checks and records a
 // message and stores an event, as a delivery does.
-func BenchmarkWriteEvent(b *testing.B) {
+// deliveryTx is the shape of one delivery's transaction: the once-only
+// lookup, the event read and write, the log entry.
+func deliveryTx(key, uid string, data []byte) func(tx calstore.Tx) error {
+	return func(tx calstore.Tx) error {
+		if _, err := tx.LogEntry("alice@example.test", key); !errors.Is(err, calstore.ErrNotFound) {
+			return fmt.Errorf("LogEntry: %v", err)
+		}
+		ev, err := tx.Event("alice@example.test", uid)
+		if err != nil && !errors.Is(err, calstore.ErrNotFound) {
+			return err
+		}
+		ev.UID = uid
+		ev.Data = data
+		ev.History = append(ev.History, calstore.HistoryEntry{Time: time.Now(), MessageID: key, Method: "REQUEST", Outcome: "applied"})
+		if err := tx.PutEvent("alice@example.test", ev); err != nil {
+			return err
+		}
+		return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: key, Outcome: "applied"})
+	}
+}
+
+func benchStore(b *testing.B) *calstore.DB {
 	db, err := calstore.Open(filepath.Join(b.TempDir(), "imipd.db"), calstore.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	b.Cleanup(func() { db.Close() })
 	err = db.Write(ctx, func(tx calstore.Tx) error { return tx.PutUser(calstore.User{Address: "alice@example.test"}) })
 	if err != nil {
 		b.Fatal(err)
 	}
-	data := []byte(strings.Repeat("ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:someone@example.org\r\n", 40))
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		key := fmt.Sprint("k", i)
-		uid := fmt.Sprint("uid", i%100)
-		i++
-		err := db.Write(ctx, func(tx calstore.Tx) error {
-			if _, err := tx.LogEntry("alice@example.test", key); !errors.Is(err, calstore.ErrNotFound) {
-				return fmt.Errorf("LogEntry: %v", err)
+	return db
+}
+
+var benchData = []byte(strings.Repeat("ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:someone@example.org\r\n", 40))
+
+// BenchmarkWriteEvent: one synced delivery transaction at a time.
+func BenchmarkWriteEvent(b *testing.B) {
+	for _, mode := range []string{"Write", "Batch"} {
+		b.Run(mode, func(b *testing.B) {
+			db := benchStore(b)
+			b.SetBytes(int64(len(benchData)))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				fn := deliveryTx(fmt.Sprint("k", i), fmt.Sprint("uid", i%100), benchData)
+				i++
+				var err error
+				if mode == "Write" {
+					err = db.Write(ctx, fn)
+				} else {
+					err = db.Batch(ctx, fn)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
 			}
-			ev, err := tx.Event("alice@example.test", uid)
-			if err != nil && !errors.Is(err, calstore.ErrNotFound) {
-				return err
-			}
-			ev.UID = uid
-			ev.Data = data
-			ev.History = append(ev.History, calstore.HistoryEntry{Time: time.Now(), MessageID: key, Method: "REQUEST", Outcome: "applied"})
-			if err := tx.PutEvent("alice@example.test", ev); err != nil {
-				return err
-			}
-			return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: key, Outcome: "applied"})
 		})
-		if err != nil {
-			b.Fatal(err)
-		}
+	}
+}
+
+// BenchmarkConcurrentDeliveries: 16 concurrent synced deliveries, each its
+// own transaction (Write) or grouped (Batch). Compare ns/op in one run.
+func BenchmarkConcurrentDeliveries(b *testing.B) {
+	for _, mode := range []string{"Write", "Batch"} {
+		b.Run(mode, func(b *testing.B) {
+			db := benchStore(b)
+			var n atomic.Int64
+			b.SetParallelism(8) // 8 × GOMAXPROCS(2) = 16 writers
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					fn := deliveryTx(fmt.Sprint("k", i), fmt.Sprint("uid", i%100), benchData)
+					var err error
+					if mode == "Write" {
+						err = db.Write(ctx, fn)
+					} else {
+						err = db.Batch(ctx, fn)
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }

@@ -41,6 +41,7 @@ type DB struct {
 	path     string
 	readOnly bool
 	closed   atomic.Bool
+	batch    batcher
 }
 
 var _ Store = (*DB)(nil)

@@ -583,6 +583,7 @@ func TestMilterOverMaxMessage(t *testing.T) {
 type panicStore struct{ calstore.Store }
 
 func (panicStore) Write(context.Context, func(calstore.Tx) error) error { panic("store exploded") }
+func (panicStore) Batch(context.Context, func(calstore.Tx) error) error { panic("store exploded") }
 
 func TestMilterPanicAccepts(t *testing.T) {
 	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, func(s calstore.Store) calstore.Store { return panicStore{s} })
@@ -614,6 +615,10 @@ func (b *blockStore) Write(ctx context.Context, fn func(calstore.Tx) error) erro
 		return ctx.Err()
 	}
 	return b.Store.Write(ctx, fn)
+}
+
+func (b *blockStore) Batch(ctx context.Context, fn func(calstore.Tx) error) error {
+	return b.Write(ctx, fn)
 }
 
 func TestMilterProcessTimeout(t *testing.T) {

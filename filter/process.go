@@ -383,7 +383,14 @@ var errDryRun = errors.New("dry run")
 // once-only check, the evaluation and every write are atomic.
 func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, error) {
 	var res itip.Result
-	err := p.Store.Write(ctx, func(tx calstore.Tx) error {
+	// Deliveries share transactions (group commit, calstore.Store.Batch);
+	// the once-only check is inside, so a re-run sees its own group's
+	// writes. A dry run must roll back, so it takes a transaction alone.
+	write := p.Store.Batch
+	if env.DryRun {
+		write = p.Store.Write
+	}
+	err := write(ctx, func(tx calstore.Tx) error {
 		if prev, err := tx.LogEntry(u.addr, key); err == nil {
 			// Seen before: the same answer again (a retried delivery).
 			res = itip.Result{Outcome: itip.Outcome(prev.Outcome), Reason: prev.Reason}

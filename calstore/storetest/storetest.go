@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) calstore.Store) {
 		{"ReadIsReadOnly", testReadOnlyTx},
 		{"TxAfterFn", testTxAfterFn},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"Batch", testBatch},
+		{"BatchFailureIsolated", testBatchFailure},
 		{"Closed", testClosed},
 		{"ContextCancelled", testContextCancelled},
 	}
@@ -1216,4 +1218,123 @@ func testContextCancelled(t *testing.T, s calstore.Store) {
 		wantErr(t, "event of cancelled Write", err, calstore.ErrNotFound)
 		return nil
 	})
+}
+
+// testBatch: concurrent Batch calls all land, each with its once-only check
+// inside (a repeated key is refused), and a lone call works.
+func testBatch(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test"})
+	if err := s.Batch(ctx, func(tx calstore.Tx) error {
+		return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "lone"})
+	}); err != nil {
+		t.Fatalf("lone Batch: %v", err)
+	}
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		// Every key is delivered twice at once: exactly one of the two
+		// may see it absent (the once-only check in the same transaction).
+		for range 2 {
+			wg.Go(func() {
+				key := fmt.Sprintf("b%d", i)
+				err := s.Batch(ctx, func(tx calstore.Tx) error {
+					if _, err := tx.LogEntry("alice@example.test", key); err == nil {
+						return calstore.ErrExists
+					}
+					if err := tx.PutEvent("alice@example.test", calstore.Event{UID: key}); err != nil {
+						return err
+					}
+					return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: key})
+				})
+				errs <- err
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	ok, dup := 0, 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, calstore.ErrExists):
+			dup++
+		default:
+			t.Error(err)
+		}
+	}
+	if ok != n || dup != n {
+		t.Fatalf("%d committed, %d refused as duplicates; want %d and %d", ok, dup, n, n)
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		evs, err := tx.Events("alice@example.test")
+		if len(evs) != n {
+			t.Errorf("%d events, want %d", len(evs), n)
+		}
+		return err
+	})
+}
+
+// testBatchFailure: a failing or panicking fn leaves nothing behind and
+// does not take the other calls of its group with it.
+func testBatchFailure(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test"})
+	boom := errors.New("boom")
+	var wg sync.WaitGroup
+	results := make(chan string, 30)
+	for i := range 30 {
+		wg.Go(func() {
+			uid := fmt.Sprintf("f%d", i)
+			defer func() {
+				if p := recover(); p != nil {
+					results <- "panic"
+				}
+			}()
+			err := s.Batch(ctx, func(tx calstore.Tx) error {
+				if err := tx.PutEvent("alice@example.test", calstore.Event{UID: uid}); err != nil {
+					return err
+				}
+				switch i % 10 {
+				case 3:
+					return boom
+				case 7:
+					panic("fn panicked")
+				}
+				return nil
+			})
+			switch {
+			case err == nil:
+				results <- "ok"
+			case errors.Is(err, boom):
+				results <- "boom"
+			default:
+				results <- err.Error()
+			}
+		})
+	}
+	wg.Wait()
+	close(results)
+	got := map[string]int{}
+	for r := range results {
+		got[r]++
+	}
+	if got["ok"] != 24 || got["boom"] != 3 || got["panic"] != 3 {
+		t.Fatalf("results %v, want 24 ok, 3 boom, 3 panic", got)
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		for i := range 30 {
+			_, err := tx.Event("alice@example.test", fmt.Sprintf("f%d", i))
+			want := i%10 != 3 && i%10 != 7
+			if (err == nil) != want {
+				t.Errorf("event f%d stored=%v, want %v", i, err == nil, want)
+			}
+		}
+		return nil
+	})
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Batch(cctx, func(tx calstore.Tx) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled ctx: %v", err)
+	}
 }
