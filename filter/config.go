@@ -56,11 +56,17 @@ type HTTPConfig struct {
 	PushResolve  string `toml:"push_resolve"`
 }
 
-// SubmissionConfig is the [submission] table.
+// SubmissionConfig is the [submission] table: where the outbox sender
+// (Outbox) delivers outgoing iTIP mail. Address "" turns the sender off
+// (items stay queued). Username and Password, together, authenticate with
+// AUTH PLAIN, which is sent only over TLS or to a loopback/unix address.
+// STARTTLS is used whenever the server offers it; RequireTLS refuses to
+// send without it.
 type SubmissionConfig struct {
-	Address  string `toml:"address"`
-	Username string `toml:"username"`
-	Password string `toml:"password"`
+	Address    string `toml:"address"`
+	Username   string `toml:"username"`
+	Password   string `toml:"password"`
+	RequireTLS bool   `toml:"require_tls"`
 }
 
 // CalDAVConfig is the [caldav] table.
@@ -174,6 +180,12 @@ func (f File) Processing() (Config, error) {
 	case "", "recipientOnly", "mailLogin":
 	default:
 		bad("http.push_resolve", "%q: want recipientOnly or mailLogin", f.HTTP.PushResolve)
+	}
+	if (f.Submission.Username == "") != (f.Submission.Password == "") {
+		bad("submission.username", "username and password go together")
+	}
+	if f.Submission.RequireTLS && f.Submission.Address == "" {
+		bad("submission.require_tls", "needs submission.address")
 	}
 	if (f.CalDAV.Cert == "") != (f.CalDAV.Key == "") {
 		bad("caldav.cert", "cert and key go together")

@@ -151,3 +151,38 @@ func TestRefreshLimit(t *testing.T) {
 		t.Fatalf("got %v, want %s", got, want)
 	}
 }
+
+// A delegate answers an invitation on the boss's behalf: the REPLY names
+// the delegate as SENT-BY and the outbox item as Sender; someone else may not.
+func TestRespondAsDelegate(t *testing.T) {
+	p, db := newProc(t)
+	db.Write(context.Background(), func(tx calstore.Tx) error {
+		if err := tx.PutUser(calstore.User{Address: "boss@example.test", Delegates: []string{"sec@example.test"}, Policy: "always"}); err != nil {
+			return err
+		}
+		return nil
+	})
+	ics := fmt.Sprintf(invite, "inv-d@remote.test", "", "carol@remote.test", "boss@example.test")
+	r := process(t, p, mail("carol@remote.test", "boss@example.test", "inv-d@remote.test", "REQUEST", ics), filter.Envelope{Rcpts: []string{"boss@example.test"}})
+	if r.Reason != "invitation" {
+		t.Fatalf("invitation: %+v", r)
+	}
+	var id uint64
+	db.Read(context.Background(), func(tx calstore.Tx) error {
+		ps, _ := tx.PendingList("boss@example.test", true)
+		id = ps[0].ID
+		return nil
+	})
+	if _, err := p.Respond(context.Background(), "boss@example.test", id, "accept", "mallory@example.test"); err == nil {
+		t.Fatal("a non-delegate answered for the boss")
+	}
+	if _, err := p.Respond(context.Background(), "boss@example.test", id, "accept", "sec@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	var items []calstore.OutboxItem
+	db.Read(context.Background(), func(tx calstore.Tx) error { items, _ = tx.Outbox(); return nil })
+	if len(items) != 1 || items[0].SentBy != "sec@example.test" || items[0].From != "boss@example.test" ||
+		!strings.Contains(string(items[0].Body), `SENT-BY="mailto:sec@example.test"`) {
+		t.Fatalf("outbox: %+v\n%s", items, items[0].Body)
+	}
+}

@@ -593,7 +593,7 @@ func learnParties(tx calstore.Tx, user string, cal *ical.Calendar) error {
 func enqueue(tx calstore.Tx, user, uid string, send []itip.Outgoing, now time.Time) error {
 	for _, s := range send {
 		if _, err := tx.Enqueue(calstore.OutboxItem{
-			User: user, From: s.From, To: s.To, Method: string(s.Method), UID: uid,
+			User: user, From: s.From, SentBy: s.SentBy, To: s.To, Method: string(s.Method), UID: uid,
 			Subject: outSubject(s), Body: ics.Marshal(s.Cal), Auto: s.Auto, Created: now, Updated: now, NextAttempt: now,
 		}); err != nil {
 			return err

@@ -17,7 +17,9 @@ var ErrNotOpen = errors.New("filter: pending item is not open")
 // Respond records the user's decision on pending item id and queues the iTIP
 // messages it sends (SPEC "Admin CLI": respond). One transaction: the item,
 // the event and the outbox change together.
-func (p *Processor) Respond(ctx context.Context, user string, id uint64, action string) (itip.Result, error) {
+// as, when not empty, is a delegate of the user deciding on the user's
+// behalf (seed, "Working on behalf of").
+func (p *Processor) Respond(ctx context.Context, user string, id uint64, action, as string) (itip.Result, error) {
 	now := p.now()
 	var res itip.Result
 	err := p.Store.Write(ctx, func(tx calstore.Tx) error {
@@ -51,7 +53,7 @@ func (p *Processor) Respond(ctx context.Context, user string, id uint64, action 
 				From: pi.From, Now: now, Outgoing: pi.Outgoing, Force: true})
 		} else {
 			res, err = itip.Respond(itip.Decision{Kind: pi.Kind, Action: action, RecurrenceID: pi.RecurrenceID,
-				Attendee: pi.Attendee, Msg: msg, Stored: stored, User: u, Now: now})
+				Attendee: pi.Attendee, Msg: msg, Stored: stored, User: u, Now: now, SentBy: calstore.Normalize(as)})
 			if err != nil {
 				return err
 			}

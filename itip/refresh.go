@@ -30,7 +30,7 @@ func applyRefresh(in *Input) Result {
 		return result(Ignored, "refresh-limit")
 	}
 	r = result(Applied, "refresh-answered")
-	r.Send = []Outgoing{{Method: Request, From: in.User.Address, To: []string{asker.Address}, Cal: asMethod(st.cal, Request), Auto: true}}
+	r.Send = []Outgoing{{Method: Request, From: in.User.Address, To: []string{asker.Address}, Cal: stamped(asMethod(st.cal, Request), in.Now), Auto: true}}
 	r.Note = Describe(m, in.User.Address)
 	return r
 }

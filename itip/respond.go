@@ -19,6 +19,10 @@ type Decision struct {
 	Stored       *ical.Calendar // the user's current copy, nil if none
 	User         User
 	Now          time.Time
+	// SentBy is the delegate deciding on the user's behalf (seed, "Working
+	// on behalf of"), "" when the user decides. The messages sent carry it
+	// as SENT-BY of the user's ATTENDEE or ORGANIZER and as their Sender.
+	SentBy string
 }
 
 // ErrAction is returned for an action the item does not allow.
@@ -27,6 +31,39 @@ var ErrAction = fmt.Errorf("itip: action not allowed")
 // Respond applies the decision and returns the new stored object and the
 // iTIP messages the decision sends (RFC 5546 §3.2).
 func Respond(d Decision) (Result, error) {
+	if d.SentBy != "" && !d.User.IsDelegate(d.SentBy) {
+		return Result{}, fmt.Errorf("%w: %s is not a delegate of %s", ErrAction, d.SentBy, d.User.Address)
+	}
+	r, err := respond(d)
+	if err == nil && d.SentBy != "" {
+		for i := range r.Send {
+			r.Send[i].SentBy = d.SentBy
+			markSentBy(r.Send[i].Cal, r.Send[i].Method, &d.User, d.SentBy)
+		}
+	}
+	return r, err
+}
+
+// markSentBy sets SENT-BY (RFC 5545 §3.2.18) on the user's ATTENDEE of a
+// REPLY, or on the ORGANIZER of what the organizer sends.
+func markSentBy(cal *ical.Calendar, m Method, u *User, delegate string) {
+	for _, c := range cal.Children {
+		if c.Name != ical.CompEvent {
+			continue
+		}
+		if m == Reply {
+			if p := userAttendee(c, u); p != nil {
+				p.Params.Set("SENT-BY", "mailto:"+delegate)
+			}
+			continue
+		}
+		if p := c.Props.Get(ical.PropOrganizer); p != nil {
+			p.Params.Set("SENT-BY", "mailto:"+delegate)
+		}
+	}
+}
+
+func respond(d Decision) (Result, error) {
 	ok := false
 	for _, a := range append(ActionsFor(d.Kind), "ignore") {
 		if a == d.Action {
@@ -87,6 +124,14 @@ func answer(d Decision) (Result, error) {
 	reply.Props.SetText(ical.PropProductID, ProdID)
 	reply.Props.SetText(ical.PropMethod, string(Reply))
 	var org string
+	// RFC 5546 §3.2.3: ORGANIZER is required (1) in every component of a
+	// REPLY; an override stored without one takes the event's organizer.
+	var orgProp *ical.Prop
+	for _, c := range o.events() {
+		if orgProp = c.Props.Get(ical.PropOrganizer); orgProp != nil {
+			break
+		}
+	}
 	for _, c := range o.events() {
 		rid := o.rid(c)
 		if d.RecurrenceID != "" && rid != d.RecurrenceID {
@@ -108,18 +153,25 @@ func answer(d Decision) (Result, error) {
 				rc.Props.Set(&cp)
 			}
 		}
+		if rc.Props.Get(ical.PropOrganizer) == nil && orgProp != nil {
+			cp := cloneProp(*orgProp)
+			rc.Props.Set(&cp)
+		}
 		ap := cloneProp(*p)
 		rc.Props.Set(&ap)
 		rc.Props.SetDateTime(ical.PropDateTimeStamp, d.Now.UTC())
 		reply.Children = append(reply.Children, rc)
-		if op := c.Props.Get(ical.PropOrganizer); op != nil {
+		if op := rc.Props.Get(ical.PropOrganizer); op != nil {
 			org = NormAddr(op.Value)
 		}
 	}
 	if len(reply.Children) == 0 {
 		return Result{}, fmt.Errorf("itip: no component %q in event %s", d.RecurrenceID, d.Msg.UID)
 	}
-	mergeTimezones(reply, out)
+	// RFC 5546 §3.2.3: VTIMEZONE "MUST be present if any date/time refers
+	// to a timezone" (0 or 1); only the zones the REPLY uses, not every
+	// zone of the stored copy.
+	usedTimezones(reply, out)
 	r := Result{Outcome: Applied, Reason: map[string]string{"ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined"}[ps], Cal: out, Obsolete: "answered"}
 	if org != "" && !d.User.Is(org) {
 		r.Send = []Outgoing{{Method: Reply, From: d.User.Address, To: []string{org}, Cal: reply}}
@@ -236,10 +288,35 @@ func declineCounter(d Decision) (Result, error) {
 		c.Props.Set(&cp)
 	}
 	cal.Children = append(cal.Children, c)
-	mergeTimezones(cal, d.Msg.Cal)
+	// RFC 5546 §3.2.8: VTIMEZONE only if a date/time refers to it (here at
+	// most the RECURRENCE-ID), not the zones of the proposal.
+	usedTimezones(cal, d.Msg.Cal)
 	r := Result{Outcome: Applied, Reason: "counter-declined"}
 	r.Send = []Outgoing{{Method: DeclineCounter, From: d.User.Address, To: []string{d.Attendee}, Cal: cal}}
 	return r, nil
+}
+
+// usedTimezones adds to dst the VTIMEZONEs of src that a property of dst's
+// components refers to by TZID.
+func usedTimezones(dst, src *ical.Calendar) {
+	used := map[string]bool{}
+	for _, c := range dst.Children {
+		for _, ps := range c.Props {
+			for _, p := range ps {
+				if tz := p.Params.Get(ical.ParamTimezoneID); tz != "" {
+					used[tz] = true
+				}
+			}
+		}
+	}
+	var tz []*ical.Component
+	for _, c := range src.Children {
+		if id := propValue(c, ical.PropTimezoneID); c.Name == ical.CompTimezone && used[id] {
+			tz = append(tz, cloneComp(c))
+			used[id] = false
+		}
+	}
+	dst.Children = append(tz, dst.Children...)
 }
 
 // otherAttendees lists the attendees of the object other than the user and

@@ -103,6 +103,13 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := filter.NewMetrics(reg, func() float64 { return outboxQueued(db) })
 	proc := &filter.Processor{Store: db, Cfg: pc, Log: log, Metrics: metrics}
+	// The outbox sender ([submission] address; "" leaves items queued).
+	var outbox *filter.Outbox
+	if sc := cfg.Submission; sc.Address != "" {
+		outbox = filter.NewOutbox(db, filter.OutboxOptions{Address: sc.Address, Username: sc.Username, Password: sc.Password,
+			RequireTLS: sc.RequireTLS}, log.With("component", "outbox"))
+		proc.OnEnqueue = outbox.Kick
+	}
 
 	var servers []server
 	adminLn, err := admin.Listen(cfg.AdminSocket())
@@ -170,6 +177,17 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 			}
 		}(s)
 	}
+	outboxCtx, stopOutbox := context.WithCancel(context.Background())
+	defer stopOutbox()
+	outboxDone := make(chan struct{})
+	go func() {
+		defer close(outboxDone)
+		if outbox != nil {
+			if err := outbox.Run(outboxCtx); err != nil {
+				log.Error("outbox sender stopped", "err", err)
+			}
+		}
+	}()
 	log.Info("imipd started", "data_dir", cfg.DataDir, "local_domains", pc.LocalDomains, "default_policy", pc.DefaultPolicy)
 	var runErr error
 	select {
@@ -187,6 +205,9 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 		}
 	}
 	wg.Wait()
+	// The sender finishes the message in flight before the store closes.
+	stopOutbox()
+	<-outboxDone
 	log.Info("imipd stopped")
 	return runErr
 }

@@ -43,9 +43,10 @@ commands:
   events [-json] USER
   event [-json] USER UID
   pending [-json] [-all] USER
-  respond USER ID ACTION
+  respond [-as DELEGATE] USER ID ACTION
   log [-json] [-n N] [USER]
   outbox [-json]
+  outbox retry ID
   check [-user USER] FILE.eml
   process [-json] -user USER [-outgoing] FILE.eml
   scan [-json] -user USER MAILDIR
@@ -531,7 +532,9 @@ func (c *ctl) pending(ctx context.Context, args []string) error {
 }
 
 func (c *ctl) respond(ctx context.Context, args []string) error {
-	rest, err := parse(newFlags("respond"), args, 3, 3, "USER ID ACTION")
+	fs := newFlags("respond")
+	as := fs.String("as", "", "a delegate of USER deciding on USER's behalf")
+	rest, err := parse(fs, args, 3, 3, "USER ID ACTION")
 	if err != nil {
 		return err
 	}
@@ -539,7 +542,7 @@ func (c *ctl) respond(ctx context.Context, args []string) error {
 	if err != nil {
 		return usagef("respond: %q is not a pending id", rest[1])
 	}
-	res, err := c.proc.Respond(ctx, rest[0], id, rest[2])
+	res, err := c.proc.Respond(ctx, rest[0], id, rest[2], *as)
 	if errors.Is(err, itip.ErrAction) {
 		return usagef("%v", err)
 	}
@@ -598,6 +601,24 @@ type outboxView struct {
 }
 
 func (c *ctl) outbox(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "retry" {
+		rest, err := parse(newFlags("outbox retry"), args[1:], 1, 1, "ID")
+		if err != nil {
+			return err
+		}
+		id, err := strconv.ParseUint(rest[0], 10, 64)
+		if err != nil {
+			return usagef("outbox retry: %q is not an outbox id", rest[0])
+		}
+		if err := filter.RetryOutbox(ctx, c.store, id, time.Now()); err != nil {
+			return fmt.Errorf("outbox %d: %w", id, err)
+		}
+		if c.proc.OnEnqueue != nil {
+			c.proc.OnEnqueue() // the daemon's sender looks now
+		}
+		fmt.Fprintf(c.out, "outbox %d: queued\n", id)
+		return nil
+	}
 	fs := newFlags("outbox")
 	asJSON := fs.Bool("json", false, "JSON output")
 	if _, err := parse(fs, args, 0, 0, "no arguments"); err != nil {

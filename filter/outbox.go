@@ -1,0 +1,691 @@
+package filter
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"imipd/calstore"
+	"imipd/itip"
+	"imipd/itip/ics"
+)
+
+// OutboxOptions configure the outbox sender (SPEC "Transports": outgoing
+// iTIP over SMTP submission).
+type OutboxOptions struct {
+	Address            string // "inet:HOST:PORT" | "unix:/PATH" (SMTP submission)
+	Username, Password string // AUTH PLAIN when set (only over TLS, or to a loopback/unix address)
+	// RequireTLS refuses to send without STARTTLS. Without it STARTTLS is
+	// still used whenever the server offers it.
+	RequireTLS bool
+	// TLSConfig for STARTTLS; nil: verify the server's certificate against
+	// the address's host, except on a loopback address, where the
+	// certificate is not verified (the connection does not leave the
+	// machine; TLS there satisfies the server's encryption policy).
+	TLSConfig  *tls.Config
+	Hostname   string        // EHLO name and Message-ID domain; default os.Hostname()
+	MinBackoff time.Duration // first retry delay; default 30s
+	MaxBackoff time.Duration // retry delay cap; default 1h. Exponential with jitter in between.
+	// MaxAge: an item still undelivered this long after it was queued is
+	// given up (status failed, last_error "expired: ...") at its next
+	// temporary failure; default 5 days.
+	MaxAge time.Duration
+	// Retention: sent items are deleted this long after they were sent;
+	// default 7 days. Failed items stay until retried or removed.
+	Retention time.Duration
+}
+
+// Defaults of OutboxOptions.
+const (
+	DefaultOutboxMinBackoff = 30 * time.Second
+	DefaultOutboxMaxBackoff = time.Hour
+	DefaultOutboxMaxAge     = 5 * 24 * time.Hour
+	DefaultOutboxRetention  = 7 * 24 * time.Hour
+)
+
+// SMTP timeouts of the sender. The dial has its own; every command must be
+// answered within outboxCommandTimeout, the end of DATA within
+// outboxSubmitTimeout (RFC 5321 §4.5.3.2 suggests longer for a relay; a
+// submission server answers in seconds).
+const (
+	outboxDialTimeout    = 30 * time.Second
+	outboxCommandTimeout = time.Minute
+	outboxSubmitTimeout  = 5 * time.Minute
+	// outboxStopGrace is how long a message in flight may still take after
+	// Run's context ended (the daemon's shutdown), before its connection
+	// is closed.
+	outboxStopGrace = 15 * time.Second
+	// outboxIdle bounds a sleep without anything due, so that pruning runs
+	// and a store changed by another process is looked at.
+	outboxIdle = time.Minute
+)
+
+// Outbox is the sender: it delivers the store's queued outbox items over
+// SMTP submission, with exponential backoff, oldest first.
+//
+// Delivery bookkeeping, and its bound on duplicates: before each attempt
+// one Store.Write records it (Attempts+1, NextAttempt = now + backoff,
+// Updated); the message is sent; a second Write records the result (sent;
+// failed on a permanent 5xx answer to MAIL, RCPT or DATA; otherwise still
+// queued with LastError). A crash (or kill -9) between the server's
+// acceptance of DATA and the second Write leaves the item queued with the
+// attempt counted; it is sent again after restart, at the backoff time,
+// with the same Message-ID (Compose derives it from the item). So a message
+// is delivered at most once per crash that hits that window, plus what SMTP
+// itself allows (a connection lost after the final "." but before the
+// server's answer, RFC 1047), and every copy carries one Message-ID that
+// receivers — and imipd's own once-only log — de-duplicate on. Nothing
+// queued is ever lost: the item is in the store before anything is sent.
+type Outbox struct {
+	store calstore.Store
+	opt   OutboxOptions
+	log   *slog.Logger
+	kick  chan struct{}
+	now   func() time.Time
+}
+
+// NewOutbox returns a sender for store; Run starts it.
+func NewOutbox(store calstore.Store, opt OutboxOptions, log *slog.Logger) *Outbox {
+	if opt.Hostname == "" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			opt.Hostname = h
+		} else {
+			opt.Hostname = "localhost"
+		}
+	}
+	if opt.MinBackoff <= 0 {
+		opt.MinBackoff = DefaultOutboxMinBackoff
+	}
+	if opt.MaxBackoff <= 0 {
+		opt.MaxBackoff = DefaultOutboxMaxBackoff
+	}
+	if opt.MaxBackoff < opt.MinBackoff {
+		opt.MaxBackoff = opt.MinBackoff
+	}
+	if opt.MaxAge <= 0 {
+		opt.MaxAge = DefaultOutboxMaxAge
+	}
+	if opt.Retention <= 0 {
+		opt.Retention = DefaultOutboxRetention
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Outbox{store: store, opt: opt, log: log, kick: make(chan struct{}, 1), now: time.Now}
+}
+
+// Kick tells the sender that something was enqueued: it looks at the outbox
+// now instead of at the next retry time. It never blocks.
+func (o *Outbox) Kick() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Retry requeues an item (RetryOutbox) and wakes the sender.
+func (o *Outbox) Retry(ctx context.Context, id uint64) error {
+	if err := RetryOutbox(ctx, o.store, id, o.now()); err != nil {
+		return err
+	}
+	o.Kick()
+	return nil
+}
+
+// RetryOutbox requeues a failed or queued outbox item to be sent now:
+// status queued, NextAttempt now; Attempts and LastError are kept. A sent
+// item is not sent again (calstore.ErrInvalid); an unknown ID is
+// calstore.ErrNotFound. A running sender notices at its next wake-up (at
+// most outboxIdle later); Outbox.Retry also wakes it.
+func RetryOutbox(ctx context.Context, s calstore.Store, id uint64, now time.Time) error {
+	return s.Write(ctx, func(tx calstore.Tx) error {
+		it, err := tx.OutboxItem(id)
+		if err != nil {
+			return err
+		}
+		if it.Status == calstore.OutboxSent {
+			return fmt.Errorf("%w: outbox item %d was sent already", calstore.ErrInvalid, id)
+		}
+		it.Status = calstore.OutboxQueued
+		it.NextAttempt = now
+		it.Updated = now
+		return tx.PutOutbox(it)
+	})
+}
+
+// Run sends due queued items, oldest first, then sleeps until the next
+// item is due or Kick is called, until ctx ends; then it returns nil after
+// the message in flight, if any, is finished (for at most a few seconds).
+// It returns an error only when the store is closed under it.
+func (o *Outbox) Run(ctx context.Context) error {
+	o.log.Info("outbox sender started", "address", o.opt.Address, "require_tls", o.opt.RequireTLS, "auth", o.opt.Username != "")
+	for {
+		next, err := o.round(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := outboxIdle
+		if err != nil {
+			if errors.Is(err, calstore.ErrClosed) {
+				return err
+			}
+			o.log.Error("outbox: store", "err", err)
+			wait = o.opt.MinBackoff
+		} else if !next.IsZero() {
+			wait = min(max(next.Sub(o.now()), 0), outboxIdle)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-o.kick:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// round prunes old sent items, sends every due item and returns when the
+// next queued item is due (zero: none queued).
+func (o *Outbox) round(ctx context.Context) (time.Time, error) {
+	now := o.now()
+	var items []calstore.OutboxItem
+	if err := o.store.Read(ctx, func(tx calstore.Tx) error {
+		var err error
+		items, err = tx.Outbox()
+		return err
+	}); err != nil {
+		return time.Time{}, err
+	}
+	var old []uint64
+	var due []calstore.OutboxItem
+	var next time.Time
+	for _, it := range items {
+		switch it.Status {
+		case calstore.OutboxSent:
+			if now.Sub(it.Updated) > o.opt.Retention {
+				old = append(old, it.ID)
+			}
+		case calstore.OutboxQueued:
+			if !it.NextAttempt.After(now) {
+				due = append(due, it)
+			} else if next.IsZero() || it.NextAttempt.Before(next) {
+				next = it.NextAttempt
+			}
+		}
+	}
+	if len(old) > 0 {
+		if err := o.prune(ctx, old, now); err != nil {
+			return time.Time{}, err
+		}
+	}
+	slices.SortStableFunc(due, func(a, b calstore.OutboxItem) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return cmpU64(a.ID, b.ID)
+	})
+	for _, it := range due {
+		if ctx.Err() != nil {
+			return time.Time{}, nil
+		}
+		n, err := o.attempt(ctx, it.ID)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !n.IsZero() && (next.IsZero() || n.Before(next)) {
+			next = n
+		}
+	}
+	return next, nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// prune deletes sent items older than the retention (checked again inside
+// the transaction).
+func (o *Outbox) prune(ctx context.Context, ids []uint64, now time.Time) error {
+	n := 0
+	err := o.store.Write(ctx, func(tx calstore.Tx) error {
+		n = 0
+		for _, id := range ids {
+			it, err := tx.OutboxItem(id)
+			if errors.Is(err, calstore.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if it.Status != calstore.OutboxSent || now.Sub(it.Updated) <= o.opt.Retention {
+				continue
+			}
+			if err := tx.DeleteOutbox(id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err == nil && n > 0 {
+		o.log.Info("outbox: pruned sent items", "count", n, "retention", o.opt.Retention.String())
+	}
+	return err
+}
+
+// backoff is the delay before attempt number attempts+1: MinBackoff
+// doubled per earlier attempt, capped at MaxBackoff, with jitter in
+// [d/2, d] so that items queued together spread out.
+func (o *Outbox) backoff(attempts int) time.Duration {
+	d := o.opt.MinBackoff
+	for i := 1; i < attempts && d < o.opt.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, o.opt.MaxBackoff)
+	half := d / 2
+	if half <= 0 {
+		return d
+	}
+	return half + rand.N(d-half+1)
+}
+
+// attempt sends one item: it records the attempt, sends, records the
+// result. It returns the item's next attempt time if it stays queued.
+func (o *Outbox) attempt(ctx context.Context, id uint64) (time.Time, error) {
+	now := o.now()
+	var it calstore.OutboxItem
+	ok := false
+	err := o.store.Write(ctx, func(tx calstore.Tx) error {
+		var err error
+		it, err = tx.OutboxItem(id)
+		if errors.Is(err, calstore.ErrNotFound) {
+			ok = false
+			return nil
+		} else if err != nil {
+			return err
+		}
+		// Changed since the listing (retried, removed, sent by another
+		// round)? Only a queued, due item is sent.
+		if it.Status != calstore.OutboxQueued || it.NextAttempt.After(now) {
+			ok = false
+			return nil
+		}
+		it.Attempts++
+		it.NextAttempt = now.Add(o.backoff(it.Attempts))
+		it.Updated = now
+		ok = true
+		return tx.PutOutbox(it)
+	})
+	if err != nil || !ok {
+		return time.Time{}, err
+	}
+	log := o.log.With("outbox_id", it.ID, "method", it.Method, "uid", it.UID, "from", it.From, "to", it.To, "attempt", it.Attempts)
+
+	msgID, raw, cerr := Compose(it, now, o.opt.Hostname)
+	var serr error
+	if cerr != nil {
+		serr = &sendError{stage: "compose", err: cerr, permanent: true}
+	} else {
+		log = log.With("message_id", msgID)
+		serr = o.send(ctx, it, raw)
+	}
+
+	// The result is recorded even when ctx ended meanwhile (shutdown):
+	// what was sent must be marked sent.
+	done := o.now()
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var next time.Time
+	err = o.store.Write(bctx, func(tx calstore.Tx) error {
+		cur, err := tx.OutboxItem(id)
+		if errors.Is(err, calstore.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		next = time.Time{}
+		cur.Updated = done
+		var se *sendError
+		switch {
+		case serr == nil:
+			cur.Status = calstore.OutboxSent
+			cur.LastError = ""
+		case errors.As(serr, &se) && se.permanent:
+			cur.Status = calstore.OutboxFailed
+			cur.LastError = serr.Error()
+		case done.Sub(cur.Created) > o.opt.MaxAge:
+			cur.Status = calstore.OutboxFailed
+			cur.LastError = fmt.Sprintf("expired: undelivered after %d attempts since %s: %v", cur.Attempts, cur.Created.UTC().Format(time.RFC3339), serr)
+		default:
+			cur.LastError = serr.Error()
+			if cur.Status == calstore.OutboxQueued {
+				next = cur.NextAttempt
+			}
+		}
+		return tx.PutOutbox(cur)
+	})
+	switch {
+	case err != nil:
+		log.Error("outbox: recording the result failed; the item will be sent again", "err", err, "send_err", serr)
+		return time.Time{}, err
+	case serr == nil:
+		log.Info("outbox: sent")
+	case next.IsZero():
+		log.Error("outbox: failed permanently", "err", serr)
+	default:
+		log.Warn("outbox: not sent, will retry", "err", serr, "next_attempt", next)
+	}
+	return next, nil
+}
+
+// sendError is a failed delivery: which stage, and whether it is permanent
+// (a 5xx answer to the message's own commands: MAIL, RCPT, DATA). Failures
+// of the connection itself (dial, greeting, EHLO, STARTTLS, AUTH), even
+// with a 5xx code, are the setup's, not the message's: they stay
+// temporary, so fixing the configuration lets every queued item go.
+type sendError struct {
+	stage     string
+	err       error
+	permanent bool
+}
+
+func (e *sendError) Error() string { return e.stage + ": " + e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }
+
+func connErr(stage string, err error) error { return &sendError{stage: stage, err: err} }
+
+func msgErr(stage string, err error) error {
+	var se *smtp.SMTPError
+	return &sendError{stage: stage, err: err, permanent: errors.As(err, &se) && se.Code/100 == 5}
+}
+
+// errNoStartTLS is go-smtp's error when STARTTLS is not advertised.
+const errNoStartTLS = "doesn't support STARTTLS"
+
+// send delivers raw for it over one SMTP connection.
+func (o *Outbox) send(ctx context.Context, it calstore.OutboxItem, raw []byte) error {
+	// The message in flight is finished for a while after ctx ends.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(outboxStopGrace, cancel) })
+	defer stop()
+
+	_, host, loopback, err := o.target()
+	if err != nil {
+		return connErr("address", err)
+	}
+	tlsCfg := o.tlsConfig(host, loopback)
+	c, err := o.connect(sctx, tlsCfg, true)
+	if err != nil && !o.opt.RequireTLS && strings.Contains(err.Error(), errNoStartTLS) {
+		c, err = o.connect(sctx, nil, false)
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, isTLS := c.TLSConnectionState()
+	if o.opt.RequireTLS && !isTLS {
+		return connErr("starttls", errors.New("TLS required (submission.require_tls) but not in use"))
+	}
+	if o.opt.Username != "" {
+		if !isTLS && !loopback {
+			return connErr("auth", errors.New("refusing AUTH PLAIN without TLS to a non-loopback server"))
+		}
+		if !c.SupportsAuth(sasl.Plain) {
+			return connErr("auth", errors.New("server does not offer AUTH PLAIN"))
+		}
+		if err := c.Auth(sasl.NewPlainClient("", o.opt.Username, o.opt.Password)); err != nil {
+			return connErr("auth", err)
+		}
+	}
+	if err := c.Mail(it.From, nil); err != nil {
+		return msgErr("MAIL FROM:<"+it.From+">", err)
+	}
+	for _, r := range it.To {
+		if err := c.Rcpt(r, nil); err != nil {
+			return msgErr("RCPT TO:<"+r+">", err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return msgErr("DATA", err)
+	}
+	if _, err := w.Write(raw); err != nil {
+		w.Close()
+		return msgErr("DATA", err)
+	}
+	if err := w.Close(); err != nil {
+		return msgErr("end of DATA", err)
+	}
+	c.Quit() // the message is accepted; a failing QUIT changes nothing
+	return nil
+}
+
+// connect dials the submission server, says EHLO (and STARTTLS first when
+// tlsCfg is set). go-smtp's client says "EHLO localhost" before STARTTLS
+// (it has no other way to start TLS on an existing connection); the EHLO
+// that counts, after TLS, carries the hostname.
+func (o *Outbox) connect(ctx context.Context, tlsCfg *tls.Config, startTLS bool) (*smtp.Client, error) {
+	dctx, dcancel := context.WithTimeout(ctx, outboxDialTimeout)
+	conn, err := Dial(dctx, o.opt.Address)
+	dcancel()
+	if err != nil {
+		return nil, connErr("connect", err)
+	}
+	// Closing the connection is how a stopping daemon ends a stuck
+	// conversation (go-smtp has no context); ctx ends when send returns.
+	context.AfterFunc(ctx, func() { conn.Close() })
+	var c *smtp.Client
+	if startTLS {
+		c, err = smtp.NewClientStartTLS(conn, tlsCfg)
+		if err != nil {
+			conn.Close()
+			return nil, connErr("starttls", err)
+		}
+	} else {
+		c = smtp.NewClient(conn)
+	}
+	c.CommandTimeout = outboxCommandTimeout
+	c.SubmissionTimeout = outboxSubmitTimeout
+	if err := c.Hello(o.opt.Hostname); err != nil {
+		c.Close()
+		return nil, connErr("EHLO", err)
+	}
+	return c, nil
+}
+
+// target parses the address: network, host (for TLS) and whether it is
+// loopback (unix sockets count as loopback).
+func (o *Outbox) target() (network, host string, loopback bool, err error) {
+	network, addr, err := SplitAddr(o.opt.Address)
+	if err != nil {
+		return "", "", false, err
+	}
+	if network == "unix" {
+		return network, "localhost", true, nil
+	}
+	host, _, err = net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", false, fmt.Errorf("address %q: %w", o.opt.Address, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return network, host, true, nil
+	}
+	ip := net.ParseIP(host)
+	return network, host, ip != nil && ip.IsLoopback(), nil
+}
+
+func (o *Outbox) tlsConfig(host string, loopback bool) *tls.Config {
+	var cfg *tls.Config
+	if o.opt.TLSConfig != nil {
+		cfg = o.opt.TLSConfig.Clone()
+	} else {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		cfg.InsecureSkipVerify = loopback
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	return cfg
+}
+
+// OutboxMessageID is the Message-ID (without angle brackets) Compose gives
+// an item: derived from the item's ID, creation time and the hostname, so
+// every attempt to send one item carries the same Message-ID.
+func OutboxMessageID(it calstore.OutboxItem, hostname string) string {
+	if hostname == "" {
+		hostname = "localhost"
+	}
+	h := sha256.Sum256([]byte(strconv.FormatUint(it.ID, 10) + "\x00" + it.Created.UTC().Format(time.RFC3339Nano) + "\x00" + hostname))
+	return "imipd." + hex.EncodeToString(h[:16]) + "@" + hostname
+}
+
+// Compose renders an outbox item as an iMIP message (RFC 6047 §2, RFC
+// 5322): From the user (with Sender the delegate when the item was sent by
+// one), To the recipients, Date now, a Message-ID stable per item
+// (OutboxMessageID), the item's Subject, and a multipart/alternative body
+// with a readable text/plain summary and the iCalendar object as
+// text/calendar; method=METHOD. Automatic answers carry Auto-Submitted:
+// auto-replied (RFC 3834) and X-Auto-Response-Suppress: All.
+func Compose(it calstore.OutboxItem, now time.Time, hostname string) (msgID string, raw []byte, err error) {
+	if strings.TrimSpace(it.From) == "" || len(it.To) == 0 {
+		return "", nil, fmt.Errorf("outbox item %d: no From or no recipients", it.ID)
+	}
+	if len(it.Body) == 0 {
+		return "", nil, fmt.Errorf("outbox item %d: empty calendar body", it.ID)
+	}
+	var msg *itip.Message
+	if cal, err := ics.Decode(it.Body, ics.DefaultLimits()); err == nil {
+		msg, _ = itip.ParseMessage(cal)
+	}
+	method := strings.ToUpper(strings.TrimSpace(it.Method))
+	if method == "" && msg != nil {
+		method = string(msg.Method)
+	}
+	if method == "" || strings.ContainsAny(method, " \t\r\n;\"") {
+		return "", nil, fmt.Errorf("outbox item %d: no usable METHOD (%q)", it.ID, method)
+	}
+
+	from := calstore.Normalize(it.From)
+	sentBy := calstore.Normalize(it.SentBy)
+	if sentBy == from {
+		sentBy = ""
+	}
+	to := make([]*mail.Address, 0, len(it.To))
+	for _, a := range it.To {
+		to = append(to, &mail.Address{Address: calstore.Normalize(a)})
+	}
+	subject := it.Subject
+	if subject == "" {
+		subject = "Calendar: " + method
+	}
+	msgID = OutboxMessageID(it, hostname)
+	// go-message writes fields in the reverse order of setting them: set
+	// from the last to the first.
+	var h mail.Header
+	var bnd [15]byte
+	crand.Read(bnd[:])
+	h.SetContentType("multipart/alternative", map[string]string{"boundary": "imipd-" + hex.EncodeToString(bnd[:])})
+	h.Set("MIME-Version", "1.0")
+	if it.Auto {
+		h.Set("X-Auto-Response-Suppress", "All")
+		h.Set("Auto-Submitted", "auto-replied")
+	}
+	h.SetSubject(subject)
+	h.SetAddressList("To", to)
+	if sentBy != "" {
+		h.SetAddressList("Sender", []*mail.Address{{Address: sentBy}})
+	}
+	h.SetAddressList("From", []*mail.Address{{Address: from}})
+	h.SetMessageID(msgID)
+	h.SetDate(now)
+
+	var buf bytes.Buffer
+	w, err := message.CreateWriter(&buf, h.Header)
+	if err != nil {
+		return "", nil, err
+	}
+	// (1) what it is about, in words.
+	reader := ""
+	if len(it.To) == 1 {
+		reader = calstore.Normalize(it.To[0])
+	}
+	text := "A calendar message (" + method + ")."
+	if msg != nil {
+		text = itip.Describe(msg, reader) + "."
+	}
+	if sentBy != "" {
+		text += "\r\nSent by " + sentBy + " on behalf of " + from + "."
+	}
+	text += "\r\n\r\nCalendar programs read the attached iCalendar data (iTIP " + method + ").\r\n"
+	if err := writePart(w, "text/plain", nil, []byte(text)); err != nil {
+		return "", nil, err
+	}
+	// (2) the iTIP object itself.
+	if err := writePart(w, "text/calendar", map[string]string{"method": method}, it.Body); err != nil {
+		return "", nil, err
+	}
+	if err := w.Close(); err != nil {
+		return "", nil, err
+	}
+	return msgID, buf.Bytes(), nil
+}
+
+// writePart adds a UTF-8 text part: 7bit when the body is ASCII with short
+// lines, quoted-printable otherwise.
+func writePart(w *message.Writer, mediaType string, params map[string]string, body []byte) error {
+	p := map[string]string{"charset": "UTF-8"}
+	for k, v := range params {
+		p[k] = v
+	}
+	var ph message.Header
+	ph.Set("Content-Transfer-Encoding", transferEncoding(body))
+	ph.SetContentType(mediaType, p) // written first
+	pw, err := w.CreatePart(ph)
+	if err != nil {
+		return err
+	}
+	if _, err := pw.Write(body); err != nil {
+		return err
+	}
+	return pw.Close()
+}
+
+func transferEncoding(body []byte) string {
+	for _, line := range bytes.Split(body, []byte("\n")) {
+		if len(line) > 998 {
+			return "quoted-printable"
+		}
+		for _, c := range line {
+			if c >= 0x80 || (c < 0x20 && c != '\t' && c != '\r') || c == 0x7f {
+				return "quoted-printable"
+			}
+		}
+	}
+	return "7bit"
+}

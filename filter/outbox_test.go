@@ -1,0 +1,803 @@
+package filter_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-message"
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"imipd/calstore"
+	"imipd/filter"
+)
+
+// ---- a submission server for the sender to talk to ----
+
+type obMsg struct {
+	from   string
+	rcpts  []string
+	data   []byte
+	tls    bool   // TLS was in use at DATA
+	authed string // the AUTH PLAIN user, if any
+}
+
+type obSink struct {
+	t    *testing.T
+	srv  *smtp.Server
+	addr string // inet:127.0.0.1:PORT
+
+	mu       sync.Mutex
+	msgs     []obMsg
+	dataErrs []error // answers to the next DATAs, in order (nil: accept)
+	rcptErr  map[string]error
+	drop     bool // close the connection at DATA
+	user     string
+	pass     string // with user: AUTH PLAIN required
+	got      chan struct{}
+}
+
+func newObSink(t *testing.T, tlsCfg *tls.Config) *obSink {
+	t.Helper()
+	s := &obSink{t: t, rcptErr: map[string]error{}, got: make(chan struct{}, 64)}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = "inet:" + ln.Addr().String()
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &obSession{s: s, c: c}, nil
+	}))
+	s.srv.Domain = "sink.test"
+	s.srv.TLSConfig = tlsCfg
+	s.srv.ErrorLog = lmtpDiscardLog{}
+	go s.srv.Serve(ln)
+	t.Cleanup(func() { s.srv.Close() })
+	return s
+}
+
+func (s *obSink) messages() []obMsg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]obMsg(nil), s.msgs...)
+}
+
+// wait waits until the sink holds n messages.
+func (s *obSink) wait(n int, d time.Duration) []obMsg {
+	s.t.Helper()
+	deadline := time.After(d)
+	for {
+		if m := s.messages(); len(m) >= n {
+			return m
+		}
+		select {
+		case <-s.got:
+		case <-deadline:
+			s.t.Fatalf("sink: %d messages after %v, want %d", len(s.messages()), d, n)
+		}
+	}
+}
+
+type obSession struct {
+	s      *obSink
+	c      *smtp.Conn
+	from   string
+	rcpts  []string
+	authed string
+}
+
+func (ss *obSession) Reset()        { ss.from, ss.rcpts = "", nil }
+func (ss *obSession) Logout() error { return nil }
+
+func (ss *obSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (ss *obSession) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		ss.s.mu.Lock()
+		defer ss.s.mu.Unlock()
+		if username != ss.s.user || password != ss.s.pass {
+			return smtp.ErrAuthFailed
+		}
+		ss.authed = username
+		return nil
+	}), nil
+}
+
+func (ss *obSession) Mail(from string, _ *smtp.MailOptions) error {
+	ss.s.mu.Lock()
+	needAuth := ss.s.user != ""
+	ss.s.mu.Unlock()
+	if needAuth && ss.authed == "" {
+		return smtp.ErrAuthRequired
+	}
+	ss.from = from
+	return nil
+}
+
+func (ss *obSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	err := ss.s.rcptErr[to]
+	ss.s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	ss.rcpts = append(ss.rcpts, to)
+	return nil
+}
+
+func (ss *obSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if ss.s.drop {
+		ss.c.Conn().Close()
+		return errors.New("dropped")
+	}
+	if len(ss.s.dataErrs) > 0 {
+		e := ss.s.dataErrs[0]
+		ss.s.dataErrs = ss.s.dataErrs[1:]
+		if e != nil {
+			return e
+		}
+	}
+	_, isTLS := ss.c.TLSConnectionState()
+	ss.s.msgs = append(ss.s.msgs, obMsg{from: ss.from, rcpts: ss.rcpts, data: b, tls: isTLS, authed: ss.authed})
+	select {
+	case ss.s.got <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// obSelfSigned returns a server config for 127.0.0.1 and a client config that
+// trusts it.
+func obSelfSigned(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sink.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"sink.test"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		&tls.Config{RootCAs: pool}
+}
+
+// ---- store and sender helpers ----
+
+func obStore(t *testing.T) *calstore.DB {
+	t.Helper()
+	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+const obReplyICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//imipd test//EN\r\nMETHOD:REPLY\r\n" +
+	"BEGIN:VEVENT\r\nUID:outbox-1@example.test\r\nDTSTAMP:20260301T090000Z\r\n" +
+	"DTSTART:20260310T100000Z\r\nDTEND:20260310T110000Z\r\nSEQUENCE:0\r\nSUMMARY:Café planning\r\n" +
+	"ORGANIZER;CN=Alice:mailto:alice@remote.test\r\nATTENDEE;PARTSTAT=ACCEPTED;CN=Bob:mailto:bob@example.test\r\n" +
+	"END:VEVENT\r\nEND:VCALENDAR\r\n"
+
+func obReplyItem(auto bool) calstore.OutboxItem {
+	return calstore.OutboxItem{User: "bob@example.test", From: "bob@example.test", To: []string{"alice@remote.test"},
+		Method: "REPLY", UID: "outbox-1@example.test", Subject: "Reply: Café planning", Body: []byte(obReplyICS), Auto: auto}
+}
+
+func obEnqueue(t *testing.T, s calstore.Store, it calstore.OutboxItem) calstore.OutboxItem {
+	t.Helper()
+	var out calstore.OutboxItem
+	if err := s.Write(context.Background(), func(tx calstore.Tx) error {
+		var err error
+		out, err = tx.Enqueue(it)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func obItem(t *testing.T, s calstore.Store, id uint64) calstore.OutboxItem {
+	t.Helper()
+	var out calstore.OutboxItem
+	if err := s.Read(context.Background(), func(tx calstore.Tx) error {
+		var err error
+		out, err = tx.OutboxItem(id)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func obPut(t *testing.T, s calstore.Store, it calstore.OutboxItem) {
+	t.Helper()
+	if err := s.Write(context.Background(), func(tx calstore.Tx) error { return tx.PutOutbox(it) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// obWait polls until cond holds for the item.
+func obWait(t *testing.T, s calstore.Store, id uint64, d time.Duration, what string, cond func(calstore.OutboxItem) bool) calstore.OutboxItem {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		it := obItem(t, s, id)
+		if cond(it) {
+			return it
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox item %d: not %s after %v: %+v", id, what, d, it)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// obRun starts the sender; the returned stop cancels it and waits.
+func obRun(t *testing.T, ob *filter.Outbox) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ob.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				err = errors.New("Run did not return within 5s of cancel")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func obLog(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(obLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type obLogWriter struct{ t *testing.T }
+
+func (w obLogWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func obOpts(addr string) filter.OutboxOptions {
+	return filter.OutboxOptions{Address: addr, Hostname: "imipd.test", MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+}
+
+// obParsed is a received message taken apart with go-message.
+type obParsed struct {
+	h                  gomail.Header
+	textType, calType  string
+	textParams, calPar map[string]string
+	text, cal          []byte
+}
+
+func obParse(t *testing.T, raw []byte) obParsed {
+	t.Helper()
+	e, err := message.Read(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("message.Read: %v\n%s", err, raw)
+	}
+	p := obParsed{h: gomail.Header{Header: e.Header}}
+	mt, _, err := e.Header.ContentType()
+	if err != nil || mt != "multipart/alternative" {
+		t.Fatalf("Content-Type %q (%v), want multipart/alternative", mt, err)
+	}
+	mr := e.MultipartReader()
+	var n int
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("NextPart: %v", err)
+		}
+		n++
+		mt, params, err := part.Header.ContentType()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(part.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch n {
+		case 1:
+			p.textType, p.textParams, p.text = mt, params, body
+		case 2:
+			p.calType, p.calPar, p.cal = mt, params, body
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d parts, want 2", n)
+	}
+	return p
+}
+
+// ---- Compose ----
+
+func TestComposeReply(t *testing.T) {
+	for _, auto := range []bool{false, true} {
+		it := obReplyItem(auto)
+		it.ID, it.Created = 7, time.Date(2026, 3, 1, 9, 0, 0, 123, time.UTC)
+		now := time.Date(2026, 3, 1, 9, 5, 0, 0, time.UTC)
+		id, raw, err := filter.Compose(it, now, "imipd.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := obParse(t, raw)
+		if from, _ := p.h.AddressList("From"); len(from) != 1 || from[0].Address != "bob@example.test" {
+			t.Errorf("From = %v", from)
+		}
+		if to, _ := p.h.AddressList("To"); len(to) != 1 || to[0].Address != "alice@remote.test" {
+			t.Errorf("To = %v", to)
+		}
+		if d, err := p.h.Date(); err != nil || !d.Equal(now) {
+			t.Errorf("Date = %v, %v", d, err)
+		}
+		if mid, _ := p.h.MessageID(); mid != id || !strings.HasSuffix(mid, "@imipd.test") {
+			t.Errorf("Message-ID %q, Compose said %q", mid, id)
+		}
+		if s, _ := p.h.Subject(); s != "Reply: Café planning" {
+			t.Errorf("Subject = %q", s)
+		}
+		if v := p.h.Get("MIME-Version"); v != "1.0" {
+			t.Errorf("MIME-Version = %q", v)
+		}
+		if p.h.Has("Sender") {
+			t.Errorf("Sender without a delegate: %q", p.h.Get("Sender"))
+		}
+		if got := p.h.Get("Auto-Submitted"); (got == "auto-replied") != auto || (got != "" && !auto) {
+			t.Errorf("auto=%v: Auto-Submitted = %q", auto, got)
+		}
+		if got := p.h.Get("X-Auto-Response-Suppress"); (got == "All") != auto {
+			t.Errorf("auto=%v: X-Auto-Response-Suppress = %q", auto, got)
+		}
+		if p.textType != "text/plain" || !strings.EqualFold(p.textParams["charset"], "utf-8") {
+			t.Errorf("first part %s %v", p.textType, p.textParams)
+		}
+		if txt := string(p.text); !strings.Contains(txt, "bob@example.test") || !strings.Contains(txt, "Café planning") || !strings.Contains(txt, "accepted") {
+			t.Errorf("text part does not say who, what: %q", txt)
+		}
+		if p.calType != "text/calendar" || p.calPar["method"] != "REPLY" || !strings.EqualFold(p.calPar["charset"], "utf-8") {
+			t.Errorf("second part %s %v", p.calType, p.calPar)
+		}
+		if string(p.cal) != obReplyICS {
+			t.Errorf("calendar part differs:\n%q\nwant\n%q", p.cal, obReplyICS)
+		}
+		// Every line of the message is 7-bit and short (no SMTPUTF8 or
+		// 8BITMIME assumed).
+		for _, l := range bytes.Split(raw, []byte("\r\n")) {
+			if len(l) > 998 {
+				t.Errorf("line longer than 998: %.60q", l)
+			}
+			for _, c := range l {
+				if c >= 0x80 {
+					t.Fatalf("8-bit byte in %q", l)
+				}
+			}
+		}
+		// Stable: another attempt at another time, same Message-ID.
+		id2, _, _ := filter.Compose(it, now.Add(time.Hour), "imipd.test")
+		if id2 != id || id != filter.OutboxMessageID(it, "imipd.test") {
+			t.Errorf("Message-ID not stable: %q, %q", id, id2)
+		}
+		other := it
+		other.ID = 8
+		if id3, _, _ := filter.Compose(other, now, "imipd.test"); id3 == id {
+			t.Errorf("two items, one Message-ID %q", id)
+		}
+	}
+}
+
+func TestComposeSentBy(t *testing.T) {
+	it := obReplyItem(false)
+	it.SentBy = "mailto:Sec@example.test"
+	_, raw, err := filter.Compose(it, time.Now(), "imipd.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := obParse(t, raw)
+	if s, _ := p.h.AddressList("Sender"); len(s) != 1 || s[0].Address != "sec@example.test" {
+		t.Errorf("Sender = %v", s)
+	}
+	if from, _ := p.h.AddressList("From"); len(from) != 1 || from[0].Address != "bob@example.test" {
+		t.Errorf("From = %v", from)
+	}
+}
+
+func TestComposeBad(t *testing.T) {
+	it := obReplyItem(false)
+	it.Method = ""
+	it.Body = []byte("not a calendar")
+	if _, _, err := filter.Compose(it, time.Now(), "h"); err == nil {
+		t.Error("no METHOD anywhere: no error")
+	}
+	// METHOD from the body when the item has none.
+	it = obReplyItem(false)
+	it.Method = ""
+	_, raw, err := filter.Compose(it, time.Now(), "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := obParse(t, raw); p.calPar["method"] != "REPLY" {
+		t.Errorf("method = %q", p.calPar["method"])
+	}
+}
+
+// ---- sending ----
+
+func TestOutboxDelivers(t *testing.T) {
+	db := obStore(t)
+	sk := newObSink(t, nil)
+	manual := obEnqueue(t, db, obReplyItem(false))
+	auto := obReplyItem(true)
+	auto.To = []string{"alice@remote.test", "carol@remote.test"}
+	autoIt := obEnqueue(t, db, auto)
+	ob := filter.NewOutbox(db, obOpts(sk.addr), obLog(t))
+	obRun(t, ob)
+	msgs := sk.wait(2, 5*time.Second)
+	for i, want := range []calstore.OutboxItem{manual, autoIt} { // oldest first
+		m := msgs[i]
+		if m.from != "bob@example.test" || strings.Join(m.rcpts, ",") != strings.Join(want.To, ",") {
+			t.Errorf("envelope %d: %s -> %v", i, m.from, m.rcpts)
+		}
+		p := obParse(t, m.data)
+		if mid, _ := p.h.MessageID(); mid != filter.OutboxMessageID(want, "imipd.test") {
+			t.Errorf("message %d: Message-ID %q", i, mid)
+		}
+		if (p.h.Get("Auto-Submitted") == "auto-replied") != want.Auto {
+			t.Errorf("message %d (auto=%v): Auto-Submitted %q", i, want.Auto, p.h.Get("Auto-Submitted"))
+		}
+		if p.calPar["method"] != "REPLY" || string(p.cal) != obReplyICS {
+			t.Errorf("message %d: calendar part %v %q", i, p.calPar, p.cal)
+		}
+		if !p.h.Has("Date") {
+			t.Errorf("message %d: no Date", i)
+		}
+		got := obWait(t, db, want.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+		if got.Attempts != 1 || got.LastError != "" {
+			t.Errorf("item %d: %+v", want.ID, got)
+		}
+	}
+}
+
+func TestOutboxTemporaryThenDelivered(t *testing.T) {
+	db := obStore(t)
+	sk := newObSink(t, nil)
+	sk.dataErrs = []error{&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}}
+	it := obEnqueue(t, db, obReplyItem(false))
+	o := obOpts(sk.addr)
+	o.MinBackoff, o.MaxBackoff = time.Second, 2*time.Second
+	obRun(t, filter.NewOutbox(db, o, obLog(t)))
+	got := obWait(t, db, it.ID, 3*time.Second, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
+	if got.Status != calstore.OutboxQueued || got.Attempts != 1 || !strings.Contains(got.LastError, "451") {
+		t.Errorf("after 451: %+v", got)
+	}
+	if !got.NextAttempt.After(time.Now()) {
+		t.Errorf("after 451: NextAttempt %v not in the future", got.NextAttempt)
+	}
+	if len(sk.messages()) != 0 {
+		t.Fatal("a message was accepted with 451")
+	}
+	sk.wait(1, 5*time.Second)
+	got = obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+	if got.Attempts != 2 || got.LastError != "" {
+		t.Errorf("after delivery: %+v", got)
+	}
+}
+
+func TestOutboxPermanentAndRetry(t *testing.T) {
+	db := obStore(t)
+	sk := newObSink(t, nil)
+	sk.rcptErr["alice@remote.test"] = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	it := obEnqueue(t, db, obReplyItem(false))
+	ob := filter.NewOutbox(db, obOpts(sk.addr), obLog(t))
+	obRun(t, ob)
+	got := obWait(t, db, it.ID, 3*time.Second, "failed", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxFailed })
+	if got.Attempts != 1 || !strings.Contains(got.LastError, "550") || !strings.Contains(got.LastError, "alice@remote.test") {
+		t.Errorf("after 550: %+v", got)
+	}
+	time.Sleep(300 * time.Millisecond) // several backoffs: a failed item is not retried
+	if got := obItem(t, db, it.ID); got.Attempts != 1 || got.Status != calstore.OutboxFailed {
+		t.Errorf("failed item touched again: %+v", got)
+	}
+
+	sk.mu.Lock()
+	delete(sk.rcptErr, "alice@remote.test")
+	sk.mu.Unlock()
+	// The plain function: requeued now, the error kept for the listing.
+	if err := filter.RetryOutbox(context.Background(), db, it.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ob.Kick()
+	sk.wait(1, 5*time.Second)
+	got = obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+	if got.Attempts != 2 {
+		t.Errorf("after retry: %+v", got)
+	}
+	if err := filter.RetryOutbox(context.Background(), db, it.ID, time.Now()); !errors.Is(err, calstore.ErrInvalid) {
+		t.Errorf("retry of a sent item: %v, want ErrInvalid", err)
+	}
+	if err := filter.RetryOutbox(context.Background(), db, 999, time.Now()); !errors.Is(err, calstore.ErrNotFound) {
+		t.Errorf("retry of an unknown item: %v, want ErrNotFound", err)
+	}
+}
+
+func TestRetryOutboxKeepsError(t *testing.T) {
+	db := obStore(t)
+	it := obEnqueue(t, db, obReplyItem(false))
+	it.Status, it.LastError, it.Attempts, it.NextAttempt = calstore.OutboxFailed, "RCPT: 550 no", 3, time.Now().Add(time.Hour)
+	obPut(t, db, it)
+	now := time.Now().Add(time.Minute).Round(0)
+	if err := filter.RetryOutbox(context.Background(), db, it.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	got := obItem(t, db, it.ID)
+	if got.Status != calstore.OutboxQueued || !got.NextAttempt.Equal(now) || got.LastError != "RCPT: 550 no" || got.Attempts != 3 {
+		t.Errorf("after RetryOutbox: %+v", got)
+	}
+}
+
+func TestOutboxServerDown(t *testing.T) {
+	db := obStore(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "inet:" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	it := obEnqueue(t, db, obReplyItem(false))
+	o := obOpts(addr)
+	o.MinBackoff, o.MaxBackoff = 10*time.Millisecond, 20*time.Millisecond
+	obRun(t, filter.NewOutbox(db, o, obLog(t)))
+	got := obWait(t, db, it.ID, 5*time.Second, "attempted 3 times", func(it calstore.OutboxItem) bool { return it.Attempts >= 3 })
+	if got.Status != calstore.OutboxQueued || !strings.Contains(got.LastError, "connect") {
+		t.Errorf("server down: %+v", got)
+	}
+}
+
+func TestOutboxDroppedConnection(t *testing.T) {
+	db := obStore(t)
+	sk := newObSink(t, nil)
+	sk.drop = true
+	it := obEnqueue(t, db, obReplyItem(false))
+	o := obOpts(sk.addr)
+	o.MinBackoff, o.MaxBackoff = 300*time.Millisecond, 300*time.Millisecond
+	obRun(t, filter.NewOutbox(db, o, obLog(t)))
+	got := obWait(t, db, it.ID, 3*time.Second, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
+	if got.Status != calstore.OutboxQueued || got.Attempts != 1 {
+		t.Errorf("dropped connection: %+v", got)
+	}
+	sk.mu.Lock()
+	sk.drop = false
+	sk.mu.Unlock()
+	sk.wait(1, 5*time.Second)
+	obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+}
+
+func TestOutboxExpires(t *testing.T) {
+	db := obStore(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "inet:" + ln.Addr().String()
+	ln.Close()
+	old := obReplyItem(false)
+	old.Created = time.Now().Add(-6 * 24 * time.Hour)
+	it := obEnqueue(t, db, old)
+	o := obOpts(addr)
+	o.MaxAge = 5 * 24 * time.Hour
+	obRun(t, filter.NewOutbox(db, o, obLog(t)))
+	got := obWait(t, db, it.ID, 3*time.Second, "failed", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxFailed })
+	if got.Attempts != 1 || !strings.HasPrefix(got.LastError, "expired") {
+		t.Errorf("expired item: %+v", got)
+	}
+}
+
+// A crash after the server took the message but before the result was
+// recorded: the item is still queued with the attempt counted, and is sent
+// again with the same Message-ID.
+func TestOutboxResendAfterCrash(t *testing.T) {
+	db := obStore(t)
+	sk := newObSink(t, nil)
+	it := obEnqueue(t, db, obReplyItem(false))
+	stop := obRun(t, filter.NewOutbox(db, obOpts(sk.addr), obLog(t)))
+	first := sk.wait(1, 5*time.Second)[0]
+	sent := obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The state the first Write of the attempt leaves: queued, attempt
+	// counted, due (its backoff passed while the daemon was down).
+	crashed := sent
+	crashed.Status, crashed.NextAttempt = calstore.OutboxQueued, time.Now().Add(-time.Second)
+	obPut(t, db, crashed)
+
+	obRun(t, filter.NewOutbox(db, obOpts(sk.addr), obLog(t)))
+	msgs := sk.wait(2, 5*time.Second)
+	p1, p2 := obParse(t, first.data), obParse(t, msgs[1].data)
+	id1, _ := p1.h.MessageID()
+	id2, _ := p2.h.MessageID()
+	if id1 == "" || id1 != id2 {
+		t.Errorf("resent with Message-ID %q, first %q", id2, id1)
+	}
+	got := obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+	if got.Attempts != 2 {
+		t.Errorf("attempts %d, want 2", got.Attempts)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(sk.messages()); n != 2 {
+		t.Errorf("%d deliveries, want 2 (one per crash)", n)
+	}
+}
+
+func TestOutboxStartTLSAuth(t *testing.T) {
+	db := obStore(t)
+	srvTLS, cliTLS := obSelfSigned(t)
+	sk := newObSink(t, srvTLS)
+	sk.user, sk.pass = "bob", "s3cret"
+	it := obEnqueue(t, db, obReplyItem(false))
+	o := obOpts(sk.addr)
+	o.Username, o.Password, o.RequireTLS, o.TLSConfig = "bob", "s3cret", true, cliTLS
+	obRun(t, filter.NewOutbox(db, o, obLog(t)))
+	m := sk.wait(1, 5*time.Second)[0]
+	if !m.tls || m.authed != "bob" {
+		t.Errorf("delivered with tls=%v auth=%q, want TLS and AUTH as bob", m.tls, m.authed)
+	}
+	obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+}
+
+func TestOutboxWrongPasswordStaysQueued(t *testing.T) {
+	db := obStore(t)
+	srvTLS, cliTLS := obSelfSigned(t)
+	sk := newObSink(t, srvTLS)
+	sk.user, sk.pass = "bob", "s3cret"
+	it := obEnqueue(t, db, obReplyItem(false))
+	o := obOpts(sk.addr)
+	o.Username, o.Password, o.TLSConfig = "bob", "wrong", cliTLS
+	obRun(t, filter.NewOutbox(db, o, obLog(t)))
+	got := obWait(t, db, it.ID, 3*time.Second, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
+	// A 535 is the setup's problem, not the message's: it stays queued.
+	if got.Status != calstore.OutboxQueued || !strings.Contains(got.LastError, "535") {
+		t.Errorf("wrong password: %+v", got)
+	}
+}
+
+func TestOutboxRequireTLSRefusesPlain(t *testing.T) {
+	db := obStore(t)
+	sk := newObSink(t, nil) // no STARTTLS
+	it := obEnqueue(t, db, obReplyItem(false))
+	o := obOpts(sk.addr)
+	o.RequireTLS = true
+	o.MinBackoff, o.MaxBackoff = time.Second, time.Second
+	obRun(t, filter.NewOutbox(db, o, obLog(t)))
+	got := obWait(t, db, it.ID, 3*time.Second, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
+	if got.Status != calstore.OutboxQueued || !strings.Contains(got.LastError, "STARTTLS") {
+		t.Errorf("require_tls against a plain server: %+v", got)
+	}
+	if n := len(sk.messages()); n != 0 {
+		t.Errorf("%d messages sent without TLS", n)
+	}
+}
+
+func TestOutboxOpportunisticTLS(t *testing.T) {
+	db := obStore(t)
+	srvTLS, cliTLS := obSelfSigned(t)
+	sk := newObSink(t, srvTLS)
+	obEnqueue(t, db, obReplyItem(false))
+	o := obOpts(sk.addr)
+	o.TLSConfig = cliTLS
+	obRun(t, filter.NewOutbox(db, o, obLog(t)))
+	if m := sk.wait(1, 5*time.Second)[0]; !m.tls {
+		t.Error("STARTTLS offered but not used")
+	}
+}
+
+func TestOutboxKick(t *testing.T) {
+	db := obStore(t)
+	sk := newObSink(t, nil)
+	o := obOpts(sk.addr)
+	o.MinBackoff, o.MaxBackoff = time.Hour, time.Hour
+	ob := filter.NewOutbox(db, o, obLog(t))
+	obRun(t, ob)
+	time.Sleep(100 * time.Millisecond) // the loop sleeps on an empty outbox
+	obEnqueue(t, db, obReplyItem(false))
+	start := time.Now()
+	ob.Kick()
+	sk.wait(1, 3*time.Second)
+	t.Logf("delivered %v after Kick", time.Since(start))
+	ob.Kick() // never blocks, even repeatedly
+	ob.Kick()
+}
+
+func TestOutboxRunStops(t *testing.T) {
+	db := obStore(t)
+	sk := newObSink(t, nil)
+	stop := obRun(t, filter.NewOutbox(db, obOpts(sk.addr), obLog(t)))
+	time.Sleep(50 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatalf("Run on cancel: %v", err)
+	}
+}
+
+func TestOutboxRetention(t *testing.T) {
+	db := obStore(t)
+	sk := newObSink(t, nil)
+	oldSent := obEnqueue(t, db, obReplyItem(false))
+	oldSent.Status, oldSent.Updated = calstore.OutboxSent, time.Now().Add(-2*time.Hour)
+	obPut(t, db, oldSent)
+	newSent := obEnqueue(t, db, obReplyItem(false))
+	newSent.Status, newSent.Updated = calstore.OutboxSent, time.Now().Add(-time.Minute)
+	obPut(t, db, newSent)
+	oldFailed := obEnqueue(t, db, obReplyItem(false))
+	oldFailed.Status, oldFailed.Updated, oldFailed.LastError = calstore.OutboxFailed, time.Now().Add(-2*time.Hour), "550"
+	obPut(t, db, oldFailed)
+	o := obOpts(sk.addr)
+	o.Retention = time.Hour
+	obRun(t, filter.NewOutbox(db, o, obLog(t)))
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		var ids []uint64
+		db.Read(context.Background(), func(tx calstore.Tx) error {
+			l, err := tx.Outbox()
+			for _, it := range l {
+				ids = append(ids, it.ID)
+			}
+			return err
+		})
+		if len(ids) == 2 && ids[0] == newSent.ID && ids[1] == oldFailed.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox after pruning: %v, want [%d %d]", ids, newSent.ID, oldFailed.ID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(sk.messages()); n != 0 {
+		t.Errorf("%d messages sent; nothing was queued", n)
+	}
+}
