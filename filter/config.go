@@ -10,6 +10,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"imipd/itip"
+	"imipd/itip/ics"
+	"imipd/itip/imip"
 )
 
 // File is imipd's configuration file (TOML, SPEC "Interfaces"). Every key
@@ -25,11 +27,28 @@ type File struct {
 	LearnSentContacts          *bool    `toml:"learn_sent_contacts"`
 	RefreshLimit               *int     `toml:"refresh_limit"`
 
+	Limits     LimitsConfig     `toml:"limits"`
 	Milter     MilterConfig     `toml:"milter"`
 	LMTP       LMTPConfig       `toml:"lmtp"`
 	HTTP       HTTPConfig       `toml:"http"`
 	Submission SubmissionConfig `toml:"submission"`
 	CalDAV     CalDAVConfig     `toml:"caldav"`
+}
+
+// LimitsConfig is the [limits] table: caps on what one message may cost
+// (SECURITY.md). Zero means the default; a message over a cap is delivered
+// with outcome rejected and the cap's reason word.
+type LimitsConfig struct {
+	MIMEDepth       int   `toml:"mime_depth"`       // mime-depth, default 10
+	MIMEParts       int   `toml:"mime_parts"`       // mime-parts, default 200
+	HeaderBytes     int   `toml:"header_bytes"`     // header-size, default 256 KiB
+	DecodedBytes    int64 `toml:"decoded_bytes"`    // decoded-size, default 8 MiB
+	CalendarBytes   int64 `toml:"calendar_bytes"`   // calendar-size, default 1 MiB
+	LineBytes       int   `toml:"line_bytes"`       // line-length, default 64 KiB
+	Components      int   `toml:"components"`       // components, default 1000
+	Properties      int   `toml:"properties"`       // properties, default 2000
+	Attendees       int   `toml:"attendees"`        // attendees, default 1000
+	RecurrenceDates int   `toml:"recurrence_dates"` // recurrence-dates, default 1000
 }
 
 // MilterConfig is the [milter] table.
@@ -162,6 +181,19 @@ func (f File) Processing() (Config, error) {
 	if f.LearnSentContacts != nil {
 		c.LearnSentContacts = *f.LearnSentContacts
 	}
+	l := f.Limits
+	for key, v := range map[string]int64{"limits.mime_depth": int64(l.MIMEDepth), "limits.mime_parts": int64(l.MIMEParts),
+		"limits.header_bytes": int64(l.HeaderBytes), "limits.decoded_bytes": l.DecodedBytes, "limits.calendar_bytes": l.CalendarBytes,
+		"limits.line_bytes": int64(l.LineBytes), "limits.components": int64(l.Components), "limits.properties": int64(l.Properties),
+		"limits.attendees": int64(l.Attendees), "limits.recurrence_dates": int64(l.RecurrenceDates)} {
+		if v < 0 {
+			bad(key, "%d: want a positive number (0 = default)", v)
+		}
+	}
+	c.MIME = imip.Limits{MaxDepth: l.MIMEDepth, MaxParts: l.MIMEParts, MaxHeaderBytes: l.HeaderBytes,
+		MaxDecodedBytes: l.DecodedBytes, MaxCalendarBytes: l.CalendarBytes}
+	c.ICS = ics.Limits{MaxBytes: int(l.CalendarBytes), MaxLineBytes: l.LineBytes, MaxComponents: l.Components,
+		MaxProperties: l.Properties, MaxAttendees: l.Attendees, MaxRecurrenceDates: l.RecurrenceDates}
 	if f.RefreshLimit != nil {
 		if *f.RefreshLimit < 0 {
 			bad("refresh_limit", "%d: want 0 (no limit) or more", *f.RefreshLimit)

@@ -32,3 +32,23 @@ func TestConfigErrorsNameKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigLimits(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "limits.toml")
+	os.WriteFile(p, []byte("[limits]\nmime_depth = 3\nattendees = 5\ncalendar_bytes = 4096\n"), 0o600)
+	f, err := LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Processing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MIME.MaxDepth != 3 || c.ICS.MaxAttendees != 5 || c.MIME.MaxCalendarBytes != 4096 || c.ICS.MaxBytes != 4096 {
+		t.Fatalf("limits not carried: %+v %+v", c.MIME, c.ICS)
+	}
+	os.WriteFile(p, []byte("[limits]\nmime_parts = -1\n"), 0o600)
+	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "limits.mime_parts") {
+		t.Fatalf("negative limit: %v", err)
+	}
+}
