@@ -314,24 +314,11 @@ func (h *pushHandler) resolve(ctx context.Context, req pushRequest) (string, err
 	found := ""
 	err := h.p.Store.Read(ctx, func(tx calstore.Tx) error {
 		try := func(a string) (bool, error) {
-			a = calstore.Normalize(a)
-			if a == "" || !strings.Contains(a, "@") {
-				return false, nil
+			primary, ok, err := h.p.LocalUser(tx, a)
+			if ok {
+				found = primary
 			}
-			u, err := tx.User(a)
-			switch {
-			case err == nil:
-				found = u.Address
-				return true, nil
-			case errors.Is(err, calstore.ErrNotFound), errors.Is(err, calstore.ErrInvalid):
-				if h.p.IsLocal(a) {
-					found = a
-					return true, nil
-				}
-				return false, nil
-			default:
-				return false, err
-			}
+			return ok, err
 		}
 		if ok, err := try(req.User); ok || err != nil {
 			return err

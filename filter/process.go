@@ -315,21 +315,14 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 	seen := map[string]bool{}
 	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
 		add := func(rcpt string, outgoing bool) error {
-			a := calstore.Normalize(rcpt)
-			primary := ""
-			u, err := tx.User(a)
-			switch {
-			case err == nil:
-				primary = u.Address
-			case errors.Is(err, calstore.ErrNotFound):
-				if !p.IsLocal(a) && env.ForcedUser == "" {
-					return nil
-				}
-				primary = a
-			default:
+			primary, ok, err := p.LocalUser(tx, rcpt)
+			if err != nil {
 				return err
 			}
-			if seen[primary] {
+			if !ok && env.ForcedUser != "" {
+				primary, ok = calstore.Normalize(rcpt), true
+			}
+			if !ok || seen[primary] {
 				return nil
 			}
 			seen[primary] = true
@@ -356,6 +349,25 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 		return nil
 	})
 	return out, err
+}
+
+// LocalUser resolves an address to a local user's primary address: a user
+// record's address or alias, or any address at a local domain (a user on
+// the default policy, SPEC "Users and addresses"). ok is false for
+// everyone else.
+func (p *Processor) LocalUser(tx calstore.Tx, addr string) (primary string, ok bool, err error) {
+	a := calstore.Normalize(addr)
+	if a == "" || !strings.Contains(a, "@") {
+		return "", false, nil
+	}
+	u, err := tx.User(a)
+	switch {
+	case err == nil:
+		return u.Address, true, nil
+	case errors.Is(err, calstore.ErrNotFound), errors.Is(err, calstore.ErrInvalid):
+		return a, p.IsLocal(a), nil
+	}
+	return "", false, err
 }
 
 // IsLocal reports whether an address is at one of the local domains.
