@@ -7,7 +7,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +41,19 @@ import (
 //	  reason     expected reason word (optional; "-" for none)
 //	  pending    expected open pending kinds, comma-separated, or none
 //	  outbox     expected outbox methods, comma-separated, or none
+//	  rcpt       another envelope recipient after user (repeatable)
+//	  result     ADDRESS=OUTCOME[/REASON]: expected result for another
+//	             recipient (repeatable)
+//	  trusted    trusted_authserv_ids entry (repeatable or comma-separated)
+//	  require_auth  yes: require_authenticated_sender = true
+//	  limit      NAME=N: a [limits] key of the config file (mime_depth,
+//	             attendees, calendar_bytes, ...), repeatable
+//	  generate   KIND N: the message is built by the test (giant inputs,
+//	             see scenario_gen_test.go) instead of read from message.eml
+//
+// Every Process call is measured in process CPU time (getrusage, user+sys);
+// one message costing more than cpuBudget fails the case (issue 6: hostile
+// input must stay cheap).
 func TestScenarios(t *testing.T) {
 	dirs, err := filepath.Glob("testdata/scenarios/*/case.txt")
 	if err != nil || len(dirs) == 0 {
@@ -54,6 +69,10 @@ type scenario struct {
 	kv       map[string]string
 	contacts []string
 	stamps   []string
+	rcpts    []string
+	results  []string
+	trusted  []string
+	limits   []string
 }
 
 func readCase(t *testing.T, path string) scenario {
@@ -79,7 +98,18 @@ func readCase(t *testing.T, path string) scenario {
 			sc.contacts = append(sc.contacts, v)
 		case "stamp":
 			sc.stamps = append(sc.stamps, v)
-		case "user", "policy", "now", "outgoing", "repeat", "outcome", "reason", "pending", "outbox", "description":
+		case "rcpt":
+			sc.rcpts = append(sc.rcpts, v)
+		case "result":
+			sc.results = append(sc.results, v)
+		case "trusted":
+			for _, id := range strings.Split(v, ",") {
+				sc.trusted = append(sc.trusted, strings.TrimSpace(id))
+			}
+		case "limit":
+			sc.limits = append(sc.limits, v)
+		case "user", "policy", "now", "outgoing", "repeat", "outcome", "reason", "pending", "outbox", "description",
+			"require_auth", "generate":
 			sc.kv[k] = v
 		default:
 			t.Fatalf("%s: unknown key %q", path, k)
@@ -147,11 +177,15 @@ func runScenario(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
-	cfg := filter.DefaultConfig()
-	cfg.LocalDomains = []string{"example.test"}
+	cfg := scenarioConfig(t, sc)
 	p := &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return now }}
-	raw, err := os.ReadFile(filepath.Join(dir, "message.eml"))
-	if err != nil {
+	var raw []byte
+	if g := sc.kv["generate"]; g != "" {
+		if fileExists(filepath.Join(dir, "message.eml")) {
+			t.Fatal("generate and message.eml exclude each other")
+		}
+		raw = generateMessage(t, g)
+	} else if raw, err = os.ReadFile(filepath.Join(dir, "message.eml")); err != nil {
 		t.Fatal(err)
 	}
 	repeat := 1
@@ -160,21 +194,57 @@ func runScenario(t *testing.T, dir string) {
 	}
 	var rep *filter.Report
 	for i := 0; i < repeat; i++ {
-		env := filter.Envelope{Rcpts: []string{user}, Transport: "test", Received: now}
+		env := filter.Envelope{Rcpts: append([]string{user}, sc.rcpts...), Transport: "test", Received: now}
 		if sc.kv["outgoing"] == "yes" {
-			env = filter.Envelope{MailFrom: user, Transport: "test", Received: now, Outgoing: true}
+			env = filter.Envelope{MailFrom: user, Rcpts: sc.rcpts, Transport: "test", Received: now, Outgoing: true}
 		}
+		runtime.GC() // garbage of earlier work is not this message's cost
+		c0 := cpuTime()
 		rep, err = p.Process(ctx, bytes.NewReader(raw), env)
+		cost := cpuTime() - c0
 		if err != nil {
 			t.Fatal(err)
+		}
+		if cost > cpuBudget {
+			t.Errorf("delivery %d cost %v of CPU, budget %v", i+1, cost, cpuBudget)
+		}
+		if testing.Verbose() {
+			t.Logf("delivery %d: %d bytes, %v CPU", i+1, len(raw), cost)
+		}
+	}
+	beforeUID := ""
+	if before != nil {
+		cal, err := ics.Decode(before, ics.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		beforeUID = itipUID(t, cal)
+	}
+	for _, r := range sc.results {
+		addr, want, _ := strings.Cut(r, "=")
+		wo, wr, _ := strings.Cut(want, "/")
+		found := false
+		for _, g := range rep.Results {
+			if g.User == calstore.Normalize(addr) {
+				found = true
+				if string(g.Outcome) != wo || g.Reason != wr {
+					t.Errorf("%s: %s/%s, want %s/%s", addr, g.Outcome, g.Reason, wo, wr)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no result", addr)
 		}
 	}
 	if sc.kv["outcome"] == "none" {
 		if rep.Calendar || len(rep.Results) != 0 {
 			t.Errorf("want no result (not calendar mail), got calendar=%v %+v", rep.Calendar, rep.Results)
 		}
-		if before != nil || fileExists(filepath.Join(dir, "after.ics")) {
-			t.Error(`outcome "none" takes no before.ics or after.ics`)
+		if fileExists(filepath.Join(dir, "after.ics")) {
+			t.Error(`outcome "none" takes no after.ics`)
+		}
+		if before != nil {
+			checkStored(t, db, user, beforeUID, before, filepath.Join(dir, "before.ics"))
 		}
 		return
 	}
@@ -182,6 +252,11 @@ func runScenario(t *testing.T, dir string) {
 		t.Fatalf("no result for %s (calendar=%v)", user, rep.Calendar)
 	}
 	got := rep.Results[len(rep.Results)-1]
+	for _, r := range rep.Results {
+		if r.User == calstore.Normalize(user) {
+			got = r // the last result for the case's user
+		}
+	}
 	if want := sc.kv["outcome"]; string(got.Outcome) != want {
 		t.Errorf("outcome %s (reason %q), want %s", got.Outcome, got.Reason, want)
 	}
@@ -204,9 +279,10 @@ func runScenario(t *testing.T, dir string) {
 		if out, err = tx.Outbox(); err != nil {
 			return err
 		}
-		uid := ""
-		if len(rep.Results) > 0 {
-			uid = got.UID
+		uid := got.UID
+		if uid == "" {
+			// Rejected input names no UID: the stored copy must be unchanged.
+			uid = beforeUID
 		}
 		if uid == "" {
 			return calstore.ErrNotFound
@@ -261,6 +337,79 @@ func runScenario(t *testing.T, dir string) {
 	if d := icstest.Diff(gc, wc, icstest.Options{IgnoreProps: []string{"PRODID", "VERSION", "CALSCALE", "METHOD"}}); d != "" {
 		t.Errorf("stored event differs from %s:\n%s\nstored:\n%s", afterPath, d, ev.Data)
 	}
+}
+
+// checkStored compares the user's stored copy of uid with want.
+func checkStored(t *testing.T, db *calstore.DB, user, uid string, want []byte, wantPath string) {
+	t.Helper()
+	var ev calstore.Event
+	err := db.Read(context.Background(), func(tx calstore.Tx) error {
+		var err error
+		ev, err = tx.Event(user, uid)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("stored event %s: %v", uid, err)
+	}
+	gc, err := ics.Decode(ev.Data, ics.Limits{})
+	if err != nil {
+		t.Fatalf("stored event: %v", err)
+	}
+	wc, err := ics.Decode(want, ics.Limits{})
+	if err != nil {
+		t.Fatalf("%s: %v", wantPath, err)
+	}
+	if d := icstest.Diff(gc, wc, icstest.Options{IgnoreProps: []string{"PRODID", "VERSION", "CALSCALE", "METHOD"}}); d != "" {
+		t.Errorf("stored event differs from %s:\n%s\nstored:\n%s", wantPath, d, ev.Data)
+	}
+}
+
+// scenarioConfig builds the processing configuration the way the daemon
+// does, from a configuration file's values (filter.File.Processing), so the
+// [limits] table is tested through its real mapping.
+func scenarioConfig(t *testing.T, sc scenario) filter.Config {
+	t.Helper()
+	f := filter.Defaults()
+	f.LocalDomains = []string{"example.test"}
+	f.TrustedAuthServIDs = sc.trusted
+	f.RequireAuthenticatedSender = sc.kv["require_auth"] == "yes"
+	for _, l := range sc.limits {
+		k, v, _ := strings.Cut(l, "=")
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			t.Fatalf("limit %q: %v", l, err)
+		}
+		lim := &f.Limits
+		switch strings.TrimSpace(k) {
+		case "mime_depth":
+			lim.MIMEDepth = int(n)
+		case "mime_parts":
+			lim.MIMEParts = int(n)
+		case "header_bytes":
+			lim.HeaderBytes = int(n)
+		case "decoded_bytes":
+			lim.DecodedBytes = n
+		case "calendar_bytes":
+			lim.CalendarBytes = n
+		case "line_bytes":
+			lim.LineBytes = int(n)
+		case "components":
+			lim.Components = int(n)
+		case "properties":
+			lim.Properties = int(n)
+		case "attendees":
+			lim.Attendees = int(n)
+		case "recurrence_dates":
+			lim.RecurrenceDates = int(n)
+		default:
+			t.Fatalf("limit %q: unknown [limits] key", l)
+		}
+	}
+	cfg, err := f.Processing()
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
 }
 
 func fileExists(path string) bool {

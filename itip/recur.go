@@ -64,17 +64,34 @@ func (o *object) isOccurrence(rid string) bool {
 		case rrule.SECONDLY, rrule.MINUTELY, rrule.HOURLY:
 			// rrule-go walks every period between DTSTART and the target,
 			// also periods its BYxxx parts reject: centuries of seconds are
-			// CPU no message may cost. Answer leniently instead.
+			// CPU no message may cost. Decide without walking.
+			if subDailyOccurrence(opt, ds.T, target) {
+				return true
+			}
+			continue
+		}
+		if len(opt.Byeaster) > 0 {
+			return true // not RFC 5545; rrule-go's extension
+		}
+		member, ok := inPeriod(*opt, ds, target)
+		if !ok {
+			return true
+		}
+		if !member {
+			continue
+		}
+		if opt.Count == 0 {
+			return true
+		}
+		// COUNT: the target is in the rule's pattern; count the occurrences
+		// up to it from DTSTART. The walk ends at the target's period (the
+		// pattern yields the target), and is not taken when too long.
+		if target.Sub(ds.T) > maxWalk[opt.Freq] {
 			return true
 		}
 		opt.Dtstart = ds.T
-		// Never iterate past the target: a rule whose BYxxx parts match
-		// nothing otherwise runs to the year 9999.
 		if limit := target.Add(48 * time.Hour); opt.Until.IsZero() || opt.Until.After(limit) {
 			opt.Until = limit
-		}
-		if target.Year()-ds.T.Year() > 50 {
-			return true
 		}
 		r, err := rrule.NewRRule(*opt)
 		if err != nil {
@@ -104,4 +121,173 @@ func parseKey(k string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// maxWalk is how far past DTSTART isOccurrence counts the occurrences of
+// a rule with COUNT: about 3,700 periods of DAILY or WEEKLY; past it the
+// answer is leniently yes.
+var maxWalk = map[rrule.Frequency]time.Duration{
+	rrule.DAILY:   10 * 366 * 24 * time.Hour,
+	rrule.WEEKLY:  70 * 366 * 24 * time.Hour,
+	rrule.MONTHLY: 51 * 366 * 24 * time.Hour,
+	rrule.YEARLY:  51 * 366 * 24 * time.Hour,
+}
+
+// inPeriod reports whether the target is an occurrence of a DAILY, WEEKLY,
+// MONTHLY or YEARLY rule, COUNT aside (member), without walking from
+// DTSTART: the target's period must be a whole number of intervals after
+// DTSTART's, and the rule, started at that period, must yield the target.
+// rrule-go checks UNTIL only on instants its BYxxx parts let through, so a
+// rule that matches nothing (BYMONTH=2;BYMONTHDAY=30, BYDAY=6MO) walks to
+// the year 9999: the walk is moved by whole 400-year Gregorian cycles
+// (which repeat dates, weekdays and ISO weeks exactly) to just before 9999,
+// so it ends within one cycle whatever the rule. ok is false when the rule
+// cannot be evaluated.
+func inPeriod(opt rrule.ROption, ds ics.Time, target time.Time) (member, ok bool) {
+	start := ds.T
+	loc := start.Location()
+	tw := target.In(loc)
+	if ds.AllDay || ds.Floating {
+		tw = time.Date(target.Year(), target.Month(), target.Day(), target.Hour(), target.Minute(), target.Second(), 0, loc)
+	}
+	if tw.Before(start) || !opt.Until.IsZero() && target.After(opt.Until) {
+		return false, true
+	}
+	// RFC 5545 §3.3.10: parts DTSTART supplies when the rule names none.
+	if len(opt.Byhour) == 0 {
+		opt.Byhour = []int{start.Hour()}
+	}
+	if len(opt.Byminute) == 0 {
+		opt.Byminute = []int{start.Minute()}
+	}
+	if len(opt.Bysecond) == 0 {
+		opt.Bysecond = []int{start.Second()}
+	}
+	if len(opt.Byweekno)+len(opt.Byyearday)+len(opt.Bymonthday)+len(opt.Byweekday) == 0 {
+		switch opt.Freq {
+		case rrule.YEARLY:
+			if len(opt.Bymonth) == 0 {
+				opt.Bymonth = []int{int(start.Month())}
+			}
+			opt.Bymonthday = []int{start.Day()}
+		case rrule.MONTHLY:
+			opt.Bymonthday = []int{start.Day()}
+		case rrule.WEEKLY:
+			opt.Byweekday = []rrule.Weekday{weekdays[(int(start.Weekday())+6)%7]}
+		}
+	}
+	interval := max(opt.Interval, 1)
+	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
+	weekStart := func(t time.Time) time.Time {
+		return day(t).AddDate(0, 0, -((int(t.Weekday())+6)%7-opt.Wkst.Day()+7)%7)
+	}
+	var periods int
+	switch opt.Freq {
+	case rrule.DAILY:
+		periods = int(day(tw).Sub(day(start)).Hours()+12) / 24
+	case rrule.WEEKLY:
+		periods = int(weekStart(tw).Sub(weekStart(start)).Hours()+12) / (24 * 7)
+	case rrule.MONTHLY:
+		periods = (tw.Year()*12 + int(tw.Month())) - (start.Year()*12 + int(start.Month()))
+	case rrule.YEARLY:
+		periods = tw.Year() - start.Year()
+	default:
+		return false, false
+	}
+	if periods%interval != 0 {
+		return false, true
+	}
+	shift := 0
+	if tw.Year() < 9598 {
+		shift = 400 * ((9998 - tw.Year()) / 400)
+	}
+	ts := tw.AddDate(shift, 0, 0)
+	var first time.Time
+	switch opt.Freq {
+	case rrule.DAILY:
+		first = ts
+	case rrule.WEEKLY:
+		first = weekStart(ts)
+	case rrule.MONTHLY:
+		first = time.Date(ts.Year(), ts.Month(), 1, 0, 0, 0, 0, time.UTC)
+	case rrule.YEARLY:
+		first = time.Date(ts.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	opt.Dtstart = time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, loc)
+	opt.Count = 0
+	opt.Until = ts.Add(48 * time.Hour)
+	r, err := rrule.NewRRule(opt)
+	if err != nil {
+		return false, false
+	}
+	want := ts.Format("20060102T150405")
+	next := r.Iterator()
+	for i := 0; i < maxExpand; i++ {
+		t, more := next()
+		if !more || t.After(opt.Until) {
+			break
+		}
+		if t.In(loc).Format("20060102T150405") == want {
+			return true, true
+		}
+	}
+	return false, true
+}
+
+var weekdays = []rrule.Weekday{rrule.MO, rrule.TU, rrule.WE, rrule.TH, rrule.FR, rrule.SA, rrule.SU}
+
+// subDailyOccurrence decides, without expanding, whether target may be an
+// occurrence of a SECONDLY, MINUTELY or HOURLY rule starting at start. Every
+// BYxxx part names the values an occurrence's field takes (RFC 5545
+// §3.3.10), so a target outside one is no occurrence; a rule with no BYxxx
+// part is decided exactly (a whole number of intervals after the start,
+// within COUNT and UNTIL); otherwise the answer is leniently yes.
+func subDailyOccurrence(opt *rrule.ROption, start, target time.Time) bool {
+	if target.Before(start) || !opt.Until.IsZero() && target.After(opt.Until) {
+		return false
+	}
+	t := target.In(start.Location())
+	in := func(set []int, v, neg int) bool {
+		if len(set) == 0 {
+			return true
+		}
+		for _, x := range set {
+			if x == v || neg != 0 && x < 0 && neg+x+1 == v {
+				return true
+			}
+		}
+		return false
+	}
+	monthDays := time.Date(t.Year(), t.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	if !in(opt.Bymonth, int(t.Month()), 0) || !in(opt.Bymonthday, t.Day(), monthDays) ||
+		!in(opt.Byhour, t.Hour(), 0) || !in(opt.Byminute, t.Minute(), 0) || !in(opt.Bysecond, t.Second(), 0) {
+		return false
+	}
+	if len(opt.Byweekday) > 0 {
+		ok := false
+		for _, wd := range opt.Byweekday {
+			ok = ok || wd.Day() == (int(t.Weekday())+6)%7
+		}
+		if !ok {
+			return false
+		}
+	}
+	// Fields below the frequency that no BYxxx part expands keep DTSTART's.
+	if len(opt.Bysecond) == 0 && opt.Freq != rrule.SECONDLY && t.Second() != start.Second() {
+		return false
+	}
+	if len(opt.Byminute) == 0 && opt.Freq == rrule.HOURLY && t.Minute() != start.Minute() {
+		return false
+	}
+	if len(opt.Bymonth)+len(opt.Bymonthday)+len(opt.Byyearday)+len(opt.Byweekno)+len(opt.Byweekday)+
+		len(opt.Byhour)+len(opt.Byminute)+len(opt.Bysecond)+len(opt.Bysetpos)+len(opt.Byeaster) > 0 {
+		return true
+	}
+	unit := map[rrule.Frequency]time.Duration{rrule.SECONDLY: time.Second, rrule.MINUTELY: time.Minute, rrule.HOURLY: time.Hour}[opt.Freq]
+	step := unit * time.Duration(max(opt.Interval, 1))
+	d := target.Sub(start)
+	if d%step != 0 {
+		return false
+	}
+	return opt.Count == 0 || int64(d/step) < int64(opt.Count)
 }
