@@ -2,7 +2,6 @@ package filter
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/emersion/go-milter"
 
 	"imipd/calstore"
+	"imipd/itip"
 )
 
 // MilterOptions configure the milter adapter. Zero fields take the defaults
@@ -28,10 +28,15 @@ type MilterOptions struct {
 	// X-IMIP-Processed.
 	Header string
 
-	// MaxMessage bounds the bytes of headers and body buffered for one
-	// message, default 64 MiB. A larger message is not processed: the rest
-	// of its body is read and dropped, forged copies of Header are still
-	// removed, no header is added, and the message is accepted.
+	// MaxMessage bounds what processing may hold of one message, default
+	// 64 MiB. The message itself is not held: it streams into
+	// Processor.Process while the MTA sends it (see Milter), and the MIME
+	// parser keeps only the header block and calendar parts, under
+	// Config.MIME. MaxMessage lowers those caps (header block, one calendar
+	// part, all calendar data) when it is below them; a message that passes
+	// such a lowered cap is not processed: forged copies of Header are still
+	// removed, no header is added, and the message is accepted. At the
+	// default it is above every default cap and changes nothing.
 	MaxMessage int64
 
 	// ReadTimeout bounds each read from the MTA, default 5 minutes;
@@ -39,10 +44,11 @@ type MilterOptions struct {
 	// deadlines of its own.
 	ReadTimeout, WriteTimeout time.Duration
 
-	// ProcessTimeout bounds Processor.Process at the end of a message,
-	// default 60 s: shorter than Postfix's milter_content_timeout (300 s),
-	// so imipd accepts the message (tagged "error") before Postfix gives up
-	// on the milter.
+	// ProcessTimeout bounds each wait for Processor.Process, default 60 s:
+	// every hand-over of a body chunk to the running Process and the wait
+	// for its result at the end of the message. Shorter than Postfix's
+	// milter_content_timeout (300 s, per packet), so imipd accepts the
+	// message (tagged "error") before Postfix gives up on the milter.
 	ProcessTimeout time.Duration
 
 	// OutgoingDaemons are {daemon_name} values that mark mail submitted
@@ -81,6 +87,19 @@ const (
 // the object: it and MailFrom reset the message state. go-milter replaces its
 // macro map at every macro packet, so each callback picks what it needs from
 // the macros of its own stage.
+//
+// Streaming: the message is never buffered whole. Header fields are
+// collected in a per-connection buffer that is reused; at the first body
+// chunk (or the end of message, or once the header block passes
+// headerFlush) Processor.Process starts in a goroutine reading an io.Pipe,
+// and the header block and every body chunk are written into it as they
+// arrive, without copies. Once Process has returned (plain mail: after the
+// header block for a non-multipart body, after the MIME walk skipped every
+// part of a multipart one) later chunks are dropped at once. At the end of
+// the message the pipe is closed and the result awaited (ProcessTimeout).
+// go-milter v0.5.0 speaks milter protocol version 2, which has no
+// SMFIR_SKIP, so the MTA still sends the rest of the body; it is read and
+// dropped.
 //
 // Every callback continues and the end of message accepts: an internal
 // failure or a panic is logged, and the message goes on (tagged "error" when
@@ -244,6 +263,7 @@ func (m *Milter) serveConn(c *milterConn) {
 	if err := srv.Serve(&oneConnListener{c: c}); err != nil && !errors.Is(err, net.ErrClosed) {
 		m.log.Warn("milter connection", "err", err)
 	}
+	c.abortStream()
 }
 
 // milterConn wraps an MTA connection: a deadline on every read and write,
@@ -261,6 +281,9 @@ type milterConn struct {
 	closing   bool // Shutdown: close when between messages
 
 	daemonName string // connect macro; only the session goroutine uses it
+	hbuf       []byte // header block being collected; reused for every message
+
+	cur *milterStream // the message's running Process (under mu), cut when the connection ends
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close
@@ -300,6 +323,24 @@ func (c *milterConn) idleClosing() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closing && !c.inMessage
+}
+
+func (c *milterConn) setStream(st *milterStream) {
+	c.mu.Lock()
+	c.cur = st
+	c.mu.Unlock()
+}
+
+// abortStream cuts the Process of a message the connection ended in the
+// middle of (no abort, no end of message will come).
+func (c *milterConn) abortStream() {
+	c.mu.Lock()
+	st := c.cur
+	c.cur = nil
+	c.mu.Unlock()
+	if st != nil {
+		st.abort()
+	}
 }
 
 func (c *milterConn) setInMessage(v bool) {
@@ -367,13 +408,17 @@ type milterMsg struct {
 	authAuthen string
 	queueID    string
 	messageID  string
-	raw        bytes.Buffer // header block, then (after the first body chunk) blank line and body
 	inBody     bool
-	size       int64
-	over       bool // MaxMessage passed: not processed
-	forged     int  // copies of the configured header seen
-	failed     bool // a callback panicked
+	size       int64         // bytes of header block and body seen
+	st         *milterStream // the running Process, from the first body chunk
+	forged     int           // copies of the configured header seen
+	failed     bool          // a callback panicked
 }
+
+// headerFlush is the size of the collected header block at which Process
+// starts before the end of the header (Postfix's header_size_limit is
+// 100 KiB by default; imip's own cap is Config.MIME.MaxHeaderBytes).
+const headerFlush = 64 << 10
 
 // milterSession is go-milter's callback object: one message's state.
 type milterSession struct {
@@ -431,6 +476,7 @@ func (s *milterSession) Helo(name string, mod *milter.Modifier) (milter.Response
 
 func (s *milterSession) MailFrom(from string, mod *milter.Modifier) (milter.Response, error) {
 	defer s.recover("mail")
+	s.reset()
 	s.msg = milterMsg{from: from}
 	s.c.setInMessage(true)
 	s.macros(mod)
@@ -461,9 +507,31 @@ func (s *milterSession) Header(name, value string, mod *milter.Modifier) (milter
 	}
 	// The MTA gives the value without the space after the colon and with
 	// folded lines joined by LF (Postfix) or CRLF.
-	value = strings.ReplaceAll(strings.ReplaceAll(value, "\r\n", "\n"), "\n", "\r\n")
-	s.add(name, ": ", value, "\r\n")
+	c := s.c
+	n := len(c.hbuf)
+	c.hbuf = append(c.hbuf, name...)
+	c.hbuf = append(c.hbuf, ": "...)
+	c.hbuf = appendCRLF(c.hbuf, value)
+	c.hbuf = append(c.hbuf, "\r\n"...)
+	msg.size += int64(len(c.hbuf) - n)
+	if msg.st != nil || len(c.hbuf) >= headerFlush {
+		s.stream().write(c.hbuf)
+		c.hbuf = c.hbuf[:0]
+	}
 	return milter.RespContinue, nil
+}
+
+// appendCRLF appends v with every line end (LF or CRLF) as CRLF.
+func appendCRLF(b []byte, v string) []byte {
+	for {
+		i := strings.IndexByte(v, '\n')
+		if i < 0 {
+			return append(b, v...)
+		}
+		b = append(b, strings.TrimSuffix(v[:i], "\r")...)
+		b = append(b, "\r\n"...)
+		v = v[i+1:]
+	}
 }
 
 func (s *milterSession) Headers(h textproto.MIMEHeader, mod *milter.Modifier) (milter.Response, error) {
@@ -474,40 +542,47 @@ func (s *milterSession) Headers(h textproto.MIMEHeader, mod *milter.Modifier) (m
 
 func (s *milterSession) BodyChunk(chunk []byte, mod *milter.Modifier) (milter.Response, error) {
 	defer s.recover("body")
-	if !s.msg.inBody {
-		s.msg.inBody = true
-		s.add("\r\n")
-	}
-	s.addBytes(chunk)
+	s.endHeader()
+	s.msg.size += int64(len(chunk))
+	s.msg.st.write(chunk)
 	return milter.RespContinue, nil
 }
 
-// add appends to the raw message unless that passes MaxMessage; then the
-// message is marked over and its buffer dropped. (go-milter v0.5.0 answers
-// protocol version 2, which has no SMFIR_SKIP, so the MTA keeps sending the
-// body; it is read and dropped.)
-func (s *milterSession) add(parts ...string) {
-	for _, p := range parts {
-		s.addBytes([]byte(p))
+// endHeader writes the rest of the header block and the blank line that
+// ends it, once.
+func (s *milterSession) endHeader() {
+	if s.msg.inBody {
+		return
 	}
+	s.msg.inBody = true
+	c := s.c
+	c.hbuf = append(c.hbuf, "\r\n"...)
+	s.msg.size += 2
+	s.stream().write(c.hbuf)
+	c.hbuf = c.hbuf[:0]
 }
 
-func (s *milterSession) addBytes(b []byte) {
-	msg := &s.msg
-	if msg.over {
-		return
+// stream returns the message's running Process, starting it first.
+func (s *milterSession) stream() *milterStream {
+	if s.msg.st == nil {
+		s.msg.st = s.m.startStream(&s.msg, s.c.daemonName)
+		s.c.setStream(s.msg.st)
 	}
-	msg.size += int64(len(b))
-	if msg.size > s.m.opt.MaxMessage {
-		msg.over = true
-		msg.raw = bytes.Buffer{}
-		return
+	return s.msg.st
+}
+
+// reset abandons the message in progress, if any: its Process is cut.
+func (s *milterSession) reset() {
+	if s.msg.st != nil {
+		s.msg.st.abort()
+		s.c.setStream(nil)
 	}
-	msg.raw.Write(b)
+	s.c.hbuf = s.c.hbuf[:0]
 }
 
 func (s *milterSession) Abort(mod *milter.Modifier) error {
 	defer s.recover("abort")
+	s.reset()
 	s.msg = milterMsg{}
 	s.c.setInMessage(false)
 	return nil
@@ -517,6 +592,7 @@ func (s *milterSession) Abort(mod *milter.Modifier) error {
 // outcome header, accept.
 func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err error) {
 	defer s.c.setInMessage(false)
+	defer s.reset()
 	defer func() {
 		if v := recover(); v != nil {
 			s.m.log.Error("milter end of message panicked; accepted", "queue_id", s.msg.queueID,
@@ -526,19 +602,14 @@ func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err er
 	}()
 	s.macros(mod)
 	msg := &s.msg
-	if !msg.inBody {
-		s.add("\r\n") // a message without body: the header ends here
-	}
 	log := s.m.log.With("queue_id", msg.queueID, "message_id", msg.messageID)
 	value := ""
-	switch {
-	case msg.over:
-		log.Warn("message over the milter size limit: passed on unprocessed", "max_message", s.m.opt.MaxMessage, "size", msg.size)
-	case msg.failed:
+	if msg.failed {
 		value = "error"
 		log.Error("message accepted after a failure in an earlier callback")
-	default:
-		value = s.m.process(msg, s.c.daemonName, log)
+	} else {
+		s.endHeader() // a message without body: the header ends here
+		value = s.m.result(msg, log)
 	}
 	// SMFIR_CHGHEADER with an empty value deletes the index-th field of that
 	// name (milter-protocol.txt, SMFIR_CHGHEADER); from the last, so no
@@ -559,67 +630,36 @@ func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err er
 	return milter.RespAccept, nil
 }
 
-// process runs Processor.Process under ProcessTimeout and returns the header
-// value: HeaderValue of the results (Bcc-safe: one copy for all), "" for mail
-// without calendar data, "error" when processing failed. For outgoing mail
-// the sender's own result is left out of the header (it is the sender's
+// result ends the message's stream, waits for Process (ProcessTimeout) and
+// returns the header value: HeaderValue of the results (Bcc-safe: one copy
+// for all), "" for mail without calendar data or over a cap lowered by
+// MaxMessage, "error" when processing failed. For outgoing mail the
+// sender's own result is left out of the header (it is the sender's
 // calendar, and the copy goes to the recipients) and only logged.
-func (m *Milter) process(msg *milterMsg, daemon string, log *slog.Logger) string {
-	ctx, cancel := context.WithTimeout(context.Background(), m.opt.ProcessTimeout)
-	defer cancel()
-	type result struct {
-		rep *Report
-		env Envelope
-		err error
-	}
-	done := make(chan result, 1)
-	raw := msg.raw.Bytes()
-	env := Envelope{MailFrom: msg.from, Rcpts: msg.rcpts, Transport: "milter", QueueID: msg.queueID, Received: m.p.now()}
-	authAuthen := msg.authAuthen
-	m.wg.Add(1) // a connection is live, so the counter is not zero: no race with Shutdown's Wait
-	go func() {
-		defer m.wg.Done()
-		var r result
-		defer func() {
-			if v := recover(); v != nil {
-				r.err = fmt.Errorf("panic: %v", v)
-				log.Error("processing panicked", "err", r.err, "stack", string(debug.Stack()))
-			}
-			if ctx.Err() != nil && r.err == nil {
-				log.Warn("processing finished after the milter deadline; the message was tagged error", "timeout", m.opt.ProcessTimeout)
-			}
-			done <- r
-		}()
-		r.env = env
-		out, err := m.outgoing(ctx, env.MailFrom, authAuthen, daemon)
-		if err != nil {
-			r.err = err
-			return
-		}
-		r.env.Outgoing = out
-		r.rep, r.err = m.p.Process(ctx, bytes.NewReader(raw), r.env)
-	}()
-	var r result
-	select {
-	case r = <-done:
-	case <-ctx.Done():
-		r.err = fmt.Errorf("processing: %w", ctx.Err())
-	}
-	if r.err != nil {
-		log.Error("processing failed; message accepted", "err", r.err)
+func (m *Milter) result(msg *milterMsg, log *slog.Logger) string {
+	st := msg.st
+	rep, env, err := st.finish()
+	if err != nil {
+		log.Error("processing failed; message accepted", "err", err)
 		return "error"
 	}
-	rep := r.rep
 	if rep == nil || !rep.Calendar {
 		return ""
 	}
 	if rep.MessageID != "" && msg.messageID == "" {
 		log = log.With("message_id", rep.MessageID)
 	}
+	for _, res := range rep.Results {
+		if res.Outcome == itip.Rejected && st.capped[res.Reason] {
+			log.Warn("message over the milter size limit: passed on unprocessed", "max_message", m.opt.MaxMessage,
+				"reason", res.Reason, "size", msg.size)
+			return ""
+		}
+	}
 	var shown []Result
 	outcomes := make([]string, 0, len(rep.Results))
 	for _, res := range rep.Results {
-		own := r.env.Outgoing && calstore.Normalize(res.Recipient) == calstore.Normalize(r.env.MailFrom)
+		own := env.Outgoing && calstore.Normalize(res.Recipient) == calstore.Normalize(env.MailFrom)
 		tag := ""
 		if own {
 			tag = " (sender)"
@@ -629,7 +669,7 @@ func (m *Milter) process(msg *milterMsg, daemon string, log *slog.Logger) string
 		outcomes = append(outcomes, fmt.Sprintf("%s%s=%s/%s", res.User, tag, res.Outcome, res.Reason))
 	}
 	value := HeaderValue(shown)
-	log.Info("milter message", "outgoing", r.env.Outgoing, "outcomes", outcomes, "header", value)
+	log.Info("milter message", "outgoing", env.Outgoing, "outcomes", outcomes, "header", value)
 	return value
 }
 

@@ -1,0 +1,173 @@
+//go:build bench
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"imipd/filter"
+)
+
+// ---- an LMTP sink: accepts every recipient, reads and drops the message ----
+
+type sinkSession struct{ rcpts []string }
+
+func (s *sinkSession) Reset()                               { s.rcpts = s.rcpts[:0] }
+func (s *sinkSession) Logout() error                        { return nil }
+func (s *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+func (s *sinkSession) Data(io.Reader) error { return errors.New("LMTPData expected") }
+func (s *sinkSession) LMTPData(r io.Reader, st smtp.StatusCollector) error {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	for _, rc := range s.rcpts {
+		st.SetStatus(rc, nil)
+	}
+	return nil
+}
+
+type discardLog struct{}
+
+func (discardLog) Printf(string, ...any) {}
+func (discardLog) Println(...any)        {}
+
+func startSink() (string, func()) {
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{}, nil }))
+	srv.LMTP = true
+	srv.Domain = "sink.test"
+	srv.ErrorLog = discardLog{}
+	srv.MaxMessageBytes = 128 << 20
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatal(err)
+	}
+	go srv.Serve(ln)
+	return ln.Addr().String(), func() { srv.Close() }
+}
+
+// driveLMTP delivers n messages of kind k to addr from conc workers, one
+// LMTP connection per message (as Postfix's lmtp client without a
+// connection cache).
+func driveLMTP(addr string, k kind, n, conc int) loadResult {
+	var next, errs atomic.Int64
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				m := k.gen(i)
+				raw := m.raw()
+				t0 := time.Now()
+				if err := lmtpOne(addr, m.from, m.rcpt, raw); err != nil {
+					if errs.Add(1) == 1 {
+						fmt.Printf("    lmtp error: %v\n", err)
+					}
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	return loadResult{n: n, wall: time.Since(start), lat: lat, errs: int(errs.Load())}
+}
+
+func lmtpOne(addr, from, rcpt string, raw []byte) error {
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	c := smtp.NewClientLMTP(conn)
+	defer c.Close()
+	c.CommandTimeout, c.SubmissionTimeout = 60*time.Second, 60*time.Second
+	if err := c.Hello("mx.example.test"); err != nil {
+		return err
+	}
+	if err := c.Mail(from, nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt(rcpt, nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(raw); err != nil {
+		return err
+	}
+	if _, err := w.CloseWithLMTPResponse(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// lmtpComparison: straight to the sink vs through imipd's LMTP proxy.
+func lmtpComparison(r *report, dir string, log *slog.Logger) {
+	sink, stopSink := startSink()
+	defer stopSink()
+	proc, db, err := newProcessor(filepath.Join(dir, "lmtp"), log)
+	if err != nil {
+		fatal(err)
+	}
+	defer db.Close()
+	px := filter.NewLMTPProxy(proc, filter.LMTPOptions{Forward: "inet:" + sink, Domain: "imipd.test"}, log)
+	pxAddr, stopPx, err := listenTCP(func(ln net.Listener) { _ = px.Serve(ln) })
+	if err != nil {
+		fatal(err)
+	}
+	defer func() {
+		stopPx()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = px.Shutdown(ctx)
+	}()
+	n := 2000
+	if *quick {
+		n = 100
+	}
+	var rows [][]string
+	for _, k := range []kind{plainKind(), replyKind()} {
+		fmt.Printf("lmtp: %s, 16 connections, %d messages\n", k.name, n)
+		driveLMTP(sink, k, 20, 4)
+		driveLMTP(pxAddr, k, 20, 4)
+		var direct, proxied loadResult
+		for rep := range 2 {
+			d := driveLMTP(sink, k, n, 16)
+			p := driveLMTP(pxAddr, k, n, 16)
+			if rep == 0 || d.rate() > direct.rate() {
+				direct = d
+			}
+			if rep == 0 || p.rate() > proxied.rate() {
+				proxied = p
+			}
+		}
+		ratio := proxied.rate() / direct.rate()
+		rows = append(rows, []string{k.name, fmt.Sprint(n), fmt.Sprintf("%.0f", direct.rate()), fmt.Sprintf("%.0f", proxied.rate()),
+			fmt.Sprintf("%.2f", ratio), ms(direct.pct(0.99)) + " / " + ms(proxied.pct(0.99)), fmt.Sprint(direct.errs + proxied.errs)})
+		r.target("LMTP proxy ≥ 0.8× straight to the LMTP server ("+k.name+", 16 connections)", ratio >= 0.8, fmt.Sprintf("%.2f×", ratio))
+	}
+	r.table("LMTP: straight to a go-smtp LMTP sink vs through imipd's LMTP proxy (16 connections, one per message)",
+		[]string{"kind", "messages", "straight msg/s", "via imipd msg/s", "ratio", "p99 straight / via ms", "errors"}, rows)
+}

@@ -1,0 +1,257 @@
+//go:build bench
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-milter"
+	"golang.org/x/sys/unix"
+)
+
+// ---- the baseline: a go-milter server that does nothing ----
+
+// serveBaseline serves a do-nothing go-milter server on ln, negotiating
+// what imipd's milter negotiates, with the same connection treatment
+// (buffered reads, TCP_QUICKACK re-armed after every read), so the
+// comparison isolates imipd's work.
+func serveBaseline(ln net.Listener) {
+	srv := &milter.Server{
+		NewMilter: func() milter.Milter { return milter.NoOpMilter{} },
+		Actions:   milter.OptAddHeader | milter.OptChangeHeader,
+		Protocol:  milter.OptNoHelo | milter.OptNoEOH,
+	}
+	_ = srv.Serve(quickAckListener{ln})
+}
+
+type quickAckListener struct{ net.Listener }
+
+func (l quickAckListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	qc := &quickAckConn{Conn: c}
+	if tc, ok := c.(*net.TCPConn); ok {
+		qc.rc, _ = tc.SyscallConn()
+	}
+	qc.br = bufio.NewReaderSize(rawConn{qc}, 16<<10)
+	return qc, nil
+}
+
+type quickAckConn struct {
+	net.Conn
+	rc syscall.RawConn
+	br *bufio.Reader
+}
+
+func (c *quickAckConn) Read(p []byte) (int, error) { return c.br.Read(p) }
+
+type rawConn struct{ c *quickAckConn }
+
+func (r rawConn) Read(p []byte) (int, error) {
+	n, err := r.c.Conn.Read(p)
+	if n > 0 && r.c.rc != nil {
+		_ = r.c.rc.Control(func(fd uintptr) {
+			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+		})
+	}
+	return n, err
+}
+
+// ---- the load generator ----
+
+// loadResult is one run of one kind against one milter.
+type loadResult struct {
+	n       int
+	wall    time.Duration
+	lat     []time.Duration // per message, sorted
+	allocs  float64         // mallocs per message in this process (client + in-process server)
+	errs    int
+	missing int // messages without the expected header
+	sample  string
+}
+
+func (r loadResult) rate() float64 { return float64(r.n) / r.wall.Seconds() }
+
+func (r loadResult) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(p * float64(len(r.lat)-1))
+	return r.lat[i]
+}
+
+// driveMilter sends n messages of kind k to the milter at network/addr
+// from conc concurrent workers, a new milter session per message, as
+// Postfix does (connect, helo, mail, rcpt, header fields, body chunks of at
+// most 64 KiB, end of message).
+func driveMilter(network, addr string, k kind, n, conc int) loadResult {
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var errs, missing atomic.Int64
+	var sample atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := milter.NewClientWithOptions(network, addr, milter.ClientOptions{
+				Dialer:       &net.Dialer{Timeout: 10 * time.Second},
+				ReadTimeout:  120 * time.Second,
+				WriteTimeout: 120 * time.Second,
+				ActionMask:   milter.OptAddHeader | milter.OptChangeHeader,
+			})
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				m := k.gen(i)
+				t0 := time.Now()
+				hdr, err := milterMessage(c, m)
+				lat[i] = time.Since(t0)
+				if err != nil {
+					if errs.Add(1) == 1 {
+						fmt.Printf("    error: %v\n", err)
+					}
+					continue
+				}
+				if hdr != "" {
+					sample.Store(hdr)
+				}
+				if k.want != "" && !strings.HasPrefix(hdr, k.want) {
+					if missing.Add(1) <= 3 {
+						fmt.Printf("    %s: header %q, want %s...\n", k.name, hdr, k.want)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	runtime.ReadMemStats(&ms1)
+	slices.Sort(lat)
+	r := loadResult{n: n, wall: wall, lat: lat, errs: int(errs.Load()), missing: int(missing.Load()),
+		allocs: float64(ms1.Mallocs-ms0.Mallocs) / float64(n)}
+	if s, ok := sample.Load().(string); ok {
+		r.sample = s
+	}
+	return r
+}
+
+// milterMessage runs one session with one message; it returns the value of
+// the header the milter added ("" when none).
+func milterMessage(c *milter.Client, m *message) (string, error) {
+	s, err := c.Session()
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	cont := func(act *milter.Action, err error) error {
+		if err != nil {
+			return err
+		}
+		if act.Code != milter.ActContinue {
+			return fmt.Errorf("action %c, want continue", act.Code)
+		}
+		return nil
+	}
+	if err := s.Macros(milter.CodeConn, "j", "mx.example.test", "{daemon_name}", "mx.example.test"); err != nil {
+		return "", err
+	}
+	if err := cont(s.Conn("client.remote.test", milter.FamilyInet, 40000, "192.0.2.7")); err != nil {
+		return "", err
+	}
+	if err := cont(s.Helo("client.remote.test")); err != nil {
+		return "", err
+	}
+	if err := s.Macros(milter.CodeMail, "i", "4ABCDEF"); err != nil {
+		return "", err
+	}
+	if err := cont(s.Mail("<"+m.from+">", nil)); err != nil {
+		return "", err
+	}
+	if err := s.Macros(milter.CodeRcpt, "i", "4ABCDEF", "{rcpt_addr}", m.rcpt); err != nil {
+		return "", err
+	}
+	if err := cont(s.Rcpt("<"+m.rcpt+">", nil)); err != nil {
+		return "", err
+	}
+	for _, f := range m.fields {
+		if err := cont(s.HeaderField(f[0], f[1])); err != nil {
+			return "", err
+		}
+	}
+	if err := cont(s.HeaderEnd()); err != nil {
+		return "", err
+	}
+	for b := m.body; len(b) > 0; {
+		n := min(len(b), milter.MaxBodyChunk)
+		if err := cont(s.BodyChunk(b[:n])); err != nil {
+			return "", err
+		}
+		b = b[n:]
+	}
+	if err := s.Macros(milter.CodeEOB, "i", "4ABCDEF"); err != nil {
+		return "", err
+	}
+	mods, act, err := s.End()
+	if err != nil {
+		return "", fmt.Errorf("end: %w", err)
+	}
+	if act.Code != milter.ActAccept {
+		return "", fmt.Errorf("end: action %c", act.Code)
+	}
+	for _, mod := range mods {
+		if mod.Code == milter.ActAddHeader {
+			return mod.HeaderValue, nil
+		}
+	}
+	return "", nil
+}
+
+// listenTCP opens a loopback listener and serves it with serve.
+func listenTCP(serve func(net.Listener)) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	go serve(ln)
+	return ln.Addr().String(), func() { ln.Close() }, nil
+}
+
+var errSkipped = errors.New("skipped")
+
+// waitListen waits until something accepts on addr.
+func waitListen(network, addr string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nothing listens on %s: %v", addr, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
