@@ -2,6 +2,7 @@ package filter
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"imipd/calstore"
 	"imipd/itip"
+	"imipd/itip/imip"
 )
 
 // MilterOptions configure the milter adapter. Zero fields take the defaults
@@ -413,6 +415,11 @@ type milterMsg struct {
 	st         *milterStream // the running Process, from the first body chunk
 	forged     int           // copies of the configured header seen
 	failed     bool          // a callback panicked
+	// The top-level Content-Type and Content-Disposition: when they rule
+	// out calendar data (imip.MayContainCalendar), the body is not read.
+	contentType, contentDisp string
+	ctSeen, cdSeen           bool
+	plain                    bool // decided at the end of the header: no calendar possible
 }
 
 // headerFlush is the size of the collected header block at which Process
@@ -505,6 +512,12 @@ func (s *milterSession) Header(name, value string, mod *milter.Modifier) (milter
 	if msg.inBody {
 		return milter.RespContinue, nil // not a sequence an MTA sends
 	}
+	switch {
+	case !msg.ctSeen && strings.EqualFold(name, "Content-Type"):
+		msg.contentType, msg.ctSeen = unfoldValue(value), true
+	case !msg.cdSeen && strings.EqualFold(name, "Content-Disposition"):
+		msg.contentDisp, msg.cdSeen = unfoldValue(value), true
+	}
 	// The MTA gives the value without the space after the colon and with
 	// folded lines joined by LF (Postfix) or CRLF.
 	c := s.c
@@ -519,6 +532,11 @@ func (s *milterSession) Header(name, value string, mod *milter.Modifier) (milter
 		c.hbuf = c.hbuf[:0]
 	}
 	return milter.RespContinue, nil
+}
+
+// unfoldValue joins a folded header value into one line.
+func unfoldValue(v string) string {
+	return strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(v)
 }
 
 // appendCRLF appends v with every line end (LF or CRLF) as CRLF.
@@ -544,6 +562,9 @@ func (s *milterSession) BodyChunk(chunk []byte, mod *milter.Modifier) (milter.Re
 	defer s.recover("body")
 	s.endHeader()
 	s.msg.size += int64(len(chunk))
+	if s.msg.plain {
+		return milter.RespContinue, nil // no calendar possible: not read
+	}
 	s.msg.st.write(chunk)
 	return milter.RespContinue, nil
 }
@@ -558,6 +579,13 @@ func (s *milterSession) endHeader() {
 	c := s.c
 	c.hbuf = append(c.hbuf, "\r\n"...)
 	s.msg.size += 2
+	if s.msg.st == nil && !imip.MayContainCalendar(s.msg.contentType, s.msg.contentDisp) {
+		// Plain mail (the common case): no Process goroutine, no pipe, the
+		// body is not looked at; the header block alone is processed at the
+		// end of the message (outgoing mail still teaches contacts).
+		s.msg.plain = true
+		return
+	}
 	s.stream().write(c.hbuf)
 	c.hbuf = c.hbuf[:0]
 }
@@ -609,7 +637,11 @@ func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err er
 		log.Error("message accepted after a failure in an earlier callback")
 	} else {
 		s.endHeader() // a message without body: the header ends here
-		value = s.m.result(msg, log)
+		if msg.plain {
+			value = s.m.plainResult(msg, s.c.daemonName, s.c.hbuf, log)
+		} else {
+			value = s.m.result(msg, log)
+		}
 	}
 	// SMFIR_CHGHEADER with an empty value deletes the index-th field of that
 	// name (milter-protocol.txt, SMFIR_CHGHEADER); from the last, so no
@@ -628,6 +660,26 @@ func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err er
 		}
 	}
 	return milter.RespAccept, nil
+}
+
+// plainResult processes a message whose header rules out calendar data:
+// only its header block, synchronously (cheap: the MIME walk stops at the
+// header). It returns "" (no tag) unless processing failed.
+func (m *Milter) plainResult(msg *milterMsg, daemon string, hdr []byte, log *slog.Logger) string {
+	ctx, cancel := context.WithTimeout(context.Background(), m.opt.ProcessTimeout)
+	defer cancel()
+	env := Envelope{MailFrom: msg.from, Rcpts: msg.rcpts, Transport: "milter", QueueID: msg.queueID, Received: m.p.now()}
+	out, err := m.outgoing(ctx, env.MailFrom, msg.authAuthen, daemon)
+	if err != nil {
+		log.Error("processing failed; message accepted", "err", err)
+		return "error"
+	}
+	env.Outgoing = out
+	if _, err := m.p.Process(ctx, bytes.NewReader(hdr), env); err != nil {
+		log.Error("processing failed; message accepted", "err", err)
+		return "error"
+	}
+	return ""
 }
 
 // result ends the message's stream, waits for Process (ProcessTimeout) and

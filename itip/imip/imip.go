@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -135,8 +136,14 @@ func IsCalendarType(mediaType, filename string) bool {
 // before the limit. A read error of r is returned wrapped, with msg-so-far.
 // Malformed MIME is tolerated: a broken part is skipped. Parse never panics.
 func Parse(r io.Reader, lim Limits) (*Message, error) {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil) // no reference to r, nor to the message, is kept
+		readers.Put(br)
+	}()
 	w := &walker{
-		br:  bufio.NewReaderSize(r, readBufSize),
+		br:  br,
 		lim: lim.withDefaults(),
 		msg: &Message{},
 		bol: true,
@@ -155,6 +162,43 @@ func Parse(r io.Reader, lim Limits) (*Message, error) {
 	}
 	return w.msg, nil
 }
+
+// What an entity is to the walker.
+const (
+	kindOther     = iota // skipped
+	kindMultipart        // walked
+	kindMessage          // message/rfc822, message/global: never followed
+	kindCalendar         // read as a calendar part
+)
+
+func kindOf(h header, mt string, params map[string]string) int {
+	switch {
+	case strings.HasPrefix(mt, "multipart/") && params["boundary"] != "":
+		return kindMultipart
+	case mt == "message/rfc822" || mt == "message/global":
+		return kindMessage
+	case IsCalendarType(mt, filename(h, params)):
+		return kindCalendar
+	}
+	return kindOther
+}
+
+// MayContainCalendar tells from a message's top-level Content-Type and
+// Content-Disposition whether Parse could find a calendar part in its body:
+// a multipart message may, a single part only when it is calendar data
+// itself. Parse applies the same rule, so a transport may skip the body of
+// a message for which this is false (plain mail costs only its header).
+func MayContainCalendar(contentType, contentDisposition string) bool {
+	contentType, contentDisposition = strings.TrimSpace(contentType), strings.TrimSpace(contentDisposition)
+	h := header{{name: "content-type", value: contentType}, {name: "content-disposition", value: contentDisposition}}
+	mt, params := parseMediaType(contentType)
+	k := kindOf(h, mt, params)
+	return k == kindMultipart || k == kindCalendar
+}
+
+// readers reuses line buffers across messages: nothing Parse returns
+// points into them (every kept byte is copied).
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
 
 // readBufSize is the size of the line buffer. Longer lines are read in pieces.
 const readBufSize = 64 << 10
@@ -319,16 +363,15 @@ func (w *walker) entity(h header, depth int, path string) (term, error) {
 		return term{}, &LimitError{ReasonParts, int64(w.lim.MaxParts)}
 	}
 	mt, params := parseMediaType(h.get("content-type"))
-	switch {
-	case strings.HasPrefix(mt, "multipart/") && params["boundary"] != "":
+	switch kindOf(h, mt, params) {
+	case kindMultipart:
 		return w.multipart(params["boundary"], depth, path)
-	case mt == "message/rfc822" || mt == "message/global":
+	case kindMessage:
 		return w.skip(true)
-	}
-	fn := filename(h, params)
-	if !IsCalendarType(mt, fn) {
+	case kindOther:
 		return w.skip(false)
 	}
+	fn := filename(h, params)
 	if path == "" {
 		path = "1"
 	}

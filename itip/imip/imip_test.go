@@ -431,3 +431,44 @@ func TestAddresses(t *testing.T) {
 	a := addresses(`=?utf-8?q?J=C3=B6rg?= <jorg@example.com>`)
 	eq(t, "name", a[0].Name, "Jörg")
 }
+
+// MayContainCalendar must agree with Parse: where it says no, Parse finds
+// nothing, whatever the body.
+func TestMayContainCalendar(t *testing.T) {
+	body := "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	cases := []struct {
+		ct, cd string
+		want   bool
+	}{
+		{"", "", false},
+		{"text/plain; charset=utf-8", "", false},
+		{"text/html", "", false},
+		{"text/calendar; method=REQUEST", "", true},
+		{"TEXT/CALENDAR", "", true},
+		{"application/ics", "", true},
+		{"application/octet-stream", `attachment; filename="invite.ics"`, true},
+		{`application/octet-stream; name="a.ICS"`, "", true},
+		{"application/pdf", `attachment; filename="a.pdf"`, false},
+		{`multipart/mixed; boundary="b"`, "", true},
+		{"multipart/mixed", "", false}, // no boundary: Parse cannot walk it
+		{"message/rfc822", "", false},
+		{"text/calendar;;;", "", true},
+	}
+	for _, c := range cases {
+		if got := MayContainCalendar(c.ct, c.cd); got != c.want {
+			t.Errorf("MayContainCalendar(%q, %q) = %v, want %v", c.ct, c.cd, got, c.want)
+		}
+		raw := "From: a@b.test\r\n"
+		if c.ct != "" {
+			raw += "Content-Type: " + c.ct + "\r\n"
+		}
+		if c.cd != "" {
+			raw += "Content-Disposition: " + c.cd + "\r\n"
+		}
+		raw += "\r\n" + body
+		_, err := Parse(strings.NewReader(raw), Limits{})
+		if !MayContainCalendar(c.ct, c.cd) && err != ErrNoCalendar {
+			t.Errorf("%q: MayContainCalendar says no, Parse says %v", c.ct, err)
+		}
+	}
+}
