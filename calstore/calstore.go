@@ -80,6 +80,14 @@ type User struct {
 	Delegates []string  `json:"delegates,omitempty"` // addresses allowed to act on the user's behalf (seed "secretary")
 	Policy    string    `json:"policy,omitempty"`    // "always" | "known" | "never" | "" (server default)
 	Created   time.Time `json:"created"`             // set by PutUser on creation when zero; kept on replace when zero
+
+	// PasswordHash is the user's CalDAV app password as a bcrypt hash
+	// (imipctl user password); "" = no CalDAV login with a password.
+	// Never the password itself.
+	PasswordHash string `json:"password_hash,omitempty"`
+	// FeedHash is the hex SHA-256 of the user's ICS feed token (imipctl
+	// user feed); "" = no feed. The token itself is shown once and not kept.
+	FeedHash string `json:"feed_hash,omitempty"`
 }
 
 // Addresses returns the primary address followed by the aliases.
@@ -105,6 +113,10 @@ type Event struct {
 	ReplyStamps map[string]time.Time `json:"reply_stamps,omitempty"` // per attendee (+ "\x00" + RECURRENCE-ID for an instance): DTSTAMP of the last applied REPLY
 	History     []HistoryEntry       `json:"history,omitempty"`      // newest last; the store keeps at most MaxHistory (drops oldest)
 	Updated     time.Time            `json:"updated"`                // set by PutEvent when zero
+	// Change is the user's change counter (Tx.ChangeCounter) after the
+	// PutEvent that wrote this version; set by PutEvent, the caller's value
+	// is ignored. 0 for events written before the counter existed.
+	Change uint64 `json:"change,omitempty"`
 }
 
 // LogEntry records what was done to one message for one user. The (User,
@@ -225,8 +237,22 @@ type Tx interface {
 
 	Event(user, uid string) (Event, error)
 	Events(user string) ([]Event, error) // sorted by UID
+	// PutEvent stores ev (replacing the UID's object), advances the user's
+	// change counter and sets ev.Change to its new value.
 	PutEvent(user string, ev Event) error
-	DeleteEvent(user, uid string) error // ErrNotFound if absent
+	// DeleteEvent removes an event (ErrNotFound if absent), advances the
+	// change counter and records the UID as deleted at the new value.
+	DeleteEvent(user, uid string) error
+
+	// ChangeCounter is the user's change counter: it grows by one with
+	// every PutEvent and DeleteEvent of the user and never goes back (CalDAV
+	// CTag and sync-token). 0 for a user whose events never changed.
+	ChangeCounter(user string) (uint64, error)
+	// Changes lists what changed after counter value since: UIDs stored
+	// (sorted) and UIDs deleted and not stored again (sorted), with the
+	// current counter. Deleted UIDs are remembered for ever (one small key
+	// each); since 0 lists every event and every deletion.
+	Changes(user string, since uint64) (cur uint64, changed, deleted []string, err error)
 
 	LogEntry(user, key string) (LogEntry, error) // the once-only lookup; ErrNotFound
 	AddLog(e LogEntry) error                     // ErrExists when (User,Key) present

@@ -71,6 +71,12 @@ var (
 	ubContacts   = []byte("contacts")
 
 	userBuckets = [][]byte{ubEvents, ubLog, ubLogKeys, ubPending, ubPendingUID, ubContacts}
+
+	// Optional parts of a user's data bucket, created on first use (files
+	// written before they existed lack them; readers treat absence as
+	// empty, so no schema bump).
+	ubDeleted  = []byte("deleted") // bucket: UID -> u64 change counter at deletion
+	keyChanges = []byte("changes") // key: u64 change counter
 )
 
 // migrations[v] turns a file of schema version v into version v+1, inside

@@ -54,9 +54,21 @@
 //	  <primary>/pending      u64 ID -> Pending
 //	  <primary>/pending-uid  UID + 0x00 + u64 ID -> empty: index for PendingForUID
 //	  <primary>/contacts     address -> Contact
+//	  <primary>/deleted      UID -> u64 change counter when it was deleted
+//	                         (optional bucket, created by the first
+//	                         DeleteEvent; CalDAV sync-collection)
+//	  <primary> "changes"    a key (not a bucket) in the user's data bucket:
+//	                         u64 change counter, advanced by PutEvent and
+//	                         DeleteEvent (optional; absent = 0)
 //	log                      bucket: u64 sequence (bucket NextSequence, so
 //	                         commit order) -> LogEntry, for all users
 //	outbox                   bucket: u64 ID (bucket NextSequence) -> OutboxItem
+//
+// The change counter, the deleted bucket, Event.Change, User.PasswordHash
+// and User.FeedHash were added within SchemaVersion 1: they are optional
+// (absent reads as zero or empty), so older files open unchanged and an
+// older binary ignores them (a CTag then lags until the next change made
+// by a newer binary; clients resynchronise).
 //
 // Log order is the order entries were added (newest = highest sequence),
 // not LogEntry.Time. Pending IDs come from meta/pending-seq rather than a

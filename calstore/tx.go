@@ -336,6 +336,14 @@ func (t *tx) PutEvent(user string, ev Event) error {
 	if ev.Updated.IsZero() {
 		ev.Updated = now()
 	}
+	if ev.Change, err = t.bumpCounter(p); err != nil {
+		return err
+	}
+	if del := t.btx.Bucket(bucketUserdata).Bucket([]byte(p)).Bucket(ubDeleted); del != nil {
+		if err := del.Delete([]byte(ev.UID)); err != nil {
+			return fmt.Errorf("put event %q of %s: %w", ev.UID, p, mapErr(err))
+		}
+	}
 	buf, err := encode(ev)
 	if err != nil {
 		return err
@@ -361,7 +369,92 @@ func (t *tx) DeleteEvent(user, uid string) error {
 	if err := b.Delete([]byte(uid)); err != nil {
 		return fmt.Errorf("delete event %q of %s: %w", uid, p, mapErr(err))
 	}
+	n, err := t.bumpCounter(p)
+	if err != nil {
+		return err
+	}
+	del, err := t.btx.Bucket(bucketUserdata).Bucket([]byte(p)).CreateBucketIfNotExists(ubDeleted)
+	if err != nil {
+		return fmt.Errorf("delete event %q of %s: %w", uid, p, mapErr(err))
+	}
+	if err := del.Put([]byte(uid), u64(n)); err != nil {
+		return fmt.Errorf("delete event %q of %s: %w", uid, p, mapErr(err))
+	}
 	return nil
+}
+
+// counter reads the change counter of a user (primary address).
+func (t *tx) counter(primary string) uint64 {
+	if ub := t.btx.Bucket(bucketUserdata).Bucket([]byte(primary)); ub != nil {
+		if v := ub.Get(keyChanges); len(v) == 8 {
+			return binary.BigEndian.Uint64(v)
+		}
+	}
+	return 0
+}
+
+// bumpCounter advances the change counter of a user (primary address) and
+// returns the new value.
+func (t *tx) bumpCounter(primary string) (uint64, error) {
+	ub := t.btx.Bucket(bucketUserdata).Bucket([]byte(primary))
+	if ub == nil {
+		return 0, fmt.Errorf("%w: data of user %s missing (run check)", ErrNotFound, primary)
+	}
+	n := t.counter(primary) + 1
+	if err := ub.Put(keyChanges, u64(n)); err != nil {
+		return 0, fmt.Errorf("change counter of %s: %w", primary, mapErr(err))
+	}
+	return n, nil
+}
+
+// ChangeCounter implements Tx.
+func (t *tx) ChangeCounter(user string) (uint64, error) {
+	if err := t.check(false); err != nil {
+		return 0, err
+	}
+	_, p, err := t.userBucket(user, ubEvents)
+	if err != nil {
+		return 0, err
+	}
+	return t.counter(p), nil
+}
+
+// Changes implements Tx.
+func (t *tx) Changes(user string, since uint64) (cur uint64, changed, deleted []string, err error) {
+	if err := t.check(false); err != nil {
+		return 0, nil, nil, err
+	}
+	b, p, err := t.userBucket(user, ubEvents)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	err = b.ForEach(func(k, v []byte) error {
+		var ev struct {
+			Change uint64 `json:"change"`
+		}
+		if err := decode(v, &ev); err != nil {
+			return fmt.Errorf("event %q of %s: %w", k, p, err)
+		}
+		if ev.Change > since || since == 0 {
+			changed = append(changed, string(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if del := t.btx.Bucket(bucketUserdata).Bucket([]byte(p)).Bucket(ubDeleted); del != nil {
+		err = del.ForEach(func(k, v []byte) error {
+			if len(v) == 8 && binary.BigEndian.Uint64(v) > since {
+				deleted = append(deleted, string(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, nil, nil, err
+		}
+	}
+	return t.counter(p), changed, deleted, nil
 }
 
 // LogEntry implements Tx.

@@ -3,6 +3,8 @@ package filter
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,11 +90,45 @@ type SubmissionConfig struct {
 	RequireTLS bool   `toml:"require_tls"`
 }
 
-// CalDAVConfig is the [caldav] table.
+// CalDAVConfig is the [caldav] table: CalDAV and the ICS feed for users'
+// calendar apps (caldav.go). Listen "" (the default) turns it off.
 type CalDAVConfig struct {
-	Listen string `toml:"listen"`
-	Cert   string `toml:"cert"`
-	Key    string `toml:"key"`
+	Listen string `toml:"listen"` // HOST:PORT
+	// Cert and Key (PEM files) make the listener serve TLS. Without them
+	// it serves plain HTTP, which is allowed only on a loopback address
+	// (behind a reverse proxy that terminates TLS).
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+	// ProxyAuthHeader names a header (e.g. X-Remote-User) a reverse proxy
+	// sets to the user it authenticated; trusted only from loopback peers.
+	ProxyAuthHeader string `toml:"proxy_auth_header"`
+	// CalendarName is the calendar's display name, default "Invitations".
+	CalendarName string `toml:"calendar_name"`
+	// BaseURL is the public URL of the listener (e.g. https://cal.example.org,
+	// with a path prefix if the proxy adds one), used in the feed URLs that
+	// imipctl user feed prints; default derived from listen.
+	BaseURL string `toml:"base_url"`
+}
+
+// CalDAVBaseURL is the public URL of the CalDAV listener: base_url, or
+// http(s)://listen, or "" when neither is set.
+func (f File) CalDAVBaseURL() string {
+	if f.CalDAV.BaseURL != "" {
+		return strings.TrimSuffix(f.CalDAV.BaseURL, "/")
+	}
+	if f.CalDAV.Listen == "" {
+		return "" // off: a path only
+	}
+	scheme := "http"
+	if f.CalDAV.Cert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + f.CalDAV.Listen
+}
+
+// FeedURL is the subscription URL of a feed token.
+func (f File) FeedURL(token string) string {
+	return f.CalDAVBaseURL() + "/feed/" + token + ".ics"
 }
 
 // Defaults is the embedded configuration imipd runs on without a file.
@@ -222,10 +258,39 @@ func (f File) Processing() (Config, error) {
 	if (f.CalDAV.Cert == "") != (f.CalDAV.Key == "") {
 		bad("caldav.cert", "cert and key go together")
 	}
+	if l := f.CalDAV.Listen; l != "" {
+		host, port, err := net.SplitHostPort(l)
+		if err != nil || port == "" {
+			bad("caldav.listen", "%q: want HOST:PORT", l)
+		} else if f.CalDAV.Cert == "" && !loopbackHost(host) {
+			bad("caldav.listen", "%q: plain HTTP (no cert and key) only on a loopback address, behind a reverse proxy with TLS", l)
+		}
+	}
+	if h := f.CalDAV.ProxyAuthHeader; h != "" && (strings.ContainsAny(h, ": \t\r\n") || strings.EqualFold(h, "Authorization")) {
+		bad("caldav.proxy_auth_header", "%q is not a usable header field name", h)
+	}
+	if strings.ContainsAny(f.CalDAV.CalendarName, "\r\n\x00") {
+		bad("caldav.calendar_name", "must be one line")
+	}
+	if b := f.CalDAV.BaseURL; b != "" {
+		u, err := url.Parse(b)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("caldav.base_url", "%q: want http(s)://HOST[:PORT][/PATH]", b)
+		}
+	}
 	if len(problems) > 0 {
 		return c, &ConfigError{Problems: problems}
 	}
 	return c, nil
+}
+
+// loopbackHost reports whether a listen host is a loopback address.
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // DBPath is the bbolt file in the data directory.

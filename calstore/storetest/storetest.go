@@ -31,6 +31,8 @@ func Run(t *testing.T, open func(t *testing.T) calstore.Store) {
 		{"DeleteUser", testDeleteUser},
 		{"Events", testEvents},
 		{"EventHistoryCap", testEventHistoryCap},
+		{"ChangeCounter", testChangeCounter},
+		{"UserSecrets", testUserSecrets},
 		{"Log", testLog},
 		{"LogOrderAndLimit", testLogOrder},
 		{"Pending", testPending},
@@ -1337,4 +1339,141 @@ func testBatchFailure(t *testing.T, s calstore.Store) {
 	if err := s.Batch(cctx, func(tx calstore.Tx) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled ctx: %v", err)
 	}
+}
+
+// testChangeCounter: every PutEvent and DeleteEvent advances the user's
+// counter by one, Event.Change records it, Changes reports puts and
+// deletions after a value; users have separate counters.
+func testChangeCounter(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test", Aliases: []string{"al@example.test"}}, calstore.User{Address: "bob@example.test"})
+	counter := func(user string) uint64 {
+		t.Helper()
+		var n uint64
+		read(t, s, func(tx calstore.Tx) error {
+			var err error
+			n, err = tx.ChangeCounter(user)
+			return err
+		})
+		return n
+	}
+	if n := counter("alice@example.test"); n != 0 {
+		t.Fatalf("new user: counter %d, want 0", n)
+	}
+	write(t, s, func(tx calstore.Tx) error {
+		for _, uid := range []string{"a", "b", "c"} {
+			if err := tx.PutEvent("al@example.test", calstore.Event{UID: uid, Data: []byte(uid), Change: 99}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if n := counter("al@example.test"); n != 3 {
+		t.Fatalf("after 3 puts: counter %d, want 3", n)
+	}
+	if n := counter("bob@example.test"); n != 0 {
+		t.Fatalf("other user: counter %d, want 0", n)
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		ev, err := tx.Event("alice@example.test", "b")
+		if err != nil {
+			return err
+		}
+		if ev.Change != 2 {
+			t.Errorf("Event.Change = %d, want 2 (caller's value ignored)", ev.Change)
+		}
+		return nil
+	})
+	write(t, s, func(tx calstore.Tx) error {
+		if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "a", Data: []byte("a2")}); err != nil {
+			return err
+		}
+		return tx.DeleteEvent("alice@example.test", "c")
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		cur, changed, deleted, err := tx.Changes("alice@example.test", 3)
+		if err != nil {
+			return err
+		}
+		if cur != 5 || !slices.Equal(changed, []string{"a"}) || !slices.Equal(deleted, []string{"c"}) {
+			t.Errorf("Changes(3) = %d %v %v, want 5 [a] [c]", cur, changed, deleted)
+		}
+		cur, changed, deleted, err = tx.Changes("alice@example.test", 0)
+		if err != nil {
+			return err
+		}
+		if cur != 5 || !slices.Equal(changed, []string{"a", "b"}) || !slices.Equal(deleted, []string{"c"}) {
+			t.Errorf("Changes(0) = %d %v %v, want 5 [a b] [c]", cur, changed, deleted)
+		}
+		cur, changed, deleted, err = tx.Changes("alice@example.test", 5)
+		if err != nil {
+			return err
+		}
+		if cur != 5 || len(changed) != 0 || len(deleted) != 0 {
+			t.Errorf("Changes(5) = %d %v %v, want nothing", cur, changed, deleted)
+		}
+		return nil
+	})
+	// Storing a deleted UID again: no longer reported as deleted.
+	write(t, s, func(tx calstore.Tx) error {
+		return tx.PutEvent("alice@example.test", calstore.Event{UID: "c", Data: []byte("c2")})
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		cur, changed, deleted, err := tx.Changes("alice@example.test", 4)
+		if err != nil {
+			return err
+		}
+		if cur != 6 || !slices.Equal(changed, []string{"c"}) || len(deleted) != 0 {
+			t.Errorf("Changes(4) after re-put = %d %v %v, want 6 [c] []", cur, changed, deleted)
+		}
+		_, _, _, err = tx.Changes("nobody@example.test", 0)
+		wantErr(t, "Changes of unknown user", err, calstore.ErrNotFound)
+		_, err = tx.ChangeCounter("nobody@example.test")
+		wantErr(t, "ChangeCounter of unknown user", err, calstore.ErrNotFound)
+		return nil
+	})
+	// A failed write leaves the counter alone.
+	err := s.Write(ctx, func(tx calstore.Tx) error {
+		if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "x", Data: []byte("x")}); err != nil {
+			return err
+		}
+		return calstore.ErrInvalid
+	})
+	wantErr(t, "rolled back write", err, calstore.ErrInvalid)
+	if n := counter("alice@example.test"); n != 6 {
+		t.Errorf("after rollback: counter %d, want 6", n)
+	}
+}
+
+// testUserSecrets: the CalDAV password hash and feed hash are kept with the
+// user record and replaced with it.
+func testUserSecrets(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test", PasswordHash: "$2a$10$hash", FeedHash: "abcd"})
+	read(t, s, func(tx calstore.Tx) error {
+		u, err := tx.User("alice@example.test")
+		if err != nil {
+			return err
+		}
+		if u.PasswordHash != "$2a$10$hash" || u.FeedHash != "abcd" {
+			t.Errorf("User secrets: got %q %q", u.PasswordHash, u.FeedHash)
+		}
+		return nil
+	})
+	write(t, s, func(tx calstore.Tx) error {
+		u, err := tx.User("alice@example.test")
+		if err != nil {
+			return err
+		}
+		u.FeedHash = ""
+		return tx.PutUser(u)
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		u, err := tx.User("alice@example.test")
+		if err != nil {
+			return err
+		}
+		if u.PasswordHash != "$2a$10$hash" || u.FeedHash != "" {
+			t.Errorf("User secrets after revoke: got %q %q", u.PasswordHash, u.FeedHash)
+		}
+		return nil
+	})
 }

@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -163,6 +164,41 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 			return nil
 		}
 		servers = append(servers, server{"http", ln, serve, hs.Shutdown})
+	}
+
+	if cc := cfg.CalDAV; cc.Listen != "" {
+		// CalDAV and the ICS feed for users' calendar apps (off by default).
+		handler := filter.NewCalDAVHandler(proc, filter.CalDAVOptions{CalendarName: cc.CalendarName, TLS: cc.Cert != "",
+			ProxyAuthHeader: cc.ProxyAuthHeader}, log.With("listener", "caldav"))
+		var tlsConf *tls.Config
+		if cc.Cert != "" {
+			cert, err := tls.LoadX509KeyPair(cc.Cert, cc.Key)
+			if err != nil {
+				closeAll(servers)
+				return fmt.Errorf("caldav.cert: %w", err)
+			}
+			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		ln, err := net.Listen("tcp", cc.Listen)
+		if err != nil {
+			closeAll(servers)
+			return fmt.Errorf("caldav.listen: %w", err)
+		}
+		hs := &http.Server{Handler: handler, TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
+			WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		serve := func(ln net.Listener) error {
+			var err error
+			if cc.Cert != "" {
+				err = hs.ServeTLS(ln, "", "")
+			} else {
+				err = hs.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}
+		servers = append(servers, server{"caldav", ln, serve, hs.Shutdown})
 	}
 
 	failed := make(chan error, len(servers))

@@ -34,6 +34,8 @@ commands:
   user set [-policy P] [-alias A]... [-delegate D]... ADDRESS
   user show [-json] ADDRESS
   user remove ADDRESS
+  user password USER            (the app password on standard input)
+  user feed [-revoke] USER
   users [-json]
   contacts add USER ADDRESS...
   contacts import USER FILE.vcf
@@ -176,7 +178,7 @@ func (c *ctl) json(v any) error {
 
 func (c *ctl) user(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("user: want add, set, show or remove")
+		return usagef("user: want add, set, show, remove, password or feed")
 	}
 	sub := args[0]
 	fs := newFlags("user " + sub)
@@ -185,6 +187,7 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 	fs.Var(&aliases, "alias", "further address of the user (repeatable)")
 	fs.Var(&delegates, "delegate", "address that may act for the user (repeatable)")
 	asJSON := fs.Bool("json", false, "JSON output")
+	revoke := fs.Bool("revoke", false, "feed: remove the feed token")
 	rest, err := parse(fs, args[1:], 1, 1, "ADDRESS")
 	if err != nil {
 		return err
@@ -230,10 +233,67 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 				return fmt.Errorf("user %s: %w", addr, err)
 			}
 			if *asJSON {
-				return c.json(u)
+				return c.json(showUser(u))
 			}
-			fmt.Fprintf(c.out, "address:   %s\npolicy:    %s\naliases:   %s\ndelegates: %s\ncreated:   %s\n", u.Address,
-				policyText(u.Policy, c.cfg.DefaultPolicy), strings.Join(u.Aliases, ", "), strings.Join(u.Delegates, ", "), u.Created.Format(time.RFC3339))
+			fmt.Fprintf(c.out, "address:   %s\npolicy:    %s\naliases:   %s\ndelegates: %s\ncreated:   %s\ncaldav:    %s\nfeed:      %s\n", u.Address,
+				policyText(u.Policy, c.cfg.DefaultPolicy), strings.Join(u.Aliases, ", "), strings.Join(u.Delegates, ", "), u.Created.Format(time.RFC3339),
+				yesNo(u.PasswordHash != "", "app password set", "no app password"), yesNo(u.FeedHash != "", "active", "none"))
+			return nil
+		})
+	case "password":
+		data, err := c.client.ReadFile("-")
+		if err != nil {
+			return fmt.Errorf("user password: reading the password from standard input: %w", err)
+		}
+		pass := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+		if pass == "" || strings.ContainsAny(pass, "\r\n") {
+			return usagef("user password: want one line with the password on standard input")
+		}
+		hash, err := filter.HashPassword(pass)
+		if err != nil {
+			return usagef("user password: %v", err)
+		}
+		return c.store.Write(ctx, func(tx calstore.Tx) error {
+			if err := c.localUser(tx, addr); err != nil {
+				return fmt.Errorf("user %s: %w", addr, err)
+			}
+			u, err := tx.User(addr)
+			if err != nil {
+				return fmt.Errorf("user %s: %w", addr, err)
+			}
+			u.PasswordHash = hash
+			if err := tx.PutUser(u); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "user %s: CalDAV app password set (log in as %s)\n", u.Address, u.Address)
+			return nil
+		})
+	case "feed":
+		token, hash := "", ""
+		if !*revoke {
+			if token, hash, err = filter.NewFeedToken(); err != nil {
+				return err
+			}
+		}
+		return c.store.Write(ctx, func(tx calstore.Tx) error {
+			if err := c.localUser(tx, addr); err != nil {
+				return fmt.Errorf("user %s: %w", addr, err)
+			}
+			u, err := tx.User(addr)
+			if err != nil {
+				return fmt.Errorf("user %s: %w", addr, err)
+			}
+			u.FeedHash = hash
+			if err := tx.PutUser(u); err != nil {
+				return err
+			}
+			if *revoke {
+				fmt.Fprintf(c.out, "user %s: feed revoked\n", u.Address)
+				return nil
+			}
+			// Only the token's hash is kept: this is the one time it is shown;
+			// running the command again makes a new URL and ends the old one.
+			fmt.Fprintln(c.out, c.cfg.FeedURL(token))
 			return nil
 		})
 	case "remove":
@@ -246,6 +306,27 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 		})
 	}
 	return usagef("user: unknown subcommand %q", sub)
+}
+
+// userView is a user as listings show it: the stored record without the
+// password and feed hashes, with whether they are set.
+type userView struct {
+	calstore.User
+	CalDAVPassword bool `json:"caldav_password"`
+	Feed           bool `json:"feed"`
+}
+
+func showUser(u calstore.User) userView {
+	v := userView{User: u, CalDAVPassword: u.PasswordHash != "", Feed: u.FeedHash != ""}
+	v.PasswordHash, v.FeedHash = "", ""
+	return v
+}
+
+func yesNo(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
 }
 
 func policyText(p, def string) string {
@@ -267,7 +348,11 @@ func (c *ctl) users(ctx context.Context, args []string) error {
 			return err
 		}
 		if *asJSON {
-			return listJSON(c, us)
+			views := make([]userView, 0, len(us))
+			for _, u := range us {
+				views = append(views, showUser(u))
+			}
+			return listJSON(c, views)
 		}
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ADDRESS\tPOLICY\tALIASES\tDELEGATES")

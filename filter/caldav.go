@@ -1,0 +1,658 @@
+package filter
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-ical"
+	"github.com/emersion/go-webdav"
+	"github.com/emersion/go-webdav/caldav"
+	"golang.org/x/crypto/bcrypt"
+
+	"imipd/calstore"
+	"imipd/itip/ics"
+)
+
+// CalDAV (RFC 4791) for users' calendar apps, over the store: one calendar
+// per user holding every stored event (master and overrides as one
+// resource per UID), discovery (RFC 6764 /.well-known/caldav, RFC 5397
+// current-user-principal, calendar-home-set), calendar-query,
+// calendar-multiget, ETags, CTag and sync-collection (RFC 6578). Writes are
+// what an attendee may change in someone else's event (caldav_write.go).
+// Also the read-only ICS feed, /feed/<token>.ics.
+//
+// URL layout (the principal has one path segment below /dav, as go-webdav
+// expects):
+//
+//	/.well-known/caldav                       308 to the principal
+//	/dav/USER/                                principal
+//	/dav/calendars/USER/                      calendar home set
+//	/dav/calendars/USER/invitations/          the calendar
+//	/dav/calendars/USER/invitations/NAME.ics  one event; NAME is the UID, or
+//	                                          "~" + base64url(UID) for a UID
+//	                                          with other characters than
+//	                                          A-Z a-z 0-9 @ . _ + = -
+//	/feed/TOKEN.ics                           the ICS feed (no login: the token)
+
+// CalDAVOptions configure NewCalDAVHandler.
+type CalDAVOptions struct {
+	// CalendarName is the calendar's display name (default "Invitations").
+	CalendarName string
+	// TLS says the listener serves TLS: basic auth is then accepted from
+	// anywhere; without it only from loopback peers (a reverse proxy).
+	TLS bool
+	// ProxyAuthHeader, when set, names a request header (e.g.
+	// X-Remote-User) that authenticates the request as the user it names,
+	// trusted only from loopback peers (a reverse proxy that authenticated
+	// the user); from anyone else it is ignored.
+	ProxyAuthHeader string
+	// MaxFailures failed logins per user and peer address in Window give
+	// 429 until the window passes (defaults 10 and one minute).
+	MaxFailures int
+	Window      time.Duration
+}
+
+const (
+	davPrefix       = "/dav"
+	davCalendarSlug = "invitations"
+	feedPrefix      = "/feed/"
+	syncTokenPrefix = "urn:imipd:sync:"
+	maxDAVBody      = 4 << 20 // bytes of a PUT or REPORT body
+)
+
+// ctxUser carries the authenticated user (primary address) and the
+// conditional headers of the request to the backend.
+type ctxKey struct{}
+
+type davRequest struct {
+	user        string
+	ifMatch     webdav.ConditionalMatch
+	ifNoneMatch webdav.ConditionalMatch
+}
+
+func davReq(ctx context.Context) *davRequest {
+	r, _ := ctx.Value(ctxKey{}).(*davRequest)
+	if r == nil {
+		return &davRequest{}
+	}
+	return r
+}
+
+// CalDAVServer is the http.Handler of the [caldav] listener.
+type CalDAVServer struct {
+	proc    *Processor
+	opt     CalDAVOptions
+	log     *slog.Logger
+	dav     *caldav.Handler
+	limiter *loginLimiter
+	cache   *authCache
+}
+
+// NewCalDAVHandler returns the CalDAV and feed handler.
+func NewCalDAVHandler(p *Processor, opt CalDAVOptions, log *slog.Logger) *CalDAVServer {
+	if opt.CalendarName == "" {
+		opt.CalendarName = "Invitations"
+	}
+	if opt.MaxFailures <= 0 {
+		opt.MaxFailures = 10
+	}
+	if opt.Window <= 0 {
+		opt.Window = time.Minute
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &CalDAVServer{proc: p, opt: opt, log: log,
+		limiter: &loginLimiter{max: opt.MaxFailures, window: opt.Window, fails: map[string][]time.Time{}},
+		cache:   &authCache{m: map[[32]byte]time.Time{}}}
+	s.dav = &caldav.Handler{Backend: &davBackend{s: s}, Prefix: davPrefix}
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *CalDAVServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, feedPrefix) {
+		s.serveFeed(w, r)
+		return
+	}
+	if r.URL.Path != "/" && r.URL.Path != "/.well-known/caldav" && r.URL.Path != davPrefix && !strings.HasPrefix(r.URL.Path, davPrefix+"/") {
+		http.NotFound(w, r)
+		return
+	}
+	user, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if r.URL.Path == "/.well-known/caldav" && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != "PROPFIND" {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	dr := &davRequest{user: user, ifMatch: webdav.ConditionalMatch(r.Header.Get("If-Match")),
+		ifNoneMatch: webdav.ConditionalMatch(r.Header.Get("If-None-Match"))}
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, dr))
+	if r.ContentLength > maxDAVBody {
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxDAVBody)
+	switch r.Method {
+	case "MKCOL", "MKCALENDAR", "PROPPATCH", "COPY", "MOVE":
+		http.Error(w, "imipd keeps one calendar per user, changed only by mail and by your answers: "+r.Method+" is not supported", http.StatusForbidden)
+		return
+	case "REPORT":
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if isSyncCollection(body) {
+			s.serveSyncCollection(w, r, user, body)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	case "PROPFIND":
+		if s.servePropfindWithCTag(w, r, user) {
+			return
+		}
+	}
+	s.dav.ServeHTTP(w, r)
+}
+
+// Paths of a user's resources.
+func principalPath(user string) string { return davPrefix + "/" + user + "/" }
+func homeSetPath(user string) string   { return davPrefix + "/calendars/" + user + "/" }
+func calendarPath(user string) string  { return homeSetPath(user) + davCalendarSlug + "/" }
+func objectPath(user, uid string) string {
+	return calendarPath(user) + objectName(uid) + ".ics"
+}
+
+// objectName is the resource name of a UID: the UID itself when it is made
+// of characters safe in a path segment, else "~" and its base64url form.
+func objectName(uid string) string {
+	safe := uid != "" && uid[0] != '~'
+	for i := 0; safe && i < len(uid); i++ {
+		c := uid[i]
+		safe = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("@._+=-", c) >= 0
+	}
+	if safe {
+		return uid
+	}
+	return "~" + base64.RawURLEncoding.EncodeToString([]byte(uid))
+}
+
+// uidOfPath returns the UID a path of the user's calendar names.
+func uidOfPath(user, p string) (string, error) {
+	dir, file := path.Split(p)
+	if path.Clean(dir) != path.Clean(calendarPath(user)) || !strings.HasSuffix(file, ".ics") {
+		return "", webdav.NewHTTPError(http.StatusNotFound, fmt.Errorf("no such calendar object %s", p))
+	}
+	name := strings.TrimSuffix(file, ".ics")
+	if strings.HasPrefix(name, "~") {
+		b, err := base64.RawURLEncoding.DecodeString(name[1:])
+		if err != nil || len(b) == 0 {
+			return "", webdav.NewHTTPError(http.StatusNotFound, fmt.Errorf("no such calendar object %s", p))
+		}
+		return string(b), nil
+	}
+	if name == "" {
+		return "", webdav.NewHTTPError(http.StatusNotFound, fmt.Errorf("no such calendar object %s", p))
+	}
+	return name, nil
+}
+
+// ETag is the ETag of a stored event: a hash of its stored data.
+func ETag(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
+}
+
+// calendarObject turns a stored event into a CalDAV resource.
+func calendarObject(user string, ev calstore.Event) (caldav.CalendarObject, error) {
+	cal, err := ics.Decode(ev.Data, storedLimits)
+	if err != nil {
+		return caldav.CalendarObject{}, fmt.Errorf("stored event %s of %s: %w", ev.UID, user, err)
+	}
+	cal.Props.Del(ical.PropMethod) // RFC 4791 §4.1: no METHOD in a calendar collection
+	return caldav.CalendarObject{Path: objectPath(user, ev.UID), ModTime: ev.Updated, ETag: ETag(ev.Data), Data: cal}, nil
+}
+
+// davBackend implements caldav.Backend over the store for the user of the
+// request.
+type davBackend struct{ s *CalDAVServer }
+
+var _ caldav.Backend = (*davBackend)(nil)
+
+func (b *davBackend) user(ctx context.Context) (string, error) {
+	u := davReq(ctx).user
+	if u == "" {
+		return "", webdav.NewHTTPError(http.StatusUnauthorized, errors.New("not logged in"))
+	}
+	return u, nil
+}
+
+func (b *davBackend) CurrentUserPrincipal(ctx context.Context) (string, error) {
+	u, err := b.user(ctx)
+	return principalPath(u), err
+}
+
+func (b *davBackend) CalendarHomeSetPath(ctx context.Context) (string, error) {
+	u, err := b.user(ctx)
+	return homeSetPath(u), err
+}
+
+func (b *davBackend) CreateCalendar(ctx context.Context, cal *caldav.Calendar) error {
+	return webdav.NewHTTPError(http.StatusForbidden, errors.New("imipd keeps one calendar per user; creating calendars is not supported"))
+}
+
+func (b *davBackend) calendar(user string) caldav.Calendar {
+	return caldav.Calendar{Path: calendarPath(user), Name: b.s.opt.CalendarName,
+		Description: "Invitations and replies imipd applied from your mail", SupportedComponentSet: []string{ical.CompEvent}}
+}
+
+func (b *davBackend) ListCalendars(ctx context.Context) ([]caldav.Calendar, error) {
+	u, err := b.user(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return []caldav.Calendar{b.calendar(u)}, nil
+}
+
+func (b *davBackend) GetCalendar(ctx context.Context, p string) (*caldav.Calendar, error) {
+	u, err := b.user(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if path.Clean(p) != path.Clean(calendarPath(u)) {
+		return nil, webdav.NewHTTPError(http.StatusNotFound, fmt.Errorf("no calendar at %s", p))
+	}
+	c := b.calendar(u)
+	return &c, nil
+}
+
+func (b *davBackend) GetCalendarObject(ctx context.Context, p string, req *caldav.CalendarCompRequest) (*caldav.CalendarObject, error) {
+	u, err := b.user(ctx)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := uidOfPath(u, p)
+	if err != nil {
+		return nil, err
+	}
+	var ev calstore.Event
+	err = b.s.proc.Store.Read(ctx, func(tx calstore.Tx) error {
+		ev, err = tx.Event(u, uid)
+		return err
+	})
+	if errors.Is(err, calstore.ErrNotFound) {
+		return nil, webdav.NewHTTPError(http.StatusNotFound, fmt.Errorf("no event %s", uid))
+	}
+	if err != nil {
+		return nil, err
+	}
+	co, err := calendarObject(u, ev)
+	if err != nil {
+		return nil, err
+	}
+	return &co, nil
+}
+
+func (b *davBackend) ListCalendarObjects(ctx context.Context, p string, req *caldav.CalendarCompRequest) ([]caldav.CalendarObject, error) {
+	u, err := b.user(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if path.Clean(p) != path.Clean(calendarPath(u)) {
+		return nil, webdav.NewHTTPError(http.StatusNotFound, fmt.Errorf("no calendar at %s", p))
+	}
+	var events []calstore.Event
+	err = b.s.proc.Store.Read(ctx, func(tx calstore.Tx) error {
+		var err error
+		events, err = tx.Events(u)
+		if errors.Is(err, calstore.ErrNotFound) {
+			err = nil // a user without data yet has an empty calendar
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]caldav.CalendarObject, 0, len(events))
+	for _, ev := range events {
+		co, err := calendarObject(u, ev)
+		if err != nil {
+			// One undecodable object must not hide the calendar.
+			b.s.log.Warn("caldav: skipping stored event", "user", u, "uid", ev.UID, "err", err)
+			continue
+		}
+		out = append(out, co)
+	}
+	return out, nil
+}
+
+func (b *davBackend) QueryCalendarObjects(ctx context.Context, p string, query *caldav.CalendarQuery) ([]caldav.CalendarObject, error) {
+	all, err := b.ListCalendarObjects(ctx, p, &query.CompRequest)
+	if err != nil {
+		return nil, err
+	}
+	var out []caldav.CalendarObject
+	for i := range all {
+		ok, err := caldav.Match(query.CompFilter, &all[i])
+		if err != nil {
+			// A value go-webdav cannot evaluate (a time zone it does not
+			// know): better too much than a missing event.
+			ok = true
+		}
+		if ok {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+func (b *davBackend) PutCalendarObject(ctx context.Context, p string, cal *ical.Calendar, opts *caldav.PutCalendarObjectOptions) (*caldav.CalendarObject, error) {
+	u, err := b.user(ctx)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := uidOfPath(u, p)
+	if err != nil {
+		return nil, webdav.NewHTTPError(http.StatusForbidden, fmt.Errorf("%s is not in your calendar %s", p, calendarPath(u)))
+	}
+	ev, err := b.s.attendeePut(ctx, u, uid, cal, opts.IfMatch, opts.IfNoneMatch)
+	if err != nil {
+		b.s.log.Info("caldav: write refused", "user", u, "uid", uid, "err", err)
+		return nil, err
+	}
+	co, err := calendarObject(u, ev)
+	if err != nil {
+		return nil, err
+	}
+	return &co, nil
+}
+
+func (b *davBackend) DeleteCalendarObject(ctx context.Context, p string) error {
+	u, err := b.user(ctx)
+	if err != nil {
+		return err
+	}
+	uid, err := uidOfPath(u, p)
+	if err != nil {
+		return err
+	}
+	err = b.s.attendeeDelete(ctx, u, uid, davReq(ctx).ifMatch)
+	if err != nil {
+		b.s.log.Info("caldav: delete refused", "user", u, "uid", uid, "err", err)
+	}
+	return err
+}
+
+// ---- authentication ----
+
+// isLoopback reports whether the request's peer is on loopback.
+func isLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func peerIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// authenticate returns the primary address of the request's user, or
+// writes 401, 403 or 429 and returns false.
+func (s *CalDAVServer) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+	ctx := r.Context()
+	loop := isLoopback(r)
+	if h := s.opt.ProxyAuthHeader; h != "" && loop {
+		if name := strings.TrimSpace(r.Header.Get(h)); name != "" {
+			u, err := s.lookupUser(ctx, name)
+			if err != nil {
+				s.log.Warn("caldav: proxy header names no user", "header", h, "user", name, "err", err)
+				http.Error(w, "unknown user "+name, http.StatusForbidden)
+				return "", false
+			}
+			return u.Address, true
+		}
+	}
+	if !s.opt.TLS && !loop {
+		http.Error(w, "passwords are accepted only over TLS (configure [caldav] cert and key) or from a reverse proxy on loopback", http.StatusForbidden)
+		return "", false
+	}
+	name, pass, ok := r.BasicAuth()
+	if !ok {
+		unauthorized(w, "login required")
+		return "", false
+	}
+	key := calstore.Normalize(name) + "|" + peerIP(r)
+	now := time.Now()
+	if wait := s.limiter.blocked(key, now); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
+		http.Error(w, "too many failed logins; try again later", http.StatusTooManyRequests)
+		return "", false
+	}
+	u, err := s.lookupUser(ctx, name)
+	if err != nil && !errors.Is(err, calstore.ErrNotFound) {
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return "", false
+	}
+	if !s.checkPassword(u.PasswordHash, name, pass, now) {
+		s.limiter.fail(key, now)
+		s.log.Info("caldav: login failed", "user", calstore.Normalize(name), "peer", peerIP(r))
+		unauthorized(w, "wrong user name or password")
+		return "", false
+	}
+	return u.Address, true
+}
+
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="imipd", charset="UTF-8"`)
+	http.Error(w, msg, http.StatusUnauthorized)
+}
+
+func (s *CalDAVServer) lookupUser(ctx context.Context, name string) (calstore.User, error) {
+	var u calstore.User
+	err := s.proc.Store.Read(ctx, func(tx calstore.Tx) error {
+		var err error
+		u, err = tx.User(name)
+		return err
+	})
+	return u, err
+}
+
+// dummyHash makes a login of an unknown user cost as much as a known one.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("imipd-no-such-user"), bcrypt.DefaultCost)
+
+// checkPassword compares with the stored bcrypt hash; a success is cached
+// for a few minutes (clients send the password with every request, bcrypt
+// is slow by design). The cache key includes the hash, so a new password
+// ends the old one's cached logins.
+func (s *CalDAVServer) checkPassword(hash, name, pass string, now time.Time) bool {
+	if hash == "" {
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
+		return false
+	}
+	key := sha256.Sum256([]byte(hash + "\x00" + calstore.Normalize(name) + "\x00" + pass))
+	if s.cache.ok(key, now) {
+		return true
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(pass)) != nil {
+		return false
+	}
+	s.cache.add(key, now)
+	return true
+}
+
+// HashPassword returns the bcrypt hash stored for an app password.
+func HashPassword(pass string) (string, error) {
+	if pass == "" {
+		return "", errors.New("empty password")
+	}
+	if len(pass) > 72 {
+		return "", errors.New("password longer than 72 bytes (bcrypt's limit)")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.DefaultCost)
+	return string(h), err
+}
+
+// NewFeedToken returns a new random feed token (32 bytes, base64url) and
+// the hash stored for it (User.FeedHash).
+func NewFeedToken() (token, hash string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, FeedHash(token), nil
+}
+
+// FeedHash is the stored form of a feed token: hex SHA-256.
+func FeedHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+type authCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]time.Time
+}
+
+const authCacheTTL = 5 * time.Minute
+
+func (c *authCache) ok(k [32]byte, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	exp, ok := c.m[k]
+	return ok && now.Before(exp)
+}
+
+func (c *authCache) add(k [32]byte, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) > 10000 {
+		for k, exp := range c.m {
+			if !now.Before(exp) {
+				delete(c.m, k)
+			}
+		}
+	}
+	c.m[k] = now.Add(authCacheTTL)
+}
+
+// loginLimiter counts failed logins per user and peer address in a
+// sliding window.
+type loginLimiter struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	fails  map[string][]time.Time
+}
+
+func (l *loginLimiter) recent(key string, now time.Time) []time.Time {
+	ts := l.fails[key]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= l.window {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) == 0 {
+		delete(l.fails, key)
+	} else {
+		l.fails[key] = ts
+	}
+	return ts
+}
+
+// blocked returns how long key must wait, 0 if it may try.
+func (l *loginLimiter) blocked(key string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := l.recent(key, now)
+	if len(ts) < l.max {
+		return 0
+	}
+	return l.window - now.Sub(ts[len(ts)-l.max])
+}
+
+func (l *loginLimiter) fail(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.fails) > 100000 {
+		for k := range l.fails {
+			l.recent(k, now)
+		}
+	}
+	l.fails[key] = append(l.recent(key, now), now)
+}
+
+// ---- feed ----
+
+// serveFeed answers GET /feed/<token>.ics with the user's calendar (the
+// same VCALENDAR as imipctl export).
+func (s *CalDAVServer) serveFeed(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "the feed is read-only", http.StatusMethodNotAllowed)
+		return
+	}
+	token, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, feedPrefix), ".ics")
+	if !ok || token == "" || strings.Contains(token, "/") {
+		http.NotFound(w, r)
+		return
+	}
+	want := []byte(FeedHash(token))
+	var user string
+	err := s.proc.Store.Read(r.Context(), func(tx calstore.Tx) error {
+		us, err := tx.Users()
+		for _, u := range us {
+			if u.FeedHash != "" && subtle.ConstantTimeCompare([]byte(u.FeedHash), want) == 1 {
+				user = u.Address
+			}
+		}
+		return err
+	})
+	if err != nil {
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if user == "" {
+		http.NotFound(w, r)
+		return
+	}
+	var buf bytes.Buffer
+	if err := s.proc.Export(r.Context(), user, &buf); err != nil {
+		s.log.Error("caldav: feed", "user", user, "err", err)
+		http.Error(w, "export failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Cache-Control", "private, max-age=300")
+	w.Header().Set("ETag", `"`+ETag(buf.Bytes())+`"`)
+	if r.Method == http.MethodGet {
+		w.Write(buf.Bytes())
+	}
+}
