@@ -26,7 +26,7 @@ var (
 // SchemaVersion is the version of the bucket layout and value encoding
 // written by this package (see doc.go). Open refuses a file with a newer
 // version (ErrSchema) and migrates a file with an older one.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // MaxHistory is the number of HistoryEntry values kept per event; PutEvent
 // drops the oldest beyond it.
@@ -111,8 +111,12 @@ type Event struct {
 	UID         string               `json:"uid"`
 	Data        []byte               `json:"data"`                   // iCalendar text: one VCALENDAR with master and overrides
 	ReplyStamps map[string]time.Time `json:"reply_stamps,omitempty"` // per attendee (+ "\x00" + RECURRENCE-ID for an instance): DTSTAMP of the last applied REPLY
-	History     []HistoryEntry       `json:"history,omitempty"`      // newest last; the store keeps at most MaxHistory (drops oldest)
-	Updated     time.Time            `json:"updated"`                // set by PutEvent when zero
+	// History, given to PutEvent, are entries to ADD to the event's history
+	// (kept apart from the event, at most MaxHistory, oldest dropped).
+	// Tx.Event leaves it empty: read it with Tx.EventHistory. So a delivery
+	// does not decode and re-encode the whole history.
+	History []HistoryEntry `json:"-"`
+	Updated time.Time      `json:"updated"` // set by PutEvent when zero
 	// Change is the user's change counter (Tx.ChangeCounter) after the
 	// PutEvent that wrote this version; set by PutEvent, the caller's value
 	// is ignored. 0 for events written before the counter existed.
@@ -243,6 +247,7 @@ type Tx interface {
 	// DeleteEvent removes an event (ErrNotFound if absent), advances the
 	// change counter and records the UID as deleted at the new value.
 	DeleteEvent(user, uid string) error
+	EventHistory(user, uid string) ([]HistoryEntry, error) // oldest first; empty for an unknown event
 
 	// ChangeCounter is the user's change counter: it grows by one with
 	// every PutEvent and DeleteEvent of the user and never goes back (CalDAV

@@ -476,3 +476,54 @@ func BenchmarkConcurrentDeliveries(b *testing.B) {
 		})
 	}
 }
+
+// TestMigrateHistory: a schema 1 file (history inside the event value) is
+// migrated on open: the history moves to its own bucket, nothing is lost.
+func TestMigrateHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imipd.db")
+	db, err := calstore.Open(path, calstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Write(ctx, func(tx calstore.Tx) error {
+		if err := tx.PutUser(calstore.User{Address: "alice@example.test"}); err != nil {
+			return err
+		}
+		return tx.PutEvent("alice@example.test", calstore.Event{UID: "u1", Data: []byte("D")})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Turn it into what schema 1 wrote.
+	readBolt(t, path, true, func(tx *bolt.Tx) error {
+		if err := tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("1")); err != nil {
+			return err
+		}
+		evs := tx.Bucket([]byte("userdata")).Bucket([]byte("alice@example.test")).Bucket([]byte("events"))
+		v1 := `{"uid":"u1","data":"RA==","history":[{"time":"2026-03-01T09:00:00Z","message_id":"<a@x>","method":"REQUEST","outcome":"applied"},{"time":"2026-03-01T10:00:00Z","message_id":"<b@x>","method":"REPLY","outcome":"applied"}],"updated":"2026-03-01T10:00:00Z"}`
+		return evs.Put([]byte("u1"), []byte(v1))
+	})
+	db, err = calstore.Open(path, calstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Read(ctx, func(tx calstore.Tx) error {
+		ev, err := tx.Event("alice@example.test", "u1")
+		if err != nil || string(ev.Data) != "D" {
+			t.Fatalf("event after migration: %+v %v", ev, err)
+		}
+		h, err := tx.EventHistory("alice@example.test", "u1")
+		if err != nil || len(h) != 2 || h[0].MessageID != "<a@x>" || h[1].Method != "REPLY" {
+			t.Fatalf("history after migration: %+v %v", h, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

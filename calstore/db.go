@@ -3,6 +3,7 @@ package calstore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -76,12 +77,79 @@ var (
 	// written before they existed lack them; readers treat absence as
 	// empty, so no schema bump).
 	ubDeleted  = []byte("deleted") // bucket: UID -> u64 change counter at deletion
+	ubHistory  = []byte("history") // bucket: UID NUL u64 sequence -> HistoryEntry (schema 2)
 	keyChanges = []byte("changes") // key: u64 change counter
 )
 
 // migrations[v] turns a file of schema version v into version v+1, inside
-// the Open transaction. There is no older version than 1 yet.
-var migrations = map[int]func(*bolt.Tx) error{}
+// the Open transaction.
+var migrations = map[int]func(*bolt.Tx) error{
+	1: migrateHistory,
+}
+
+// migrateHistory (schema 1 → 2) moves each event's history out of the event
+// value into the user's history bucket, so a delivery no longer decodes and
+// re-encodes up to MaxHistory entries with every event it touches.
+func migrateHistory(btx *bolt.Tx) error {
+	ud := btx.Bucket(bucketUserdata)
+	if ud == nil {
+		return nil
+	}
+	return ud.ForEachBucket(func(user []byte) error {
+		ub := ud.Bucket(user)
+		evs := ub.Bucket(ubEvents)
+		if evs == nil {
+			return nil
+		}
+		type legacy struct {
+			History []HistoryEntry `json:"history"`
+		}
+		type move struct {
+			uid  string
+			hist []HistoryEntry
+			ev   []byte
+		}
+		var moves []move
+		err := evs.ForEach(func(k, v []byte) error {
+			var l legacy
+			if err := decode(v, &l); err != nil {
+				return fmt.Errorf("event %q of %s: %w", k, user, err)
+			}
+			if len(l.History) == 0 {
+				return nil
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(v, &m); err != nil {
+				return err
+			}
+			delete(m, "history")
+			nv, err := json.Marshal(m)
+			if err != nil {
+				return err
+			}
+			moves = append(moves, move{string(k), l.History, nv})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		hb, err := ub.CreateBucketIfNotExists(ubHistory)
+		if err != nil {
+			return err
+		}
+		for _, m := range moves {
+			if err := evs.Put([]byte(m.uid), m.ev); err != nil {
+				return err
+			}
+			for _, h := range m.hist {
+				if err := putHistory(hb, m.uid, h); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
 
 // Open opens or creates the store at path (mode 0600), creates missing
 // buckets, writes SchemaVersion into a new file, refuses a newer version

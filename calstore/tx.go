@@ -330,8 +330,18 @@ func (t *tx) PutEvent(user string, ev Event) error {
 	if err != nil {
 		return err
 	}
-	if n := len(ev.History); n > MaxHistory {
-		ev.History = ev.History[n-MaxHistory:]
+	add := ev.History
+	ev.History = nil
+	if len(add) > 0 {
+		hb, err := t.btx.Bucket(bucketUserdata).Bucket([]byte(p)).CreateBucketIfNotExists(ubHistory)
+		if err != nil {
+			return fmt.Errorf("put event %q of %s: %w", ev.UID, p, mapErr(err))
+		}
+		for _, h := range add {
+			if err := putHistory(hb, ev.UID, h); err != nil {
+				return fmt.Errorf("put event %q of %s: %w", ev.UID, p, err)
+			}
+		}
 	}
 	if ev.Updated.IsZero() {
 		ev.Updated = now()
@@ -368,6 +378,11 @@ func (t *tx) DeleteEvent(user, uid string) error {
 	}
 	if err := b.Delete([]byte(uid)); err != nil {
 		return fmt.Errorf("delete event %q of %s: %w", uid, p, mapErr(err))
+	}
+	if hb := t.btx.Bucket(bucketUserdata).Bucket([]byte(p)).Bucket(ubHistory); hb != nil {
+		if err := trimHistory(hb, uid, 0); err != nil {
+			return fmt.Errorf("delete event %q of %s: %w", uid, p, err)
+		}
 	}
 	n, err := t.bumpCounter(p)
 	if err != nil {
@@ -955,4 +970,74 @@ func (t *tx) DeleteOutbox(id uint64) error {
 		return fmt.Errorf("delete outbox item %d: %w", id, mapErr(err))
 	}
 	return nil
+}
+
+// historyPrefix is the key prefix of an event's history entries.
+func historyPrefix(uid string) []byte { return append([]byte(uid), 0) }
+
+// putHistory appends h to uid's history and drops the oldest entries
+// beyond MaxHistory. Keys are UID NUL sequence, so an event's entries are
+// adjacent and in order.
+func putHistory(hb *bolt.Bucket, uid string, h HistoryEntry) error {
+	if h.Time.IsZero() {
+		h.Time = now()
+	}
+	seq, err := hb.NextSequence()
+	if err != nil {
+		return mapErr(err)
+	}
+	buf, err := encode(h)
+	if err != nil {
+		return err
+	}
+	if err := hb.Put(append(historyPrefix(uid), u64(seq)...), buf); err != nil {
+		return mapErr(err)
+	}
+	return trimHistory(hb, uid, MaxHistory)
+}
+
+// trimHistory keeps the newest keep entries of uid's history.
+func trimHistory(hb *bolt.Bucket, uid string, keep int) error {
+	prefix := historyPrefix(uid)
+	var keys [][]byte
+	c := hb.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for i := 0; i < len(keys)-keep; i++ {
+		if err := hb.Delete(keys[i]); err != nil {
+			return mapErr(err)
+		}
+	}
+	return nil
+}
+
+// EventHistory implements Tx.
+func (t *tx) EventHistory(user, uid string) ([]HistoryEntry, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	p, err := t.primary(user)
+	if err != nil {
+		return nil, err
+	}
+	ub := t.btx.Bucket(bucketUserdata).Bucket([]byte(p))
+	if ub == nil {
+		return nil, fmt.Errorf("%w: data of user %s missing (run check)", ErrNotFound, p)
+	}
+	hb := ub.Bucket(ubHistory)
+	if hb == nil {
+		return nil, nil
+	}
+	var out []HistoryEntry
+	prefix := historyPrefix(uid)
+	c := hb.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var h HistoryEntry
+		if err := decode(v, &h); err != nil {
+			return nil, fmt.Errorf("history of event %q of %s: %w", uid, p, err)
+		}
+		out = append(out, h)
+	}
+	return out, nil
 }

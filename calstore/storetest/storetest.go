@@ -345,8 +345,11 @@ func testEvents(t *testing.T, s calstore.Store) {
 		if err != nil {
 			return err
 		}
-		if string(ev.Data) != "DATA mm@host" || !ev.Updated.Equal(t0) || len(ev.History) != 1 || ev.History[0].Method != "REQUEST" {
-			t.Errorf("Event: got %+v", ev)
+		if string(ev.Data) != "DATA mm@host" || !ev.Updated.Equal(t0) || len(ev.History) != 0 {
+			t.Errorf("Event: got %+v (history is read with EventHistory)", ev)
+		}
+		if h, err := tx.EventHistory("al@example.test", "mm@host"); err != nil || len(h) != 1 || h[0].Method != "REQUEST" {
+			t.Errorf("EventHistory: got %+v, %v", h, err)
 		}
 		if len(ev.ReplyStamps) != 2 || !ev.ReplyStamps["bob@example.test\x0020260301T090000Z"].Equal(t0.Add(time.Hour)) {
 			t.Errorf("ReplyStamps: got %v", ev.ReplyStamps)
@@ -369,8 +372,14 @@ func testEvents(t *testing.T, s calstore.Store) {
 		if string(ev.Data) != "v2" || ev.Updated.IsZero() || ev.History != nil {
 			t.Errorf("replaced event: got %+v", ev)
 		}
+		if h, _ := tx.EventHistory("alice@example.test", "aa"); len(h) != 1 {
+			t.Errorf("history of a replaced event: %d entries, want the 1 it had (PutEvent adds)", len(h))
+		}
 		_, err = tx.Event("alice@example.test", "zz")
 		wantErr(t, "deleted event", err, calstore.ErrNotFound)
+		if h, err := tx.EventHistory("alice@example.test", "zz"); err != nil || len(h) != 0 {
+			t.Errorf("history of a deleted event: %v, %v", h, err)
+		}
 		return nil
 	})
 	err := s.Write(ctx, func(tx calstore.Tx) error { return tx.DeleteEvent("alice@example.test", "zz") })
@@ -385,16 +394,27 @@ func testEventHistoryCap(t *testing.T, s calstore.Store) {
 	for i := range 150 {
 		h = append(h, calstore.HistoryEntry{Time: t0.Add(time.Duration(i) * time.Minute), MessageID: fmt.Sprint(i)})
 	}
+	// Added in two writes: PutEvent adds its History to what is kept.
 	write(t, s, func(tx calstore.Tx) error {
-		return tx.PutEvent("alice@example.test", calstore.Event{UID: "u", History: h})
+		return tx.PutEvent("alice@example.test", calstore.Event{UID: "u", History: h[:70]})
+	})
+	write(t, s, func(tx calstore.Tx) error {
+		return tx.PutEvent("alice@example.test", calstore.Event{UID: "u", History: h[70:]})
+	})
+	// Another event's history is its own.
+	write(t, s, func(tx calstore.Tx) error {
+		return tx.PutEvent("alice@example.test", calstore.Event{UID: "u2", History: h[:3]})
 	})
 	read(t, s, func(tx calstore.Tx) error {
-		ev, err := tx.Event("alice@example.test", "u")
+		hist, err := tx.EventHistory("alice@example.test", "u")
 		if err != nil {
 			return err
 		}
-		if len(ev.History) != 100 || ev.History[0].MessageID != "50" || ev.History[99].MessageID != "149" {
-			t.Errorf("history: %d entries, first %q; want 100, 50..149", len(ev.History), ev.History[0].MessageID)
+		if len(hist) != 100 || hist[0].MessageID != "50" || hist[99].MessageID != "149" {
+			t.Errorf("history: %d entries; want 100, 50..149", len(hist))
+		}
+		if h2, _ := tx.EventHistory("alice@example.test", "u2"); len(h2) != 3 {
+			t.Errorf("u2 history: %d entries, want 3", len(h2))
 		}
 		return nil
 	})
@@ -878,6 +898,10 @@ func testCopiedOut(t *testing.T, s calstore.Store) {
 			if err != nil {
 				return err
 			}
+			hist, err := tx.EventHistory("alice@example.test", "u")
+			if err != nil {
+				return err
+			}
 			evs, err := tx.Events("alice@example.test")
 			if err != nil {
 				return err
@@ -894,7 +918,7 @@ func testCopiedOut(t *testing.T, s calstore.Store) {
 				u.Aliases[0] = "x"
 				mutate(ev.Data)
 				ev.ReplyStamps["b@x"] = time.Time{}
-				ev.History[0].Summary = "x"
+				hist[0].Summary = "x"
 				mutate(evs[0].Data)
 				ps[0].Actions[0] = "x"
 				mutate(ps[0].Data)
@@ -920,6 +944,10 @@ func testCopiedOut(t *testing.T, s calstore.Store) {
 			if err != nil {
 				return err
 			}
+			hist, err := tx.EventHistory("alice@example.test", "u")
+			if err != nil {
+				return err
+			}
 			ps, err := tx.PendingList("alice@example.test", false)
 			if err != nil {
 				return err
@@ -929,7 +957,7 @@ func testCopiedOut(t *testing.T, s calstore.Store) {
 				return err
 			}
 			if u.Aliases[0] != "al@example.test" || string(ev.Data) != "ORIGINAL" || len(ev.ReplyStamps) != 1 ||
-				!ev.ReplyStamps["b@x"].Equal(t0) || ev.History[0].Summary != "first" ||
+				!ev.ReplyStamps["b@x"].Equal(t0) || len(hist) != 1 || hist[0].Summary != "first" ||
 				ps[0].Actions[0] != "accept" || string(ps[0].Data) != "P" || ob[0].To[0] != "b@x" || string(ob[0].Body) != "B" {
 				t.Errorf("round %d: store changed through returned or passed values: %+v %+v %+v %+v", round, u, ev, ps[0], ob[0])
 			}

@@ -541,7 +541,10 @@ func (c *ctl) event(ctx context.Context, args []string) error {
 	var ev calstore.Event
 	if err := c.store.Read(ctx, func(tx calstore.Tx) error {
 		var err error
-		ev, err = tx.Event(rest[0], rest[1])
+		if ev, err = tx.Event(rest[0], rest[1]); err != nil {
+			return err
+		}
+		ev.History, err = tx.EventHistory(rest[0], rest[1])
 		return err
 	}); err != nil {
 		return fmt.Errorf("event %s of %s: %w", rest[1], rest[0], err)

@@ -97,7 +97,10 @@ func TestScanMaildir(t *testing.T) {
 	}
 	var ev calstore.Event
 	db.Read(context.Background(), func(tx calstore.Tx) error {
-		ev, err = tx.Event("bob@example.test", "scan-1@remote.test")
+		if ev, err = tx.Event("bob@example.test", "scan-1@remote.test"); err != nil {
+			return err
+		}
+		ev.History, err = tx.EventHistory("bob@example.test", "scan-1@remote.test")
 		return err
 	})
 	v, err := filter.ViewEvent(ev)
