@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -61,12 +62,45 @@ type MilterConfig struct {
 	// outgoing; contrib's master.cf sets milter_macro_daemon_name=pickup on
 	// the cleanup service for that. SMTP AUTH marks submission mail anyway.
 	OutgoingDaemons []string `toml:"outgoing_daemons"`
+	ConnLimits
+}
+
+// ConnLimits are the per-listener connection keys of [milter] and [lmtp]:
+// durations in the timeframe syntax ("5m", "30s"); empty or 0 = default.
+type ConnLimits struct {
+	ReadTimeout    string `toml:"read_timeout"`    // per request (milter) / command line or 4 KiB of data (LMTP); default 5m
+	WriteTimeout   string `toml:"write_timeout"`   // default 1m
+	MaxConnections int    `toml:"max_connections"` // default 512
+}
+
+// Durations parses the timeouts; key names the table for errors.
+func (c ConnLimits) Durations(key string) (read, write time.Duration, problems []string) {
+	for _, x := range []struct {
+		name string
+		v    string
+		out  *time.Duration
+	}{{"read_timeout", c.ReadTimeout, &read}, {"write_timeout", c.WriteTimeout, &write}} {
+		if x.v == "" || x.v == "0" {
+			continue
+		}
+		d, err := itip.ParseTimeframe(x.v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s.%s: %v", key, x.name, err))
+			continue
+		}
+		*x.out = d
+	}
+	if c.MaxConnections < 0 {
+		problems = append(problems, fmt.Sprintf("%s.max_connections: %d: want a positive number (0 = default)", key, c.MaxConnections))
+	}
+	return read, write, problems
 }
 
 // LMTPConfig is the [lmtp] table.
 type LMTPConfig struct {
 	Listen  string `toml:"listen"`
 	Forward string `toml:"forward"`
+	ConnLimits
 }
 
 // HTTPConfig is the [http] table.
@@ -240,6 +274,10 @@ func (f File) Processing() (Config, error) {
 		if v != "" && !strings.HasPrefix(v, "inet:") && !strings.HasPrefix(v, "unix:") {
 			bad(key, "%q: want inet:HOST:PORT or unix:/PATH", v)
 		}
+	}
+	for key, cl := range map[string]ConnLimits{"milter": f.Milter.ConnLimits, "lmtp": f.LMTP.ConnLimits} {
+		_, _, ps := cl.Durations(key)
+		problems = append(problems, ps...)
 	}
 	if f.LMTP.Listen != "" && f.LMTP.Forward == "" {
 		bad("lmtp.forward", "required when lmtp.listen is set")

@@ -52,3 +52,22 @@ func TestConfigLimits(t *testing.T) {
 		t.Fatalf("negative limit: %v", err)
 	}
 }
+
+func TestConfigConnLimits(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(p, []byte("[milter]\nread_timeout = \"30s\"\nmax_connections = 64\n[lmtp]\nlisten = \"inet:127.0.0.1:2424\"\nforward = \"unix:/run/dovecot/lmtp\"\nwrite_timeout = \"2m\"\n"), 0o600)
+	f, err := LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := f.Milter.Durations("milter"); r.String() != "30s" || f.Milter.MaxConnections != 64 {
+		t.Fatalf("milter: %v %+v", r, f.Milter)
+	}
+	if _, w, _ := f.LMTP.Durations("lmtp"); w.String() != "2m0s" {
+		t.Fatalf("lmtp write_timeout %v", w)
+	}
+	os.WriteFile(p, []byte("[milter]\nread_timeout = \"soon\"\n"), 0o600)
+	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "milter.read_timeout") {
+		t.Fatalf("bad timeout: %v", err)
+	}
+}

@@ -26,7 +26,8 @@ type LMTPOptions struct {
 	Header         string        // header name, default X-IMIP-Processed
 	Domain         string        // our greeting and LHLO name, default the host name
 	MaxMessage     int64         // largest message accepted, default 64 MiB
-	ReadTimeout    time.Duration // upstream: per command, and per read while DATA flows; default 5m
+	ReadTimeout    time.Duration // upstream: per command line, and per 4 KiB while DATA flows; default 5m
+	MaxConnections int           // concurrent upstream connections, default 512; more are closed at once
 	WriteTimeout   time.Duration // upstream: per reply; default 1m
 	ProcessTimeout time.Duration // Processor.Process per message; default 60s
 }
@@ -107,6 +108,9 @@ func NewLMTPProxy(p *Processor, opt LMTPOptions, log *slog.Logger) *LMTPProxy {
 	}
 	if opt.MaxMessage <= 0 {
 		opt.MaxMessage = 64 << 20
+	}
+	if opt.MaxConnections <= 0 {
+		opt.MaxConnections = DefaultMaxConnections
 	}
 	if opt.ReadTimeout <= 0 {
 		opt.ReadTimeout = 5 * time.Minute
@@ -196,11 +200,15 @@ func (ln *lmtpListener) Accept() (net.Conn, error) {
 		lc := &lmtpConn{Conn: c, l: ln.l}
 		ln.l.mu.Lock()
 		closing := ln.l.closing
-		if !closing {
+		full := len(ln.l.conns) >= ln.l.opt.MaxConnections
+		if !closing && !full {
 			ln.l.conns[lc] = struct{}{}
 		}
 		ln.l.mu.Unlock()
-		if closing {
+		if full && !closing {
+			ln.l.log.Warn("LMTP connection refused: max_connections reached", "max_connections", ln.l.opt.MaxConnections, "remote", c.RemoteAddr().String())
+		}
+		if closing || full {
 			c.Close()
 			continue
 		}
@@ -216,6 +224,19 @@ type lmtpConn struct {
 	txn  bool         // under l.mu
 	sess *lmtpSession // under l.mu
 	once sync.Once
+}
+
+// Read closes the connection when a read times out. go-smtp reads command
+// lines with bufio.Reader.ReadLine, which hands back a partial line with a
+// nil error when the deadline passes mid-line: the timeout would be lost and
+// a client dripping one byte at a time never cut (slowloris).
+func (c *lmtpConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		c.Conn.Close()
+	}
+	return n, err
 }
 
 func (c *lmtpConn) Close() error {
@@ -824,20 +845,29 @@ func foldHeader(name, value string) string {
 	return b.String()
 }
 
-// deadlineReader renews the upstream read deadline before every read, so a
-// message may take longer than ReadTimeout to arrive as long as it keeps
-// coming (go-smtp sets the deadline only when reading a command line).
+// deadlineReader renews the upstream read deadline while a message keeps
+// coming, so it may take longer than ReadTimeout in all (go-smtp sets the
+// deadline only when reading a command line). It renews only after
+// minProgress bytes arrived since the last renewal: a client dripping a byte
+// at a time is cut after ReadTimeout (slowloris).
 type deadlineReader struct {
-	r io.Reader
-	c net.Conn
-	d time.Duration
+	r    io.Reader
+	c    net.Conn
+	d    time.Duration
+	got  int
+	init bool
 }
 
+const minProgress = 4 << 10
+
 func (d *deadlineReader) Read(p []byte) (int, error) {
-	if d.d > 0 {
+	if d.d > 0 && (!d.init || d.got >= minProgress) {
 		d.c.SetReadDeadline(time.Now().Add(d.d))
+		d.init, d.got = true, 0
 	}
-	return d.r.Read(p)
+	n, err := d.r.Read(p)
+	d.got += n
+	return n, err
 }
 
 var errSpoolWrite = errors.New("spool")

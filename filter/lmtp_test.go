@@ -657,3 +657,82 @@ type lmtpPipeAddr struct{}
 
 func (lmtpPipeAddr) Network() string { return "pipe" }
 func (lmtpPipeAddr) String() string  { return "pipe" }
+
+// A client that sends nothing, or drips a command line a byte at a time, is
+// cut after ReadTimeout (go-smtp alone would answer the partial line and
+// start a fresh deadline: slowloris).
+func TestLMTPReadTimeout(t *testing.T) {
+	for _, name := range []string{"silent", "drip-command", "drip-data"} {
+		t.Run(name, func(t *testing.T) {
+			e := newLMTPEnv(t, filter.LMTPOptions{ReadTimeout: 200 * time.Millisecond})
+			c, err := net.Dial("tcp", e.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			br.ReadString('\n') // greeting
+			drip := ""
+			switch name {
+			case "drip-command":
+				drip = "LHLO client.example.test\r\n"
+			case "drip-data":
+				fmt.Fprintf(c, "LHLO c\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n")
+				for {
+					l, err := br.ReadString('\n')
+					if err != nil || strings.HasPrefix(l, "354") {
+						break
+					}
+				}
+				drip = strings.Repeat("Subject: slow\r\n", 100)
+			}
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				for i := 0; i < len(drip); i++ {
+					select {
+					case <-stop:
+						return
+					case <-time.After(50 * time.Millisecond):
+						if _, err := c.Write([]byte{drip[i]}); err != nil {
+							return
+						}
+					}
+				}
+			}()
+			start := time.Now()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			for {
+				if _, err := br.ReadString('\n'); err != nil {
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
+						t.Fatalf("not cut after %v", time.Since(start))
+					}
+					break // closed by the proxy
+				}
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("cut after %v, want about the 200ms read timeout", d)
+			}
+		})
+	}
+}
+
+func TestLMTPMaxConnections(t *testing.T) {
+	e := newLMTPEnv(t, filter.LMTPOptions{MaxConnections: 1})
+	first, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	bufio.NewReader(first).ReadString('\n') // accepted: greeting
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if l, err := bufio.NewReader(c).ReadString('\n'); err == nil {
+		t.Fatalf("second connection served over MaxConnections: %q", l)
+	}
+}

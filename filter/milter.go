@@ -41,10 +41,19 @@ type MilterOptions struct {
 	// default it is above every default cap and changes nothing.
 	MaxMessage int64
 
-	// ReadTimeout bounds each read from the MTA, default 5 minutes;
-	// WriteTimeout each write, default 1 minute. go-milter v0.5.0 sets no
-	// deadlines of its own.
+	// ReadTimeout bounds each request from the MTA (everything it sends
+	// until imipd answers: a command with its macros, a header, a body
+	// chunk), default 5 minutes; a client that drips one byte at a time is
+	// cut when the request is not complete in time. WriteTimeout bounds
+	// each write, default 1 minute. go-milter v0.5.0 sets no deadlines of
+	// its own.
 	ReadTimeout, WriteTimeout time.Duration
+
+	// MaxConnections caps concurrent connections, default 512; more are
+	// closed at once (Postfix then applies the milter's default_action,
+	// accept in contrib). go-milter allocates a packet's announced length
+	// (up to 1 MiB) before reading it, so this also bounds memory.
+	MaxConnections int
 
 	// ProcessTimeout bounds each wait for Processor.Process, default 60 s:
 	// every hand-over of a body chunk to the running Process and the wait
@@ -67,6 +76,7 @@ const (
 	DefaultMilterReadTimeout    = 5 * time.Minute
 	DefaultMilterWriteTimeout   = time.Minute
 	DefaultMilterProcessTimeout = 60 * time.Second
+	DefaultMaxConnections       = 512
 )
 
 // Milter macros read (sendmail's names, as Postfix sends them; see postconf(5)
@@ -135,6 +145,9 @@ func NewMilter(p *Processor, opt MilterOptions, log *slog.Logger) *Milter {
 	if opt.ProcessTimeout <= 0 {
 		opt.ProcessTimeout = DefaultMilterProcessTimeout
 	}
+	if opt.MaxConnections <= 0 {
+		opt.MaxConnections = DefaultMaxConnections
+	}
 	if opt.OutgoingDaemons == nil {
 		opt.OutgoingDaemons = []string{"pickup"}
 	}
@@ -183,7 +196,10 @@ func (m *Milter) Serve(ln net.Listener) error {
 		c := m.track(nc)
 		if c == nil {
 			nc.Close()
-			return nil
+			if m.isClosing() {
+				return nil
+			}
+			continue // over MaxConnections
 		}
 		go m.serveConn(c)
 	}
@@ -237,6 +253,10 @@ func (m *Milter) track(nc net.Conn) *milterConn {
 	if m.closing {
 		return nil
 	}
+	if len(m.conns) >= m.opt.MaxConnections {
+		m.log.Warn("milter connection refused: max_connections reached", "max_connections", m.opt.MaxConnections, "remote", nc.RemoteAddr().String())
+		return nil
+	}
 	c := newMilterConn(nc, m.opt)
 	m.conns[c] = struct{}{}
 	m.wg.Add(1)
@@ -279,6 +299,7 @@ type milterConn struct {
 	br       *bufio.Reader
 
 	mu        sync.Mutex
+	armed     bool // the read deadline of the current request is set (reset by every answer)
 	inMessage bool // between MAIL FROM and the end of message (or abort)
 	closing   bool // Shutdown: close when between messages
 
@@ -313,6 +334,9 @@ func (c *milterConn) Write(p []byte) (int, error) {
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.wto)); err != nil {
 		return 0, err
 	}
+	c.mu.Lock()
+	c.armed = false // the answer ends a request: the next one gets a fresh ReadTimeout
+	c.mu.Unlock()
 	return c.Conn.Write(p)
 }
 
@@ -372,7 +396,13 @@ func (r rawReader) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 		return 0, io.EOF
 	}
-	err := c.Conn.SetReadDeadline(time.Now().Add(c.rto))
+	var err error
+	if !c.armed {
+		// One deadline per request, not per read: reads do not extend it,
+		// so a byte now and then cannot hold the connection (slowloris).
+		err = c.Conn.SetReadDeadline(time.Now().Add(c.rto))
+		c.armed = err == nil
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return 0, err

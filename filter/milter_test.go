@@ -724,6 +724,66 @@ func TestMilterReadTimeout(t *testing.T) {
 		}
 		expectCut(t, f.dialer.last())
 	})
+	t.Run("drip", func(t *testing.T) {
+		// A 1 MiB packet announced, then one byte every 50 ms: each read
+		// arrives well within the timeout, the request never completes.
+		f := newMilterFixture(t, "tcp", opt, nil)
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte{0, 0x10, 0, 0})
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+					if _, err := c.Write([]byte{'x'}); err != nil {
+						return
+					}
+				}
+			}
+		}()
+		expectCut(t, c)
+	})
+}
+
+func TestMilterMaxConnections(t *testing.T) {
+	f := newMilterFixture(t, "tcp", filter.MilterOptions{MaxConnections: 2}, nil)
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	time.Sleep(50 * time.Millisecond) // let the server accept both
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("third connection not closed at once: %v", err)
+	}
+	// Below the cap again, a session works.
+	held[0].Close()
+	time.Sleep(50 * time.Millisecond)
+	s := f.session("")
+	ops, code := sendMessage(t, s, envelope{from: "carol@remote.test", rcpts: []string{"bob@example.test"}}, plainMessage)
+	wantOps(t, ops, code, "del "+hdr+" #2", "del "+hdr+" #1") // plainMessage carries two forged copies
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func expectCut(t *testing.T, c net.Conn) {

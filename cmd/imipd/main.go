@@ -126,7 +126,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 			closeAll(servers)
 			return fmt.Errorf("milter.listen: %w", err)
 		}
-		m := filter.NewMilter(proc, filter.MilterOptions{Header: cfg.Header, OutgoingDaemons: cfg.Milter.OutgoingDaemons}, log.With("listener", "milter"))
+		m := filter.NewMilter(proc, milterOptions(cfg), log.With("listener", "milter"))
 		servers = append(servers, server{"milter", ln, m.Serve, m.Shutdown})
 	}
 	if addr := cfg.LMTP.Listen; addr != "" {
@@ -135,7 +135,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 			closeAll(servers)
 			return fmt.Errorf("lmtp.listen: %w", err)
 		}
-		l := filter.NewLMTPProxy(proc, filter.LMTPOptions{Forward: cfg.LMTP.Forward, Header: cfg.Header}, log.With("listener", "lmtp"))
+		l := filter.NewLMTPProxy(proc, lmtpOptions(cfg), log.With("listener", "lmtp"))
 		servers = append(servers, server{"lmtp", ln, l.Serve, l.Shutdown})
 	}
 	if addr := cfg.HTTP.Listen; addr != "" {
@@ -276,4 +276,18 @@ func outboxQueued(db calstore.Store) float64 {
 		return err
 	})
 	return float64(n)
+}
+
+// milterOptions and lmtpOptions carry the [milter] and [lmtp] keys
+// (validated by Processing already).
+func milterOptions(cfg filter.File) filter.MilterOptions {
+	rt, wt, _ := cfg.Milter.Durations("milter")
+	return filter.MilterOptions{Header: cfg.Header, OutgoingDaemons: cfg.Milter.OutgoingDaemons,
+		ReadTimeout: rt, WriteTimeout: wt, MaxConnections: cfg.Milter.MaxConnections}
+}
+
+func lmtpOptions(cfg filter.File) filter.LMTPOptions {
+	rt, wt, _ := cfg.LMTP.Durations("lmtp")
+	return filter.LMTPOptions{Forward: cfg.LMTP.Forward, Header: cfg.Header,
+		ReadTimeout: rt, WriteTimeout: wt, MaxConnections: cfg.LMTP.MaxConnections}
 }
