@@ -60,6 +60,7 @@ type privOptions struct {
 	lmtpForward string // "host:port": LMTP proxy on, forwarding there
 	http        bool
 	policy      string // default "always"
+	readTimeout string // [milter]/[lmtp] read_timeout, default the daemon's
 }
 
 // newPrivImipd writes a configuration; start runs it.
@@ -91,17 +92,21 @@ func newPrivImipd(t *testing.T, opt privOptions) *privImipd {
 	if opt.policy == "" {
 		opt.policy = "always"
 	}
+	rt := ""
+	if opt.readTimeout != "" {
+		rt = fmt.Sprintf("read_timeout = %q\n", opt.readTimeout)
+	}
 	conf := fmt.Sprintf(`data_dir = %q
 local_domains = ["example.test"]
 default_policy = %q
 
 [milter]
 listen = "inet:%s"
-
+`+rt+`
 [lmtp]
 listen = %s
 forward = %s
-
+`+rt+`
 [http]
 listen = %s
 
