@@ -22,8 +22,9 @@ import (
 //
 // The harness's imipd is rendered from contrib/imipd.toml, where [caldav]
 // is off; this test runs a second imipd of its own (own data directory,
-// CalDAV on a free loopback port, outbox to its own smtp-sink) and gives it
-// the invitation with imipctl process.
+// CalDAV and the milter on free loopback ports, outbox to its own smtp-sink)
+// and delivers the invitation through its milter with go-milter's client,
+// as Postfix would.
 func TestCalDAVClients(t *testing.T) {
 	if E.imipdBin == "" {
 		t.Skip("cmd/imipd not built")
@@ -38,11 +39,11 @@ func TestCalDAVClients(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	ports, err := freePorts(2)
+	ports, err := freePorts(3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	davPort, sinkPort := ports[0], ports[1]
+	davPort, sinkPort, milterPort := ports[0], ports[1], ports[2]
 	sink := &sinkServer{port: sinkPort, dir: filepath.Join(dir, "sink"), log: filepath.Join(dir, "sink.log")}
 	os.MkdirAll(sink.dir, 0o755)
 	sink.start(t)
@@ -54,7 +55,7 @@ local_domains = ["example.test"]
 default_policy = "known"
 
 [milter]
-listen = ""
+listen = "inet:127.0.0.1:%d"
 
 [http]
 listen = ""
@@ -65,7 +66,7 @@ address = "inet:127.0.0.1:%d"
 [caldav]
 listen = "127.0.0.1:%d"
 calendar_name = "Invitations"
-`, filepath.Join(dir, "data"), sinkPort, davPort)), 0o644)
+`, filepath.Join(dir, "data"), milterPort, sinkPort, davPort)), 0o644)
 	if out, err := exec.Command(E.imipdBin, "-config", conf, "-test").CombinedOutput(); err != nil {
 		t.Fatalf("imipd -test: %v\n%s", err, out)
 	}
@@ -125,10 +126,9 @@ calendar_name = "Invitations"
 		"ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:" + bob, "END:VEVENT", "END:VCALENDAR", ""}, "\r\n")
 	eml := fmt.Sprintf("From: Alice <%s>\r\nTo: %s\r\nSubject: Invitation\r\nDate: %s\r\nMessage-ID: <%s>\r\nMIME-Version: 1.0\r\nContent-Type: text/calendar; method=REQUEST; charset=UTF-8\r\n\r\n%s",
 		alice, bob, time.Now().Format(time.RFC1123Z), "m-"+uid, ics)
-	emlFile := filepath.Join(dir, "invite.eml")
-	os.WriteFile(emlFile, []byte(eml), 0o644)
-	if out := ctl("", "process", "-json", "-user", bob, emlFile); !bytes.Contains(out, []byte(`"needs-action"`)) {
-		t.Fatalf("imipctl process: %s", out)
+	if o := milterDeliver(fmt.Sprintf("127.0.0.1:%d", milterPort), alice, []string{bob}, []byte(eml), 30*time.Second); !o.acked() ||
+		!strings.HasPrefix(o.header, "needs-action") || !strings.Contains(o.header, "reason=invitation") {
+		t.Fatalf("milter delivery of the invitation: %+v", o)
 	}
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", davPort)
