@@ -87,7 +87,16 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return err
 		}
+		// Add under the lock that Shutdown takes before it waits, so no Add
+		// races with Wait (a connection accepted as Shutdown begins).
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			conn.Close()
+			return nil
+		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			s.handle(conn)
