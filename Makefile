@@ -25,6 +25,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./itip/ics/
 	$(GO) test -run='^$$' -fuzz='^FuzzApply$$' -fuzztime=$(FUZZTIME) ./itip/
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthResults$$' -fuzztime=$(FUZZTIME) ./filter/
+	$(GO) test -run='^$$' -fuzz='^FuzzMilterSession$$' -fuzztime=$(FUZZTIME) ./filter/
+	$(GO) test -run='^$$' -fuzz='^FuzzLMTPSession$$' -fuzztime=$(FUZZTIME) ./filter/
+	$(GO) test -run='^$$' -fuzz='^FuzzPushBody$$' -fuzztime=$(FUZZTIME) ./filter/
 
 ## bench: Go benchmarks, then the load comparison (bench/, build tag bench):
 ## imipd against a do-nothing milter, the LMTP proxy against its sink, RSS
