@@ -79,3 +79,28 @@ func safe(s string) string {
 	}
 	return string(b)
 }
+
+// FoldValue folds a long header value between iTIP objects, before the
+// space of ", " (unfolding gives the value back unchanged), once a line
+// passes 78 characters (RFC 5322 §2.1.1). prefix is the length of "Name: "
+// on the first line; nl is the line end the transport wants (CRLF in a
+// message, LF through the milter protocol).
+func FoldValue(prefix int, value, nl string) string {
+	var b strings.Builder
+	line := prefix
+	for i, p := range strings.Split(value, ", ") {
+		if i > 0 {
+			b.WriteString(",")
+			line++
+			if line+1+len(p) > 78 {
+				b.WriteString(nl)
+				line = 0
+			}
+			b.WriteString(" ")
+			line++
+		}
+		b.WriteString(p)
+		line += len(p)
+	}
+	return b.String()
+}

@@ -775,7 +775,7 @@ func statusSummary(rcpts []string, st map[string]error) []string {
 // value is not empty, one "name: value" field first.
 func writeCopy(w io.Writer, src io.Reader, name, value string) error {
 	if value != "" {
-		if _, err := io.WriteString(w, foldHeader(name, value)); err != nil {
+		if _, err := io.WriteString(w, name+": "+FoldValue(len(name)+2, value, "\r\n")+"\r\n"); err != nil {
 			return err
 		}
 	}
@@ -817,32 +817,6 @@ func isField(line []byte, name string) bool {
 		return false
 	}
 	return strings.EqualFold(string(bytes.TrimRight(line[:i], " \t")), name)
-}
-
-// foldHeader renders the field, folding between iTIP objects (before the
-// space of ", ", so unfolding gives the value back unchanged) once a line
-// passes 78 characters.
-func foldHeader(name, value string) string {
-	var b strings.Builder
-	b.WriteString(name + ": ")
-	lineLen := b.Len()
-	parts := strings.Split(value, ", ")
-	for i, p := range parts {
-		if i > 0 {
-			b.WriteString(",")
-			lineLen++
-			if lineLen+1+len(p) > 78 {
-				b.WriteString("\r\n")
-				lineLen = 0
-			}
-			b.WriteString(" ")
-			lineLen++
-		}
-		b.WriteString(p)
-		lineLen += len(p)
-	}
-	b.WriteString("\r\n")
-	return b.String()
 }
 
 // deadlineReader renews the upstream read deadline while a message keeps

@@ -685,7 +685,7 @@ func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err er
 		log.Info("removed incoming copies of the header", "header", s.m.opt.Header, "count", msg.forged)
 	}
 	if value != "" {
-		if err := mod.AddHeader(s.m.opt.Header, milterFold(len(s.m.opt.Header)+2, value)); err != nil {
+		if err := mod.AddHeader(s.m.opt.Header, FoldValue(len(s.m.opt.Header)+2, value, "\n") /* go-milter passes LF line ends; Postfix wants them */); err != nil {
 			return nil, fmt.Errorf("milter: add %s: %w", s.m.opt.Header, err)
 		}
 	}
@@ -790,28 +790,4 @@ func (m *Milter) outgoing(ctx context.Context, from, authAuthen, daemon string) 
 		return false, fmt.Errorf("sender %s: %w", from, err)
 	}
 	return local, nil
-}
-
-// milterFold folds a long header value between iTIP objects, before the
-// space of ", " (unfolding gives the value back unchanged), once a line
-// passes 78 characters (RFC 5322 §2.1.1). prefix is the length of "Name: ".
-// The MTA gets LF line ends (go-milter converts; Postfix wants them).
-func milterFold(prefix int, value string) string {
-	var b strings.Builder
-	line := prefix
-	for i, p := range strings.Split(value, ", ") {
-		if i > 0 {
-			b.WriteString(",")
-			line++
-			if line+1+len(p) > 78 {
-				b.WriteString("\n")
-				line = 0
-			}
-			b.WriteString(" ")
-			line++
-		}
-		b.WriteString(p)
-		line += len(p)
-	}
-	return b.String()
 }
