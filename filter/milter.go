@@ -685,7 +685,8 @@ func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err er
 		log.Info("removed incoming copies of the header", "header", s.m.opt.Header, "count", msg.forged)
 	}
 	if value != "" {
-		if err := mod.AddHeader(s.m.opt.Header, FoldValue(len(s.m.opt.Header)+2, value, "\n") /* go-milter passes LF line ends; Postfix wants them */); err != nil {
+		// Folded with LF: go-milter passes it as is and Postfix wants LF.
+		if err := mod.AddHeader(s.m.opt.Header, FoldValue(len(s.m.opt.Header)+2, value, "\n")); err != nil {
 			return nil, fmt.Errorf("milter: add %s: %w", s.m.opt.Header, err)
 		}
 	}
