@@ -29,6 +29,7 @@ type File struct {
 	RequireAuthenticatedSender bool     `toml:"require_authenticated_sender"`
 	LearnSentContacts          *bool    `toml:"learn_sent_contacts"`
 	RefreshLimit               *int     `toml:"refresh_limit"`
+	OnError                    string   `toml:"on_error"`
 
 	Limits     LimitsConfig     `toml:"limits"`
 	Milter     MilterConfig     `toml:"milter"`
@@ -264,6 +265,11 @@ func (f File) Processing() (Config, error) {
 		MaxDecodedBytes: l.DecodedBytes, MaxCalendarBytes: l.CalendarBytes}
 	c.ICS = ics.Limits{MaxBytes: int(l.CalendarBytes), MaxLineBytes: l.LineBytes, MaxComponents: l.Components,
 		MaxProperties: l.Properties, MaxAttendees: l.Attendees, MaxRecurrenceDates: l.RecurrenceDates}
+	switch f.OnError {
+	case "", "accept", "tempfail":
+	default:
+		bad("on_error", "%q: want accept (fail open) or tempfail (fail closed)", f.OnError)
+	}
 	if f.RefreshLimit != nil {
 		if *f.RefreshLimit < 0 {
 			bad("refresh_limit", "%d: want 0 (no limit) or more", *f.RefreshLimit)

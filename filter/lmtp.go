@@ -28,8 +28,12 @@ type LMTPOptions struct {
 	MaxMessage     int64         // largest message accepted, default 64 MiB
 	ReadTimeout    time.Duration // upstream: per command line, and per 4 KiB while DATA flows; default 5m
 	MaxConnections int           // concurrent upstream connections, default 512; more are closed at once
-	WriteTimeout   time.Duration // upstream: per reply; default 1m
-	ProcessTimeout time.Duration // Processor.Process per message; default 60s
+	// TempFailOnError answers 451 for every recipient when processing fails
+	// (store locked or full, timeout, panic) instead of forwarding the
+	// message untagged (config on_error = "tempfail").
+	TempFailOnError bool
+	WriteTimeout    time.Duration // upstream: per reply; default 1m
+	ProcessTimeout  time.Duration // Processor.Process per message; default 60s
 }
 
 const (
@@ -549,6 +553,12 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 	}
 
 	values := s.process(sp, rcpts)
+	if values == nil {
+		for _, rc := range rcpts {
+			status.SetStatus(rc, errProcessing)
+		}
+		return errProcessing
+	}
 	statuses := s.deliver(sp, rcpts, values)
 	for _, rc := range rcpts {
 		st := statuses[rc]
@@ -561,7 +571,9 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 }
 
 // process runs the processing call and returns each recipient's header
-// value ("" for none). A store failure or panic leaves every copy untagged.
+// value ("" for none). A store failure or panic leaves every copy untagged,
+// or, with TempFailOnError, returns nil: nothing is forwarded, every
+// recipient gets 451.
 func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
 	values := map[string]string{}
 	ctx, cancel := context.WithTimeout(context.Background(), s.l.opt.ProcessTimeout)
@@ -569,6 +581,10 @@ func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
 	env := Envelope{MailFrom: s.from, Rcpts: rcpts, Transport: "lmtp", Received: s.l.p.now()}
 	rep, err := safeProcess(ctx, s.l.p, sp.Reader(), env)
 	if err != nil {
+		if s.l.opt.TempFailOnError {
+			s.log.Error("processing failed, message temporarily refused (on_error = tempfail)", "from", s.from, "err", err)
+			return nil
+		}
 		s.log.Error("processing failed, message forwarded untagged", "from", s.from, "err", err)
 		return values
 	}
@@ -845,6 +861,10 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 }
 
 var errSpoolWrite = errors.New("spool")
+
+// errProcessing answers a message imipd could not process when on_error is
+// tempfail: the MTA keeps it queued and retries.
+var errProcessing = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Calendar processing temporarily unavailable, try again later"}
 
 // spool holds one message: in memory up to lmtpSpoolMemory, then in a
 // temporary file (removed on Close). When no file can be made it keeps

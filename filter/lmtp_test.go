@@ -736,3 +736,22 @@ func TestLMTPMaxConnections(t *testing.T) {
 		t.Fatalf("second connection served over MaxConnections: %q", l)
 	}
 }
+
+// on_error = tempfail: a store failure answers 451 for every recipient and
+// forwards nothing (the MTA keeps the message and retries).
+func TestLMTPStoreFailureTempFail(t *testing.T) {
+	e := newLMTPEnv(t, filter.LMTPOptions{TempFailOnError: true})
+	e.db.Close()
+	d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test", "carol@example.test"}, lmtpInvite("store-2"))
+	for _, rc := range []string{"bob@example.test", "carol@example.test"} {
+		if _, ok := d.ok[rc]; ok {
+			t.Errorf("%s: delivered despite on_error = tempfail", rc)
+		}
+		if f := d.failed[rc]; f == nil || !strings.Contains(f.Error(), "451") {
+			t.Errorf("%s: got %v, want 451", rc, f)
+		}
+	}
+	if n := len(e.ds.transactions()); n != 0 {
+		t.Errorf("%d downstream transactions, want none", n)
+	}
+}

@@ -49,6 +49,11 @@ type MilterOptions struct {
 	// its own.
 	ReadTimeout, WriteTimeout time.Duration
 
+	// TempFailOnError makes a failure inside imipd (store locked or full,
+	// processing timeout, panic) answer 451 (tempfail: the MTA retries)
+	// instead of accepting the message tagged "error" (config on_error).
+	TempFailOnError bool
+
 	// MaxConnections caps concurrent connections, default 512; more are
 	// closed at once (Postfix then applies the milter's default_action,
 	// accept in contrib). go-milter allocates a packet's announced length
@@ -683,6 +688,10 @@ func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err er
 	}
 	if msg.forged > 0 {
 		log.Info("removed incoming copies of the header", "header", s.m.opt.Header, "count", msg.forged)
+	}
+	if value == "error" && s.m.opt.TempFailOnError {
+		log.Warn("processing failed; message temporarily refused (on_error = tempfail)")
+		return milter.RespTempFail, nil
 	}
 	if value != "" {
 		// Folded with LF: go-milter passes it as is and Postfix wants LF.

@@ -596,6 +596,17 @@ func TestMilterPanicAccepts(t *testing.T) {
 	wantOps(t, ops, code, "del "+hdr+" #2", "del "+hdr+" #1")
 }
 
+// on_error = tempfail: the same failure makes Postfix keep the message.
+func TestMilterPanicTempFail(t *testing.T) {
+	f := newMilterFixture(t, "tcp", filter.MilterOptions{TempFailOnError: true}, func(s calstore.Store) calstore.Store { return panicStore{s} })
+	s := f.session("")
+	raw := request("pt@remote.test", "pt@remote.test", 0, []string{"bob@example.test"})
+	_, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, raw)
+	if code != milter.ActTempFail {
+		t.Fatalf("action %c, want tempfail", code)
+	}
+}
+
 // blockStore holds write transactions until released (or ctx ends).
 type blockStore struct {
 	calstore.Store

@@ -283,11 +283,11 @@ func outboxQueued(db calstore.Store) float64 {
 func milterOptions(cfg filter.File) filter.MilterOptions {
 	rt, wt, _ := cfg.Milter.Durations("milter")
 	return filter.MilterOptions{Header: cfg.Header, OutgoingDaemons: cfg.Milter.OutgoingDaemons,
-		ReadTimeout: rt, WriteTimeout: wt, MaxConnections: cfg.Milter.MaxConnections}
+		ReadTimeout: rt, WriteTimeout: wt, MaxConnections: cfg.Milter.MaxConnections, TempFailOnError: cfg.OnError == "tempfail"}
 }
 
 func lmtpOptions(cfg filter.File) filter.LMTPOptions {
 	rt, wt, _ := cfg.LMTP.Durations("lmtp")
 	return filter.LMTPOptions{Forward: cfg.LMTP.Forward, Header: cfg.Header,
-		ReadTimeout: rt, WriteTimeout: wt, MaxConnections: cfg.LMTP.MaxConnections}
+		ReadTimeout: rt, WriteTimeout: wt, MaxConnections: cfg.LMTP.MaxConnections, TempFailOnError: cfg.OnError == "tempfail"}
 }
