@@ -348,11 +348,11 @@ func (s *CalDAVServer) storePersonal(ctx context.Context, user, uid string, cal 
 	nz := ics.NewZones(cal)
 	nm, _ := eventComps(cal, nz)
 	err := s.proc.Store.Write(ctx, func(tx calstore.Tx) error {
-		ev, stored, exists, err := loadEvent(tx, user, uid)
+		ev, stored, err := loadEvent(tx, user, uid)
 		if err != nil {
 			return err
 		}
-		if !exists {
+		if stored == nil {
 			return webdav.NewHTTPError(http.StatusNotFound, fmt.Errorf("event %s is gone", uid))
 		}
 		out = ev
@@ -482,11 +482,11 @@ func (p *Processor) Answer(ctx context.Context, user, uid, rid, action string) (
 		if err != nil {
 			return err
 		}
-		ev, stored, exists, err := loadEvent(tx, u.Address, uid)
+		ev, stored, err := loadEvent(tx, u.Address, uid)
 		if err != nil {
 			return err
 		}
-		if !exists {
+		if stored == nil {
 			return fmt.Errorf("event %s of %s: %w", uid, u.Address, calstore.ErrNotFound)
 		}
 		req, err := ics.Decode(ev.Data, storedLimits)
@@ -503,7 +503,7 @@ func (p *Processor) Answer(ctx context.Context, user, uid, rid, action string) (
 			return err
 		}
 		h := calstore.HistoryEntry{Method: "respond", Outcome: string(res.Outcome), Reason: action, Summary: "answered from a calendar app: " + action}
-		return commit(tx, u.Address, ev, true, res, h, origin{}, 0, now)
+		return commit(tx, u.Address, ev, stored, res, h, origin{}, 0, now)
 	})
 	if err == nil && len(res.Send) > 0 && p.OnEnqueue != nil {
 		p.OnEnqueue()

@@ -16,20 +16,20 @@ import (
 // they were checked when they arrived, but still finite.
 var storedLimits = ics.Limits{MaxBytes: 64 << 20, MaxComponents: 100000, MaxProperties: 100000, MaxAttendees: 100000, MaxRecurrenceDates: 100000}
 
-// loadEvent reads and decodes a user's copy of a UID; exists is false when
-// there is none.
-func loadEvent(tx calstore.Tx, user, uid string) (ev calstore.Event, cal *ical.Calendar, exists bool, err error) {
+// loadEvent reads and decodes a user's copy of a UID; cal is nil when there
+// is none (ev is then a new record for uid).
+func loadEvent(tx calstore.Tx, user, uid string) (ev calstore.Event, cal *ical.Calendar, err error) {
 	ev, err = tx.Event(user, uid)
 	if errors.Is(err, calstore.ErrNotFound) {
-		return calstore.Event{UID: uid}, nil, false, nil
+		return calstore.Event{UID: uid}, nil, nil
 	}
 	if err != nil {
-		return ev, nil, false, err
+		return ev, nil, err
 	}
 	if cal, err = ics.Decode(ev.Data, storedLimits); err != nil {
-		return ev, nil, true, fmt.Errorf("stored event %s of %s: %w", uid, user, err)
+		return ev, nil, fmt.Errorf("stored event %s of %s: %w", uid, user, err)
 	}
-	return ev, cal, true, nil
+	return ev, cal, nil
 }
 
 // ensureUser returns the itip view of a user, creating the record of a
@@ -63,11 +63,13 @@ type origin struct {
 // caller's transaction: the stored object with a history entry, open pending
 // items made obsolete (except keep), new pending items, and the outgoing
 // messages into the outbox. Process and Respond both end here.
-func commit(tx calstore.Tx, user string, ev calstore.Event, exists bool, res itip.Result, h calstore.HistoryEntry, o origin, keep uint64, now time.Time) error {
+// old is the stored copy the decision was taken on (nil when there was none).
+func commit(tx calstore.Tx, user string, ev calstore.Event, old *ical.Calendar, res itip.Result, h calstore.HistoryEntry, o origin, keep uint64, now time.Time) error {
+	exists := old != nil
 	if res.Cal != nil || res.ReplyStamps != nil || (exists && res.Note != "") {
 		if res.Cal != nil {
 			ev.Data = ics.Marshal(res.Cal)
-			if err := learnParties(tx, user, res.Cal); err != nil {
+			if err := learnParties(tx, user, res.Cal, old); err != nil {
 				return err
 			}
 		}

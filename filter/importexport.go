@@ -76,7 +76,7 @@ func (p *Processor) Import(ctx context.Context, user string, r io.Reader) (int, 
 			if err := tx.PutEvent(addr, ev); err != nil {
 				return err
 			}
-			if err := learnParties(tx, addr, obj); err != nil {
+			if err := learnParties(tx, addr, obj, nil); err != nil {
 				return err
 			}
 		}

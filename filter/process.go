@@ -415,7 +415,7 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 			return err
 		}
 		in.User = user
-		ev, cal, exists, err := loadEvent(tx, u.addr, in.Msg.UID)
+		ev, cal, err := loadEvent(tx, u.addr, in.Msg.UID)
 		if err != nil {
 			return err
 		}
@@ -437,7 +437,7 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 		method := string(in.Msg.Method)
 		h := calstore.HistoryEntry{MessageID: msg.MessageID, Method: method, Outcome: string(res.Outcome), Reason: res.Reason, From: msg.From, Summary: res.Note}
 		o := origin{From: msg.From, Method: method, MessageID: msg.MessageID, Data: data, Outgoing: in.Outgoing}
-		if err := commit(tx, u.addr, ev, exists, res, h, o, 0, now); err != nil {
+		if err := commit(tx, u.addr, ev, in.Stored, res, h, o, 0, now); err != nil {
 			return err
 		}
 		return tx.AddLog(calstore.LogEntry{User: u.addr, Key: key, Time: now, MessageID: msg.MessageID, From: msg.From,
@@ -576,28 +576,39 @@ func (p *Processor) delegators(ctx context.Context, sender, from string, objs []
 
 // learnParties records the organizer and attendees of a stored event as
 // known to the user (SPEC "Policy": organizer or attendee of an existing
-// event), so the known-sender test is one lookup.
-func learnParties(tx calstore.Tx, user string, cal *ical.Calendar) error {
-	seen := map[string]bool{}
+// event), so the known-sender test is one lookup. Parties already in old
+// (the copy being replaced, nil if none) were learned when it was stored:
+// a REPLY to a meeting of 500 does not touch 500 contacts.
+func learnParties(tx calstore.Tx, user string, cal, old *ical.Calendar) error {
+	known := map[string]bool{}
+	if old != nil {
+		eachParty(old, func(a, _ string) { known[a] = true })
+	}
+	var err error
+	eachParty(cal, func(a, cn string) {
+		if err != nil || known[a] || a == user || !strings.Contains(a, "@") {
+			return
+		}
+		known[a] = true
+		err = tx.AddContact(calstore.Contact{User: user, Address: a, Name: cn, Source: calstore.SourceEvent})
+	})
+	return err
+}
+
+// eachParty calls fn with the address and CN of every ORGANIZER and ATTENDEE.
+func eachParty(cal *ical.Calendar, fn func(addr, cn string)) {
 	for _, c := range cal.Children {
 		if c.Name != ical.CompEvent {
 			continue
 		}
-		var props []ical.Prop
-		props = append(props, c.Props[ical.PropOrganizer]...)
-		props = append(props, c.Props[ical.PropAttendee]...)
-		for _, pr := range props {
-			a := itip.NormAddr(pr.Value)
-			if a == "" || a == user || seen[a] || !strings.Contains(a, "@") {
-				continue
-			}
-			seen[a] = true
-			if err := tx.AddContact(calstore.Contact{User: user, Address: a, Name: pr.Params.Get(ical.ParamCommonName), Source: calstore.SourceEvent}); err != nil {
-				return err
+		for _, name := range []string{ical.PropOrganizer, ical.PropAttendee} {
+			for _, pr := range c.Props[name] {
+				if a := itip.NormAddr(pr.Value); a != "" {
+					fn(a, pr.Params.Get(ical.ParamCommonName))
+				}
 			}
 		}
 	}
-	return nil
 }
 
 // enqueue puts the messages a decision sends into the outbox (drained by the
