@@ -13,36 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// The private Postfix's services (after e2e/harness_test.go: Debian's
-// master.cf without chroot, smtpd on a loopback port, postlog for
-// maillog_file).
-const benchMaster = `127.0.0.1:%d inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-`
+	"imipd/e2e/privmta"
+)
 
 type benchPostfix struct {
 	etc, inst string
@@ -107,7 +80,7 @@ non_smtpd_milters =
 	if err := os.WriteFile(filepath.Join(p.etc, "main.cf"), []byte(main), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(p.etc, "master.cf"), []byte(fmt.Sprintf(benchMaster, p.port)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(p.etc, "master.cf"), []byte(fmt.Sprintf(privmta.MasterCF, p.port)), 0o644); err != nil {
 		return nil, err
 	}
 	if out, err := runCmd(30*time.Second, "", "postfix", "-c", p.etc, "check"); err != nil {

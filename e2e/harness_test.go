@@ -29,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"imipd/e2e/privmta"
 )
 
 // Users known to Postfix. dave@example.test is accepted by Postfix but
@@ -401,36 +403,6 @@ func snippetBlock(text, name string) (string, error) {
 	return text[i+len(begin) : j], nil
 }
 
-// The private instance's services: Debian's master.cf without chroot
-// (a private instance has no chroot tree), smtpd on a loopback port, and
-// postlog for maillog_file (there is no syslog here).
-const masterBase = `# private Postfix for imipd's e2e tests
-127.0.0.1:%d inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-`
-
 func (e *env) startPostfix(p *postfix) error {
 	// config_directory, queue_directory and data_directory side by side:
 	// postfix-script warns about every file under config_directory not
@@ -563,7 +535,7 @@ shlib_directory = /usr/lib/postfix
 		}
 	}
 	var base strings.Builder
-	for _, l := range strings.Split(fmt.Sprintf(masterBase, p.smtpPort), "\n") {
+	for _, l := range strings.Split(fmt.Sprintf(privmta.MasterCF, p.smtpPort), "\n") {
 		if f := strings.Fields(l); len(f) >= 8 && defined[f[0]+"/"+f[1]] {
 			continue
 		}

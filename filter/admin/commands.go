@@ -27,7 +27,7 @@ import (
 )
 
 // Usage is the command summary.
-const Usage = `usage: imipctl [-config FILE | -data DIR] COMMAND [flags] [args]
+const Usage = `usage: imipctl [-config FILE | -data DIR] [-local] COMMAND [flags] [args]
 
 commands:
   user add [-policy P] [-alias A]... [-delegate D]... ADDRESS
