@@ -160,29 +160,11 @@ func (d *privImipd) start() error {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait(); lf.Close() }()
 	d.cmd, d.done = cmd, done
-	deadline := time.Now().Add(15 * time.Second)
-	for _, addr := range []string{d.milterAddr, d.lmtpAddr, d.httpAddr} {
-		if addr == "" {
-			continue
+	if err := waitListening(done, d.logFile, 15*time.Second, d.milterAddr, d.lmtpAddr, d.httpAddr); err != nil {
+		if errors.Is(err, errExitedAtStart) {
+			d.cmd = nil
 		}
-		for {
-			select {
-			case err := <-done:
-				d.cmd = nil
-				b, _ := os.ReadFile(d.logFile)
-				return fmt.Errorf("imipd exited at start: %v\n%s", err, b)
-			default:
-			}
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("imipd does not listen on %s", addr)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		return err
 	}
 	return nil
 }

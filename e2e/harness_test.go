@@ -676,18 +676,34 @@ func (e *env) startImipd() error {
 	go func() { done <- cmd.Wait(); lf.Close() }()
 	e.imipd, e.done = cmd, done
 	// Ready when every listener answers and imipctl reaches the daemon.
-	deadline := time.Now().Add(15 * time.Second)
-	for _, addr := range []string{
+	if err := waitListening(done, e.imipdLog(), 15*time.Second,
 		fmt.Sprintf("127.0.0.1:%d", e.milterPort),
 		fmt.Sprintf("127.0.0.1:%d", e.lmtpPort),
-		fmt.Sprintf("127.0.0.1:%d", e.httpPort),
-	} {
+		fmt.Sprintf("127.0.0.1:%d", e.httpPort)); err != nil {
+		if errors.Is(err, errExitedAtStart) {
+			e.imipd = nil
+		}
+		return err
+	}
+	return nil
+}
+
+// errExitedAtStart: the process ended before it listened (it is reaped).
+var errExitedAtStart = errors.New("imipd exited at start")
+
+// waitListening waits until every addr ("" skipped) accepts a TCP
+// connection, or the process (done) exits, or the deadline passes.
+func waitListening(done <-chan error, logFile string, within time.Duration, addrs ...string) error {
+	deadline := time.Now().Add(within)
+	for _, addr := range addrs {
+		if addr == "" {
+			continue
+		}
 		for {
 			select {
 			case err := <-done:
-				e.imipd = nil
-				b, _ := os.ReadFile(e.imipdLog())
-				return fmt.Errorf("imipd exited at start: %v\n%s", err, b)
+				b, _ := os.ReadFile(logFile)
+				return fmt.Errorf("%w: %v\n%s", errExitedAtStart, err, b)
 			default:
 			}
 			c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -698,7 +714,7 @@ func (e *env) startImipd() error {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("imipd does not listen on %s", addr)
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	return nil
