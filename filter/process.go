@@ -611,8 +611,8 @@ func eachParty(cal *ical.Calendar, fn func(addr, cn string)) {
 	}
 }
 
-// enqueue puts the messages a decision sends into the outbox (drained by the
-// daemon's sender, a later part).
+// enqueue puts the messages a decision sends into the outbox (drained by
+// the daemon's sender, Outbox in outbox.go).
 func enqueue(tx calstore.Tx, user, uid string, send []itip.Outgoing, now time.Time) error {
 	for _, s := range send {
 		if _, err := tx.Enqueue(calstore.OutboxItem{
