@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +92,9 @@ func driveLMTP(addr string, k kind, n, conc int) loadResult {
 		}()
 	}
 	wg.Wait()
-	return loadResult{n: n, wall: time.Since(start), lat: lat, errs: int(errs.Load())}
+	wall := time.Since(start)
+	slices.Sort(lat)
+	return loadResult{n: n, wall: wall, lat: lat, errs: int(errs.Load())}
 }
 
 func lmtpOne(addr, from, rcpt string, raw []byte) error {
@@ -123,16 +127,55 @@ func lmtpOne(addr, from, rcpt string, raw []byte) error {
 	return c.Quit()
 }
 
-// lmtpComparison: straight to the sink vs through imipd's LMTP proxy.
+// lmtpComparison: straight to an LMTP server vs through imipd's LMTP proxy
+// to that same server, same run. The server is a real, private Dovecot
+// (-dovecot=auto: when root and installed), and a do-nothing go-smtp sink,
+// which shows the proxy's own overhead. The issue-5 target is measured
+// against Dovecot; without it, against the sink standing in.
 func lmtpComparison(r *report, dir string, log *slog.Logger) {
-	sink, stopSink := startSink()
-	defer stopSink()
 	proc, db, err := newProcessor(filepath.Join(dir, "lmtp"), log)
 	if err != nil {
 		fatal(err)
 	}
 	defer db.Close()
-	px := filter.NewLMTPProxy(proc, filter.LMTPOptions{Forward: "inet:" + sink, Domain: "imipd.test"}, log)
+	n := 2000
+	if *quick {
+		n = 100
+	}
+	withDovecot := wantDovecot()
+	if withDovecot {
+		dc, err := startDovecot(dir, []string{organizer, rcptPlain})
+		if err != nil {
+			fatal(fmt.Errorf("dovecot: %w", err))
+		}
+		rows := lmtpRuns(r, proc, log, "dovecot", dc.addr(), n, "straight to Dovecot's LMTP")
+		if h, err := dc.header(organizer, "X-IMIP-Processed"); err != nil || !strings.HasPrefix(h, "applied") {
+			fmt.Printf("    dovecot: newest REPLY in %s's INBOX has header %q (%v), want applied...\n", organizer, h, err)
+		} else {
+			fmt.Printf("    dovecot: newest REPLY in %s's INBOX: X-IMIP-Processed: %s\n", organizer, h)
+		}
+		dc.stop()
+		r.table("LMTP: straight to a private Dovecot's LMTP vs through imipd's LMTP proxy to it (16 connections, one per message)", lmtpHead, rows)
+	}
+	sink, stopSink := startSink()
+	defer stopSink()
+	target := ""
+	if !withDovecot {
+		target = "straight to the LMTP server (go-smtp LMTP sink standing in for Dovecot)"
+	}
+	rows := lmtpRuns(r, proc, log, "sink", sink, n, target)
+	r.table("LMTP: straight to a do-nothing go-smtp LMTP sink vs through imipd's LMTP proxy to it (the proxy's own cost; 16 connections, one per message)", lmtpHead, rows)
+}
+
+var lmtpHead = []string{"kind", "messages", "straight msg/s", "via imipd msg/s", "ratio", "straight p50 / p99 ms", "via imipd p50 / p99 ms",
+	"added p50 / p99 ms", "errors"}
+
+// lmtpRuns compares straight deliveries to addr with deliveries through a
+// proxy forwarding to addr, per kind: warm-up, then straight and proxied
+// alternately twice, the better run of each counts. A target is recorded
+// when target is not empty.
+func lmtpRuns(r *report, proc *filter.Processor, log *slog.Logger, name, addr string, n int, target string) [][]string {
+	px := filter.NewLMTPProxy(proc, filter.LMTPOptions{Forward: "inet:" + addr, Domain: "imipd.test"}, log)
 	pxAddr, stopPx, err := listenTCP(func(ln net.Listener) { _ = px.Serve(ln) })
 	if err != nil {
 		fatal(err)
@@ -143,18 +186,14 @@ func lmtpComparison(r *report, dir string, log *slog.Logger) {
 		defer cancel()
 		_ = px.Shutdown(ctx)
 	}()
-	n := 2000
-	if *quick {
-		n = 100
-	}
 	var rows [][]string
 	for _, k := range []kind{plainKind(), replyKind()} {
-		fmt.Printf("lmtp: %s, 16 connections, %d messages\n", k.name, n)
-		driveLMTP(sink, k, 20, 4)
+		fmt.Printf("lmtp (%s): %s, 16 connections, %d messages\n", name, k.name, n)
+		driveLMTP(addr, k, 20, 4)
 		driveLMTP(pxAddr, k, 20, 4)
 		var direct, proxied loadResult
 		for rep := range 2 {
-			d := driveLMTP(sink, k, n, 16)
+			d := driveLMTP(addr, k, n, 16)
 			p := driveLMTP(pxAddr, k, n, 16)
 			if rep == 0 || d.rate() > direct.rate() {
 				direct = d
@@ -165,9 +204,11 @@ func lmtpComparison(r *report, dir string, log *slog.Logger) {
 		}
 		ratio := proxied.rate() / direct.rate()
 		rows = append(rows, []string{k.name, fmt.Sprint(n), fmt.Sprintf("%.0f", direct.rate()), fmt.Sprintf("%.0f", proxied.rate()),
-			fmt.Sprintf("%.2f", ratio), ms(direct.pct(0.99)) + " / " + ms(proxied.pct(0.99)), fmt.Sprint(direct.errs + proxied.errs)})
-		r.target("LMTP proxy ≥ 0.8× straight to the LMTP server ("+k.name+", 16 connections)", ratio >= 0.8, fmt.Sprintf("%.2f×", ratio))
+			fmt.Sprintf("%.2f", ratio), ms(direct.pct(0.5)) + " / " + ms(direct.pct(0.99)), ms(proxied.pct(0.5)) + " / " + ms(proxied.pct(0.99)),
+			ms(proxied.pct(0.5)-direct.pct(0.5)) + " / " + ms(proxied.pct(0.99)-direct.pct(0.99)), fmt.Sprint(direct.errs + proxied.errs)})
+		if target != "" {
+			r.target("LMTP proxy ≥ 0.8× "+target+" ("+k.name+", 16 connections)", ratio >= 0.8, fmt.Sprintf("%.2f×", ratio))
+		}
 	}
-	r.table("LMTP: straight to a go-smtp LMTP sink vs through imipd's LMTP proxy (16 connections, one per message)",
-		[]string{"kind", "messages", "straight msg/s", "via imipd msg/s", "ratio", "p99 straight / via ms", "errors"}, rows)
+	return rows
 }
