@@ -30,7 +30,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-milter"
+	milter "github.com/d--j/go-milter"
 
 	"imipd/calstore"
 )
@@ -260,13 +260,20 @@ func (o milterOutcome) acked() bool {
 // milterDeliver runs one message through a new milter session as Postfix's
 // smtpd does (connect, MAIL, RCPT, header fields, body, end of message).
 func milterDeliver(addr, from string, rcpts []string, raw []byte, timeout time.Duration) (out milterOutcome) {
-	c := milter.NewClientWithOptions("tcp", addr, milter.ClientOptions{
-		Dialer:       &net.Dialer{Timeout: 5 * time.Second},
-		ReadTimeout:  timeout,
-		WriteTimeout: timeout,
-		ActionMask:   milter.OptAddHeader | milter.OptChangeHeader,
-	})
-	s, err := c.Session()
+	qid := fmt.Sprintf("Q%X", rand.Uint64()&0xffffffffff)
+	c := milter.NewClient("tcp", addr,
+		milter.WithDialer(&net.Dialer{Timeout: 5 * time.Second}),
+		milter.WithReadTimeout(timeout),
+		milter.WithWriteTimeout(timeout),
+		milter.WithoutDefaultMacros(),
+		milter.WithMacroRequest(milter.StageConnect, []milter.MacroName{"j", milter.MacroDaemonName}),
+		milter.WithMacroRequest(milter.StageMail, []milter.MacroName{milter.MacroQueueId}),
+	)
+	macros := milter.NewMacroBag()
+	macros.Set("j", "mx.example.test")
+	macros.Set(milter.MacroDaemonName, "mx.example.test")
+	macros.Set(milter.MacroQueueId, qid)
+	s, err := c.Session(macros)
 	if err != nil {
 		return milterOutcome{err: err}
 	}
@@ -275,14 +282,10 @@ func milterDeliver(addr, from string, rcpts []string, raw []byte, timeout time.D
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		if act.Code != milter.ActContinue {
-			return fmt.Errorf("%s: action %c, want continue", what, act.Code)
+		if act.Type != milter.ActionContinue {
+			return fmt.Errorf("%s: action %v, want continue", what, act)
 		}
 		return nil
-	}
-	qid := fmt.Sprintf("Q%X", rand.Uint64()&0xffffffffff)
-	if err := s.Macros(milter.CodeConn, "j", "mx.example.test", "{daemon_name}", "mx.example.test"); err != nil {
-		return milterOutcome{err: err}
 	}
 	if act, err := s.Conn("client.remote.test", milter.FamilyInet, 40000, "192.0.2.7"); step("connect", act, err) != nil {
 		return milterOutcome{err: step("connect", act, err)}
@@ -290,16 +293,16 @@ func milterDeliver(addr, from string, rcpts []string, raw []byte, timeout time.D
 	if act, err := s.Helo("client.remote.test"); step("helo", act, err) != nil {
 		return milterOutcome{err: step("helo", act, err)}
 	}
-	if err := s.Macros(milter.CodeMail, "i", qid); err != nil {
-		return milterOutcome{err: err}
-	}
-	if act, err := s.Mail(from, nil); step("mail", act, err) != nil {
+	if act, err := s.Mail(from, ""); step("mail", act, err) != nil {
 		return milterOutcome{err: step("mail", act, err)}
 	}
 	for _, r := range rcpts {
-		if act, err := s.Rcpt(r, nil); step("rcpt", act, err) != nil {
+		if act, err := s.Rcpt(r, ""); step("rcpt", act, err) != nil {
 			return milterOutcome{err: step("rcpt", act, err)}
 		}
+	}
+	if act, err := s.DataStart(); step("data", act, err) != nil {
+		return milterOutcome{err: step("data", act, err)}
 	}
 	head, body, ok := bytes.Cut(raw, []byte("\r\n\r\n"))
 	if !ok {
@@ -307,7 +310,7 @@ func milterDeliver(addr, from string, rcpts []string, raw []byte, timeout time.D
 	}
 	for _, line := range strings.Split(string(head), "\r\n") {
 		k, v, _ := strings.Cut(line, ":")
-		if act, err := s.HeaderField(k, strings.TrimPrefix(v, " ")); step("header", act, err) != nil {
+		if act, err := s.HeaderField(k, strings.TrimPrefix(v, " "), nil); step("header", act, err) != nil {
 			return milterOutcome{err: step("header", act, err)}
 		}
 	}
@@ -315,7 +318,7 @@ func milterDeliver(addr, from string, rcpts []string, raw []byte, timeout time.D
 		return milterOutcome{err: step("eoh", act, err)}
 	}
 	for len(body) > 0 {
-		n := min(len(body), milter.MaxBodyChunk)
+		n := min(len(body), int(milter.DataSize64K))
 		if act, err := s.BodyChunk(body[:n]); step("body", act, err) != nil {
 			return milterOutcome{err: step("body", act, err)}
 		}
@@ -325,9 +328,9 @@ func milterDeliver(addr, from string, rcpts []string, raw []byte, timeout time.D
 	if err != nil {
 		return milterOutcome{err: err}
 	}
-	out.accepted = act.Code == milter.ActAccept
+	out.accepted = act.Type == milter.ActionAccept
 	for _, m := range mods {
-		if m.Code == milter.ActAddHeader && strings.EqualFold(m.HeaderName, "X-IMIP-Processed") {
+		if m.Type == milter.ActionAddHeader && strings.EqualFold(m.HeaderName, "X-IMIP-Processed") {
 			out.added, out.header = true, strings.ReplaceAll(m.HeaderValue, "\n", "")
 		}
 	}

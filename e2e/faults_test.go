@@ -478,7 +478,7 @@ func TestFaultLMTPDownstreamDrop(t *testing.T) {
 
 // TestFaultSlowloris: 200 connections each on the milter and LMTP sockets
 // that send nothing or one byte per second: on the milter 100 silent and 100
-// announcing a packet of 1 MiB (go-milter's largest, so that each makes
+// announcing a packet of 1 MiB (the largest imipd takes, so that each makes
 // imipd allocate it) and sending it one byte a second; on LMTP 100 silent,
 // 50 sending a command line one byte a second, 50 sending a message (after
 // DATA) one byte a second. Meanwhile a normal message gets through both transports at once

@@ -1,22 +1,18 @@
 package filter
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/textproto"
 	"runtime/debug"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/emersion/go-milter"
+	milter "github.com/d--j/go-milter"
 
 	"imipd/calstore"
 	"imipd/itip"
@@ -41,12 +37,14 @@ type MilterOptions struct {
 	// default it is above every default cap and changes nothing.
 	MaxMessage int64
 
-	// ReadTimeout bounds each request from the MTA (everything it sends
-	// until imipd answers: a command with its macros, a header, a body
-	// chunk), default 5 minutes; a client that drips one byte at a time is
-	// cut when the request is not complete in time. WriteTimeout bounds
-	// each write, default 1 minute. go-milter v0.5.0 sets no deadlines of
-	// its own.
+	// ReadTimeout bounds each packet from the MTA, the wait for it
+	// included (a command, a macro list, a header field, a body chunk),
+	// default 5 minutes, at least Postfix's smtpd_timeout (300 s): with the
+	// no-reply options the MTA sends MAIL and RCPT as its SMTP client sends
+	// them. Reads inside a packet do not extend it: a client that drips one
+	// byte at a time is cut when the packet is not complete in time.
+	// WriteTimeout bounds each answer, default 1 minute. go-milter's own
+	// timeouts are not used (milterConn).
 	ReadTimeout, WriteTimeout time.Duration
 
 	// TempFailOnError makes a failure inside imipd (store locked or full,
@@ -57,7 +55,8 @@ type MilterOptions struct {
 	// MaxConnections caps concurrent connections, default 512; more are
 	// closed at once (Postfix then applies the milter's default_action,
 	// accept in contrib). go-milter allocates a packet's announced length
-	// (up to 1 MiB) before reading it, so this also bounds memory.
+	// (imipd refuses more than 1 MiB) before reading it, so this also
+	// bounds memory.
 	MaxConnections int
 
 	// ProcessTimeout bounds each wait for Processor.Process, default 60 s:
@@ -92,35 +91,43 @@ const (
 	macroDaemonName = "{daemon_name}" // connect: $milter_macro_daemon_name
 )
 
-// Milter is the milter adapter (SPEC "Transports") on go-milter. One Milter
-// serves any number of listeners and connections, each connection any number
-// of messages.
+// Milter is the milter adapter (SPEC "Transports") on go-milter
+// (github.com/d--j/go-milter). One Milter serves any number of listeners and
+// connections, each connection any number of messages.
 //
-// Callback lifecycle (go-milter v0.5.0, session.go): go-milter asks
-// NewMilter for a fresh callback object per connection and again after every
-// message it answered with a non-continue response (our accept at end of
-// body), so per-message state lives in that object, and per-connection
-// state ({daemon_name}, sent once at connect) in the connection. Abort keeps
-// the object: it and MailFrom reset the message state. go-milter replaces its
-// macro map at every macro packet, so each callback picks what it needs from
-// the macros of its own stage.
+// Protocol: imipd speaks milter protocol version 6 (and down to 2 with an
+// MTA that offers no more; see NegotiateMilter). With version 6 it asks for
+// no reply to any event before the end of the message (SMFIP_NR_CONN, _MAIL,
+// _RCPT, _HDR, _EOH, _BODY) and for no HELO, DATA and unknown-command events:
+// the MTA sends a whole message without waiting, and waits once, for the
+// end-of-message answer. Postfix (milter_protocol = 6, its default) then
+// pays one round trip per message instead of one per header field and body
+// chunk (BENCHMARKS.md). imipd decides nothing before the end of the message
+// anyway: it never rejects at MAIL or RCPT.
+//
+// Callback lifecycle (go-milter v0.10.1, server.go): one milterSession per
+// MTA connection, created after the option negotiation; NewConnection, then
+// per message MailFrom, RcptTo..., Header..., Headers (end of header),
+// BodyChunk..., EndOfMessage; Abort between messages or instead of the end
+// (go-milter synthesises one when the MTA starts a new message without it);
+// Cleanup when the connection ends. go-milter keeps macros per stage, so
+// {daemon_name} (connect stage) stays readable for the connection's life.
 //
 // Streaming: the message is never buffered whole. Header fields are
-// collected in a per-connection buffer that is reused; at the first body
-// chunk (or the end of message, or once the header block passes
-// headerFlush) Processor.Process starts in a goroutine reading an io.Pipe,
-// and the header block and every body chunk are written into it as they
-// arrive, without copies. Once Process has returned (plain mail: after the
-// header block for a non-multipart body, after the MIME walk skipped every
-// part of a multipart one) later chunks are dropped at once. At the end of
-// the message the pipe is closed and the result awaited (ProcessTimeout).
-// go-milter v0.5.0 speaks milter protocol version 2, which has no
-// SMFIR_SKIP, so the MTA still sends the rest of the body; it is read and
-// dropped.
+// collected in a per-connection buffer that is reused; at the end of the
+// header, when the top-level Content-Type and Content-Disposition rule out
+// calendar data (imip.MayContainCalendar), the body is not looked at and
+// only the header block is processed at the end of the message. Otherwise
+// Processor.Process starts in a goroutine reading an io.Pipe, and the
+// header block and every body chunk are written into it as they arrive,
+// without copies. Once Process has returned (after the close delimiter of a
+// multipart body without calendar part) later chunks are dropped at once.
+// At the end of the message the pipe is closed and the result awaited
+// (ProcessTimeout).
 //
 // Every callback continues and the end of message accepts: an internal
 // failure or a panic is logged, and the message goes on (tagged "error" when
-// processing failed). imipd never rejects or tempfails mail.
+// processing failed; on_error = tempfail answers 451 instead).
 type Milter struct {
 	p   *Processor
 	opt MilterOptions
@@ -268,10 +275,49 @@ func (m *Milter) track(nc net.Conn) *milterConn {
 	return c
 }
 
+// SetMilterLibraryLog routes go-milter's own warnings (a broken MTA
+// connection, a malformed packet) to log at level Warn; by default the
+// library writes them with package log. It sets a package variable of
+// go-milter: call it once, before serving.
+func SetMilterLibraryLog(log *slog.Logger) {
+	milter.LogWarning = func(format string, v ...any) {
+		log.Warn("go-milter: "+fmt.Sprintf(format, v...), "transport", "milter")
+	}
+}
+
+// milterActions are the modifications imipd makes: add its header, delete
+// forged copies of it.
+const milterActions = milter.OptAddHeader | milter.OptChangeHeader
+
+// milterProtocol is what imipd asks the MTA for (see Milter): no HELO, DATA
+// or unknown-command events, and no reply to any event before the end of
+// the message.
+const milterProtocol = milter.OptNoHelo | milter.OptNoData | milter.OptNoUnknown |
+	milter.OptNoConnReply | milter.OptNoMailReply | milter.OptNoRcptReply |
+	milter.OptNoHeaderReply | milter.OptNoEOHReply | milter.OptNoBodyReply
+
+// NegotiateMilter answers the MTA's option negotiation (a
+// milter.NegotiationCallbackFunc; bench/ gives it to its do-nothing
+// baseline milter): the highest protocol
+// version both speak (2 to 6), imipd's two actions (refused when the MTA
+// does not offer them: imipd could not tag mail), and of milterProtocol what
+// the MTA offers (a version 2 MTA gets replies to every event), with the
+// body chunk size the MTA offers.
+func NegotiateMilter(mtaVersion, milterVersion uint32, mtaActions, _ milter.OptAction, mtaProtocol, _ milter.OptProtocol, offered milter.DataSize) (uint32, milter.OptAction, milter.OptProtocol, milter.DataSize, error) {
+	if mtaVersion < 2 {
+		return 0, 0, 0, 0, fmt.Errorf("milter: MTA speaks protocol version %d, imipd needs 2 or later", mtaVersion)
+	}
+	if mtaActions&milterActions != milterActions {
+		return 0, 0, 0, 0, fmt.Errorf("milter: MTA does not allow adding and changing header fields (offered actions %v)", mtaActions)
+	}
+	return min(mtaVersion, milterVersion), milterActions, milterProtocol & mtaProtocol, offered, nil
+}
+
 // serveConn runs go-milter's session on one connection. go-milter's Server
-// has no per-connection hook (NewMilter takes no argument), so each
-// connection gets its own Server over a one-connection listener; Serve
-// returns once go-milter closed the connection.
+// has no per-connection hook (the milter factory gets no connection), so
+// each connection gets its own Server over a one-connection listener;
+// Serve returns once the connection is closed. go-milter's own timeouts are
+// off: milterConn applies ReadTimeout and WriteTimeout.
 func (m *Milter) serveConn(c *milterConn) {
 	defer m.wg.Done()
 	defer func() {
@@ -279,170 +325,24 @@ func (m *Milter) serveConn(c *milterConn) {
 		delete(m.conns, c)
 		m.mu.Unlock()
 	}()
-	srv := &milter.Server{
-		NewMilter: func() milter.Milter { return &milterSession{m: m, c: c} },
-		// Protocol version 2 (go-milter answers no other): add and
-		// change/delete headers; no HELO and end-of-header events (nothing
-		// needed there, a round trip saved).
-		Actions:  milter.OptAddHeader | milter.OptChangeHeader,
-		Protocol: milter.OptNoHelo | milter.OptNoEOH,
-	}
+	srv := milter.NewServer(
+		milter.WithMilter(func() milter.Milter { return &milterSession{m: m, c: c} }),
+		milter.WithNegotiationCallback(NegotiateMilter),
+		milter.WithReadTimeout(0),
+		milter.WithWriteTimeout(0),
+	)
 	if err := srv.Serve(&oneConnListener{c: c}); err != nil && !errors.Is(err, net.ErrClosed) {
 		m.log.Warn("milter connection", "err", err)
 	}
 	c.abortStream()
 }
 
-// milterConn wraps an MTA connection: a deadline on every read and write,
-// TCP_QUICKACK re-armed after every read on TCP (postfix-dovecot-notes.md
-// "the 40 ms stall"), buffered reads (go-milter reads a packet's length and
-// data with two calls), and the shutdown state.
-type milterConn struct {
-	net.Conn
-	rto, wto time.Duration
-	rc       syscall.RawConn // TCP: for TCP_QUICKACK; else nil
-	br       *bufio.Reader
-
-	mu        sync.Mutex
-	armed     bool // the read deadline of the current request is set (reset by every answer)
-	inMessage bool // between MAIL FROM and the end of message (or abort)
-	closing   bool // Shutdown: close when between messages
-
-	daemonName string // connect macro; only the session goroutine uses it
-	hbuf       []byte // header block being collected; reused for every message
-
-	cur *milterStream // the message's running Process (under mu), cut when the connection ends
-
-	closeOnce sync.Once
-	done      chan struct{} // closed by Close
-}
-
-func newMilterConn(nc net.Conn, opt MilterOptions) *milterConn {
-	c := &milterConn{Conn: nc, rto: opt.ReadTimeout, wto: opt.WriteTimeout, rc: quickAckConn(nc), done: make(chan struct{})}
-	c.br = bufio.NewReaderSize(rawReader{c}, 16<<10)
-	return c
-}
-
-func (c *milterConn) Read(p []byte) (int, error) {
-	if c.idleClosing() {
-		return 0, io.EOF
-	}
-	n, err := c.br.Read(p)
-	var ne net.Error
-	if err != nil && errors.As(err, &ne) && ne.Timeout() && c.idleClosing() {
-		err = io.EOF // cut by Shutdown, not a stall
-	}
-	return n, err
-}
-
-func (c *milterConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.wto)); err != nil {
-		return 0, err
-	}
-	c.mu.Lock()
-	c.armed = false // the answer ends a request: the next one gets a fresh ReadTimeout
-	c.mu.Unlock()
-	return c.Conn.Write(p)
-}
-
-func (c *milterConn) Close() error {
-	c.closeOnce.Do(func() { close(c.done) })
-	return c.Conn.Close()
-}
-
-func (c *milterConn) idleClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing && !c.inMessage
-}
-
-func (c *milterConn) setStream(st *milterStream) {
-	c.mu.Lock()
-	c.cur = st
-	c.mu.Unlock()
-}
-
-// abortStream cuts the Process of a message the connection ended in the
-// middle of (no abort, no end of message will come).
-func (c *milterConn) abortStream() {
-	c.mu.Lock()
-	st := c.cur
-	c.cur = nil
-	c.mu.Unlock()
-	if st != nil {
-		st.abort()
-	}
-}
-
-func (c *milterConn) setInMessage(v bool) {
-	c.mu.Lock()
-	c.inMessage = v
-	c.mu.Unlock()
-}
-
-// shutdown marks the connection to close at the next message boundary and
-// wakes a read waiting between messages.
-func (c *milterConn) shutdown() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closing = true
-	if !c.inMessage {
-		_ = c.Conn.SetReadDeadline(time.Now()) // fails only on a closed conn
-	}
-}
-
-// rawReader is the connection below the buffer: deadline, read, quick ACK.
-type rawReader struct{ c *milterConn }
-
-func (r rawReader) Read(p []byte) (int, error) {
-	c := r.c
-	c.mu.Lock()
-	if c.closing && !c.inMessage {
-		c.mu.Unlock()
-		return 0, io.EOF
-	}
-	var err error
-	if !c.armed {
-		// One deadline per request, not per read: reads do not extend it,
-		// so a byte now and then cannot hold the connection (slowloris).
-		err = c.Conn.SetReadDeadline(time.Now().Add(c.rto))
-		c.armed = err == nil
-	}
-	c.mu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	n, err := c.Conn.Read(p)
-	if n > 0 && c.rc != nil {
-		quickAck(c.rc)
-	}
-	return n, err
-}
-
-// oneConnListener hands go-milter's Server one connection, then blocks until
-// that connection is closed.
-type oneConnListener struct {
-	c    *milterConn
-	used bool
-}
-
-func (l *oneConnListener) Accept() (net.Conn, error) {
-	if !l.used {
-		l.used = true
-		return l.c, nil
-	}
-	<-l.c.done
-	return nil, net.ErrClosed
-}
-
-func (l *oneConnListener) Close() error   { return nil }
-func (l *oneConnListener) Addr() net.Addr { return l.c.LocalAddr() }
-
 // milterMsg is what one message collects.
 type milterMsg struct {
 	from       string
 	rcpts      []string
-	authAuthen string
+	authAuthen string // {auth_authen} at MAIL: the SASL login, "" when not authenticated
+	daemonName string // {daemon_name}: outgoing when one of OutgoingDaemons
 	queueID    string
 	messageID  string
 	inBody     bool
@@ -462,11 +362,15 @@ type milterMsg struct {
 // 100 KiB by default; imip's own cap is Config.MIME.MaxHeaderBytes).
 const headerFlush = 64 << 10
 
-// milterSession is go-milter's callback object: one message's state.
+// milterSession is go-milter's callback object: one connection, its
+// messages one after the other (see Milter for the lifecycle).
 type milterSession struct {
-	m   *Milter
-	c   *milterConn
-	msg milterMsg
+	milter.NoOpMilter // Helo, Data, Unknown: not negotiated; continue if sent
+
+	m    *Milter
+	c    *milterConn
+	msg  milterMsg
+	hbuf []byte // header block being collected; reused for every message
 }
 
 var _ milter.Milter = (*milterSession)(nil)
@@ -480,62 +384,37 @@ func (s *milterSession) recover(stage string) {
 	}
 }
 
-func (s *milterSession) macros(mod *milter.Modifier) {
-	if mod == nil {
-		return
-	}
-	if v := macro(mod.Macros, macroQueueID); v != "" {
+// queueID picks up the queue ID ("i"), which Postfix sends from the MAIL
+// stage on (milter_mail_macros; sendmail from DATA).
+func (s *milterSession) queueID(mod milter.Modifier) {
+	if v := mod.Get(macroQueueID); v != "" {
 		s.msg.queueID = v
 	}
-	if v := macro(mod.Macros, macroDaemonName); v != "" {
-		s.c.daemonName = v
-	}
 }
 
-// macro looks a macro up with or without braces ("i" and "{i}" are the same
-// macro; Postfix sends the form its configuration names).
-func macro(m map[string]string, name string) string {
-	if v, ok := m[name]; ok {
-		return v
-	}
-	if strings.HasPrefix(name, "{") {
-		return m[strings.Trim(name, "{}")]
-	}
-	return m["{"+name+"}"]
+func (s *milterSession) NewConnection(milter.Modifier) error {
+	s.reset()
+	s.msg = milterMsg{}
+	return nil
 }
 
-func (s *milterSession) Connect(host, family string, port uint16, addr net.IP, mod *milter.Modifier) (milter.Response, error) {
-	defer s.recover("connect")
-	s.macros(mod)
-	return milter.RespContinue, nil
-}
-
-func (s *milterSession) Helo(name string, mod *milter.Modifier) (milter.Response, error) {
-	defer s.recover("helo")
-	s.macros(mod)
-	return milter.RespContinue, nil
-}
-
-func (s *milterSession) MailFrom(from string, mod *milter.Modifier) (milter.Response, error) {
+func (s *milterSession) MailFrom(from, _ string, mod milter.Modifier) (*milter.Response, error) {
 	defer s.recover("mail")
 	s.reset()
-	s.msg = milterMsg{from: from}
+	s.msg = milterMsg{from: from, authAuthen: mod.Get(macroAuthAuthen), daemonName: mod.Get(macroDaemonName)}
 	s.c.setInMessage(true)
-	s.macros(mod)
-	if mod != nil {
-		s.msg.authAuthen = macro(mod.Macros, macroAuthAuthen)
-	}
+	s.queueID(mod)
 	return milter.RespContinue, nil
 }
 
-func (s *milterSession) RcptTo(rcpt string, mod *milter.Modifier) (milter.Response, error) {
+func (s *milterSession) RcptTo(rcpt, _ string, mod milter.Modifier) (*milter.Response, error) {
 	defer s.recover("rcpt")
-	s.macros(mod)
+	s.queueID(mod)
 	s.msg.rcpts = append(s.msg.rcpts, rcpt)
 	return milter.RespContinue, nil
 }
 
-func (s *milterSession) Header(name, value string, mod *milter.Modifier) (milter.Response, error) {
+func (s *milterSession) Header(name, value string, mod milter.Modifier) (*milter.Response, error) {
 	defer s.recover("header")
 	msg := &s.msg
 	if strings.EqualFold(name, s.m.opt.Header) {
@@ -555,16 +434,15 @@ func (s *milterSession) Header(name, value string, mod *milter.Modifier) (milter
 	}
 	// The MTA gives the value without the space after the colon and with
 	// folded lines joined by LF (Postfix) or CRLF.
-	c := s.c
-	n := len(c.hbuf)
-	c.hbuf = append(c.hbuf, name...)
-	c.hbuf = append(c.hbuf, ": "...)
-	c.hbuf = appendCRLF(c.hbuf, value)
-	c.hbuf = append(c.hbuf, "\r\n"...)
-	msg.size += int64(len(c.hbuf) - n)
-	if msg.st != nil || len(c.hbuf) >= headerFlush {
-		s.stream().write(c.hbuf)
-		c.hbuf = c.hbuf[:0]
+	n := len(s.hbuf)
+	s.hbuf = append(s.hbuf, name...)
+	s.hbuf = append(s.hbuf, ": "...)
+	s.hbuf = appendCRLF(s.hbuf, value)
+	s.hbuf = append(s.hbuf, "\r\n"...)
+	msg.size += int64(len(s.hbuf) - n)
+	if msg.st != nil || len(s.hbuf) >= headerFlush {
+		s.stream().write(s.hbuf)
+		s.hbuf = s.hbuf[:0]
 	}
 	return milter.RespContinue, nil
 }
@@ -587,15 +465,16 @@ func appendCRLF(b []byte, v string) []byte {
 	}
 }
 
-func (s *milterSession) Headers(h textproto.MIMEHeader, mod *milter.Modifier) (milter.Response, error) {
+func (s *milterSession) Headers(mod milter.Modifier) (*milter.Response, error) {
 	defer s.recover("eoh")
-	s.macros(mod)
+	s.queueID(mod)
+	s.endHeader()
 	return milter.RespContinue, nil
 }
 
-func (s *milterSession) BodyChunk(chunk []byte, mod *milter.Modifier) (milter.Response, error) {
+func (s *milterSession) BodyChunk(chunk []byte, _ milter.Modifier) (*milter.Response, error) {
 	defer s.recover("body")
-	s.endHeader()
+	s.endHeader() // an MTA that sends no end-of-header event
 	s.msg.size += int64(len(chunk))
 	if s.msg.plain {
 		return milter.RespContinue, nil // no calendar possible: not read
@@ -611,8 +490,7 @@ func (s *milterSession) endHeader() {
 		return
 	}
 	s.msg.inBody = true
-	c := s.c
-	c.hbuf = append(c.hbuf, "\r\n"...)
+	s.hbuf = append(s.hbuf, "\r\n"...)
 	s.msg.size += 2
 	if s.msg.st == nil && !imip.MayContainCalendar(s.msg.contentType, s.msg.contentDisp) {
 		// Plain mail (the common case): no Process goroutine, no pipe, the
@@ -621,14 +499,14 @@ func (s *milterSession) endHeader() {
 		s.msg.plain = true
 		return
 	}
-	s.stream().write(c.hbuf)
-	c.hbuf = c.hbuf[:0]
+	s.stream().write(s.hbuf)
+	s.hbuf = s.hbuf[:0]
 }
 
 // stream returns the message's running Process, starting it first.
 func (s *milterSession) stream() *milterStream {
 	if s.msg.st == nil {
-		s.msg.st = s.m.startStream(&s.msg, s.c.daemonName)
+		s.msg.st = s.m.startStream(&s.msg)
 		s.c.setStream(s.msg.st)
 	}
 	return s.msg.st
@@ -640,10 +518,10 @@ func (s *milterSession) reset() {
 		s.msg.st.abort()
 		s.c.setStream(nil)
 	}
-	s.c.hbuf = s.c.hbuf[:0]
+	s.hbuf = s.hbuf[:0]
 }
 
-func (s *milterSession) Abort(mod *milter.Modifier) error {
+func (s *milterSession) Abort(milter.Modifier) error {
 	defer s.recover("abort")
 	s.reset()
 	s.msg = milterMsg{}
@@ -651,9 +529,15 @@ func (s *milterSession) Abort(mod *milter.Modifier) error {
 	return nil
 }
 
-// Body is the end of the message: process, remove forged headers, add the
-// outcome header, accept.
-func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err error) {
+// Cleanup ends the connection's message in progress, if any.
+func (s *milterSession) Cleanup(milter.Modifier) {
+	s.reset()
+	s.c.setInMessage(false)
+}
+
+// EndOfMessage processes, removes forged headers, adds the outcome header
+// and accepts.
+func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response, err error) {
 	defer s.c.setInMessage(false)
 	defer s.reset()
 	defer func() {
@@ -663,7 +547,7 @@ func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err er
 			resp, err = milter.RespAccept, nil
 		}
 	}()
-	s.macros(mod)
+	s.queueID(mod)
 	msg := &s.msg
 	log := s.m.log.With("queue_id", msg.queueID, "message_id", msg.messageID)
 	value := ""
@@ -673,7 +557,7 @@ func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err er
 	} else {
 		s.endHeader() // a message without body: the header ends here
 		if msg.plain {
-			value = s.m.plainResult(msg, s.c.daemonName, s.c.hbuf, log)
+			value = s.m.plainResult(msg, s.hbuf, log)
 		} else {
 			value = s.m.result(msg, log)
 		}
@@ -694,7 +578,7 @@ func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err er
 		return milter.RespTempFail, nil
 	}
 	if value != "" {
-		// Folded with LF: go-milter passes it as is and Postfix wants LF.
+		// Folded with LF, as Postfix wants it.
 		if err := mod.AddHeader(s.m.opt.Header, FoldValue(len(s.m.opt.Header)+2, value, "\n")); err != nil {
 			return nil, fmt.Errorf("milter: add %s: %w", s.m.opt.Header, err)
 		}
@@ -705,11 +589,11 @@ func (s *milterSession) Body(mod *milter.Modifier) (resp milter.Response, err er
 // plainResult processes a message whose header rules out calendar data:
 // only its header block, synchronously (cheap: the MIME walk stops at the
 // header). It returns "" (no tag) unless processing failed.
-func (m *Milter) plainResult(msg *milterMsg, daemon string, hdr []byte, log *slog.Logger) string {
+func (m *Milter) plainResult(msg *milterMsg, hdr []byte, log *slog.Logger) string {
 	ctx, cancel := context.WithTimeout(context.Background(), m.opt.ProcessTimeout)
 	defer cancel()
 	env := Envelope{MailFrom: msg.from, Rcpts: msg.rcpts, Transport: "milter", QueueID: msg.queueID, Received: m.p.now()}
-	out, err := m.outgoing(ctx, env.MailFrom, msg.authAuthen, daemon)
+	out, err := m.outgoing(ctx, env.MailFrom, msg.authAuthen, msg.daemonName)
 	if err != nil {
 		log.Error("processing failed; message accepted", "err", err)
 		return "error"

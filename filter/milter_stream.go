@@ -44,7 +44,7 @@ var (
 
 // startStream starts Processor.Process for msg, whose envelope is complete
 // (the header stage follows the last RCPT).
-func (m *Milter) startStream(msg *milterMsg, daemon string) *milterStream {
+func (m *Milter) startStream(msg *milterMsg) *milterStream {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	st := &milterStream{m: m, pr: pr, pw: pw, ctx: ctx, cancel: cancel, done: make(chan struct{})}
@@ -53,7 +53,7 @@ func (m *Milter) startStream(msg *milterMsg, daemon string) *milterStream {
 	p, capped := m.processor()
 	st.capped = capped
 	env := Envelope{MailFrom: msg.from, Rcpts: msg.rcpts, Transport: "milter", QueueID: msg.queueID, Received: m.p.now()}
-	authAuthen := msg.authAuthen
+	authAuthen, daemon := msg.authAuthen, msg.daemonName
 	log := m.log.With("queue_id", msg.queueID)
 	m.wg.Add(1) // a connection is live, so the counter is not zero: no race with Shutdown's Wait
 	go func() {

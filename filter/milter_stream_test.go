@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-milter"
+	milter "github.com/d--j/go-milter"
 
 	"imipd/filter"
 )
@@ -36,16 +36,22 @@ func TestMilterStreamLargeMessages(t *testing.T) {
 func TestMilterStreamConnectionLost(t *testing.T) {
 	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
 	s := f.session("")
-	if _, err := s.Mail("alice@remote.test", nil); err != nil {
+	if _, err := s.Mail("alice@remote.test", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Rcpt("bob@example.test", nil); err != nil {
+	if _, err := s.Rcpt("bob@example.test", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.HeaderField("Content-Type", "multipart/mixed; boundary=x"); err != nil {
+	if _, err := s.DataStart(); err != nil {
 		t.Fatal(err)
 	}
-	if act, err := s.BodyChunk([]byte("--x\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\n")); err != nil || act.Code != milter.ActContinue {
+	if _, err := s.HeaderField("Content-Type", "multipart/mixed; boundary=x", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.HeaderEnd(); err != nil {
+		t.Fatal(err)
+	}
+	if act, err := s.BodyChunk([]byte("--x\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\n")); err != nil || act.Type != milter.ActionContinue {
 		t.Fatal(act, err)
 	}
 	f.dialer.last().Close()

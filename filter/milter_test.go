@@ -10,19 +10,23 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-milter"
+	milter "github.com/d--j/go-milter"
 
 	"imipd/calstore"
 	"imipd/filter"
 )
 
 // The milter is driven by go-milter's own client (the MTA side) over TCP on
-// 127.0.0.1, a unix socket, or net.Pipe.
+// 127.0.0.1, a unix socket, or net.Pipe, offering protocol version 6 with
+// every option (as Postfix does: imipd then asks for no replies before the
+// end of the message) or version 2 (an MTA that offers no more: a reply to
+// every event).
 
 var milterNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
@@ -94,6 +98,7 @@ func (r *recordingDialer) last() net.Conn {
 
 type milterFixture struct {
 	t        *testing.T
+	version  uint32 // the protocol version the MTA side offers: 6 unless set
 	db       *calstore.DB
 	m        *filter.Milter
 	network  string
@@ -186,35 +191,59 @@ func (f *milterFixture) stop(timeout time.Duration) error {
 	return err
 }
 
+// mtaSession is the MTA side of one milter connection, with the macros it
+// sends (set before each stage, as Postfix evaluates them).
+type mtaSession struct {
+	*milter.ClientSession
+	macros *milter.MacroBag
+}
+
 // session opens an MTA-side session and sends the connect stage with the
 // {daemon_name} macro (Postfix's default $myhostname when daemon is "").
-func (f *milterFixture) session(daemon string) *milter.ClientSession {
+func (f *milterFixture) session(daemon string) *mtaSession {
 	f.t.Helper()
 	if daemon == "" {
 		daemon = "mx.example.test"
 	}
-	c := milter.NewClientWithOptions(f.network, f.addr, milter.ClientOptions{
-		Dialer:       f.dialer,
-		ReadTimeout:  10 * time.Second,
-		WriteTimeout: 10 * time.Second,
-		ActionMask:   milter.OptAddHeader | milter.OptChangeHeader,
-	})
-	s, err := c.Session()
+	version := f.version
+	if version == 0 {
+		version = 6
+	}
+	// Postfix's default macro lists (postconf(5) milter_*_macros), cut to
+	// what the tests set.
+	var offer milter.Option // version 6: every option go-milter's client knows
+	if version == 2 {
+		offer = milter.WithProtocols(milter.OptNoConnect | milter.OptNoHelo | milter.OptNoMailFrom |
+			milter.OptNoRcptTo | milter.OptNoBody | milter.OptNoHeaders | milter.OptNoEOH)
+	}
+	c := milter.NewClient(f.network, f.addr,
+		offer,
+		milter.WithDialer(f.dialer),
+		milter.WithMaximumVersion(version),
+		milter.WithReadTimeout(10*time.Second),
+		milter.WithWriteTimeout(10*time.Second),
+		milter.WithoutDefaultMacros(),
+		milter.WithMacroRequest(milter.StageConnect, []milter.MacroName{"j", milter.MacroDaemonName}),
+		milter.WithMacroRequest(milter.StageMail, []milter.MacroName{milter.MacroQueueId, milter.MacroAuthType, milter.MacroAuthAuthen}),
+		milter.WithMacroRequest(milter.StageRcpt, []milter.MacroName{milter.MacroQueueId, milter.MacroRcptAddr}),
+		milter.WithMacroRequest(milter.StageEOM, []milter.MacroName{milter.MacroQueueId}),
+	)
+	macros := milter.NewMacroBag()
+	macros.Set("j", "mx.example.test")
+	macros.Set(milter.MacroDaemonName, daemon)
+	s, err := c.Session(macros)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	f.t.Cleanup(func() { s.Close() })
-	if err := s.Macros(milter.CodeConn, "j", "mx.example.test", "{daemon_name}", daemon); err != nil {
-		f.t.Fatal(err)
-	}
 	act, err := s.Conn("client.remote.test", milter.FamilyInet, 40000, "192.0.2.7")
-	if err != nil || act.Code != milter.ActContinue {
+	if err != nil || act.Type != milter.ActionContinue {
 		f.t.Fatalf("connect: %v %v", act, err)
 	}
-	if act, err := s.Helo("client.remote.test"); err != nil || act.Code != milter.ActContinue {
+	if act, err := s.Helo("client.remote.test"); err != nil || act.Type != milter.ActionContinue {
 		f.t.Fatalf("helo: %v %v", act, err)
 	}
-	return s
+	return &mtaSession{ClientSession: s, macros: macros}
 }
 
 type envelope struct {
@@ -227,54 +256,50 @@ type envelope struct {
 // sendMessage runs one message through the session as Postfix would and
 // returns the end-of-message modifications (as "del NAME #i" and
 // "add NAME: VALUE") and the final action.
-func sendMessage(t *testing.T, s *milter.ClientSession, env envelope, raw string) ([]string, milter.ActionCode) {
+func sendMessage(t *testing.T, s *mtaSession, env envelope, raw string) ([]string, milter.ActionType) {
 	t.Helper()
 	if env.qid == "" {
 		env.qid = "4ABCDEF"
 	}
-	mail := []string{"i", env.qid}
+	s.macros.Set(milter.MacroQueueId, env.qid)
+	s.macros.Set(milter.MacroAuthType, "")
+	s.macros.Set(milter.MacroAuthAuthen, env.auth)
 	if env.auth != "" {
-		mail = append(mail, "{auth_type}", "PLAIN", "{auth_authen}", env.auth)
+		s.macros.Set(milter.MacroAuthType, "PLAIN")
 	}
 	must := func(what string, act *milter.Action, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if act.Code != milter.ActContinue {
-			t.Fatalf("%s: action %c, want continue", what, act.Code)
+		if act.Type != milter.ActionContinue {
+			t.Fatalf("%s: action %v, want continue", what, act)
 		}
 	}
-	if err := s.Macros(milter.CodeMail, mail...); err != nil {
-		t.Fatal(err)
-	}
-	act, err := s.Mail(env.from, nil)
+	act, err := s.Mail(env.from, "")
 	must("mail", act, err)
 	for _, r := range env.rcpts {
-		if err := s.Macros(milter.CodeRcpt, "i", env.qid, "{rcpt_addr}", r); err != nil {
-			t.Fatal(err)
-		}
-		act, err := s.Rcpt(r, nil)
+		s.macros.Set(milter.MacroRcptAddr, r)
+		act, err := s.Rcpt(r, "")
 		must("rcpt", act, err)
 	}
 	head, body, ok := strings.Cut(raw, "\r\n\r\n")
 	if !ok {
 		t.Fatal("fixture without header/body separator")
 	}
+	act, err = s.DataStart()
+	must("data", act, err)
 	for _, f := range splitFields(head) {
-		act, err := s.HeaderField(f[0], f[1])
+		act, err := s.HeaderField(f[0], f[1], nil)
 		must("header", act, err)
 	}
 	act, err = s.HeaderEnd()
 	must("eoh", act, err)
 	for b := []byte(body); len(b) > 0; {
-		n := min(len(b), milter.MaxBodyChunk)
+		n := min(len(b), int(milter.DataSize64K))
 		act, err := s.BodyChunk(b[:n])
 		must("body", act, err)
 		b = b[n:]
-	}
-	if err := s.Macros(milter.CodeEOB, "i", env.qid); err != nil {
-		t.Fatal(err)
 	}
 	mods, final, err := s.End()
 	if err != nil {
@@ -282,19 +307,19 @@ func sendMessage(t *testing.T, s *milter.ClientSession, env envelope, raw string
 	}
 	var ops []string
 	for _, m := range mods {
-		switch m.Code {
-		case milter.ActChangeHeader:
+		switch m.Type {
+		case milter.ActionChangeHeader:
 			if m.HeaderValue != "" {
 				t.Fatalf("header changed, not deleted: %+v", m)
 			}
 			ops = append(ops, fmt.Sprintf("del %s #%d", m.HeaderName, m.HeaderIndex))
-		case milter.ActAddHeader:
+		case milter.ActionAddHeader:
 			ops = append(ops, "add "+m.HeaderName+": "+m.HeaderValue)
 		default:
-			t.Fatalf("unexpected modification %c", m.Code)
+			t.Fatalf("unexpected modification %v", m)
 		}
 	}
-	return ops, final.Code
+	return ops, final.Type
 }
 
 // splitFields splits a header block as Postfix hands it to a milter: value
@@ -388,22 +413,32 @@ func (f *milterFixture) event(user, uid string) (calstore.Event, error) {
 	return ev, err
 }
 
-func wantOps(t *testing.T, got []string, code milter.ActionCode, want ...string) {
+func wantOps(t *testing.T, got []string, code milter.ActionType, want ...string) {
 	t.Helper()
-	if code != milter.ActAccept {
-		t.Errorf("final action %c, want accept", code)
+	if code != milter.ActionAccept {
+		t.Errorf("final action %v, want accept", milter.Action{Type: code})
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("modifications:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
-var transports = []string{"tcp", "unix", "pipe"}
+// mtas are the MTA sides the main cases run against: every transport with
+// protocol version 6 (no replies before the end of the message), and
+// version 2 (a reply to every event) over TCP and net.Pipe.
+var mtas = []struct {
+	name, transport string
+	version         uint32
+}{
+	{"tcp-v6", "tcp", 6}, {"unix-v6", "unix", 6}, {"pipe-v6", "pipe", 6},
+	{"tcp-v2", "tcp", 2}, {"pipe-v2", "pipe", 2},
+}
 
 func TestMilterPlainMessage(t *testing.T) {
-	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
-			f := newMilterFixture(t, tr, filter.MilterOptions{}, nil)
+	for _, mta := range mtas {
+		t.Run(mta.name, func(t *testing.T) {
+			f := newMilterFixture(t, mta.transport, filter.MilterOptions{}, nil)
+			f.version = mta.version
 			s := f.session("")
 			ops, code := sendMessage(t, s, envelope{from: "carol@remote.test", rcpts: []string{"bob@example.test"}}, plainMessage)
 			// Both forged copies (any case) deleted from the last; no tag.
@@ -413,9 +448,10 @@ func TestMilterPlainMessage(t *testing.T) {
 }
 
 func TestMilterRequest(t *testing.T) {
-	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
-			f := newMilterFixture(t, tr, filter.MilterOptions{}, nil)
+	for _, mta := range mtas {
+		t.Run(mta.name, func(t *testing.T) {
+			f := newMilterFixture(t, mta.transport, filter.MilterOptions{}, nil)
+			f.version = mta.version
 			s := f.session("")
 			ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}},
 				request("req-1@remote.test", "planning-1@remote.test", 0, []string{"bob@example.test"}))
@@ -451,9 +487,10 @@ func TestMilterCustomHeaderName(t *testing.T) {
 }
 
 func TestMilterTwoMessagesOneConnection(t *testing.T) {
-	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
-			f := newMilterFixture(t, tr, filter.MilterOptions{}, nil)
+	for _, mta := range mtas {
+		t.Run(mta.name, func(t *testing.T) {
+			f := newMilterFixture(t, mta.transport, filter.MilterOptions{}, nil)
+			f.version = mta.version
 			s := f.session("")
 			env := envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}, qid: "Q1"}
 			ops, code := sendMessage(t, s, env, request("m1@remote.test", "uid-1@remote.test", 0, []string{"bob@example.test"}))
@@ -463,13 +500,11 @@ func TestMilterTwoMessagesOneConnection(t *testing.T) {
 			ops, code = sendMessage(t, s, env, plainMessage)
 			wantOps(t, ops, code, "del "+hdr+" #2", "del "+hdr+" #1")
 			// An aborted message, then a third one.
-			if err := s.Macros(milter.CodeMail, "i", "Q3"); err != nil {
+			s.macros.Set(milter.MacroQueueId, "Q3")
+			if _, err := s.Mail("x@remote.test", ""); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.Mail("x@remote.test", nil); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Abort(); err != nil {
+			if err := s.Abort(nil); err != nil {
 				t.Fatal(err)
 			}
 			env.qid = "Q4"
@@ -499,8 +534,8 @@ func TestMilterBccMixedOutcomes(t *testing.T) {
 	s := f.session("")
 	raw := request("req-b@remote.test", "planning-b@remote.test", 0, []string{"bob@example.test"})
 	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test", "dave@example.test"}}, raw)
-	if code != milter.ActAccept || len(ops) != 1 {
-		t.Fatalf("got %c %q", code, ops)
+	if code != milter.ActionAccept || len(ops) != 1 {
+		t.Fatalf("got %v %q", code, ops)
 	}
 	v := strings.TrimPrefix(ops[0], "add "+hdr+": ")
 	if !strings.HasPrefix(v, "mixed; method=REQUEST; uid=planning-b@remote.test; outcomes=") {
@@ -602,8 +637,8 @@ func TestMilterPanicTempFail(t *testing.T) {
 	s := f.session("")
 	raw := request("pt@remote.test", "pt@remote.test", 0, []string{"bob@example.test"})
 	_, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, raw)
-	if code != milter.ActTempFail {
-		t.Fatalf("action %c, want tempfail", code)
+	if code != milter.ActionTempFail {
+		t.Fatalf("action %v, want tempfail", code)
 	}
 }
 
@@ -646,10 +681,10 @@ func TestMilterShutdownWaitsForMessage(t *testing.T) {
 	var bs *blockStore
 	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, func(s calstore.Store) calstore.Store { bs = newBlockStore(s); return bs })
 	s := f.session("")
-	idle := f.session("") // a second connection between messages
+	f.session("") // a second connection, between messages
 	type res struct {
 		ops  []string
-		code milter.ActionCode
+		code milter.ActionType
 	}
 	got := make(chan res, 1)
 	go func() {
@@ -667,9 +702,7 @@ func TestMilterShutdownWaitsForMessage(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	// The idle connection was closed, the busy one not.
-	if _, err := idle.Mail("x@remote.test", nil); err == nil {
-		t.Error("idle connection still served after Shutdown")
-	}
+	expectClosed(t, f.dialer.last())
 	close(bs.release)
 	r := <-got
 	wantOps(t, r.ops, r.code, "add "+hdr+": needs-action; method=REQUEST; uid=sd@remote.test; reason=invitation")
@@ -693,16 +726,16 @@ func TestMilterShutdownDeadline(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := s.Macros(milter.CodeMail, "i", "Q"); err != nil {
-			return
-		}
-		s.Mail("alice@remote.test", nil)
-		s.Rcpt("bob@example.test", nil)
+		s.macros.Set(milter.MacroQueueId, "Q")
+		s.Mail("alice@remote.test", "")
+		s.Rcpt("bob@example.test", "")
+		s.DataStart()
 		raw := request("dl@remote.test", "dl@remote.test", 0, []string{"bob@example.test"})
 		head, body, _ := strings.Cut(raw, "\r\n\r\n")
 		for _, fl := range splitFields(head) {
-			s.HeaderField(fl[0], fl[1])
+			s.HeaderField(fl[0], fl[1], nil)
 		}
+		s.HeaderEnd()
 		s.BodyChunk([]byte(body))
 		s.End()
 	}()
@@ -730,7 +763,7 @@ func TestMilterReadTimeout(t *testing.T) {
 	t.Run("mid-message", func(t *testing.T) {
 		f := newMilterFixture(t, "tcp", opt, nil)
 		s := f.session("")
-		if act, err := s.Mail("alice@remote.test", nil); err != nil || act.Code != milter.ActContinue {
+		if act, err := s.Mail("alice@remote.test", ""); err != nil || act.Type != milter.ActionContinue {
 			t.Fatal(act, err)
 		}
 		expectCut(t, f.dialer.last())
@@ -797,6 +830,16 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// expectClosed checks the server closed c (EOF or reset, not a timeout).
+func expectClosed(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.Read(make([]byte, 1))
+	if err == nil || isTimeout(err) {
+		t.Errorf("connection not closed by the server: %v", err)
+	}
+}
+
 func expectCut(t *testing.T, c net.Conn) {
 	t.Helper()
 	start := time.Now()
@@ -821,13 +864,20 @@ func packet(code byte, data ...string) []byte {
 	return append(b, payload...)
 }
 
-// milterTranscript is a whole MTA side of a session (what Postfix sends
-// with milter_protocol 2), for fuzz seeds.
-func milterTranscript(raw string) []byte {
+// milterTranscript is a whole MTA side of a session offering protocol
+// version (2, or 6 with every option, as Postfix's milter_protocol 6), for
+// fuzz seeds. With version 6 imipd asks for no replies, so the MTA side
+// need not wait for any before the end of the message.
+func milterTranscript(version uint32, raw string) []byte {
 	var b []byte
-	optneg := binary.BigEndian.AppendUint32(nil, 2)
-	optneg = binary.BigEndian.AppendUint32(optneg, 0x3f)
-	optneg = binary.BigEndian.AppendUint32(optneg, 0)
+	optneg := binary.BigEndian.AppendUint32(nil, version)
+	if version == 2 {
+		optneg = binary.BigEndian.AppendUint32(optneg, 0x3f)
+		optneg = binary.BigEndian.AppendUint32(optneg, 0)
+	} else {
+		optneg = binary.BigEndian.AppendUint32(optneg, 0x1ff)
+		optneg = binary.BigEndian.AppendUint32(optneg, 0x1fffff)
+	}
 	b = append(b, packet('O', string(optneg))...)
 	b = append(b, packet('D', "C", "{daemon_name}\x00pickup\x00")...)
 	b = append(b, packet('C', "host\x00", "4", "\x00\x19", "192.0.2.1\x00")...)
@@ -849,9 +899,18 @@ func milterTranscript(raw string) []byte {
 // FuzzMilterSession feeds raw MTA bytes to a server session over net.Pipe:
 // no panic escapes, and the session ends (Shutdown returns in time).
 func FuzzMilterSession(f *testing.F) {
-	f.Add(milterTranscript(outgoingRequest))
-	f.Add(milterTranscript(plainMessage))
-	f.Add(milterTranscript(request("fz@remote.test", "fz@remote.test", 0, []string{"bob@example.test"})))
+	for _, v := range []uint32{2, 6} {
+		f.Add(milterTranscript(v, outgoingRequest))
+		f.Add(milterTranscript(v, plainMessage))
+		f.Add(milterTranscript(v, request("fz@remote.test", "fz@remote.test", 0, []string{"bob@example.test"})))
+	}
+	// Packets go-milter v0.10.1 panics on (milterConn.checkPacket).
+	optneg := milterTranscript(6, "")[:4+1+12] // the option negotiation packet
+	f.Add(append(slices.Clone(optneg), 0, 0, 0, 0))
+	f.Add(append(slices.Clone(optneg), packet('C', "host-without-nul")...))
+	f.Add(append(slices.Clone(optneg), packet('C', "host\x00")...))
+	f.Add(append(slices.Clone(optneg), packet('M', "<a@example.test>")...))
+	f.Add(append(slices.Clone(optneg), packet('R', "<b@example.test>")...))
 	f.Add(packet('E'))
 	f.Add(packet('L', "X-IMIP-Processed"))
 	f.Add(append(packet('M', "<a@example.test>\x00"), packet('B', strings.Repeat("x", 5000))...))

@@ -72,9 +72,10 @@ func main() {
 		h = slog.NewJSONHandler(os.Stderr, nil)
 	}
 	log := slog.New(h)
-	// Libraries that log through the standard log package (go-milter) end
-	// up in the same structured log.
+	// Libraries that log through the standard log package end up in the
+	// same structured log; go-milter's warnings at level Warn.
 	slog.SetDefault(log)
+	filter.SetMilterLibraryLog(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
