@@ -425,6 +425,9 @@ func (w *walker) skip(fwd bool) (term, error) {
 		return eofTerm, nil
 	}
 	for {
+		if !fwd {
+			w.skipToDash()
+		}
 		l, bol, err := w.line()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -438,6 +441,37 @@ func (w *walker) skip(fwd bool) (term, error) {
 		if fwd && bol && !w.msg.Forwarded && looksCalendar(l) {
 			w.msg.Forwarded = true
 		}
+	}
+}
+
+// skipToDash discards buffered input up to the next line that starts with
+// '-', the only lines that can be delimiters, without splitting lines: a
+// search for '-' runs at memchr speed, and base64 (the bulk of a large
+// attachment) has no '-' at all. It stops at a line start with '-', when
+// nothing more is buffered and the next read would block or end, or on a
+// read error (left for line to report).
+func (w *walker) skipToDash() {
+	for {
+		buf, err := w.br.Peek(1) // fills the buffer when it is empty
+		if err != nil || (w.bol && buf[0] == '-') {
+			return
+		}
+		buf, _ = w.br.Peek(w.br.Buffered())
+		for i := 0; ; {
+			j := bytes.IndexByte(buf[i:], '-')
+			if j < 0 {
+				break
+			}
+			i += j
+			if i > 0 && buf[i-1] == '\n' {
+				_, _ = w.br.Discard(i)
+				w.bol = true
+				return
+			}
+			i++
+		}
+		_, _ = w.br.Discard(len(buf))
+		w.bol = buf[len(buf)-1] == '\n'
 	}
 }
 
