@@ -192,10 +192,10 @@ func milterMessage(c *milter.Client, m *message) (string, error) {
 	if err := cont(s.Helo("client.remote.test")); err != nil {
 		return "", err
 	}
-	if err := cont(s.Mail("<"+m.from+">", "")); err != nil {
+	if err := cont(s.Mail(m.from, "")); err != nil {
 		return "", err
 	}
-	if err := cont(s.Rcpt("<"+m.rcpt+">", "")); err != nil {
+	if err := cont(s.Rcpt(m.rcpt, "")); err != nil {
 		return "", err
 	}
 	if err := cont(s.DataStart()); err != nil {

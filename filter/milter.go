@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -549,7 +550,10 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 	}()
 	s.queueID(mod)
 	msg := &s.msg
-	log := s.m.log.With("queue_id", msg.queueID, "message_id", msg.messageID)
+	log := s.m.log // the message's log; With(...) only where something is logged (the plain path logs nothing)
+	if msg.failed || !msg.plain || msg.forged > 0 {
+		log = log.With("queue_id", msg.queueID, "message_id", msg.messageID)
+	}
 	value := ""
 	if msg.failed {
 		value = "error"
@@ -557,7 +561,7 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 	} else {
 		s.endHeader() // a message without body: the header ends here
 		if msg.plain {
-			value = s.m.plainResult(msg, s.hbuf, log)
+			value = s.m.plainResult(msg, s.hbuf)
 		} else {
 			value = s.m.result(msg, log)
 		}
@@ -586,21 +590,27 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 	return milter.RespAccept, nil
 }
 
-// plainResult processes a message whose header rules out calendar data:
-// only its header block, synchronously (cheap: the MIME walk stops at the
-// header). It returns "" (no tag) unless processing failed.
-func (m *Milter) plainResult(msg *milterMsg, hdr []byte, log *slog.Logger) string {
+// plainResult ends a message whose header rules out calendar data. Mail
+// that is not a local user's own (the common case) teaches nothing: it is
+// only counted, as Process would count it, without parsing anything. A
+// local user's own mail is processed synchronously, header block only
+// (cheap: the MIME walk stops at the header), so it teaches contacts. It
+// returns "" (no tag) unless processing failed.
+func (m *Milter) plainResult(msg *milterMsg, hdr []byte) string {
+	if !m.trusted(msg.from, msg.authAuthen, msg.daemonName) {
+		m.p.Metrics.observe("milter", nil, 0, nil)
+		return ""
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.opt.ProcessTimeout)
 	defer cancel()
 	env := Envelope{MailFrom: msg.from, Rcpts: msg.rcpts, Transport: "milter", QueueID: msg.queueID, Received: m.p.now()}
 	out, err := m.outgoing(ctx, env.MailFrom, msg.authAuthen, msg.daemonName)
-	if err != nil {
-		log.Error("processing failed; message accepted", "err", err)
-		return "error"
+	if err == nil {
+		env.Outgoing = out
+		_, err = m.p.Process(ctx, bytes.NewReader(hdr), env)
 	}
-	env.Outgoing = out
-	if _, err := m.p.Process(ctx, bytes.NewReader(hdr), env); err != nil {
-		log.Error("processing failed; message accepted", "err", err)
+	if err != nil {
+		m.log.Error("processing failed; message accepted", "queue_id", msg.queueID, "message_id", msg.messageID, "err", err)
 		return "error"
 	}
 	return ""
@@ -649,20 +659,25 @@ func (m *Milter) result(msg *milterMsg, log *slog.Logger) string {
 	return value
 }
 
+// trusted tells whether a message may be a local user's own by how it came
+// in: a sender, and SMTP AUTH or a daemon named in OutgoingDaemons.
+func (m *Milter) trusted(from, authAuthen, daemon string) bool {
+	if from == "" {
+		return false
+	}
+	if authAuthen != "" {
+		return true
+	}
+	return daemon != "" && slices.Contains(m.opt.OutgoingDaemons, daemon)
+}
+
 // outgoing tells whether a message is a local user's own (SPEC "Outgoing mail
 // teaches the calendar"): the envelope sender is a local user (an address at
 // a local domain, or any address of a stored user) and the message came in
 // authenticated (SMTP AUTH on submission) or from a daemon named in
 // OutgoingDaemons (local submission through non_smtpd_milters).
 func (m *Milter) outgoing(ctx context.Context, from, authAuthen, daemon string) (bool, error) {
-	if from == "" {
-		return false, nil
-	}
-	trusted := authAuthen != ""
-	for _, d := range m.opt.OutgoingDaemons {
-		trusted = trusted || (daemon != "" && d == daemon)
-	}
-	if !trusted {
+	if !m.trusted(from, authAuthen, daemon) {
 		return false, nil
 	}
 	if m.p.IsLocal(calstore.Normalize(from)) {
