@@ -25,17 +25,13 @@ import (
 // ---- the baseline: a go-milter server that does nothing ----
 
 // serveBaseline serves a do-nothing go-milter server on ln, negotiating
-// what imipd's milter negotiates (filter.NegotiateMilter: protocol 6, no
-// replies before the end of the message), with the same connection
+// what imipd's milter negotiates (filter.MilterServerOptions: protocol 6,
+// no replies before the end of the message, its macros at MAIL), with the same connection
 // treatment (buffered reads, TCP_QUICKACK re-armed after every read), so
 // the comparison isolates imipd's work.
 func serveBaseline(ln net.Listener) {
-	srv := milter.NewServer(
-		milter.WithMilter(func() milter.Milter { return milter.NoOpMilter{} }),
-		milter.WithNegotiationCallback(filter.NegotiateMilter),
-		milter.WithReadTimeout(0),
-		milter.WithWriteTimeout(0),
-	)
+	srv := milter.NewServer(append(filter.MilterServerOptions(),
+		milter.WithMilter(func() milter.Milter { return milter.NoOpMilter{} }))...)
 	_ = srv.Serve(quickAckListener{ln})
 }
 

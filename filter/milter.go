@@ -290,20 +290,32 @@ func SetMilterLibraryLog(log *slog.Logger) {
 // forged copies of it.
 const milterActions = milter.OptAddHeader | milter.OptChangeHeader
 
-// milterProtocol is what imipd asks the MTA for (see Milter): no HELO, DATA
-// or unknown-command events, and no reply to any event before the end of
-// the message.
-const milterProtocol = milter.OptNoHelo | milter.OptNoData | milter.OptNoUnknown |
+// milterProtocol is what imipd asks the MTA for (see Milter): no HELO, DATA,
+// end-of-header or unknown-command events, and no reply to any event before
+// the end of the message.
+const milterProtocol = milter.OptNoHelo | milter.OptNoData | milter.OptNoEOH | milter.OptNoUnknown |
 	milter.OptNoConnReply | milter.OptNoMailReply | milter.OptNoRcptReply |
 	milter.OptNoHeaderReply | milter.OptNoEOHReply | milter.OptNoBodyReply
 
+// milterMacros are the macros imipd asks for (SMFIF_SETSYMLIST), where the
+// MTA lets a milter choose: all it needs at MAIL ({daemon_name} too, so the
+// connect event is not needed at all), and the queue ID again at the end
+// of the message (sendmail assigns it after DATA).
+var milterMacros = []struct {
+	stage milter.MacroStage
+	names []milter.MacroName
+}{
+	{milter.StageMail, []milter.MacroName{macroQueueID, macroAuthAuthen, macroDaemonName}},
+	{milter.StageEOM, []milter.MacroName{macroQueueID}},
+}
+
 // NegotiateMilter answers the MTA's option negotiation (a
-// milter.NegotiationCallbackFunc; bench/ gives it to its do-nothing
-// baseline milter): the highest protocol
-// version both speak (2 to 6), imipd's two actions (refused when the MTA
-// does not offer them: imipd could not tag mail), and of milterProtocol what
-// the MTA offers (a version 2 MTA gets replies to every event), with the
-// body chunk size the MTA offers.
+// milter.NegotiationCallbackFunc): the highest protocol version both speak
+// (2 to 6); imipd's two actions (refused when the MTA does not offer them:
+// imipd could not tag mail); of milterProtocol what the MTA offers (a
+// version 2 MTA gets replies to every event); and when the MTA lets the
+// milter choose its macros (SMFIF_SETSYMLIST: Postfix, sendmail 8.14),
+// milterMacros and no connect event. The body chunk size is the MTA's.
 func NegotiateMilter(mtaVersion, milterVersion uint32, mtaActions, _ milter.OptAction, mtaProtocol, _ milter.OptProtocol, offered milter.DataSize) (uint32, milter.OptAction, milter.OptProtocol, milter.DataSize, error) {
 	if mtaVersion < 2 {
 		return 0, 0, 0, 0, fmt.Errorf("milter: MTA speaks protocol version %d, imipd needs 2 or later", mtaVersion)
@@ -311,14 +323,34 @@ func NegotiateMilter(mtaVersion, milterVersion uint32, mtaActions, _ milter.OptA
 	if mtaActions&milterActions != milterActions {
 		return 0, 0, 0, 0, fmt.Errorf("milter: MTA does not allow adding and changing header fields (offered actions %v)", mtaActions)
 	}
-	return min(mtaVersion, milterVersion), milterActions, milterProtocol & mtaProtocol, offered, nil
+	actions, protocol := milterActions, milterProtocol
+	if mtaActions&milter.OptSetMacros != 0 {
+		actions |= milter.OptSetMacros
+		protocol |= milter.OptNoConnect
+	}
+	return min(mtaVersion, milterVersion), actions, protocol & mtaProtocol, offered, nil
+}
+
+// MilterServerOptions are the go-milter server options of every imipd
+// milter connection (bench/ gives them to its do-nothing baseline too, so
+// both negotiate alike): NegotiateMilter, milterMacros, and go-milter's own
+// timeouts off (milterConn applies ReadTimeout and WriteTimeout).
+func MilterServerOptions() []milter.Option {
+	opts := []milter.Option{
+		milter.WithNegotiationCallback(NegotiateMilter),
+		milter.WithReadTimeout(0),
+		milter.WithWriteTimeout(0),
+	}
+	for _, m := range milterMacros {
+		opts = append(opts, milter.WithMacroRequest(m.stage, m.names))
+	}
+	return opts
 }
 
 // serveConn runs go-milter's session on one connection. go-milter's Server
 // has no per-connection hook (the milter factory gets no connection), so
 // each connection gets its own Server over a one-connection listener;
-// Serve returns once the connection is closed. go-milter's own timeouts are
-// off: milterConn applies ReadTimeout and WriteTimeout.
+// Serve returns once the connection is closed.
 func (m *Milter) serveConn(c *milterConn) {
 	defer m.wg.Done()
 	defer func() {
@@ -326,12 +358,8 @@ func (m *Milter) serveConn(c *milterConn) {
 		delete(m.conns, c)
 		m.mu.Unlock()
 	}()
-	srv := milter.NewServer(
-		milter.WithMilter(func() milter.Milter { return &milterSession{m: m, c: c} }),
-		milter.WithNegotiationCallback(NegotiateMilter),
-		milter.WithReadTimeout(0),
-		milter.WithWriteTimeout(0),
-	)
+	srv := milter.NewServer(append(MilterServerOptions(),
+		milter.WithMilter(func() milter.Milter { return &milterSession{m: m, c: c} }))...)
 	if err := srv.Serve(&oneConnListener{c: c}); err != nil && !errors.Is(err, net.ErrClosed) {
 		m.log.Warn("milter connection", "err", err)
 	}

@@ -3,6 +3,7 @@ package filter_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // per iteration, through the whole processing call (MIME, iCalendar, rules,
 // one store transaction). Compare with calstore's BenchmarkWriteEvent.
 func BenchmarkProcessReply(b *testing.B) {
-	db, err := calstore.Open(filepath.Join(b.TempDir(), "imipd.db"), calstore.Options{})
+	db, err := calstore.Open(filepath.Join(b.TempDir(), "imipd.db"), calstore.Options{NoSync: os.Getenv("NOSYNC") != ""})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -41,6 +42,36 @@ func BenchmarkProcessReply(b *testing.B) {
 		raw := fmt.Sprintf("From: a%d@remote.test\r\nTo: org@example.test\r\nMessage-ID: <r%d@remote.test>\r\nDate: Wed, 25 Nov 2026 11:00:00 +0000\r\nContent-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:bench@example.test\r\nSEQUENCE:0\r\nDTSTAMP:20261125T%06dZ\r\nORGANIZER:mailto:org@example.test\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:a%d@remote.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", a, i, 100000+i%800000/10, a)
 		rep, err := p.Process(context.Background(), strings.NewReader(raw), filter.Envelope{Rcpts: []string{"org@example.test"}, Transport: "bench"})
 		if err != nil || len(rep.Results) != 1 {
+			b.Fatal(err, rep)
+		}
+	}
+}
+
+// BenchmarkProcessMultipartNoCalendar: the processing call for the most
+// common multipart mail, text and quoted-printable HTML
+// (multipart/alternative, 6 KB), which has no calendar part: what the
+// milter pays for mail whose header cannot rule calendar data out.
+func BenchmarkProcessMultipartNoCalendar(b *testing.B) {
+	db, err := calstore.Open(filepath.Join(b.TempDir(), "imipd.db"), calstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	cfg := filter.DefaultConfig()
+	cfg.LocalDomains = []string{"example.test"}
+	p := &filter.Processor{Store: db, Cfg: cfg}
+	html := "<html><body>" + strings.Repeat("<p>Hello Bob, the <b>quarterly numbers</b> are on the <a href=3D\"https://wiki.example.test/q\">wiki</a>.</p>\r\n", 30) + "</body></html>\r\n"
+	text := strings.Repeat("Hello Bob, the quarterly numbers are on the wiki.\r\n", 30)
+	raw := "Received: from client.remote.test (client.remote.test [192.0.2.7])\r\n\tby mx.example.test (Postfix) with ESMTP id 4ABCDEF\r\n\tfor <bob@example.test>; Wed, 25 Nov 2026 11:00:00 +0000\r\n" +
+		"From: Carol <carol@remote.test>\r\nTo: bob@example.test\r\nSubject: numbers\r\nDate: Wed, 25 Nov 2026 11:00:00 +0000\r\nMessage-ID: <html-1@remote.test>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/alternative;\r\n\tboundary=\"alt-1\"\r\n\r\n" +
+		"--alt-1\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n" + text +
+		"--alt-1\r\nContent-Type: text/html; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + html + "--alt-1--\r\n"
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		rep, err := p.Process(context.Background(), strings.NewReader(raw), filter.Envelope{MailFrom: "carol@remote.test", Rcpts: []string{"bob@example.test"}, Transport: "bench"})
+		if err != nil || rep.Calendar {
 			b.Fatal(err, rep)
 		}
 	}
