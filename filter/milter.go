@@ -476,10 +476,11 @@ func (s *milterSession) Header(name, value string, mod milter.Modifier) (*milter
 	return milter.RespContinue, nil
 }
 
+// unfolder joins a folded header value into one line.
+var unfolder = strings.NewReplacer("\r\n", "", "\n", "", "\r", "")
+
 // unfoldValue joins a folded header value into one line.
-func unfoldValue(v string) string {
-	return strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(v)
-}
+func unfoldValue(v string) string { return unfolder.Replace(v) }
 
 // appendCRLF appends v with every line end (LF or CRLF) as CRLF.
 func appendCRLF(b []byte, v string) []byte {
@@ -558,10 +559,12 @@ func (s *milterSession) Abort(milter.Modifier) error {
 	return nil
 }
 
-// Cleanup ends the connection's message in progress, if any.
+// Cleanup ends the connection's message in progress, if any, and returns
+// the connection's read buffer (go-milter reads no more after Cleanup).
 func (s *milterSession) Cleanup(milter.Modifier) {
 	s.reset()
 	s.c.setInMessage(false)
+	s.c.release()
 }
 
 // EndOfMessage processes, removes forged headers, adds the outcome header

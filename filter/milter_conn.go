@@ -71,13 +71,34 @@ type milterConn struct {
 	done      chan struct{} // closed by Close
 }
 
+// readerPool holds the connections' read buffers: Postfix opens a milter
+// connection per SMTP session, so most live for one message.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+
 func newMilterConn(nc net.Conn, opt MilterOptions) *milterConn {
 	c := &milterConn{Conn: nc, rto: opt.ReadTimeout, wto: opt.WriteTimeout, rc: quickAckConn(nc), done: make(chan struct{})}
-	c.br = bufio.NewReaderSize(rawReader{c}, 16<<10)
+	c.br = readerPool.Get().(*bufio.Reader)
+	c.br.Reset(rawReader{c})
 	return c
 }
 
+// release returns the read buffer to the pool. Only the session goroutine
+// reads, and it calls release last (milterSession.Cleanup): no read
+// follows. A connection that ends before the negotiation leaves its buffer
+// to the garbage collector.
+func (c *milterConn) release() {
+	br := c.br
+	c.br = nil
+	if br != nil {
+		br.Reset(nil)
+		readerPool.Put(br)
+	}
+}
+
 func (c *milterConn) Read(p []byte) (int, error) {
+	if c.br == nil {
+		return 0, net.ErrClosed // released
+	}
 	if c.left == 0 {
 		if c.idleClosing() {
 			return 0, io.EOF
@@ -107,6 +128,9 @@ func (c *milterConn) Read(p []byte) (int, error) {
 	}
 	if len(p) > c.left {
 		p = p[:c.left]
+	}
+	if c.br == nil {
+		return 0, net.ErrClosed
 	}
 	n, err := c.br.Read(p)
 	c.left -= n

@@ -258,11 +258,22 @@ var dateLayouts = []string{
 	"2006-01-02 15:04:05",
 }
 
+// commonDateLayouts are RFC 5322 date-time with and without the day name,
+// numeric zone (RFC 5322 section 3.3).
+var commonDateLayouts = []string{"Mon, 2 Jan 2006 15:04:05 -0700", "2 Jan 2006 15:04:05 -0700"}
+
 // parseDate parses an RFC 5322 date, and common broken forms; zero if it cannot.
 func parseDate(v string) time.Time {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return time.Time{}
+	}
+	// The RFC 5322 form nearly every mailer writes, first: net/mail tries
+	// its layouts one after another, and each miss builds an error.
+	for _, layout := range commonDateLayouts {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t
+		}
 	}
 	if t, err := mail.ParseDate(v); err == nil {
 		return t
