@@ -32,6 +32,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,7 +46,13 @@ var (
 	postfixOpt = flag.String("postfix", "auto", "through real Postfix: auto (when root and installed), yes, no")
 	imipdBin   = flag.String("imipd", "", "imipd binary for the child-process runs (default: built into a temporary directory)")
 	mdOut      = flag.String("md", "", "also write the tables as Markdown to this file")
+	only       = flag.String("only", "", "run only these comparisons, comma-separated: milter, lmtp, rss, postfix (default all)")
 )
+
+// part tells whether the comparison name runs (-only).
+func part(name string) bool {
+	return *only == "" || slices.Contains(strings.Split(*only, ","), name)
+}
 
 // report collects the tables printed at the end.
 type report struct {
@@ -107,14 +114,18 @@ func main() {
 		fatal(err)
 	}
 
-	milterComparison(r, baseAddr, imipdAddr, db)
+	if part("milter") {
+		milterComparison(r, baseAddr, imipdAddr, db)
+	}
 	stopImipd()
 	stopBase()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	_ = m.Shutdown(ctx)
 	cancel()
 
-	lmtpComparison(r, dir, log)
+	if part("lmtp") {
+		lmtpComparison(r, dir, log)
+	}
 	db.Close()
 
 	bin := *imipdBin
@@ -124,8 +135,12 @@ func main() {
 			fatal(fmt.Errorf("go build ./cmd/imipd: %v\n%s", err, out))
 		}
 	}
-	rssComparison(r, dir, bin)
-	postfixComparison(r, dir, bin)
+	if part("rss") {
+		rssComparison(r, dir, bin)
+	}
+	if part("postfix") {
+		postfixComparison(r, dir, bin)
+	}
 
 	out := "## Load comparison\n\n" + strings.Join(r.sections, "\n") + "\n### Targets\n\n| target | measured | verdict |\n|---|---|---|\n" +
 		strings.Join(r.targets, "\n") + "\n"
