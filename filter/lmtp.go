@@ -34,6 +34,13 @@ type LMTPOptions struct {
 	TempFailOnError bool
 	WriteTimeout    time.Duration // upstream: per reply; default 1m
 	ProcessTimeout  time.Duration // Processor.Process per message; default 60s
+	// PoolSize is how many idle downstream connections are kept for the
+	// next transactions (default DefaultLMTPPoolSize; negative: none, each
+	// upstream session keeps its own as long as it lasts).
+	PoolSize int
+	// PoolIdle closes a downstream connection idle in the pool this long
+	// (default DefaultLMTPPoolIdle).
+	PoolIdle time.Duration
 }
 
 const (
@@ -68,9 +75,10 @@ var (
 // carrying the outcomes of its own recipients only.
 //
 // Lifecycle of a session (one upstream connection):
-//   - MAIL: a downstream connection is opened (or reused from the previous
-//     transaction of the same session) and MAIL is relayed; a downstream
-//     failure is 451 4.4.0.
+//   - MAIL: a downstream connection is taken from the pool (or opened) and
+//     MAIL is relayed; a downstream failure is 451 4.4.0. A pooled
+//     connection found lost (before any recipient was accepted on it) is
+//     replaced once by a new one.
 //   - RCPT: relayed; the downstream's reply is returned as is, so an unknown
 //     user is refused at RCPT time with the downstream's words.
 //   - DATA: the message is read completely (at most MaxMessage, else 552
@@ -80,6 +88,10 @@ var (
 //     reply, in RCPT order (RFC 2033 §4.2): the downstream's own reply for
 //     it, or 451 4.4.0 when the downstream failed or vanished before
 //     answering. Nothing gets 2xx that the downstream did not accept.
+//   - The transaction over (DATA answered, RSET, or the upstream gone), the
+//     downstream connection goes back to the pool in a known state (all
+//     replies read; RSET at its next use if a transaction may be open on
+//     it). One that failed, or answered 421, is closed, never reused.
 //   - A store failure in processing forwards the message untagged (forged
 //     headers still removed) and logs; mail is never lost to imipd.
 //   - A panic in the session is logged and gives 451 4.3.0 to every
@@ -92,6 +104,8 @@ type LMTPProxy struct {
 	opt LMTPOptions
 	log *slog.Logger
 	srv *smtp.Server
+	// pool holds idle downstream connections between transactions.
+	pool *lmtpPool
 
 	mu      sync.Mutex
 	closing bool
@@ -125,11 +139,21 @@ func NewLMTPProxy(p *Processor, opt LMTPOptions, log *slog.Logger) *LMTPProxy {
 	if opt.ProcessTimeout <= 0 {
 		opt.ProcessTimeout = 60 * time.Second
 	}
+	switch {
+	case opt.PoolSize == 0:
+		opt.PoolSize = DefaultLMTPPoolSize
+	case opt.PoolSize < 0:
+		opt.PoolSize = 0
+	}
+	if opt.PoolIdle <= 0 {
+		opt.PoolIdle = DefaultLMTPPoolIdle
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("transport", "lmtp")
-	l := &LMTPProxy{p: p, opt: opt, log: log, conns: map[*lmtpConn]struct{}{}}
+	l := &LMTPProxy{p: p, opt: opt, log: log, conns: map[*lmtpConn]struct{}{},
+		pool: newLMTPPool(opt.Forward, opt.Domain, opt.PoolSize, opt.PoolIdle)}
 	srv := smtp.NewServer(smtp.BackendFunc(l.newSession))
 	srv.LMTP = true
 	srv.Domain = opt.Domain
@@ -162,6 +186,9 @@ func (l *LMTPProxy) Serve(ln net.Listener) error {
 // the remaining connections are cut (their recipients were not acknowledged,
 // so the upstream delivers again) and ctx's error is returned.
 func (l *LMTPProxy) Shutdown(ctx context.Context) error {
+	// Idle downstream connections end now; the ones in use when their
+	// transaction ends.
+	l.pool.close()
 	l.mu.Lock()
 	l.closing = true
 	for c := range l.conns {
@@ -284,7 +311,7 @@ func (c *lmtpConn) end() {
 }
 
 func (l *LMTPProxy) newSession(c *smtp.Conn) (smtp.Session, error) {
-	s := &lmtpSession{l: l, log: l.log.With("remote", c.Conn().RemoteAddr().String())}
+	s := &lmtpSession{l: l, remote: c.Conn().RemoteAddr()}
 	if lc, ok := c.Conn().(*lmtpConn); ok {
 		s.conn = lc
 		l.mu.Lock()
@@ -294,56 +321,45 @@ func (l *LMTPProxy) newSession(c *smtp.Conn) (smtp.Session, error) {
 	return s, nil
 }
 
-// downstream is the connection to the real LMTP server.
-type downstream struct {
-	conn net.Conn
-	c    *smtp.Client
-}
-
 // lmtpSession is one upstream connection's state. go-smtp calls Mail, Rcpt
 // and Reset on the connection's goroutine and LMTPData on another (while the
 // connection goroutine waits, or, with BDAT, while it still reads chunks);
 // op serialises them. Logout may also come from Shutdown's forced close, so
 // what it reads is under mu.
+//
+// The downstream connection is taken from the pool at MAIL and given back
+// when the transaction ends (Reset, which go-smtp calls after DATA and on
+// RSET), so upstream sessions share a few downstream connections.
 type lmtpSession struct {
-	l    *LMTPProxy
-	log  *slog.Logger
-	conn *lmtpConn // nil when not served through Serve
+	l       *LMTPProxy
+	remote  net.Addr
+	logOnce sync.Once
+	log_    *slog.Logger
+	conn    *lmtpConn // nil when not served through Serve
 
 	op       sync.Mutex
 	inTxn    bool // MAIL accepted
 	from     string
-	mailOpts *smtp.MailOptions
+	mailOpts smtp.MailOptions
 	rcpts    []string // accepted, in RCPT order (go-smtp's list)
 	txnOpen  bool     // the downstream has our MAIL and every accepted RCPT
-	dirty    bool     // the downstream may have a transaction open
 
 	mu     sync.Mutex
 	down   *downstream // written under mu by op holders only
 	closed bool
-	busy   bool // an op holder is using down
 }
 
-// enter takes op and marks the downstream in use.
-func (s *lmtpSession) enter() {
-	s.op.Lock()
-	s.mu.Lock()
-	s.busy = true
-	s.mu.Unlock()
-}
-
-func (s *lmtpSession) leave() {
-	s.mu.Lock()
-	s.busy = false
-	s.mu.Unlock()
-	s.op.Unlock()
+// log is the session's logger (made on first use: most sessions log nothing).
+func (s *lmtpSession) log() *slog.Logger {
+	s.logOnce.Do(func() { s.log_ = s.l.log.With("remote", s.remote.String()) })
+	return s.log_
 }
 
 var errNestedMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command"}
 
 func (s *lmtpSession) Mail(from string, opts *smtp.MailOptions) error {
-	s.enter()
-	defer s.leave()
+	s.op.Lock()
+	defer s.op.Unlock()
 	if s.inTxn {
 		return errNestedMail
 	}
@@ -351,7 +367,7 @@ func (s *lmtpSession) Mail(from string, opts *smtp.MailOptions) error {
 		return errShutdown
 	}
 	s.from, s.rcpts = from, nil
-	s.mailOpts = &smtp.MailOptions{}
+	s.mailOpts = smtp.MailOptions{}
 	if opts != nil {
 		s.mailOpts.Size = opts.Size
 	}
@@ -365,58 +381,110 @@ func (s *lmtpSession) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
-// openTxn starts a downstream transaction with our MAIL. A reused
-// connection the downstream closed while idle is replaced once.
+// gone says whether err means the downstream connection is lost: an I/O
+// error, or a 421 reply (RFC 5321 §3.8: the server closes the channel).
+func gone(err error) bool {
+	var se *smtp.SMTPError
+	return !errors.As(err, &se) || se.Code == 421
+}
+
+// openTxn starts a downstream transaction with our MAIL, on the session's
+// connection or one from the pool (RSET first when a transaction may be
+// open on it). A connection that carried an earlier transaction and turns
+// out lost is replaced once by a new one: nothing was accepted on it.
 func (s *lmtpSession) openTxn() error {
 	s.txnOpen = false
-	for attempt := 0; ; attempt++ {
-		reused := s.down != nil
-		d, err := s.dial()
-		if err != nil {
-			s.log.Warn("downstream LMTP connect failed", "forward", s.l.opt.Forward, "err", err)
-			return errDownstream
+	fresh := false
+	for {
+		if s.down == nil {
+			if err := s.acquire(fresh); err != nil {
+				s.log().Warn("downstream LMTP connect failed", "forward", s.l.opt.Forward, "err", err)
+				return errDownstream
+			}
 		}
-		if reused && s.dirty {
+		d := s.down
+		var err error
+		if d.dirty {
 			err = d.c.Reset()
+			if err != nil && !gone(err) {
+				err = fmt.Errorf("RSET: %w", err) // not a state to reuse: treat as lost
+			}
 		}
 		if err == nil {
-			err = d.c.Mail(s.from, s.mailOpts)
+			d.dirty = false
+			err = d.c.Mail(s.from, &s.mailOpts)
 		}
-		var se *smtp.SMTPError
-		switch {
-		case err == nil:
-			s.txnOpen, s.dirty = true, true
+		if err == nil {
+			s.txnOpen, d.dirty = true, true
 			return nil
-		case errors.As(err, &se):
-			s.dirty = true
-			return se
 		}
+		if !gone(err) {
+			d.dirty = true
+			return err.(*smtp.SMTPError)
+		}
+		used := d.used
 		s.drop()
-		if !reused || attempt > 0 {
-			s.log.Warn("downstream LMTP failed at MAIL", "err", err)
+		if !used || fresh {
+			s.log().Warn("downstream LMTP failed at MAIL", "err", err)
 			return errDownstream
 		}
+		fresh = true
 	}
 }
 
+// acquire sets s.down: a connection from the pool, or a new one when fresh.
+func (s *lmtpSession) acquire(fresh bool) error {
+	var d *downstream
+	var err error
+	if fresh {
+		d, err = s.l.pool.dial()
+	} else {
+		d, err = s.l.pool.get()
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.down = d
+	}
+	s.mu.Unlock()
+	if closed {
+		s.l.pool.put(d)
+		return errors.New("session closed")
+	}
+	return nil
+}
+
 func (s *lmtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
-	s.enter()
-	defer s.leave()
+	s.op.Lock()
+	defer s.op.Unlock()
 	if !s.txnOpen || s.down == nil {
 		return errDownstream
 	}
-	err := s.down.c.Rcpt(to, nil)
-	var se *smtp.SMTPError
-	switch {
-	case err == nil:
-		s.rcpts = append(s.rcpts, to)
-		return nil
-	case errors.As(err, &se):
-		return se
+	for retried := false; ; retried = true {
+		err := s.down.c.Rcpt(to, nil)
+		if err == nil {
+			s.rcpts = append(s.rcpts, to)
+			return nil
+		}
+		if !gone(err) {
+			return err
+		}
+		used := s.down.used
+		s.drop()
+		if retried || !used || len(s.rcpts) > 0 {
+			s.log().Warn("downstream LMTP failed at RCPT", "err", err)
+			return errDownstream
+		}
+		// A pooled connection lost before any recipient was accepted on
+		// it: the transaction again on a new one.
+		s.log().Info("pooled downstream LMTP connection lost, retrying on a new one", "err", err)
+		if err := s.openTxn(); err != nil {
+			return err
+		}
 	}
-	s.log.Warn("downstream LMTP failed at RCPT", "err", err)
-	s.drop()
-	return errDownstream
 }
 
 func (s *lmtpSession) Data(r io.Reader) error {
@@ -424,34 +492,48 @@ func (s *lmtpSession) Data(r io.Reader) error {
 	return errInternal
 }
 
+// Reset ends the transaction; the downstream connection goes back to the
+// pool (a transaction left open on it is reset at its next MAIL). With
+// pooling off the session keeps it.
 func (s *lmtpSession) Reset() {
 	s.op.Lock()
 	s.inTxn, s.txnOpen = false, false
-	s.from, s.mailOpts, s.rcpts = "", nil, nil
+	s.from, s.rcpts = "", nil
+	var d *downstream
+	s.mu.Lock()
+	if s.down != nil {
+		s.down.used = true
+		if s.l.pool.size > 0 {
+			d, s.down = s.down, nil
+		}
+	}
+	s.mu.Unlock()
 	s.op.Unlock()
-	// The downstream transaction, if any, is reset at the next MAIL.
+	if d != nil {
+		s.l.pool.put(d)
+	}
 	if s.conn != nil {
 		s.conn.end()
 	}
 }
 
 func (s *lmtpSession) Logout() error {
-	s.mu.Lock()
-	s.closed = true
-	d, busy := s.down, s.busy
-	s.mu.Unlock()
-	if d == nil {
+	if s.op.TryLock() {
+		// Nothing in flight: the downstream is in a known state.
+		s.mu.Lock()
+		s.closed = true
+		d := s.down
+		s.down = nil
+		s.mu.Unlock()
+		s.op.Unlock()
+		if d != nil {
+			s.l.pool.put(d)
+		}
 		return nil
 	}
-	if busy {
-		// Forced close while in use: the user's next read fails.
-		return d.conn.Close()
-	}
-	d.c.CommandTimeout = lmtpQuitTimeout
-	if d.c.Quit() == nil {
-		return nil
-	}
-	return d.c.Close()
+	// Forced close while in use: the user's next read fails and drops it.
+	s.abort()
+	return nil
 }
 
 // abort cuts the downstream connection (Shutdown's forced close).
@@ -465,44 +547,13 @@ func (s *lmtpSession) abort() {
 	}
 }
 
-// dial returns the downstream connection, opening it if needed.
-func (s *lmtpSession) dial() (*downstream, error) {
-	if s.down != nil {
-		return s.down, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), lmtpDialTimeout)
-	defer cancel()
-	conn, err := Dial(ctx, s.l.opt.Forward)
-	if err != nil {
-		return nil, err
-	}
-	c := smtp.NewClientLMTP(conn)
-	if err := c.Hello(s.l.opt.Domain); err != nil {
-		c.Close()
-		return nil, err
-	}
-	d := &downstream{conn: conn, c: c}
-	s.mu.Lock()
-	closed := s.closed
-	if !closed {
-		s.down = d
-	}
-	s.mu.Unlock()
-	if closed {
-		c.Close()
-		return nil, errors.New("session closed")
-	}
-	s.dirty = false
-	return d, nil
-}
-
-// drop closes a broken downstream connection.
+// drop closes a broken downstream connection (or one in an unknown state).
 func (s *lmtpSession) drop() {
 	s.mu.Lock()
 	d := s.down
 	s.down = nil
 	s.mu.Unlock()
-	s.txnOpen, s.dirty = false, false
+	s.txnOpen = false
 	if d != nil {
 		d.c.Close()
 	}
@@ -513,19 +564,19 @@ func (s *lmtpSession) drop() {
 // only covers a recipient that somehow got none, so no path can give 2xx
 // without the downstream's 2xx.
 func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err error) {
-	s.enter()
-	defer s.leave()
+	s.op.Lock()
+	defer s.op.Unlock()
 	defer func() {
 		s.txnOpen = false
 		if v := recover(); v != nil {
-			s.log.Error("panic in LMTP session", "panic", v, "stack", string(debug.Stack()))
+			s.log().Error("panic in LMTP session", "panic", v, "stack", string(debug.Stack()))
 			s.drop()
 			err = errInternal // go-smtp gives it to every recipient not answered yet
 		}
 	}()
 	rcpts := s.rcpts
 
-	sp := &spool{}
+	sp := newSpool()
 	defer sp.Close()
 	in := r
 	if s.conn != nil {
@@ -534,18 +585,18 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 	if _, err := io.Copy(sp, in); err != nil {
 		switch {
 		case errors.Is(err, smtp.ErrDataTooLarge):
-			s.log.Info("message refused: over the size limit", "max", s.l.opt.MaxMessage, "from", s.from)
+			s.log().Info("message refused: over the size limit", "max", s.l.opt.MaxMessage, "from", s.from)
 			return smtp.ErrDataTooLarge
 		case errors.Is(err, smtp.ErrTooLongLine):
-			s.log.Info("message refused: line too long", "from", s.from)
+			s.log().Info("message refused: line too long", "from", s.from)
 			return errLineTooLong
 		case errors.Is(err, smtp.ErrDataReset):
 			return err // BDAT aborted by RSET or a closed connection
 		case errors.Is(err, errSpoolWrite):
-			s.log.Error("cannot spool message", "err", err)
+			s.log().Error("cannot spool message", "err", err)
 			return errSpool
 		}
-		s.log.Info("upstream stopped sending the message", "err", err)
+		s.log().Info("upstream stopped sending the message", "err", err)
 		if s.conn != nil {
 			s.conn.closeRead()
 		}
@@ -582,10 +633,10 @@ func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
 	rep, err := safeProcess(ctx, s.l.p, sp.Reader(), env)
 	if err != nil {
 		if s.l.opt.TempFailOnError {
-			s.log.Error("processing failed, message temporarily refused (on_error = tempfail)", "from", s.from, "err", err)
+			s.log().Error("processing failed, message temporarily refused (on_error = tempfail)", "from", s.from, "err", err)
 			return nil
 		}
-		s.log.Error("processing failed, message forwarded untagged", "from", s.from, "err", err)
+		s.log().Error("processing failed, message forwarded untagged", "from", s.from, "err", err)
 		return values
 	}
 	if !rep.Calendar {
@@ -672,14 +723,13 @@ func (s *lmtpSession) deliver(sp *spool, rcpts []string, values map[string]strin
 				continue
 			}
 			err := s.down.c.Rcpt(rc, nil)
-			var se *smtp.SMTPError
 			switch {
 			case err == nil:
 				ok = append(ok, rc)
-			case errors.As(err, &se):
-				statuses[rc] = relayed(se)
+			case !gone(err):
+				statuses[rc] = relayed(err.(*smtp.SMTPError))
 			default:
-				s.log.Warn("downstream LMTP failed at RCPT", "err", err)
+				s.log().Warn("downstream LMTP failed at RCPT", "err", err)
 				s.drop()
 				statuses[rc] = errDownstream
 			}
@@ -690,7 +740,7 @@ func (s *lmtpSession) deliver(sp *spool, rcpts []string, values map[string]strin
 	}
 	s.txnOpen = false
 	if len(groups) > 1 || values[rcpts[0]] != "" {
-		s.log.Info("delivered", "from", s.from, "copies", len(groups), "statuses", statusSummary(rcpts, statuses))
+		s.log().Info("delivered", "from", s.from, "copies", len(groups), "statuses", statusSummary(rcpts, statuses))
 	}
 	return statuses
 }
@@ -705,20 +755,20 @@ func (s *lmtpSession) data(sp *spool, rcpts []string, value string, statuses map
 			}
 		}
 	}
-	w, err := s.down.c.Data()
+	d := s.down
+	w, err := d.c.Data()
 	if err != nil {
-		var se *smtp.SMTPError
-		if errors.As(err, &se) {
-			fail(relayed(se))
+		if !gone(err) {
+			fail(relayed(err.(*smtp.SMTPError)))
 			return
 		}
-		s.log.Warn("downstream LMTP failed at DATA", "err", err)
+		s.log().Warn("downstream LMTP failed at DATA", "err", err)
 		s.drop()
 		fail(errDownstream)
 		return
 	}
-	if err := writeCopy(w, sp.Reader(), s.l.opt.Header, value); err != nil {
-		s.log.Warn("downstream LMTP failed while sending the message", "err", err)
+	if err := writeCopy(w, sp, s.l.opt.Header, value); err != nil {
+		s.log().Warn("downstream LMTP failed while sending the message", "err", err)
 		s.drop()
 		fail(errDownstream)
 		return
@@ -729,18 +779,23 @@ func (s *lmtpSession) data(sp *spool, rcpts []string, value string, statuses map
 			statuses[rc] = okStatus(r.StatusText)
 		}
 	}
+	closing := false
 	var perRcpt smtp.LMTPDataError
 	if errors.As(err, &perRcpt) {
 		for rc, se := range perRcpt {
 			statuses[rc] = relayed(se)
+			closing = closing || se.Code == 421
 		}
 	}
-	if _, only := err.(smtp.LMTPDataError); err != nil && !only {
+	switch _, only := err.(smtp.LMTPDataError); {
+	case err != nil && !only:
 		// The connection failed before every reply came: the rest get 451.
-		s.log.Warn("downstream LMTP failed after the message", "err", err)
+		s.log().Warn("downstream LMTP failed after the message", "err", err)
 		s.drop()
-	} else {
-		s.dirty = false
+	case closing:
+		s.drop() // the server closes the connection after a 421
+	default:
+		d.dirty = false // the transaction is complete
 	}
 	fail(errDownstream)
 }
@@ -750,12 +805,31 @@ func (s *lmtpSession) data(sp *spool, rcpts []string, value string, statuses map
 func okStatus(text string) error {
 	ec, msg := smtp.EnhancedCodeNotSet, text
 	if code, rest, ok := strings.Cut(text, " "); ok {
-		var a, b, c int
-		if n, _ := fmt.Sscanf(code, "%d.%d.%d", &a, &b, &c); n == 3 {
-			ec, msg = smtp.EnhancedCode{a, b, c}, rest
+		if c, ok := parseEnhanced(code); ok {
+			ec, msg = c, rest
 		}
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: ec, Message: stripRcpt(msg)}
+}
+
+// parseEnhanced parses an RFC 3463 code "a.b.c" (digits only).
+func parseEnhanced(s string) (smtp.EnhancedCode, bool) {
+	var ec smtp.EnhancedCode
+	for i := range ec {
+		var part string
+		var more bool
+		part, s, more = strings.Cut(s, ".")
+		if part == "" || len(part) > 3 || more != (i < 2) {
+			return ec, false
+		}
+		for _, r := range part {
+			if r < '0' || r > '9' {
+				return ec, false
+			}
+			ec[i] = ec[i]*10 + int(r-'0')
+		}
+	}
+	return ec, true
 }
 
 // relayed is a downstream error passed on for one recipient in the DATA
@@ -789,28 +863,38 @@ func statusSummary(rcpts []string, st map[string]error) []string {
 // writeCopy writes the message with every header field named name removed
 // (continuation lines included, names compared case-insensitively) and, when
 // value is not empty, one "name: value" field first.
-func writeCopy(w io.Writer, src io.Reader, name, value string) error {
+func writeCopy(w io.Writer, sp *spool, name, value string) error {
 	if value != "" {
 		if _, err := io.WriteString(w, name+": "+FoldValue(len(name)+2, value, "\r\n")+"\r\n"); err != nil {
 			return err
 		}
 	}
-	br := bufio.NewReaderSize(src, 32<<10)
-	inHeader, skip, midLine := true, false, false
+	br := copyReaders.Get().(*bufio.Reader)
+	br.Reset(sp.Reader())
+	defer func() {
+		br.Reset(nil)
+		copyReaders.Put(br)
+	}()
+	skip, midLine := false, false
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
-			if inHeader && !midLine {
+			if !midLine {
 				switch {
-				case len(bytes.TrimRight(line, "\r\n")) == 0 && (err == nil):
-					inHeader, skip = false, false
+				case err == nil && len(bytes.TrimRight(line, "\r\n")) == 0:
+					// The end of the header: the rest as it is.
+					if _, werr := w.Write(line); werr != nil {
+						return werr
+					}
+					_, err := br.WriteTo(w)
+					return err
 				case line[0] == ' ' || line[0] == '\t':
 					// continuation of the previous field
 				default:
 					skip = isField(line, name)
 				}
 			}
-			if !inHeader || !skip {
+			if !skip {
 				if _, werr := w.Write(line); werr != nil {
 					return werr
 				}
@@ -827,12 +911,16 @@ func writeCopy(w io.Writer, src io.Reader, name, value string) error {
 	}
 }
 
+// copyReaders are writeCopy's buffers (32 KiB each, reused).
+var copyReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
 func isField(line []byte, name string) bool {
 	i := bytes.IndexByte(line, ':')
 	if i < 0 {
 		return false
 	}
-	return strings.EqualFold(string(bytes.TrimRight(line[:i], " \t")), name)
+	f := bytes.TrimRight(line[:i], " \t")
+	return len(f) == len(name) && strings.EqualFold(string(f), name)
 }
 
 // deadlineReader renews the upstream read deadline while a message keeps
@@ -909,11 +997,26 @@ func (s *spool) Reader() io.Reader {
 	return bytes.NewReader(s.buf.Bytes())
 }
 
+// Close removes the temporary file, if any; the spool is not used again
+// (its memory is, by the next message's newSpool).
 func (s *spool) Close() {
 	if s.f != nil {
 		s.f.Close()
 	}
+	if s.buf.Cap() <= lmtpSpoolKeep {
+		s.buf.Reset()
+		s.f, s.n = nil, 0
+		spools.Put(s)
+	}
 }
+
+// spools are spools whose memory is kept for the next message.
+var spools = sync.Pool{New: func() any { return new(spool) }}
+
+// lmtpSpoolKeep: a spool's memory up to this is kept for reuse.
+const lmtpSpoolKeep = 256 << 10
+
+func newSpool() *spool { return spools.Get().(*spool) }
 
 // smtpLogger sends go-smtp's internal messages to slog.
 type smtpLogger struct{ log *slog.Logger }

@@ -41,13 +41,19 @@ type lmtpDS struct {
 	rejectRcpt map[string]bool
 	failData   map[string]*smtp.SMTPError
 	dropData   bool
-	hold       chan struct{} // DATA waits for it to close when not nil
-	entered    chan struct{} // signalled when DATA starts
+	hold       chan struct{}   // DATA waits for it to close when not nil
+	entered    chan struct{}   // signalled when DATA starts
+	dropMail   int             // the next dropMail MAILs close the connection unanswered
+	dropRcpt   map[string]bool // a RCPT of these closes the connection unanswered (once each)
+	opened     int             // connections greeted (sessions made)
+	live       map[*smtp.Conn]bool
+	loggedOut  chan struct{} // signalled when a connection ends
 }
 
 func newLMTPDownstream(t *testing.T) *lmtpDS {
 	t.Helper()
-	d := &lmtpDS{rejectRcpt: map[string]bool{}, failData: map[string]*smtp.SMTPError{}, entered: make(chan struct{}, 16)}
+	d := &lmtpDS{rejectRcpt: map[string]bool{}, failData: map[string]*smtp.SMTPError{}, entered: make(chan struct{}, 16),
+		dropRcpt: map[string]bool{}, live: map[*smtp.Conn]bool{}, loggedOut: make(chan struct{}, 64)}
 	path := filepath.Join(t.TempDir(), "lmtp.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -55,6 +61,10 @@ func newLMTPDownstream(t *testing.T) *lmtpDS {
 	}
 	d.addr = "unix:" + path
 	d.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		d.mu.Lock()
+		d.opened++
+		d.live[c] = true
+		d.mu.Unlock()
 		return &lmtpDSSession{d: d, c: c}, nil
 	}))
 	d.srv.LMTP = true
@@ -83,17 +93,42 @@ type lmtpDSSession struct {
 	rcpts []string
 }
 
-func (s *lmtpDSSession) Reset()        { s.from, s.rcpts = "", nil }
-func (s *lmtpDSSession) Logout() error { return nil }
+func (s *lmtpDSSession) Reset() { s.from, s.rcpts = "", nil }
+func (s *lmtpDSSession) Logout() error {
+	s.d.mu.Lock()
+	delete(s.d.live, s.c)
+	s.d.mu.Unlock()
+	select {
+	case s.d.loggedOut <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
 func (s *lmtpDSSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.d.mu.Lock()
+	drop := s.d.dropMail > 0
+	if drop {
+		s.d.dropMail--
+	}
+	s.d.mu.Unlock()
+	if drop {
+		s.c.Conn().Close()
+		return errors.New("dropped")
+	}
 	s.from = from
 	return nil
 }
 
 func (s *lmtpDSSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.d.mu.Lock()
-	reject := s.d.rejectRcpt[to]
+	reject, drop := s.d.rejectRcpt[to], s.d.dropRcpt[to]
+	delete(s.d.dropRcpt, to)
 	s.d.mu.Unlock()
+	if drop {
+		s.c.Conn().Close()
+		return errors.New("dropped")
+	}
 	if reject {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + to + "> User doesn't exist: " + to}
 	}
@@ -111,7 +146,10 @@ func (s *lmtpDSSession) LMTPData(r io.Reader, status smtp.StatusCollector) error
 		fail[k] = v
 	}
 	s.d.mu.Unlock()
-	s.d.entered <- struct{}{}
+	select {
+	case s.d.entered <- struct{}{}:
+	default: // nobody waits for it
+	}
 	if drop {
 		io.CopyN(io.Discard, r, 10)
 		s.c.Conn().Close()
@@ -275,6 +313,10 @@ func lmtpDeliver(t *testing.T, addr string, from string, rcpts []string, msg str
 	} else if err != nil {
 		d.err = err
 	}
+	// Answered after the proxy ended the transaction (go-smtp resets the
+	// session before reading the next command): its downstream connection
+	// is back in the pool, or closed.
+	c.Noop()
 	c.Quit()
 	return d
 }
