@@ -291,7 +291,7 @@ func (t *tx) Event(user, uid string) (Event, error) {
 		return Event{}, fmt.Errorf("%w: event %q of %s", ErrNotFound, uid, p)
 	}
 	var ev Event
-	if err := decode(buf, &ev); err != nil {
+	if err := decodeEvent(buf, &ev); err != nil {
 		return Event{}, fmt.Errorf("event %q of %s: %w", uid, p, err)
 	}
 	return ev, nil
@@ -309,7 +309,7 @@ func (t *tx) Events(user string) ([]Event, error) {
 	var l []Event
 	err = b.ForEach(func(k, v []byte) error {
 		var ev Event
-		if err := decode(v, &ev); err != nil {
+		if err := decodeEvent(v, &ev); err != nil {
 			return fmt.Errorf("event %q of %s: %w", k, p, err)
 		}
 		l = append(l, ev)
@@ -354,7 +354,7 @@ func (t *tx) PutEvent(user string, ev Event) error {
 			return fmt.Errorf("put event %q of %s: %w", ev.UID, p, mapErr(err))
 		}
 	}
-	buf, err := encode(ev)
+	buf, err := encodeEvent(ev)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,26 +87,50 @@ func benchSend(c *milter.Client, from, rcpt string, fields [][2]string, body []b
 	return "", nil
 }
 
+// replyMessage is the i-th REPLY of an attendee of the benchmark event: a
+// new DTSTAMP each time, so every one applies.
+func replyMessage(i int64) (from string, fields [][2]string, body []byte) {
+	from = fmt.Sprintf("a%d@remote.test", i%50)
+	stamp := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second).Format("20060102T150405Z")
+	fields = [][2]string{{"From", from}, {"To", "org@example.test"},
+		{"Message-ID", fmt.Sprintf("<r%d@remote.test>", i)}, {"Date", "Wed, 25 Nov 2026 11:00:00 +0000"},
+		{"Content-Type", "text/calendar; method=REPLY"}}
+	body = []byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:bench@example.test\r\nSEQUENCE:0\r\nDTSTAMP:" + stamp +
+		"\r\nORGANIZER:mailto:org@example.test\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:" + from + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+	return from, fields, body
+}
+
 // BenchmarkMilterReply: BenchmarkProcessReply's REPLY, one message at a
-// time (a lone calendar message: no group to share a commit with).
+// time (a lone calendar message: no group to share a commit with), and
+// from 16 sessions at once (group commit).
 func BenchmarkMilterReply(b *testing.B) {
-	c := benchMilter(b)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		a := i % 50
-		i++
-		from := fmt.Sprintf("a%d@remote.test", a)
-		stamp := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second).Format("20060102T150405Z")
-		v, err := benchSend(c, from, "org@example.test", [][2]string{{"From", from}, {"To", "org@example.test"},
-			{"Message-ID", fmt.Sprintf("<r%d@remote.test>", i)}, {"Date", "Wed, 25 Nov 2026 11:00:00 +0000"},
-			{"Content-Type", "text/calendar; method=REPLY"}},
-			[]byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:bench@example.test\r\nSEQUENCE:0\r\nDTSTAMP:"+stamp+
-				"\r\nORGANIZER:mailto:org@example.test\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:"+from+"\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"))
-		if err != nil || !strings.HasPrefix(v, "applied") {
-			b.Fatal(v, err)
+	b.Run("1", func(b *testing.B) {
+		c := benchMilter(b)
+		b.ReportAllocs()
+		var i int64
+		for b.Loop() {
+			i++
+			from, fields, body := replyMessage(i)
+			if v, err := benchSend(c, from, "org@example.test", fields, body); err != nil || !strings.HasPrefix(v, "applied") {
+				b.Fatal(v, err)
+			}
 		}
-	}
+	})
+	b.Run("16", func(b *testing.B) {
+		c := benchMilter(b)
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		var n atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				from, fields, body := replyMessage(n.Add(1))
+				if v, err := benchSend(c, from, "org@example.test", fields, body); err != nil || !strings.HasPrefix(v, "applied") {
+					b.Error(v, err)
+					return
+				}
+			}
+		})
+	})
 }
 
 // benchNoOpMilter serves a do-nothing go-milter server that negotiates as
