@@ -582,7 +582,10 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 	if s.conn != nil {
 		in = &deadlineReader{r: r, c: s.conn, d: s.l.opt.ReadTimeout}
 	}
-	if _, err := io.Copy(sp, in); err != nil {
+	buf := copyBufs.Get().(*[]byte)
+	_, cerr := io.CopyBuffer(sp, in, *buf)
+	copyBufs.Put(buf)
+	if err := cerr; err != nil {
 		switch {
 		case errors.Is(err, smtp.ErrDataTooLarge):
 			s.log().Info("message refused: over the size limit", "max", s.l.opt.MaxMessage, "from", s.from)
@@ -911,8 +914,12 @@ func writeCopy(w io.Writer, sp *spool, name, value string) error {
 	}
 }
 
-// copyReaders are writeCopy's buffers (32 KiB each, reused).
-var copyReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+// copyReaders are writeCopy's buffers, copyBufs LMTPData's for spooling
+// (32 KiB each, reused).
+var (
+	copyReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+	copyBufs    = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+)
 
 func isField(line []byte, name string) bool {
 	i := bytes.IndexByte(line, ':')

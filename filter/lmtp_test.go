@@ -50,7 +50,7 @@ type lmtpDS struct {
 	loggedOut  chan struct{} // signalled when a connection ends
 }
 
-func newLMTPDownstream(t *testing.T) *lmtpDS {
+func newLMTPDownstream(t testing.TB) *lmtpDS {
 	t.Helper()
 	d := &lmtpDS{rejectRcpt: map[string]bool{}, failData: map[string]*smtp.SMTPError{}, entered: make(chan struct{}, 16),
 		dropRcpt: map[string]bool{}, live: map[*smtp.Conn]bool{}, loggedOut: make(chan struct{}, 64)}
@@ -206,7 +206,7 @@ func (l *lmtpLogs) String() string {
 
 var lmtpNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func newLMTPEnv(t *testing.T, opt filter.LMTPOptions) *lmtpEnv {
+func newLMTPEnv(t testing.TB, opt filter.LMTPOptions) *lmtpEnv {
 	t.Helper()
 	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
 	if err != nil {
@@ -222,7 +222,7 @@ func newLMTPEnv(t *testing.T, opt filter.LMTPOptions) *lmtpEnv {
 	return e
 }
 
-func (e *lmtpEnv) start(t *testing.T, opt filter.LMTPOptions) {
+func (e *lmtpEnv) start(t testing.TB, opt filter.LMTPOptions) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -269,9 +269,13 @@ type lmtpDelivery struct {
 	err     error                         // a failure that is not per recipient
 }
 
-func lmtpDeliver(t *testing.T, addr string, from string, rcpts []string, msg string) lmtpDelivery {
+func lmtpDeliver(t testing.TB, addr string, from string, rcpts []string, msg string) lmtpDelivery {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
+	network := "tcp"
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", path
+	}
+	conn, err := net.Dial(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +381,7 @@ func lmtpInvite(id string) string {
 		"END:VCALENDAR\r\n"
 }
 
-func lmtpWantOK(t *testing.T, d lmtpDelivery, rcpts ...string) {
+func lmtpWantOK(t testing.TB, d lmtpDelivery, rcpts ...string) {
 	t.Helper()
 	if d.err != nil {
 		t.Fatalf("lmtpDelivery failed: %v", d.err)
