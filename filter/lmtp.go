@@ -520,6 +520,7 @@ func (s *lmtpSession) Reset() {
 func (s *lmtpSession) Logout() error {
 	if s.op.TryLock() {
 		// Nothing in flight: the downstream is in a known state.
+		s.txnOpen = false
 		s.mu.Lock()
 		s.closed = true
 		d := s.down
@@ -759,6 +760,10 @@ func (s *lmtpSession) data(sp *spool, rcpts []string, value string, statuses map
 		}
 	}
 	d := s.down
+	if d == nil {
+		fail(errDownstream)
+		return
+	}
 	w, err := d.c.Data()
 	if err != nil {
 		if !gone(err) {
