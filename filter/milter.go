@@ -509,7 +509,14 @@ func (s *milterSession) BodyChunk(chunk []byte, _ milter.Modifier) (*milter.Resp
 	if s.msg.plain {
 		return milter.RespContinue, nil // no calendar possible: not read
 	}
-	s.msg.st.write(chunk)
+	if s.msg.st == nil && len(s.hbuf)+len(chunk) <= headerFlush {
+		s.hbuf = append(s.hbuf, chunk...) // small so far: kept (see endHeader)
+		return milter.RespContinue, nil
+	}
+	st := s.stream()
+	st.write(s.hbuf)
+	s.hbuf = s.hbuf[:0]
+	st.write(chunk)
 	return milter.RespContinue, nil
 }
 
@@ -529,14 +536,21 @@ func (s *milterSession) endHeader() {
 		s.msg.plain = true
 		return
 	}
-	s.stream().write(s.hbuf)
-	s.hbuf = s.hbuf[:0]
+	if s.msg.st != nil { // a header block over headerFlush: already streaming
+		s.stream().write(s.hbuf)
+		s.hbuf = s.hbuf[:0]
+	}
+	// Otherwise the header block stays in hbuf, and so do body chunks while
+	// the whole stays within headerFlush: most calendar mail (and small
+	// multipart mail) ends before that and is processed from one buffer at
+	// the end of the message, without a pipe; a larger one starts
+	// streaming when it passes headerFlush.
 }
 
 // stream returns the message's running Process, starting it first.
 func (s *milterSession) stream() *milterStream {
 	if s.msg.st == nil {
-		s.msg.st = s.m.startStream(&s.msg)
+		s.msg.st = s.m.startStream(&s.msg, nil)
 		s.c.setStream(s.msg.st)
 	}
 	return s.msg.st
@@ -591,9 +605,17 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 		log.Error("message accepted after a failure in an earlier callback")
 	} else {
 		s.endHeader() // a message without body: the header ends here
-		if msg.plain {
+		switch {
+		case msg.plain:
 			value = s.m.plainResult(msg, s.hbuf)
-		} else {
+		case msg.st == nil:
+			// Small: the whole message is in hbuf. Process gets a copy, so
+			// the next message cannot change it under a Process that
+			// outlived ProcessTimeout.
+			msg.st = s.m.startStream(msg, bytes.NewReader(bytes.Clone(s.hbuf)))
+			s.c.setStream(msg.st)
+			fallthrough
+		default:
 			value = s.m.result(msg, log)
 		}
 	}

@@ -43,8 +43,9 @@ var (
 )
 
 // startStream starts Processor.Process for msg, whose envelope is complete
-// (the header stage follows the last RCPT).
-func (m *Milter) startStream(msg *milterMsg) *milterStream {
+// (the header stage follows the last RCPT). Process reads src when it is not
+// nil (the whole message, buffered), else the stream's pipe.
+func (m *Milter) startStream(msg *milterMsg, src io.Reader) *milterStream {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	st := &milterStream{m: m, pr: pr, pw: pw, ctx: ctx, cancel: cancel, done: make(chan struct{})}
@@ -77,7 +78,10 @@ func (m *Milter) startStream(msg *milterMsg) *milterStream {
 			return
 		}
 		st.env.Outgoing = out
-		st.rep, st.err = p.Process(ctx, pr, st.env)
+		if src == nil {
+			src = pr
+		}
+		st.rep, st.err = p.Process(ctx, src, st.env)
 	}()
 	return st
 }
