@@ -119,11 +119,13 @@ const (
 // header, when the top-level Content-Type and Content-Disposition rule out
 // calendar data (imip.MayContainCalendar), the body is not looked at and
 // only the header block is processed at the end of the message. Otherwise
-// Processor.Process starts in a goroutine reading an io.Pipe, and the
-// header block and every body chunk are written into it as they arrive,
-// without copies. Once Process has returned (after the close delimiter of a
-// multipart body without calendar part) later chunks are dropped at once.
-// At the end of the message the pipe is closed and the result awaited
+// the message is kept while it is at most 64 KiB (headerFlush; nearly all
+// calendar mail) and processed from that buffer at its end. A larger one
+// streams: Processor.Process starts in a goroutine reading an io.Pipe, and
+// what was kept and every later body chunk are written into it as they
+// arrive, without copies. Once Process has returned (after the close
+// delimiter of a multipart body without calendar part) later chunks are
+// dropped at once. At the end of the message the result is awaited
 // (ProcessTimeout).
 //
 // Every callback continues and the end of message accepts: an internal
