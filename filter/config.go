@@ -69,7 +69,7 @@ type MilterConfig struct {
 // ConnLimits are the per-listener connection keys of [milter] and [lmtp]:
 // durations in the timeframe syntax ("5m", "30s"); empty or 0 = default.
 type ConnLimits struct {
-	ReadTimeout    string `toml:"read_timeout"`    // per request (milter) / command line or 4 KiB of data (LMTP); default 5m
+	ReadTimeout    string `toml:"read_timeout"`    // per packet (milter) / command line or 4 KiB of data (LMTP); default 5m
 	WriteTimeout   string `toml:"write_timeout"`   // default 1m
 	MaxConnections int    `toml:"max_connections"` // default 512
 }
@@ -101,7 +101,36 @@ func (c ConnLimits) Durations(key string) (read, write time.Duration, problems [
 type LMTPConfig struct {
 	Listen  string `toml:"listen"`
 	Forward string `toml:"forward"`
+	// PoolSize is how many idle connections to Forward are kept for the
+	// next messages: unset = DefaultLMTPPoolSize, 0 = none (a connection
+	// per upstream session). Dovecot runs one lmtp process per connection:
+	// keep it below its service lmtp process_limit (default 100).
+	PoolSize *int `toml:"pool_size"`
+	// PoolIdle is how long a pooled connection may stay idle, default 30s.
+	PoolIdle string `toml:"pool_idle"`
 	ConnLimits
+}
+
+// Pool returns the pool keys as LMTPOptions takes them (PoolSize: 0 for
+// the default, negative for none).
+func (l LMTPConfig) Pool() (size int, idle time.Duration, problems []string) {
+	switch {
+	case l.PoolSize == nil:
+	case *l.PoolSize < 0:
+		problems = append(problems, fmt.Sprintf("lmtp.pool_size: %d: want 0 (no pool) or more", *l.PoolSize))
+	case *l.PoolSize == 0:
+		size = -1
+	default:
+		size = *l.PoolSize
+	}
+	if l.PoolIdle != "" && l.PoolIdle != "0" {
+		d, err := itip.ParseTimeframe(l.PoolIdle)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("lmtp.pool_idle: %v", err))
+		}
+		idle = d
+	}
+	return size, idle, problems
 }
 
 // HTTPConfig is the [http] table.
@@ -288,6 +317,8 @@ func (f File) Processing() (Config, error) {
 	if f.LMTP.Listen != "" && f.LMTP.Forward == "" {
 		bad("lmtp.forward", "required when lmtp.listen is set")
 	}
+	_, _, ps := f.LMTP.Pool()
+	problems = append(problems, ps...)
 	switch f.HTTP.PushResolve {
 	case "", "recipientOnly", "mailLogin":
 	default:

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigExample(t *testing.T) {
@@ -69,5 +70,36 @@ func TestConfigConnLimits(t *testing.T) {
 	os.WriteFile(p, []byte("[milter]\nread_timeout = \"soon\"\n"), 0o600)
 	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "milter.read_timeout") {
 		t.Fatalf("bad timeout: %v", err)
+	}
+}
+
+func TestConfigLMTPPool(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.toml")
+	for _, c := range []struct {
+		toml string
+		size int
+		idle time.Duration
+		bad  string
+	}{
+		{"", 0, 0, ""}, // defaults
+		{"pool_size = 8\npool_idle = \"1m\"", 8, time.Minute, ""},
+		{"pool_size = 0", -1, 0, ""}, // no pool
+		{"pool_size = -2", 0, 0, "lmtp.pool_size"},
+		{"pool_idle = \"a while\"", 0, 0, "lmtp.pool_idle"},
+	} {
+		os.WriteFile(p, []byte("[lmtp]\n"+c.toml+"\n"), 0o600)
+		f, err := LoadFile(p)
+		if c.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), c.bad) {
+				t.Errorf("%q: %v, want an error naming %s", c.toml, err, c.bad)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", c.toml, err)
+		}
+		if size, idle, _ := f.LMTP.Pool(); size != c.size || idle != c.idle {
+			t.Errorf("%q: pool %d %v, want %d %v", c.toml, size, idle, c.size, c.idle)
+		}
 	}
 }

@@ -289,6 +289,8 @@ func milterOptions(cfg filter.File) filter.MilterOptions {
 
 func lmtpOptions(cfg filter.File) filter.LMTPOptions {
 	rt, wt, _ := cfg.LMTP.Durations("lmtp")
+	size, idle, _ := cfg.LMTP.Pool()
 	return filter.LMTPOptions{Forward: cfg.LMTP.Forward, Header: cfg.Header,
-		ReadTimeout: rt, WriteTimeout: wt, MaxConnections: cfg.LMTP.MaxConnections, TempFailOnError: cfg.OnError == "tempfail"}
+		ReadTimeout: rt, WriteTimeout: wt, MaxConnections: cfg.LMTP.MaxConnections, TempFailOnError: cfg.OnError == "tempfail",
+		PoolSize: size, PoolIdle: idle}
 }
