@@ -3,19 +3,21 @@
 // Command bench is imipd's load comparison (issue 5), run by `make bench`
 // after the Go benchmarks:
 //
-//	go run -tags bench ./bench [-quick] [-postfix=auto|yes|no]
+//	go run -tags bench ./bench [-quick] [-postfix=auto|yes|no] [-dovecot=auto|yes|no] [-only milter,lmtp,rss,postfix]
 //
 // Every figure is compared with a baseline measured in the same run:
 //
 //   - milter: a load generator on go-milter's client (real milter protocol
-//     over loopback TCP, a new session per message, 16 concurrent sessions
-//     and one) drives a do-nothing go-milter server (the baseline, with the
-//     same buffered reads and TCP_QUICKACK as imipd) and imipd's
+//     6 over loopback TCP, a new session per message, 16 concurrent
+//     sessions and one) drives a do-nothing go-milter server (the baseline:
+//     imipd's negotiation, buffered reads and TCP_QUICKACK) and imipd's
 //     filter.Milter on a real, synced bbolt store in a temporary directory;
 //   - memory: imipd as a child process (`imipd -config FILE`), VmHWM and
 //     VmRSS from /proc/PID/status around one 50 MB message without calendar;
-//   - LMTP: N deliveries through imipd's LMTP proxy to a go-smtp LMTP sink
-//     against N straight to the sink;
+//   - LMTP: N deliveries through imipd's LMTP proxy to a private Dovecot
+//     LMTP (as root, with Debian's dovecot-lmtpd; -dovecot) against N
+//     straight to that Dovecot, and the same against a go-smtp LMTP sink
+//     that drops every message (the proxy's own cost);
 //   - Postfix (as root, with Debian's postfix installed): smtp-source into a
 //     private Postfix delivering to discard, without milter and with imipd
 //     as milter over TCP and over a unix socket.
