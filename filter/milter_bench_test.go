@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,7 +11,6 @@ import (
 
 	milter "github.com/d--j/go-milter"
 
-	"imipd/calstore"
 	"imipd/filter"
 )
 
@@ -24,27 +21,10 @@ import (
 // BenchmarkProcessReply and BenchmarkProcessMultipartNoCalendar: the
 // difference is what the milter adds.
 
-// benchMilter starts a milter on a store holding org@example.test's
-// 50-attendee event (BenchmarkProcessReply's) and returns a client.
+// benchMilter starts a milter on benchProcessor's store and returns a
+// client.
 func benchMilter(b *testing.B) *milter.Client {
-	db, err := calstore.Open(filepath.Join(b.TempDir(), "imipd.db"), calstore.Options{NoSync: os.Getenv("NOSYNC") != ""})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	cfg := filter.DefaultConfig()
-	cfg.LocalDomains = []string{"example.test"}
-	cfg.DefaultPolicy = "always"
-	p := &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }}
-	var att []string
-	for i := range 50 {
-		att = append(att, fmt.Sprintf("ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:a%d@remote.test", i))
-	}
-	stored := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:bench@example.test\r\nSEQUENCE:0\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:20261201T090000Z\r\nDTEND:20261201T100000Z\r\nSUMMARY:All hands\r\nORGANIZER:mailto:org@example.test\r\n" + strings.Join(att, "\r\n") + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-	if _, err := p.Import(context.Background(), "org@example.test", strings.NewReader(stored)); err != nil {
-		b.Fatal(err)
-	}
-	m := filter.NewMilter(p, filter.MilterOptions{}, nil)
+	m := filter.NewMilter(benchProcessor(b), filter.MilterOptions{}, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
