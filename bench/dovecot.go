@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"imipd/e2e/privmta"
 )
 
 var dovecotOpt = flag.String("dovecot", "auto", "LMTP against a real, private Dovecot: auto (when root and installed), yes, no")
@@ -85,34 +87,16 @@ func startDovecot(root string, users []string) (*benchDovecot, error) {
 	if err := os.WriteFile(usersFile, []byte(pw.String()), 0o644); err != nil {
 		return nil, err
 	}
-	conf := fmt.Sprintf(`# private Dovecot for imipd's load comparison: LMTP only
-instance_name = imipd-bench-%[5]d
-base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/dovecot.log
-protocols = lmtp
-listen = 127.0.0.1
-ssl = no
-auth_username_format = %%Lu
-first_valid_uid = %[3]d
-last_valid_uid = %[3]d
-first_valid_gid = %[4]d
-mail_location = maildir:~/Maildir
-passdb {
-  driver = passwd-file
-  args = %[2]s
-}
-userdb {
-  driver = passwd-file
-  args = %[2]s
-}
+	conf := "# private Dovecot for imipd's load comparison: LMTP only\n" +
+		privmta.DovecotBase(fmt.Sprintf("imipd-bench-%d", os.Getpid()), d.dir, usersFile, uid, gid) +
+		fmt.Sprintf(`protocols = lmtp
 service lmtp {
   inet_listener lmtp {
     address = 127.0.0.1
-    port = %[6]d
+    port = %d
   }
 }
-`, d.dir, usersFile, uid, gid, os.Getpid(), d.port)
+`, d.port)
 	d.conf = filepath.Join(d.dir, "dovecot.conf")
 	if err := os.WriteFile(d.conf, []byte(conf), 0o644); err != nil {
 		return nil, err

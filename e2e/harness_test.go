@@ -321,45 +321,27 @@ func (e *env) startDovecot() error {
 	if err := os.WriteFile(incFile, []byte(inc), 0o644); err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(`# private Dovecot for imipd's e2e tests
-instance_name = imipd-e2e-%[6]d
-base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/dovecot.log
-protocols =
-listen = 127.0.0.1
-ssl = no
+	conf := "# private Dovecot for imipd's e2e tests\n" +
+		privmta.DovecotBase(fmt.Sprintf("imipd-e2e-%d", os.Getpid()), d, usersFile, e.mailUID, e.mailGID) +
+		fmt.Sprintf(`protocols =
 disable_plaintext_auth = no
 auth_mechanisms = plain
-auth_username_format = %%Lu
-first_valid_uid = %[3]d
-last_valid_uid = %[3]d
-first_valid_gid = %[4]d
-mail_location = maildir:~/Maildir
-passdb {
-  driver = passwd-file
-  args = %[2]s
-}
-userdb {
-  driver = passwd-file
-  args = %[2]s
-}
 # SASL for the submission services (smtpd_sasl_path=private/auth)
 service auth {
-  unix_listener %[7]s/mx/queue/private/auth {
+  unix_listener %[2]s/mx/queue/private/auth {
     mode = 0660
     user = postfix
     group = postfix
   }
-  unix_listener %[7]s/lp/queue/private/auth {
+  unix_listener %[2]s/lp/queue/private/auth {
     mode = 0660
     user = postfix
     group = postfix
   }
 }
 # imipd's Dovecot snippet, as an administrator includes it:
-!include %[5]s
-`, d, usersFile, e.mailUID, e.mailGID, incFile, os.Getpid(), e.root)
+!include %[1]s
+`, incFile, e.root)
 	e.dovecotConf = filepath.Join(d, "dovecot.conf")
 	if err := os.WriteFile(e.dovecotConf, []byte(conf), 0o644); err != nil {
 		return err

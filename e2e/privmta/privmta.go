@@ -1,7 +1,10 @@
 // Package privmta holds what the end-to-end tests (e2e/) and the load
-// comparison (bench/) share to run a private Postfix on loopback: its
-// master.cf. Test files cannot be imported, so it lives here.
+// comparison (bench/) share to run a private Postfix and Dovecot on
+// loopback: Postfix's master.cf, the common part of dovecot.conf. Test
+// files cannot be imported, so it lives here.
 package privmta
+
+import "fmt"
 
 // MasterCF is the private instance's master.cf (fmt: the smtpd port):
 // Debian's services without chroot (a private instance has no chroot tree),
@@ -32,3 +35,31 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 `
+
+// DovecotBase is the part of a private Dovecot's dovecot.conf that the
+// e2e tests and the load comparison share: its own instance name and
+// directories under dir, loopback only, no TLS, passwd-file users keyed by
+// the full address (users), mail stored as uid/gid in Maildirs. Each caller
+// adds its protocols and services.
+func DovecotBase(instance, dir, users string, uid, gid int) string {
+	return fmt.Sprintf(`instance_name = %[1]s
+base_dir = %[2]s/run
+state_dir = %[2]s/state
+log_path = %[2]s/dovecot.log
+listen = 127.0.0.1
+ssl = no
+auth_username_format = %%Lu
+first_valid_uid = %[4]d
+last_valid_uid = %[4]d
+first_valid_gid = %[5]d
+mail_location = maildir:~/Maildir
+passdb {
+  driver = passwd-file
+  args = %[3]s
+}
+userdb {
+  driver = passwd-file
+  args = %[3]s
+}
+`, instance, dir, users, uid, gid)
+}
