@@ -503,7 +503,7 @@ func (p *Processor) Answer(ctx context.Context, user, uid, rid, action string) (
 			return err
 		}
 		h := calstore.HistoryEntry{Method: "respond", Outcome: string(res.Outcome), Reason: action, Summary: "answered from a calendar app: " + action}
-		return commit(tx, u.Address, ev, stored, res, h, origin{}, 0, now)
+		return commit(tx, u.Address, ev, stored, res, h, origin{}, 0, now, nil)
 	})
 	if err == nil && len(res.Send) > 0 && p.OnEnqueue != nil {
 		p.OnEnqueue()

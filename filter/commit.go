@@ -18,6 +18,25 @@ var storedLimits = ics.Limits{MaxBytes: 64 << 20, MaxComponents: 100000, MaxProp
 
 // loadEvent reads and decodes a user's copy of a UID; cal is nil when there
 // is none (ev is then a new record for uid).
+// loadEventCached is loadEvent with the decoded-calendar cache.
+func (p *Processor) loadEventCached(tx calstore.Tx, user, uid string) (ev calstore.Event, cal *ical.Calendar, err error) {
+	ev, err = tx.Event(user, uid)
+	if errors.Is(err, calstore.ErrNotFound) {
+		return calstore.Event{UID: uid}, nil, nil
+	}
+	if err != nil {
+		return ev, nil, err
+	}
+	if cal = p.cals().get(user, uid, ev.Data); cal != nil {
+		return ev, cal, nil
+	}
+	if cal, err = ics.Decode(ev.Data, storedLimits); err != nil {
+		return ev, nil, fmt.Errorf("stored event %s of %s: %w", uid, user, err)
+	}
+	p.cals().put(user, uid, ev.Data, cal)
+	return ev, cal, nil
+}
+
 func loadEvent(tx calstore.Tx, user, uid string) (ev calstore.Event, cal *ical.Calendar, err error) {
 	ev, err = tx.Event(user, uid)
 	if errors.Is(err, calstore.ErrNotFound) {
@@ -44,11 +63,17 @@ func (p *Processor) ensureUser(tx calstore.Tx, addr string, now time.Time) (itip
 	if err != nil {
 		return itip.User{}, err
 	}
+	return p.userView(u), nil
+}
+
+// userView is the itip view of a stored user: its policy, or the server
+// default.
+func (p *Processor) userView(u calstore.User) itip.User {
 	pol := itip.Policy(u.Policy)
 	if pol == "" {
 		pol = p.Cfg.DefaultPolicy
 	}
-	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol}, nil
+	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol}
 }
 
 // origin is the message a decision came from, kept with pending items so
@@ -64,11 +89,16 @@ type origin struct {
 // items made obsolete (except keep), new pending items, and the outgoing
 // messages into the outbox. Process and Respond both end here.
 // old is the stored copy the decision was taken on (nil when there was none).
-func commit(tx calstore.Tx, user string, ev calstore.Event, old *ical.Calendar, res itip.Result, h calstore.HistoryEntry, o origin, keep uint64, now time.Time) error {
+// encoded, when not nil, is ics.Marshal(res.Cal), done by the caller
+// outside the transaction.
+func commit(tx calstore.Tx, user string, ev calstore.Event, old *ical.Calendar, res itip.Result, h calstore.HistoryEntry, o origin, keep uint64, now time.Time, encoded []byte) error {
 	exists := old != nil
 	if res.Cal != nil || res.ReplyStamps != nil || (exists && res.Note != "") {
 		if res.Cal != nil {
-			ev.Data = ics.Marshal(res.Cal)
+			ev.Data = encoded
+			if ev.Data == nil {
+				ev.Data = ics.Marshal(res.Cal)
+			}
 			if err := learnParties(tx, user, res.Cal, old); err != nil {
 				return err
 			}

@@ -54,6 +54,8 @@ type Processor struct {
 	// OnEnqueue, when set, is called after a transaction that queued iTIP
 	// messages committed (the daemon wakes its outbox sender).
 	OnEnqueue func()
+
+	calCache *calCache // decoded stored calendars (calcache.go), made on first use
 }
 
 // Envelope is what the transport knows besides the message.
@@ -391,65 +393,100 @@ func domainOf(addr string) string {
 // errDryRun rolls back a dry run's transaction.
 var errDryRun = errors.New("dry run")
 
-// applyOne runs the rules for one user inside one write transaction: the
-// once-only check, the evaluation and every write are atomic.
+// applyOne runs the rules for one user inside one write transaction
+// (applyInTx): the once-only check, the evaluation and every write are
+// atomic. A message already processed for the user is answered from a read
+// transaction (seenBefore).
 func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, error) {
 	var res itip.Result
-	// Deliveries share transactions (group commit, calstore.Store.Batch);
-	// the once-only check is inside, so a re-run sees its own group's
-	// writes. A dry run must roll back, so it takes a transaction alone.
-	write := p.Store.Batch
-	if env.DryRun {
-		write = p.Store.Write
+	var err error
+	seen := false
+	if !env.DryRun {
+		res, seen, err = p.seenBefore(ctx, u.addr, key)
 	}
-	err := write(ctx, func(tx calstore.Tx) error {
-		if prev, err := tx.LogEntry(u.addr, key); err == nil {
-			// Seen before: the same answer again (a retried delivery).
-			res = itip.Result{Outcome: itip.Outcome(prev.Outcome), Reason: prev.Reason}
-			return nil
-		} else if !errors.Is(err, calstore.ErrNotFound) {
-			return err
-		}
-		user, err := p.ensureUser(tx, u.addr, now)
-		if err != nil {
-			return err
-		}
-		in.User = user
-		ev, cal, err := loadEvent(tx, u.addr, in.Msg.UID)
-		if err != nil {
-			return err
-		}
-		in.Stored, in.ReplyStamps = cal, ev.ReplyStamps
-		if in.From != "" {
-			if in.Known, err = tx.IsContact(u.addr, in.From); err != nil {
-				return err
-			}
-		}
-		if in.Msg.Method == itip.Refresh && in.RefreshLimit > 0 {
-			if in.RecentRefreshes, err = recentRefreshAnswers(tx, in.Msg.UID, in.From, now); err != nil {
-				return err
-			}
-		}
-		res = itip.Apply(in)
+	if !seen && err == nil {
+		// Deliveries share transactions (group commit, calstore.Store.Batch);
+		// the once-only check is inside, so a re-run sees its own group's
+		// writes. A dry run must roll back, so it takes a transaction alone.
+		write := p.Store.Batch
 		if env.DryRun {
-			return errDryRun
+			write = p.Store.Write
 		}
-		method := string(in.Msg.Method)
-		h := calstore.HistoryEntry{MessageID: msg.MessageID, Method: method, Outcome: string(res.Outcome), Reason: res.Reason, From: msg.From, Summary: res.Note}
-		o := origin{From: msg.From, Method: method, MessageID: msg.MessageID, Data: data, Outgoing: in.Outgoing}
-		if err := commit(tx, u.addr, ev, in.Stored, res, h, o, 0, now); err != nil {
+		err = write(ctx, func(tx calstore.Tx) error {
+			var err error
+			res, err = p.applyInTx(tx, u, in, key, data, msg, env, now)
 			return err
+		})
+		if errors.Is(err, errDryRun) {
+			return res, nil
 		}
-		return tx.AddLog(calstore.LogEntry{User: u.addr, Key: key, Time: now, MessageID: msg.MessageID, From: msg.From,
-			Method: string(in.Msg.Method), UID: in.Msg.UID, Outcome: string(res.Outcome), Reason: res.Reason, Transport: env.Transport})
-	})
-	if errors.Is(err, errDryRun) {
-		return res, nil
 	}
 	if err == nil && len(res.Send) > 0 && p.OnEnqueue != nil {
 		p.OnEnqueue()
 	}
 	return res, err
+}
+
+// applyInTx is the whole decision for one user inside tx: the once-only
+// check, the user, the stored event, the rules, the writes and the log.
+func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, error) {
+	if prev, err := tx.LogEntry(u.addr, key); err == nil {
+		// Seen before: the same answer again (a retried delivery).
+		return itip.Result{Outcome: itip.Outcome(prev.Outcome), Reason: prev.Reason}, nil
+	} else if !errors.Is(err, calstore.ErrNotFound) {
+		return itip.Result{}, err
+	}
+	user, err := p.ensureUser(tx, u.addr, now)
+	if err != nil {
+		return itip.Result{}, err
+	}
+	in.User = user
+	ev, cal, err := p.loadEventCached(tx, u.addr, in.Msg.UID)
+	if err != nil {
+		return itip.Result{}, err
+	}
+	in.Stored, in.ReplyStamps = cal, ev.ReplyStamps
+	if in.From != "" {
+		if in.Known, err = tx.IsContact(u.addr, in.From); err != nil {
+			return itip.Result{}, err
+		}
+	}
+	if in.Msg.Method == itip.Refresh && in.RefreshLimit > 0 {
+		if in.RecentRefreshes, err = recentRefreshAnswers(tx, in.Msg.UID, in.From, now); err != nil {
+			return itip.Result{}, err
+		}
+	}
+	res := itip.Apply(in)
+	if env.DryRun {
+		return res, errDryRun
+	}
+	if err := p.record(tx, u, in, key, data, msg, env, now, ev, cal, res); err != nil {
+		return itip.Result{}, err
+	}
+	return res, nil
+}
+
+// record writes a decision for one user: commit and the once-only log
+// entry. The calendar it writes goes into the decoded-calendar cache.
+func (p *Processor) record(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time,
+	ev calstore.Event, cal *ical.Calendar, res itip.Result) error {
+	method := string(in.Msg.Method)
+	h := calstore.HistoryEntry{MessageID: msg.MessageID, Method: method, Outcome: string(res.Outcome), Reason: res.Reason, From: msg.From, Summary: res.Note}
+	o := origin{From: msg.From, Method: method, MessageID: msg.MessageID, Data: data, Outgoing: in.Outgoing}
+	var encoded []byte
+	if res.Cal != nil {
+		encoded = ics.Marshal(res.Cal)
+	}
+	if err := commit(tx, u.addr, ev, cal, res, h, o, 0, now, encoded); err != nil {
+		return err
+	}
+	if res.Cal != nil {
+		// Keyed by the bytes written: if this transaction rolls back, the
+		// stored bytes differ and the entry is never used.
+		p.cals().put(u.addr, in.Msg.UID, encoded, res.Cal)
+	}
+	return tx.AddLog(calstore.LogEntry{User: u.addr, Key: key, Time: now, MessageID: msg.MessageID, From: msg.From,
+		Method: method, UID: in.Msg.UID, Outcome: string(res.Outcome), Reason: res.Reason, Transport: env.Transport})
 }
 
 // recentRefreshAnswers counts the automatic REQUESTs sent for uid to addr in

@@ -60,7 +60,7 @@ func (p *Processor) Respond(ctx context.Context, user string, id uint64, action,
 		}
 		h := calstore.HistoryEntry{Method: "respond", Outcome: string(res.Outcome), Reason: action, Summary: fmt.Sprintf("pending %d (%s): %s", id, pi.Kind, action)}
 		o := origin{From: pi.From, Method: pi.Method, MessageID: pi.MessageID, Data: pi.Data, Outgoing: pi.Outgoing}
-		if err := commit(tx, pi.User, ev, stored, res, h, o, pi.ID, now); err != nil {
+		if err := commit(tx, pi.User, ev, stored, res, h, o, pi.ID, now, nil); err != nil {
 			return err
 		}
 		pi.Status, pi.Resolution, pi.Updated = calstore.PendingDone, action, now

@@ -212,6 +212,9 @@ func runScenario(t *testing.T, dir string) {
 			t.Logf("delivery %d: %d bytes, %v CPU", i+1, len(raw), cost)
 		}
 	}
+	if err := filter.CheckCalCache(p); err != nil {
+		t.Error(err)
+	}
 	beforeUID := ""
 	if before != nil {
 		cal, err := ics.Decode(before, ics.Limits{})

@@ -1,0 +1,64 @@
+package filter
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/emersion/go-ical"
+)
+
+// calCache keeps the decoded iCalendar of recently written events, keyed
+// by user and UID and checked by content: a hit needs the stored bytes to
+// equal the bytes the cached calendar was written as. A big meeting's
+// replies arrive together and each reads the event the one before wrote;
+// inside a group commit they run one after the other, and decoding the
+// stored calendar was the largest part of each. The cached calendars are
+// never modified: the itip rules copy before they change anything
+// (itip's cloneCal), and commit only reads.
+type calCache struct {
+	mu sync.Mutex
+	m  map[string]calEntry
+}
+
+type calEntry struct {
+	data []byte
+	cal  *ical.Calendar
+}
+
+// calCacheSize bounds the cache (entries; an arbitrary one goes when full).
+const calCacheSize = 64
+
+var calCacheInit sync.Mutex
+
+// cals returns p's cache, made on first use.
+func (p *Processor) cals() *calCache {
+	calCacheInit.Lock()
+	defer calCacheInit.Unlock()
+	if p.calCache == nil {
+		p.calCache = &calCache{m: map[string]calEntry{}}
+	}
+	return p.calCache
+}
+
+func (c *calCache) get(user, uid string, data []byte) *ical.Calendar {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[user+"\x00"+uid]
+	if !ok || !bytes.Equal(e.data, data) {
+		return nil
+	}
+	return e.cal
+}
+
+func (c *calCache) put(user, uid string, data []byte, cal *ical.Calendar) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := user + "\x00" + uid
+	if _, ok := c.m[k]; !ok && len(c.m) >= calCacheSize {
+		for old := range c.m {
+			delete(c.m, old)
+			break
+		}
+	}
+	c.m[k] = calEntry{data: data, cal: cal}
+}
