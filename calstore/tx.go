@@ -996,16 +996,22 @@ func putHistory(hb *bolt.Bucket, uid string, h HistoryEntry) error {
 	return trimHistory(hb, uid, MaxHistory)
 }
 
-// trimHistory keeps the newest keep entries of uid's history.
+// trimHistory keeps the newest keep entries of uid's history. It counts
+// without copying keys (a delivery to a busy event finds the history full
+// every time, and usually drops one entry), then deletes the oldest, the
+// first keys under the prefix, seeking again after each delete.
 func trimHistory(hb *bolt.Bucket, uid string, keep int) error {
 	prefix := historyPrefix(uid)
-	var keys [][]byte
 	c := hb.Cursor()
+	n := 0
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		keys = append(keys, append([]byte(nil), k...))
+		n++
 	}
-	for i := 0; i < len(keys)-keep; i++ {
-		if err := hb.Delete(keys[i]); err != nil {
+	for ; n > keep; n-- {
+		if k, _ := c.Seek(prefix); k == nil || !bytes.HasPrefix(k, prefix) {
+			return nil
+		}
+		if err := c.Delete(); err != nil {
 			return mapErr(err)
 		}
 	}

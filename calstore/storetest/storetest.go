@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) calstore.Store) {
 		{"UserInvalid", testUserInvalid},
 		{"DeleteUser", testDeleteUser},
 		{"Events", testEvents},
+		{"HistoryTrim", testHistoryTrim},
 		{"EventHistoryCap", testEventHistoryCap},
 		{"ChangeCounter", testChangeCounter},
 		{"UserSecrets", testUserSecrets},
@@ -1501,6 +1502,50 @@ func testUserSecrets(t *testing.T, s calstore.Store) {
 		}
 		if u.PasswordHash != "$2a$10$hash" || u.FeedHash != "" {
 			t.Errorf("User secrets after revoke: got %q %q", u.PasswordHash, u.FeedHash)
+		}
+		return nil
+	})
+}
+
+// testHistoryTrim: an event keeps its newest MaxHistory history entries, in
+// order; another event's history (a UID that is a prefix of it) is left
+// alone; DeleteEvent removes the history.
+func testHistoryTrim(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test"})
+	n := calstore.MaxHistory + 7
+	write(t, s, func(tx calstore.Tx) error {
+		if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "a", Data: []byte("A"),
+			History: []calstore.HistoryEntry{{Time: t0, MessageID: "<other>"}}}); err != nil {
+			return err
+		}
+		for i := range n {
+			ev := calstore.Event{UID: "ab", Data: []byte("AB"), History: []calstore.HistoryEntry{{Time: t0, MessageID: fmt.Sprintf("<%d>", i)}}}
+			if err := tx.PutEvent("alice@example.test", ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		h, err := tx.EventHistory("alice@example.test", "ab")
+		if err != nil {
+			return err
+		}
+		if len(h) != calstore.MaxHistory || h[0].MessageID != fmt.Sprintf("<%d>", n-calstore.MaxHistory) || h[len(h)-1].MessageID != fmt.Sprintf("<%d>", n-1) {
+			t.Errorf("history of ab: %d entries, first %+v", len(h), h[0])
+		}
+		if h, err := tx.EventHistory("alice@example.test", "a"); err != nil || len(h) != 1 || h[0].MessageID != "<other>" {
+			t.Errorf("history of a: %+v, %v", h, err)
+		}
+		return nil
+	})
+	write(t, s, func(tx calstore.Tx) error { return tx.DeleteEvent("alice@example.test", "ab") })
+	read(t, s, func(tx calstore.Tx) error {
+		if h, err := tx.EventHistory("alice@example.test", "ab"); err != nil || len(h) != 0 {
+			t.Errorf("history after DeleteEvent: %d entries, %v", len(h), err)
+		}
+		if h, _ := tx.EventHistory("alice@example.test", "a"); len(h) != 1 {
+			t.Errorf("history of a after deleting ab: %d entries", len(h))
 		}
 		return nil
 	})
