@@ -1,6 +1,7 @@
 package itip_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -46,9 +47,18 @@ func FuzzApply(f *testing.F) {
 				in.Stored = sc
 			}
 		}
+		var before []byte
+		if in.Stored != nil {
+			before = ics.Marshal(in.Stored)
+		}
 		res := itip.Apply(in)
 		if res.Outcome == "" {
 			t.Fatal("empty outcome")
+		}
+		// Apply never changes its input: the stored copy may be shared (a
+		// cached decode, copy on write).
+		if in.Stored != nil && !bytes.Equal(ics.Marshal(in.Stored), before) {
+			t.Fatalf("Apply changed the stored calendar:\n%s\nnow:\n%s", before, ics.Marshal(in.Stored))
 		}
 		if res.Cal != nil {
 			out := ics.Marshal(res.Cal)

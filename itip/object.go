@@ -171,11 +171,43 @@ func cloneComp(c *ical.Component) *ical.Component {
 }
 
 func cloneProp(p ical.Prop) ical.Prop {
-	q := ical.Prop{Name: p.Name, Value: p.Value, Params: make(ical.Params, len(p.Params))}
-	for k, v := range p.Params {
-		q.Params[k] = append([]string(nil), v...)
+	return ical.Prop{Name: p.Name, Value: p.Value, Params: cloneParams(p.Params)}
+}
+
+func cloneParams(ps ical.Params) ical.Params {
+	q := make(ical.Params, len(ps))
+	for k, v := range ps {
+		q[k] = append([]string(nil), v...)
 	}
 	return q
+}
+
+// shallowCal copies a calendar's top component (its own property map and
+// child list) and shares everything below: for copy on write, with
+// ownAttendees before a change.
+func shallowCal(cal *ical.Calendar) *ical.Calendar {
+	c := &ical.Component{Name: cal.Name, Props: make(ical.Props, len(cal.Props)), Children: append([]*ical.Component(nil), cal.Children...)}
+	for k, v := range cal.Props {
+		c.Props[k] = v
+	}
+	return &ical.Calendar{Component: c}
+}
+
+// ownAttendees puts in place of the child c of o's calendar a copy with its
+// own property map and its own ATTENDEE list (each attendee's parameters
+// still shared: copy the one to change), and returns it.
+func (o *object) ownAttendees(c *ical.Component) *ical.Component {
+	n := &ical.Component{Name: c.Name, Props: make(ical.Props, len(c.Props)), Children: c.Children}
+	for k, v := range c.Props {
+		n.Props[k] = v
+	}
+	n.Props[ical.PropAttendee] = append([]ical.Prop(nil), c.Props[ical.PropAttendee]...)
+	for i, ch := range o.cal.Children {
+		if ch == c {
+			o.cal.Children[i] = n
+		}
+	}
+	return n
 }
 
 // newStoredCal makes the VCALENDAR a user's copy lives in: the message's

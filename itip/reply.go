@@ -70,7 +70,11 @@ func applyReply(in *Input) Result {
 	if r, ok := gate(in, true); !ok {
 		return r
 	}
-	out := cloneCal(st.cal)
+	// Copy on write: setAttendeeParams copies the component and the
+	// attendee it changes; the rest is shared with the stored copy, which
+	// nobody changes (a REPLY to a big meeting changes one PARTSTAT of
+	// hundreds).
+	out := shallowCal(st.cal)
 	o := newObject(out)
 	stamps := make(map[string]time.Time, len(in.ReplyStamps)+1)
 	for k, v := range in.ReplyStamps {
@@ -131,10 +135,12 @@ func setAttendeeParams(o *object, inst *Instance, mp *ical.Prop) bool {
 			return false
 		}
 	}
-	sp := attendeeProp(t, addr)
-	if sp == nil {
+	if attendeeProp(t, addr) == nil {
 		return false
 	}
+	t = o.ownAttendees(t)
+	sp := attendeeProp(t, addr)
+	sp.Params = cloneParams(sp.Params)
 	// RSVP asked for this answer; the answer settles it unless renewed.
 	sp.Params.Del(ical.ParamRSVP)
 	for k, v := range mp.Params {
