@@ -51,11 +51,16 @@ func Encode(w io.Writer, cal *ical.Calendar) error {
 	if cal == nil || cal.Component == nil {
 		return errors.New("ics: encode: nil calendar")
 	}
-	e := encoder{w: bufio.NewWriter(w)}
+	if b, ok := w.(*bytes.Buffer); ok {
+		e := encoder{w: b} // Marshal: no second buffer
+		return e.component(cal.Component, 0)
+	}
+	bw := bufio.NewWriter(w)
+	e := encoder{w: bw}
 	if err := e.component(cal.Component, 0); err != nil {
 		return err
 	}
-	return e.w.Flush()
+	return bw.Flush()
 }
 
 // Marshal returns Encode's output, or nil if Encode fails (see Encode; this
@@ -63,6 +68,7 @@ func Encode(w io.Writer, cal *ical.Calendar) error {
 // Decode).
 func Marshal(cal *ical.Calendar) []byte {
 	var b bytes.Buffer
+	b.Grow(4096)
 	if err := Encode(&b, cal); err != nil {
 		return nil
 	}
@@ -70,8 +76,12 @@ func Marshal(cal *ical.Calendar) []byte {
 }
 
 type encoder struct {
-	w    *bufio.Writer
-	line bytes.Buffer
+	w interface {
+		Write([]byte) (int, error)
+		WriteString(string) (int, error)
+	}
+	line   bytes.Buffer
+	pnames []string // scratch for prop
 }
 
 func (e *encoder) component(c *ical.Component, depth int) error {
@@ -140,13 +150,16 @@ func (e *encoder) prop(key string, p *ical.Prop) error {
 	}
 	e.line.Reset()
 	e.line.WriteString(name)
-	pnames := make([]string, 0, len(p.Params))
+	pnames := e.pnames[:0]
 	for n, vs := range p.Params {
 		if len(vs) > 0 {
 			pnames = append(pnames, n)
 		}
 	}
-	sort.Strings(pnames)
+	e.pnames = pnames
+	if len(pnames) > 1 {
+		sort.Strings(pnames)
+	}
 	for _, pn := range pnames {
 		if !isName(pn) {
 			return fmt.Errorf("ics: encode: property %s: bad parameter name %q", name, pn)
