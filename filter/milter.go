@@ -99,20 +99,23 @@ const (
 // Protocol: imipd speaks milter protocol version 6 (and down to 2 with an
 // MTA that offers no more; see NegotiateMilter). With version 6 it asks for
 // no reply to any event before the end of the message (SMFIP_NR_CONN, _MAIL,
-// _RCPT, _HDR, _EOH, _BODY) and for no HELO, DATA and unknown-command events:
-// the MTA sends a whole message without waiting, and waits once, for the
-// end-of-message answer. Postfix (milter_protocol = 6, its default) then
+// _RCPT, _HDR, _EOH, _BODY), for no HELO, DATA, end-of-header and
+// unknown-command events, and, where the MTA lets it choose its macros, for
+// them at MAIL and no connect event: the MTA sends a whole message without
+// waiting, and waits once, for the end-of-message answer. Postfix (milter_protocol = 6, its default) then
 // pays one round trip per message instead of one per header field and body
 // chunk (BENCHMARKS.md). imipd decides nothing before the end of the message
 // anyway: it never rejects at MAIL or RCPT.
 //
 // Callback lifecycle (go-milter v0.10.1, server.go): one milterSession per
 // MTA connection, created after the option negotiation; NewConnection, then
-// per message MailFrom, RcptTo..., Header..., Headers (end of header),
-// BodyChunk..., EndOfMessage; Abort between messages or instead of the end
-// (go-milter synthesises one when the MTA starts a new message without it);
-// Cleanup when the connection ends. go-milter keeps macros per stage, so
-// {daemon_name} (connect stage) stays readable for the connection's life.
+// per message MailFrom, RcptTo..., Header..., Headers (end of header, only
+// from an MTA that sends it anyway), BodyChunk..., EndOfMessage; Abort
+// between messages or instead of the end (go-milter synthesises one when
+// the MTA starts a new message without it); Cleanup when the connection
+// ends. go-milter keeps macros per stage; MailFrom reads {daemon_name},
+// {auth_authen} and the queue ID (requested at MAIL, or from the connect
+// stage of an MTA that sends its own lists).
 //
 // Streaming: the message is never buffered whole. Header fields are
 // collected in a per-connection buffer that is reused; at the end of the
