@@ -16,8 +16,9 @@ import (
 // never modified: the itip rules copy before they change anything
 // (itip's cloneCal), and commit only reads.
 type calCache struct {
-	mu sync.Mutex
-	m  map[string]calEntry
+	mu    sync.Mutex
+	m     map[string]calEntry
+	bytes int // sum of len(data) over m
 }
 
 type calEntry struct {
@@ -25,8 +26,14 @@ type calEntry struct {
 	cal  *ical.Calendar
 }
 
-// calCacheSize bounds the cache (entries; an arbitrary one goes when full).
-const calCacheSize = 64
+// The cache's bounds: entries, and the iCalendar text they hold (the
+// decoded form takes a few times that); a larger event is not cached. When
+// full, arbitrary entries go.
+const (
+	calCacheSize     = 64
+	calCacheBytes    = 4 << 20
+	calCacheMaxEntry = 512 << 10
+)
 
 var calCacheInit sync.Mutex
 
@@ -54,11 +61,20 @@ func (c *calCache) put(user, uid string, data []byte, cal *ical.Calendar) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := user + "\x00" + uid
-	if _, ok := c.m[k]; !ok && len(c.m) >= calCacheSize {
-		for old := range c.m {
-			delete(c.m, old)
+	if old, ok := c.m[k]; ok {
+		c.bytes -= len(old.data)
+		delete(c.m, k)
+	}
+	if len(data) > calCacheMaxEntry {
+		return
+	}
+	for old, e := range c.m {
+		if len(c.m) < calCacheSize && c.bytes+len(data) <= calCacheBytes {
 			break
 		}
+		c.bytes -= len(e.data)
+		delete(c.m, old)
 	}
 	c.m[k] = calEntry{data: data, cal: cal}
+	c.bytes += len(data)
 }
