@@ -5,7 +5,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -236,8 +235,6 @@ func listenTCP(serve func(net.Listener)) (string, func(), error) {
 	go serve(ln)
 	return ln.Addr().String(), func() { ln.Close() }, nil
 }
-
-var errSkipped = errors.New("skipped")
 
 // waitListen waits until something accepts on addr.
 func waitListen(network, addr string, d time.Duration) error {

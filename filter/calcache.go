@@ -47,7 +47,12 @@ func (p *Processor) cals() *calCache {
 	return p.calCache
 }
 
+// get returns the calendar cached for user and uid if it was cached from
+// data; nil on a miss or for a nil cache.
 func (c *calCache) get(user, uid string, data []byte) *ical.Calendar {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[user+"\x00"+uid]
@@ -57,7 +62,11 @@ func (c *calCache) get(user, uid string, data []byte) *ical.Calendar {
 	return e.cal
 }
 
+// put caches cal as the decoding of data (no-op for a nil cache).
 func (c *calCache) put(user, uid string, data []byte, cal *ical.Calendar) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := user + "\x00" + uid

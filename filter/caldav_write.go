@@ -348,7 +348,7 @@ func (s *CalDAVServer) storePersonal(ctx context.Context, user, uid string, cal 
 	nz := ics.NewZones(cal)
 	nm, _ := eventComps(cal, nz)
 	err := s.proc.Store.Write(ctx, func(tx calstore.Tx) error {
-		ev, stored, err := loadEvent(tx, user, uid)
+		ev, stored, err := loadEvent(tx, user, uid, nil)
 		if err != nil {
 			return err
 		}
@@ -482,7 +482,7 @@ func (p *Processor) Answer(ctx context.Context, user, uid, rid, action string) (
 		if err != nil {
 			return err
 		}
-		ev, stored, err := loadEvent(tx, u.Address, uid)
+		ev, stored, err := loadEvent(tx, u.Address, uid, nil)
 		if err != nil {
 			return err
 		}

@@ -17,9 +17,10 @@ import (
 var storedLimits = ics.Limits{MaxBytes: 64 << 20, MaxComponents: 100000, MaxProperties: 100000, MaxAttendees: 100000, MaxRecurrenceDates: 100000}
 
 // loadEvent reads and decodes a user's copy of a UID; cal is nil when there
-// is none (ev is then a new record for uid).
-// loadEventCached is loadEvent with the decoded-calendar cache.
-func (p *Processor) loadEventCached(tx calstore.Tx, user, uid string) (ev calstore.Event, cal *ical.Calendar, err error) {
+// is none (ev is then a new record for uid). With a cache (nil: none), a
+// calendar decoded or written before from the same bytes is reused: the
+// caller must not change it (itip.Apply does not).
+func loadEvent(tx calstore.Tx, user, uid string, cache *calCache) (ev calstore.Event, cal *ical.Calendar, err error) {
 	ev, err = tx.Event(user, uid)
 	if errors.Is(err, calstore.ErrNotFound) {
 		return calstore.Event{UID: uid}, nil, nil
@@ -27,27 +28,13 @@ func (p *Processor) loadEventCached(tx calstore.Tx, user, uid string) (ev calsto
 	if err != nil {
 		return ev, nil, err
 	}
-	if cal = p.cals().get(user, uid, ev.Data); cal != nil {
+	if cal = cache.get(user, uid, ev.Data); cal != nil {
 		return ev, cal, nil
 	}
 	if cal, err = ics.Decode(ev.Data, storedLimits); err != nil {
 		return ev, nil, fmt.Errorf("stored event %s of %s: %w", uid, user, err)
 	}
-	p.cals().put(user, uid, ev.Data, cal)
-	return ev, cal, nil
-}
-
-func loadEvent(tx calstore.Tx, user, uid string) (ev calstore.Event, cal *ical.Calendar, err error) {
-	ev, err = tx.Event(user, uid)
-	if errors.Is(err, calstore.ErrNotFound) {
-		return calstore.Event{UID: uid}, nil, nil
-	}
-	if err != nil {
-		return ev, nil, err
-	}
-	if cal, err = ics.Decode(ev.Data, storedLimits); err != nil {
-		return ev, nil, fmt.Errorf("stored event %s of %s: %w", uid, user, err)
-	}
+	cache.put(user, uid, ev.Data, cal)
 	return ev, cal, nil
 }
 

@@ -672,7 +672,6 @@ func fuzzLMTPOnce(t *testing.T, p *filter.Processor, in []byte) {
 // lmtpPipeListener hands out one connection, then waits to be closed.
 type lmtpPipeListener struct {
 	once   sync.Once
-	c      net.Conn
 	ch     chan net.Conn
 	closed chan struct{}
 }

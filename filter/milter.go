@@ -97,7 +97,7 @@ const (
 // connections, each connection any number of messages.
 //
 // Protocol: imipd speaks milter protocol version 6 (and down to 2 with an
-// MTA that offers no more; see NegotiateMilter). With version 6 it asks for
+// MTA that offers no more; see negotiateMilter). With version 6 it asks for
 // no reply to any event before the end of the message (SMFIP_NR_CONN, _MAIL,
 // _RCPT, _HDR, _EOH, _BODY), for no HELO, DATA, end-of-header and
 // unknown-command events, and, where the MTA lets it choose its macros, for
@@ -314,14 +314,14 @@ var milterMacros = []struct {
 	{milter.StageEOM, []milter.MacroName{macroQueueID}},
 }
 
-// NegotiateMilter answers the MTA's option negotiation (a
+// negotiateMilter answers the MTA's option negotiation (a
 // milter.NegotiationCallbackFunc): the highest protocol version both speak
 // (2 to 6); imipd's two actions (refused when the MTA does not offer them:
 // imipd could not tag mail); of milterProtocol what the MTA offers (a
 // version 2 MTA gets replies to every event); and when the MTA lets the
 // milter choose its macros (SMFIF_SETSYMLIST: Postfix, sendmail 8.14),
 // milterMacros and no connect event. The body chunk size is the MTA's.
-func NegotiateMilter(mtaVersion, milterVersion uint32, mtaActions, _ milter.OptAction, mtaProtocol, _ milter.OptProtocol, offered milter.DataSize) (uint32, milter.OptAction, milter.OptProtocol, milter.DataSize, error) {
+func negotiateMilter(mtaVersion, milterVersion uint32, mtaActions, _ milter.OptAction, mtaProtocol, _ milter.OptProtocol, offered milter.DataSize) (uint32, milter.OptAction, milter.OptProtocol, milter.DataSize, error) {
 	if mtaVersion < 2 {
 		return 0, 0, 0, 0, fmt.Errorf("milter: MTA speaks protocol version %d, imipd needs 2 or later", mtaVersion)
 	}
@@ -338,11 +338,11 @@ func NegotiateMilter(mtaVersion, milterVersion uint32, mtaActions, _ milter.OptA
 
 // MilterServerOptions are the go-milter server options of every imipd
 // milter connection (bench/ gives them to its do-nothing baseline too, so
-// both negotiate alike): NegotiateMilter, milterMacros, and go-milter's own
+// both negotiate alike): negotiateMilter, milterMacros, and go-milter's own
 // timeouts off (milterConn applies ReadTimeout and WriteTimeout).
 func MilterServerOptions() []milter.Option {
 	opts := []milter.Option{
-		milter.WithNegotiationCallback(NegotiateMilter),
+		milter.WithNegotiationCallback(negotiateMilter),
 		milter.WithReadTimeout(0),
 		milter.WithWriteTimeout(0),
 	}

@@ -441,7 +441,7 @@ func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key str
 		return itip.Result{}, err
 	}
 	in.User = user
-	ev, cal, err := p.loadEventCached(tx, u.addr, in.Msg.UID)
+	ev, cal, err := loadEvent(tx, u.addr, in.Msg.UID, p.cals())
 	if err != nil {
 		return itip.Result{}, err
 	}

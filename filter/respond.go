@@ -42,7 +42,7 @@ func (p *Processor) Respond(ctx context.Context, user string, id uint64, action,
 		if err != nil {
 			return fmt.Errorf("pending %d: stored message: %w", id, err)
 		}
-		ev, stored, err := loadEvent(tx, pi.User, pi.UID)
+		ev, stored, err := loadEvent(tx, pi.User, pi.UID, nil)
 		if err != nil {
 			return err
 		}

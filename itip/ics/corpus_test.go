@@ -29,7 +29,6 @@ func TestCorpus(t *testing.T) {
 		return nil
 	})
 	decoded := 0
-	type tzResult struct{ ok bool }
 	tzids := map[string]bool{} // "file\x00tzid" -> resolved
 	for _, f := range files {
 		data, err := os.ReadFile(f)
