@@ -430,11 +430,8 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 // applyInTx is the whole decision for one user inside tx: the once-only
 // check, the user, the stored event, the rules, the writes and the log.
 func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, error) {
-	if prev, err := tx.LogEntry(u.addr, key); err == nil {
-		// Seen before: the same answer again (a retried delivery).
-		return itip.Result{Outcome: itip.Outcome(prev.Outcome), Reason: prev.Reason}, nil
-	} else if !errors.Is(err, calstore.ErrNotFound) {
-		return itip.Result{}, err
+	if res, seen, err := logged(tx, u.addr, key); seen || err != nil {
+		return res, err
 	}
 	user, err := p.ensureUser(tx, u.addr, now)
 	if err != nil {

@@ -14,18 +14,23 @@ import (
 // outcome without a write transaction, so without a commit and its fsync.
 // The write transaction checks again (applyInTx): this is only the fast
 // path.
-func (p *Processor) seenBefore(ctx context.Context, user, key string) (itip.Result, bool, error) {
-	var res itip.Result
-	seen := false
-	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
-		prev, err := tx.LogEntry(user, key)
-		switch {
-		case err == nil:
-			res, seen = itip.Result{Outcome: itip.Outcome(prev.Outcome), Reason: prev.Reason}, true
-		case !errors.Is(err, calstore.ErrNotFound):
-			return err
-		}
-		return nil
+func (p *Processor) seenBefore(ctx context.Context, user, key string) (res itip.Result, seen bool, err error) {
+	err = p.Store.Read(ctx, func(tx calstore.Tx) error {
+		res, seen, err = logged(tx, user, key)
+		return err
 	})
 	return res, seen, err
+}
+
+// logged is the once-only lookup: the outcome recorded for the message's
+// key and the user, if any (a retried delivery gets the same answer again).
+func logged(tx calstore.Tx, user, key string) (itip.Result, bool, error) {
+	prev, err := tx.LogEntry(user, key)
+	switch {
+	case err == nil:
+		return itip.Result{Outcome: itip.Outcome(prev.Outcome), Reason: prev.Reason}, true, nil
+	case errors.Is(err, calstore.ErrNotFound):
+		return itip.Result{}, false, nil
+	}
+	return itip.Result{}, false, err
 }
