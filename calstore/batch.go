@@ -51,16 +51,40 @@ func (db *DB) Batch(ctx context.Context, fn func(Tx) error) error {
 	b := &db.batch
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
-	if !b.running {
-		b.running = true
-		go db.batchLoop()
-	}
+	lead := !b.running
+	b.running = true
 	b.mu.Unlock()
+	if lead {
+		// Nobody is committing: this caller commits its own group (and
+		// whatever joined it meanwhile) without a hand-over to another
+		// goroutine, then leaves the calls that queued up during its
+		// commit to a loop of their own.
+		db.lead()
+	}
 	r := <-c.done
 	if r.panic != nil {
 		panic(r.panic)
 	}
 	return r.err
+}
+
+// lead runs one group as the caller's, then hands a non-empty queue to
+// batchLoop.
+func (db *DB) lead() {
+	b := &db.batch
+	b.mu.Lock()
+	calls := b.queue
+	b.queue = nil
+	b.mu.Unlock()
+	db.runGroup(calls)
+	b.mu.Lock()
+	if len(b.queue) == 0 {
+		b.running = false
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	go db.batchLoop()
 }
 
 // batchLoop commits queued calls group by group until the queue is empty.
@@ -104,7 +128,7 @@ func (db *DB) runGroup(calls []*batchCall) {
 				failed, res = i, batchResult{err: err}
 				break
 			}
-			if r := runOne(btx, c.fn); r.err != nil || r.panic != nil {
+			if r := db.runOne(btx, c.fn); r.err != nil || r.panic != nil {
 				failed, res = i, r
 				break
 			}
@@ -128,8 +152,8 @@ func (db *DB) runGroup(calls []*batchCall) {
 	}
 }
 
-func runOne(btx *bolt.Tx, fn func(Tx) error) (r batchResult) {
-	t := &tx{btx: btx, writable: true}
+func (db *DB) runOne(btx *bolt.Tx, fn func(Tx) error) (r batchResult) {
+	t := &tx{btx: btx, users: &db.users, writable: true}
 	defer func() {
 		t.done = true
 		if p := recover(); p != nil {

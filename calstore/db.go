@@ -43,6 +43,7 @@ type DB struct {
 	readOnly bool
 	closed   atomic.Bool
 	batch    batcher
+	users    userCache
 }
 
 var _ Store = (*DB)(nil)
@@ -272,7 +273,7 @@ func (db *DB) Read(ctx context.Context, fn func(Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin read: %w", mapErr(err))
 	}
-	t := &tx{btx: btx}
+	t := &tx{btx: btx, users: &db.users}
 	defer func() {
 		t.done = true
 		// A read transaction's rollback only releases it; its error is
@@ -297,7 +298,7 @@ func (db *DB) Write(ctx context.Context, fn func(Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin write: %w", mapErr(err))
 	}
-	t := &tx{btx: btx, writable: true}
+	t := &tx{btx: btx, users: &db.users, writable: true}
 	committed := false
 	defer func() {
 		t.done = true

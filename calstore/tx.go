@@ -16,6 +16,7 @@ import (
 // transaction.
 type tx struct {
 	btx      *bolt.Tx
+	users    *userCache // the DB's; nil in tests that build a tx by hand
 	writable bool
 	done     bool
 }
@@ -124,9 +125,17 @@ func (t *tx) userRecord(primary string) (User, error) {
 	if buf == nil {
 		return User{}, fmt.Errorf("%w: user %s (address index is stale, run check)", ErrNotFound, primary)
 	}
+	if t.users != nil {
+		if u, ok := t.users.get(primary, buf); ok {
+			return u, nil
+		}
+	}
 	var u User
 	if err := decode(buf, &u); err != nil {
 		return User{}, fmt.Errorf("user %s: %w", primary, err)
+	}
+	if t.users != nil {
+		t.users.put(primary, buf, u)
 	}
 	return u, nil
 }

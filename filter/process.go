@@ -614,6 +614,9 @@ func (p *Processor) delegators(ctx context.Context, sender, from string, objs []
 // (the copy being replaced, nil if none) were learned when it was stored:
 // a REPLY to a meeting of 500 does not touch 500 contacts.
 func learnParties(tx calstore.Tx, user string, cal, old *ical.Calendar) error {
+	if old != nil && sameParties(cal, old) {
+		return nil // a REPLY or a PARTSTAT change: nobody new (and no map of a big meeting)
+	}
 	known := map[string]bool{}
 	if old != nil {
 		eachParty(old, func(a, _ string) { known[a] = true })
@@ -627,6 +630,35 @@ func learnParties(tx calstore.Tx, user string, cal, old *ical.Calendar) error {
 		err = tx.AddContact(calstore.Contact{User: user, Address: a, Name: cn, Source: calstore.SourceEvent})
 	})
 	return err
+}
+
+// sameParties reports whether cal's events name exactly old's ORGANIZER and
+// ATTENDEE values, in the same order: then learnParties has nobody to add.
+func sameParties(cal, old *ical.Calendar) bool {
+	if len(cal.Children) != len(old.Children) {
+		return false
+	}
+	for i, c := range cal.Children {
+		o := old.Children[i]
+		if c.Name != o.Name {
+			return false
+		}
+		if c.Name != ical.CompEvent {
+			continue
+		}
+		for _, name := range []string{ical.PropOrganizer, ical.PropAttendee} {
+			a, b := c.Props[name], o.Props[name]
+			if len(a) != len(b) {
+				return false
+			}
+			for j := range a {
+				if a[j].Value != b[j].Value {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // eachParty calls fn with the address and CN of every ORGANIZER and ATTENDEE.

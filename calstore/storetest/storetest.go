@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) calstore.Store) {
 		{"Users", testUsers},
 		{"UserAliases", testUserAliases},
 		{"UserConflict", testUserConflict},
+		{"UserReadAfterChange", testUserReadAfterChange},
 		{"UserInvalid", testUserInvalid},
 		{"DeleteUser", testDeleteUser},
 		{"Events", testEvents},
@@ -968,6 +969,66 @@ func testCopiedOut(t *testing.T, s calstore.Store) {
 }
 
 var errTest = errors.New("test: abort")
+
+// testUserReadAfterChange reads a user's record again and again around
+// changes that commit, roll back and run in a batch: a store that keeps
+// decoded records must never serve a stale one or share its slices.
+func testUserReadAfterChange(t *testing.T, s calstore.Store) {
+	const addr = "carol@example.test"
+	write(t, s, func(tx calstore.Tx) error {
+		return tx.PutUser(calstore.User{Address: addr, Policy: "always", Aliases: []string{"c@example.test"}})
+	})
+	get := func() calstore.User {
+		t.Helper()
+		var u calstore.User
+		read(t, s, func(tx calstore.Tx) error {
+			var err error
+			u, err = tx.User(addr)
+			return err
+		})
+		return u
+	}
+	want := func(policy string, aliases ...string) {
+		t.Helper()
+		for range 3 { // a miss, then hits that must not see the caller's change
+			u := get()
+			if u.Policy != policy || !slices.Equal(u.Aliases, aliases) {
+				t.Fatalf("User = policy %q aliases %v, want %q %v", u.Policy, u.Aliases, policy, aliases)
+			}
+			if len(u.Aliases) > 0 {
+				u.Aliases[0] = "changed-by-caller@example.test"
+			}
+		}
+	}
+	want("always", "c@example.test")
+
+	// A change read inside its own transaction, then rolled back.
+	err := s.Write(ctx, func(tx calstore.Tx) error {
+		if err := tx.PutUser(calstore.User{Address: addr, Policy: "never"}); err != nil {
+			return err
+		}
+		if u, err := tx.User(addr); err != nil || u.Policy != "never" {
+			return fmt.Errorf("inside: %+v %v", u, err)
+		}
+		return errTest
+	})
+	if !errors.Is(err, errTest) {
+		t.Fatalf("Write: %v", err)
+	}
+	want("always", "c@example.test")
+
+	write(t, s, func(tx calstore.Tx) error {
+		return tx.PutUser(calstore.User{Address: addr, Policy: "known", Aliases: []string{"c@example.test", "cc@example.test"}})
+	})
+	want("known", "c@example.test", "cc@example.test")
+
+	if err := s.Batch(ctx, func(tx calstore.Tx) error {
+		return tx.PutUser(calstore.User{Address: addr, Policy: "never"})
+	}); err != nil {
+		t.Fatalf("Batch: %v", err)
+	}
+	want("never")
+}
 
 func testRollback(t *testing.T, s calstore.Store) {
 	populate(t, s, "alice@example.test")
