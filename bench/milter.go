@@ -18,6 +18,7 @@ import (
 	milter "github.com/d--j/go-milter"
 	"golang.org/x/sys/unix"
 
+	"imipd/calstore"
 	"imipd/filter"
 )
 
@@ -32,6 +33,37 @@ func serveBaseline(ln net.Listener) {
 	srv := milter.NewServer(append(filter.MilterServerOptions(),
 		milter.WithMilter(func() milter.Milter { return milter.NoOpMilter{} }))...)
 	_ = srv.Serve(quickAckListener{ln})
+}
+
+// serveOneWrite serves the naive calendar milter of issue 5 on ln: the
+// do-nothing milter plus one synced Write per message at its end, which
+// overwrites one event the size of the organizer's in db (as a REPLY
+// changes the organizer's event). Its single-session rate is the synced
+// one-Update-per-message rate as an MTA sees it: the same transport and one
+// commit, without parsing, rules or group commit.
+func serveOneWrite(db *calstore.DB) func(ln net.Listener) {
+	return func(ln net.Listener) {
+		m := oneWriteMilter{db: db, data: storedEvent()}
+		srv := milter.NewServer(append(filter.MilterServerOptions(),
+			milter.WithMilter(func() milter.Milter { return m }))...)
+		_ = srv.Serve(quickAckListener{ln})
+	}
+}
+
+type oneWriteMilter struct {
+	milter.NoOpMilter
+	db   *calstore.DB
+	data []byte
+}
+
+func (m oneWriteMilter) EndOfMessage(milter.Modifier) (*milter.Response, error) {
+	err := m.db.Write(context.Background(), func(tx calstore.Tx) error {
+		return tx.PutEvent(rcptPlain, calstore.Event{UID: "one-write@example.test", Data: m.data})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return milter.RespAccept, nil
 }
 
 type quickAckListener struct{ net.Listener }

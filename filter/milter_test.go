@@ -17,6 +17,8 @@ import (
 	"time"
 
 	milter "github.com/d--j/go-milter"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"imipd/calstore"
 	"imipd/filter"
@@ -101,6 +103,7 @@ type milterFixture struct {
 	version  uint32 // the protocol version the MTA side offers: 6 unless set
 	db       *calstore.DB
 	m        *filter.Milter
+	metrics  *filter.Metrics
 	network  string
 	addr     string
 	dialer   *recordingDialer
@@ -138,8 +141,9 @@ func newMilterFixture(t *testing.T, transport string, opt filter.MilterOptions, 
 	if wrap != nil {
 		store = wrap(db)
 	}
-	p := &filter.Processor{Store: store, Cfg: cfg, Now: func() time.Time { return milterNow }}
-	f := &milterFixture{t: t, db: db, m: filter.NewMilter(p, opt, nil), serveErr: make(chan error, 1)}
+	metrics := filter.NewMetrics(prometheus.NewRegistry(), nil)
+	p := &filter.Processor{Store: store, Cfg: cfg, Now: func() time.Time { return milterNow }, Metrics: metrics}
+	f := &milterFixture{t: t, db: db, m: filter.NewMilter(p, opt, nil), metrics: metrics, serveErr: make(chan error, 1)}
 	var ln net.Listener
 	switch transport {
 	case "tcp":
@@ -443,6 +447,54 @@ func TestMilterPlainMessage(t *testing.T) {
 			ops, code := sendMessage(t, s, envelope{from: "carol@remote.test", rcpts: []string{"bob@example.test"}}, plainMessage)
 			// Both forged copies (any case) deleted from the last; no tag.
 			wantOps(t, ops, code, "del "+hdr+" #2", "del "+hdr+" #1")
+		})
+	}
+}
+
+// Small multipart mail is decided from one buffer: without calendar data
+// and from outside it is only counted (no Process goroutine); with
+// calendar data, or as a local user's own mail, it is processed.
+func TestMilterSmallMultipart(t *testing.T) {
+	multipart := func(from string, parts ...string) string {
+		return "From: " + from + "\r\nTo: bob@example.test\r\nSubject: notes\r\nMessage-ID: <mp-1@remote.test>\r\n" +
+			"Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\n" + strings.Join(parts, "\r\n--b1\r\n") + "\r\n--b1--\r\n"
+	}
+	text := "Content-Type: text/plain\r\n\r\nSee you there."
+	html := "Content-Type: text/html\r\n\r\n<p>See you there.</p>"
+	req := request("req-mp@remote.test", "mp-1@remote.test", 0, []string{"bob@example.test"})
+	calPart := "Content-Type: text/calendar; method=REQUEST\r\n\r\n" + req[strings.Index(req, "BEGIN:VCALENDAR"):]
+	for _, c := range []struct {
+		name, from, auth, raw string
+		want                  []string
+		calendar              string // the messages_total label counted
+	}{
+		{"plain from outside", "carol@remote.test", "", multipart("carol@remote.test", text, html), nil, "no"},
+		{"calendar from outside", "alice@remote.test", "", multipart("alice@remote.test", text, calPart),
+			[]string{"add " + hdr + ": needs-action; method=REQUEST; uid=mp-1@remote.test; reason=invitation"}, "yes"},
+		{"plain, a local user's own", "alice@example.test", "alice", multipart("alice@example.test", text, html), nil, "no"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+			ops, code := sendMessage(t, f.session(""), envelope{from: c.from, rcpts: []string{"bob@example.test"}, auth: c.auth}, c.raw)
+			wantOps(t, ops, code, c.want...)
+			if n := testutil.ToFloat64(f.metrics.Messages.WithLabelValues("milter", c.calendar)); n != 1 {
+				t.Errorf("imipd_messages_total{calendar=%q} = %v, want 1", c.calendar, n)
+			}
+			if c.auth == "" {
+				return
+			}
+			// Processed as the sender's own: bob became her contact.
+			err := f.db.Read(context.Background(), func(tx calstore.Tx) error {
+				known, err := tx.IsContact("alice@example.test", "bob@example.test")
+				if err == nil && !known {
+					err = errors.New("bob is not alice's contact")
+				}
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+			}
 		})
 	}
 }
