@@ -630,7 +630,7 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 		switch {
 		case msg.plain:
 			value = s.m.plainResult(msg, s.hbuf)
-		case msg.st == nil && s.m.smallPlain(msg, s.hbuf):
+		case msg.st == nil && imip.IsMultipart(msg.contentType) && s.m.smallPlain(msg, s.hbuf):
 			// Small multipart mail without calendar data: counted.
 		case msg.st == nil:
 			// Small: the whole message is in hbuf. Process gets a copy, so

@@ -196,6 +196,14 @@ func MayContainCalendar(contentType, contentDisposition string) bool {
 	return k == kindMultipart || k == kindCalendar
 }
 
+// IsMultipart reports whether a top-level Content-Type is a multipart type,
+// read as Parse reads it: the milter decides small multipart mail without
+// calendar data on its own goroutine, and only multipart mail can be that.
+func IsMultipart(contentType string) bool {
+	mt, _ := parseMediaType(strings.TrimSpace(contentType))
+	return strings.HasPrefix(mt, "multipart/")
+}
+
 // readers reuses line buffers across messages: nothing Parse returns
 // points into them (every kept byte is copied).
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}

@@ -472,3 +472,20 @@ func TestMayContainCalendar(t *testing.T) {
 		}
 	}
 }
+
+func TestIsMultipart(t *testing.T) {
+	for ct, want := range map[string]bool{
+		`multipart/alternative; boundary="b"`: true,
+		` MULTIPART/Mixed;boundary=b`:         true,
+		"multipart/mixed":                     true, // a multipart type, if one Parse cannot walk
+		"text/calendar; method=REPLY":         false,
+		"":                                    false,
+		"multipart":                           false,
+		"text/plain; x=multipart/mixed":       false,
+		"application/ics":                     false,
+	} {
+		if got := IsMultipart(ct); got != want {
+			t.Errorf("IsMultipart(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
