@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-ical"
 )
@@ -67,13 +68,23 @@ func Encode(w io.Writer, cal *ical.Calendar) error {
 // happens only for calendars with unwritable names, never for the result of
 // Decode).
 func Marshal(cal *ical.Calendar) []byte {
-	var b bytes.Buffer
-	b.Grow(4096)
-	if err := Encode(&b, cal); err != nil {
+	b := marshalBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= 1<<20 {
+			b.Reset()
+			marshalBufs.Put(b)
+		}
+	}()
+	if err := Encode(b, cal); err != nil {
 		return nil
 	}
-	return b.Bytes()
+	return bytes.Clone(b.Bytes()) // one allocation of the final size
 }
+
+// marshalBufs are Marshal's scratch buffers: a big meeting is written again
+// with every reply, and growing a buffer to its size each time cost more
+// than the copy out.
+var marshalBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 type encoder struct {
 	w interface {
@@ -98,22 +109,22 @@ func (e *encoder) component(c *ical.Component, depth int) error {
 	if err := e.simple("BEGIN", name); err != nil {
 		return err
 	}
-	names := make([]string, 0, len(c.Props))
+	names := make([]rankedName, 0, len(c.Props))
 	for n := range c.Props {
-		names = append(names, n)
+		r, ok := propOrder[strings.ToUpper(n)]
+		if !ok {
+			r = len(propOrder)
+		}
+		names = append(names, rankedName{n, r})
 	}
 	sort.Slice(names, func(i, j int) bool {
-		ri, oki := propOrder[strings.ToUpper(names[i])]
-		rj, okj := propOrder[strings.ToUpper(names[j])]
-		switch {
-		case oki && okj:
-			return ri < rj
-		case oki != okj:
-			return oki
+		if names[i].rank != names[j].rank {
+			return names[i].rank < names[j].rank
 		}
-		return names[i] < names[j]
+		return names[i].name < names[j].name
 	})
-	for _, n := range names {
+	for _, rn := range names {
+		n := rn.name
 		for i := range c.Props[n] {
 			if err := e.prop(n, &c.Props[n][i]); err != nil {
 				return err
@@ -126,6 +137,13 @@ func (e *encoder) component(c *ical.Component, depth int) error {
 		}
 	}
 	return e.simple("END", name)
+}
+
+// rankedName is a property name with its place in propOrder (after all of
+// them when not listed).
+type rankedName struct {
+	name string
+	rank int
 }
 
 func (e *encoder) simple(name, value string) error {
@@ -171,8 +189,11 @@ func (e *encoder) prop(key string, p *ical.Prop) error {
 			if i > 0 {
 				e.line.WriteByte(',')
 			}
-			v = escapeParam(v)
-			if strings.ContainsAny(v, ":;,") {
+			cls := paramClass(v)
+			if cls&classEscape != 0 {
+				v = paramEscaper.Replace(v)
+			}
+			if cls&classQuote != 0 {
 				e.line.WriteByte('"')
 				e.line.WriteString(v)
 				e.line.WriteByte('"')
@@ -188,18 +209,37 @@ func (e *encoder) prop(key string, p *ical.Prop) error {
 
 var paramEscaper = strings.NewReplacer("^", "^^", "\r\n", "^n", "\r", "^n", "\n", "^n", `"`, "^'")
 
-// escapeParam applies RFC 6868.
-func escapeParam(v string) string {
-	if !strings.ContainsAny(v, "^\r\n\"") {
-		return v
+// Character classes of parameter values: classEscape for what RFC 6868
+// escapes (paramEscaper), classQuote for what needs a quoted value.
+const (
+	classEscape = 1 << iota
+	classQuote
+)
+
+var paramClasses = func() (t [256]uint8) {
+	for _, c := range "^\r\n\"" {
+		t[c] |= classEscape
 	}
-	return paramEscaper.Replace(v)
+	for _, c := range ":;," {
+		t[c] |= classQuote
+	}
+	return t
+}()
+
+// paramClass is the union of the classes of v's bytes, in one pass (the
+// escapes RFC 6868 adds never add a byte of classQuote).
+func paramClass(v string) uint8 {
+	var cls uint8
+	for i := 0; i < len(v); i++ {
+		cls |= paramClasses[v[i]]
+	}
+	return cls
 }
 
 var breakEscaper = strings.NewReplacer("\r\n", `\n`, "\r", `\n`, "\n", `\n`)
 
 func escapeLineBreaks(v string) string {
-	if !strings.ContainsAny(v, "\r\n") {
+	if strings.IndexByte(v, '\n') < 0 && strings.IndexByte(v, '\r') < 0 {
 		return v
 	}
 	return breakEscaper.Replace(v)
