@@ -34,6 +34,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -48,6 +49,7 @@ var (
 	postfixOpt = flag.String("postfix", "auto", "through real Postfix: auto (when root and installed), yes, no")
 	imipdBin   = flag.String("imipd", "", "imipd binary for the child-process runs (default: built into a temporary directory)")
 	mdOut      = flag.String("md", "", "also write the tables as Markdown to this file")
+	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the load comparison (this process: load generator, in-process milter and LMTP proxy) to this file")
 	only       = flag.String("only", "", "run only these comparisons, comma-separated: milter, lmtp, rss, postfix (default all)")
 )
 
@@ -89,6 +91,16 @@ func (r *report) target(name string, ok bool, measured string) {
 
 func main() {
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	dir, err := os.MkdirTemp("", "imipd-bench-")
 	if err != nil {
