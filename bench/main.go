@@ -274,7 +274,9 @@ func milterComparison(r *report, baseAddr, imipdAddr, naiveAddr string, db *cals
 			// Warm both, then baseline and imipd alternately, twice; the
 			// better run of each counts (the machine is shared with the
 			// load generator).
-			driveMilter("tcp", baseAddr, p.k, min(n, 20), min(conc, 4))
+			plain := p.k
+			plain.want = "" // the baseline and the naive milter add no header
+			driveMilter("tcp", baseAddr, plain, min(n, 20), min(conc, 4))
 			driveMilter("tcp", imipdAddr, p.k, min(n, 20), min(conc, 4))
 			var base, imp loadResult
 			syncRate := 0.0
@@ -282,11 +284,11 @@ func milterComparison(r *report, baseAddr, imipdAddr, naiveAddr string, db *cals
 			for rep := range 2 {
 				if p.replyCheck && conc == 1 {
 					syncRate = max(syncRate, measureSyncRate(db))
-					if nv := driveMilter("tcp", naiveAddr, p.k, n, conc); rep == 0 || nv.rate() > naive.rate() {
+					if nv := driveMilter("tcp", naiveAddr, plain, n, conc); rep == 0 || nv.rate() > naive.rate() {
 						naive = nv
 					}
 				}
-				b := driveMilter("tcp", baseAddr, p.k, n, conc)
+				b := driveMilter("tcp", baseAddr, plain, n, conc)
 				i := driveMilter("tcp", imipdAddr, p.k, n, conc)
 				if rep == 0 || b.rate() > base.rate() {
 					base = b
