@@ -134,7 +134,9 @@ func decodeEventFast(buf []byte, ev *Event) error {
 			e.UID = string(s)
 		case "data":
 			bit = 2
-			s, ok := d.str()
+			// Not d.str: base64 has no byte str rejects, and the decoder
+			// refuses any other (an escape, a control character, non-ASCII).
+			s, ok := d.raw()
 			if !ok {
 				return errEventSlowPath
 			}
@@ -234,17 +236,76 @@ func (d *fastDec) str() ([]byte, bool) {
 	return s, true
 }
 
+// raw reads a string up to the next quote, unchecked; the slice aliases
+// the input.
+func (d *fastDec) raw() ([]byte, bool) {
+	if !d.lit(`"`) {
+		return nil, false
+	}
+	rest := d.b[d.i:]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return nil, false
+	}
+	d.i += j + 1
+	return rest[:j], true
+}
+
 // time reads a string as time.Time.UnmarshalJSON does.
 func (d *fastDec) time() (time.Time, bool) {
-	s, ok := d.str()
+	s, ok := d.raw()
 	if !ok {
 		return time.Time{}, false
+	}
+	if t, ok := utcSeconds(s); ok {
+		return t, true
 	}
 	var t time.Time
 	if err := t.UnmarshalText(s); err != nil {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// utcSeconds parses the form nearly every stored time has,
+// "YYYY-MM-DDTHH:MM:SSZ", as time.Time.UnmarshalText does (a UTC time); ok
+// is false for any other form, which UnmarshalText then reads.
+func utcSeconds(s []byte) (time.Time, bool) {
+	if len(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) (int, bool) {
+		v := 0
+		for _, c := range s[i : i+n] {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	year, ok1 := num(0, 4)
+	month, ok2 := num(5, 2)
+	day, ok3 := num(8, 2)
+	hour, ok4 := num(11, 2)
+	minute, ok5 := num(14, 2)
+	sec, ok6 := num(17, 2)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
+		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC), true
+}
+
+// daysIn is the number of days of month in year (proleptic Gregorian).
+func daysIn(month, year int) int {
+	if month == 2 {
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 31 - (month-1)%7%2
 }
 
 // uint reads a non-negative integer without sign, fraction or exponent.

@@ -125,3 +125,70 @@ func FuzzEventCodec(f *testing.F) {
 		}
 	})
 }
+
+// meetingEvent is the stored form of a big meeting after its replies: 12 KB
+// of iCalendar and a reply stamp per attendee.
+func meetingEvent() Event {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	ev := Event{UID: "allhands@example.test", Data: make([]byte, 12<<10), Updated: t0, Change: 1234, ReplyStamps: map[string]time.Time{}}
+	line := "ATTENDEE;PARTSTAT=ACCEPTED:mailto:a@remote.test\r\n"
+	for i := range ev.Data {
+		ev.Data[i] = line[i%len(line)]
+	}
+	for k := range 100 {
+		ev.ReplyStamps[fmt.Sprintf("att%d@remote.test", k)] = t0.Add(time.Duration(k) * time.Second)
+	}
+	return ev
+}
+
+func BenchmarkEventCodec(b *testing.B) {
+	ev := meetingEvent()
+	buf, err := encodeEvent(ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := encodeEvent(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var got Event
+			if err := decodeEvent(buf, &got); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// utcSeconds reads what time.Time.UnmarshalText reads, to the last field of
+// the value, or declines.
+func TestUTCSeconds(t *testing.T) {
+	in := []string{
+		"2026-11-25T10:00:00Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2024-02-29T12:00:00Z",
+		"2023-02-29T12:00:00Z", "2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z",
+		"2026-11-25T24:00:00Z", "2026-11-25T23:60:00Z", "2026-11-25T23:59:60Z", "2026-11-25 10:00:00Z",
+		"2026-11-25T10:00:00z", "2026-11-25T10:00:00+00:00", "2026-11-25T10:00:00.5Z", "2x26-11-25T10:00:00Z",
+		"2026-1-125T10:00:00Z", "", "2100-02-29T00:00:00Z", "2000-02-29T00:00:00Z",
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		in = append(in, fmt.Sprintf("%04d-%02d-%02dT%02d:%02d:%02dZ", r.IntN(10000), r.IntN(14), r.IntN(33), r.IntN(25), r.IntN(61), r.IntN(61)))
+	}
+	for _, s := range in {
+		got, ok := utcSeconds([]byte(s))
+		var want time.Time
+		err := want.UnmarshalText([]byte(s))
+		if ok && (err != nil || !reflect.DeepEqual(got, want)) {
+			t.Errorf("utcSeconds(%q) = %v, UnmarshalText: %v, %v", s, got, want, err)
+		}
+		if !ok && err == nil && len(s) == 20 && s[19] == 'Z' {
+			t.Errorf("utcSeconds(%q) declined a time UnmarshalText reads (%v)", s, want)
+		}
+	}
+}
