@@ -215,24 +215,18 @@ func (d *fastDec) lit(s string) bool {
 // str reads a string without escapes or control characters, valid UTF-8;
 // the slice aliases the input.
 func (d *fastDec) str() ([]byte, bool) {
-	if !d.lit(`"`) {
-		return nil, false
-	}
-	rest := d.b[d.i:]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return nil, false
-	}
-	s := rest[:j]
-	if bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
+	start := d.i
+	s, ok := d.raw()
+	if !ok || bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
+		d.i = start
 		return nil, false
 	}
 	for _, c := range s {
 		if c < 0x20 {
+			d.i = start
 			return nil, false
 		}
 	}
-	d.i += j + 1
 	return s, true
 }
 
