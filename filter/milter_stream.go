@@ -17,7 +17,7 @@ import (
 // into as the MTA sends it.
 type milterStream struct {
 	m      *Milter
-	pr     *io.PipeReader
+	pr     *io.PipeReader // nil for a buffered message (Process reads its copy)
 	pw     *io.PipeWriter
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -47,15 +47,16 @@ var (
 // nil (the whole message, buffered), else the stream's pipe.
 func (m *Milter) startStream(msg *milterMsg, src io.Reader) *milterStream {
 	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	st := &milterStream{m: m, pr: pr, pw: pw, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	st := &milterStream{m: m, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	if src == nil { // streamed: the callbacks write into the pipe
+		st.pr, st.pw = io.Pipe()
+	}
 	st.watch = time.AfterFunc(m.opt.ProcessTimeout, st.expire)
 	st.watch.Stop()
 	p, capped := m.processor()
 	st.capped = capped
 	env := Envelope{MailFrom: msg.from, Rcpts: msg.rcpts, Transport: "milter", QueueID: msg.queueID, Received: m.p.now()}
-	authAuthen, daemon := msg.authAuthen, msg.daemonName
-	log := m.log.With("queue_id", msg.queueID)
+	authAuthen, daemon, queueID := msg.authAuthen, msg.daemonName, msg.queueID
 	m.wg.Add(1) // a connection is live, so the counter is not zero: no race with Shutdown's Wait
 	go func() {
 		defer m.wg.Done()
@@ -63,12 +64,13 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader) *milterStream {
 		defer func() {
 			if v := recover(); v != nil {
 				st.err = fmt.Errorf("panic: %v", v)
-				log.Error("processing panicked", "err", st.err, "stack", string(debug.Stack()))
+				m.log.Error("processing panicked", "queue_id", queueID, "err", st.err, "stack", string(debug.Stack()))
 			}
 			// Process read what it needed: later writes fail at once.
-			pr.CloseWithError(errStreamFinished)
+			st.closeRead(errStreamFinished)
 			if st.timedOut.Load() && st.err == nil {
-				log.Warn("processing finished after the milter deadline; the message was tagged error", "timeout", m.opt.ProcessTimeout)
+				m.log.Warn("processing finished after the milter deadline; the message was tagged error", "queue_id", queueID,
+					"timeout", m.opt.ProcessTimeout)
 			}
 		}()
 		st.env = env
@@ -79,7 +81,7 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader) *milterStream {
 		}
 		st.env.Outgoing = out
 		if src == nil {
-			src = pr
+			src = st.pr
 		}
 		st.rep, st.err = p.Process(ctx, src, st.env)
 	}()
@@ -137,13 +139,23 @@ func (st *milterStream) write(b []byte) {
 func (st *milterStream) expire() {
 	st.timedOut.Store(true)
 	st.cancel()
-	st.pr.CloseWithError(context.DeadlineExceeded)
+	st.closeRead(context.DeadlineExceeded)
+}
+
+// closeRead makes Process's reads (and so later writes) fail with err; a
+// buffered message has no pipe.
+func (st *milterStream) closeRead(err error) {
+	if st.pr != nil {
+		st.pr.CloseWithError(err)
+	}
 }
 
 // finish ends the message (EOF for Process) and waits up to ProcessTimeout
 // for the result.
 func (st *milterStream) finish() (*Report, Envelope, error) {
-	st.pw.Close()
+	if st.pw != nil {
+		st.pw.Close()
+	}
 	st.ended = true
 	st.watch.Reset(st.m.opt.ProcessTimeout)
 	defer st.watch.Stop()
@@ -170,6 +182,8 @@ func (st *milterStream) finish() (*Report, Envelope, error) {
 // any goroutine, any number of times.
 func (st *milterStream) abort() {
 	st.cancel()
-	st.pw.CloseWithError(errStreamAborted)
+	if st.pw != nil {
+		st.pw.CloseWithError(errStreamAborted)
+	}
 	st.watch.Stop()
 }
