@@ -555,7 +555,7 @@ func (s *milterSession) endHeader() {
 // stream returns the message's running Process, starting it first.
 func (s *milterSession) stream() *milterStream {
 	if s.msg.st == nil {
-		s.msg.st = s.m.startStream(&s.msg, nil)
+		s.msg.st = s.m.startStream(&s.msg, nil, nil)
 		s.c.setStream(s.msg.st)
 	}
 	return s.msg.st
@@ -630,13 +630,23 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 		switch {
 		case msg.plain:
 			value = s.m.plainResult(msg, s.hbuf)
-		case msg.st == nil && imip.IsMultipart(msg.contentType) && s.m.smallPlain(msg, s.hbuf):
-			// Small multipart mail without calendar data: counted.
+		case msg.st == nil && imip.IsMultipart(msg.contentType):
+			// Small multipart mail: parsed here (microseconds, no I/O).
+			// Without calendar data and not a local user's own it is only
+			// counted, as Process would; else processed from the parse.
+			pm := s.m.parseSmall(s.hbuf)
+			if errors.Is(pm.err, imip.ErrNoCalendar) && !s.m.trusted(msg.from, msg.authAuthen, msg.daemonName) {
+				s.m.p.Metrics.observe("milter", nil, time.Since(pm.start), nil)
+				break
+			}
+			msg.st = s.m.startStream(msg, nil, &pm)
+			s.c.setStream(msg.st)
+			value = s.m.result(msg, log)
 		case msg.st == nil:
 			// Small: the whole message is in hbuf. Process gets a copy, so
 			// the next message cannot change it under a Process that
 			// outlived ProcessTimeout.
-			msg.st = s.m.startStream(msg, bytes.NewReader(bytes.Clone(s.hbuf)))
+			msg.st = s.m.startStream(msg, bytes.NewReader(bytes.Clone(s.hbuf)), nil)
 			s.c.setStream(msg.st)
 			fallthrough
 		default:
@@ -693,24 +703,13 @@ func (m *Milter) plainResult(msg *milterMsg, hdr []byte) string {
 	return ""
 }
 
-// smallPlain reports whether a small message held whole in buf (multipart
-// mail under headerFlush) carries no calendar data and is not a local
-// user's own: then Process would only count it, which smallPlain does,
-// after the MIME walk on the session's goroutine (a few microseconds, no
-// I/O) instead of a Process goroutine. Anything else (calendar data, a
-// limit hit, a broken structure, a local user's own mail) returns false and
-// goes to Process.
-func (m *Milter) smallPlain(msg *milterMsg, buf []byte) bool {
-	if m.trusted(msg.from, msg.authAuthen, msg.daemonName) {
-		return false
-	}
+// parseSmall parses a small message held whole in buf with the limits of
+// the Processor that would process it (nothing parsed points into buf).
+func (m *Milter) parseSmall(buf []byte) parsed {
 	start := time.Now()
 	p, _ := m.processor()
-	if _, err := imip.Parse(bytes.NewReader(buf), p.Cfg.MIME); !errors.Is(err, imip.ErrNoCalendar) {
-		return false
-	}
-	m.p.Metrics.observe("milter", nil, time.Since(start), nil)
-	return true
+	msg, err := imip.Parse(bytes.NewReader(buf), p.Cfg.MIME)
+	return parsed{msg: msg, err: err, start: start}
 }
 
 // result ends the message's stream, waits for Process (ProcessTimeout) and

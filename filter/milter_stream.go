@@ -44,11 +44,12 @@ var (
 
 // startStream starts Processor.Process for msg, whose envelope is complete
 // (the header stage follows the last RCPT). Process reads src when it is not
-// nil (the whole message, buffered), else the stream's pipe.
-func (m *Milter) startStream(msg *milterMsg, src io.Reader) *milterStream {
+// nil (the whole message, buffered), else the stream's pipe; pm, when not
+// nil, is the message parsed already (no src, no pipe).
+func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *parsed) *milterStream {
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &milterStream{m: m, ctx: ctx, cancel: cancel, done: make(chan struct{})}
-	if src == nil { // streamed: the callbacks write into the pipe
+	if src == nil && pm == nil { // streamed: the callbacks write into the pipe
 		st.pr, st.pw = io.Pipe()
 	}
 	st.watch = time.AfterFunc(m.opt.ProcessTimeout, st.expire)
@@ -80,6 +81,10 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader) *milterStream {
 			return
 		}
 		st.env.Outgoing = out
+		if pm != nil {
+			st.rep, st.err = p.processParsed(ctx, *pm, st.env)
+			return
+		}
 		if src == nil {
 			src = st.pr
 		}

@@ -102,16 +102,31 @@ type Report struct {
 func (p *Processor) Process(ctx context.Context, raw io.Reader, env Envelope) (rep *Report, err error) {
 	start := time.Now()
 	defer func() { p.Metrics.observe(env.Transport, rep, time.Since(start), err) }()
-	return p.process(ctx, raw, env)
+	msg, perr := imip.Parse(raw, p.Cfg.MIME)
+	return p.process(ctx, msg, perr, env)
 }
 
-func (p *Processor) process(ctx context.Context, raw io.Reader, env Envelope) (*Report, error) {
+// parsed is a message a transport parsed itself, with p.Cfg.MIME, from
+// start on (the milter decides small multipart mail on its own goroutine).
+type parsed struct {
+	msg   *imip.Message
+	err   error
+	start time.Time
+}
+
+// processParsed is Process for a message already parsed.
+func (p *Processor) processParsed(ctx context.Context, pm parsed, env Envelope) (rep *Report, err error) {
+	defer func() { p.Metrics.observe(env.Transport, rep, time.Since(pm.start), err) }()
+	return p.process(ctx, pm.msg, pm.err, env)
+}
+
+// process is Process after the parse: msg and err are imip.Parse's.
+func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, env Envelope) (*Report, error) {
 	now := p.now()
 	log := p.logger().With("transport", env.Transport)
 	if env.QueueID != "" {
 		log = log.With("queue_id", env.QueueID)
 	}
-	msg, err := imip.Parse(raw, p.Cfg.MIME)
 	rep := &Report{}
 	if msg != nil {
 		rep.MessageID, rep.From, rep.Sender = msg.MessageID, msg.From, msg.Sender
