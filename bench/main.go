@@ -50,6 +50,7 @@ var (
 	imipdBin   = flag.String("imipd", "", "imipd binary for the child-process runs (default: built into a temporary directory)")
 	mdOut      = flag.String("md", "", "also write the tables as Markdown to this file")
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the load comparison (this process: load generator, in-process milter and LMTP proxy) to this file")
+	reps       = flag.Int("reps", 3, "milter comparison: runs of each side per kind, alternating; the best counts")
 	only       = flag.String("only", "", "run only these comparisons, comma-separated: milter, lmtp, rss, postfix (default all)")
 )
 
@@ -91,6 +92,7 @@ func (r *report) target(name string, ok bool, measured string) {
 
 func main() {
 	flag.Parse()
+	*reps = max(*reps, 1)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -271,8 +273,8 @@ func milterComparison(r *report, baseAddr, imipdAddr, naiveAddr string, db *cals
 				n = p.n1
 			}
 			fmt.Printf("milter: %s, %d sessions, %d messages\n", p.k.name, conc, n)
-			// Warm both, then baseline and imipd alternately, twice; the
-			// better run of each counts (the machine is shared with the
+			// Warm both, then baseline and imipd alternately, -reps times;
+			// the best run of each counts (the machine is shared with the
 			// load generator).
 			plain := p.k
 			plain.want = "" // the baseline and the naive milter add no header
@@ -281,7 +283,7 @@ func milterComparison(r *report, baseAddr, imipdAddr, naiveAddr string, db *cals
 			var base, imp loadResult
 			syncRate := 0.0
 			var naive loadResult
-			for rep := range 2 {
+			for rep := range *reps {
 				if p.replyCheck && conc == 1 {
 					syncRate = max(syncRate, measureSyncRate(db))
 					if nv := driveMilter("tcp", naiveAddr, plain, n, conc); rep == 0 || nv.rate() > naive.rate() {
