@@ -800,3 +800,76 @@ func TestLMTPStoreFailureTempFail(t *testing.T) {
 		t.Errorf("%d downstream transactions, want none", n)
 	}
 }
+
+// heldCommits is the store with its commits' durability held until
+// release is closed, then reported as fail (nil: durable).
+type heldCommits struct {
+	*calstore.DB
+	release chan struct{}
+	fail    error
+}
+
+func (h *heldCommits) BatchDecided(ctx context.Context, fn func(calstore.Tx) error) (func() error, error) {
+	wait, err := h.DB.BatchDecided(ctx, fn)
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		<-h.release
+		if err := wait(); err != nil {
+			return err
+		}
+		return h.fail
+	}, nil
+}
+
+// With on_error = accept the tagged copy is forwarded while the calendar
+// commit is synced, and the upstream is answered only when both are done.
+// A commit that fails after the copy went is logged; the copy's answer
+// stands.
+func TestLMTPForwardsWhileCommitting(t *testing.T) {
+	for _, fail := range []error{nil, errors.New("disk gone")} {
+		t.Run(fmt.Sprint(fail), func(t *testing.T) {
+			e := newLMTPEnv(t, filter.LMTPOptions{})
+			e.setUsers(t, map[string]string{"bob@example.test": "always"}, nil)
+			held := &heldCommits{DB: e.db, release: make(chan struct{}), fail: fail}
+			p := *e.p
+			p.Store = held
+			e.p = &p
+			e.start(t, filter.LMTPOptions{Forward: e.ds.addr}) // a proxy on the held store
+			got := make(chan lmtpDelivery, 1)
+			go func() {
+				got <- lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test"}, lmtpInvite("held-1"))
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for len(e.ds.transactions()) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the copy was not forwarded while the commit was held")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			want := "needs-action; method=REQUEST; uid=held-1@remote.test; reason=invitation"
+			if h := lmtpHeader(t, e.ds.transactions()[0].Data, "X-IMIP-Processed"); len(h) != 1 || h[0] != want {
+				t.Errorf("forwarded copy's header %q, want [%q]", h, want)
+			}
+			select {
+			case <-got:
+				t.Fatal("upstream answered before the commit was durable")
+			case <-time.After(50 * time.Millisecond):
+			}
+			close(held.release)
+			lmtpWantOK(t, <-got, "bob@example.test")
+			err := e.db.Read(context.Background(), func(tx calstore.Tx) error {
+				_, err := tx.Event("bob@example.test", "held-1@remote.test")
+				return err
+			})
+			if err != nil {
+				t.Errorf("invitation not stored: %v", err)
+			}
+			logged := strings.Contains(e.logs.String(), "calendar changes of a forwarded message were not stored")
+			if logged != (fail != nil) {
+				t.Errorf("failure logged: %v, want %v:\n%s", logged, fail != nil, e.logs)
+			}
+		})
+	}
+}
