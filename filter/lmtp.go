@@ -607,7 +607,7 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 		return errUpstreamRead
 	}
 
-	values, durable := s.process(sp, rcpts)
+	values := s.process(sp, rcpts)
 	if values == nil {
 		for _, rc := range rcpts {
 			status.SetStatus(rc, errProcessing)
@@ -615,16 +615,6 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 		return errProcessing
 	}
 	statuses := s.deliver(sp, rcpts, values)
-	if durable != nil {
-		if err := durable(); err != nil {
-			// The copies are delivered (or refused) already: their
-			// answers stand. Their header names changes that are not
-			// stored; the once-only record is gone with them, so the
-			// message is processed again if it comes back.
-			s.log().Error("calendar changes of a forwarded message were not stored", "from", s.from,
-				"statuses", statusSummary(rcpts, statuses), "err", err)
-		}
-	}
 	for _, rc := range rcpts {
 		st := statuses[rc]
 		if st == nil {
@@ -639,34 +629,22 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 // value ("" for none). A store failure or panic leaves every copy untagged,
 // or, with TempFailOnError, returns nil: nothing is forwarded, every
 // recipient gets 451.
-//
-// With on_error = accept, the calendar commits are not waited for here:
-// the message is forwarded while they are synced, and durable (not nil)
-// must be called before the upstream gets its answer. With on_error =
-// tempfail they are durable before the message is forwarded, so a failed
-// commit can still refuse it.
-func (s *lmtpSession) process(sp *spool, rcpts []string) (values map[string]string, durable func() error) {
-	values = map[string]string{}
+func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
+	values := map[string]string{}
 	ctx, cancel := context.WithTimeout(context.Background(), s.l.opt.ProcessTimeout)
 	defer cancel()
 	env := Envelope{MailFrom: s.from, Rcpts: rcpts, Transport: "lmtp", Received: s.l.p.now()}
-	var rep *Report
-	var err error
-	if s.l.opt.TempFailOnError {
-		rep, err = safeProcess(ctx, s.l.p, sp.Reader(), env)
-	} else {
-		rep, durable, err = safeProcessDeferred(ctx, s.l.p, sp.Reader(), env)
-	}
+	rep, err := safeProcess(ctx, s.l.p, sp.Reader(), env)
 	if err != nil {
 		if s.l.opt.TempFailOnError {
 			s.log().Error("processing failed, message temporarily refused (on_error = tempfail)", "from", s.from, "err", err)
-			return nil, nil
+			return nil
 		}
 		s.log().Error("processing failed, message forwarded untagged", "from", s.from, "err", err)
-		return values, nil
+		return values
 	}
 	if !rep.Calendar {
-		return values, durable
+		return values
 	}
 	byRcpt := map[string][]Result{}
 	byUser := map[string][]Result{}
@@ -692,7 +670,7 @@ func (s *lmtpSession) process(sp *spool, rcpts []string) (values map[string]stri
 		}
 		values[rc] = HeaderValue(res)
 	}
-	return values, durable
+	return values
 }
 
 func safeProcess(ctx context.Context, p *Processor, r io.Reader, env Envelope) (rep *Report, err error) {
@@ -702,16 +680,6 @@ func safeProcess(ctx context.Context, p *Processor, r io.Reader, env Envelope) (
 		}
 	}()
 	return p.Process(ctx, r, env)
-}
-
-// safeProcessDeferred is safeProcess for Processor.processDeferred.
-func safeProcessDeferred(ctx context.Context, p *Processor, r io.Reader, env Envelope) (rep *Report, durable func() error, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			rep, durable, err = nil, nil, fmt.Errorf("panic in processing: %v\n%s", v, debug.Stack())
-		}
-	}()
-	return p.processDeferred(ctx, r, env)
 }
 
 // deliver forwards one copy per distinct header value and returns each

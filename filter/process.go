@@ -103,55 +103,7 @@ func (p *Processor) Process(ctx context.Context, raw io.Reader, env Envelope) (r
 	start := time.Now()
 	defer func() { p.Metrics.observe(env.Transport, rep, time.Since(start), err) }()
 	msg, perr := imip.Parse(raw, p.Cfg.MIME)
-	return p.process(ctx, msg, perr, env, nil)
-}
-
-// processDeferred is Process that returns before the calendar changes are
-// durable: as soon as every decision is final (calstore.DB.BatchDecided),
-// so the caller can forward the tagged message while the commits are
-// synced. durable waits for them (and then counts the message in the
-// metrics); the caller must call it before answering for the message. A
-// store without BatchDecided, or a dry run, commits before returning, and
-// durable returns nil.
-func (p *Processor) processDeferred(ctx context.Context, raw io.Reader, env Envelope) (rep *Report, durable func() error, err error) {
-	start := time.Now()
-	d := &pendingCommits{}
-	msg, perr := imip.Parse(raw, p.Cfg.MIME)
-	rep, err = p.process(ctx, msg, perr, env, d)
-	if err != nil {
-		err = errors.Join(err, d.wait(p)) // what was decided still becomes durable (or fails) first
-		p.Metrics.observe(env.Transport, rep, time.Since(start), err)
-		return rep, nil, err
-	}
-	return rep, func() error {
-		err := d.wait(p)
-		p.Metrics.observe(env.Transport, rep, time.Since(start), err)
-		return err
-	}, nil
-}
-
-// pendingCommits collects the commits processDeferred has not waited for.
-type pendingCommits struct {
-	waits    []func() error
-	enqueued bool // a decision queued outgoing mail: wake the sender once durable
-}
-
-func (d *pendingCommits) wait(p *Processor) error {
-	var errs []error
-	for _, w := range d.waits {
-		if err := w(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	d.waits = nil
-	if len(errs) > 0 {
-		return fmt.Errorf("commit: %w", errors.Join(errs...))
-	}
-	if d.enqueued && p.OnEnqueue != nil {
-		p.OnEnqueue()
-	}
-	d.enqueued = false
-	return nil
+	return p.process(ctx, msg, perr, env)
 }
 
 // parsed is a message a transport parsed itself, with p.Cfg.MIME, from
@@ -165,12 +117,11 @@ type parsed struct {
 // processParsed is Process for a message already parsed.
 func (p *Processor) processParsed(ctx context.Context, pm parsed, env Envelope) (rep *Report, err error) {
 	defer func() { p.Metrics.observe(env.Transport, rep, time.Since(pm.start), err) }()
-	return p.process(ctx, pm.msg, pm.err, env, nil)
+	return p.process(ctx, pm.msg, pm.err, env)
 }
 
-// process is Process after the parse: msg and err are imip.Parse's. With
-// pending set, commits are left to it (processDeferred).
-func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, env Envelope, pending *pendingCommits) (*Report, error) {
+// process is Process after the parse: msg and err are imip.Parse's.
+func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, env Envelope) (*Report, error) {
 	now := p.now()
 	log := p.logger().With("transport", env.Transport)
 	if env.QueueID != "" {
@@ -256,7 +207,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 				RefreshLimit:   p.Cfg.RefreshLimit,
 			}
 			key := onceKey(msg.MessageID, o.data)
-			res, err := p.applyOne(ctx, u, in, key, o.data, msg, env, now, pending)
+			res, err := p.applyOne(ctx, u, in, key, o.data, msg, env, now)
 			if err != nil {
 				return rep, fmt.Errorf("message %s for %s: %w", msg.MessageID, u.addr, err)
 			}
@@ -461,25 +412,12 @@ var errDryRun = errors.New("dry run")
 // (applyInTx): the once-only check, the evaluation and every write are
 // atomic. A message already processed for the user is answered from a read
 // transaction (seenBefore).
-func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time, pending *pendingCommits) (itip.Result, error) {
+func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, error) {
 	var res itip.Result
 	var err error
 	seen := false
 	if !env.DryRun {
 		res, seen, err = p.seenBefore(ctx, u.addr, key)
-	}
-	if bd, ok := p.Store.(calstore.DecidedBatcher); ok && pending != nil && !seen && err == nil && !env.DryRun {
-		wait, err := bd.BatchDecided(ctx, func(tx calstore.Tx) error {
-			var err error
-			res, err = p.applyInTx(tx, u, in, key, data, msg, env, now)
-			return err
-		})
-		if err != nil {
-			return res, err
-		}
-		pending.waits = append(pending.waits, wait)
-		pending.enqueued = pending.enqueued || len(res.Send) > 0
-		return res, nil
 	}
 	if !seen && err == nil {
 		// Deliveries share transactions (group commit, calstore.Store.Batch);
