@@ -8,12 +8,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// testBeforeCommit, set by tests only, runs after a group's functions and
-// before its commit.
-var testBeforeCommit func()
-
-var _ DecidedBatcher = (*DB)(nil)
-
 // batcher implements group commit for DB.Batch.
 type batcher struct {
 	mu      sync.Mutex
@@ -22,10 +16,9 @@ type batcher struct {
 }
 
 type batchCall struct {
-	ctx     context.Context
-	fn      func(Tx) error
-	done    chan batchResult
-	decided chan struct{} // BatchDecided: closed when the group's commit begins
+	ctx  context.Context
+	fn   func(Tx) error
+	done chan batchResult
 }
 
 type batchResult struct {
@@ -45,75 +38,34 @@ type batchResult struct {
 // repeat (set results from the last run only). A panic in fn is passed to
 // its caller, and the rest of the group is retried without it.
 func (db *DB) Batch(ctx context.Context, fn func(Tx) error) error {
-	c, err := db.enqueue(ctx, fn, false)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if db.readOnly {
+		return fmt.Errorf("batch: %w", ErrReadOnly)
+	}
+	c := &batchCall{ctx: ctx, fn: fn, done: make(chan batchResult, 1)}
+	b := &db.batch
+	b.mu.Lock()
+	b.queue = append(b.queue, c)
+	lead := !b.running
+	b.running = true
+	b.mu.Unlock()
+	if lead {
+		// Nobody is committing: this caller commits its own group (and
+		// whatever joined it meanwhile) without a hand-over to another
+		// goroutine, then leaves the calls that queued up during its
+		// commit to a loop of their own.
+		db.lead()
 	}
 	r := <-c.done
 	if r.panic != nil {
 		panic(r.panic)
 	}
 	return r.err
-}
-
-// BatchDecided is Batch that returns as soon as fn's run is final: fn and
-// the rest of its group ran without error in a transaction that is about
-// to commit. The caller may act on what fn decided (tag and forward a
-// message) while the commit is written and synced; wait returns the
-// commit's outcome (nil: fn's effect is durable, as when Batch returns
-// nil) and must be called before the effect is reported as done. An error
-// or a panic in fn, or any failure before the commit, is returned (or
-// raised) by BatchDecided itself, and wait is nil.
-func (db *DB) BatchDecided(ctx context.Context, fn func(Tx) error) (wait func() error, err error) {
-	c, err := db.enqueue(ctx, fn, true)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case <-c.decided:
-		return func() error { return (<-c.done).err }, nil
-	case r := <-c.done: // failed before its group committed
-		if r.panic != nil {
-			panic(r.panic)
-		}
-		if r.err == nil { // a group of one is committed before the select sees decided
-			return func() error { return nil }, nil
-		}
-		return nil, r.err
-	}
-}
-
-// enqueue queues a call. A Batch call that finds nobody committing commits
-// its own group on its goroutine (no hand-over: the calls that arrive
-// meanwhile form the next group, run by batchLoop); a BatchDecided call
-// leaves its group to batchLoop, so that it can return before the commit.
-func (db *DB) enqueue(ctx context.Context, fn func(Tx) error, decided bool) (*batchCall, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if db.closed.Load() {
-		return nil, ErrClosed
-	}
-	if db.readOnly {
-		return nil, fmt.Errorf("batch: %w", ErrReadOnly)
-	}
-	c := &batchCall{ctx: ctx, fn: fn, done: make(chan batchResult, 1)}
-	if decided {
-		c.decided = make(chan struct{})
-	}
-	b := &db.batch
-	b.mu.Lock()
-	b.queue = append(b.queue, c)
-	start := !b.running
-	b.running = true
-	b.mu.Unlock()
-	switch {
-	case start && decided:
-		go db.batchLoop()
-	case start:
-		db.lead()
-	}
-	return c, nil
 }
 
 // lead runs one group as the caller's, then hands a non-empty queue to
@@ -186,14 +138,6 @@ func (db *DB) runGroup(calls []*batchCall) {
 			calls[failed].done <- res
 			calls = append(calls[:failed:failed], calls[failed+1:]...)
 			continue
-		}
-		for _, c := range calls {
-			if c.decided != nil {
-				close(c.decided)
-			}
-		}
-		if testBeforeCommit != nil {
-			testBeforeCommit()
 		}
 		if err := btx.Commit(); err != nil {
 			for _, c := range calls {

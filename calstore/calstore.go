@@ -218,13 +218,6 @@ type Store interface {
 	Close() error
 }
 
-// DecidedBatcher is a Store whose group commit can hand a caller fn's final
-// result before the commit is durable (DB.BatchDecided): the LMTP proxy
-// forwards the tagged message while the commit is synced.
-type DecidedBatcher interface {
-	BatchDecided(ctx context.Context, fn func(Tx) error) (wait func() error, err error)
-}
-
 // Tx is a transaction. It is valid only inside the fn given to Read or
 // Write; afterwards its methods return ErrClosed. It must not be used from
 // several goroutines at once.
