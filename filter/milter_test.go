@@ -648,6 +648,10 @@ func TestMilterOverMaxMessage(t *testing.T) {
 		{"header", "big-h@remote.test", request("big-h@remote.test", "big-h@remote.test", 0, []string{"bob@example.test"}, forged, "X-Pad: "+strings.Repeat("a", 3000))},
 		{"body", "big-b@remote.test", strings.Replace(request("big-b@remote.test", "big-b@remote.test", 0, []string{"bob@example.test"}, forged),
 			"END:VCALENDAR\r\n", "END:VCALENDAR\r\n"+strings.Repeat("padding line\r\n", 300), 1)},
+		// Small multipart mail is parsed on the session's goroutine: with
+		// the same lowered caps.
+		{"multipart", "big-m@remote.test", multipartCalendar(strings.Replace(request("big-m@remote.test", "big-m@remote.test", 0, []string{"bob@example.test"}, forged),
+			"END:VCALENDAR\r\n", "END:VCALENDAR\r\n"+strings.Repeat("padding line\r\n", 300), 1))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newMilterFixture(t, "tcp", filter.MilterOptions{MaxMessage: 2048}, nil)
@@ -664,6 +668,24 @@ func TestMilterOverMaxMessage(t *testing.T) {
 			wantOps(t, ops, code, "add "+hdr+": needs-action; method=REQUEST; uid=small@remote.test; reason=invitation")
 		})
 	}
+}
+
+// multipartCalendar turns a message with a top-level text/calendar body into
+// multipart/mixed: a text part, then the calendar as the second part.
+func multipartCalendar(raw string) string {
+	head, body, _ := strings.Cut(raw, "\r\n\r\n")
+	var fields []string
+	ct := ""
+	for _, l := range strings.Split(head, "\r\n") {
+		if strings.HasPrefix(strings.ToLower(l), "content-type:") {
+			ct = l
+			continue
+		}
+		fields = append(fields, l)
+	}
+	return strings.Join(fields, "\r\n") + "\r\nContent-Type: multipart/mixed; boundary=\"mp-b\"\r\n\r\n" +
+		"--mp-b\r\nContent-Type: text/plain\r\n\r\nYou are invited.\r\n" +
+		"--mp-b\r\n" + ct + "\r\n\r\n" + body + "\r\n--mp-b--\r\n"
 }
 
 // panicStore panics in every write transaction.
