@@ -68,9 +68,24 @@ func (db *DB) Batch(ctx context.Context, fn func(Tx) error) error {
 	return r.err
 }
 
-// lead runs one group as the caller's, then hands a non-empty queue to
-// batchLoop.
+// lead runs one group on the caller's goroutine, then leaves the calls
+// that queued meanwhile to batchLoop.
 func (db *DB) lead() {
+	if db.next() {
+		go db.batchLoop()
+	}
+}
+
+// batchLoop commits queued calls group by group until the queue is empty.
+func (db *DB) batchLoop() {
+	for db.next() {
+	}
+}
+
+// next commits the queued calls as one group and reports whether more
+// have queued since; when none have, the batcher stops running (the next
+// Batch call leads).
+func (db *DB) next() bool {
 	b := &db.batch
 	b.mu.Lock()
 	calls := b.queue
@@ -78,30 +93,12 @@ func (db *DB) lead() {
 	b.mu.Unlock()
 	db.runGroup(calls)
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if len(b.queue) == 0 {
 		b.running = false
-		b.mu.Unlock()
-		return
+		return false
 	}
-	b.mu.Unlock()
-	go db.batchLoop()
-}
-
-// batchLoop commits queued calls group by group until the queue is empty.
-func (db *DB) batchLoop() {
-	b := &db.batch
-	for {
-		b.mu.Lock()
-		calls := b.queue
-		b.queue = nil
-		if len(calls) == 0 {
-			b.running = false
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
-		db.runGroup(calls)
-	}
+	return true
 }
 
 // runGroup runs calls in one transaction; a failing call is answered with

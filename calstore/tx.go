@@ -16,7 +16,7 @@ import (
 // transaction.
 type tx struct {
 	btx      *bolt.Tx
-	users    *userCache // the DB's; nil in tests that build a tx by hand
+	users    *userCache // the DB's
 	writable bool
 	done     bool
 }
@@ -125,18 +125,14 @@ func (t *tx) userRecord(primary string) (User, error) {
 	if buf == nil {
 		return User{}, fmt.Errorf("%w: user %s (address index is stale, run check)", ErrNotFound, primary)
 	}
-	if t.users != nil {
-		if u, ok := t.users.get(primary, buf); ok {
-			return u, nil
-		}
+	if u, ok := t.users.get(primary, buf); ok {
+		return u, nil
 	}
 	var u User
 	if err := decode(buf, &u); err != nil {
 		return User{}, fmt.Errorf("user %s: %w", primary, err)
 	}
-	if t.users != nil {
-		t.users.put(primary, buf, u)
-	}
+	t.users.put(primary, buf, u)
 	return u, nil
 }
 
