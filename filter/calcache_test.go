@@ -36,3 +36,17 @@ func TestCalCacheBounds(t *testing.T) {
 		t.Error("an entry over calCacheMaxEntry was kept (and the old one must go)")
 	}
 }
+
+// A milter whose MaxMessage lowers the MIME caps processes each message
+// with a copy of its Processor: every copy uses the one cache.
+func TestCalCacheSharedByCappedCopies(t *testing.T) {
+	m := NewMilter(&Processor{Cfg: DefaultConfig()}, MilterOptions{MaxMessage: 4096}, nil)
+	p1, capped := m.processor()
+	p2, _ := m.processor()
+	if capped == nil || p1 == m.p || p2 == p1 {
+		t.Fatalf("want capped copies: capped %v, copies %p %p of %p", capped, p1, p2, m.p)
+	}
+	if c := m.p.cals(); p1.cals() != c || p2.cals() != c {
+		t.Error("a capped copy has a cache of its own")
+	}
+}

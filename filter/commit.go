@@ -50,17 +50,11 @@ func (p *Processor) ensureUser(tx calstore.Tx, addr string, now time.Time) (itip
 	if err != nil {
 		return itip.User{}, err
 	}
-	return p.userView(u), nil
-}
-
-// userView is the itip view of a stored user: its policy, or the server
-// default.
-func (p *Processor) userView(u calstore.User) itip.User {
 	pol := itip.Policy(u.Policy)
 	if pol == "" {
 		pol = p.Cfg.DefaultPolicy
 	}
-	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol}
+	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol}, nil
 }
 
 // origin is the message a decision came from, kept with pending items so
@@ -76,8 +70,8 @@ type origin struct {
 // items made obsolete (except keep), new pending items, and the outgoing
 // messages into the outbox. Process and Respond both end here.
 // old is the stored copy the decision was taken on (nil when there was none).
-// encoded, when not nil, is ics.Marshal(res.Cal), done by the caller
-// outside the transaction.
+// encoded, when not nil, is ics.Marshal(res.Cal), which the caller needed
+// too (Processor.record caches the calendar under the bytes written).
 func commit(tx calstore.Tx, user string, ev calstore.Event, old *ical.Calendar, res itip.Result, h calstore.HistoryEntry, o origin, keep uint64, now time.Time, encoded []byte) error {
 	exists := old != nil
 	if res.Cal != nil || res.ReplyStamps != nil || (exists && res.Note != "") {

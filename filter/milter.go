@@ -635,8 +635,7 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 			// Without calendar data and not a local user's own it is only
 			// counted, as Process would; else processed from the parse.
 			pm := s.m.parseSmall(s.hbuf)
-			if errors.Is(pm.err, imip.ErrNoCalendar) && !s.m.trusted(msg.from, msg.authAuthen, msg.daemonName) {
-				s.m.p.Metrics.observe("milter", nil, time.Since(pm.start), nil)
+			if errors.Is(pm.err, imip.ErrNoCalendar) && s.m.onlyCounted(msg, time.Since(pm.start)) {
 				break
 			}
 			msg.st = s.m.startStream(msg, nil, &pm)
@@ -684,14 +683,13 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 // (cheap: the MIME walk stops at the header), so it teaches contacts. It
 // returns "" (no tag) unless processing failed.
 func (m *Milter) plainResult(msg *milterMsg, hdr []byte) string {
-	if !m.trusted(msg.from, msg.authAuthen, msg.daemonName) {
-		m.p.Metrics.observe("milter", nil, 0, nil)
+	if m.onlyCounted(msg, 0) {
 		return ""
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.opt.ProcessTimeout)
 	defer cancel()
 	env := Envelope{MailFrom: msg.from, Rcpts: msg.rcpts, Transport: "milter", QueueID: msg.queueID, Received: m.p.now()}
-	out, err := m.outgoing(ctx, env.MailFrom, msg.authAuthen, msg.daemonName)
+	out, err := m.localSender(ctx, env.MailFrom) // trusted, checked above
 	if err == nil {
 		env.Outgoing = out
 		_, err = m.p.Process(ctx, bytes.NewReader(hdr), env)
@@ -703,12 +701,24 @@ func (m *Milter) plainResult(msg *milterMsg, hdr []byte) string {
 	return ""
 }
 
+// onlyCounted counts a message without calendar data that is not a local
+// user's own, as Process would (it teaches nothing), and reports whether it
+// did; a local user's own mail goes to Process, which learns contacts from
+// it. d is the time spent on it.
+func (m *Milter) onlyCounted(msg *milterMsg, d time.Duration) bool {
+	if m.trusted(msg.from, msg.authAuthen, msg.daemonName) {
+		return false
+	}
+	m.p.Metrics.observe("milter", nil, d, nil)
+	return true
+}
+
 // parseSmall parses a small message held whole in buf with the limits of
 // the Processor that would process it (nothing parsed points into buf).
 func (m *Milter) parseSmall(buf []byte) parsed {
 	start := time.Now()
-	p, _ := m.processor()
-	msg, err := imip.Parse(bytes.NewReader(buf), p.Cfg.MIME)
+	lim, _ := m.limits()
+	msg, err := imip.Parse(bytes.NewReader(buf), lim)
 	return parsed{msg: msg, err: err, start: start}
 }
 
@@ -776,6 +786,12 @@ func (m *Milter) outgoing(ctx context.Context, from, authAuthen, daemon string) 
 	if !m.trusted(from, authAuthen, daemon) {
 		return false, nil
 	}
+	return m.localSender(ctx, from)
+}
+
+// localSender tells whether the envelope sender is a local user: an address
+// at a local domain, or any address of a stored user.
+func (m *Milter) localSender(ctx context.Context, from string) (bool, error) {
 	if m.p.IsLocal(calstore.Normalize(from)) {
 		return true, nil
 	}

@@ -129,9 +129,6 @@ func (c *milterConn) Read(p []byte) (int, error) {
 	if len(p) > c.left {
 		p = p[:c.left]
 	}
-	if c.br == nil {
-		return 0, net.ErrClosed
-	}
 	n, err := c.br.Read(p)
 	c.left -= n
 	return n, err

@@ -94,8 +94,22 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *parsed) *milterS
 }
 
 // processor returns the Processor for one message: m.p, or a copy whose
-// MIME caps are lowered to MaxMessage, with the reasons of the caps lowered.
+// MIME caps are lowered to MaxMessage (limits), with the reasons of the
+// caps lowered. The copy shares m.p's decoded-calendar cache.
 func (m *Milter) processor() (*Processor, map[string]bool) {
+	lim, capped := m.limits()
+	if capped == nil {
+		return m.p, nil
+	}
+	m.p.cals() // made before the copy, so that every copy shares it
+	p := *m.p
+	p.Cfg.MIME = lim
+	return &p, capped
+}
+
+// limits returns the Processor's MIME caps lowered to MaxMessage, and the
+// reasons of the caps lowered (nil: none).
+func (m *Milter) limits() (imip.Limits, map[string]bool) {
 	lim := m.p.Cfg.MIME
 	d := imip.DefaultLimits()
 	limit := m.opt.MaxMessage
@@ -117,12 +131,10 @@ func (m *Milter) processor() (*Processor, map[string]bool) {
 	lower(&lim.MaxCalendarBytes, d.MaxCalendarBytes, imip.ReasonCalendarSize)
 	lower(&lim.MaxDecodedBytes, d.MaxDecodedBytes, imip.ReasonDecodedSize)
 	if capped == nil {
-		return m.p, nil
+		return m.p.Cfg.MIME, nil
 	}
 	lim.MaxHeaderBytes = int(hb)
-	p := *m.p
-	p.Cfg.MIME = lim
-	return &p, capped
+	return lim, capped
 }
 
 // write hands b to Process and returns once Process has read it, has
