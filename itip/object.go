@@ -1,6 +1,8 @@
 package itip
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,25 +184,25 @@ func cloneParams(ps ical.Params) ical.Params {
 	return q
 }
 
-// shallowCal copies a calendar's top component (its own property map and
-// child list) and shares everything below: for copy on write, with
-// ownAttendees before a change.
+// shallowComp copies a component's property map and child list and shares
+// everything below them: for copy on write.
+func shallowComp(c *ical.Component) *ical.Component {
+	n := &ical.Component{Name: c.Name, Props: make(ical.Props, len(c.Props)), Children: slices.Clone(c.Children)}
+	maps.Copy(n.Props, c.Props)
+	return n
+}
+
+// shallowCal copies a calendar's top component (shallowComp): for copy on
+// write, with ownAttendees before a change.
 func shallowCal(cal *ical.Calendar) *ical.Calendar {
-	c := &ical.Component{Name: cal.Name, Props: make(ical.Props, len(cal.Props)), Children: append([]*ical.Component(nil), cal.Children...)}
-	for k, v := range cal.Props {
-		c.Props[k] = v
-	}
-	return &ical.Calendar{Component: c}
+	return &ical.Calendar{Component: shallowComp(cal.Component)}
 }
 
 // ownAttendees puts in place of the child c of o's calendar a copy with its
 // own property map and its own ATTENDEE list (each attendee's parameters
 // still shared: copy the one to change), and returns it.
 func (o *object) ownAttendees(c *ical.Component) *ical.Component {
-	n := &ical.Component{Name: c.Name, Props: make(ical.Props, len(c.Props)), Children: c.Children}
-	for k, v := range c.Props {
-		n.Props[k] = v
-	}
+	n := shallowComp(c)
 	n.Props[ical.PropAttendee] = append([]ical.Prop(nil), c.Props[ical.PropAttendee]...)
 	for i, ch := range o.cal.Children {
 		if ch == c {
