@@ -99,11 +99,10 @@ type Report struct {
 // Process extracts iMIP from the raw message and applies it for every local
 // recipient. It never returns an error for bad mail (that is an outcome); an
 // error means the store failed, and the transport applies its error policy.
-func (p *Processor) Process(ctx context.Context, raw io.Reader, env Envelope) (rep *Report, err error) {
-	start := time.Now()
-	defer func() { p.Metrics.observe(env.Transport, rep, time.Since(start), err) }()
-	msg, perr := imip.Parse(raw, p.Cfg.MIME)
-	return p.process(ctx, msg, perr, env)
+func (p *Processor) Process(ctx context.Context, raw io.Reader, env Envelope) (*Report, error) {
+	pm := parsed{start: time.Now()}
+	pm.msg, pm.err = imip.Parse(raw, p.Cfg.MIME)
+	return p.processParsed(ctx, pm, env)
 }
 
 // parsed is a message a transport parsed itself, with p.Cfg.MIME, from
@@ -114,7 +113,8 @@ type parsed struct {
 	start time.Time
 }
 
-// processParsed is Process for a message already parsed.
+// processParsed is Process for a message already parsed: processing and
+// its metrics.
 func (p *Processor) processParsed(ctx context.Context, pm parsed, env Envelope) (rep *Report, err error) {
 	defer func() { p.Metrics.observe(env.Transport, rep, time.Since(pm.start), err) }()
 	return p.process(ctx, pm.msg, pm.err, env)
