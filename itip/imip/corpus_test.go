@@ -67,6 +67,7 @@ func TestCorpus(t *testing.T) {
 			t.Errorf("%s: nil message (err %v)", rel, err)
 			return nil
 		}
+		sameWhenSkipping(t, b, Limits{}, 4096, msg, err)
 		row, ok := rows[rel]
 		if !ok || row.kind != "email" {
 			return nil // bare iCalendar files are not messages

@@ -148,6 +148,7 @@ func Parse(r io.Reader, lim Limits) (*Message, error) {
 		msg: &Message{},
 		bol: true,
 	}
+	w.src, _ = r.(DashSkipper)
 	w.skipMboxLine()
 	h, _, err := w.readHeader()
 	fillMessage(w.msg, h)
@@ -228,11 +229,12 @@ type walker struct {
 	br      *bufio.Reader
 	lim     Limits
 	msg     *Message
-	bounds  [][]byte // active delimiters ("--" + boundary), outermost first
-	parts   int      // entities visited
-	decoded int64    // decoded bytes of calendar candidates
-	bol     bool     // the next read starts at the beginning of a line
-	rerr    error    // sticky read error other than io.EOF
+	bounds  [][]byte    // active delimiters ("--" + boundary), outermost first
+	parts   int         // entities visited
+	decoded int64       // decoded bytes of calendar candidates
+	bol     bool        // the next read starts at the beginning of a line
+	src     DashSkipper // the input, when it can drop bytes itself (skipToDash)
+	rerr    error       // sticky read error other than io.EOF
 }
 
 // line returns the next line including its line ending, or a piece of a line
@@ -452,35 +454,60 @@ func (w *walker) skip(fwd bool) (term, error) {
 	}
 }
 
-// skipToDash discards buffered input up to the next line that starts with
-// '-', the only lines that can be delimiters, without splitting lines: a
-// search for '-' runs at memchr speed, and base64 (the bulk of a large
-// attachment) has no '-' at all. It stops at a line start with '-', when
-// nothing more is buffered and the next read would block or end, or on a
-// read error (left for line to report).
+// skipToDash discards input up to the next line that starts with '-', the
+// only lines that can be delimiters, without splitting lines: a search for
+// '-' runs at memchr speed, and base64 (the bulk of a large attachment) has
+// no '-' at all. Once nothing is buffered, a DashSkipper input is asked to
+// drop bytes itself before it hands them over. It stops at a line start
+// with '-', when nothing more is buffered and the next read would block or
+// end, or on a read error (left for line to report).
 func (w *walker) skipToDash() {
 	for {
+		if w.src != nil && w.br.Buffered() == 0 {
+			w.src.SkipToDash(w.bol)
+			w.bol = true // the input goes on at a line start, or ends
+		}
 		buf, err := w.br.Peek(1) // fills the buffer when it is empty
 		if err != nil || (w.bol && buf[0] == '-') {
 			return
 		}
 		buf, _ = w.br.Peek(w.br.Buffered())
-		for i := 0; ; {
-			j := bytes.IndexByte(buf[i:], '-')
-			if j < 0 {
-				break
-			}
-			i += j
-			if i > 0 && buf[i-1] == '\n' {
-				_, _ = w.br.Discard(i)
-				w.bol = true
-				return
-			}
-			i++
+		if i := DashLine(buf, w.bol); i >= 0 {
+			_, _ = w.br.Discard(i)
+			w.bol = true
+			return
 		}
 		_, _ = w.br.Discard(len(buf))
 		w.bol = buf[len(buf)-1] == '\n'
 	}
+}
+
+// DashLine returns the index in b of the first '-' that starts a line, or -1.
+// bol tells whether b[0] starts a line.
+func DashLine(b []byte, bol bool) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '-')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if (i == 0 && bol) || (i > 0 && b[i-1] == '\n') {
+			return i
+		}
+		i++
+	}
+}
+
+// A DashSkipper is an input to Parse that can drop bytes itself before it
+// hands them over, where handing over costs: the milter's body pipe scans a
+// large attachment on the MTA session's goroutine and drops it there, with
+// no hand-over to the parse per body chunk.
+type DashSkipper interface {
+	// SkipToDash makes the next Read start at the next line that starts
+	// with '-' (dropping every byte before it), or end the input if none
+	// comes. bol tells whether the next byte not yet read starts a line.
+	// Parse calls it only when it holds no unread input of its own.
+	SkipToDash(bol bool)
 }
 
 // looksCalendar is the shallow look into an embedded message: a Content-Type

@@ -3,6 +3,9 @@ package imip
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -267,8 +270,88 @@ func TestParse(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, m)
 			}
+			for _, chunk := range []int{1, 7, 100, 1 << 20} {
+				sameWhenSkipping(t, []byte(tc.msg), tc.lim, chunk, m, err)
+			}
 		})
 	}
+}
+
+// skipReader is an input that implements DashSkipper by the letter of its
+// contract, handing over at most chunk bytes per Read.
+type skipReader struct {
+	data  []byte
+	chunk int
+	skips int // SkipToDash calls
+}
+
+func (r *skipReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), r.chunk)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func (r *skipReader) SkipToDash(bol bool) {
+	r.skips++
+	if i := DashLine(r.data, bol); i >= 0 {
+		r.data = r.data[i:]
+	} else {
+		r.data = nil
+	}
+}
+
+// sameWhenSkipping checks that Parse of raw from a DashSkipper handing over
+// chunk bytes per read gives m and err, the result from a plain reader.
+func sameWhenSkipping(t *testing.T, raw []byte, lim Limits, chunk int, m *Message, err error) {
+	t.Helper()
+	sm, serr := Parse(&skipReader{data: raw, chunk: chunk}, lim)
+	if fmt.Sprint(serr) != fmt.Sprint(err) || !reflect.DeepEqual(sm, m) {
+		t.Fatalf("chunk %d: Parse from a DashSkipper differs:\n%+v, %v\nwant\n%+v, %v", chunk, sm, serr, m, err)
+	}
+}
+
+func TestDashLine(t *testing.T) {
+	for _, tc := range []struct {
+		b    string
+		bol  bool
+		want int
+	}{
+		{"", true, -1},
+		{"-x", true, 0},
+		{"-x", false, -1},
+		{"a-b\n-c", false, 4},
+		{"a-b\n-c", true, 4},
+		{"abc\n", true, -1},
+		{"\n-", false, 1},
+		{"x--\n\n--b", false, 5},
+	} {
+		if got := DashLine([]byte(tc.b), tc.bol); got != tc.want {
+			t.Errorf("DashLine(%q, %v) = %d, want %d", tc.b, tc.bol, got, tc.want)
+		}
+	}
+}
+
+func TestParseSkipsThroughInput(t *testing.T) {
+	// A large attachment between the text and the calendar part: the parse
+	// asks its input to drop the attachment rather than reading it.
+	att := strings.Repeat(strings.Repeat("QUJD", 19)+"\r\n", 20000)
+	raw := "From: olga@example.org\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n" +
+		"--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n" +
+		"--b1\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + att +
+		"--b1\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\n" + calRequest + "\r\n--b1--\r\n"
+	r := &skipReader{data: []byte(raw), chunk: 64 << 10}
+	m, err := Parse(r, Limits{})
+	if err != nil || len(m.Parts) != 1 || m.Parts[0].Method != "REQUEST" {
+		t.Fatalf("got %v, %+v", err, m)
+	}
+	if r.skips == 0 {
+		t.Fatalf("the input was never asked to skip")
+	}
+	pm, perr := Parse(strings.NewReader(raw), Limits{})
+	sameWhenSkipping(t, []byte(raw), Limits{}, 64<<10, pm, perr)
 }
 
 func eq(t *testing.T, what, got, want string) {
