@@ -124,9 +124,12 @@ const (
 // only the header block is processed at the end of the message. Otherwise
 // the message is kept while it is at most 64 KiB (headerFlush; nearly all
 // calendar mail) and processed from that buffer at its end. A larger one
-// streams: Processor.Process starts in a goroutine reading an io.Pipe, and
+// streams: Processor.Process starts in a goroutine reading a bodyPipe, and
 // what was kept and every later body chunk are written into it as they
-// arrive, without copies. Once Process has returned (after the close
+// arrive, without copies. While the parse skips a part that cannot be
+// calendar data (an attachment), the session goroutine drops the chunks
+// itself up to the next line that starts with '-' (bodyPipe.SkipToDash):
+// no hand-over per chunk. Once Process has returned (after the close
 // delimiter of a multipart body without calendar part) later chunks are
 // dropped at once. At the end of the message the result is awaited
 // (ProcessTimeout).

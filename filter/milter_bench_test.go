@@ -51,7 +51,13 @@ func benchSend(c *milter.Client, from, rcpt string, fields [][2]string, body []b
 		s.HeaderField(f[0], f[1], nil)
 	}
 	s.HeaderEnd()
-	s.BodyChunk(body)
+	for len(body) > 0 { // at most 65535 bytes per chunk (the protocol's limit; Postfix sends such chunks)
+		n := min(len(body), 65535)
+		if _, err := s.BodyChunk(body[:n]); err != nil {
+			return "", err
+		}
+		body = body[n:]
+	}
 	mods, act, err := s.End()
 	if err != nil {
 		return "", err

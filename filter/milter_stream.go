@@ -17,8 +17,7 @@ import (
 // into as the MTA sends it.
 type milterStream struct {
 	m      *Milter
-	pr     *io.PipeReader // nil for a buffered message (Process reads its copy)
-	pw     *io.PipeWriter
+	pipe   *bodyPipe // nil for a buffered message (Process reads its copy)
 	ctx    context.Context
 	cancel context.CancelFunc
 	// watch fires when a hand-over or the final wait takes longer than
@@ -50,7 +49,7 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *parsed) *milterS
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &milterStream{m: m, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	if src == nil && pm == nil { // streamed: the callbacks write into the pipe
-		st.pr, st.pw = io.Pipe()
+		st.pipe = newBodyPipe()
 	}
 	st.watch = time.AfterFunc(m.opt.ProcessTimeout, st.expire)
 	st.watch.Stop()
@@ -86,7 +85,7 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *parsed) *milterS
 			return
 		}
 		if src == nil {
-			src = st.pr
+			src = st.pipe
 		}
 		st.rep, st.err = p.Process(ctx, src, st.env)
 	}()
@@ -145,7 +144,7 @@ func (st *milterStream) write(b []byte) {
 		return
 	}
 	st.watch.Reset(st.m.opt.ProcessTimeout)
-	_, err := st.pw.Write(b)
+	_, err := st.pipe.Write(b)
 	st.watch.Stop()
 	if err != nil {
 		st.ended = true
@@ -162,16 +161,16 @@ func (st *milterStream) expire() {
 // closeRead makes Process's reads (and so later writes) fail with err; a
 // buffered message has no pipe.
 func (st *milterStream) closeRead(err error) {
-	if st.pr != nil {
-		st.pr.CloseWithError(err)
+	if st.pipe != nil {
+		st.pipe.closeRead(err)
 	}
 }
 
 // finish ends the message (EOF for Process) and waits up to ProcessTimeout
 // for the result.
 func (st *milterStream) finish() (*Report, Envelope, error) {
-	if st.pw != nil {
-		st.pw.Close()
+	if st.pipe != nil {
+		st.pipe.closeWrite(nil)
 	}
 	st.ended = true
 	st.watch.Reset(st.m.opt.ProcessTimeout)
@@ -199,8 +198,8 @@ func (st *milterStream) finish() (*Report, Envelope, error) {
 // any goroutine, any number of times.
 func (st *milterStream) abort() {
 	st.cancel()
-	if st.pw != nil {
-		st.pw.CloseWithError(errStreamAborted)
+	if st.pipe != nil {
+		st.pipe.closeWrite(errStreamAborted)
 	}
 	st.watch.Stop()
 }
