@@ -124,6 +124,50 @@ func (r loadResult) pct(p float64) time.Duration {
 	return r.lat[i]
 }
 
+// pooled is the runs of one side taken as one: the rate over their total
+// wall time, the percentiles over every message.
+func pooled(rs []loadResult) loadResult {
+	var p loadResult
+	var allocs float64
+	for _, r := range rs {
+		p.n += r.n
+		p.wall += r.wall
+		p.lat = append(p.lat, r.lat...)
+		allocs += r.allocs * float64(r.n)
+		p.errs += r.errs
+		p.missing += r.missing
+		if r.sample != "" {
+			p.sample = r.sample
+		}
+	}
+	if p.n > 0 {
+		p.allocs = allocs / float64(p.n)
+	}
+	slices.Sort(p.lat)
+	return p
+}
+
+// medianRatio is the median over the pairs of a[i].rate() / b[i].rate().
+func medianRatio(a, b []loadResult) float64 {
+	r := make([]float64, min(len(a), len(b)))
+	for i := range r {
+		r[i] = a[i].rate() / b[i].rate()
+	}
+	return median(r)
+}
+
+// median of v (0 when empty); v is sorted in place.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
 // driveMilter sends n messages of kind k to the milter at network/addr
 // from conc concurrent workers, a new milter session per message, as
 // Postfix does (connect, helo, mail, rcpt, header fields, body chunks of at
