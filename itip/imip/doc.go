@@ -46,7 +46,8 @@
 //     visited, multipart containers included ("mime-depth", "mime-parts"). Parse
 //     stops at the first excess, so a message nested 5,000 deep or with 10,000
 //     parts costs almost nothing.
-//   - Non-calendar parts are never buffered: their lines are skipped. A
+//   - Non-calendar parts are never buffered: their lines are skipped (an
+//     input that is a DashSkipper drops them before handing them over). A
 //     non-multipart top-level body that is not a calendar is not even read.
 //   - A calendar candidate is buffered encoded up to MaxCalendarBytes+2 bytes
 //     (7bit/8bit/binary) or 4*MaxCalendarBytes+64KiB (base64, quoted-printable);

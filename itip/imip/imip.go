@@ -135,6 +135,7 @@ func IsCalendarType(mediaType, filename string) bool {
 // returns (msg-so-far, *LimitError): the header fields and the calendar parts found
 // before the limit. A read error of r is returned wrapped, with msg-so-far.
 // Malformed MIME is tolerated: a broken part is skipped. Parse never panics.
+// When r is a DashSkipper, r drops the bytes of skipped parts itself.
 func Parse(r io.Reader, lim Limits) (*Message, error) {
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(r)
