@@ -171,9 +171,10 @@ var lmtpHead = []string{"kind", "messages", "straight msg/s", "via imipd msg/s",
 	"added p50 / p99 ms", "errors"}
 
 // lmtpRuns compares straight deliveries to addr with deliveries through a
-// proxy forwarding to addr, per kind: warm-up, then straight and proxied
-// alternately twice, the better run of each counts. A target is recorded
-// when target is not empty.
+// proxy forwarding to addr, per kind: warm-up, then -reps pairs of a
+// straight and a proxied run back to back (as milterComparison: the ratio
+// is the median of the pairs' ratios, rates and percentiles are pooled). A
+// target is recorded when target is not empty.
 func lmtpRuns(r *report, proc *filter.Processor, log *slog.Logger, name, addr string, n int, target string) [][]string {
 	px := filter.NewLMTPProxy(proc, filter.LMTPOptions{Forward: "inet:" + addr, Domain: "imipd.test"}, log)
 	pxAddr, stopPx, err := listenTCP(func(ln net.Listener) { _ = px.Serve(ln) })
@@ -191,18 +192,13 @@ func lmtpRuns(r *report, proc *filter.Processor, log *slog.Logger, name, addr st
 		fmt.Printf("lmtp (%s): %s, 16 connections, %d messages\n", name, k.name, n)
 		driveLMTP(addr, k, 20, 4)
 		driveLMTP(pxAddr, k, 20, 4)
-		var direct, proxied loadResult
-		for rep := range 2 {
-			d := driveLMTP(addr, k, n, 16)
-			p := driveLMTP(pxAddr, k, n, 16)
-			if rep == 0 || d.rate() > direct.rate() {
-				direct = d
-			}
-			if rep == 0 || p.rate() > proxied.rate() {
-				proxied = p
-			}
+		var directs, proxieds []loadResult
+		for rep := range *reps {
+			d, p := pair(rep, func() loadResult { return driveLMTP(addr, k, n, 16) }, func() loadResult { return driveLMTP(pxAddr, k, n, 16) })
+			directs, proxieds = append(directs, d), append(proxieds, p)
 		}
-		ratio := proxied.rate() / direct.rate()
+		direct, proxied := pooled(directs), pooled(proxieds)
+		ratio := medianRatio(proxieds, directs)
 		rows = append(rows, []string{k.name, fmt.Sprint(n), fmt.Sprintf("%.0f", direct.rate()), fmt.Sprintf("%.0f", proxied.rate()),
 			fmt.Sprintf("%.2f", ratio), ms(direct.pct(0.5)) + " / " + ms(direct.pct(0.99)), ms(proxied.pct(0.5)) + " / " + ms(proxied.pct(0.99)),
 			ms(proxied.pct(0.5)-direct.pct(0.5)) + " / " + ms(proxied.pct(0.99)-direct.pct(0.99)), fmt.Sprint(direct.errs + proxied.errs)})

@@ -50,7 +50,7 @@ var (
 	imipdBin   = flag.String("imipd", "", "imipd binary for the child-process runs (default: built into a temporary directory)")
 	mdOut      = flag.String("md", "", "also write the tables as Markdown to this file")
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the load comparison (this process: load generator, in-process milter and LMTP proxy) to this file")
-	reps       = flag.Int("reps", 5, "milter comparison: runs of each side per kind, in pairs back to back; the ratio is the median of the pairs' ratios")
+	reps       = flag.Int("reps", 5, "milter and LMTP comparisons: runs of each side per kind, in pairs back to back; the ratio is the median of the pairs' ratios")
 	only       = flag.String("only", "", "run only these comparisons, comma-separated: milter, lmtp, rss, postfix (default all)")
 )
 
@@ -289,13 +289,10 @@ func milterComparison(r *report, baseAddr, imipdAddr, naiveAddr string, db *cals
 					syncRates = append(syncRates, measureSyncRate(db))
 					naives = append(naives, driveMilter("tcp", naiveAddr, plain, n, conc))
 				}
-				if rep%2 == 0 {
-					bases = append(bases, driveMilter("tcp", baseAddr, plain, n, conc))
-					imps = append(imps, driveMilter("tcp", imipdAddr, p.k, n, conc))
-				} else {
-					imps = append(imps, driveMilter("tcp", imipdAddr, p.k, n, conc))
-					bases = append(bases, driveMilter("tcp", baseAddr, plain, n, conc))
-				}
+				b, i := pair(rep,
+					func() loadResult { return driveMilter("tcp", baseAddr, plain, n, conc) },
+					func() loadResult { return driveMilter("tcp", imipdAddr, p.k, n, conc) })
+				bases, imps = append(bases, b), append(imps, i)
 			}
 			base, imp := pooled(bases), pooled(imps)
 			ratio := medianRatio(imps, bases)

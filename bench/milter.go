@@ -124,6 +124,17 @@ func (r loadResult) pct(p float64) time.Duration {
 	return r.lat[i]
 }
 
+// pair runs a and b back to back, b first on odd reps (the sides take
+// turns at going first), and returns their results.
+func pair(rep int, a, b func() loadResult) (ra, rb loadResult) {
+	if rep%2 == 1 {
+		rb = b()
+		return a(), rb
+	}
+	ra = a()
+	return ra, b()
+}
+
 // pooled is the runs of one side taken as one: the rate over their total
 // wall time, the percentiles over every message.
 func pooled(rs []loadResult) loadResult {
