@@ -262,7 +262,7 @@ func milterComparison(r *report, baseAddr, imipdAddr, naiveAddr string, db *cals
 		{k: plainKind(), n16: scale(3000), n1: scale(600), plainMail: true},
 		{k: htmlKind(), n16: scale(3000), n1: scale(600), plainMail: true},
 		{k: attachmentKind("1 MB attachment", 1<<20), n16: scale(300), n1: scale(60), plainMail: true},
-		{k: attachmentKind("20 MB attachment", 20<<20), n16: scale(32), n1: scale(8), plainMail: true},
+		{k: attachmentKind("20 MB attachment", 20<<20), n16: scale(64), n1: scale(16), plainMail: true},
 		{k: replyKind(), n16: scale(2000), n1: scale(400), replyCheck: true},
 	}
 	var rows [][]string
