@@ -46,23 +46,21 @@ func (p *bodyPipe) Write(b []byte) (int, error) {
 		return 0, io.ErrClosedPipe
 	}
 	p.data = p.dropSkipped(b)
-	if len(p.data) == 0 {
-		p.data = nil
-		return n, nil
-	}
-	p.cond.Broadcast()
-	for len(p.data) > 0 && p.rerr == nil && p.werr == nil {
-		p.cond.Wait()
-	}
-	if len(p.data) > 0 { // cut while offered
-		p.data = nil
-		if p.rerr != nil {
-			return 0, p.rerr
+	if len(p.data) > 0 {
+		p.cond.Broadcast()
+		for len(p.data) > 0 && p.rerr == nil && p.werr == nil {
+			p.cond.Wait()
 		}
-		return 0, io.ErrClosedPipe
 	}
-	p.data = nil
-	return n, nil
+	cut := len(p.data) > 0 // a side closed while b was offered
+	p.data = nil           // the writer's slice is never kept
+	switch {
+	case !cut:
+		return n, nil
+	case p.rerr != nil:
+		return 0, p.rerr
+	}
+	return 0, io.ErrClosedPipe
 }
 
 // Read reads what the writer offers; after the writer closed, it returns
