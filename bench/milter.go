@@ -167,12 +167,12 @@ func medianRatio(a, b []loadResult) float64 {
 	return median(r)
 }
 
-// median of v (0 when empty); v is sorted in place.
+// median of v (0 when empty); v is left as it is.
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
-	slices.Sort(v)
+	v = slices.Sorted(slices.Values(v))
 	if len(v)%2 == 1 {
 		return v[len(v)/2]
 	}
