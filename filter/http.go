@@ -74,6 +74,8 @@ type HTTPOptions struct {
 //	    LMTP paths, so a message seen by both is applied once)
 //	200 {"status":"ignored","event":E}  an event other than messageNew
 //	    (Open-Xchange only acts on messageNew as well)
+//	200 {"status":"ignored","user":U,"reason":"not-recipient"}  recipientOnly:
+//	    the user is not a recipient of the message (see below)
 //	400 {"error":...}  bad JSON, or user, event or body missing
 //	401 {"error":...}  bad or missing credentials (with WWW-Authenticate)
 //	404 {"error":...}  no local user for the push (see below)
@@ -82,19 +84,21 @@ type HTTPOptions struct {
 //	415 {"error":...}  a Content-Type other than application/json
 //	503 {"error":...}  the store failed; Dovecot may retry
 //
-// The calendar user is resolved by PushResolve:
+// The calendar user is the push's user field and nothing else: Dovecot
+// names the mailbox owner there, and imipd never lets a header the sender
+// wrote (Delivered-To, X-Original-To, To, Cc) choose whose calendar
+// changes. The field must be a local user's address or alias, or an address
+// at a local domain (a user with the default policy); anything else,
+// including a bare login without a domain, is 404. PushResolve then decides
+// whether the message is processed for that user:
 //
-//   - mailLogin: the user field is the mail login, which for imipd is the
-//     user's address or one of its aliases. That user only: a known user
-//     (any of its addresses) or an address at a local domain (a user with
-//     the default policy); anything else is 404.
-//   - recipientOnly (default): the message's recipient, as Open-Xchange's
-//     MailResolver resolves it. The user field is taken when it is a known
-//     user's address or an address at a local domain (Dovecot sends the
-//     mailbox owner there); otherwise the first such address in the
-//     message's Delivered-To, X-Original-To, To and Cc headers, in that
-//     order. None: 404. (To and Cc may list several local users; a
-//     Delivered-To header or the user field names the right one.)
+//   - mailLogin: always (the message is in the user's mailbox).
+//   - recipientOnly (default): only when the user is a recipient by the
+//     message's header: one of its Delivered-To, X-Original-To, To or Cc
+//     addresses resolves to the same user. Otherwise nothing is processed
+//     and the answer is 200 {"status":"ignored","user":U,"reason":"not-recipient"}
+//     (a Bcc copy without a Delivered-To header, or a message written to
+//     someone else). The header only narrows: it never names another user.
 //
 // The message is then processed as Envelope{Transport: "push",
 // ForcedUser: user}: for that user only, whatever its recipients say.
@@ -269,7 +273,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Processing runs to its end even when Dovecot hangs up: the store's
 	// transactions are atomic either way, and a retry gets the same answer.
 	ctx := context.WithoutCancel(r.Context())
-	user, err := h.resolve(ctx, req)
+	user, recipient, err := h.resolve(ctx, req)
 	var nu *errNoUser
 	switch {
 	case errors.As(err, &nu):
@@ -279,6 +283,10 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		h.log.Error("push: store failed resolving the user", "user", req.User, "err", err)
 		jsonError(w, http.StatusServiceUnavailable, "store unavailable, try again later")
+		return
+	case !recipient:
+		h.log.Info("push: ignored, the user is not a recipient of the message", "user", user, "push_resolve", h.opt.PushResolve)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "user": user, "reason": "not-recipient"})
 		return
 	}
 	rep, err := h.p.Process(ctx, strings.NewReader(req.Body), Envelope{Transport: "push", ForcedUser: user, Received: h.p.now()})
@@ -305,35 +313,41 @@ func (h *pushHandler) authorized(r *http.Request) bool {
 	return ok && uok&pok == 1
 }
 
-// resolve finds the user to apply a push for (see NewHTTPHandler).
-func (h *pushHandler) resolve(ctx context.Context, req pushRequest) (string, error) {
+// resolve finds the user to apply a push for: the user field, resolved to
+// its primary address (see NewHTTPHandler). recipient is false when
+// PushResolve is recipientOnly and no recipient in the message's header is
+// that user.
+func (h *pushHandler) resolve(ctx context.Context, req pushRequest) (user string, recipient bool, err error) {
 	var cands []string
 	if h.opt.PushResolve == ResolveRecipientOnly {
 		cands = headerRecipients(req.Body)
 	}
-	found := ""
-	err := h.p.Store.Read(ctx, func(tx calstore.Tx) error {
-		try := func(a string) (bool, error) {
-			primary, ok, err := h.p.LocalUser(tx, a)
-			if ok {
-				found = primary
-			}
-			return ok, err
-		}
-		if ok, err := try(req.User); ok || err != nil {
+	err = h.p.Store.Read(ctx, func(tx calstore.Tx) error {
+		primary, ok, err := h.p.LocalUser(tx, req.User)
+		if err != nil {
 			return err
 		}
+		if !ok {
+			return &errNoUser{fmt.Sprintf("unknown user %q: not a local user's address or alias (the push's user field names the mailbox owner; push_resolve %s)", req.User, h.opt.PushResolve)}
+		}
+		user = primary
 		if h.opt.PushResolve == ResolveMailLogin {
-			return &errNoUser{fmt.Sprintf("unknown user %q: not a local user's address or alias (push_resolve mailLogin)", req.User)}
+			recipient = true
+			return nil
 		}
 		for _, c := range cands {
-			if ok, err := try(c); ok || err != nil {
+			p, ok, err := h.p.LocalUser(tx, c)
+			if err != nil {
 				return err
 			}
+			if ok && p == primary {
+				recipient = true
+				return nil
+			}
 		}
-		return &errNoUser{fmt.Sprintf("no local user: %q is not a local address and neither is any Delivered-To, X-Original-To, To or Cc address of the message (push_resolve recipientOnly)", req.User)}
+		return nil
 	})
-	return found, err
+	return user, recipient, err
 }
 
 // headerRecipients returns the addresses of the message's Delivered-To,

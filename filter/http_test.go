@@ -337,30 +337,81 @@ func TestPushMailLogin(t *testing.T) {
 	}
 }
 
+// TestPushRecipientOnly: the user field names the user; the message's
+// recipient headers only decide whether that user is a recipient.
 func TestPushRecipientOnly(t *testing.T) {
 	e := newPushEnv(t, filter.HTTPOptions{PushResolve: filter.ResolveRecipientOnly})
-	// The user field is a login, not an address: Delivered-To names the user.
+	// Delivered-To names an alias of the user.
 	msg := "Delivered-To: robert@example.test\r\n" + strings.ReplaceAll(inviteMsg, "To: bob@example.test\n", "To: Team <team@lists.remote.test>,\n  \"Carol\" <carol@elsewhere.test>\n")
-	code, a := e.push(t, pushJSON("vmail", "messageNew", msg))
-	if code != 200 || a.User != "bob@example.test" {
+	code, a := e.push(t, pushJSON("bob@example.test", "messageNew", msg))
+	if code != 200 || a.Status != "ok" || a.User != "bob@example.test" {
 		t.Errorf("Delivered-To: %d %+v", code, a)
 	}
-	// No Delivered-To: the first local To/Cc address, here in a folded Cc.
+	// No Delivered-To: a local To/Cc address, here in a folded Cc.
 	msg = strings.ReplaceAll(inviteMsg, "To: bob@example.test\n", "To: carol@elsewhere.test\nCc: x@remote.test,\n  Robert <ROBERT@example.test>\n")
-	code, a = e.push(t, pushJSON("vmail", "messageNew", strings.ReplaceAll(msg, "push-1@", "push-2@")))
-	if code != 200 || a.User != "bob@example.test" {
+	code, a = e.push(t, pushJSON("robert@example.test", "messageNew", strings.ReplaceAll(msg, "push-1@", "push-2@")))
+	if code != 200 || a.Status != "ok" || a.User != "bob@example.test" {
 		t.Errorf("Cc: %d %+v", code, a)
 	}
-	// The user field wins when it is a local address.
-	code, a = e.push(t, pushJSON("dave@example.test", "messageNew", inviteMsg))
-	if code != 200 || a.User != "dave@example.test" {
-		t.Errorf("user field: %d %+v", code, a)
-	}
-	// Nobody local.
+	// The user is not a recipient (a Bcc copy, or mail to someone else):
+	// ignored, nothing processed.
 	msg = strings.ReplaceAll(inviteMsg, "To: bob@example.test\n", "To: carol@elsewhere.test\n")
-	code, a = e.push(t, pushJSON("vmail", "messageNew", msg))
+	code, a = e.push(t, pushJSON("bob@example.test", "messageNew", strings.ReplaceAll(msg, "push-1@", "push-3@")))
+	if code != 200 || a.Status != "ignored" || a.User != "bob@example.test" || len(a.Results) != 0 {
+		t.Errorf("not a recipient: %d %+v", code, a)
+	}
+	if evs := e.events(t, "bob@example.test"); len(evs) != 1 {
+		t.Errorf("%d events, want the one from the first push", len(evs))
+	}
+	// A login that is no local address names nobody, whatever the header
+	// says.
+	code, a = e.push(t, pushJSON("vmail", "messageNew", "Delivered-To: bob@example.test\n"+inviteMsg))
 	if code != 404 || a.Error == "" {
-		t.Errorf("no local recipient: %d %+v", code, a)
+		t.Errorf("bare login: %d %+v", code, a)
+	}
+}
+
+// TestPushUserNotFromHeaders: a push for one user whose message names
+// another in headers the sender wrote is never processed for the other
+// (issue 13, attack 7), in either resolve mode.
+func TestPushUserNotFromHeaders(t *testing.T) {
+	for _, mode := range []string{filter.ResolveRecipientOnly, filter.ResolveMailLogin} {
+		t.Run(mode, func(t *testing.T) {
+			e := newPushEnv(t, filter.HTTPOptions{PushResolve: mode})
+			err := e.db.Write(context.Background(), func(tx calstore.Tx) error {
+				return tx.PutUser(calstore.User{Address: "alice@example.test", Policy: "always"})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			forged := func(mid string) string {
+				m := "Delivered-To: alice@example.test\nX-Original-To: alice@example.test\n" +
+					strings.ReplaceAll(inviteMsg, "To: bob@example.test\n", "To: alice@example.test\n")
+				m = strings.ReplaceAll(m, "mailto:bob@example.test", "mailto:alice@example.test")
+				return strings.ReplaceAll(m, "push-1@", mid+"@")
+			}
+			// Dovecot's login without a domain: no user, not Alice.
+			code, a := e.push(t, pushJSON("bob", "messageNew", forged("f1")))
+			if code != 404 || a.User != "" || len(a.Results) != 0 {
+				t.Errorf("login bob: %d %+v", code, a)
+			}
+			// Bob's address: Bob or nobody, never Alice.
+			code, a = e.push(t, pushJSON("bob@example.test", "messageNew", forged("f2")))
+			for _, r := range a.Results {
+				if r.User != "bob@example.test" {
+					t.Errorf("processed for %s: %+v", r.User, a)
+				}
+			}
+			if code != 200 || a.User != "bob@example.test" {
+				t.Errorf("user bob@example.test: %d %+v", code, a)
+			}
+			if mode == filter.ResolveRecipientOnly && (a.Status != "ignored" || len(a.Results) != 0) {
+				t.Errorf("recipientOnly, bob not a recipient: %+v", a)
+			}
+			if evs := e.events(t, "alice@example.test"); len(evs) != 0 {
+				t.Errorf("alice has %d events from pushes for bob", len(evs))
+			}
+		})
 	}
 }
 
