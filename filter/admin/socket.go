@@ -22,6 +22,13 @@ import (
 //	client → {"data":"<base64>"} or {"error":"no such file"}
 //	server → {"list":"Maildir/cur"}         the command needs a directory listing
 //	client → {"files":[{"name","mtime","size"}...]} or {"error":"..."}
+//
+// The client answers read and list requests only for what its own command
+// line named for this command (access.go: the FILE of import, contacts
+// import, check and process; standard input for user password and "-";
+// the MAILDIR of scan, its cur/ and new/, and the files it listed there).
+// Every other request gets {"error":...} and nothing is read.
+//
 //	server → {"out":"text"}                  output, in order
 //	server → {"status":"text"}               a progress line for the client's terminal
 //	server → {"exit":0}                      0 ok, 1 operational error, 2 usage error; "error" says why
@@ -221,10 +228,12 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 var ErrNoDaemon = errors.New("admin: no daemon on the socket")
 
 // Call runs a command in the daemon listening on path. client serves the
-// daemon's requests for files, listings and progress; output goes to out.
-// It returns the command's exit status and error text, or ErrNoDaemon when
-// no daemon answers.
+// daemon's requests for files, listings and progress, but only for what args
+// name for this command (accessFor): any other request is answered with an
+// error and nothing is read. Output goes to out. It returns the command's
+// exit status and error text, or ErrNoDaemon when no daemon answers.
 func Call(ctx context.Context, path string, args []string, client Client, out io.Writer) (int, string, error) {
+	client = guardedClient{Client: client, a: accessFor(args)}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
