@@ -201,8 +201,8 @@ func TestAccessCoversCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, body := range map[string]string{
-		ics: "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:imp-1@example.test\r\nDTSTAMP:20261125T100000Z\r\nDTSTART:20261201T100000Z\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
-		vcf: "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Carol\r\nEMAIL:carol@remote.test\r\nEND:VCARD\r\n",
+		ics:                                   "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:imp-1@example.test\r\nDTSTAMP:20261125T100000Z\r\nDTSTART:20261201T100000Z\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+		vcf:                                   "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Carol\r\nEMAIL:carol@remote.test\r\nEND:VCARD\r\n",
 		filepath.Join(md, "cur", "1.M1.host"): string(raw),
 	} {
 		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
