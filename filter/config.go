@@ -214,14 +214,19 @@ type ConfigError struct{ Problems []string }
 func (e *ConfigError) Error() string { return strings.Join(e.Problems, "\n") }
 
 // LoadFile reads a configuration file over the defaults. Unknown keys and bad
-// values are errors naming the key; all of them are reported at once.
+// values are errors naming the key; all of them are reported at once. No
+// error shows the value of a secret key (configsecret.go).
 func LoadFile(path string) (File, error) {
 	f := Defaults()
-	md, err := toml.DecodeFile(path, &f)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return f, fmt.Errorf("config: %w", err)
+	}
+	md, err := toml.Decode(string(src), &f)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return f, &ConfigError{Problems: []string{fmt.Sprintf("%s: %s", path, pe.ErrorWithPosition())}}
+			return f, &ConfigError{Problems: []string{parseErrorText(path, string(src), pe)}}
 		}
 		return f, fmt.Errorf("config %s: %w", path, err)
 	}

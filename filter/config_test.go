@@ -103,3 +103,42 @@ func TestConfigLMTPPool(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigErrorsHideSecrets: no configuration error shows the value of a
+// secret key, whether the error is in the secret's line or the secret is
+// only a line of context (issue 13, attack 15c), while the error still says
+// where it is.
+func TestConfigErrorsHideSecrets(t *testing.T) {
+	const secret = "Hunter2Secret"
+	for name, tc := range map[string]struct{ src, want string }{
+		"unterminated":        {"[http]\npush_user = \"dovecot\"\npush_password = \"" + secret + "\n", "line 3"},
+		"bare word":           {"[submission]\nusername = \"u\"\npassword = " + secret + "\n", "line 3"},
+		"junk after it":       {"[http]\npush_password = \"" + secret + "\" junk\n", "line 2"},
+		"context line":        {"[http]\npush_password = \"" + secret + "\"\nthis is not toml\n", "line 3"},
+		"multi-line string":   {"[http]\npush_password = \"\"\"x\n" + secret + "\nmore\n", "line 4"},
+		"inline table":        {"submission = { password = \"" + secret + "\" junk }\n", "line 1"},
+		"dotted key":          {"http.push_password = '" + secret + "\n", "line 1"},
+		"dsn, tabs and CRLF":  {"[x]\r\n\tdb_dsn\t=\t\"postgres://u:" + secret + "@h/db\" x\r\n", "line 2"},
+		"secret named oddly":  {"[submission]\n\"Password\" = \"" + secret + "\n", "line 2"},
+		"not a secret stays":  {"[http]\nlisten = \"127.0.0.1:" + "8009\n", "127.0.0.1:8009"},
+		"escape in a secret":  {"[http]\npush_password = \"" + secret + "\\q\"\n", "line 2"},
+		"key after a secret":  {"[http]\npush_password = \"" + secret + "\"\npush_user = \"a\" b\n", "push_user"},
+		"secret in an array":  {"[http]\npush_password = [\"" + secret + "\"\n", "line 2"},
+		"secret then garbage": {"[submission]\npassword=\"" + secret + "\"garbage\n", "line 2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "c.toml")
+			os.WriteFile(p, []byte(tc.src), 0o600)
+			_, err := LoadFile(p)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the error shows the secret:\n%v", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("the error does not say %q:\n%v", tc.want, err)
+			}
+		})
+	}
+}
