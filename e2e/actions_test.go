@@ -97,15 +97,18 @@ func actDumpOnFailure(t *testing.T, sink *sinkServer, user, uid string) {
 	})
 }
 
-// actOrganize has alice send an invitation with sendmail(1) (the non_smtpd
-// milter path records her own copy) and waits until her copy is stored.
+// actOrganize has alice send an invitation over the submission service
+// (SMTP AUTH: the milter records her own copy) and waits until her copy is
+// stored.
 func actOrganize(t *testing.T, prefix string, attendees ...string) (uid string, start time.Time) {
 	t.Helper()
 	uid = unique(prefix) + "@example.test"
 	start = time.Now().UTC().Add(7 * 24 * time.Hour).Truncate(time.Hour)
 	inv := request(uid, actAlice, attendees, attendees...)
 	inv.start = start
-	sendmail(t, E.mx, actAlice, attendees, inv.bytes())
+	if err := submitAuth(E.mx, actAlice, attendees, inv.bytes()); err != nil {
+		t.Fatalf("submission as alice: %v", err)
+	}
 	deadline := time.Now().Add(deliveryWait)
 	for findEvent(events(t, actAlice), uid) == nil {
 		if time.Now().After(deadline) {

@@ -162,9 +162,15 @@ func TestLMTPProxy(t *testing.T) {
 }
 
 // submitAuth sends over the submission service with SMTP AUTH PLAIN
-// (Dovecot's SASL; password "secret").
+// (Dovecot's SASL; password "secret") as user, with user as MAIL FROM.
 func submitAuth(p *postfix, user string, to []string, msg []byte) error {
-	c, err := smtp.Dial(fmt.Sprintf("127.0.0.1:%d", p.submission))
+	return submitAs(p.submission, user, user, to, msg)
+}
+
+// submitAs logs in as login on a submission port and sends with MAIL FROM
+// from.
+func submitAs(port int, login, from string, to []string, msg []byte) error {
+	c, err := smtp.Dial(fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		return err
 	}
@@ -172,10 +178,10 @@ func submitAuth(p *postfix, user string, to []string, msg []byte) error {
 	if err := c.Hello("client.example.test"); err != nil {
 		return err
 	}
-	if err := c.Auth(sasl.NewPlainClient("", user, "secret")); err != nil {
+	if err := c.Auth(sasl.NewPlainClient("", login, "secret")); err != nil {
 		return fmt.Errorf("AUTH: %w", err)
 	}
-	if err := c.Mail(user, nil); err != nil {
+	if err := c.Mail(from, nil); err != nil {
 		return err
 	}
 	for _, r := range to {
@@ -208,28 +214,17 @@ func TestOutgoing(t *testing.T) {
 	needImipd(t)
 	alice := "alice@example.test"
 	t.Run("sendmail", func(t *testing.T) {
-		// sendmail(1) -> pickup -> cleanup: non_smtpd_milters.
+		// sendmail(1) -> pickup -> cleanup: non_smtpd_milters. Mail
+		// without a SASL login is nobody's own unless the administrator
+		// opted in ([milter] outgoing_daemons, off in contrib): any local
+		// account could have written it. bob still gets the invitation.
 		uid := unique("out-sendmail") + "@example.test"
 		inv := request(uid, alice, []string{"bob@example.test", "dave@remote.test"}, "bob@example.test", "dave@remote.test")
 		sendmail(t, E.mx, alice, []string{"bob@example.test", "dave@remote.test"}, inv.bytes())
 		waitMail(t, "bob@example.test", inv.mid)
-		ev := findEvent(events(t, alice), uid)
-		if ev == nil {
-			t.Fatalf("alice's own copy of %s was not recorded from her outgoing REQUEST", uid)
+		if findEvent(events(t, alice), uid) != nil {
+			t.Fatalf("alice's own copy of %s was recorded from sendmail(1) without a login or an opt-in", uid)
 		}
-		// dave's answer from outside, over SMTP.
-		r := reply(uid, alice, "dave@remote.test", "ACCEPTED")
-		mustSend(t, E.mx, "dave@remote.test", []string{alice}, r.bytes())
-		m := waitMail(t, alice, r.mid)
-		if h := oneHeader(t, m); !strings.HasPrefix(h, "applied") {
-			t.Errorf("alice's %s for dave's REPLY: %q, want applied", hdr, h)
-		}
-		waitPartstat(t, alice, uid, "dave@remote.test", "ACCEPTED")
-		// bob's answer: a local user's reply, sent with sendmail too.
-		rb := reply(uid, alice, "bob@example.test", "TENTATIVE")
-		sendmail(t, E.mx, "bob@example.test", []string{alice}, rb.bytes())
-		waitMail(t, alice, rb.mid)
-		waitPartstat(t, alice, uid, "bob@example.test", "TENTATIVE")
 	})
 	t.Run("submission", func(t *testing.T) {
 		// The contrib submission service: SMTP AUTH through Dovecot.

@@ -68,7 +68,11 @@ type postfix struct {
 	name                 string
 	dir                  string // config_directory (absolute)
 	smtpPort, submission int
-	maillog              string
+	// noLoginCheck, when set, is a second submission port: contrib's
+	// service without Postfix's sender-login check (reject_sender_login_mismatch),
+	// so a test can show that imipd holds on its own.
+	noLoginCheck int
+	maillog      string
 }
 
 var E *env
@@ -144,13 +148,13 @@ func setup() (*env, error) {
 	e.mailUID, _ = strconv.Atoi(u.Uid)
 	e.mailGID, _ = strconv.Atoi(u.Gid)
 
-	ports, err := freePorts(8)
+	ports, err := freePorts(9)
 	if err != nil {
 		return e, err
 	}
 	e.dovecotLMTP = ports[0]
 	e.milterPort, e.lmtpPort, e.httpPort = ports[1], ports[2], ports[3]
-	e.mx = &postfix{name: "mx", smtpPort: ports[4], submission: ports[5]}
+	e.mx = &postfix{name: "mx", smtpPort: ports[4], submission: ports[5], noLoginCheck: ports[8]}
 	e.lp = &postfix{name: "lp", smtpPort: ports[6], submission: ports[7]}
 
 	if err := e.writeImipdConfig(e.mx.submission); err != nil {
@@ -509,6 +513,19 @@ shlib_directory = /usr/lib/postfix
 	sub = strings.Replace(sub, "\nsubmission inet", fmt.Sprintf("\n127.0.0.1:%d inet", p.submission), 1)
 	sub = strings.Replace(sub, "smtpd_tls_security_level=encrypt", "smtpd_tls_security_level=none", 1)
 	sub = strings.Replace(sub, "smtpd_tls_auth_only=yes", "smtpd_tls_auth_only=no", 1)
+	if p.noLoginCheck != 0 {
+		svc, err := masterService(sub, fmt.Sprintf("127.0.0.1:%d", p.submission))
+		if err != nil {
+			return fmt.Errorf("contrib/postfix/master.cf.snippet: %v", err)
+		}
+		const check = "-o smtpd_sender_restrictions=reject_sender_login_mismatch"
+		if !strings.Contains(svc, check) {
+			return fmt.Errorf("contrib/postfix/master.cf.snippet: the submission service has no %q", check)
+		}
+		svc = strings.Replace(svc, fmt.Sprintf("127.0.0.1:%d", p.submission), fmt.Sprintf("127.0.0.1:%d", p.noLoginCheck), 1)
+		svc = strings.Replace(svc, check, "-o smtpd_sender_restrictions=", 1)
+		sub += "# the submission service without the sender-login check (e2e only)\n" + svc
+	}
 	// Services the snippet defines replace the base's of the same name.
 	defined := map[string]bool{}
 	for _, l := range strings.Split(sub, "\n") {
@@ -546,6 +563,29 @@ shlib_directory = /usr/lib/postfix
 	}
 	p.dir = dir
 	return waitTCP(fmt.Sprintf("127.0.0.1:%d", p.smtpPort), 15*time.Second)
+}
+
+// masterService returns the master.cf entry whose first field is name,
+// with its "-o" continuation lines.
+func masterService(text, name string) (string, error) {
+	var b strings.Builder
+	in := false
+	for _, l := range strings.Split(text, "\n") {
+		switch {
+		case strings.HasPrefix(l, name+" "):
+			in = true
+		case in && (strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t")):
+		default:
+			in = false
+		}
+		if in {
+			b.WriteString(l + "\n")
+		}
+	}
+	if b.Len() == 0 {
+		return "", fmt.Errorf("no %q service", name)
+	}
+	return b.String(), nil
 }
 
 // ---- imipd ----

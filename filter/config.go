@@ -58,11 +58,17 @@ type LimitsConfig struct {
 // MilterConfig is the [milter] table.
 type MilterConfig struct {
 	Listen string `toml:"listen"`
-	// OutgoingDaemons are values of the {daemon_name} macro that mark mail
-	// submitted locally (sendmail/pickup through non_smtpd_milters) as
-	// outgoing; contrib's master.cf sets milter_macro_daemon_name=pickup on
-	// the cleanup service for that. SMTP AUTH marks submission mail anyway.
+	// OutgoingDaemons are values of the {daemon_name} macro whose mail
+	// without a SASL login counts as the envelope sender's own (local
+	// submission with sendmail(1): pickup, through non_smtpd_milters;
+	// contrib's master.cf sets milter_macro_daemon_name=pickup on the
+	// cleanup service). Default none: opting in trusts every local account
+	// to write any sender (SECURITY.md).
 	OutgoingDaemons []string `toml:"outgoing_daemons"`
+	// Logins maps SASL logins that are not an address of their user to
+	// that user's address ({"alice" = "alice@example.test"}). A login that
+	// is one of the user's addresses needs no entry.
+	Logins map[string]string `toml:"logins"`
 	ConnLimits
 }
 
@@ -202,7 +208,7 @@ func Defaults() File {
 		DefaultPolicy: "known",
 		Timeframe:     "4W",
 		Header:        "X-IMIP-Processed",
-		Milter:        MilterConfig{Listen: "inet:127.0.0.1:8891", OutgoingDaemons: []string{"pickup"}},
+		Milter:        MilterConfig{Listen: "inet:127.0.0.1:8891"},
 		HTTP:          HTTPConfig{Listen: "127.0.0.1:8009", PushResolve: "recipientOnly"},
 		Submission:    SubmissionConfig{Address: "inet:127.0.0.1:587"},
 	}
@@ -313,6 +319,19 @@ func (f File) Processing() (Config, error) {
 	for key, v := range map[string]string{"milter.listen": f.Milter.Listen, "lmtp.listen": f.LMTP.Listen, "lmtp.forward": f.LMTP.Forward, "submission.address": f.Submission.Address} {
 		if v != "" && !strings.HasPrefix(v, "inet:") && !strings.HasPrefix(v, "unix:") {
 			bad(key, "%q: want inet:HOST:PORT or unix:/PATH", v)
+		}
+	}
+	for login, addr := range f.Milter.Logins {
+		if login == "" || strings.ContainsAny(login, " \t\r\n") {
+			bad("milter.logins", "%q is not a login name", login)
+		}
+		if a := strings.TrimSpace(addr); !strings.Contains(a, "@") || strings.ContainsAny(a, " \t\r\n") {
+			bad("milter.logins", "%q = %q: want the address of a local user", login, addr)
+		}
+	}
+	for _, d := range f.Milter.OutgoingDaemons {
+		if d == "" {
+			bad("milter.outgoing_daemons", "empty daemon name")
 		}
 	}
 	for key, cl := range map[string]ConnLimits{"milter": f.Milter.ConnLimits, "lmtp": f.LMTP.ConnLimits} {

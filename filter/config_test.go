@@ -142,3 +142,24 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 		})
 	}
 }
+
+// [milter] logins and outgoing_daemons: mail without a login is nobody's
+// own by default (issue 13, attack 4); a login maps to an address.
+func TestConfigOwnMail(t *testing.T) {
+	if d := Defaults().Milter.OutgoingDaemons; len(d) != 0 {
+		t.Errorf("outgoing_daemons defaults to %q, want none (opt-in)", d)
+	}
+	p := filepath.Join(t.TempDir(), "o.toml")
+	os.WriteFile(p, []byte("[milter]\nlogins = { \"alice\" = \"alice@example.test\" }\noutgoing_daemons = [\"pickup\"]\n"), 0o600)
+	f, err := LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Milter.Logins["alice"] != "alice@example.test" || len(f.Milter.OutgoingDaemons) != 1 {
+		t.Fatalf("%+v", f.Milter)
+	}
+	os.WriteFile(p, []byte("[milter]\nlogins = { \"alice\" = \"alice\" }\n"), 0o600)
+	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "milter.logins") {
+		t.Fatalf("login mapped to a non-address: %v", err)
+	}
+}

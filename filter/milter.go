@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,12 +66,13 @@ type MilterOptions struct {
 	// message (tagged "error") before Postfix gives up on the milter.
 	ProcessTimeout time.Duration
 
-	// OutgoingDaemons are {daemon_name} values that mark mail submitted
-	// locally (Postfix's non_smtpd_milters: sendmail(1), pickup), default
-	// ["pickup"]; an empty non-nil slice means none. Postfix sends
-	// $milter_macro_daemon_name, which is $myhostname unless master.cf
-	// overrides it for the cleanup service pickup uses.
-	OutgoingDaemons []string
+	// Own says which messages are a local user's own outgoing mail, by
+	// SASL login ({auth_authen}) or, opted in, by {daemon_name} (OwnMail).
+	// Zero: a login must be one of its user's addresses, and mail without
+	// a login is nobody's own. Postfix sends $milter_macro_daemon_name,
+	// which is $myhostname unless master.cf overrides it for the cleanup
+	// service pickup uses (contrib sets "pickup").
+	Own OwnMailRules
 }
 
 // Milter defaults.
@@ -168,9 +168,6 @@ func NewMilter(p *Processor, opt MilterOptions, log *slog.Logger) *Milter {
 	}
 	if opt.MaxConnections <= 0 {
 		opt.MaxConnections = DefaultMaxConnections
-	}
-	if opt.OutgoingDaemons == nil {
-		opt.OutgoingDaemons = []string{"pickup"}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -379,7 +376,7 @@ type milterMsg struct {
 	from       string
 	rcpts      []string
 	authAuthen string // {auth_authen} at MAIL: the SASL login, "" when not authenticated
-	daemonName string // {daemon_name}: outgoing when one of OutgoingDaemons
+	daemonName string // {daemon_name}: the MTA service (MilterOptions.Own)
 	queueID    string
 	messageID  string
 	inBody     bool
@@ -692,7 +689,7 @@ func (m *Milter) plainResult(msg *milterMsg, hdr []byte) string {
 	ctx, cancel := context.WithTimeout(context.Background(), m.opt.ProcessTimeout)
 	defer cancel()
 	env := Envelope{MailFrom: msg.from, Rcpts: msg.rcpts, Transport: "milter", QueueID: msg.queueID, Received: m.p.now()}
-	out, err := m.localSender(ctx, env.MailFrom) // trusted, checked above
+	out, err := m.p.OwnMail(ctx, m.opt.Own, msg.submission())
 	if err == nil {
 		env.Outgoing = out
 		_, err = m.p.Process(ctx, bytes.NewReader(hdr), env)
@@ -709,7 +706,7 @@ func (m *Milter) plainResult(msg *milterMsg, hdr []byte) string {
 // did; a local user's own mail goes to Process, which learns contacts from
 // it. d is the time spent on it.
 func (m *Milter) onlyCounted(msg *milterMsg, d time.Duration) bool {
-	if m.trusted(msg.from, msg.authAuthen, msg.daemonName) {
+	if m.opt.Own.mayBeOwn(msg.submission()) {
 		return false
 	}
 	m.p.Metrics.observe("milter", nil, d, nil)
@@ -768,50 +765,7 @@ func (m *Milter) result(msg *milterMsg, log *slog.Logger) string {
 	return value
 }
 
-// trusted tells whether a message may be a local user's own by how it came
-// in: a sender, and SMTP AUTH or a daemon named in OutgoingDaemons.
-func (m *Milter) trusted(from, authAuthen, daemon string) bool {
-	if from == "" {
-		return false
-	}
-	if authAuthen != "" {
-		return true
-	}
-	return daemon != "" && slices.Contains(m.opt.OutgoingDaemons, daemon)
-}
-
-// outgoing tells whether a message is a local user's own (SPEC "Outgoing mail
-// teaches the calendar"): the envelope sender is a local user (an address at
-// a local domain, or any address of a stored user) and the message came in
-// authenticated (SMTP AUTH on submission) or from a daemon named in
-// OutgoingDaemons (local submission through non_smtpd_milters).
-func (m *Milter) outgoing(ctx context.Context, from, authAuthen, daemon string) (bool, error) {
-	if !m.trusted(from, authAuthen, daemon) {
-		return false, nil
-	}
-	return m.localSender(ctx, from)
-}
-
-// localSender tells whether the envelope sender is a local user: an address
-// at a local domain, or any address of a stored user.
-func (m *Milter) localSender(ctx context.Context, from string) (bool, error) {
-	if m.p.IsLocal(calstore.Normalize(from)) {
-		return true, nil
-	}
-	local := false
-	err := m.p.Store.Read(ctx, func(tx calstore.Tx) error {
-		_, err := tx.User(from)
-		switch {
-		case err == nil:
-			local = true
-		case errors.Is(err, calstore.ErrNotFound):
-		default:
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("sender %s: %w", from, err)
-	}
-	return local, nil
+// submission is what the MTA said about who handed it the message.
+func (msg *milterMsg) submission() Submission {
+	return Submission{MailFrom: msg.from, Login: msg.authAuthen, Daemon: msg.daemonName}
 }

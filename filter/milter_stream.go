@@ -56,7 +56,7 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *parsed) *milterS
 	p, capped := m.processor()
 	st.capped = capped
 	env := Envelope{MailFrom: msg.from, Rcpts: msg.rcpts, Transport: "milter", QueueID: msg.queueID, Received: m.p.now()}
-	authAuthen, daemon, queueID := msg.authAuthen, msg.daemonName, msg.queueID
+	sub, queueID := msg.submission(), msg.queueID
 	m.wg.Add(1) // a connection is live, so the counter is not zero: no race with Shutdown's Wait
 	go func() {
 		defer m.wg.Done()
@@ -74,7 +74,7 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *parsed) *milterS
 			}
 		}()
 		st.env = env
-		out, err := m.outgoing(ctx, env.MailFrom, authAuthen, daemon)
+		out, err := m.p.OwnMail(ctx, m.opt.Own, sub)
 		if err != nil {
 			st.err = err
 			return

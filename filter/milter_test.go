@@ -472,7 +472,7 @@ func TestMilterSmallMultipart(t *testing.T) {
 		{"plain from outside", "carol@remote.test", "", multipart("carol@remote.test", text, html), nil, "no"},
 		{"calendar from outside", "alice@remote.test", "", multipart("alice@remote.test", text, calPart),
 			[]string{"add " + hdr + ": needs-action; method=REQUEST; uid=mp-1@remote.test; reason=invitation"}, "yes"},
-		{"plain, a local user's own", "alice@example.test", "alice", multipart("alice@example.test", text, html), nil, "no"},
+		{"plain, a local user's own", "alice@example.test", "alice@example.test", multipart("alice@example.test", text, html), nil, "no"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
@@ -598,21 +598,32 @@ func TestMilterBccMixedOutcomes(t *testing.T) {
 	}
 }
 
-// A local user's own mail (SMTP AUTH, or local submission by a daemon named
-// in OutgoingDaemons) updates the sender's organizer copy; the local
-// recipient still gets it as incoming; the header shows only recipients.
+// A local user's own mail (SMTP AUTH with the user's own login, or, opted
+// in, local submission by a daemon named in Own.Daemons) updates the
+// sender's organizer copy; the local recipient still gets it as incoming;
+// the header shows only recipients. A login of someone else, or no login
+// without the opt-in, is not the sender's own mail (filter.OwnMail).
 func TestMilterOutgoing(t *testing.T) {
 	for _, c := range []struct {
 		name, daemon, auth string
+		own                filter.OwnMailRules
 		outgoing           bool
 	}{
-		{"submission-auth", "", "alice", true},
-		{"pickup", "pickup", "", true},
-		{"unauthenticated", "", "", false},
-		{"other-daemon", "mx.example.test", "", false},
+		{"login-is-address", "", "alice@example.test", filter.OwnMailRules{}, true},
+		{"login-case", "", "Alice@Example.TEST", filter.OwnMailRules{}, true},
+		{"login-mapped", "", "alice", filter.OwnMailRules{Logins: map[string]string{"alice": "alice@example.test"}}, true},
+		{"login-unmapped", "", "alice", filter.OwnMailRules{}, false},
+		{"login-of-someone-else", "", "bob@example.test", filter.OwnMailRules{}, false},
+		{"login-mapped-to-someone-else", "", "bob", filter.OwnMailRules{Logins: map[string]string{"bob": "bob@example.test"}}, false},
+		{"pickup-opted-in", "pickup", "", filter.OwnMailRules{Daemons: []string{"pickup"}}, true},
+		{"pickup-not-opted-in", "pickup", "", filter.OwnMailRules{}, false},
+		// A login decides when there is one, whatever the daemon.
+		{"pickup-opted-in-other-login", "pickup", "bob@example.test", filter.OwnMailRules{Daemons: []string{"pickup"}}, false},
+		{"unauthenticated", "", "", filter.OwnMailRules{Daemons: []string{"pickup"}}, false},
+		{"other-daemon", "mx.example.test", "", filter.OwnMailRules{Daemons: []string{"pickup"}}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+			f := newMilterFixture(t, "tcp", filter.MilterOptions{Own: c.own}, nil)
 			s := f.session(c.daemon)
 			ops, code := sendMessage(t, s, envelope{from: "alice@example.test", rcpts: []string{"carol@remote.test", "bob@example.test"}, auth: c.auth}, outgoingRequest)
 			// bob's outcome only; never the sender's "organizer-copy".
@@ -634,12 +645,54 @@ func TestMilterOutgoing(t *testing.T) {
 		f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
 		s := f.session("")
 		raw := strings.ReplaceAll(outgoingRequest, "alice@example.test", "alice@elsewhere.test")
-		ops, code := sendMessage(t, s, envelope{from: "alice@elsewhere.test", rcpts: []string{"bob@example.test"}, auth: "alice"}, raw)
+		ops, code := sendMessage(t, s, envelope{from: "alice@elsewhere.test", rcpts: []string{"bob@example.test"}, auth: "alice@elsewhere.test"}, raw)
 		wantOps(t, ops, code, "add "+hdr+": needs-action; method=REQUEST; uid=kickoff-1@example.test; reason=invitation")
 		if _, err := f.event("alice@elsewhere.test", "kickoff-1@example.test"); !errors.Is(err, calstore.ErrNotFound) {
 			t.Errorf("foreign sender got a copy: %v", err)
 		}
 	})
+}
+
+// Issue 13, attack 4: alice, logged in as herself, writes MAIL FROM and
+// From bob and cancels the meeting Bob organizes. That is not Bob's own
+// mail (her login is not his): Bob's copy stays as it was, and the CANCEL
+// is only incoming mail for its local recipients. A delegate named in the
+// From header proves nothing either: only the envelope sender tied to the
+// login counts.
+func TestMilterLoginOfSomeoneElse(t *testing.T) {
+	bobRequest := strings.ReplaceAll(strings.ReplaceAll(outgoingRequest, "alice@example.test", "bob@example.test"),
+		"CN=Bob;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.test", "CN=Dave;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:dave@remote.test")
+	cancel := strings.NewReplacer("method=REQUEST", "method=CANCEL", "METHOD:REQUEST", "METHOD:CANCEL",
+		"SEQUENCE:0", "SEQUENCE:1\r\nSTATUS:CANCELLED", "out-req-1@", "out-cancel-1@").Replace(bobRequest)
+	for _, c := range []struct{ name, from, fromHeader string }{
+		{"mail-from-bob", "bob@example.test", "bob@example.test"},
+		// alice's own envelope, but the From header names Bob's delegate.
+		{"from-header-delegate", "alice@example.test", "sec@example.test"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+			if err := f.db.Write(context.Background(), func(tx calstore.Tx) error {
+				return tx.PutUser(calstore.User{Address: "bob@example.test", Policy: "always", Delegates: []string{"sec@example.test"}})
+			}); err != nil {
+				t.Fatal(err)
+			}
+			s := f.session("")
+			sendMessage(t, s, envelope{from: "bob@example.test", rcpts: []string{"carol@remote.test"}, auth: "bob@example.test"}, bobRequest)
+			before, err := f.event("bob@example.test", "kickoff-1@example.test")
+			if err != nil {
+				t.Fatalf("Bob's own copy not stored from his own mail: %v", err)
+			}
+			raw := strings.Replace(cancel, "From: Alice <bob@example.test>", "From: "+c.fromHeader, 1)
+			sendMessage(t, s, envelope{from: c.from, rcpts: []string{"carol@remote.test", "dave@remote.test"}, auth: "alice@example.test", qid: "4CANCEL"}, raw)
+			after, err := f.event("bob@example.test", "kickoff-1@example.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(after.Data, before.Data) {
+				t.Errorf("alice's login changed Bob's meeting:\n%s", after.Data)
+			}
+		})
+	}
 }
 
 func TestMilterOverMaxMessage(t *testing.T) {
@@ -955,7 +1008,7 @@ func milterTranscript(version uint32, raw string) []byte {
 	b = append(b, packet('O', string(optneg))...)
 	b = append(b, packet('D', "C", "{daemon_name}\x00pickup\x00")...)
 	b = append(b, packet('C', "host\x00", "4", "\x00\x19", "192.0.2.1\x00")...)
-	b = append(b, packet('D', "M", "i\x00Q1\x00{auth_authen}\x00alice\x00")...)
+	b = append(b, packet('D', "M", "i\x00Q1\x00{auth_authen}\x00alice@example.test\x00")...)
 	b = append(b, packet('M', "<alice@example.test>\x00")...)
 	b = append(b, packet('R', "<bob@example.test>\x00")...)
 	head, body, _ := strings.Cut(raw, "\r\n\r\n")

@@ -171,7 +171,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 		rep.Description, rep.Objects = describe(objs)
 	}
 	if env.Outgoing {
-		more, err := p.delegators(ctx, env.MailFrom, msg.From, objs, users)
+		more, err := p.delegators(ctx, env.MailFrom, objs, users)
 		if err != nil {
 			return rep, err
 		}
@@ -575,10 +575,11 @@ func (p *Processor) learnSent(ctx context.Context, sender string, rcpts []string
 // delegators finds the local users a delegate acts for in an outgoing
 // message (seed, "Working on behalf of"): the organizer of a REQUEST, ADD,
 // CANCEL or PUBLISH, or the answering attendee of a REPLY or COUNTER, when
-// that user names the envelope sender or the author as a delegate. Their own
-// copy learns from the message as if they had sent it.
-func (p *Processor) delegators(ctx context.Context, sender, from string, objs []object, have []rcptUser) ([]rcptUser, error) {
-	sender, from = calstore.Normalize(sender), calstore.Normalize(from)
+// that user names the envelope sender as a delegate. Their own copy learns
+// from the message as if they had sent it. Only the envelope sender counts:
+// OwnMail tied it to the SASL login, while anyone writes any From.
+func (p *Processor) delegators(ctx context.Context, sender string, objs []object, have []rcptUser) ([]rcptUser, error) {
+	sender = calstore.Normalize(sender)
 	seen := map[string]bool{}
 	for _, u := range have {
 		seen[u.addr] = true
@@ -610,7 +611,7 @@ func (p *Processor) delegators(ctx context.Context, sender, from string, objs []
 					continue
 				}
 				for _, d := range u.Delegates {
-					if d == sender || d == from {
+					if d == sender {
 						seen[u.Address] = true
 						out = append(out, rcptUser{rcpt: a, addr: u.Address, outgoing: true})
 						break

@@ -283,7 +283,8 @@ func outboxQueued(db calstore.Store) float64 {
 // (validated by Processing already).
 func milterOptions(cfg filter.File) filter.MilterOptions {
 	rt, wt, _ := cfg.Milter.Durations("milter")
-	return filter.MilterOptions{Header: cfg.Header, OutgoingDaemons: cfg.Milter.OutgoingDaemons,
+	own := filter.OwnMailRules{Logins: cfg.Milter.Logins, Daemons: cfg.Milter.OutgoingDaemons}
+	return filter.MilterOptions{Header: cfg.Header, Own: own,
 		ReadTimeout: rt, WriteTimeout: wt, MaxConnections: cfg.Milter.MaxConnections, TempFailOnError: cfg.OnError == "tempfail"}
 }
 
