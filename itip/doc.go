@@ -10,6 +10,7 @@
 //
 // Each rule lives in one function that names its RFC section:
 //
+//	validate.go RFC 5546 §3.2 restriction tables, RFC 5545 §3.3 values (intake)
 //	order.go    RFC 5546 §2.1.5 (SEQUENCE, DTSTAMP) and per-attendee REPLY order
 //	sender.go   RFC 6047 §3 / RFC 5546 §6.1 (who may send which method)
 //	policy.go   autoProcessIMip (seed), timeframe

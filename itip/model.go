@@ -60,7 +60,7 @@ var ErrInvalid = errors.New("itip: invalid iTIP object")
 
 // ParseError says why an object is not acceptable iTIP.
 type ParseError struct {
-	Reason string // missing-method, bad-method, missing-uid, mixed-uid, no-component, missing-dtstamp, missing-organizer, missing-attendee, bad-sequence, bad-recurrence-id
+	Reason string // missing-method, bad-method, missing-uid, mixed-uid, no-component, bad-sequence, bad-recurrence-id, and validate's words
 	Detail string
 }
 
@@ -227,27 +227,8 @@ func ParseMessage(cal *ical.Calendar) (*Message, error) {
 			return nil, parseErr("bad-recurrence-id", "two components for %q", m.Instances[i].RecurrenceID)
 		}
 	}
-	for _, in := range m.Instances {
-		if in.DTStamp.IsZero() {
-			// RFC 5546 §3.2: DTSTAMP is required (1) in every method.
-			return nil, parseErr("missing-dtstamp", "UID %q", m.UID)
-		}
-	}
-	switch m.Method {
-	case Publish, Request, Add, Cancel, DeclineCounter:
-		// RFC 5546 §3.2.1, §3.2.2, §3.2.4, §3.2.5, §3.2.8: ORGANIZER is required.
-		if m.Organizer().Address == "" {
-			return nil, parseErr("missing-organizer", "%s without ORGANIZER", m.Method)
-		}
-	case Reply, Refresh, Counter:
-		// RFC 5546 §3.2.3, §3.2.6, §3.2.7: exactly the answering ATTENDEE.
-		// ORGANIZER is required by the RFC too, but Outlook omits it in
-		// REPLY; the event is then found by UID (SPEC "Bad input").
-		for _, in := range m.Instances {
-			if len(in.Attendees) == 0 {
-				return nil, parseErr("missing-attendee", "%s without ATTENDEE", m.Method)
-			}
-		}
+	if err := validate(m); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -328,3 +328,44 @@ func (d Duration) String() string {
 	}
 	return b.String()
 }
+
+// CheckTimes reports whether every value of a DATE, DATE-TIME or PERIOD
+// property (DTSTART, DTEND, EXDATE, RDATE, ...) is a valid value: a real
+// calendar date and a time of day within 00:00:00–23:59:60 (RFC 5545
+// §3.3.4, §3.3.5; so month 13, day 32, 30 February and 24:60 are errors),
+// VALUE=DATE without a time, and a PERIOD's end a date-time or a duration
+// (§3.3.9). It checks the syntax only: a TZID is not resolved. Errors wrap
+// ErrSyntax.
+func CheckTimes(p *ical.Prop) error {
+	if p == nil {
+		return nil
+	}
+	isDate := strings.EqualFold(p.Params.Get(ical.ParamValue), "DATE")
+	vs := strings.Split(p.Value, ",")
+	for _, v := range vs {
+		v = strings.TrimSpace(v)
+		if v == "" && len(vs) > 1 {
+			continue // an empty item of a list, as PropTimes skips it
+		}
+		start, end, period := strings.Cut(v, "/")
+		dt, err := parseDateTime(start)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
+		}
+		if isDate && dt.hasTime {
+			return fmt.Errorf("%w: %s: VALUE=DATE with a date-time %q", ErrSyntax, p.Name, start)
+		}
+		if !period {
+			continue
+		}
+		if end != "" && (end[0] == 'P' || end[0] == 'p' || end[0] == '+' || end[0] == '-') {
+			_, err = ParseDuration(end)
+		} else {
+			_, err = parseDateTime(end)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: period %q: %w", p.Name, v, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package itip
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-ical"
+
+	"imipd/itip/ics"
+)
+
+// validate checks a VEVENT object against the restriction tables of RFC 5546
+// §3.2 (one per method) and the value rules of RFC 5545 that imipd relies
+// on. It is the one place where an incoming object is judged well-formed;
+// ParseMessage calls it, so an object that fails never reaches a rule, the
+// store or a pending item. The reason words (ParseError.Reason):
+//
+//   - missing-dtstamp: DTSTAMP is "1" in every table; one that is not a
+//     valid date-time counts as missing (Deutsche Bahn writes
+//     "2023-07-01T122600Z").
+//   - missing-organizer: ORGANIZER is "1" for PUBLISH (§3.2.1), REQUEST
+//     (§3.2.2), ADD (§3.2.4), CANCEL (§3.2.5) and DECLINECOUNTER (§3.2.8).
+//     REPLY, REFRESH and COUNTER need it too, but Outlook omits it in
+//     REPLY; the event is then found by UID (SPEC "Bad input").
+//   - missing-attendee: ATTENDEE is "1" for REPLY (§3.2.3), REFRESH
+//     (§3.2.6) and "1+" for COUNTER (§3.2.7).
+//   - missing-dtstart: DTSTART is "1" for PUBLISH, REQUEST, ADD and COUNTER:
+//     an event without a start cannot be shown or answered.
+//   - bad-date: a DATE, DATE-TIME, PERIOD or DURATION value that is not one
+//     (RFC 5545 §3.3.4–§3.3.6, §3.3.9: month 13, day 32, 30 February, 24:60),
+//     in DTSTART, DTEND, DURATION, EXDATE, RDATE, CREATED,
+//     LAST-MODIFIED or an RRULE's UNTIL.
+//   - malformed: a property the tables allow once ("1" or "0 or 1": UID,
+//     DTSTAMP, DTSTART, DTEND, DURATION, ORGANIZER, SEQUENCE, RECURRENCE-ID,
+//     RRULE) given twice with different values or parameters, so that
+//     imipd and a calendar app could read different ones (the same line
+//     twice, as sabre/vobject's fixtures have it, is harmless); a
+//     component other than VALARM inside a VEVENT (RFC 5545 §3.6.1); an
+//     RRULE without a known FREQ (RFC 5545 §3.3.10).
+//   - rrule-frequency: an RRULE or EXRULE with FREQ=SECONDLY or MINUTELY in
+//     an object that defines an event (PUBLISH, REQUEST, ADD, CANCEL,
+//     COUNTER). No calendar program invites to such a series; stored, one
+//     would make every calendar app that expands it (and a CalDAV
+//     time-range query) walk millions of instances (SECURITY.md,
+//     "Recurrence"). HOURLY stays allowed: shift plans use it.
+//
+// Leniencies, because real senders do it: SUMMARY missing (a "1" in
+// several tables), SEQUENCE missing (CANCEL's "1"; absent means 0, RFC 5545
+// §3.8.7.4), ORGANIZER missing in REPLY, REFRESH and COUNTER, and DTEND
+// together with DURATION (RFC 5545 §3.6.1 forbids it; Thunderbird's
+// fixtures have it; DTEND counts). A TZID is not resolved here
+// (unknown zones are handled where times are compared).
+func validate(m *Message) error {
+	for _, in := range m.Instances {
+		if in.DTStamp.IsZero() {
+			return parseErr("missing-dtstamp", "UID %q", m.UID)
+		}
+		if err := validateInstance(m.Method, m.UID, in.Comp); err != nil {
+			return err
+		}
+	}
+	switch m.Method {
+	case Publish, Request, Add, Cancel, DeclineCounter:
+		if m.Organizer().Address == "" {
+			return parseErr("missing-organizer", "%s without ORGANIZER", m.Method)
+		}
+	case Reply, Refresh, Counter:
+		for _, in := range m.Instances {
+			if len(in.Attendees) == 0 {
+				return parseErr("missing-attendee", "%s without ATTENDEE", m.Method)
+			}
+		}
+	}
+	return nil
+}
+
+// once are the VEVENT properties a restriction table allows at most once.
+var once = []string{
+	ical.PropUID, ical.PropDateTimeStamp, ical.PropDateTimeStart, ical.PropDateTimeEnd,
+	ical.PropDuration, ical.PropOrganizer, ical.PropSequence, ical.PropRecurrenceID,
+	ical.PropRecurrenceRule,
+}
+
+// dateProps are the VEVENT properties whose values are DATE, DATE-TIME or
+// PERIOD (RECURRENCE-ID is checked by ridKey, DTSTAMP by parseInstance).
+var dateProps = []string{
+	ical.PropDateTimeStart, ical.PropDateTimeEnd, ical.PropExceptionDates, ical.PropRecurrenceDates, ical.PropCreated, ical.PropLastModified,
+}
+
+func validateInstance(method Method, uid string, c *ical.Component) error {
+	for _, name := range once {
+		ps := c.Props[name]
+		for i := 1; i < len(ps); i++ {
+			if !sameProp(&ps[0], &ps[i]) {
+				return parseErr("malformed", "UID %q: %s %d times with different values, RFC 5546 §3.2 allows one", uid, name, len(ps))
+			}
+		}
+	}
+	for _, ch := range c.Children {
+		if ch.Name != ical.CompAlarm {
+			return parseErr("malformed", "UID %q: %s inside VEVENT (RFC 5545 §3.6.1)", uid, ch.Name)
+		}
+	}
+	for _, name := range dateProps {
+		for i := range c.Props[name] {
+			if err := ics.CheckTimes(&c.Props[name][i]); err != nil {
+				return parseErr("bad-date", "UID %q: %v", uid, err)
+			}
+		}
+	}
+	if p := c.Props.Get(ical.PropDuration); p != nil {
+		if _, err := ics.ParseDuration(p.Value); err != nil {
+			return parseErr("bad-date", "UID %q: DURATION: %v", uid, err)
+		}
+	}
+	for _, name := range []string{ical.PropRecurrenceRule, "EXRULE"} {
+		for _, p := range c.Props[name] {
+			if err := checkRule(method, uid, p.Value); err != nil {
+				return err
+			}
+		}
+	}
+	switch method {
+	case Publish, Request, Add, Counter:
+		if c.Props.Get(ical.PropDateTimeStart) == nil {
+			return parseErr("missing-dtstart", "UID %q: %s without DTSTART (RFC 5546 §3.2)", uid, method)
+		}
+	}
+	return nil
+}
+
+// sameProp reports whether a and b have the same value and parameters.
+func sameProp(a, b *ical.Prop) bool {
+	return a.Value == b.Value && maps.EqualFunc(a.Params, b.Params, slices.Equal)
+}
+
+// checkRule checks an RRULE or EXRULE value (RFC 5545 §3.3.10): FREQ is
+// one of the seven frequencies, UNTIL is a date, and objects that define an
+// event carry no SECONDLY or MINUTELY rule.
+func checkRule(method Method, uid, rule string) error {
+	freq := ""
+	for _, part := range strings.Split(rule, ";") {
+		k, v, _ := strings.Cut(part, "=")
+		switch strings.ToUpper(strings.TrimSpace(k)) {
+		case "FREQ":
+			freq = strings.ToUpper(strings.TrimSpace(v))
+		case "UNTIL":
+			if err := ics.CheckTimes(&ical.Prop{Name: "UNTIL", Value: v}); err != nil {
+				return parseErr("bad-date", "UID %q: RRULE: %v", uid, err)
+			}
+		}
+	}
+	switch freq {
+	case "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY":
+		return nil
+	case "SECONDLY", "MINUTELY":
+		switch method {
+		case Publish, Request, Add, Cancel, Counter:
+			return parseErr("rrule-frequency", "UID %q: FREQ=%s", uid, freq)
+		}
+		return nil
+	}
+	return parseErr("malformed", "UID %q: RRULE %q without a known FREQ (RFC 5545 §3.3.10)", uid, rule)
+}

@@ -1,0 +1,73 @@
+package itip_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"imipd/itip"
+	"imipd/itip/ics"
+)
+
+// TestValidate checks ParseMessage's restriction rules (validate.go): what
+// is refused with which word, and the leniencies real senders need.
+func TestValidate(t *testing.T) {
+	const request = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:u1\r\nDTSTAMP:20261125T100000Z\r\n" +
+		"DTSTART:20261201T090000Z\r\nDTEND:20261201T100000Z\r\nORGANIZER:mailto:a@remote.test\r\nATTENDEE:mailto:b@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	edit := func(old, new string) string { return strings.Replace(request, old, new, 1) }
+	addLine := func(line string) string { return edit("END:VEVENT", line+"\r\nEND:VEVENT") }
+	cases := []struct {
+		name, ics, reason string // reason "": accepted
+	}{
+		{"ok", request, ""},
+		{"leap day", edit("DTSTART:20261201T090000Z", "DTSTART;VALUE=DATE:20280229"), ""},
+		{"leap second", edit("DTEND:20261201T100000Z", "DTEND:20261231T235960Z"), ""},
+		{"same line twice", addLine("UID:u1"), ""},
+		{"dtend and duration", addLine("DURATION:PT1H"), ""},
+		{"hourly", addLine("RRULE:FREQ=HOURLY;COUNT=8"), ""},
+		{"rdate period", addLine("RDATE;VALUE=PERIOD:20261202T090000Z/PT1H,20261203T090000Z/20261203T100000Z"), ""},
+		{"exdate list with an empty item", addLine("RRULE:FREQ=DAILY\r\nEXDATE:20261202T090000Z,"), ""},
+		{"reply with a secondly rule", strings.Replace(addLine("RRULE:FREQ=SECONDLY"), "METHOD:REQUEST", "METHOD:REPLY", 1), ""},
+		{"cancel without dtstart", strings.Replace(edit("DTSTART:20261201T090000Z\r\n", ""), "METHOD:REQUEST", "METHOD:CANCEL", 1), ""},
+		{"no dtstart", edit("DTSTART:20261201T090000Z\r\n", ""), "missing-dtstart"},
+		{"counter without dtstart", strings.Replace(edit("DTSTART:20261201T090000Z\r\n", ""), "METHOD:REQUEST", "METHOD:COUNTER", 1), "missing-dtstart"},
+		{"month 13", edit("DTSTART:20261201", "DTSTART:20261301"), "bad-date"},
+		{"day 32", edit("DTSTART:20261201", "DTSTART:20261232"), "bad-date"},
+		{"30 february", edit("DTSTART:20261201T090000Z", "DTSTART;VALUE=DATE:20270230"), "bad-date"},
+		{"29 february, no leap year", edit("DTSTART:20261201T090000Z", "DTSTART;VALUE=DATE:20270229"), "bad-date"},
+		{"24:00", edit("DTEND:20261201T100000Z", "DTEND:20261201T240000Z"), "bad-date"},
+		{"minute 60", edit("DTEND:20261201T100000Z", "DTEND:20261201T096000Z"), "bad-date"},
+		{"value=date with a time", edit("DTSTART:", "DTSTART;VALUE=DATE:"), "bad-date"},
+		{"empty dtstart", edit("DTSTART:20261201T090000Z", "DTSTART:"), "bad-date"},
+		{"bad period end", addLine("RDATE;VALUE=PERIOD:20261202T090000Z/20261302T100000Z"), "bad-date"},
+		{"bad duration", edit("DTEND:20261201T100000Z", "DURATION:1H"), "bad-date"},
+		{"bad created", addLine("CREATED:2026-11-25"), "bad-date"},
+		{"bad until", addLine("RRULE:FREQ=DAILY;UNTIL=20261299"), "bad-date"},
+		{"two starts", addLine("DTSTART:20261202T090000Z"), "malformed"},
+		{"same start, other zone", addLine("DTSTART;TZID=Europe/Berlin:20261201T090000"), "malformed"},
+		{"two organizers", addLine("ORGANIZER:mailto:m@evil.test"), "malformed"},
+		{"nested event", addLine("BEGIN:VEVENT\r\nUID:x\r\nEND:VEVENT"), "malformed"},
+		{"alarm is fine", addLine("BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM"), ""},
+		{"rrule without freq", addLine("RRULE:COUNT=3"), "malformed"},
+		{"rrule unknown freq", addLine("RRULE:FREQ=FORTNIGHTLY"), "malformed"},
+		{"secondly", addLine("RRULE:FREQ=SECONDLY;COUNT=1000000000"), "rrule-frequency"},
+		{"minutely", addLine("RRULE:freq=minutely"), "rrule-frequency"},
+		{"minutely exrule", addLine("RRULE:FREQ=DAILY\r\nEXRULE:FREQ=MINUTELY"), "rrule-frequency"},
+		{"secondly cancel", strings.Replace(addLine("RRULE:FREQ=SECONDLY"), "METHOD:REQUEST", "METHOD:CANCEL", 1), "rrule-frequency"},
+		{"bad dtstamp counts as missing", edit("DTSTAMP:20261125T100000Z", "DTSTAMP:2026-11-25T100000Z"), "missing-dtstamp"},
+	}
+	for _, c := range cases {
+		cal, err := ics.Decode([]byte(c.ics), ics.Limits{})
+		if err != nil {
+			t.Fatalf("%s: decode: %v", c.name, err)
+		}
+		_, err = itip.ParseMessage(cal)
+		var pe *itip.ParseError
+		switch {
+		case c.reason == "" && err != nil:
+			t.Errorf("%s: refused (%v), want accepted", c.name, err)
+		case c.reason != "" && (!errors.As(err, &pe) || pe.Reason != c.reason):
+			t.Errorf("%s: got %v, want %s", c.name, err, c.reason)
+		}
+	}
+}
