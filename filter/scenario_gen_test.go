@@ -25,6 +25,9 @@ import (
 //	attendees N       N attendees besides Bob
 //	exdates N         N EXDATE values, 100 to a line
 //	rdates N          N RDATE properties of one value each
+//	vtimezones N      N VTIMEZONEs of 47 STANDARD blocks each, every block from
+//	                  1601 with a rule that never matches (February 30), and
+//	                  N-1 overrides whose RECURRENCE-IDs name them all
 func generateMessage(t *testing.T, spec string) []byte {
 	t.Helper()
 	kind, ns, _ := strings.Cut(strings.TrimSpace(spec), " ")
@@ -109,6 +112,9 @@ func generateMessage(t *testing.T, spec string) []byte {
 		}
 		b.WriteString(genHeader(kind, ""))
 		b.WriteString(genCalPart(genCal(props, "")))
+	case "vtimezones":
+		b.WriteString(genHeader(kind, ""))
+		b.WriteString(genCalPart(genZonesCal(n)))
 	default:
 		t.Fatalf("generate %q: unknown kind", spec)
 	}
@@ -180,4 +186,35 @@ func genFoldedLine(name string, n int) string {
 // genDay is the date i days after 2026-12-01 as YYYYMMDD.
 func genDay(i int) string {
 	return time.Date(2026, 12, 1+i, 0, 0, 0, 0, time.UTC).Format("20060102")
+}
+
+// genZonesCal is the REQUEST update as a weekly series in zone Z0 with
+// overrides in zones Z1..Zn-1, every zone a VTIMEZONE of 47 STANDARD blocks
+// from 1601 whose RRULE names a day that does not exist.
+func genZonesCal(n int) string {
+	var b strings.Builder
+	b.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Remote Corp//Calendar 3.1//EN\r\nMETHOD:REQUEST\r\n")
+	for z := 0; z < n; z++ {
+		fmt.Fprintf(&b, "BEGIN:VTIMEZONE\r\nTZID:Z%d\r\n", z)
+		for i := 0; i < 47; i++ {
+			fmt.Fprintf(&b, "BEGIN:STANDARD\r\nDTSTART:16010101T%02d%02d00\r\nRRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30\r\n"+
+				"TZOFFSETFROM:+%02d00\r\nTZOFFSETTO:+%02d00\r\nEND:STANDARD\r\n", i%24, i%60, i%12, (i+1)%12)
+		}
+		b.WriteString("END:VTIMEZONE\r\n")
+	}
+	for z := 0; z < n; z++ {
+		b.WriteString("BEGIN:VEVENT\r\nUID:planning-9@remote.test\r\nSEQUENCE:1\r\nDTSTAMP:20261125T100000Z\r\n")
+		if z > 0 {
+			fmt.Fprintf(&b, "RECURRENCE-ID;TZID=Z%d:%sT090000\r\n", z, genDay(7*z))
+		}
+		fmt.Fprintf(&b, "DTSTART;TZID=Z%d:%sT090000\r\nDTEND;TZID=Z%d:%sT100000\r\n", z, genDay(7*z), z, genDay(7*z))
+		if z == 0 {
+			b.WriteString("RRULE:FREQ=WEEKLY;COUNT=52\r\n")
+		}
+		b.WriteString("SUMMARY:Quarterly planning\r\nLOCATION:Room 7\r\n" +
+			"ORGANIZER;CN=Carol:mailto:carol@remote.test\r\n" +
+			"ATTENDEE;CN=Bob;PARTSTAT=ACCEPTED:mailto:bob@example.test\r\nEND:VEVENT\r\n")
+	}
+	b.WriteString("END:VCALENDAR\r\n")
+	return b.String()
 }

@@ -3,6 +3,7 @@ package ics
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,12 @@ import (
 type Zones struct {
 	cal   *ical.Calendar
 	cache map[string]zoneResult
+	// years is the range of years for which VTIMEZONE transitions are
+	// computed (see namedYears); set on first use.
+	years *[2]int
+	// spent counts the work of VTIMEZONE conversions for this calendar
+	// against tzBudgetYears and tzBudgetOnsets.
+	spentYears, spentOnsets int
 }
 
 type zoneResult struct {
@@ -41,8 +48,9 @@ func NewZones(cal *ical.Calendar) *Zones {
 // "/mozilla.org/20050126_1/"; (2) a Windows zone ID (CLDR windowsZones,
 // territory 001; case-insensitive); (3) the calendar's VTIMEZONE with that
 // TZID: its X-LIC-LOCATION if that is an IANA name, else a location built
-// from its STANDARD/DAYLIGHT rules (transitions up to the year 2100, the
-// last offset after that); (4) a Windows display name such as
+// from its STANDARD/DAYLIGHT rules (see locationFromVTimezone: transitions
+// for the years the calendar names, a yearly rule after them); (4) a
+// Windows display name such as
 // "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna".
 // Otherwise the error wraps ErrUnknownTZ.
 func (z *Zones) Location(tzid string) (*time.Location, error) {
@@ -73,7 +81,7 @@ func (z *Zones) resolve(tzid string) (*time.Location, error) {
 		if loc := loadIANA(cleanTZID(propValue(vtz, "X-LIC-LOCATION"))); loc != nil {
 			return loc, nil
 		}
-		loc, err := locationFromVTimezone(name, vtz)
+		loc, err := z.locationFromVTimezone(name, vtz)
 		if err == nil {
 			return loc, nil
 		}
@@ -233,13 +241,25 @@ func displayKey(s string) string {
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
 }
 
-// Limits of the VTIMEZONE conversion.
+// Limits of the VTIMEZONE conversion. Transitions are computed only for
+// the years a calendar names (namedYears), and all conversions for one
+// calendar share one budget, so neither a long history (rules from 1601)
+// nor many zones costs more than the budget (SECURITY.md "Limits").
 const (
-	tzLastYear        = 2100
-	tzMaxOnsetsPerSub = 600  // per STANDARD/DAYLIGHT (1601..2100 yearly is 500)
+	tzDefaultFrom  = 1970 // years when the calendar names no zoned time
+	tzDefaultTo    = 2100
+	tzMaxSpan      = 150   // years between the first and last computed year
+	tzBudgetYears  = 10000 // rule-years evaluated per calendar, all zones together
+	tzBudgetOnsets = 5000  // transitions per calendar, all zones together
+
+	tzMaxOnsetsPerSub = 600  // per STANDARD/DAYLIGHT
 	tzMaxOnsets       = 4000 // per VTIMEZONE
 	tzMaxSubs         = 50
 )
+
+// errTZBudget is returned when converting a VTIMEZONE would exceed the
+// budget of its calendar.
+var errTZBudget = fmt.Errorf("transition budget exceeded")
 
 type onset struct {
 	at       int64 // Unix seconds
@@ -248,18 +268,102 @@ type onset struct {
 	abbr     string
 }
 
+// yearlyRule is a STANDARD/DAYLIGHT rule that holds for ever and has the
+// shape of a POSIX TZ rule: the n-th (or last) weekday of one month at one
+// time of day.
+type yearlyRule struct {
+	month, week, wday int // POSIX Mm.w.d: week 5 is the last, wday 0 is Sunday
+	secs              int // local time of day of the onset, in TZOFFSETFROM
+	from, to          int
+	dst               bool
+	abbr              string
+}
+
+// namedYears returns the years for which VTIMEZONE transitions are
+// computed: from the year before the earliest to the year after the latest
+// time with a TZID in the calendar (DTSTART, DTEND, RECURRENCE-ID, EXDATE,
+// RDATE, ... and the UNTIL of their rules), at most tzMaxSpan years ending
+// at the latest; tzDefaultFrom..tzDefaultTo when the calendar names none.
+// Later times use the zone's yearly rule (see posixRule), earlier ones the
+// offset of the first onset.
+func (z *Zones) namedYears() (lo, hi int) {
+	if z.years != nil {
+		return z.years[0], z.years[1]
+	}
+	lo, hi = 1<<30, -1
+	note := func(v string) {
+		if len(v) < 8 {
+			return
+		}
+		y := 0
+		for i := 0; i < 4; i++ {
+			c := v[i]
+			if c < '0' || c > '9' {
+				return
+			}
+			y = y*10 + int(c-'0')
+		}
+		lo, hi = min(lo, y), max(hi, y)
+	}
+	var walk func(c *ical.Component)
+	walk = func(c *ical.Component) {
+		if c == nil || c.Name == ical.CompTimezone {
+			return
+		}
+		zoned := false
+		for _, ps := range c.Props {
+			for _, p := range ps {
+				if p.Params.Get(ical.ParamTimezoneID) == "" {
+					continue
+				}
+				zoned = true
+				for _, v := range strings.Split(p.Value, ",") {
+					note(strings.TrimSpace(v))
+				}
+			}
+		}
+		if zoned {
+			for _, rr := range c.Props.Values(ical.PropRecurrenceRule) {
+				for _, part := range strings.Split(rr.Value, ";") {
+					if k, v, ok := strings.Cut(part, "="); ok && strings.EqualFold(strings.TrimSpace(k), "UNTIL") {
+						note(strings.TrimSpace(v))
+					}
+				}
+			}
+		}
+		for _, ch := range c.Children {
+			walk(ch)
+		}
+	}
+	if z.cal != nil {
+		walk(z.cal.Component)
+	}
+	if hi < 0 {
+		lo, hi = tzDefaultFrom, tzDefaultTo
+	} else {
+		lo, hi = lo-1, hi+1
+	}
+	lo = max(lo, hi-tzMaxSpan)
+	z.years = &[2]int{lo, hi}
+	return lo, hi
+}
+
 // locationFromVTimezone builds a location from the STANDARD and DAYLIGHT
 // sub-components of vtz (RFC 5545 3.6.5): every onset (DTSTART, RRULE
-// occurrences, RDATEs; local times in TZOFFSETFROM) up to tzLastYear becomes
-// a transition to TZOFFSETTO, written as TZif data for
-// time.LoadLocationFromTZData.
-func locationFromVTimezone(name string, vtz *ical.Component) (loc *time.Location, err error) {
+// occurrences, RDATEs; local times in TZOFFSETFROM) in the calendar's named
+// years becomes a transition to TZOFFSETTO, written as TZif data for
+// time.LoadLocationFromTZData. When the rules in force at the end are one
+// STANDARD and one DAYLIGHT rule of the POSIX shape, they become the TZif
+// footer, so later times follow them; otherwise the last offset holds.
+func (z *Zones) locationFromVTimezone(name string, vtz *ical.Component) (loc *time.Location, err error) {
 	defer func() {
-		if r := recover(); r != nil { // rrule-go on hostile input
+		if r := recover(); r != nil { // rrule-go's parser on hostile input
 			loc, err = nil, fmt.Errorf("bad rules: %v", r)
 		}
 	}()
+	lo, hi := z.namedYears()
 	var onsets []onset
+	var rules []yearlyRule
 	nsub := 0
 	for _, sub := range vtz.Children {
 		if sub == nil || (sub.Name != ical.CompTimezoneStandard && sub.Name != ical.CompTimezoneDaylight) {
@@ -269,15 +373,22 @@ func locationFromVTimezone(name string, vtz *ical.Component) (loc *time.Location
 		if nsub > tzMaxSubs {
 			return nil, fmt.Errorf("too many STANDARD/DAYLIGHT components")
 		}
-		os, err := subOnsets(sub)
+		os, rule, err := z.subOnsets(sub, lo, hi)
 		if err != nil {
 			return nil, err
+		}
+		if rule != nil {
+			rules = append(rules, *rule)
 		}
 		onsets = append(onsets, os...)
 		if len(onsets) > tzMaxOnsets {
 			return nil, fmt.Errorf("too many transitions")
 		}
 	}
+	if z.spentOnsets+len(onsets) > tzBudgetOnsets {
+		return nil, errTZBudget
+	}
+	z.spentOnsets += len(onsets)
 	if len(onsets) == 0 {
 		return nil, fmt.Errorf("no usable STANDARD/DAYLIGHT component")
 	}
@@ -291,31 +402,37 @@ func locationFromVTimezone(name string, vtz *ical.Component) (loc *time.Location
 		}
 		uniq = append(uniq, o)
 	}
-	return time.LoadLocationFromTZData(name, tzif(uniq))
+	return time.LoadLocationFromTZData(name, tzif(uniq, posixRule(rules)))
 }
 
-func subOnsets(sub *ical.Component) ([]onset, error) {
+// subOnsets returns the onsets of one STANDARD or DAYLIGHT component in the
+// years lo..hi (and its DTSTART, whenever it is), and its rule when that
+// holds for ever in the POSIX shape. Yearly rules are evaluated from the
+// year before lo, not from their DTSTART (often 1601): the DTSTART moves by
+// whole INTERVALs, which keeps the occurrences. Each rule-year evaluated
+// counts against the calendar's budget.
+func (z *Zones) subOnsets(sub *ical.Component, lo, hi int) ([]onset, *yearlyRule, error) {
 	from, err := parseUTCOffset(propValue(sub, ical.PropTimezoneOffsetFrom))
 	if err != nil {
-		return nil, fmt.Errorf("%s: TZOFFSETFROM: %w", sub.Name, err)
+		return nil, nil, fmt.Errorf("%s: TZOFFSETFROM: %w", sub.Name, err)
 	}
 	to, err := parseUTCOffset(propValue(sub, ical.PropTimezoneOffsetTo))
 	if err != nil {
-		return nil, fmt.Errorf("%s: TZOFFSETTO: %w", sub.Name, err)
+		return nil, nil, fmt.Errorf("%s: TZOFFSETTO: %w", sub.Name, err)
 	}
 	dts := sub.Props.Get(ical.PropDateTimeStart)
 	if dts == nil {
-		return nil, fmt.Errorf("%s: no DTSTART", sub.Name)
+		return nil, nil, fmt.Errorf("%s: no DTSTART", sub.Name)
 	}
 	start, err := parseWall(dts.Value)
 	if err != nil {
-		return nil, fmt.Errorf("%s: DTSTART: %w", sub.Name, err)
+		return nil, nil, fmt.Errorf("%s: DTSTART: %w", sub.Name, err)
 	}
 	o := onset{from: from, to: to, dst: sub.Name == ical.CompTimezoneDaylight,
 		abbr: tzAbbr(propValue(sub, ical.PropTimezoneName), to)}
 	var out []onset
 	addWall := func(w time.Time) bool {
-		if w.Year() > tzLastYear || len(out) >= tzMaxOnsetsPerSub {
+		if w.Year() > hi || len(out) >= tzMaxOnsetsPerSub {
 			return false
 		}
 		o.at = w.Unix() - int64(from)
@@ -323,49 +440,77 @@ func subOnsets(sub *ical.Component) ([]onset, error) {
 		return true
 	}
 	addWall(start)
+	var rule *yearlyRule
 	if rr := sub.Props.Get(ical.PropRecurrenceRule); rr != nil {
 		opt, err := rrule.StrToROption(strings.TrimSpace(rr.Value))
 		if err != nil {
-			return nil, fmt.Errorf("%s: RRULE: %v", sub.Name, err)
+			return nil, nil, fmt.Errorf("%s: RRULE: %v", sub.Name, err)
 		}
 		// Time zone rules are yearly; other frequencies could run for a
 		// very long time and are not worth supporting.
 		if opt.Freq != rrule.YEARLY {
-			return nil, fmt.Errorf("%s: RRULE: unsupported frequency %v", sub.Name, opt.Freq)
+			return nil, nil, fmt.Errorf("%s: RRULE: unsupported frequency %v", sub.Name, opt.Freq)
 		}
 		// One onset per matching day at most: several BYHOUR, BYMINUTE or
 		// BYSECOND values would make rrule-go build huge per-year sets.
 		if len(opt.Byhour) > 1 || len(opt.Byminute) > 1 || len(opt.Bysecond) > 1 {
-			return nil, fmt.Errorf("%s: RRULE: several times of day", sub.Name)
+			return nil, nil, fmt.Errorf("%s: RRULE: several times of day", sub.Name)
 		}
-		opt.Dtstart = start
+		if len(opt.Byyearday) != 0 || len(opt.Byweekno) != 0 || len(opt.Bysetpos) != 0 || len(opt.Byeaster) != 0 {
+			return nil, nil, fmt.Errorf("%s: RRULE: unsupported BYYEARDAY, BYWEEKNO, BYSETPOS or BYEASTER", sub.Name)
+		}
+		if opt.Interval < 1 {
+			opt.Interval = 1
+		}
+		if opt.Until.IsZero() && opt.Count == 0 {
+			rule = posixShape(opt, start, o)
+		}
+		until := time.Date(hi, 12, 31, 23, 59, 59, 0, time.UTC)
 		if !opt.Until.IsZero() {
 			// UNTIL is a UTC instant; the rule runs on local wall times.
-			opt.Until = time.Date(opt.Until.Year(), opt.Until.Month(), opt.Until.Day(),
+			u := time.Date(opt.Until.Year(), opt.Until.Month(), opt.Until.Day(),
 				opt.Until.Hour(), opt.Until.Minute(), opt.Until.Second(), 0, time.UTC).Add(time.Duration(from) * time.Second)
-		}
-		// rrule-go caps a rule without UNTIL at DTSTART + 292 years (the
-		// range of time.Duration), which cuts 1601-based Exchange rules
-		// off in 1893: give every rule an explicit end.
-		if end := time.Date(tzLastYear+1, 1, 1, 0, 0, 0, 0, time.UTC); opt.Until.IsZero() || opt.Until.After(end) {
-			opt.Until = end
-		}
-		r, err := rrule.NewRRule(*opt)
-		if err != nil {
-			return nil, fmt.Errorf("%s: RRULE: %v", sub.Name, err)
-		}
-		next := r.Iterator()
-		for {
-			w, ok := next()
-			if !ok {
-				break
+			if u.Before(until) {
+				until = u
 			}
-			if w.Equal(start) { // already added
-				continue
+		}
+		// Evaluate from the year before lo, not from DTSTART (often 1601),
+		// in whole INTERVALs from DTSTART's year; a COUNT needs every
+		// occurrence from DTSTART on.
+		y := start.Year()
+		if k := (lo - 1 - y) / opt.Interval; k > 0 && opt.Count == 0 {
+			y += k * opt.Interval
+		}
+		if years := (until.Year()-y)/opt.Interval + 1; years > 0 {
+			if z.spentYears+years > tzBudgetYears {
+				return nil, nil, errTZBudget
 			}
-			if !addWall(w) {
-				break
-			}
+			z.spentYears += years
+		}
+		count := 0
+		done := false
+		for ; y <= until.Year() && !done; y += opt.Interval {
+			yearRule(opt, start, y, func(w time.Time) bool {
+				if w.Before(start) {
+					return true
+				}
+				if w.After(until) {
+					done = true
+					return false
+				}
+				if count++; opt.Count > 0 && count > opt.Count {
+					done = true
+					return false
+				}
+				if w.Equal(start) { // already added
+					return true
+				}
+				if !addWall(w) {
+					done = true
+					return false
+				}
+				return true
+			})
 		}
 	}
 	for _, rd := range sub.Props.Values(ical.PropRecurrenceDates) {
@@ -375,14 +520,140 @@ func subOnsets(sub *ical.Component) ([]onset, error) {
 			}
 			w, err := parseWall(v)
 			if err != nil {
-				return nil, fmt.Errorf("%s: RDATE: %w", sub.Name, err)
+				return nil, nil, fmt.Errorf("%s: RDATE: %w", sub.Name, err)
 			}
 			if !addWall(w) {
 				break
 			}
 		}
 	}
-	return out, nil
+	return out, rule, nil
+}
+
+// yearRule calls emit, in order, with the wall times of the occurrences of
+// a yearly rule (RFC 5545 3.3.10: BYMONTH, BYMONTHDAY, BYDAY with or
+// without ordinals, one BYHOUR, BYMINUTE, BYSECOND) in year y, until emit
+// returns false. DTSTART gives the month, day and time that the rule does
+// not name. BYDAY ordinals count within the month when BYMONTH is given,
+// else within the year. The work is one pass over the days of the months
+// that can match.
+func yearRule(opt *rrule.ROption, start time.Time, y int, emit func(time.Time) bool) {
+	months := opt.Bymonth
+	switch {
+	case len(months) != 0:
+	case len(opt.Bymonthday) != 0 || len(opt.Byweekday) != 0:
+		months = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	default:
+		months = []int{int(start.Month())}
+	}
+	hh, mm, ss := start.Clock()
+	if len(opt.Byhour) == 1 {
+		hh = opt.Byhour[0]
+	}
+	if len(opt.Byminute) == 1 {
+		mm = opt.Byminute[0]
+	}
+	if len(opt.Bysecond) == 1 {
+		ss = opt.Bysecond[0]
+	}
+	inYear := len(opt.Bymonth) == 0
+	yearDays := time.Date(y, 12, 31, 0, 0, 0, 0, time.UTC).YearDay()
+	ms := append([]int(nil), months...)
+	sort.Ints(ms)
+	for i, m := range ms {
+		if m < 1 || m > 12 || i > 0 && ms[i-1] == m {
+			continue
+		}
+		first := time.Date(y, time.Month(m), 1, 0, 0, 0, 0, time.UTC)
+		mdays := first.AddDate(0, 1, -1).Day()
+		for d := 1; d <= mdays; d++ {
+			if len(opt.Bymonthday) != 0 {
+				if !slices.Contains(opt.Bymonthday, d) && !slices.Contains(opt.Bymonthday, d-mdays-1) {
+					continue
+				}
+			} else if len(opt.Byweekday) == 0 && d != start.Day() {
+				continue
+			}
+			if len(opt.Byweekday) != 0 {
+				day := first.AddDate(0, 0, d-1)
+				wd := (int(day.Weekday()) + 6) % 7 // rrule-go: 0 is Monday
+				// The ordinal of this weekday from the start and the end
+				// of its month or year.
+				pos, last, n := d, mdays, 0
+				if inYear {
+					pos, last = day.YearDay(), yearDays
+				}
+				fwd, back := (pos-1)/7+1, -((last-pos)/7 + 1)
+				ok := false
+				for _, w := range opt.Byweekday {
+					if n = w.N(); w.Day() == wd && (n == 0 || n == fwd || n == back) {
+						ok = true
+						break
+					}
+				}
+				if !ok {
+					continue
+				}
+			}
+			if !emit(time.Date(y, time.Month(m), d, hh, mm, ss, 0, time.UTC)) {
+				return
+			}
+		}
+	}
+}
+
+// posixShape returns the rule of opt as a yearlyRule when it is the n-th or
+// last weekday of one month (RRULE:FREQ=YEARLY;BYMONTH=m;BYDAY=nDD), else
+// nil.
+func posixShape(opt *rrule.ROption, start time.Time, o onset) *yearlyRule {
+	if opt.Interval != 1 || len(opt.Bymonth) != 1 || len(opt.Byweekday) != 1 ||
+		len(opt.Bymonthday) != 0 || len(opt.Byyearday) != 0 || len(opt.Byweekno) != 0 ||
+		len(opt.Bysetpos) != 0 || len(opt.Byeaster) != 0 ||
+		len(opt.Byhour) != 0 || len(opt.Byminute) != 0 || len(opt.Bysecond) != 0 {
+		return nil
+	}
+	wd := opt.Byweekday[0]
+	n := wd.N()
+	switch {
+	case n >= 1 && n <= 4:
+	case n == -1:
+		n = 5
+	default:
+		return nil
+	}
+	return &yearlyRule{
+		month: opt.Bymonth[0], week: n, wday: (wd.Day() + 1) % 7, // rrule-go: 0 is Monday
+		secs: start.Hour()*3600 + start.Minute()*60 + start.Second(),
+		from: o.from, to: o.to, dst: o.dst, abbr: o.abbr,
+	}
+}
+
+// posixRule returns the TZ string (POSIX, as in a TZif footer, RFC 8536
+// section 3.3) for rules when they are exactly one standard and one
+// daylight rule that agree on the two offsets, else "".
+func posixRule(rules []yearlyRule) string {
+	if len(rules) != 2 || rules[0].dst == rules[1].dst {
+		return ""
+	}
+	std, dst := rules[0], rules[1]
+	if std.dst {
+		std, dst = dst, std
+	}
+	if std.month < 1 || std.month > 12 || dst.month < 1 || dst.month > 12 ||
+		std.to != dst.from || dst.to != std.from || std.to == dst.to {
+		return ""
+	}
+	off := func(secs int) string { // POSIX offsets are west of Greenwich
+		sign := "-"
+		if secs <= 0 {
+			sign, secs = "", -secs
+		}
+		return fmt.Sprintf("%s%d:%02d:%02d", sign, secs/3600, secs/60%60, secs%60)
+	}
+	at := func(r yearlyRule) string {
+		return fmt.Sprintf("M%d.%d.%d/%d:%02d:%02d", r.month, r.week, r.wday, r.secs/3600, r.secs/60%60, r.secs%60)
+	}
+	return fmt.Sprintf("<%s>%s<%s>%s,%s,%s", std.abbr, off(std.to), dst.abbr, off(dst.to), at(dst), at(std))
 }
 
 // parseWall parses a DATE-TIME (or DATE) as a wall clock time in UTC; a
@@ -441,9 +712,11 @@ func tzAbbr(name string, off int) string {
 }
 
 // tzif encodes onsets (sorted, distinct instants) as TZif version 2 data
-// (RFC 8536). Local time type 0 is the offset before the first onset and is
-// used by no transition, so that Go applies it to earlier times.
-func tzif(onsets []onset) []byte {
+// (RFC 8536) with footer as its TZ string ("" for none: the last offset
+// holds after the last onset). Local time type 0 is the offset before the
+// first onset and is used by no transition, so that Go applies it to
+// earlier times.
+func tzif(onsets []onset, footer string) []byte {
 	type ttype struct {
 		off  int
 		dst  bool
@@ -516,7 +789,9 @@ func tzif(onsets []onset) []byte {
 		b = append(b, dst, byte(abbrAt(t.abbr)))
 	}
 	b = append(b, chars...)
-	b = append(b, '\n', '\n') // no footer TZ string: the last offset holds after tzLastYear
+	b = append(b, '\n')
+	b = append(b, footer...)
+	b = append(b, '\n')
 	return b
 }
 

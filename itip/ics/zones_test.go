@@ -2,11 +2,13 @@ package ics
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-ical"
+	"github.com/teambition/rrule-go"
 )
 
 func offsetAt(t *testing.T, loc *time.Location, s string) int {
@@ -214,5 +216,148 @@ END:VCALENDAR
 	loc, err := NewZones(tb).Location("Berlin (custom)")
 	if err != nil || loc.String() != "Europe/Berlin" {
 		t.Fatalf("X-LIC-LOCATION: %v %v", loc, err)
+	}
+}
+
+// yearRule agrees with rrule-go on the rule shapes time zones use.
+func TestYearRuleMatchesRRule(t *testing.T) {
+	start := time.Date(1990, 1, 1, 2, 0, 0, 0, time.UTC)
+	for _, rule := range []string{
+		"FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+		"FREQ=YEARLY;BYMONTH=10;BYDAY=1SU",
+		"FREQ=YEARLY;BYMONTH=11;BYDAY=2SA",
+		"FREQ=YEARLY;BYMONTH=4;BYDAY=SU;BYMONTHDAY=8,9,10,11,12,13,14",
+		"FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=22",
+		"FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=-1",
+		"FREQ=YEARLY;BYMONTH=3,9;BYDAY=-1FR;BYHOUR=23;BYMINUTE=30",
+		"FREQ=YEARLY;BYDAY=20MO",
+		"FREQ=YEARLY;BYDAY=-2TH",
+		"FREQ=YEARLY",
+		"FREQ=YEARLY;BYMONTH=6",
+		"FREQ=YEARLY;INTERVAL=3;BYMONTH=9;BYDAY=3TU",
+	} {
+		opt, err := rrule.StrToROption(rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt.Dtstart = start
+		opt.Until = time.Date(2041, 1, 1, 0, 0, 0, 0, time.UTC)
+		r, err := rrule.NewRRule(*opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := r.All()
+		var got []time.Time
+		if opt.Interval < 1 {
+			opt.Interval = 1
+		}
+		for y := start.Year(); y <= 2040; y += opt.Interval {
+			yearRule(opt, start, y, func(w time.Time) bool {
+				if !w.Before(start) {
+					got = append(got, w)
+				}
+				return true
+			})
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %d occurrences, rrule-go %d", rule, len(got), len(want))
+			continue
+		}
+		for i := range got {
+			if !got[i].Equal(want[i]) {
+				t.Errorf("%s: occurrence %d is %v, rrule-go %v", rule, i, got[i], want[i])
+				break
+			}
+		}
+	}
+}
+
+// A calendar that names only 2026 gets transitions for 2025..2027 and its
+// yearly rule after them; rules from 1601 cost no more than that.
+func TestVTimezoneNamedYears(t *testing.T) {
+	cal := mustDecode(t, `BEGIN:VCALENDAR
+BEGIN:VTIMEZONE
+TZID:Custom Berlin
+BEGIN:STANDARD
+DTSTART:16010101T030000
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+TZNAME:CET
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:16010101T020000
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+TZNAME:CEST
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3
+END:DAYLIGHT
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:x
+DTSTART;TZID=Custom Berlin:20260701T090000
+RRULE:FREQ=WEEKLY
+END:VEVENT
+END:VCALENDAR
+`)
+	z := NewZones(cal)
+	if lo, hi := z.namedYears(); lo != 2025 || hi != 2027 {
+		t.Fatalf("years %d..%d, want 2025..2027", lo, hi)
+	}
+	loc, err := z.Location("Custom Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		at  string
+		off int
+	}{
+		{"2026-01-15T12:00:00Z", 1}, {"2026-07-15T12:00:00Z", 2},
+		{"2026-10-25T00:59:59Z", 2}, {"2026-10-25T01:00:00Z", 1},
+		// After the computed years: the footer rule.
+		{"2060-03-28T00:59:59Z", 1}, {"2060-03-28T01:00:00Z", 2},
+		{"2060-10-31T00:59:59Z", 2}, {"2060-10-31T01:00:00Z", 1},
+	} {
+		if got := offsetAt(t, loc, tt.at); got != tt.off {
+			t.Errorf("offset at %s = %d, want %d", tt.at, got, tt.off)
+		}
+	}
+	if z.spentYears > 2*4 {
+		t.Errorf("evaluated %d rule-years, want at most 8", z.spentYears)
+	}
+}
+
+// The rule-years of all VTIMEZONEs of one calendar share one budget: past
+// it, a zone does not resolve.
+func TestVTimezoneBudget(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("BEGIN:VCALENDAR\r\n")
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, "BEGIN:VTIMEZONE\r\nTZID:Z%d\r\n", i)
+		for j := 0; j < 50; j++ {
+			b.WriteString("BEGIN:STANDARD\r\nDTSTART:16010101T000000\r\nRRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30;UNTIL=21001231T000000Z\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0000\r\nEND:STANDARD\r\n")
+		}
+		b.WriteString("END:VTIMEZONE\r\n")
+	}
+	// Years 1900..2100: the span is cut to tzMaxSpan.
+	b.WriteString("BEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=Z0:19000101T000000\r\nDTEND;TZID=Z0:21000101T000000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+	cal, err := Decode([]byte(b.String()), Limits{MaxComponents: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := NewZones(cal)
+	if lo, hi := z.namedYears(); hi-lo != tzMaxSpan {
+		t.Fatalf("years %d..%d, want a span of %d", lo, hi, tzMaxSpan)
+	}
+	resolved := 0
+	for i := 0; i < 40; i++ {
+		if _, err := z.Location(fmt.Sprintf("Z%d", i)); err == nil {
+			resolved++
+		} else if !errors.Is(err, ErrUnknownTZ) || !strings.Contains(err.Error(), errTZBudget.Error()) {
+			t.Fatalf("Z%d: %v", i, err)
+		}
+	}
+	if z.spentYears > tzBudgetYears || resolved == 0 || resolved == 40 {
+		t.Fatalf("%d zones resolved, %d rule-years evaluated", resolved, z.spentYears)
 	}
 }
