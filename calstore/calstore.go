@@ -26,7 +26,7 @@ var (
 // SchemaVersion is the version of the bucket layout and value encoding
 // written by this package (see doc.go). Open refuses a file with a newer
 // version (ErrSchema) and migrates a file with an older one.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // MaxHistory is the number of HistoryEntry values kept per event; PutEvent
 // drops the oldest beyond it.
@@ -282,6 +282,23 @@ type Tx interface {
 	Outbox() ([]OutboxItem, error) // by ID
 	PutOutbox(o OutboxItem) error  // replaces an existing item; ErrNotFound
 	DeleteOutbox(id uint64) error  // removes an item (retention); ErrNotFound
+	// OutboxQueued is the number of outbox items with status queued, from
+	// a counter the outbox methods keep (the queue gauge reads no item).
+	OutboxQueued() (int, error)
+
+	// TakeBudget spends one use of the budget named key at time at when
+	// fewer than limit uses of key are live at at, and reports whether it
+	// did; a use is live for window after it was taken. limit <= 0 never
+	// spends. Uses expired at at are pruned, of every key, in the same
+	// call. The key is the caller's name for what is counted (imipd's
+	// filter: automatic mail per target address, REFRESH per user,
+	// organizer and UID), 1 to MaxBudgetKeyLen bytes, compared as bytes;
+	// window must be positive. Budgets are global, not per user (DeleteUser
+	// leaves them to expire).
+	TakeBudget(key string, at time.Time, window time.Duration, limit int) (bool, error)
+	// BudgetUsed is the number of uses of key live at at. A lookup of the
+	// key's own uses, never a scan of others'.
+	BudgetUsed(key string, at time.Time) (int, error)
 }
 
 // Normalize returns the canonical form of a calendar address: surrounding

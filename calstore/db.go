@@ -56,11 +56,14 @@ var (
 	bucketUserdata = []byte("userdata")
 	bucketLog      = []byte("log")
 	bucketOutbox   = []byte("outbox")
+	bucketBudget   = []byte("budget")     // schema 3: uses of budgets by key (budget.go)
+	bucketBudgetEx = []byte("budget-exp") // schema 3: the same uses by expiry, for pruning
 
-	topBuckets = [][]byte{bucketMeta, bucketUsers, bucketAddrs, bucketUserdata, bucketLog, bucketOutbox}
+	topBuckets = [][]byte{bucketMeta, bucketUsers, bucketAddrs, bucketUserdata, bucketLog, bucketOutbox, bucketBudget, bucketBudgetEx}
 
-	keySchema     = []byte("schema")
-	keyPendingSeq = []byte("pending-seq")
+	keySchema       = []byte("schema")
+	keyPendingSeq   = []byte("pending-seq")
+	keyOutboxQueued = []byte("outbox-queued") // schema 3: u64, outbox items with status queued
 )
 
 // Per-user bucket names, nested in userdata/<primary address>.
@@ -86,6 +89,43 @@ var (
 // the Open transaction.
 var migrations = map[int]func(*bolt.Tx) error{
 	1: migrateHistory,
+	2: migrateOutboxQueued,
+}
+
+// migrateOutboxQueued (schema 2 → 3) counts the queued outbox items once,
+// into meta/outbox-queued, which Enqueue, PutOutbox and DeleteOutbox keep
+// from then on: the queue gauge reads one key instead of the outbox. (The
+// budget buckets of schema 3 start empty; initSchema creates them.) An
+// older binary refuses the file, so none can change the outbox without
+// keeping the counter.
+func migrateOutboxQueued(btx *bolt.Tx) error {
+	n, err := countQueued(btx)
+	if err != nil {
+		return err
+	}
+	return btx.Bucket(bucketMeta).Put(keyOutboxQueued, u64(n))
+}
+
+// countQueued counts the outbox items with status queued by reading them.
+func countQueued(btx *bolt.Tx) (uint64, error) {
+	ob := btx.Bucket(bucketOutbox)
+	if ob == nil {
+		return 0, nil
+	}
+	var n uint64
+	err := ob.ForEach(func(k, v []byte) error {
+		var o struct {
+			Status string `json:"status"`
+		}
+		if err := decode(v, &o); err != nil {
+			return fmt.Errorf("outbox item %x: %w", k, err)
+		}
+		if o.Status == OutboxQueued {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // migrateHistory (schema 1 → 2) moves each event's history out of the event
@@ -442,6 +482,11 @@ func checkData(ctx context.Context, btx *bolt.Tx) []error {
 	})
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if n, err := countQueued(btx); err != nil {
+		errs = append(errs, err)
+	} else if got := readU64(btx.Bucket(bucketMeta).Get(keyOutboxQueued)); got != n {
+		errs = append(errs, fmt.Errorf("outbox-queued counter is %d, the outbox holds %d queued items", got, n))
 	}
 	return errs
 }

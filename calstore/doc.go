@@ -35,7 +35,7 @@
 // Normalize. The conformance suite in calstore/storetest states the
 // behaviour of any Store in code.
 //
-// # File layout (SchemaVersion 1)
+// # File layout (SchemaVersion 3)
 //
 // Keys are bytes; "u64" is an 8-byte big-endian integer, so byte order is
 // numeric order. Values are JSON of the exported types, using their json
@@ -44,6 +44,9 @@
 //	meta                     bucket
 //	  "schema"               decimal ASCII schema version ("1")
 //	  "pending-seq"          u64, the last Pending.ID assigned
+//	  "outbox-queued"        u64, how many outbox items have status queued
+//	                         (schema 3; kept by Enqueue, PutOutbox,
+//	                         DeleteOutbox; absent = 0)
 //	users                    bucket: primary address -> User
 //	addrs                    bucket: every address of every user (primary
 //	                         and aliases) -> primary address; the alias index
@@ -63,12 +66,24 @@
 //	log                      bucket: u64 sequence (bucket NextSequence, so
 //	                         commit order) -> LogEntry, for all users
 //	outbox                   bucket: u64 ID (bucket NextSequence) -> OutboxItem
+//	budget                   bucket (schema 3): u16 key length, key, u64
+//	                         expiry (Unix ns), u64 seq -> empty: one live
+//	                         use of a budget (TakeBudget)
+//	budget-exp               bucket (schema 3): u64 expiry, u64 seq (bucket
+//	                         NextSequence) -> the budget key: the same uses
+//	                         in expiry order, pruned from the front
 //
 // The change counter, the deleted bucket, Event.Change, User.PasswordHash
 // and User.FeedHash were added within SchemaVersion 1: they are optional
 // (absent reads as zero or empty), so older files open unchanged and an
 // older binary ignores them (a CTag then lags until the next change made
 // by a newer binary; clients resynchronise).
+//
+// Schema 2 moved each event's history into <primary>/history (UID NUL u64
+// sequence -> HistoryEntry); schema 3 added the outbox-queued counter
+// (counted from the outbox by the migration) and the budget buckets. An
+// older binary refuses a newer file, so none changes the outbox without
+// keeping the counter (Check compares it with the outbox).
 //
 // Log order is the order entries were added (newest = highest sequence),
 // not LogEntry.Time. Pending IDs come from meta/pending-seq rather than a

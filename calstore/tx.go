@@ -55,6 +55,14 @@ func u64(n uint64) []byte {
 	return binary.BigEndian.AppendUint64(nil, n)
 }
 
+// readU64 decodes a u64 value; a missing or short value reads as 0.
+func readU64(v []byte) uint64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
 // validAddress normalises a and checks it can be a key.
 func validAddress(what, a string) (string, error) {
 	n := Normalize(a)
@@ -896,6 +904,9 @@ func (t *tx) Enqueue(o OutboxItem) (OutboxItem, error) {
 	if err := b.Put(u64(id), buf); err != nil {
 		return OutboxItem{}, fmt.Errorf("put outbox item %d: %w", id, mapErr(err))
 	}
+	if err := t.countQueued("", OutboxQueued); err != nil {
+		return OutboxItem{}, err
+	}
 	o.To = slices.Clone(o.To)
 	o.Body = bytes.Clone(o.Body)
 	return o, nil
@@ -946,8 +957,12 @@ func (t *tx) PutOutbox(o OutboxItem) error {
 		return err
 	}
 	b := t.btx.Bucket(bucketOutbox)
-	if b.Get(u64(o.ID)) == nil {
+	old := b.Get(u64(o.ID))
+	if old == nil {
 		return fmt.Errorf("%w: outbox item %d", ErrNotFound, o.ID)
+	}
+	if err := t.countQueued(outboxStatus(old), o.Status); err != nil {
+		return err
 	}
 	if o.Updated.IsZero() {
 		o.Updated = now()
@@ -968,11 +983,53 @@ func (t *tx) DeleteOutbox(id uint64) error {
 		return err
 	}
 	b := t.btx.Bucket(bucketOutbox)
-	if b.Get(u64(id)) == nil {
+	old := b.Get(u64(id))
+	if old == nil {
 		return fmt.Errorf("%w: outbox item %d", ErrNotFound, id)
+	}
+	if err := t.countQueued(outboxStatus(old), ""); err != nil {
+		return err
 	}
 	if err := b.Delete(u64(id)); err != nil {
 		return fmt.Errorf("delete outbox item %d: %w", id, mapErr(err))
+	}
+	return nil
+}
+
+// OutboxQueued implements Tx.
+func (t *tx) OutboxQueued() (int, error) {
+	if err := t.check(false); err != nil {
+		return 0, err
+	}
+	return int(readU64(t.btx.Bucket(bucketMeta).Get(keyOutboxQueued))), nil
+}
+
+// outboxStatus is the status of a stored outbox item ("" if unreadable).
+func outboxStatus(buf []byte) string {
+	var o struct {
+		Status string `json:"status"`
+	}
+	if decode(buf, &o) != nil {
+		return ""
+	}
+	return o.Status
+}
+
+// countQueued keeps meta/outbox-queued when an item's status changes from
+// old to new ("" for an item that did not or no longer exists).
+func (t *tx) countQueued(old, new string) error {
+	if (old == OutboxQueued) == (new == OutboxQueued) {
+		return nil
+	}
+	meta := t.btx.Bucket(bucketMeta)
+	n := readU64(meta.Get(keyOutboxQueued))
+	if new == OutboxQueued {
+		n++
+	} else if n > 0 {
+		n--
+	}
+	if err := meta.Put(keyOutboxQueued, u64(n)); err != nil {
+		return fmt.Errorf("outbox-queued counter: %w", mapErr(err))
 	}
 	return nil
 }

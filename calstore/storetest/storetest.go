@@ -41,6 +41,10 @@ func Run(t *testing.T, open func(t *testing.T) calstore.Store) {
 		{"PendingForUID", testPendingForUID},
 		{"Contacts", testContacts},
 		{"Outbox", testOutbox},
+		{"OutboxQueued", testOutboxQueued},
+		{"Budget", testBudget},
+		{"BudgetPrune", testBudgetPrune},
+		{"BudgetInvalid", testBudgetInvalid},
 		{"UnknownUser", testUnknownUser},
 		{"CopiedOut", testCopiedOut},
 		{"Rollback", testRollback},
@@ -1608,6 +1612,233 @@ func testHistoryTrim(t *testing.T, s calstore.Store) {
 		if h, _ := tx.EventHistory("alice@example.test", "a"); len(h) != 1 {
 			t.Errorf("history of a after deleting ab: %d entries", len(h))
 		}
+		return nil
+	})
+}
+
+// testOutboxQueued: the queued count follows every status change, without
+// reading the items.
+func testOutboxQueued(t *testing.T, s calstore.Store) {
+	queued := func(want int) {
+		t.Helper()
+		read(t, s, func(tx calstore.Tx) error {
+			n, err := tx.OutboxQueued()
+			if err != nil {
+				return err
+			}
+			if n != want {
+				t.Errorf("OutboxQueued = %d, want %d", n, want)
+			}
+			return nil
+		})
+	}
+	queued(0)
+	var ids []uint64
+	write(t, s, func(tx calstore.Tx) error {
+		for range 4 {
+			o, err := tx.Enqueue(calstore.OutboxItem{From: "a@x", To: []string{"b@x"}, Body: []byte("ICS")})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, o.ID)
+		}
+		return nil
+	})
+	queued(4)
+	status := func(id uint64, st string) func(tx calstore.Tx) error {
+		return func(tx calstore.Tx) error {
+			o, err := tx.OutboxItem(id)
+			if err != nil {
+				return err
+			}
+			o.Status = st
+			return tx.PutOutbox(o)
+		}
+	}
+	write(t, s, status(ids[0], calstore.OutboxSent))
+	write(t, s, status(ids[1], calstore.OutboxFailed))
+	write(t, s, status(ids[2], calstore.OutboxQueued)) // queued to queued: no change
+	queued(2)
+	write(t, s, status(ids[1], calstore.OutboxQueued)) // retried
+	queued(3)
+	write(t, s, func(tx calstore.Tx) error { return tx.DeleteOutbox(ids[0]) }) // a sent one
+	write(t, s, func(tx calstore.Tx) error { return tx.DeleteOutbox(ids[3]) }) // a queued one
+	queued(2)
+	// A rolled-back change leaves the count alone.
+	err := s.Write(ctx, func(tx calstore.Tx) error {
+		if _, err := tx.Enqueue(calstore.OutboxItem{From: "a@x", To: []string{"b@x"}}); err != nil {
+			return err
+		}
+		return errors.New("roll back")
+	})
+	if err == nil {
+		t.Fatal("Write: want the function's error")
+	}
+	queued(2)
+	read(t, s, func(tx calstore.Tx) error {
+		l, err := tx.Outbox()
+		n := 0
+		for _, o := range l {
+			if o.Status == calstore.OutboxQueued {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("outbox holds %d queued items, want 2", n)
+		}
+		return err
+	})
+}
+
+// take spends one use of key in its own transaction.
+func take(t *testing.T, s calstore.Store, key string, at time.Time, window time.Duration, limit int) bool {
+	t.Helper()
+	var ok bool
+	write(t, s, func(tx calstore.Tx) error {
+		var err error
+		ok, err = tx.TakeBudget(key, at, window, limit)
+		return err
+	})
+	return ok
+}
+
+func used(t *testing.T, s calstore.Store, key string, at time.Time) int {
+	t.Helper()
+	var n int
+	read(t, s, func(tx calstore.Tx) error {
+		var err error
+		n, err = tx.BudgetUsed(key, at)
+		return err
+	})
+	return n
+}
+
+// testBudget: a budget counts uses per key over a sliding window, across
+// transactions and whatever user the caller acts for.
+func testBudget(t *testing.T, s calstore.Store) {
+	const dave, carol = "auto-send\x00dave@remote.test", "auto-send\x00carol@remote.test"
+	var got []bool
+	for i := range 4 {
+		got = append(got, take(t, s, dave, t0.Add(time.Duration(i)*time.Minute), time.Hour, 3))
+	}
+	if want := []bool{true, true, true, false}; !slices.Equal(got, want) {
+		t.Errorf("four uses of a budget of 3: got %v, want %v", got, want)
+	}
+	if n := used(t, s, dave, t0.Add(5*time.Minute)); n != 3 {
+		t.Errorf("BudgetUsed = %d, want 3", n)
+	}
+	// Another key has its own budget; a key that is a prefix of another
+	// shares nothing with it.
+	if !take(t, s, carol, t0.Add(5*time.Minute), time.Hour, 3) {
+		t.Error("carol's budget spent by dave's uses")
+	}
+	if n := used(t, s, "auto-send\x00dave", t0.Add(5*time.Minute)); n != 0 {
+		t.Errorf("prefix key: BudgetUsed = %d, want 0", n)
+	}
+	// Several uses in one transaction count against each other.
+	write(t, s, func(tx calstore.Tx) error {
+		for i, want := range []bool{true, true, false} {
+			ok, err := tx.TakeBudget("k2", t0, time.Hour, 2)
+			if err != nil {
+				return err
+			}
+			if ok != want {
+				t.Errorf("use %d in one transaction: got %v, want %v", i, ok, want)
+			}
+		}
+		return nil
+	})
+	// A rolled-back use is not spent.
+	err := s.Write(ctx, func(tx calstore.Tx) error {
+		if _, err := tx.TakeBudget("k3", t0, time.Hour, 1); err != nil {
+			return err
+		}
+		return errors.New("roll back")
+	})
+	if err == nil {
+		t.Fatal("Write: want the function's error")
+	}
+	if !take(t, s, "k3", t0, time.Hour, 1) {
+		t.Error("a rolled-back use was kept")
+	}
+	// The window slides: the first use expires an hour after it was taken
+	// (at t0+1h), the second a minute later.
+	if take(t, s, dave, t0.Add(time.Hour-time.Nanosecond), time.Hour, 3) {
+		t.Error("a use live until t0+1h did not count just before")
+	}
+	if !take(t, s, dave, t0.Add(time.Hour), time.Hour, 3) {
+		t.Error("a use expired at t0+1h still counted")
+	}
+	if take(t, s, dave, t0.Add(time.Hour), time.Hour, 3) {
+		t.Error("second take at t0+1h: only one use had expired")
+	}
+	// Deleting a user does not reset a budget: budgets are global.
+	addUsers(t, s, calstore.User{Address: "alice@example.test"})
+	write(t, s, func(tx calstore.Tx) error { return tx.DeleteUser("alice@example.test") })
+	if n := used(t, s, dave, t0.Add(time.Hour)); n != 3 {
+		t.Errorf("after DeleteUser: BudgetUsed = %d, want 3", n)
+	}
+	// limit <= 0 never spends.
+	if take(t, s, "k4", t0, time.Hour, 0) || used(t, s, "k4", t0) != 0 {
+		t.Error("limit 0 spent a use")
+	}
+}
+
+// testBudgetPrune: expired uses of every key go when any budget is taken;
+// live ones stay.
+func testBudgetPrune(t *testing.T, s calstore.Store) {
+	for i := range 50 {
+		take(t, s, fmt.Sprint("old", i), t0, time.Minute, 1)
+	}
+	take(t, s, "live", t0, 24*time.Hour, 1)
+	if n := used(t, s, "old7", t0.Add(30*time.Second)); n != 1 {
+		t.Fatalf("BudgetUsed before expiry = %d, want 1", n)
+	}
+	// A read after expiry does not count expired uses, pruned or not.
+	if n := used(t, s, "old7", t0.Add(time.Minute)); n != 0 {
+		t.Errorf("BudgetUsed at expiry = %d, want 0", n)
+	}
+	// Taking another key prunes them: the same key can be taken again
+	// with limit 1, and the long-lived use is still there.
+	if !take(t, s, "other", t0.Add(2*time.Minute), time.Minute, 1) {
+		t.Fatal("take after expiry refused")
+	}
+	for i := range 50 {
+		if !take(t, s, fmt.Sprint("old", i), t0.Add(2*time.Minute), time.Minute, 1) {
+			t.Fatalf("old%d: expired use still counted", i)
+		}
+	}
+	if take(t, s, "live", t0.Add(2*time.Minute), 24*time.Hour, 1) {
+		t.Error("pruning dropped a live use")
+	}
+}
+
+func testBudgetInvalid(t *testing.T, s calstore.Store) {
+	cases := []struct {
+		name string
+		fn   func(tx calstore.Tx) error
+		want error
+	}{
+		{"empty key", func(tx calstore.Tx) error { _, err := tx.TakeBudget("", t0, time.Hour, 1); return err }, calstore.ErrInvalid},
+		{"long key", func(tx calstore.Tx) error {
+			_, err := tx.TakeBudget(strings.Repeat("k", calstore.MaxBudgetKeyLen+1), t0, time.Hour, 1)
+			return err
+		}, calstore.ErrInvalid},
+		{"zero window", func(tx calstore.Tx) error { _, err := tx.TakeBudget("k", t0, 0, 1); return err }, calstore.ErrInvalid},
+		{"long key read", func(tx calstore.Tx) error {
+			_, err := tx.BudgetUsed(strings.Repeat("k", calstore.MaxBudgetKeyLen+1), t0)
+			return err
+		}, calstore.ErrInvalid},
+	}
+	for _, c := range cases {
+		wantErr(t, c.name, s.Write(ctx, c.fn), c.want)
+	}
+	if !take(t, s, strings.Repeat("k", calstore.MaxBudgetKeyLen), t0, time.Hour, 1) {
+		t.Error("a key of MaxBudgetKeyLen bytes refused")
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		_, err := tx.TakeBudget("k", t0, time.Hour, 1)
+		wantErr(t, "TakeBudget in Read", err, calstore.ErrReadOnly)
 		return nil
 	})
 }
