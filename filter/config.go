@@ -28,8 +28,12 @@ type File struct {
 	TrustedAuthServIDs         []string `toml:"trusted_authserv_ids"`
 	RequireAuthenticatedSender bool     `toml:"require_authenticated_sender"`
 	LearnSentContacts          *bool    `toml:"learn_sent_contacts"`
-	RefreshLimit               *int     `toml:"refresh_limit"`
-	OnError                    string   `toml:"on_error"`
+	AutoSendLimit              *int     `toml:"auto_send_limit"`
+	// RefreshLimit is the key auto_send_limit replaced: read as
+	// auto_send_limit with a warning (Warnings); 0, which meant no limit,
+	// and both keys together are errors.
+	RefreshLimit *int   `toml:"refresh_limit"`
+	OnError      string `toml:"on_error"`
 
 	Limits     LimitsConfig     `toml:"limits"`
 	Milter     MilterConfig     `toml:"milter"`
@@ -254,6 +258,16 @@ func LoadFile(path string) (File, error) {
 	return f, nil
 }
 
+// Warnings are what is accepted in the file but should change: deprecated
+// keys. imipd -test prints them, the daemon logs them at start.
+func (f File) Warnings() []string {
+	var w []string
+	if f.RefreshLimit != nil && *f.RefreshLimit > 0 && f.AutoSendLimit == nil {
+		w = append(w, fmt.Sprintf("refresh_limit is deprecated: read as auto_send_limit = %d, which counts all automatic mail per target address and hour, across senders and users; rename the key", *f.RefreshLimit))
+	}
+	return w
+}
+
 // Processing validates the file and returns the processing configuration.
 func (f File) Processing() (Config, error) {
 	c := DefaultConfig()
@@ -310,11 +324,17 @@ func (f File) Processing() (Config, error) {
 	default:
 		bad("on_error", "%q: want accept (fail open) or tempfail (fail closed)", f.OnError)
 	}
-	if f.RefreshLimit != nil {
-		if *f.RefreshLimit < 0 {
-			bad("refresh_limit", "%d: want 0 (no limit) or more", *f.RefreshLimit)
-		}
-		c.RefreshLimit = *f.RefreshLimit
+	switch {
+	case f.RefreshLimit != nil && f.AutoSendLimit != nil:
+		bad("refresh_limit", "replaced by auto_send_limit; remove it")
+	case f.RefreshLimit != nil && *f.RefreshLimit <= 0:
+		bad("refresh_limit", "%d: replaced by auto_send_limit, which has no \"no limit\" (0 = no automatic mail); set auto_send_limit", *f.RefreshLimit)
+	case f.RefreshLimit != nil:
+		c.AutoSendLimit = *f.RefreshLimit
+	case f.AutoSendLimit != nil && *f.AutoSendLimit < 0:
+		bad("auto_send_limit", "%d: want 0 (no automatic mail) or more", *f.AutoSendLimit)
+	case f.AutoSendLimit != nil:
+		c.AutoSendLimit = *f.AutoSendLimit
 	}
 	for key, v := range map[string]string{"milter.listen": f.Milter.Listen, "lmtp.listen": f.LMTP.Listen, "lmtp.forward": f.LMTP.Forward, "submission.address": f.Submission.Address} {
 		if v != "" && !strings.HasPrefix(v, "inet:") && !strings.HasPrefix(v, "unix:") {

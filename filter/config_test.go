@@ -163,3 +163,45 @@ func TestConfigOwnMail(t *testing.T) {
 		t.Fatalf("login mapped to a non-address: %v", err)
 	}
 }
+
+// auto_send_limit replaces refresh_limit: the old key is read as the new
+// one with a warning; its "0 = no limit", and both keys at once, are errors
+// that name the new key.
+func TestConfigAutoSendLimit(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.toml")
+	for _, c := range []struct {
+		toml    string
+		limit   int
+		err     string
+		warning bool
+	}{
+		{"", 3, "", false},
+		{"auto_send_limit = 5\n", 5, "", false},
+		{"auto_send_limit = 0\n", 0, "", false},
+		{"auto_send_limit = -1\n", 0, "auto_send_limit: -1", false},
+		{"refresh_limit = 4\n", 4, "", true},
+		{"refresh_limit = 0\n", 0, "refresh_limit: 0: replaced by auto_send_limit", false},
+		{"refresh_limit = 4\nauto_send_limit = 2\n", 0, "refresh_limit: replaced by auto_send_limit; remove it", false},
+	} {
+		os.WriteFile(p, []byte(c.toml), 0o600)
+		f, err := LoadFile(p)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: got %v, want an error with %q", c.toml, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.toml, err)
+			continue
+		}
+		pc, _ := f.Processing()
+		if pc.AutoSendLimit != c.limit {
+			t.Errorf("%q: AutoSendLimit %d, want %d", c.toml, pc.AutoSendLimit, c.limit)
+		}
+		w := f.Warnings()
+		if got := len(w) == 1 && strings.Contains(w[0], "auto_send_limit = 4"); got != c.warning {
+			t.Errorf("%q: warnings %q", c.toml, w)
+		}
+	}
+}

@@ -132,10 +132,11 @@ func TestDelegateOrganizes(t *testing.T) {
 	}
 }
 
-// REFRESH answers are rate limited per attendee and event (RFC 5546 §6.1.5).
+// REFRESH answers count against the target's budget of automatic mail
+// (auto_send_limit): over it, the REFRESH is ignored with send-budget.
 func TestRefreshLimit(t *testing.T) {
 	p, _ := newProc(t)
-	p.Cfg.RefreshLimit = 2
+	p.Cfg.AutoSendLimit = 2
 	ics := fmt.Sprintf(invite, "f1@example.test", "", "alice@example.test", "carol@remote.test")
 	process(t, p, mail("alice@example.test", "carol@remote.test", "f1@example.test", "REQUEST", ics),
 		filter.Envelope{MailFrom: "alice@example.test", Rcpts: []string{"carol@remote.test"}, Outgoing: true})
@@ -146,7 +147,7 @@ func TestRefreshLimit(t *testing.T) {
 			filter.Envelope{Rcpts: []string{"alice@example.test"}})
 		got = append(got, string(r.Outcome)+"/"+r.Reason)
 	}
-	want := "applied/refresh-answered applied/refresh-answered ignored/refresh-limit"
+	want := "applied/refresh-answered applied/refresh-answered ignored/send-budget"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("got %v, want %s", got, want)
 	}

@@ -27,9 +27,12 @@ type Config struct {
 	TrustedAuthServIDs         []string
 	RequireAuthenticatedSender bool
 	LearnSentContacts          bool // people a user wrote to count as known (SPEC "Policy")
-	RefreshLimit               int  // automatic answers to REFRESH per attendee, event and hour; 0 = no limit
-	MIME                       imip.Limits
-	ICS                        ics.Limits
+	// AutoSendLimit is the budget of automatic mail (REFRESH answers, the
+	// REFRESH an ADD asks with) per target address and AutoSendWindow,
+	// across all senders and local users; 0 = no automatic mail.
+	AutoSendLimit int
+	MIME          imip.Limits
+	ICS           ics.Limits
 }
 
 // DefaultConfig is the embedded default (SPEC "Interfaces").
@@ -38,7 +41,7 @@ func DefaultConfig() Config {
 		DefaultPolicy:     itip.Known,
 		Timeframe:         28 * 24 * time.Hour,
 		LearnSentContacts: true,
-		RefreshLimit:      3,
+		AutoSendLimit:     3,
 		MIME:              imip.DefaultLimits(),
 		ICS:               ics.DefaultLimits(),
 	}
@@ -204,12 +207,14 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 				Sent:           sent,
 				Timeframe:      p.Cfg.Timeframe,
 				Outgoing:       u.outgoing,
-				RefreshLimit:   p.Cfg.RefreshLimit,
 			}
 			key := onceKey(msg.MessageID, o.data)
-			res, err := p.applyOne(ctx, u, in, key, o.data, msg, env, now)
+			res, drops, err := p.applyOne(ctx, u, in, key, o.data, msg, env, now)
 			if err != nil {
 				return rep, fmt.Errorf("message %s for %s: %w", msg.MessageID, u.addr, err)
+			}
+			for _, d := range drops {
+				log.Warn("automatic mail not sent", "user", u.addr, "uid", r.UID, "method", d.method, "target", d.target, "reason", d.reason)
 			}
 			r.Outcome, r.Reason, r.Summary = res.Outcome, res.Reason, res.Note
 			r.Sends, r.Pending = len(res.Send), len(res.Pending)
@@ -411,10 +416,9 @@ var errDryRun = errors.New("dry run")
 // applyOne runs the rules for one user inside one write transaction
 // (applyInTx): the once-only check, the evaluation and every write are
 // atomic. A message already processed for the user is answered from a read
-// transaction (seenBefore).
-func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, error) {
-	var res itip.Result
-	var err error
+// transaction (seenBefore). drops are the automatic mail the budgets
+// stopped (budgetSends), for the log.
+func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (res itip.Result, drops []unsent, err error) {
 	seen := false
 	if !env.DryRun {
 		res, seen, err = p.seenBefore(ctx, u.addr, key)
@@ -429,53 +433,53 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 		}
 		err = write(ctx, func(tx calstore.Tx) error {
 			var err error
-			res, err = p.applyInTx(tx, u, in, key, data, msg, env, now)
+			res, drops, err = p.applyInTx(tx, u, in, key, data, msg, env, now)
 			return err
 		})
 		if errors.Is(err, errDryRun) {
-			return res, nil
+			return res, drops, nil
 		}
 	}
 	if err == nil && len(res.Send) > 0 && p.OnEnqueue != nil {
 		p.OnEnqueue()
 	}
-	return res, err
+	return res, drops, err
 }
 
 // applyInTx is the whole decision for one user inside tx: the once-only
-// check, the user, the stored event, the rules, the writes and the log.
-func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, error) {
+// check, the user, the stored event, the rules, the budgets of automatic
+// mail, the writes and the log.
+func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, []unsent, error) {
 	if res, seen, err := logged(tx, u.addr, key); seen || err != nil {
-		return res, err
+		return res, nil, err
 	}
 	user, err := p.ensureUser(tx, u.addr, now)
 	if err != nil {
-		return itip.Result{}, err
+		return itip.Result{}, nil, err
 	}
 	in.User = user
 	ev, cal, err := loadEvent(tx, u.addr, in.Msg.UID, p.cals())
 	if err != nil {
-		return itip.Result{}, err
+		return itip.Result{}, nil, err
 	}
 	in.Stored, in.ReplyStamps = cal, ev.ReplyStamps
 	if in.From != "" {
 		if in.Known, err = tx.IsContact(u.addr, in.From); err != nil {
-			return itip.Result{}, err
-		}
-	}
-	if in.Msg.Method == itip.Refresh && in.RefreshLimit > 0 {
-		if in.RecentRefreshes, err = recentRefreshAnswers(tx, in.Msg.UID, in.From, now); err != nil {
-			return itip.Result{}, err
+			return itip.Result{}, nil, err
 		}
 	}
 	res := itip.Apply(in)
+	drops, err := p.budgetSends(tx, u.addr, in.Msg.UID, &res, now)
+	if err != nil {
+		return itip.Result{}, nil, err
+	}
 	if env.DryRun {
-		return res, errDryRun
+		return res, drops, errDryRun
 	}
 	if err := p.record(tx, u, in, key, data, msg, env, now, ev, cal, res); err != nil {
-		return itip.Result{}, err
+		return itip.Result{}, nil, err
 	}
-	return res, nil
+	return res, drops, nil
 }
 
 // record writes a decision for one user: commit and the once-only log
@@ -499,29 +503,6 @@ func (p *Processor) record(tx calstore.Tx, u rcptUser, in itip.Input, key string
 	}
 	return tx.AddLog(calstore.LogEntry{User: u.addr, Key: key, Time: now, MessageID: msg.MessageID, From: msg.From,
 		Method: method, UID: in.Msg.UID, Outcome: string(res.Outcome), Reason: res.Reason, Transport: env.Transport})
-}
-
-// recentRefreshAnswers counts the automatic REQUESTs sent for uid to addr in
-// the last hour: the rate limit of answers to REFRESH (RFC 5546 §6.1.5,
-// unauthorized or abusive REFRESH).
-func recentRefreshAnswers(tx calstore.Tx, uid, addr string, now time.Time) (int, error) {
-	items, err := tx.Outbox()
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, it := range items {
-		if !it.Auto || it.Method != string(itip.Request) || it.UID != uid || now.Sub(it.Created) > time.Hour {
-			continue
-		}
-		for _, to := range it.To {
-			if to == addr {
-				n++
-				break
-			}
-		}
-	}
-	return n, nil
 }
 
 // learnSent records the recipients of a user's outgoing message as people

@@ -28,10 +28,6 @@ type Input struct {
 	// among people the user wrote to, or in another event of the user. Apply
 	// also counts the parties of the stored copy of this UID as known.
 	Known bool
-	// RefreshLimit caps automatic answers to REFRESH per attendee, event and
-	// hour (0: no limit); RecentRefreshes is how many the caller found in
-	// the last hour for this author and UID (RFC 5546 §6.1.5).
-	RefreshLimit, RecentRefreshes int
 	// AutoSubmitted marks a message that is itself automatic
 	// (Auto-Submitted other than "no"): imipd never answers it automatically.
 	AutoSubmitted bool
@@ -111,7 +107,11 @@ type Outgoing struct {
 	SentBy string   // the delegate acting for the user, if any
 	To     []string // recipients, normalised
 	Cal    *ical.Calendar
-	Auto   bool // automatic answer: Auto-Submitted: auto-replied
+	// Auto marks mail imipd sends on its own (Auto-Submitted: auto-replied).
+	// The caller counts it against its budgets per target address before
+	// sending (RFC 5546 §6.1.5: a flood must not turn imipd into a mail
+	// cannon; filter's budgetSends) and may drop it.
+	Auto bool
 }
 
 func result(o Outcome, reason string) Result { return Result{Outcome: o, Reason: reason} }

@@ -24,11 +24,6 @@ func applyRefresh(in *Input) Result {
 		// Loop protection: never answer an automatic message automatically.
 		return result(Ignored, "auto-submitted")
 	}
-	if in.RefreshLimit > 0 && in.RecentRefreshes >= in.RefreshLimit {
-		// RFC 5546 §6.1.5: a flood of REFRESH must not turn imipd into a
-		// mail cannon; the attendee can ask again in an hour.
-		return result(Ignored, "refresh-limit")
-	}
 	r = result(Applied, "refresh-answered")
 	r.Send = []Outgoing{{Method: Request, From: in.User.Address, To: []string{asker.Address}, Cal: stamped(asMethod(st.cal, Request), in.Now), Auto: true}}
 	r.Note = Describe(m, in.User.Address)

@@ -64,6 +64,9 @@ func main() {
 			fmt.Fprintf(os.Stderr, "imipd: configuration errors:\n%v\n", err)
 			os.Exit(1)
 		}
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintf(os.Stderr, "imipd: warning: %s\n", w)
+		}
 		fmt.Println("configuration ok")
 		return
 	}
@@ -76,6 +79,9 @@ func main() {
 	// same structured log; go-milter's warnings at level Warn.
 	slog.SetDefault(log)
 	filter.SetMilterLibraryLog(log)
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration", "warning", w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
@@ -262,18 +268,15 @@ func closeAll(ss []server) {
 	}
 }
 
-// outboxQueued counts queued outbox items for the metrics scrape.
+// outboxQueued is the number of queued outbox items for the metrics
+// scrape: the store's counter, no item is read.
 func outboxQueued(db calstore.Store) float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	n := 0
 	db.Read(ctx, func(tx calstore.Tx) error {
-		items, err := tx.Outbox()
-		for _, it := range items {
-			if it.Status == calstore.OutboxQueued {
-				n++
-			}
-		}
+		var err error
+		n, err = tx.OutboxQueued()
 		return err
 	})
 	return float64(n)

@@ -78,3 +78,33 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		t.Fatal("bad default_policy accepted")
 	}
 }
+
+// The queue gauge reads the store's counter of queued items.
+func TestOutboxQueuedGauge(t *testing.T) {
+	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Write(context.Background(), func(tx calstore.Tx) error {
+		for i := range 3 {
+			o, err := tx.Enqueue(calstore.OutboxItem{From: "a@example.test", To: []string{"b@remote.test"}})
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				o.Status = calstore.OutboxSent
+				if err := tx.PutOutbox(o); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := outboxQueued(db); n != 2 {
+		t.Fatalf("outboxQueued = %v, want 2", n)
+	}
+}
