@@ -528,77 +528,74 @@ func TestMigrateHistory(t *testing.T) {
 	}
 }
 
+// openPath opens the store at path; the test's cleanup closes it (a
+// second Close is harmless).
+func openPath(t *testing.T, path string) *calstore.DB {
+	t.Helper()
+	db, err := calstore.Open(path, calstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestBudgetAndQueueSurviveReopen: budget uses and the queued count are in
 // the file, not in memory.
 func TestBudgetAndQueueSurviveReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "imipd.db")
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	db, err := calstore.Open(path, calstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Write(ctx, func(tx calstore.Tx) error {
+	const dave = "auto-send\x00dave@remote.test"
+	db := openPath(t, path)
+	must(t, db.Write(ctx, func(tx calstore.Tx) error {
 		for range 2 {
-			if _, err := tx.TakeBudget("auto-send\x00dave@remote.test", t0, time.Hour, 2); err != nil {
+			if _, err := tx.TakeBudget(dave, t0, time.Hour, 2); err != nil {
 				return err
 			}
 		}
 		_, err := tx.Enqueue(calstore.OutboxItem{From: "a@x", To: []string{"b@x"}})
 		return err
-	})
+	}))
 	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err = calstore.Open(path, calstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Write(ctx, func(tx calstore.Tx) error {
-		if ok, err := tx.TakeBudget("auto-send\x00dave@remote.test", t0.Add(time.Minute), time.Hour, 2); ok || err != nil {
+	db = openPath(t, path)
+	must(t, db.Write(ctx, func(tx calstore.Tx) error {
+		if ok, err := tx.TakeBudget(dave, t0.Add(time.Minute), time.Hour, 2); ok || err != nil {
 			t.Errorf("after reopen: a third use of a budget of 2 was taken (%v)", err)
 		}
 		if n, err := tx.OutboxQueued(); n != 1 || err != nil {
 			t.Errorf("after reopen: OutboxQueued = %d, %v, want 1", n, err)
 		}
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Check(ctx); err != nil {
-		t.Fatal(err)
-	}
+	}))
+	must(t, db.Check(ctx))
 }
 
 // TestMigrateOutboxQueued: a schema 2 file (no counter) gets the count of
 // its queued items on open; Check notices a counter that disagrees.
 func TestMigrateOutboxQueued(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "imipd.db")
-	db, err := calstore.Open(path, calstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Write(ctx, func(tx calstore.Tx) error {
-		for i := range 3 {
+	db := openPath(t, path)
+	must(t, db.Write(ctx, func(tx calstore.Tx) error {
+		for _, st := range []string{calstore.OutboxSent, calstore.OutboxQueued, calstore.OutboxQueued} {
 			o, err := tx.Enqueue(calstore.OutboxItem{From: "a@x", To: []string{"b@x"}})
 			if err != nil {
 				return err
 			}
-			if i == 0 {
-				o.Status = calstore.OutboxSent
-				if err := tx.PutOutbox(o); err != nil {
-					return err
-				}
+			o.Status = st
+			if err := tx.PutOutbox(o); err != nil {
+				return err
 			}
 		}
 		return nil
-	})
+	}))
 	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Turn it into what schema 2 wrote.
 	readBolt(t, path, true, func(tx *bolt.Tx) error {
 		meta := tx.Bucket([]byte("meta"))
@@ -612,32 +609,19 @@ func TestMigrateOutboxQueued(t *testing.T) {
 		}
 		return meta.Delete([]byte("outbox-queued"))
 	})
-	db, err = calstore.Open(path, calstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Read(ctx, func(tx calstore.Tx) error {
+	db = openPath(t, path)
+	must(t, db.Read(ctx, func(tx calstore.Tx) error {
 		if n, err := tx.OutboxQueued(); n != 2 || err != nil {
 			t.Errorf("after migration: OutboxQueued = %d, %v, want 2", n, err)
 		}
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Check(ctx); err != nil {
-		t.Fatal(err)
-	}
+	}))
+	must(t, db.Check(ctx))
 	db.Close()
 	readBolt(t, path, true, func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("meta")).Put([]byte("outbox-queued"), make([]byte, 8))
 	})
-	db, err = calstore.Open(path, calstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Check(ctx); err == nil || !strings.Contains(err.Error(), "outbox-queued") {
+	if err := openPath(t, path).Check(ctx); err == nil || !strings.Contains(err.Error(), "outbox-queued") {
 		t.Fatalf("Check with a wrong counter: %v", err)
 	}
 }

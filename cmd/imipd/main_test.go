@@ -87,16 +87,9 @@ func TestOutboxQueuedGauge(t *testing.T) {
 	}
 	defer db.Close()
 	err = db.Write(context.Background(), func(tx calstore.Tx) error {
-		for i := range 3 {
-			o, err := tx.Enqueue(calstore.OutboxItem{From: "a@example.test", To: []string{"b@remote.test"}})
-			if err != nil {
+		for range 2 {
+			if _, err := tx.Enqueue(calstore.OutboxItem{From: "a@example.test", To: []string{"b@remote.test"}}); err != nil {
 				return err
-			}
-			if i == 0 {
-				o.Status = calstore.OutboxSent
-				if err := tx.PutOutbox(o); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
