@@ -24,6 +24,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./itip/imip/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./itip/ics/
 	$(GO) test -run='^$$' -fuzz='^FuzzApply$$' -fuzztime=$(FUZZTIME) ./itip/
+	$(GO) test -run='^$$' -fuzz='^FuzzSenderRule$$' -fuzztime=$(FUZZTIME) ./itip/
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthResults$$' -fuzztime=$(FUZZTIME) ./filter/
 	$(GO) test -run='^$$' -fuzz='^FuzzMilterSession$$' -fuzztime=$(FUZZTIME) ./filter/
 	$(GO) test -run='^$$' -fuzz='^FuzzLMTPSession$$' -fuzztime=$(FUZZTIME) ./filter/

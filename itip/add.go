@@ -13,17 +13,16 @@ func applyAdd(in *Input) Result {
 	st := newObject(in.Stored)
 	if st == nil {
 		r := result(Ignored, "unknown-event")
-		if !in.AutoSubmitted && !in.User.Is(org.Address) && senderIs(org, in.From, in.Sender) {
+		if !in.AutoSubmitted && !in.User.Is(org.Address) && authorVouch(in, organizerSpeaker(nil, m)) == vouchSelf {
 			r.Send = []Outgoing{refreshFor(in, org.Address)}
 			r.Reason = "refresh-sent"
 		}
 		return r
 	}
-	so := st.organizer()
-	if so.Address != "" && so.Address != org.Address && !in.Force {
+	if so := st.organizer(); so.Address != "" && so.Address != org.Address && !in.Force {
 		return held(in, "organizer-changed")
 	}
-	if r, ok := checkSender(in, Party{Address: so.Address, SentBy: org.SentBy}); !ok {
+	if r, ok := checkSender(in, organizerSpeaker(st, m)); !ok {
 		return r
 	}
 	master := st.master()
@@ -39,6 +38,7 @@ func applyAdd(in *Input) Result {
 		return r
 	}
 	out := addInstances(st, m, &in.User)
+	settleOrganizerSentBy(out, st, in.From)
 	r := result(Applied, "added")
 	r.Cal = out
 	r.Note = Describe(m, in.User.Address)

@@ -14,8 +14,11 @@ type Input struct {
 	ReplyStamps map[string]time.Time // per-attendee DTSTAMP of the last applied REPLY (see replyStampKey)
 	User        User
 
-	From   string // author (From header address), normalised
-	Sender string // Sender header address, normalised, "" if none
+	From string // author (From header address), normalised
+	// Sender is the Sender header address, normalised, "" if none. The
+	// sender rule (sender.go) does not use it: a Sender header neither
+	// vouches for anyone nor makes a mismatch.
+	Sender string
 
 	// AuthFail is "" when nothing speaks against the author, else the reason
 	// word from the trusted Authentication-Results ("dmarc-fail",
@@ -187,12 +190,4 @@ func gate(in *Input, known bool) (r Result, ok bool) {
 		}
 	}
 	return Result{}, true
-}
-
-// checkSender applies the SPEC's sender rule for party p.
-func checkSender(in *Input, p Party) (Result, bool) {
-	if in.Force || senderIs(p, in.From, in.Sender) {
-		return Result{}, true
-	}
-	return held(in, "sender-mismatch"), false
 }

@@ -8,7 +8,7 @@ import (
 
 // applyCancel handles CANCEL (RFC 5546 §3.2.5) with the seed's two extra
 // conditions: SEQUENCE ≥ the stored one, and the sender is the organizer or
-// its SENT-BY. A whole-event cancel keeps the event visible with
+// its known SENT-BY (sender.go). A whole-event cancel keeps the event visible with
 // STATUS:CANCELLED; an instance cancel cancels that instance;
 // RANGE=THISANDFUTURE ends the series before it.
 func applyCancel(in *Input) Result {
@@ -18,11 +18,10 @@ func applyCancel(in *Input) Result {
 	if st == nil {
 		return cancelUnknown(in)
 	}
-	so := st.organizer()
-	if so.Address != "" && so.Address != org.Address && !in.Force {
+	if so := st.organizer(); so.Address != "" && so.Address != org.Address && !in.Force {
 		return held(in, "organizer-changed")
 	}
-	if r, ok := checkSender(in, Party{Address: so.Address, SentBy: org.SentBy}); !ok {
+	if r, ok := checkSender(in, organizerSpeaker(st, m)); !ok {
 		return r
 	}
 	if r, ok := cancelOrder(st, m); !ok {
@@ -53,10 +52,12 @@ func applyCancel(in *Input) Result {
 // message passes the policy gates, the cancellation is stored as the
 // event's first known state (STATUS:CANCELLED), so an older REQUEST that
 // arrives later is outdated by RFC 5546 §2.1.5 instead of resurrecting the
-// meeting. Otherwise nothing is stored and nobody is asked.
+// meeting. Only the organizer's own mail does that: with no stored copy, no
+// SENT-BY is known (SPEC "Sender checks"). Otherwise nothing is stored and
+// nobody is asked.
 func cancelUnknown(in *Input) Result {
 	m := in.Msg
-	if !senderIs(m.Organizer(), in.From, in.Sender) || in.User.Is(m.Organizer().Address) {
+	if authorVouch(in, organizerSpeaker(nil, m)) != vouchSelf || in.User.Is(m.Organizer().Address) {
 		return result(Ignored, "unknown-event")
 	}
 	if _, ok := gate(in, false); !ok {

@@ -34,8 +34,7 @@ func applyDeclineCounter(in *Input) Result {
 	if st == nil {
 		return result(Ignored, "unknown-event")
 	}
-	so := st.organizer()
-	if r, ok := checkSender(in, Party{Address: so.Address, SentBy: m.Organizer().SentBy}); !ok {
+	if r, ok := checkSender(in, organizerSpeaker(st, m)); !ok {
 		return r
 	}
 	if answersOlder(st, m) {
@@ -74,11 +73,11 @@ func atOrganizer(in *Input) (st *object, who Party, r Result, ok bool) {
 	if mo := in.Msg.Organizer().Address; mo != "" && !in.User.Is(mo) {
 		return nil, Party{}, result(Ignored, "not-organizer"), false
 	}
-	who, found := answeringAttendee(in.Msg, in.From, in.Sender)
+	who, found := answeringAttendee(in, st)
 	if !found {
 		return nil, Party{}, held(in, "sender-mismatch"), false
 	}
-	if r, ok := checkSender(in, who); !ok {
+	if r, ok := checkSender(in, attendeeSpeaker(st, who)); !ok {
 		return nil, Party{}, r, false
 	}
 	return st, who, Result{}, true

@@ -30,8 +30,10 @@ func Describe(m *Message, user string) string {
 		if p.CN != "" {
 			s = p.CN + " <" + p.Address + ">"
 		}
-		if p.SentBy != "" {
-			s += " (sent by " + p.SentBy + ")"
+		if p.SentBy != "" && p.SentBy != p.Address {
+			// RFC 5545 §3.2.18: a claim the reader weighs (SPEC "Sender
+			// checks": "Sam on behalf of Carol invites you").
+			s = p.SentBy + " on behalf of " + s
 		}
 		return s
 	}

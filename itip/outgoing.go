@@ -79,7 +79,7 @@ func applyOutgoing(in *Input) Result {
 				if !in.User.Is(a.Address) {
 					continue
 				}
-				if mp := attendeeProp(inst.Comp, a.Address); mp != nil && setAttendeeParams(o, inst, mp) {
+				if mp := attendeeProp(inst.Comp, a.Address); mp != nil && setAttendeeParams(o, inst, mp, vouchSelf) {
 					changed = true
 				}
 			}

@@ -1,8 +1,10 @@
 package itip
 
 import (
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
 )
@@ -18,6 +20,9 @@ func applyReply(in *Input) Result {
 	if !ok {
 		return r
 	}
+	// What the answer may teach the organizer's copy depends on who wrote
+	// it (replyParams): with Force, an unverified author teaches nothing.
+	v := authorVouch(in, attendeeSpeaker(st, replier))
 	crasher := false
 	newer := false
 	worst := 1
@@ -89,7 +94,7 @@ func applyReply(in *Input) Result {
 		if mp == nil {
 			continue
 		}
-		if setAttendeeParams(o, inst, mp) {
+		if setAttendeeParams(o, inst, mp, v) {
 			stamps[key] = inst.DTStamp
 		}
 	}
@@ -103,27 +108,64 @@ func applyReply(in *Input) Result {
 
 // answeringAttendee picks the attendee a REPLY, REFRESH or COUNTER speaks
 // for: RFC 5546 wants exactly one, but some clients send the whole list, so
-// the one matching the author (or their SENT-BY) is taken; failing that, a
-// lone attendee.
-func answeringAttendee(m *Message, from, sender string) (Party, bool) {
-	for _, inst := range m.Instances {
-		for _, a := range inst.Attendees {
-			if senderIs(a, from, sender) {
-				return a, true
+// the one the sender rule ranks highest for the author is taken (the
+// attendee who wrote it, else one the author is a known SENT-BY of in the
+// stored copy st, else one the author only claims to be SENT-BY of: then
+// checkSender holds the message); failing that, a lone attendee. The stored
+// copy is read once, for the SENT-BY values naming the author.
+func answeringAttendee(in *Input, st *object) (Party, bool) {
+	from := in.From
+	var known map[string]bool // stored attendees with SENT-BY = the author
+	if st != nil && from != "" {
+		for _, c := range st.events() {
+			for i := range c.Props[ical.PropAttendee] {
+				p := &c.Props[ical.PropAttendee][i]
+				if p.Params.Get("SENT-BY") != "" && sentByOf(p) == from {
+					if known == nil {
+						known = map[string]bool{}
+					}
+					known[NormAddr(p.Value)] = true
+				}
 			}
 		}
 	}
-	if len(m.First().Attendees) == 1 {
-		return m.First().Attendees[0], true
+	best, found := vouchNone, Party{}
+	for _, inst := range in.Msg.Instances {
+		for _, a := range inst.Attendees {
+			s := speaker{Address: a.Address, Claimed: a.SentBy}
+			if known[a.Address] {
+				s.Known = []string{from}
+			}
+			if v := authorVouch(in, s); v > best {
+				best, found = v, a
+				if v == vouchSelf {
+					return a, true
+				}
+			}
+		}
+	}
+	if best != vouchNone {
+		return found, true
+	}
+	if len(in.Msg.First().Attendees) == 1 {
+		return in.Msg.First().Attendees[0], true
 	}
 	return Party{}, false
 }
 
-// setAttendeeParams copies the parameters of the answering attendee mp onto
+// attendeeSpeaker is attendee a of a message as the sender rule sees it:
+// the SENT-BY values the stored copy holds for that attendee, and the
+// message's claim.
+func attendeeSpeaker(st *object, a Party) speaker {
+	return speaker{Address: a.Address, Claimed: a.SentBy, Known: st.sentBys(ical.PropAttendee, a.Address)}
+}
+
+// setAttendeeParams takes the parameters of the answering attendee mp onto
 // the stored attendee with the same address (its URI is kept), in the
 // override for inst's RECURRENCE-ID, which is created from the master when
-// missing. It reports whether the stored object changed.
-func setAttendeeParams(o *object, inst *Instance, mp *ical.Prop) bool {
+// missing; replyParams decides which (v: how the sender rule vouched for
+// the author). It reports whether the stored object changed.
+func setAttendeeParams(o *object, inst *Instance, mp *ical.Prop, v vouch) bool {
 	addr := NormAddr(mp.Value)
 	t := o.find(inst.RecurrenceID)
 	if t == nil {
@@ -140,20 +182,137 @@ func setAttendeeParams(o *object, inst *Instance, mp *ical.Prop) bool {
 	}
 	t = o.ownAttendees(t)
 	sp := attendeeProp(t, addr)
-	sp.Params = cloneParams(sp.Params)
-	// RSVP asked for this answer; the answer settles it unless renewed.
-	sp.Params.Del(ical.ParamRSVP)
-	for k, v := range mp.Params {
-		switch k {
-		case "SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND":
-			continue // RFC 6638 server-side parameters, never taken from mail
+	sp.Params = replyParams(sp.Params, mp.Params, v)
+	return true
+}
+
+// replyParams is the one rule for what an attendee's answer may change in
+// the organizer's copy of its ATTENDEE property (SPEC "Methods": REPLY; the
+// seed lets attendees edit their own parameters; RFC 5545 §3.8.4.1 lists
+// the ATTENDEE parameters). It returns stored's parameters with these taken
+// from reply, each only with a valid value:
+//
+//   - PARTSTAT: NEEDS-ACTION, ACCEPTED, DECLINED, TENTATIVE or DELEGATED
+//     (RFC 5545 §3.2.12, the values for VEVENT);
+//   - RSVP: TRUE or FALSE (§3.2.17); the stored RSVP is dropped anyway,
+//     since the answer settles the request for one unless renewed;
+//   - CN (§3.2.2) and LANGUAGE (§3.2.10, an RFC 5646 tag);
+//   - CUTYPE (§3.2.3) and ROLE (§3.2.16) from their registered values;
+//   - DELEGATED-TO and DELEGATED-FROM (§3.2.4, §3.2.5), mailto addresses,
+//     only when the author is verified for the attendee (sender.go);
+//   - SENT-BY (§3.2.18), a mailto address, only when the attendee wrote the
+//     answer: a SENT-BY enters the organizer's copy only from the party's
+//     own mail (SPEC "Sender checks").
+//
+// Everything else (MEMBER and DIR, RFC 6638's SCHEDULE-* server
+// parameters, X- and unknown parameters) keeps its stored value, and so does
+// a parameter whose value is not valid. Text values are taken only when
+// they are what RFC 5545 §3.1 allows in a quoted parameter value
+// (QSAFE-CHAR: no control character, no line break, no DQUOTE), so a CN
+// carrying RFC 6868 ^n or ^' never becomes a line or a quote wherever the
+// event is written.
+func replyParams(stored, reply ical.Params, v vouch) ical.Params {
+	out := cloneParams(stored)
+	out.Del(ical.ParamRSVP)
+	one := func(name string) (string, bool) {
+		if vs := reply[name]; len(vs) == 1 && qsafe(vs[0]) {
+			return vs[0], true
 		}
-		sp.Params[k] = append([]string(nil), v...)
+		return "", false
 	}
-	if sp.Params.Get(ical.ParamParticipationStatus) == "" {
-		sp.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
+	for name, allowed := range replyEnums {
+		if val, ok := one(name); ok && slices.Contains(allowed, strings.ToUpper(val)) {
+			out.Set(name, strings.ToUpper(val))
+		}
+	}
+	if val, ok := one(ical.ParamCommonName); ok {
+		out.Set(ical.ParamCommonName, val)
+	}
+	if val, ok := one(ical.ParamLanguage); ok && languageTag(val) {
+		out.Set(ical.ParamLanguage, val)
+	}
+	if v.verified() {
+		for _, name := range []string{ical.ParamDelegatedTo, ical.ParamDelegatedFrom} {
+			if vs := reply[name]; len(vs) > 0 {
+				if addrs, ok := calAddresses(vs); ok {
+					out[name] = addrs
+				}
+			}
+		}
+	}
+	if v == vouchSelf {
+		if vs := reply["SENT-BY"]; len(vs) == 1 {
+			if addrs, ok := calAddresses(vs); ok {
+				out.Set("SENT-BY", addrs[0])
+			}
+		}
+	}
+	if out.Get(ical.ParamParticipationStatus) == "" {
+		out.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
+	}
+	return out
+}
+
+// replyEnums are the enumerated ATTENDEE parameters a REPLY may change, with
+// their registered values (RFC 5545 §3.2.12, §3.2.17, §3.2.3, §3.2.16).
+var replyEnums = map[string][]string{
+	ical.ParamParticipationStatus: {"NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED"},
+	ical.ParamRSVP:                {"TRUE", "FALSE"},
+	ical.ParamCalendarUserType:    {"INDIVIDUAL", "GROUP", "RESOURCE", "ROOM", "UNKNOWN"},
+	ical.ParamRole:                {"CHAIR", "REQ-PARTICIPANT", "OPT-PARTICIPANT", "NON-PARTICIPANT"},
+}
+
+// qsafe reports whether v is valid UTF-8 made of RFC 5545 §3.1 QSAFE-CHAR
+// (WSP, any printable character but DQUOTE, non-ASCII): a value that can be
+// written as one quoted parameter value without any escape.
+func qsafe(v string) bool {
+	if !utf8.ValidString(v) {
+		return false
+	}
+	for _, r := range v {
+		if r == '"' || r == 0x7f || r < 0x20 && r != '\t' || r >= 0x80 && r < 0xa0 {
+			return false
+		}
 	}
 	return true
+}
+
+// languageTag reports whether v has the shape of an RFC 5646 language tag:
+// subtags of 1 to 8 letters or digits joined by '-'.
+func languageTag(v string) bool {
+	if v == "" || len(v) > 64 {
+		return false
+	}
+	for _, sub := range strings.Split(v, "-") {
+		if sub == "" || len(sub) > 8 {
+			return false
+		}
+		for _, c := range sub {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// calAddresses checks parameter values that must be cal-addresses (RFC 5545
+// §3.3.3) and returns them as "mailto:" plus the normalised address: imipd
+// only knows mailto addresses, and one without '@' or with a space, comma,
+// quote or control character is not one.
+func calAddresses(vs []string) ([]string, bool) {
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		if len(v) < 7 || !strings.EqualFold(v[:7], "mailto:") || !qsafe(v) {
+			return nil, false
+		}
+		a := NormAddr(v)
+		if strings.Count(a, "@") != 1 || strings.HasPrefix(a, "@") || strings.HasSuffix(a, "@") || strings.ContainsAny(a, " \t,;:") {
+			return nil, false
+		}
+		out = append(out, "mailto:"+a)
+	}
+	return out, true
 }
 
 // makeOverride creates the override for inst's RECURRENCE-ID from the master

@@ -17,26 +17,35 @@ func applyRequest(in *Input) Result {
 	org := m.Organizer()
 	st := newObject(in.Stored)
 	if in.User.Is(org.Address) {
-		if in.User.Is(in.From) {
-			// The organizer's own copy of what they sent (they were a
-			// recipient too); the submission path already recorded it.
+		if in.User.Is(in.From) || in.User.IsDelegate(in.From) {
+			// The organizer's own copy of what they (or their delegate)
+			// sent (they were a recipient too); the submission path
+			// already recorded it.
 			return result(Ignored, "own-message")
 		}
 		return held(in, "sender-mismatch")
 	}
-	expect := org
 	if st != nil {
-		if so := st.organizer(); so.Address != "" {
-			if so.Address != org.Address && !in.Force {
-				// SPEC "Sender checks": an organizer change is never
-				// auto-applied (the same UID from another organizer is how
-				// forged updates look).
-				return held(in, "organizer-changed")
-			}
-			expect = Party{Address: so.Address, SentBy: org.SentBy}
+		if so := st.organizer(); so.Address != "" && so.Address != org.Address && !in.Force {
+			// SPEC "Sender checks": an organizer change is never
+			// auto-applied (the same UID from another organizer is how
+			// forged updates look).
+			return held(in, "organizer-changed")
 		}
 	}
-	if r, ok := checkSender(in, expect); !ok {
+	if st == nil && !in.Force {
+		// A new event: a SENT-BY only the message names may introduce an
+		// invitation, which the user decides on anyway; a PUBLISH would be
+		// stored without the user, so it waits for them.
+		switch authorVouch(in, organizerSpeaker(nil, m)) {
+		case vouchNone:
+			return held(in, "sender-mismatch")
+		case vouchClaimed:
+			if m.Method == Publish {
+				return held(in, "sender-mismatch")
+			}
+		}
+	} else if r, ok := checkSender(in, organizerSpeaker(st, m)); !ok {
 		return r
 	}
 	if st != nil {
@@ -47,10 +56,16 @@ func applyRequest(in *Input) Result {
 	if r, ok := gate(in, st != nil); !ok {
 		return r
 	}
+	var r Result
 	if st == nil {
-		return newInvitation(in)
+		r = newInvitation(in)
+	} else {
+		r = updateRequest(in, st)
 	}
-	return updateRequest(in, st)
+	if r.Cal != nil {
+		settleOrganizerSentBy(r.Cal, st, in.From)
+	}
+	return r
 }
 
 // requestOrder applies RFC 5546 §2.1.5 per instance: the message is applied
