@@ -350,15 +350,13 @@ func (b *davBackend) QueryCalendarObjects(ctx context.Context, p string, query *
 	if err != nil {
 		return nil, err
 	}
+	// Our own evaluation, not go-webdav's caldav.Match: that expands every
+	// recurrence with rrule-go without a bound (one FREQ=SECONDLY series
+	// cost 1.8 s and 212 MB for a month) and knows no VTIMEZONE.
+	m := newQueryMatcher()
 	var out []caldav.CalendarObject
 	for i := range all {
-		ok, err := caldav.Match(query.CompFilter, &all[i])
-		if err != nil {
-			// A value go-webdav cannot evaluate (a time zone it does not
-			// know): better too much than a missing event.
-			ok = true
-		}
-		if ok {
+		if m.match(query.CompFilter, all[i].Data) {
 			out = append(out, all[i])
 		}
 	}
