@@ -30,6 +30,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzLMTPSession$$' -fuzztime=$(FUZZTIME) ./filter/
 	$(GO) test -run='^$$' -fuzz='^FuzzPushBody$$' -fuzztime=$(FUZZTIME) ./filter/
 	$(GO) test -run='^$$' -fuzz='^FuzzEventCodec$$' -fuzztime=$(FUZZTIME) ./calstore/
+	$(GO) test -run='^$$' -fuzz='^FuzzAddress$$' -fuzztime=$(FUZZTIME) ./address/
 
 ## bench: Go benchmarks, then the load comparison (bench/, build tag bench):
 ## imipd against a do-nothing milter, the LMTP proxy against its sink, RSS

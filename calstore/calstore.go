@@ -3,8 +3,9 @@ package calstore
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
+
+	"imipd/address"
 )
 
 // Errors returned by the store. They are wrapped with context (which user,
@@ -248,6 +249,10 @@ type Tx interface {
 	// change counter and records the UID as deleted at the new value.
 	DeleteEvent(user, uid string) error
 	EventHistory(user, uid string) ([]HistoryEntry, error) // oldest first; empty for an unknown event
+	// Counts returns how many events the user holds and how many of its
+	// pending items are open: the per-user caps (SECURITY.md "Limits")
+	// read it on every new event or pending item, so it decodes no event.
+	Counts(user string) (events, openPending int, err error)
 
 	// ChangeCounter is the user's change counter: it grows by one with
 	// every PutEvent and DeleteEvent of the user and never goes back (CalDAV
@@ -301,14 +306,7 @@ type Tx interface {
 	BudgetUsed(key string, at time.Time) (int, error)
 }
 
-// Normalize returns the canonical form of a calendar address: surrounding
-// space trimmed, a "mailto:" prefix of any case removed, lower-cased.
-// Addresses are compared in this form everywhere (SPEC "Users and
-// addresses").
-func Normalize(address string) string {
-	s := strings.TrimSpace(address)
-	if len(s) >= 7 && strings.EqualFold(s[:7], "mailto:") {
-		s = strings.TrimSpace(s[7:])
-	}
-	return strings.ToLower(s)
-}
+// Normalize is address.Normalize, the one canonical form of an address
+// (SPEC "Users and addresses"): every address the store keeps or looks up
+// is in this form.
+func Normalize(addr string) string { return address.Normalize(addr) }

@@ -58,7 +58,8 @@ func TestNormalize(t *testing.T) {
 		{"mailto:", ""},
 		{"", ""},
 		{"mailtoalice@example.test", "mailtoalice@example.test"},
-		{"mailto:mailto:x@y", "mailto:x@y"}, // one prefix only
+		{"mailto:mailto:x@y", "x@y"},                   // nested too: Normalize(Normalize(a)) is Normalize(a)
+		{"<Alice@example.test>", "alice@example.test"}, // an SMTP path
 		{"ÄRGER@Example.test", "ärger@example.test"},
 	}
 	for _, c := range cases {

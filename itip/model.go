@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/itip/ics"
 )
 
@@ -165,15 +166,9 @@ func (m *Message) DTStamp() time.Time {
 	return t
 }
 
-// NormAddr normalises a calendar address: "mailto:" of any case removed,
-// trimmed, lower-cased (SPEC "Users and addresses").
-func NormAddr(v string) string {
-	v = strings.TrimSpace(v)
-	if len(v) >= 7 && strings.EqualFold(v[:7], "mailto:") {
-		v = v[7:]
-	}
-	return strings.ToLower(strings.TrimSpace(v))
-}
+// NormAddr is address.Normalize: calendar addresses are compared in the one
+// canonical form (SPEC "Users and addresses"), "mailto:" of any case removed.
+func NormAddr(v string) string { return address.Normalize(v) }
 
 // ParseMessage normalises a decoded calendar into an iTIP message. methodParam
 // is the METHOD the transport claimed ("" if none); the object's own METHOD wins

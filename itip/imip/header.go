@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"imipd/address"
 )
 
 // field is one unfolded header field.
@@ -195,7 +197,8 @@ var (
 	bareAddr  = regexp.MustCompile(`[^\s<>,;:"()\[\]]+@[^\s<>,;:"()\[\]]+`)
 )
 
-// addresses parses an address list leniently; addresses are lower-cased.
+// addresses parses an address list leniently; addresses are in
+// address.Normalize form.
 func addresses(v string) []mail.Address {
 	if strings.TrimSpace(v) == "" {
 		return nil
@@ -204,7 +207,7 @@ func addresses(v string) []mail.Address {
 	if err == nil {
 		r := make([]mail.Address, 0, len(l))
 		for _, a := range l {
-			r = append(r, mail.Address{Name: a.Name, Address: strings.ToLower(a.Address)})
+			r = append(r, mail.Address{Name: a.Name, Address: address.Normalize(a.Address)})
 		}
 		return r
 	}
@@ -215,13 +218,13 @@ func addresses(v string) []mail.Address {
 			name := strings.TrimSpace(v[prev:m[0]])
 			name = strings.TrimLeft(name, ",; ")
 			name = strings.Trim(strings.TrimSpace(name), `"`)
-			r = append(r, mail.Address{Name: decodeWords(name), Address: strings.ToLower(v[m[2]:m[3]])})
+			r = append(r, mail.Address{Name: decodeWords(name), Address: address.Normalize(v[m[2]:m[3]])})
 			prev = m[1]
 		}
 		return r
 	}
 	for _, a := range bareAddr.FindAllString(v, -1) {
-		r = append(r, mail.Address{Address: strings.ToLower(a)})
+		r = append(r, mail.Address{Address: address.Normalize(a)})
 	}
 	return r
 }
