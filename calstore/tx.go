@@ -331,6 +331,39 @@ func (t *tx) Events(user string) ([]Event, error) {
 	return l, err
 }
 
+// Counts implements Tx: events are keys counted, pending items are decoded
+// for their status only.
+func (t *tx) Counts(user string) (events, openPending int, err error) {
+	if err := t.check(false); err != nil {
+		return 0, 0, err
+	}
+	eb, p, err := t.userBucket(user, ubEvents)
+	if err != nil {
+		return 0, 0, err
+	}
+	c := eb.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		events++
+	}
+	pb, _, err := t.userBucket(p, ubPending)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = pb.ForEach(func(k, v []byte) error {
+		var st struct {
+			Status string `json:"status"`
+		}
+		if err := decode(v, &st); err != nil {
+			return fmt.Errorf("pending item %x of %s: %w", k, p, err)
+		}
+		if st.Status == PendingOpen {
+			openPending++
+		}
+		return nil
+	})
+	return events, openPending, err
+}
+
 // PutEvent implements Tx. History beyond MaxHistory is dropped, oldest first.
 func (t *tx) PutEvent(user string, ev Event) error {
 	if err := t.check(true); err != nil {

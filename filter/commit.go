@@ -54,7 +54,7 @@ func (p *Processor) ensureUser(tx calstore.Tx, addr string, now time.Time) (itip
 	if pol == "" {
 		pol = p.Cfg.DefaultPolicy
 	}
-	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol}, nil
+	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol, Delimiter: p.Cfg.RecipientDelimiter}, nil
 }
 
 // origin is the message a decision came from, kept with pending items so

@@ -34,7 +34,12 @@ type File struct {
 	// and both keys together are errors.
 	RefreshLimit *int   `toml:"refresh_limit"`
 	OnError      string `toml:"on_error"`
+	// RecipientDelimiter is the set of characters that separate a user from
+	// a subaddress (bob+team@), as Postfix's and Dovecot's
+	// recipient_delimiter: unset = "+", "" = none.
+	RecipientDelimiter *string `toml:"recipient_delimiter"`
 
+	Users      UsersConfig      `toml:"users"`
 	Limits     LimitsConfig     `toml:"limits"`
 	Milter     MilterConfig     `toml:"milter"`
 	LMTP       LMTPConfig       `toml:"lmtp"`
@@ -57,6 +62,22 @@ type LimitsConfig struct {
 	Properties      int   `toml:"properties"`       // properties, default 2000
 	Attendees       int   `toml:"attendees"`        // attendees, default 1000
 	RecurrenceDates int   `toml:"recurrence_dates"` // recurrence-dates, default 1000
+
+	// Caps on what mail may make of the store (reasons in filter/users.go).
+	NewUsersPerMessage int `toml:"new_users_per_message"` // user-limit, default 10
+	NewUsersPerHour    int `toml:"new_users_per_hour"`    // user-limit, default 50
+	EventsPerUser      int `toml:"events_per_user"`       // event-limit, default 10000
+	PendingPerUser     int `toml:"pending_per_user"`      // pending-limit, default 1000
+	CalendarParts      int `toml:"calendar_parts"`        // calendar-parts, default 10
+}
+
+// UsersConfig is the [users] table: who is a user (SPEC "Users and
+// addresses").
+type UsersConfig struct {
+	// Create is CreateAuto (the default: a recipient at a local domain
+	// the MTA accepted becomes a user, within the new-user caps) or
+	// CreateListed (only users imipctl made).
+	Create string `toml:"create"`
 }
 
 // MilterConfig is the [milter] table.
@@ -306,13 +327,38 @@ func (f File) Processing() (Config, error) {
 	if f.LearnSentContacts != nil {
 		c.LearnSentContacts = *f.LearnSentContacts
 	}
+	if d := f.RecipientDelimiter; d != nil {
+		if len(*d) > 16 || strings.ContainsFunc(*d, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`@<>"\`, r) }) {
+			bad("recipient_delimiter", "%q: want a few printable ASCII characters other than @ < > \" \\ (\"\" = none)", *d)
+		}
+		c.RecipientDelimiter = *d
+	}
+	switch f.Users.Create {
+	case "":
+	case CreateAuto, CreateListed:
+		c.CreateUsers = f.Users.Create
+	default:
+		bad("users.create", "%q: want auto or listed", f.Users.Create)
+	}
 	l := f.Limits
 	for key, v := range map[string]int64{"limits.mime_depth": int64(l.MIMEDepth), "limits.mime_parts": int64(l.MIMEParts),
 		"limits.header_bytes": int64(l.HeaderBytes), "limits.decoded_bytes": l.DecodedBytes, "limits.calendar_bytes": l.CalendarBytes,
 		"limits.line_bytes": int64(l.LineBytes), "limits.components": int64(l.Components), "limits.properties": int64(l.Properties),
-		"limits.attendees": int64(l.Attendees), "limits.recurrence_dates": int64(l.RecurrenceDates)} {
+		"limits.attendees": int64(l.Attendees), "limits.recurrence_dates": int64(l.RecurrenceDates),
+		"limits.new_users_per_message": int64(l.NewUsersPerMessage), "limits.new_users_per_hour": int64(l.NewUsersPerHour),
+		"limits.events_per_user": int64(l.EventsPerUser), "limits.pending_per_user": int64(l.PendingPerUser),
+		"limits.calendar_parts": int64(l.CalendarParts)} {
 		if v < 0 {
 			bad(key, "%d: want a positive number (0 = default)", v)
+		}
+	}
+	for _, x := range []struct {
+		v   int
+		out *int
+	}{{l.NewUsersPerMessage, &c.NewUsersPerMessage}, {l.NewUsersPerHour, &c.NewUsersPerHour}, {l.EventsPerUser, &c.EventsPerUser},
+		{l.PendingPerUser, &c.PendingPerUser}, {l.CalendarParts, &c.CalendarParts}} {
+		if x.v > 0 {
+			*x.out = x.v
 		}
 	}
 	c.MIME = imip.Limits{MaxDepth: l.MIMEDepth, MaxParts: l.MIMEParts, MaxHeaderBytes: l.HeaderBytes,

@@ -205,3 +205,37 @@ func TestConfigAutoSendLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigUsers(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "users.toml")
+	for _, c := range []struct {
+		file, delim, create string
+		events, parts       int
+		bad                 string
+	}{
+		{file: "", delim: "+", create: CreateAuto, events: DefaultEventsPerUser, parts: DefaultCalendarParts},
+		{file: "recipient_delimiter = \"-+\"\n[users]\ncreate = \"listed\"\n[limits]\nevents_per_user = 7\ncalendar_parts = 2\n",
+			delim: "-+", create: CreateListed, events: 7, parts: 2},
+		{file: "recipient_delimiter = \"\"\n", delim: "", create: CreateAuto, events: DefaultEventsPerUser, parts: DefaultCalendarParts},
+		{file: "recipient_delimiter = \"@\"\n", bad: "recipient_delimiter"},
+		{file: "recipient_delimiter = \"+ \"\n", bad: "recipient_delimiter"},
+		{file: "[users]\ncreate = \"everyone\"\n", bad: "users.create"},
+		{file: "[limits]\nnew_users_per_hour = -1\n", bad: "limits.new_users_per_hour"},
+	} {
+		os.WriteFile(p, []byte(c.file), 0o600)
+		f, err := LoadFile(p)
+		if c.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), c.bad) {
+				t.Errorf("%q: got %v, want an error naming %s", c.file, err, c.bad)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", c.file, err)
+		}
+		pc, _ := f.Processing()
+		if pc.RecipientDelimiter != c.delim || pc.CreateUsers != c.create || pc.EventsPerUser != c.events || pc.CalendarParts != c.parts {
+			t.Errorf("%q: got delimiter %q, create %q, events %d, parts %d", c.file, pc.RecipientDelimiter, pc.CreateUsers, pc.EventsPerUser, pc.CalendarParts)
+		}
+	}
+}

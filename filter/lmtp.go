@@ -654,16 +654,13 @@ func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
 	}
 	for _, rc := range rcpts {
 		res := byRcpt[rc]
-		if res == nil {
-			res = byUser[calstore.Normalize(rc)]
-		}
 		if res == nil && len(byUser) > 0 {
-			// A second address of a user already processed (an alias, or
-			// the same address spelled differently): Process reports each
-			// user once, under the first address.
+			// A second address of a user already processed (an alias, a
+			// subaddress, or the same address spelled differently): Process
+			// reports each user once, under the first address.
 			_ = s.l.p.Store.Read(ctx, func(tx calstore.Tx) error {
-				if u, err := tx.User(calstore.Normalize(rc)); err == nil {
-					res = byUser[u.Address]
+				if u, _, ok, err := s.l.p.resolveUser(tx, rc); ok && err == nil {
+					res = byUser[u]
 				}
 				return nil
 			})

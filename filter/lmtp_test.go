@@ -208,6 +208,13 @@ var lmtpNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func newLMTPEnv(t testing.TB, opt filter.LMTPOptions) *lmtpEnv {
 	t.Helper()
+	return newLMTPEnvWith(t, opt, nil)
+}
+
+// newLMTPEnvWith is newLMTPEnv with the processing configuration changed by
+// tweak (nil: none) before the proxy starts.
+func newLMTPEnvWith(t testing.TB, opt filter.LMTPOptions, tweak func(*filter.Config)) *lmtpEnv {
+	t.Helper()
 	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -215,6 +222,9 @@ func newLMTPEnv(t testing.TB, opt filter.LMTPOptions) *lmtpEnv {
 	t.Cleanup(func() { db.Close() })
 	cfg := filter.DefaultConfig()
 	cfg.LocalDomains = []string{"example.test"}
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	e := &lmtpEnv{db: db, ds: newLMTPDownstream(t), serve: make(chan error, 1)}
 	e.p = &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return lmtpNow }}
 	opt.Forward = e.ds.addr

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/calstore"
 	"imipd/itip"
 	"imipd/itip/ics"
@@ -31,8 +32,19 @@ type Config struct {
 	// REFRESH an ADD asks with) per target address and AutoSendWindow,
 	// across all senders and local users; 0 = no automatic mail.
 	AutoSendLimit int
-	MIME          imip.Limits
-	ICS           ics.Limits
+	// RecipientDelimiter separates a subaddress from the user
+	// (address.Base; recipient_delimiter, default "+"); "" = none.
+	RecipientDelimiter string
+	CreateUsers        string // CreateAuto or CreateListed ([users] create; "" = auto)
+	// Caps (SECURITY.md "Limits"; 0 = none): new users per message and per
+	// hour (user-limit), events and open pending items per user
+	// (event-limit, pending-limit), calendar parts per message
+	// (calendar-parts).
+	NewUsersPerMessage, NewUsersPerHour int
+	EventsPerUser, PendingPerUser       int
+	CalendarParts                       int
+	MIME                                imip.Limits
+	ICS                                 ics.Limits
 }
 
 // DefaultConfig is the embedded default (SPEC "Interfaces").
@@ -44,8 +56,25 @@ func DefaultConfig() Config {
 		AutoSendLimit:     3,
 		MIME:              imip.DefaultLimits(),
 		ICS:               ics.DefaultLimits(),
+
+		RecipientDelimiter: address.DefaultDelimiter,
+		CreateUsers:        CreateAuto,
+		NewUsersPerMessage: DefaultNewUsersPerMessage,
+		NewUsersPerHour:    DefaultNewUsersPerHour,
+		EventsPerUser:      DefaultEventsPerUser,
+		PendingPerUser:     DefaultPendingPerUser,
+		CalendarParts:      DefaultCalendarParts,
 	}
 }
+
+// Defaults of the caps in [limits] (SECURITY.md "Limits").
+const (
+	DefaultNewUsersPerMessage = 10
+	DefaultNewUsersPerHour    = 50
+	DefaultEventsPerUser      = 10000
+	DefaultPendingPerUser     = 1000
+	DefaultCalendarParts      = 10
+)
 
 // Processor is the one processing call every transport uses.
 type Processor struct {
@@ -58,7 +87,8 @@ type Processor struct {
 	// messages committed (the daemon wakes its outbox sender).
 	OnEnqueue func()
 
-	calCache *calCache // decoded stored calendars (calcache.go), made on first use
+	calCache   *calCache      // decoded stored calendars (calcache.go), made on first use
+	newUserWin *newUserWindow // users created in the last hour (users.go), made on first use
 }
 
 // Envelope is what the transport knows besides the message.
@@ -169,6 +199,13 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 		return rep, nil
 	}
 	rep.Calendar = true
+	if n := len(msg.Parts); p.Cfg.CalendarParts > 0 && n > p.Cfg.CalendarParts {
+		for _, u := range users {
+			rep.Results = append(rep.Results, Result{Recipient: u.rcpt, User: u.addr, Outcome: itip.Rejected, Reason: ReasonCalendarParts})
+		}
+		log.Warn("message over limit", "reason", ReasonCalendarParts, "parts", n, "max", p.Cfg.CalendarParts)
+		return rep, nil
+	}
 	objs := p.decodeParts(msg, log)
 	if env.DryRun {
 		rep.Description, rep.Objects = describe(objs)
@@ -185,10 +222,24 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 		sent = env.Received
 	}
 	auth := ParseAuthResults(msg.AuthResults, p.Cfg.TrustedAuthServIDs)
-	authFail := auth.Fail(domainOf(msg.From), p.Cfg.RequireAuthenticatedSender)
+	authFail := auth.Fail(address.Domain(msg.From), p.Cfg.RequireAuthenticatedSender)
+	p.admitUsers(users, env, now)
 	for _, u := range users {
+		if u.refuse != "" {
+			log.Info("recipient is not a user", "user", u.addr, "reason", u.refuse)
+		}
 		for _, o := range objs {
 			r := Result{Recipient: u.rcpt, User: u.addr}
+			if u.refuse != "" {
+				// SPEC "Users and addresses": nobody is made a user here,
+				// nothing is stored.
+				r.Outcome, r.Reason = itip.Ignored, u.refuse
+				if o.msg != nil {
+					r.Method, r.UID = string(o.msg.Method), o.msg.UID
+				}
+				rep.Results = append(rep.Results, r)
+				continue
+			}
 			if o.msg == nil {
 				r.Outcome, r.Reason = itip.Rejected, o.reason
 				rep.Results = append(rep.Results, r)
@@ -327,17 +378,20 @@ type rcptUser struct {
 	rcpt     string
 	addr     string
 	outgoing bool
+	exists   bool   // a stored user (else one to create, admitUsers)
+	refuse   string // why this recipient is not made a user (admitUsers); "" = go on
 }
 
-// recipients resolves the envelope to local users: each user once, in
-// envelope order. Recipients at local domains without a user record are
-// users with the default policy (SPEC "Users and addresses").
+// recipients resolves the envelope to local users (resolveUser): each user
+// once, in envelope order, however many of its addresses and subaddresses
+// the envelope names. Recipients at local domains without a user record
+// are users to be created (admitUsers decides).
 func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, error) {
 	var out []rcptUser
 	seen := map[string]bool{}
 	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
 		add := func(rcpt string, outgoing bool) error {
-			primary, ok, err := p.LocalUser(tx, rcpt)
+			primary, exists, ok, err := p.resolveUser(tx, rcpt)
 			if err != nil {
 				return err
 			}
@@ -348,7 +402,7 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 				return nil
 			}
 			seen[primary] = true
-			out = append(out, rcptUser{rcpt: rcpt, addr: primary, outgoing: outgoing})
+			out = append(out, rcptUser{rcpt: rcpt, addr: primary, outgoing: outgoing, exists: exists})
 			return nil
 		}
 		if env.ForcedUser != "" {
@@ -371,43 +425,6 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 		return nil
 	})
 	return out, err
-}
-
-// LocalUser resolves an address to a local user's primary address: a user
-// record's address or alias, or any address at a local domain (a user on
-// the default policy, SPEC "Users and addresses"). ok is false for
-// everyone else.
-func (p *Processor) LocalUser(tx calstore.Tx, addr string) (primary string, ok bool, err error) {
-	a := calstore.Normalize(addr)
-	if a == "" || !strings.Contains(a, "@") {
-		return "", false, nil
-	}
-	u, err := tx.User(a)
-	switch {
-	case err == nil:
-		return u.Address, true, nil
-	case errors.Is(err, calstore.ErrNotFound), errors.Is(err, calstore.ErrInvalid):
-		return a, p.IsLocal(a), nil
-	}
-	return "", false, err
-}
-
-// IsLocal reports whether an address is at one of the local domains.
-func (p *Processor) IsLocal(addr string) bool {
-	d := domainOf(addr)
-	for _, ld := range p.Cfg.LocalDomains {
-		if strings.EqualFold(strings.TrimSpace(ld), d) && d != "" {
-			return true
-		}
-	}
-	return false
-}
-
-func domainOf(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		return strings.ToLower(addr[i+1:])
-	}
-	return ""
 }
 
 // errDryRun rolls back a dry run's transaction.
@@ -469,6 +486,16 @@ func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key str
 		}
 	}
 	res := itip.Apply(in)
+	if reason, err := p.overCap(tx, u.addr, cal != nil, res); err != nil {
+		return itip.Result{}, nil, err
+	} else if reason != "" {
+		// Over a per-user cap: nothing is stored, sent, counted or logged.
+		res = itip.Result{Outcome: itip.Ignored, Reason: reason}
+		if env.DryRun {
+			return res, nil, errDryRun
+		}
+		return res, nil, nil
+	}
 	drops, err := p.budgetSends(tx, u.addr, in.Msg.UID, &res, now)
 	if err != nil {
 		return itip.Result{}, nil, err
@@ -509,19 +536,21 @@ func (p *Processor) record(tx calstore.Tx, u rcptUser, in itip.Input, key string
 // the user has written to (contact source "sent"). A read transaction
 // checks first, so mail to known people costs no write.
 func (p *Processor) learnSent(ctx context.Context, sender string, rcpts []string, now time.Time) error {
-	sender = calstore.Normalize(sender)
 	var fresh []string
 	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
-		if _, err := tx.User(sender); err != nil {
-			if errors.Is(err, calstore.ErrNotFound) && p.IsLocal(sender) {
-				fresh = append(fresh, rcpts...) // the user's record is created below
-				return nil
-			}
-			if errors.Is(err, calstore.ErrNotFound) {
-				return nil
-			}
+		primary, exists, ok, err := p.resolveUser(tx, sender)
+		switch {
+		case err != nil || !ok:
 			return err
+		case !exists && p.Cfg.CreateUsers == CreateListed:
+			return nil
+		case !exists:
+			// A local sender the MTA authenticated (Milter.outgoing): the
+			// user's record is created below.
+			sender, fresh = primary, append(fresh, rcpts...)
+			return nil
 		}
+		sender = primary
 		for _, r := range rcpts {
 			known, err := tx.IsContact(sender, r)
 			if err != nil {

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"imipd/address"
 )
 
 // Policy is a user's autoProcessIMip setting (seed, "Automatic processing").
@@ -101,13 +103,28 @@ type User struct {
 	Aliases   []string // further addresses, normalised
 	Delegates []string // may act on the user's behalf (seed, "Working on behalf of")
 	Policy    Policy   // effective policy (the caller resolves the server default)
+	// Delimiter is the configured recipient delimiter (address.Base): the
+	// user's subaddresses are the user's own addresses. "" = none.
+	Delimiter string
 }
 
-// Is reports whether addr is one of the user's calendar addresses.
+// Is reports whether addr (normalised) is one of the user's calendar
+// addresses, or a subaddress of one: an invitation sent to
+// bob+team@example.test names ATTENDEE bob+team@example.test, and that is
+// Bob (SPEC "Users and addresses"). This gives a sender nothing it did not
+// have: whoever writes ORGANIZER bob+x@ could as well write bob@.
 func (u *User) Is(addr string) bool {
 	if addr == "" {
 		return false
 	}
+	if u.isExactly(addr) {
+		return true
+	}
+	b := address.Base(addr, u.Delimiter)
+	return b != addr && u.isExactly(b)
+}
+
+func (u *User) isExactly(addr string) bool {
 	if addr == u.Address {
 		return true
 	}

@@ -56,3 +56,28 @@ func TestCompareVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestUserIs: a user's subaddresses are the user's (SPEC "Users and
+// addresses"), with the delimiter the filter configures.
+func TestUserIs(t *testing.T) {
+	for _, c := range []struct {
+		delim, addr string
+		want        bool
+	}{
+		{"+", "bob@example.test", true},
+		{"+", "bob+team@example.test", true},
+		{"+", "b@alias.test", true},
+		{"+", "b+x@alias.test", true},
+		{"+", "bob-team@example.test", false},
+		{"-+", "bob-team@example.test", true},
+		{"", "bob+team@example.test", false},
+		{"+", "bobby@example.test", false},
+		{"+", "bob+x@other.test", false},
+		{"+", "", false},
+	} {
+		u := User{Address: "bob@example.test", Aliases: []string{"b@alias.test"}, Delimiter: c.delim}
+		if got := u.Is(c.addr); got != c.want {
+			t.Errorf("delimiter %q: Is(%q) = %v, want %v", c.delim, c.addr, got, c.want)
+		}
+	}
+}

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) calstore.Store) {
 		{"LogOrderAndLimit", testLogOrder},
 		{"Pending", testPending},
 		{"PendingForUID", testPendingForUID},
+		{"Counts", testCounts},
 		{"Contacts", testContacts},
 		{"Outbox", testOutbox},
 		{"OutboxQueued", testOutboxQueued},
@@ -699,6 +700,44 @@ func testPendingForUID(t *testing.T, s calstore.Store) {
 	if got, want := get("bob@example.test", "ev"), []uint64{ids["b1"]}; !slices.Equal(got, want) {
 		t.Errorf("PendingForUID(bob, ev): got %v, want %v", got, want)
 	}
+}
+
+func testCounts(t *testing.T, s calstore.Store) {
+	addUsers(t, s, calstore.User{Address: "alice@example.test", Aliases: []string{"a@example.test"}}, calstore.User{Address: "bob@example.test"})
+	write(t, s, func(tx calstore.Tx) error {
+		for _, uid := range []string{"e1", "e2", "e3"} {
+			if err := tx.PutEvent("alice@example.test", calstore.Event{UID: uid, Data: []byte("x")}); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutEvent("bob@example.test", calstore.Event{UID: "e1", Data: []byte("x")}); err != nil {
+			return err
+		}
+		for _, st := range []string{"", calstore.PendingOpen, calstore.PendingDone, calstore.PendingObsolete} {
+			if _, err := tx.AddPending(calstore.Pending{User: "alice@example.test", UID: "e1", Status: st, Kind: "invitation"}); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteEvent("alice@example.test", "e3")
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		for _, c := range []struct {
+			user         string
+			events, open int
+		}{{"A@example.test", 2, 2}, {"alice@example.test", 2, 2}, {"bob@example.test", 1, 0}} {
+			ev, op, err := tx.Counts(c.user)
+			if err != nil {
+				return err
+			}
+			if ev != c.events || op != c.open {
+				t.Errorf("Counts(%s) = %d events, %d open pending; want %d, %d", c.user, ev, op, c.events, c.open)
+			}
+		}
+		if _, _, err := tx.Counts("nobody@example.test"); !errors.Is(err, calstore.ErrNotFound) {
+			t.Errorf("Counts(nobody): err %v, want ErrNotFound", err)
+		}
+		return nil
+	})
 }
 
 func testContacts(t *testing.T, s calstore.Store) {

@@ -1,0 +1,177 @@
+package filter
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"imipd/address"
+	"imipd/calstore"
+	"imipd/itip"
+)
+
+// How users come to exist (config [users] create, SPEC "Users and
+// addresses", SECURITY.md "Who is a user").
+const (
+	// CreateAuto: a recipient at a local domain that the MTA accepted
+	// becomes a user on its first calendar mail, within the new-user caps.
+	CreateAuto = "auto"
+	// CreateListed: only users made by imipctl (user add, import, password)
+	// exist; calendar mail to anyone else is ignored (unknown-user).
+	CreateListed = "listed"
+)
+
+// Reason words of the recipient rule and the per-user and per-message caps
+// (SECURITY.md "Limits").
+const (
+	ReasonUnknownUser   = "unknown-user"   // create = listed and no such user
+	ReasonUserLimit     = "user-limit"     // over new_users_per_message or new_users_per_hour
+	ReasonEventLimit    = "event-limit"    // the user holds events_per_user events
+	ReasonPendingLimit  = "pending-limit"  // the user has pending_per_user open pending items
+	ReasonCalendarParts = "calendar-parts" // the message has more than calendar_parts calendar parts
+)
+
+// resolveUser is the one rule that says who an address is (SPEC "Users and
+// addresses"): every transport's recipients, the push request's user and
+// the outgoing sender go through it (LocalUser). The address is normalised
+// (address.Normalize: one pair of angle brackets, "mailto:", case); a
+// user's address or alias matches first, then the address without its
+// subaddress (address.Base with recipient_delimiter), as Postfix looks up
+// bob+x@ and then bob@. Anyone else at a local domain is a user to be
+// created (exists false) under create = auto, and nobody under listed;
+// primary is then the address without subaddress.
+func (p *Processor) resolveUser(tx calstore.Tx, addr string) (primary string, exists, ok bool, err error) {
+	a := address.Normalize(addr)
+	if a == "" || !strings.Contains(a, "@") || len(a) > calstore.MaxAddressLen {
+		return "", false, false, nil
+	}
+	base := address.Base(a, p.Cfg.RecipientDelimiter)
+	for _, c := range []string{a, base} {
+		u, err := tx.User(c)
+		switch {
+		case err == nil:
+			return u.Address, true, true, nil
+		case errors.Is(err, calstore.ErrNotFound), errors.Is(err, calstore.ErrInvalid):
+		default:
+			return "", false, false, err
+		}
+		if base == a {
+			break
+		}
+	}
+	return base, false, p.IsLocal(base), nil
+}
+
+// LocalUser resolves an address to a local user's primary address
+// (resolveUser): a stored user, or under create = auto an address at a
+// local domain that becomes a user on first use. ok is false for everyone
+// else.
+func (p *Processor) LocalUser(tx calstore.Tx, addr string) (primary string, ok bool, err error) {
+	primary, exists, ok, err := p.resolveUser(tx, addr)
+	if !exists && p.Cfg.CreateUsers == CreateListed {
+		ok = false
+	}
+	return primary, ok, err
+}
+
+// IsLocal reports whether an address is at one of the local domains.
+func (p *Processor) IsLocal(addr string) bool {
+	d := address.Domain(address.Normalize(addr))
+	for _, ld := range p.Cfg.LocalDomains {
+		if d != "" && strings.EqualFold(strings.TrimSpace(ld), d) {
+			return true
+		}
+	}
+	return false
+}
+
+// admitUsers decides, for one message, which recipients that are not
+// stored users yet may become users: none under create = listed
+// (unknown-user), else at most NewUsersPerMessage per message and
+// NewUsersPerHour per hour across messages (user-limit). Existing users,
+// a user named by the administrator (ForcedUser) and dry runs are not
+// counted. It sets refuse on the users it turns away.
+func (p *Processor) admitUsers(users []rcptUser, env Envelope, now time.Time) {
+	fresh := 0
+	for i := range users {
+		u := &users[i]
+		if u.exists || env.ForcedUser != "" {
+			continue
+		}
+		switch {
+		case p.Cfg.CreateUsers == CreateListed:
+			u.refuse = ReasonUnknownUser
+		case env.DryRun:
+		case p.Cfg.NewUsersPerMessage > 0 && fresh >= p.Cfg.NewUsersPerMessage,
+			!p.newUsers().take(now, p.Cfg.NewUsersPerHour):
+			u.refuse = ReasonUserLimit
+		default:
+			fresh++
+		}
+	}
+}
+
+// newUserWindow counts the users created automatically in the last hour
+// (in memory: a restart forgets the count, so the cap is per hour of
+// uptime; the per-message cap holds regardless).
+type newUserWindow struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+var newUsersInit sync.Mutex
+
+func (p *Processor) newUsers() *newUserWindow {
+	newUsersInit.Lock()
+	defer newUsersInit.Unlock()
+	if p.newUserWin == nil {
+		p.newUserWin = &newUserWindow{}
+	}
+	return p.newUserWin
+}
+
+// take records one creation at now if fewer than limit happened in the hour
+// before it; limit <= 0 means no limit.
+func (w *newUserWindow) take(now time.Time, limit int) bool {
+	if limit <= 0 {
+		return true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	kept := w.times[:0]
+	for _, t := range w.times {
+		if now.Sub(t) < time.Hour {
+			kept = append(kept, t)
+		}
+	}
+	w.times = kept
+	if len(w.times) >= limit {
+		return false
+	}
+	w.times = append(w.times, now)
+	return true
+}
+
+// overCap says whether storing res for a user would pass a per-user cap
+// (SECURITY.md "Limits"): a new event beyond EventsPerUser, or pending
+// items beyond PendingPerUser open ones. stored is the user's copy before
+// (nil: the event is new). The answer is a reason word, "" when under.
+func (p *Processor) overCap(tx calstore.Tx, user string, stored bool, res itip.Result) (string, error) {
+	newEvent := res.Cal != nil && !stored && p.Cfg.EventsPerUser > 0
+	newPending := len(res.Pending) > 0 && p.Cfg.PendingPerUser > 0
+	if !newEvent && !newPending {
+		return "", nil
+	}
+	events, open, err := tx.Counts(user)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case newEvent && events >= p.Cfg.EventsPerUser:
+		return ReasonEventLimit, nil
+	case newPending && open+len(res.Pending) > p.Cfg.PendingPerUser:
+		return ReasonPendingLimit, nil
+	}
+	return "", nil
+}

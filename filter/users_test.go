@@ -1,0 +1,329 @@
+package filter_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"imipd/calstore"
+	"imipd/filter"
+	"imipd/itip"
+)
+
+// TestRecipientToUser is the one recipient rule (SPEC "Users and
+// addresses", filter/users.go resolveUser) under each delimiter setting and
+// both ways users come to exist.
+func TestRecipientToUser(t *testing.T) {
+	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Write(context.Background(), func(tx calstore.Tx) error {
+		for _, u := range []calstore.User{
+			{Address: "bob@example.test", Aliases: []string{"robert@alias.test"}},
+			{Address: "first-last@example.test"},
+		} {
+			if err := tx.PutUser(u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const none = "-" // not a user
+	for _, c := range []struct {
+		delim, create, in, want string
+	}{
+		{"+", "auto", "bob+x@example.test", "bob@example.test"},
+		{"+", "auto", "BOB+Team@Example.TEST", "bob@example.test"},
+		{"+", "auto", "bob+a+b@example.test", "bob@example.test"},
+		{"+", "auto", "<bob+x@example.test>", "bob@example.test"},
+		{"+", "auto", " mailto:Bob+x@example.test", "bob@example.test"},
+		{"+", "auto", "<<Bob@example.test>>", "bob@example.test"}, // wrapped twice (STYLE "Known limits")
+		{"+", "auto", "robert+x@alias.test", "bob@example.test"},
+		{"+", "auto", "first-last+x@example.test", "first-last@example.test"},
+		{"+", "auto", "bob-x@example.test", "bob-x@example.test"}, // not a subaddress here: a new user
+		{"+", "auto", "carol+x@example.test", "carol@example.test"},
+		{"+", "auto", "+x@example.test", "+x@example.test"},
+		{"+", "auto", "bob+x@remote.test", none},
+		{"+", "auto", "bob", none},
+		{"-+", "auto", "bob-x@example.test", "bob@example.test"},
+		{"-+", "auto", "bob+x@example.test", "bob@example.test"},
+		{"-+", "auto", "first-last@example.test", "first-last@example.test"}, // the whole address first, as Postfix
+		{"-+", "auto", "first-last+x@example.test", "first@example.test"},    // then cut at the first delimiter found
+		{"", "auto", "bob+x@example.test", "bob+x@example.test"},
+		{"", "auto", "BOB@example.test", "bob@example.test"},
+		{"+", "listed", "bob+x@example.test", "bob@example.test"},
+		{"+", "listed", "Robert@Alias.test", "bob@example.test"},
+		{"+", "listed", "carol@example.test", none},
+		{"+", "listed", "carol+x@example.test", none},
+	} {
+		cfg := filter.DefaultConfig()
+		cfg.LocalDomains = []string{"example.test"}
+		cfg.RecipientDelimiter, cfg.CreateUsers = c.delim, c.create
+		p := &filter.Processor{Store: db, Cfg: cfg}
+		got := none
+		err := db.Read(context.Background(), func(tx calstore.Tx) error {
+			u, ok, err := p.LocalUser(tx, c.in)
+			if ok {
+				got = u
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("delimiter %q, create %s: %q is %q, want %q", c.delim, c.create, c.in, got, c.want)
+		}
+	}
+}
+
+// hostileRcpts are n recipients local.part<random>@example.test.
+func hostileRcpts(r *rand.Rand, local string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%08x@example.test", local, r.Uint32())
+	}
+	return out
+}
+
+// flood is an invitation to every one of rcpts, each an ATTENDEE and in a
+// folded To (LF line ends).
+func flood(uid string, rcpts []string) string {
+	msg := strings.ReplaceAll(request(uid, uid, 0, rcpts), "\r\n", "\n")
+	return strings.Replace(msg, "To: "+strings.Join(rcpts, ", "), "To: "+strings.Join(rcpts, ",\n "), 1)
+}
+
+// storeState is what a test checks after an attack: every user, and the
+// events and open pending items of each, and the file's size.
+type storeState struct {
+	users          []string
+	events, opened map[string]int
+	size           int64
+}
+
+func readState(t *testing.T, db *calstore.DB) storeState {
+	t.Helper()
+	s := storeState{events: map[string]int{}, opened: map[string]int{}}
+	err := db.Read(context.Background(), func(tx calstore.Tx) error {
+		us, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		for _, u := range us {
+			s.users = append(s.users, u.Address)
+			if s.events[u.Address], s.opened[u.Address], err = tx.Counts(u.Address); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.size = fi.Size()
+	return s
+}
+
+// TestLMTPSubaddressFlood is issue 13's attack 11 through the LMTP proxy:
+// one invitation to 500 bob+<random>@example.test (Dovecot's default
+// recipient_delimiter accepts them all) made 500 users with a pending
+// item each and grew the store from 4 MiB to 327 MiB. Now they are all
+// Bob: one user, one event, one pending item, every copy tagged alike.
+func TestLMTPSubaddressFlood(t *testing.T) {
+	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e.setUsers(t, map[string]string{"bob@example.test": "always"}, nil)
+	before := readState(t, e.db)
+	rcpts := hostileRcpts(rand.New(rand.NewPCG(1, 11)), "bob+", 500)
+	d := lmtpDeliver(t, e.addr, "mallory@remote.test", rcpts, flood("flood-1@remote.test", rcpts))
+	if d.err != nil || len(d.rcptErr) > 0 || len(d.failed) > 0 || len(d.ok) != len(rcpts) {
+		t.Fatalf("delivery: err %v, %d refused, %d failed, %d ok", d.err, len(d.rcptErr), len(d.failed), len(d.ok))
+	}
+	after := readState(t, e.db)
+	if strings.Join(after.users, " ") != "bob@example.test" {
+		t.Errorf("users after the flood: %d (%.3q...), want only bob", len(after.users), after.users[:min(3, len(after.users))])
+	}
+	if after.events["bob@example.test"] != 1 || after.opened["bob@example.test"] != 1 {
+		t.Errorf("bob: %d events, %d open pending items, want 1 and 1", after.events["bob@example.test"], after.opened["bob@example.test"])
+	}
+	// The object itself (500 attendees, ~40 KiB) is kept as the event and
+	// as the pending invitation; the flood made 500 of each.
+	if grew := after.size - before.size; grew > 4<<20 {
+		t.Errorf("store grew by %d bytes, want under 4 MiB", grew)
+	}
+	txns := e.ds.transactions()
+	if len(txns) != 1 {
+		t.Fatalf("%d downstream transactions, want one copy for all of Bob's addresses", len(txns))
+	}
+	if got := lmtpHeader(t, txns[0].Data, hdr); len(got) != 1 || got[0] != "needs-action; method=REQUEST; uid=flood-1@remote.test; reason=invitation" {
+		t.Errorf("header %q", got)
+	}
+}
+
+// TestLMTPRandomLocalRecipients: 1,000 random recipients at a local domain
+// made 1,000 users. Under create = auto the message makes at most
+// new_users_per_message users, and the hour at most new_users_per_hour;
+// under listed none. Everyone turned away gets ignored with its reason and
+// nothing stored.
+func TestLMTPRandomLocalRecipients(t *testing.T) {
+	for _, c := range []struct {
+		create, reason string
+		perMessage     int
+	}{
+		{filter.CreateAuto, "user-limit", filter.DefaultNewUsersPerMessage},
+		{filter.CreateListed, "unknown-user", 0},
+	} {
+		t.Run(c.create, func(t *testing.T) {
+			e := newLMTPEnvWith(t, filter.LMTPOptions{}, func(cfg *filter.Config) { cfg.CreateUsers = c.create })
+			r := rand.New(rand.NewPCG(2, 11))
+			created := 0
+			for i := range 7 { // 7 × 1,000 recipients, within the hour
+				rcpts := hostileRcpts(r, "", 1000)
+				uid := fmt.Sprintf("random-%d@remote.test", i)
+				d := lmtpDeliver(t, e.addr, "mallory@remote.test", rcpts, strings.ReplaceAll(request(uid, uid, 0, rcpts[:1]), "\r\n", "\n"))
+				if d.err != nil || len(d.ok) != len(rcpts) {
+					t.Fatalf("delivery %d: err %v, %d ok", i, d.err, len(d.ok))
+				}
+				st := readState(t, e.db)
+				if n := len(st.users) - created; n > c.perMessage {
+					t.Fatalf("message %d made %d users, want at most %d", i, n, c.perMessage)
+				}
+				created = len(st.users)
+			}
+			want := min(7*c.perMessage, filter.DefaultNewUsersPerHour)
+			if created != want {
+				t.Errorf("%d users after 7,000 recipients, want %d", created, want)
+			}
+			ignored := 0
+			for _, tx := range e.ds.transactions() {
+				for _, v := range lmtpHeader(t, tx.Data, hdr) {
+					if strings.HasPrefix(v, "ignored;") && strings.HasSuffix(v, "; reason="+c.reason) {
+						ignored += len(tx.Rcpts)
+					}
+				}
+			}
+			if ignored != 7000-created {
+				t.Errorf("%d copies tagged ignored; reason=%s, want %d", ignored, c.reason, 7000-created)
+			}
+		})
+	}
+}
+
+// manyParts is one message carrying n calendar parts, each a new event.
+func manyParts(n int, rcpt string) string {
+	var b strings.Builder
+	b.WriteString("From: Alice <alice@remote.test>\r\nTo: " + rcpt + "\r\nSubject: many\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
+		"Message-ID: <parts-1@remote.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"p\"\r\n\r\n")
+	for i := range n {
+		ev := request("x", fmt.Sprintf("part-%d@remote.test", i), 0, []string{rcpt})
+		_, body, _ := strings.Cut(ev, "\r\n\r\n")
+		b.WriteString("--p\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\n" + body + "\r\n")
+	}
+	b.WriteString("--p--\r\n")
+	return b.String()
+}
+
+// TestMilterCalendarParts: one message with 150 calendar parts stored 150
+// events; now it is rejected whole (calendar-parts), and a message within
+// the cap is applied.
+func TestMilterCalendarParts(t *testing.T) {
+	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+	s := f.session("")
+	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, manyParts(150, "bob@example.test"))
+	wantOps(t, ops, code, "add "+hdr+": rejected; reason=calendar-parts")
+	if st := readState(t, f.db); st.events["bob@example.test"] != 0 || st.opened["bob@example.test"] != 0 {
+		t.Errorf("bob after 150 parts: %d events, %d pending", st.events["bob@example.test"], st.opened["bob@example.test"])
+	}
+	sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, manyParts(filter.DefaultCalendarParts, "bob@example.test"))
+	if st := readState(t, f.db); st.events["bob@example.test"] != filter.DefaultCalendarParts {
+		t.Errorf("%d parts: %d events stored, want all", filter.DefaultCalendarParts, st.events["bob@example.test"])
+	}
+}
+
+// TestPerUserCaps: a user at events_per_user gets no new event, and at
+// pending_per_user no new pending item: ignored with the cap's reason,
+// nothing stored; an update to an event the user holds still applies.
+func TestPerUserCaps(t *testing.T) {
+	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg := filter.DefaultConfig()
+	cfg.LocalDomains = []string{"example.test"}
+	cfg.EventsPerUser, cfg.PendingPerUser = 3, 2
+	cfg.DefaultPolicy = itip.Always
+	p := &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return milterNow }}
+	deliver := func(raw string) []filter.Result {
+		t.Helper()
+		rep, err := p.Process(context.Background(), strings.NewReader(raw), filter.Envelope{Transport: "lmtp", Rcpts: []string{"bob@example.test"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.Results
+	}
+	for i, want := range []string{"needs-action/invitation", "needs-action/invitation", "ignored/pending-limit"} {
+		uid := fmt.Sprintf("cap-%d@remote.test", i)
+		r := deliver(request(uid, uid, 0, []string{"bob@example.test"}))
+		if got := fmt.Sprintf("%s/%s", r[0].Outcome, r[0].Reason); got != want {
+			t.Errorf("invitation %d: %s, want %s", i, got, want)
+		}
+	}
+	// Bob answers one invitation: one pending item left, room for one.
+	err = db.Write(context.Background(), func(tx calstore.Tx) error {
+		l, err := tx.PendingList("bob@example.test", true)
+		if err != nil {
+			return err
+		}
+		l[0].Status = calstore.PendingDone
+		return tx.PutPending(l[0])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"needs-action/invitation", "ignored/event-limit"} {
+		uid := fmt.Sprintf("more-%d@remote.test", i)
+		r := deliver(request(uid, uid, 0, []string{"bob@example.test"}))
+		if got := fmt.Sprintf("%s/%s", r[0].Outcome, r[0].Reason); got != want {
+			t.Errorf("invitation after the answer %d: %s, want %s", i, got, want)
+		}
+	}
+	st := readState(t, db)
+	if st.events["bob@example.test"] != 3 || st.opened["bob@example.test"] != 2 {
+		t.Errorf("bob: %d events, %d open pending items; want 3 and 2", st.events["bob@example.test"], st.opened["bob@example.test"])
+	}
+}
+
+// TestMilterSubaddressFlood is the attack through the milter: Postfix with
+// recipient_delimiter = + accepts bob+<random>; go-milter's client wraps
+// each recipient in angle brackets once more than the server strips.
+func TestMilterSubaddressFlood(t *testing.T) {
+	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+	s := f.session("")
+	rcpts := hostileRcpts(rand.New(rand.NewPCG(3, 11)), "bob+", 500)
+	wrapped := make([]string, len(rcpts))
+	for i, r := range rcpts {
+		wrapped[i] = "<" + r + ">"
+	}
+	start := time.Now()
+	ops, code := sendMessage(t, s, envelope{from: "mallory@remote.test", rcpts: wrapped}, strings.ReplaceAll(flood("mflood-1@remote.test", rcpts), "\n", "\r\n"))
+	t.Logf("500 subaddresses through the milter: %v", time.Since(start))
+	wantOps(t, ops, code, "add "+hdr+": needs-action; method=REQUEST; uid=mflood-1@remote.test; reason=invitation")
+	st := readState(t, f.db)
+	if len(st.users) != 3 || st.events["bob@example.test"] != 1 {
+		t.Errorf("users %v, bob's events %d: want the 3 fixture users and one event for Bob", st.users, st.events["bob@example.test"])
+	}
+}
