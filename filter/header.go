@@ -1,6 +1,8 @@
 package filter
 
 import (
+	"bytes"
+	"io"
 	"sort"
 	"strings"
 )
@@ -103,4 +105,221 @@ func FoldValue(prefix int, value, nl string) string {
 		line += len(p)
 	}
 	return b.String()
+}
+
+// IsHeaderName reports whether a header field name, as a transport hands it
+// over, is name: compared case-insensitively and without the white space
+// RFC 5322's obsolete syntax allows before the colon (§4.5.3, obs-optional),
+// which readers ignore. Every transport decides "is this imipd's header"
+// with it (the milter through it, the LMTP proxy through headerFilter).
+func IsHeaderName(field, name string) bool {
+	return strings.EqualFold(strings.Trim(field, " \t"), name)
+}
+
+// headerFilter removes every field named name from a header block written
+// to it in pieces of any size, and passes the rest on unchanged. Two kinds
+// of reader see two different sets of fields in one block: a reader that
+// ends lines at LF (Postfix, Dovecot, RFC 5322 §2.2, where CR occurs only
+// in CRLF) sees a field as a line and its continuation lines; a reader that
+// also ends lines at a bare CR (a CR that no LF follows), as Python's email
+// package does, also sees a field after each bare CR inside such a line. A
+// forged copy of imipd's header must go for both, and no field may appear
+// to either reader that it did not see before:
+//
+//   - a field named name at the start of a line goes whole: the line, its
+//     continuation lines, whatever bare CRs hide in them, its line end;
+//   - a field named name hidden behind a bare CR inside a kept field goes
+//     with its continuations (as the CR-reader sees them) and the separator
+//     before each of its parts (the bare CR, the line end before a
+//     continuation line), so what follows it stays hidden where it was.
+//
+// Nothing removed: the output is the input, byte for byte.
+type headerFilter struct {
+	name    string
+	w       io.Writer
+	err     error
+	removed int // fields removed
+
+	fieldSkip bool   // the current field (line and continuation lines) is being removed
+	partSkip  bool   // within a kept field, the part after a bare CR being removed
+	start     bool   // the next byte starts a part: after a separator, or at the beginning
+	head      []byte // the start of a part, kept until it is clear what to do with it
+	sep       []byte // the separator before the current part, not yet written: a bare CR or a line end (nil at the beginning)
+	lineStart bool   // the part starts a line (sep is a line end, or the beginning)
+	cr        bool   // the input so far ends in a CR: bare unless an LF follows
+}
+
+// maxHeadWS bounds the white space between a field name that matches and
+// its colon that headerFilter waits for; past it, the field counts as one
+// to remove.
+const maxHeadWS = 1024
+
+// newHeaderFilter returns a filter writing to w. inField: the first byte
+// continues a kept field (a milter's header value) rather than starting a
+// line (a header block).
+func newHeaderFilter(w io.Writer, name string, inField bool) *headerFilter {
+	return &headerFilter{w: w, name: name, start: !inField, lineStart: !inField}
+}
+
+func (f *headerFilter) out(b []byte) {
+	if f.err != nil || len(b) == 0 {
+		return
+	}
+	_, f.err = f.w.Write(b)
+}
+
+var crByte, crlf, lf = []byte("\r"), []byte("\r\n"), []byte("\n")
+
+// emit writes bytes of the current part, unless it is being removed.
+func (f *headerFilter) emit(b []byte) {
+	if !f.fieldSkip && !f.partSkip {
+		f.out(b)
+	}
+}
+
+// separator ends the current part with a bare CR or a line end.
+func (f *headerFilter) separator(s []byte) {
+	f.sep, f.lineStart, f.start = s, !bytes.Equal(s, crByte), true
+}
+
+// ours reports whether a part's start is a field named f.name; done is
+// false while that cannot be told yet (final: nothing more will come).
+func (f *headerFilter) ours(h []byte, final bool) (is, done bool) {
+	if i := bytes.IndexByte(h, ':'); i >= 0 {
+		return IsHeaderName(string(h[:i]), f.name), true
+	}
+	n := min(len(h), len(f.name))
+	prefix := n > 0 && strings.EqualFold(string(h[:n]), f.name[:n]) && len(bytes.Trim(h[n:], " \t")) == 0
+	switch {
+	case prefix && !final && len(h) <= len(f.name)+maxHeadWS:
+		return false, false // could still be name ":"
+	case prefix && len(h) >= len(f.name):
+		return true, true // the name without a colon, or with white space without end
+	}
+	return false, true
+}
+
+// decide settles the part that f.head starts and the separator before it;
+// false while more bytes are needed.
+func (f *headerFilter) decide(final bool) bool {
+	h := f.head
+	cont := len(h) > 0 && (h[0] == ' ' || h[0] == '\t')
+	is := false
+	if !cont && !(f.fieldSkip && !f.lineStart) {
+		var done bool
+		if is, done = f.ours(h, final); !done {
+			return false
+		}
+	}
+	keep := true
+	switch {
+	case f.lineStart && !cont:
+		// A new field: the line end before it is the previous field's.
+		if !f.fieldSkip {
+			f.out(f.sep)
+		}
+		f.fieldSkip, f.partSkip = is, false
+		keep = !is
+	case f.fieldSkip:
+		keep = false // a continuation or a hidden part of a field being removed
+	case cont:
+		keep = !f.partSkip // a continuation of the current part
+	default:
+		// A part hidden behind a bare CR inside a kept field.
+		f.partSkip = is
+		keep = !is
+	}
+	if is {
+		f.removed++
+	}
+	if keep && !(f.lineStart && !cont) {
+		f.out(f.sep)
+	}
+	if keep {
+		f.out(h)
+	}
+	f.head, f.sep, f.start = f.head[:0], nil, false
+	return true
+}
+
+// Write filters p.
+func (f *headerFilter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 && f.err == nil {
+		if f.cr {
+			f.cr = false
+			if p[0] == '\n' {
+				f.separator(crlf)
+				p = p[1:]
+			} else {
+				f.separator(crByte)
+			}
+			continue
+		}
+		if f.start {
+			// Collect the start of the part up to its colon, or its end.
+			i := bytes.IndexAny(p, ":\r\n")
+			switch {
+			case i < 0:
+				i = len(p)
+			case p[i] == ':':
+				i++
+			}
+			f.head = append(f.head, p[:i]...)
+			p = p[i:]
+			f.decide(len(p) > 0 && (p[0] == '\r' || p[0] == '\n'))
+			continue
+		}
+		i := bytes.IndexAny(p, "\r\n")
+		if i < 0 {
+			f.emit(p)
+			break
+		}
+		f.emit(p[:i])
+		c := p[i]
+		p = p[i+1:]
+		switch {
+		case c == '\n':
+			f.separator(lf)
+		case len(p) == 0:
+			f.cr = true
+		case p[0] == '\n':
+			f.separator(crlf)
+			p = p[1:]
+		default:
+			f.separator(crByte)
+		}
+	}
+	return n, f.err
+}
+
+// Close settles what is still undecided at the end of the input and writes
+// it.
+func (f *headerFilter) Close() error {
+	if f.cr {
+		f.cr = false
+		f.separator(crByte)
+	}
+	if f.start && (len(f.head) > 0 || f.sep != nil) {
+		f.decide(true)
+	}
+	return f.err
+}
+
+// HiddenFields removes from a header field's value, as a milter gets it
+// (continuation lines joined with LF), every field named name that a bare
+// CR hides in it (headerFilter), and reports how many there were; with
+// none, the value comes back unchanged.
+func HiddenFields(value, name string) (string, int) {
+	if !strings.Contains(value, "\r") {
+		return value, 0
+	}
+	var b bytes.Buffer
+	f := newHeaderFilter(&b, name, true)
+	f.Write([]byte(value))
+	f.Close()
+	if f.removed == 0 {
+		return value, 0
+	}
+	return b.String(), f.removed
 }

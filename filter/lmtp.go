@@ -866,8 +866,9 @@ func statusSummary(rcpts []string, st map[string]error) []string {
 }
 
 // writeCopy writes the message with every header field named name removed
-// (continuation lines included, names compared case-insensitively) and, when
-// value is not empty, one "name: value" field first.
+// (headerFilter: continuation lines included, names compared with
+// IsHeaderName, fields hidden behind a bare CR included) and, when value is
+// not empty, one "name: value" field first.
 func writeCopy(w io.Writer, sp *spool, name, value string) error {
 	if value != "" {
 		if _, err := io.WriteString(w, name+": "+FoldValue(len(name)+2, value, "\r\n")+"\r\n"); err != nil {
@@ -880,36 +881,29 @@ func writeCopy(w io.Writer, sp *spool, name, value string) error {
 		br.Reset(nil)
 		copyReaders.Put(br)
 	}()
-	skip, midLine := false, false
+	hf := newHeaderFilter(w, name, false)
+	midLine := false
 	for {
 		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			if !midLine {
-				switch {
-				case err == nil && len(bytes.TrimRight(line, "\r\n")) == 0:
-					// The end of the header: the rest as it is.
-					if _, werr := w.Write(line); werr != nil {
-						return werr
-					}
-					_, err := br.WriteTo(w)
-					return err
-				case line[0] == ' ' || line[0] == '\t':
-					// continuation of the previous field
-				default:
-					skip = isField(line, name)
-				}
+		if !midLine && err == nil && len(bytes.TrimRight(line, "\r\n")) == 0 {
+			// The end of the header: the rest as it is.
+			if werr := hf.Close(); werr != nil {
+				return werr
 			}
-			if !skip {
-				if _, werr := w.Write(line); werr != nil {
-					return werr
-				}
+			if _, werr := w.Write(line); werr != nil {
+				return werr
 			}
-			midLine = err != nil
+			_, err := br.WriteTo(w)
+			return err
 		}
+		if _, werr := hf.Write(line); werr != nil {
+			return werr
+		}
+		midLine = err != nil
 		switch {
 		case err == nil, errors.Is(err, bufio.ErrBufferFull):
 		case errors.Is(err, io.EOF):
-			return nil
+			return hf.Close()
 		default:
 			return err
 		}
@@ -922,15 +916,6 @@ var (
 	copyReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
 	copyBufs    = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 )
-
-func isField(line []byte, name string) bool {
-	i := bytes.IndexByte(line, ':')
-	if i < 0 {
-		return false
-	}
-	f := bytes.TrimRight(line[:i], " \t")
-	return len(f) == len(name) && strings.EqualFold(string(f), name)
-}
 
 // deadlineReader renews the upstream read deadline while a message keeps
 // coming, so it may take longer than ReadTimeout in all (go-smtp sets the

@@ -1,8 +1,27 @@
 package filter
 
+import "bytes"
+
 // IdleDownstream is the number of idle downstream connections in the
 // proxy's pool (for the pool tests).
 func (l *LMTPProxy) IdleDownstream() int { return l.pool.len() }
 
 // ConnAlive is connAlive, the check of an idle downstream connection.
 var ConnAlive = connAlive
+
+// FilterHeader runs a header block through a headerFilter in writes of
+// piece bytes (0: one write).
+func FilterHeader(block []byte, name string, piece int) []byte {
+	var b bytes.Buffer
+	f := newHeaderFilter(&b, name, false)
+	if piece <= 0 {
+		piece = len(block) + 1
+	}
+	for p := block; len(p) > 0; {
+		n := min(piece, len(p))
+		f.Write(p[:n])
+		p = p[n:]
+	}
+	f.Close()
+	return b.Bytes()
+}

@@ -69,6 +69,7 @@ func newLMTPDownstream(t testing.TB) *lmtpDS {
 	}))
 	d.srv.LMTP = true
 	d.srv.Domain = "dovecot.test"
+	d.srv.MaxLineLength = 1 << 20 // Dovecot's LMTP takes long lines
 	d.srv.ErrorLog = lmtpDiscardLog{}
 	go d.srv.Serve(ln)
 	t.Cleanup(func() { d.srv.Close() })
