@@ -222,14 +222,17 @@ func ETag(data []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// calendarObject turns a stored event into a CalDAV resource.
+// calendarObject turns a stored event into a CalDAV resource. Its Data is
+// in written form (ics.Escaped), for go-ical's encoder.
 func calendarObject(user string, ev calstore.Event) (caldav.CalendarObject, error) {
 	cal, err := ics.Decode(ev.Data, storedLimits)
 	if err != nil {
 		return caldav.CalendarObject{}, fmt.Errorf("stored event %s of %s: %w", ev.UID, user, err)
 	}
 	cal.Props.Del(ical.PropMethod) // RFC 4791 §4.1: no METHOD in a calendar collection
-	return caldav.CalendarObject{Path: objectPath(user, ev.UID), ModTime: ev.Updated, ETag: ETag(ev.Data), Data: cal}, nil
+	// go-webdav writes Data with go-ical's encoder, which writes values
+	// verbatim: hand it every value already encoded (issue 13, attack 10).
+	return caldav.CalendarObject{Path: objectPath(user, ev.UID), ModTime: ev.Updated, ETag: ETag(ev.Data), Data: ics.Escaped(cal)}, nil
 }
 
 // davBackend implements caldav.Backend over the store for the user of the

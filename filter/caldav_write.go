@@ -275,6 +275,9 @@ func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *i
 	if err := checkPrecondition(ETag(ev.Data), ifMatch, ifNoneMatch); err != nil {
 		return ev, err
 	}
+	// go-webdav decoded the body with go-ical, which leaves RFC 6868
+	// escapes in parameter values: read them as Decode does.
+	ics.Unescape(cal)
 	typ, newUID, err := caldav.ValidateCalendarObject(cal)
 	if err != nil {
 		return ev, webdav.NewHTTPError(http.StatusBadRequest, err)

@@ -235,8 +235,8 @@ func parseContentLine(s string) (ical.Prop, error) {
 				// a quoted last parameter that swallowed the value.
 				if i == len(s) {
 					if k := strings.LastIndexByte(v, ':'); k >= 0 {
-						prop.Params[pname] = append(prop.Params[pname], unescapeParam(v[:k]))
-						prop.Value = v[k+1:]
+						prop.Params[pname] = append(prop.Params[pname], cleanParam(unescapeParam(v[:k])))
+						prop.Value = cleanValue(v[k+1:])
 						return prop, nil
 					}
 				}
@@ -256,7 +256,7 @@ func parseContentLine(s string) (ical.Prop, error) {
 					}
 				}
 			}
-			prop.Params[pname] = append(prop.Params[pname], unescapeParam(v))
+			prop.Params[pname] = append(prop.Params[pname], cleanParam(unescapeParam(v)))
 			if i >= len(s) {
 				return ical.Prop{}, fmt.Errorf("property %s: no ':' after parameters", prop.Name)
 			}
@@ -273,7 +273,7 @@ func parseContentLine(s string) (ical.Prop, error) {
 	if i >= len(s) || s[i] != ':' {
 		return ical.Prop{}, fmt.Errorf("property %s: missing ':'", prop.Name)
 	}
-	prop.Value = s[i+1:]
+	prop.Value = cleanValue(s[i+1:])
 	return prop, nil
 }
 

@@ -24,6 +24,10 @@
 // parameter and component names are upper-cased. Parameter values are
 // unquoted and RFC 6868 caret escapes (^n ^^ ^') are decoded; property
 // values are kept raw (TEXT escapes such as `\,` stay; use Prop.Text).
+// Control characters other than HTAB are removed from values, and the line
+// breaks other readers honour (NEL, U+2028, U+2029) become LF in a
+// parameter value and the TEXT escape `\n` in a property value, exactly as
+// Encode writes them.
 // Only the first VCALENDAR of the input is returned; blank lines are
 // ignored. Leniencies: a '"' inside an unquoted parameter value is kept as
 // a literal character; an unquoted `SENT-BY=mailto:x@y` (an old Outlook
@@ -38,8 +42,13 @@
 //
 // Encode writes CRLF line ends, folds lines at 75 octets without splitting
 // a UTF-8 sequence, quotes parameter values containing ':' ';' or ',' and
-// escapes '^', '"' and line breaks in parameter values per RFC 6868. A raw
-// line break in a property value is written as the TEXT escape `\n`.
+// escapes '^', '"' and line breaks in parameter values per RFC 6868. A
+// line break in a property value is written as the TEXT escape `\n`;
+// other control characters are removed. Whatever a stored value holds, it
+// is written as that one value (issue 13: a CN may not start a
+// DESCRIPTION or a second VEVENT). Escaped gives the same values for
+// go-ical's encoder (go-webdav's CalDAV handler), Unescape reads values
+// that go-ical's decoder left escaped (a CalDAV PUT).
 // The output is deterministic: see Encode for the property order.
 // Encode(Decode(x)) decodes again to the same calendar (the output may be
 // somewhat larger than the input because of quoting and folding).

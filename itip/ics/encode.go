@@ -37,10 +37,13 @@ var propOrder = func() map[string]int {
 const maxEncodeDepth = 10000
 
 // Encode writes cal as RFC 5545 text: CRLF line ends; lines folded at 75
-// octets without splitting a UTF-8 sequence; parameter values quoted when
-// they contain ':' ';' or ','; '^', '"' and line breaks in parameter values
-// escaped per RFC 6868; a raw line break in a property value written as the
-// TEXT escape "\n". The output is deterministic: BEGIN, then PRODID,
+// octets without splitting a UTF-8 sequence; every value written so that it
+// stays one value (paramWire, valueWire: parameter values quoted when they
+// contain ':' ';' or ','; '^', '"' and line breaks in parameter values
+// escaped per RFC 6868; a line break in a property value written as the
+// TEXT escape "\n"; control characters removed). It is the one iCalendar
+// writer of imipd: the store, the outbox, export and the feed use it, and
+// CalDAV writes Escaped's copy with go-ical's encoder. The output is deterministic: BEGIN, then PRODID,
 // VERSION, CALSCALE, METHOD, TZID, UID, SEQUENCE, DTSTAMP, DTSTART, DTEND,
 // DURATION, RECURRENCE-ID, RRULE, RDATE, EXRULE, EXDATE, ORGANIZER, ATTENDEE,
 // then the other properties sorted by name (several properties of one name
@@ -189,11 +192,8 @@ func (e *encoder) prop(key string, p *ical.Prop) error {
 			if i > 0 {
 				e.line.WriteByte(',')
 			}
-			cls := paramClass(v)
-			if cls&classEscape != 0 {
-				v = paramEscaper.Replace(v)
-			}
-			if cls&classQuote != 0 {
+			v, quote := paramWire(v)
+			if quote {
 				e.line.WriteByte('"')
 				e.line.WriteString(v)
 				e.line.WriteByte('"')
@@ -203,11 +203,43 @@ func (e *encoder) prop(key string, p *ical.Prop) error {
 		}
 	}
 	e.line.WriteByte(':')
-	e.line.WriteString(escapeLineBreaks(p.Value))
+	e.line.WriteString(valueWire(p.Value))
 	return e.flushLine()
 }
 
-var paramEscaper = strings.NewReplacer("^", "^^", "\r\n", "^n", "\r", "^n", "\n", "^n", `"`, "^'")
+// Every parameter and property value goes through paramWire or valueWire
+// on its way out, and through cleanParam or cleanValue on its way in
+// (decode.go), so that a value stays one value wherever it is written: no
+// value can end its line, open a parameter, a property or a component, or
+// be split by a reader that breaks lines on more than CRLF (Python's
+// str.splitlines, which python-icalendar, khal and vdirsyncer use, also
+// breaks on VT, FF, FS, GS, RS, NEL, U+2028 and U+2029).
+//
+//   - Control characters (RFC 5545 §3.1 CONTROL: U+0000–U+0008,
+//     U+000A–U+001F, U+007F) other than a line break are removed; HTAB
+//     stays.
+//   - A line break (CRLF, CR, LF, NEL, U+2028, U+2029) in a property value
+//     becomes the TEXT escape "\n" (RFC 5545 §3.3.11); in a parameter value
+//     it becomes LF, written as RFC 6868's "^n".
+//   - In a parameter value RFC 6868 escapes '^' as "^^" and '"' as "^'"
+//     (RFC 5545 has no way to write '"' in a parameter value); a value with
+//     ':' ';' or ',' is quoted.
+
+// paramWire returns v as written in a content line (without the quotes)
+// and whether it must be quoted.
+func paramWire(v string) (string, bool) {
+	v = cleanParam(v)
+	cls := paramClass(v)
+	if cls&classEscape != 0 {
+		v = paramEscaper.Replace(v)
+	}
+	return v, cls&classQuote != 0
+}
+
+// valueWire returns a property value as written in a content line.
+func valueWire(v string) string { return cleanValue(v) }
+
+var paramEscaper = strings.NewReplacer("^", "^^", "\n", "^n", `"`, "^'")
 
 // Character classes of parameter values: classEscape for what RFC 6868
 // escapes (paramEscaper), classQuote for what needs a quoted value.
@@ -217,7 +249,7 @@ const (
 )
 
 var paramClasses = func() (t [256]uint8) {
-	for _, c := range "^\r\n\"" {
+	for _, c := range "^\n\"" {
 		t[c] |= classEscape
 	}
 	for _, c := range ":;," {
@@ -236,13 +268,59 @@ func paramClass(v string) uint8 {
 	return cls
 }
 
-var breakEscaper = strings.NewReplacer("\r\n", `\n`, "\r", `\n`, "\n", `\n`)
+// cleanParam returns a parameter value with every line break as LF and the
+// other control characters removed.
+func cleanParam(v string) string { return clean(v, "\n") }
 
-func escapeLineBreaks(v string) string {
-	if strings.IndexByte(v, '\n') < 0 && strings.IndexByte(v, '\r') < 0 {
+// cleanValue returns a property value with every line break as the TEXT
+// escape "\n" and the other control characters removed.
+func cleanValue(v string) string { return clean(v, `\n`) }
+
+// breakAt returns the length of the line break or control character that
+// starts v[i:] (0 if none): 1 for a control character other than HTAB, 2
+// for CRLF and NEL (C2 85), 3 for U+2028 and U+2029 (E2 80 A8 / A9).
+func breakAt(v string, i int) int {
+	switch c := v[i]; {
+	case c == '\r' && i+1 < len(v) && v[i+1] == '\n':
+		return 2
+	case c < 0x20 && c != '\t' || c == 0x7f:
+		return 1
+	case c == 0xc2 && i+1 < len(v) && v[i+1] == 0x85:
+		return 2
+	case c == 0xe2 && i+2 < len(v) && v[i+1] == 0x80 && (v[i+2] == 0xa8 || v[i+2] == 0xa9):
+		return 3
+	}
+	return 0
+}
+
+// clean replaces each line break of v by nl and removes the other control
+// characters (see paramWire). It allocates only when it changes v.
+func clean(v, nl string) string {
+	i := 0
+	for ; i < len(v); i++ {
+		if n := breakAt(v, i); n > 0 && (nl != "\n" || v[i] != '\n') {
+			break
+		}
+	}
+	if i == len(v) {
 		return v
 	}
-	return breakEscaper.Replace(v)
+	var b strings.Builder
+	b.Grow(len(v) + 8)
+	b.WriteString(v[:i])
+	for i < len(v) {
+		n := breakAt(v, i)
+		switch {
+		case n == 0:
+			b.WriteByte(v[i])
+			i++
+			continue
+		case n > 1 || v[i] == '\r' || v[i] == '\n':
+			b.WriteString(nl)
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // maxLineOctets is the longest line RFC 5545 3.1 allows, without the CRLF.
@@ -274,5 +352,77 @@ func (e *encoder) flushLine() error {
 		}
 		b = b[n:]
 		limit = maxLineOctets - 1
+	}
+}
+
+// Escaped returns a copy of cal whose parameter and property values are
+// already in their written form (paramWire, valueWire: RFC 6868 escapes,
+// line breaks as the TEXT escape, no control characters), for code that
+// writes a calendar with go-ical's encoder: go-webdav's CalDAV handler
+// does for GET and REPORT. That encoder writes values verbatim (a line
+// break in a parameter value would start a new property) and fails on a
+// '"' in a parameter value; it quotes values with ':' ';' or ',' itself.
+// A VEVENT with both DTEND and DURATION (accepted from mail, DTEND counts)
+// loses DURATION in the copy, because go-ical's encoder refuses the pair.
+// cal is not changed.
+func Escaped(cal *ical.Calendar) *ical.Calendar {
+	if cal == nil || cal.Component == nil {
+		return cal
+	}
+	return &ical.Calendar{Component: escapedComp(cal.Component, 0)}
+}
+
+func escapedComp(c *ical.Component, depth int) *ical.Component {
+	out := &ical.Component{Name: c.Name, Props: make(ical.Props, len(c.Props))}
+	for name, ps := range c.Props {
+		cp := make([]ical.Prop, len(ps))
+		for i, p := range ps {
+			cp[i] = ical.Prop{Name: p.Name, Value: valueWire(p.Value), Params: make(ical.Params, len(p.Params))}
+			for pn, vs := range p.Params {
+				ws := make([]string, len(vs))
+				for j, v := range vs {
+					ws[j], _ = paramWire(v)
+				}
+				cp[i].Params[pn] = ws
+			}
+		}
+		out.Props[name] = cp
+	}
+	if c.Name == ical.CompEvent && len(out.Props[ical.PropDateTimeEnd]) > 0 {
+		delete(out.Props, ical.PropDuration)
+	}
+	if depth < maxEncodeDepth {
+		for _, ch := range c.Children {
+			out.Children = append(out.Children, escapedComp(ch, depth+1))
+		}
+	}
+	return out
+}
+
+// Unescape does to a calendar that go-ical's decoder read (a CalDAV PUT
+// body, decoded by go-webdav) what Decode does to every value: RFC 6868
+// escapes in parameter values decoded, line breaks and control characters
+// as in paramWire. It changes cal in place.
+func Unescape(cal *ical.Calendar) {
+	if cal != nil && cal.Component != nil {
+		unescapeComp(cal.Component, 0)
+	}
+}
+
+func unescapeComp(c *ical.Component, depth int) {
+	for _, ps := range c.Props {
+		for i := range ps {
+			ps[i].Value = cleanValue(ps[i].Value)
+			for _, vs := range ps[i].Params {
+				for j := range vs {
+					vs[j] = cleanParam(unescapeParam(vs[j]))
+				}
+			}
+		}
+	}
+	if depth < maxEncodeDepth {
+		for _, ch := range c.Children {
+			unescapeComp(ch, depth+1)
+		}
 	}
 }

@@ -1,8 +1,11 @@
 package ics
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
+
+	"github.com/emersion/go-ical"
 )
 
 // FuzzDecode: Decode never panics, and whatever it accepts encodes to text
@@ -49,5 +52,25 @@ func FuzzDecode(f *testing.F) {
 				}
 			}
 		}
+	})
+}
+
+// FuzzValueRoundTrip: any parameter value and property value, written by
+// Encode or by go-ical's encoder on Escaped (CalDAV), decodes back to the
+// one property it was, with that one value (issue 13, attack 10).
+func FuzzValueRoundTrip(f *testing.F) {
+	for _, v := range hostileValues {
+		f.Add(v)
+	}
+	f.Add("")
+	f.Add("\xe2\x80")
+	f.Fuzz(func(t *testing.T, v string) {
+		cal := oneValueEvent(v)
+		checkOneValue(t, "Encode", Marshal(cal), v)
+		var buf bytes.Buffer
+		if err := ical.NewEncoder(&buf).Encode(Escaped(cal)); err != nil {
+			t.Fatalf("go-ical on Escaped(%q): %v", v, err)
+		}
+		checkOneValue(t, "go-ical(Escaped)", buf.Bytes(), v)
 	})
 }
