@@ -254,6 +254,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 				AuthFail:       authFail,
 				MethodMismatch: o.methodParam != "" && o.methodParam != string(o.msg.Method),
 				AutoSubmitted:  msg.AutoSubmitted != "" && msg.AutoSubmitted != "no",
+				LocalAddress:   p.IsLocal,
 				Now:            now,
 				Sent:           sent,
 				Timeframe:      p.Cfg.Timeframe,

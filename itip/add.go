@@ -12,12 +12,7 @@ func applyAdd(in *Input) Result {
 	org := m.Organizer()
 	st := newObject(in.Stored)
 	if st == nil {
-		r := result(Ignored, "unknown-event")
-		if !in.AutoSubmitted && !in.User.Is(org.Address) && authorVouch(in, organizerSpeaker(nil, m)) == vouchSelf {
-			r.Send = []Outgoing{refreshFor(in, org.Address)}
-			r.Reason = "refresh-sent"
-		}
-		return r
+		return addUnknown(in)
 	}
 	if so := st.organizer(); so.Address != "" && so.Address != org.Address && !in.Force {
 		return held(in, "organizer-changed")
@@ -42,6 +37,43 @@ func applyAdd(in *Input) Result {
 	r := result(Applied, "added")
 	r.Cal = out
 	r.Note = Describe(m, in.User.Address)
+	return r
+}
+
+// addUnknown answers an ADD for an event the user has no copy of. RFC 5546
+// §3.2.4 says the attendee SHOULD send a REFRESH to the organizer; but mail
+// imipd sends on its own must not make it a relay for whoever writes an ADD
+// (issue 13; SPEC "Sender checks"). So the REFRESH goes out only
+//
+//   - to the organizer, and only when the organizer wrote the ADD (From is
+//     the ORGANIZER's address: with no stored copy no SENT-BY is known, and
+//     a SENT-BY is never written to); else ignored, reason unknown-event;
+//   - when the organizer is not a local address (the user's own, or
+//     Input.LocalAddress): else ignored, unknown-event;
+//   - when the ADD is not itself automatic (Auto-Submitted): else ignored,
+//     auto-submitted;
+//   - after the gates that apply any message (gate: an authentication
+//     failure, a method mismatch or policy never holds it for the user,
+//     policy known needs a known author, an old message is ignored, too-old).
+//
+// Then the outcome is ignored, reason refresh-sent (nothing is stored; the
+// organizer's answer is a REQUEST). How many REFRESHes go out per target
+// and hour is filter's budget.
+func addUnknown(in *Input) Result {
+	org := in.Msg.Organizer()
+	if authorVouch(in, organizerSpeaker(nil, in.Msg)) != vouchSelf || in.User.Is(org.Address) ||
+		in.LocalAddress != nil && in.LocalAddress(org.Address) {
+		return result(Ignored, "unknown-event")
+	}
+	if in.AutoSubmitted {
+		return result(Ignored, "auto-submitted")
+	}
+	if r, ok := gate(in, false); !ok {
+		return r
+	}
+	r := result(Ignored, "refresh-sent")
+	r.Send = []Outgoing{refreshFor(in, org.Address)}
+	r.Note = Describe(in.Msg, in.User.Address)
 	return r
 }
 

@@ -31,6 +31,10 @@ type Input struct {
 	// among people the user wrote to, or in another event of the user. Apply
 	// also counts the parties of the stored copy of this UID as known.
 	Known bool
+	// LocalAddress reports whether an address belongs to a local user (the
+	// caller's local domains); nil: only User's own addresses are local.
+	// imipd never sends automatic mail to a local address (add.go).
+	LocalAddress func(addr string) bool
 	// AutoSubmitted marks a message that is itself automatic
 	// (Auto-Submitted other than "no"): imipd never answers it automatically.
 	AutoSubmitted bool

@@ -278,3 +278,65 @@ func FuzzSenderRule(f *testing.F) {
 		}
 	})
 }
+
+// TestAddUnknownRefresh: an ADD for an event the user does not have makes
+// imipd ask the organizer with a REFRESH only when the organizer wrote it,
+// is not local, the ADD is not automatic, and the gates pass (add.go
+// addUnknown; issue 13: ADD was an open relay).
+func TestAddUnknownRefresh(t *testing.T) {
+	add := func(org, sentBy string) *itip.Message {
+		sb := ""
+		if sentBy != "" {
+			sb = `;SENT-BY="mailto:` + sentBy + `"`
+		}
+		return senderParse(t, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:ADD\r\nBEGIN:VEVENT\r\nUID:u-add\r\nSEQUENCE:1\r\nDTSTAMP:20261125T100000Z\r\n"+
+			"DTSTART:20261210T100000Z\r\nORGANIZER"+sb+":mailto:"+org+"\r\nATTENDEE:mailto:bob@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+	}
+	local := func(a string) bool { return strings.HasSuffix(a, "@example.test") }
+	cases := []struct {
+		name            string
+		msg             *itip.Message
+		from            string
+		policy          itip.Policy
+		known, auto     bool
+		authFail        string
+		sent            time.Time
+		force           bool
+		outcome, reason string
+		to              string // the REFRESH's recipient, "" for none
+	}{
+		{"organizer", add("carol@remote.test", ""), "carol@remote.test", itip.Known, true, false, "", time.Time{}, false, "ignored", "refresh-sent", "carol@remote.test"},
+		{"organizer with a SENT-BY", add("carol@remote.test", "sam@remote.test"), "carol@remote.test", itip.Always, false, false, "", time.Time{}, false, "ignored", "refresh-sent", "carol@remote.test"},
+		{"self-declared SENT-BY", add("victim@third.example", "mallory@evil.test"), "mallory@evil.test", itip.Always, true, false, "", time.Time{}, false, "ignored", "unknown-event", ""},
+		{"self-declared SENT-BY, forced", add("victim@third.example", "mallory@evil.test"), "mallory@evil.test", itip.Always, true, false, "", time.Time{}, true, "ignored", "unknown-event", ""},
+		{"stranger", add("victim@third.example", ""), "mallory@evil.test", itip.Always, true, false, "", time.Time{}, false, "ignored", "unknown-event", ""},
+		{"local organizer", add("alice@example.test", ""), "alice@example.test", itip.Always, true, false, "", time.Time{}, false, "ignored", "unknown-event", ""},
+		{"the user as organizer", add("bob@example.test", ""), "bob@example.test", itip.Always, true, false, "", time.Time{}, false, "ignored", "unknown-event", ""},
+		{"auto-submitted", add("carol@remote.test", ""), "carol@remote.test", itip.Always, true, true, "", time.Time{}, false, "ignored", "auto-submitted", ""},
+		{"dmarc fail", add("victim@third.example", ""), "victim@third.example", itip.Always, true, false, "dmarc-fail", time.Time{}, false, "needs-action", "dmarc-fail", ""},
+		{"policy never", add("carol@remote.test", ""), "carol@remote.test", itip.Never, true, false, "", time.Time{}, false, "needs-action", "policy-never", ""},
+		{"policy never, the user applies it", add("carol@remote.test", ""), "carol@remote.test", itip.Never, true, false, "", time.Time{}, true, "ignored", "refresh-sent", "carol@remote.test"},
+		{"unknown sender", add("carol@remote.test", ""), "carol@remote.test", itip.Known, false, false, "", time.Time{}, false, "needs-action", "unknown-sender", ""},
+		{"too old", add("carol@remote.test", ""), "carol@remote.test", itip.Always, true, false, "", senderNow.AddDate(0, -2, 0), false, "ignored", "too-old", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := itip.Apply(itip.Input{Msg: c.msg, User: itip.User{Address: "bob@example.test", Policy: c.policy}, From: c.from,
+				Known: c.known, AutoSubmitted: c.auto, AuthFail: c.authFail, Sent: c.sent, Timeframe: 28 * 24 * time.Hour,
+				Force: c.force, LocalAddress: local, Now: senderNow})
+			if string(r.Outcome) != c.outcome || r.Reason != c.reason {
+				t.Errorf("got %s/%s, want %s/%s", r.Outcome, r.Reason, c.outcome, c.reason)
+			}
+			var to []string
+			for _, s := range r.Send {
+				to = append(to, s.To...)
+			}
+			if want := strings.Fields(c.to); strings.Join(to, " ") != strings.Join(want, " ") {
+				t.Errorf("sent to %v, want %v", to, want)
+			}
+			if r.Cal != nil {
+				t.Error("an ADD for an unknown event stores nothing")
+			}
+		})
+	}
+}
