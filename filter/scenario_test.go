@@ -41,6 +41,9 @@ import (
 //	  reason     expected reason word (optional; "-" for none)
 //	  pending    expected open pending kinds, comma-separated, or none
 //	  outbox     expected outbox methods, comma-separated, or none
+//	  outbox_has TEXT: every outbox item's calendar (unfolded) contains TEXT
+//	             (repeatable)
+//	  outbox_lacks TEXT: no outbox item's calendar contains TEXT (repeatable)
 //	  rcpt       another envelope recipient after user (repeatable)
 //	  result     ADDRESS=OUTCOME[/REASON]: expected result for another
 //	             recipient (repeatable)
@@ -73,6 +76,8 @@ type scenario struct {
 	results  []string
 	trusted  []string
 	limits   []string
+	has      []string // outbox_has
+	lacks    []string // outbox_lacks
 }
 
 func readCase(t *testing.T, path string) scenario {
@@ -108,6 +113,10 @@ func readCase(t *testing.T, path string) scenario {
 			}
 		case "limit":
 			sc.limits = append(sc.limits, v)
+		case "outbox_has":
+			sc.has = append(sc.has, v)
+		case "outbox_lacks":
+			sc.lacks = append(sc.lacks, v)
 		case "user", "policy", "now", "outgoing", "repeat", "outcome", "reason", "pending", "outbox", "description",
 			"require_auth", "generate":
 			sc.kv[k] = v
@@ -343,6 +352,22 @@ func runScenario(t *testing.T, dir string) {
 		if g := joinOrNone(methods); g != want {
 			t.Errorf("outbox %s, want %s", g, want)
 		}
+	}
+	for _, o := range out {
+		body := strings.ReplaceAll(strings.ReplaceAll(string(o.Body), "\r\n ", ""), "\r\n\t", "")
+		for _, h := range sc.has {
+			if !strings.Contains(body, h) {
+				t.Errorf("outbox %s to %v lacks %q:\n%s", o.Method, o.To, h, body)
+			}
+		}
+		for _, l := range sc.lacks {
+			if strings.Contains(body, l) {
+				t.Errorf("outbox %s to %v contains %q:\n%s", o.Method, o.To, l, body)
+			}
+		}
+	}
+	if (len(sc.has) > 0 || len(sc.lacks) > 0) && len(out) == 0 {
+		t.Error("outbox_has/outbox_lacks with an empty outbox")
 	}
 	afterPath := filepath.Join(dir, "after.ics")
 	want, err := os.ReadFile(afterPath)

@@ -257,7 +257,7 @@ func keepPrivate(nc, old *ical.Component, zo, zn *ics.Zones, u *User, rid string
 		}
 		np.Params.Set(ical.ParamParticipationStatus, ps)
 	}
-	for _, name := range []string{ical.PropTransparency, ical.PropClass} {
+	for _, name := range ownProps {
 		if p := old.Props.Get(name); p != nil {
 			nc.Props.Set(&ical.Prop{Name: p.Name, Params: p.Params, Value: p.Value})
 		}

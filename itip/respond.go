@@ -94,7 +94,7 @@ func respond(d Decision) (Result, error) {
 			return Result{}, fmt.Errorf("itip: event %s no longer stored", d.Msg.UID)
 		}
 		r := Result{Outcome: Applied, Reason: "refresh-answered"}
-		r.Send = []Outgoing{{Method: Request, From: d.User.Address, To: []string{d.Attendee}, Cal: stamped(asMethod(d.Stored, Request), d.Now)}}
+		r.Send = []Outgoing{{Method: Request, From: d.User.Address, To: []string{d.Attendee}, Cal: refreshAnswer(newObject(d.Stored), d.Attendee, d.Now)}}
 		return r, nil
 	}
 	return Result{}, fmt.Errorf("%w: unknown kind %q", ErrAction, d.Kind)

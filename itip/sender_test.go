@@ -340,3 +340,26 @@ func TestAddUnknownRefresh(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshSendToNonAttendee: when the organizer chooses "send" on a
+// pending REFRESH from someone not on the event, the whole event goes, but
+// still without the organizer's own data (refresh.go refreshAnswer).
+func TestRefreshSendToNonAttendee(t *testing.T) {
+	stored := strings.Replace(senderOrgCopy(""), "END:VEVENT", "TRANSP:TRANSPARENT\r\nX-MOZ-SNOOZE-TIME:20261203T120000Z\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT", 1)
+	r, err := itip.Respond(itip.Decision{Kind: itip.KindRefresh, Action: "send", Attendee: "zoe@else.test",
+		Msg: senderParse(t, senderMsg("REFRESH", "")), Stored: senderCal(t, stored), User: itip.User{Address: "alice@example.test"}, Now: senderNow})
+	if err != nil || len(r.Send) != 1 {
+		t.Fatalf("%v, %d messages", err, len(r.Send))
+	}
+	body := string(ics.Marshal(r.Send[0].Cal))
+	for _, want := range []string{"METHOD:REQUEST", "RRULE:FREQ=WEEKLY", "SUMMARY:Board", "DTSTAMP:20261125T120000Z"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("answer lacks %q:\n%s", want, body)
+		}
+	}
+	for _, not := range []string{"VALARM", "TRANSP", "X-MOZ-"} {
+		if strings.Contains(body, not) {
+			t.Errorf("answer carries the organizer's %s:\n%s", not, body)
+		}
+	}
+}
