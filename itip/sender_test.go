@@ -19,13 +19,18 @@ import (
 
 var senderNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
+// sentByParam is ";SENT-BY=..." for addr, "" for none.
+func sentByParam(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	return `;SENT-BY="mailto:` + addr + `"`
+}
+
 // senderStored is Bob's copy of Carol's meeting; sentBy is the SENT-BY the
 // copy holds for Carol ("" for none).
 func senderStored(sentBy string) string {
-	sb := ""
-	if sentBy != "" {
-		sb = `;SENT-BY="mailto:` + sentBy + `"`
-	}
+	sb := sentByParam(sentBy)
 	return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:s1\r\nSEQUENCE:2\r\nDTSTAMP:20261120T100000Z\r\n" +
 		"DTSTART:20261203T130000Z\r\nDTEND:20261203T140000Z\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\nSUMMARY:Board\r\n" +
 		"ORGANIZER;CN=Carol" + sb + ":mailto:carol@remote.test\r\n" +
@@ -36,10 +41,7 @@ func senderStored(sentBy string) string {
 // senderOrgCopy is Alice's copy of her meeting; sentBy is the SENT-BY it
 // holds for Dave.
 func senderOrgCopy(sentBy string) string {
-	sb := ""
-	if sentBy != "" {
-		sb = `;SENT-BY="mailto:` + sentBy + `"`
-	}
+	sb := sentByParam(sentBy)
 	return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:s1\r\nSEQUENCE:2\r\nDTSTAMP:20261120T100000Z\r\n" +
 		"DTSTART:20261203T130000Z\r\nDTEND:20261203T140000Z\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\nSUMMARY:Board\r\n" +
 		"ORGANIZER:mailto:alice@example.test\r\n" +
@@ -51,10 +53,7 @@ func senderOrgCopy(sentBy string) string {
 // ORGANIZER is Carol with SENT-BY claimed; for REPLY, REFRESH and COUNTER
 // the ATTENDEE is Dave with SENT-BY claimed, and the ORGANIZER Alice.
 func senderMsg(method, claimed string) string {
-	sb := ""
-	if claimed != "" {
-		sb = `;SENT-BY="mailto:` + claimed + `"`
-	}
+	sb := sentByParam(claimed)
 	var parties string
 	switch method {
 	case "REPLY", "REFRESH", "COUNTER":
@@ -285,12 +284,8 @@ func FuzzSenderRule(f *testing.F) {
 // addUnknown; issue 13: ADD was an open relay).
 func TestAddUnknownRefresh(t *testing.T) {
 	add := func(org, sentBy string) *itip.Message {
-		sb := ""
-		if sentBy != "" {
-			sb = `;SENT-BY="mailto:` + sentBy + `"`
-		}
 		return senderParse(t, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:ADD\r\nBEGIN:VEVENT\r\nUID:u-add\r\nSEQUENCE:1\r\nDTSTAMP:20261125T100000Z\r\n"+
-			"DTSTART:20261210T100000Z\r\nORGANIZER"+sb+":mailto:"+org+"\r\nATTENDEE:mailto:bob@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+			"DTSTART:20261210T100000Z\r\nORGANIZER"+sentByParam(sentBy)+":mailto:"+org+"\r\nATTENDEE:mailto:bob@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 	}
 	local := func(a string) bool { return strings.HasSuffix(a, "@example.test") }
 	cases := []struct {
