@@ -170,6 +170,9 @@ func (s *CalDAVServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.servePropfindWithCTag(w, r, user) {
 			return
 		}
+	case http.MethodPut:
+		s.servePut(w, r, user)
+		return
 	}
 	s.dav.ServeHTTP(w, r)
 }
@@ -366,25 +369,10 @@ func (b *davBackend) QueryCalendarObjects(ctx context.Context, p string, query *
 	return out, nil
 }
 
+// PutCalendarObject is not reached: ServeHTTP takes every PUT (servePut),
+// so that go-ical never decodes a client's body.
 func (b *davBackend) PutCalendarObject(ctx context.Context, p string, cal *ical.Calendar, opts *caldav.PutCalendarObjectOptions) (*caldav.CalendarObject, error) {
-	u, err := b.user(ctx)
-	if err != nil {
-		return nil, err
-	}
-	uid, err := uidOfPath(u, p)
-	if err != nil {
-		return nil, webdav.NewHTTPError(http.StatusForbidden, fmt.Errorf("%s is not in your calendar %s", p, calendarPath(u)))
-	}
-	ev, err := b.s.attendeePut(ctx, u, uid, cal, opts.IfMatch, opts.IfNoneMatch)
-	if err != nil {
-		b.s.log.Info("caldav: write refused", "user", u, "uid", uid, "err", err)
-		return nil, err
-	}
-	co, err := calendarObject(u, ev)
-	if err != nil {
-		return nil, err
-	}
-	return &co, nil
+	return nil, webdav.NewHTTPError(http.StatusInternalServerError, errors.New("caldav: PUT outside servePut"))
 }
 
 func (b *davBackend) DeleteCalendarObject(ctx context.Context, p string) error {
@@ -400,7 +388,7 @@ func (b *davBackend) DeleteCalendarObject(ctx context.Context, p string) error {
 	if err != nil {
 		b.s.log.Info("caldav: delete refused", "user", u, "uid", uid, "err", err)
 	}
-	return err
+	return toWebDAV(err)
 }
 
 // ---- authentication ----

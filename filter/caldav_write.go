@@ -3,8 +3,11 @@ package filter
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"slices"
 	"sort"
@@ -42,7 +45,7 @@ var dateProps = map[string]bool{ical.PropDateTimeStart: true, ical.PropRecurrenc
 var actionOf = map[string]string{"ACCEPTED": "accept", "TENTATIVE": "tentative", "DECLINED": "decline"}
 
 func forbidden(format string, a ...any) error {
-	return webdav.NewHTTPError(http.StatusForbidden, fmt.Errorf(format, a...))
+	return httpError(http.StatusForbidden, fmt.Errorf(format, a...))
 }
 
 // checkPrecondition applies If-Match / If-None-Match to the current ETag
@@ -50,24 +53,24 @@ func forbidden(format string, a ...any) error {
 func checkPrecondition(etag string, ifMatch, ifNoneMatch webdav.ConditionalMatch) error {
 	if ifMatch.IsSet() {
 		if etag == "" {
-			return webdav.NewHTTPError(http.StatusPreconditionFailed, errors.New("If-Match: no such resource"))
+			return httpError(http.StatusPreconditionFailed, errors.New("If-Match: no such resource"))
 		}
 		if !ifMatch.IsWildcard() {
 			want, err := ifMatch.ETag()
 			if err != nil {
-				return webdav.NewHTTPError(http.StatusBadRequest, fmt.Errorf("If-Match: %v", err))
+				return httpError(http.StatusBadRequest, fmt.Errorf("If-Match: %v", err))
 			}
 			if want != etag {
-				return webdav.NewHTTPError(http.StatusPreconditionFailed, errors.New("If-Match: the event changed meanwhile; reload it"))
+				return httpError(http.StatusPreconditionFailed, errors.New("If-Match: the event changed meanwhile; reload it"))
 			}
 		}
 	}
 	if ifNoneMatch.IsSet() && etag != "" {
 		if ifNoneMatch.IsWildcard() {
-			return webdav.NewHTTPError(http.StatusPreconditionFailed, errors.New("If-None-Match: the event exists"))
+			return httpError(http.StatusPreconditionFailed, errors.New("If-None-Match: the event exists"))
 		}
 		if want, err := ifNoneMatch.ETag(); err == nil && want == etag {
-			return webdav.NewHTTPError(http.StatusPreconditionFailed, errors.New("If-None-Match: the event is unchanged"))
+			return httpError(http.StatusPreconditionFailed, errors.New("If-None-Match: the event is unchanged"))
 		}
 	}
 	return nil
@@ -257,6 +260,133 @@ func diffComp(sc, nc *ical.Component, sz, nz *ics.Zones, u *itip.User) (bad []st
 	return bad, oldPS, newPS
 }
 
+// Preconditions of RFC 4791 §5.3.2.1 a refused PUT names.
+const (
+	preValidData     = "valid-calendar-data"
+	preSupportedData = "supported-calendar-data"
+	preMaxSize       = "max-resource-size"
+	preMaxAttendees  = "max-attendees-per-instance"
+	caldavNS         = "urn:ietf:params:xml:ns:caldav"
+	imipdNS          = "urn:imipd"
+)
+
+// davError is a refused client write: its HTTP status and, where RFC 4791
+// §5.3.2.1 names one, the CalDAV precondition it violates.
+type davError struct {
+	code int
+	cond string
+	err  error
+}
+
+func (e *davError) Error() string { return e.err.Error() }
+func (e *davError) Unwrap() error { return e.err }
+
+func httpError(code int, err error) error { return &davError{code: code, err: err} }
+
+// precondition is a refused write naming a CalDAV precondition: 413 for
+// max-resource-size, 403 for the others.
+func precondition(cond string, err error) error {
+	code := http.StatusForbidden
+	if cond == preMaxSize {
+		code = http.StatusRequestEntityTooLarge
+	}
+	return &davError{code: code, cond: cond, err: err}
+}
+
+// toWebDAV converts a davError for go-webdav's handler, which knows only
+// its own error type.
+func toWebDAV(err error) error {
+	var de *davError
+	if errors.As(err, &de) {
+		return webdav.NewHTTPError(de.code, err)
+	}
+	return err
+}
+
+// limitPrecondition maps a decoding error of a client's calendar data to
+// the precondition it violates.
+func limitPrecondition(err error) error {
+	var le *ics.LimitError
+	if errors.As(err, &le) {
+		switch le.Reason {
+		case ics.ReasonCalendarSize:
+			return precondition(preMaxSize, err)
+		case ics.ReasonAttendees:
+			return precondition(preMaxAttendees, err)
+		}
+	}
+	return precondition(preValidData, err)
+}
+
+// servePut takes a client's PUT of one calendar object. The body is decoded
+// by imipd's bounded decoder with the limits of mail ([limits]), never by
+// go-ical's (which has no limits and panics on some input), and every check
+// happens before anything is written: a refused PUT changes nothing.
+func (s *CalDAVServer) servePut(w http.ResponseWriter, r *http.Request, user string) {
+	uid, err := uidOfPath(user, r.URL.Path)
+	if err != nil {
+		writeDAVError(w, forbidden("%s is not in your calendar %s", r.URL.Path, calendarPath(user)))
+		return
+	}
+	refuse := func(err error) {
+		s.log.Info("caldav: write refused", "user", user, "uid", uid, "err", err)
+		writeDAVError(w, err)
+	}
+	if t, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || t != ical.MIMEType {
+		refuse(precondition(preSupportedData, errors.New("the body must be text/calendar")))
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			refuse(precondition(preMaxSize, fmt.Errorf("more than %d bytes", mbe.Limit)))
+			return
+		}
+		refuse(httpError(http.StatusBadRequest, fmt.Errorf("request body: %w", err)))
+		return
+	}
+	cal, err := ics.Decode(body, s.proc.Cfg.ICS)
+	if err != nil {
+		refuse(limitPrecondition(err))
+		return
+	}
+	dr := davReq(r.Context())
+	ev, err := s.attendeePut(r.Context(), user, uid, cal, dr.ifMatch, dr.ifNoneMatch)
+	if err != nil {
+		refuse(err)
+		return
+	}
+	w.Header().Set("ETag", `"`+ETag(ev.Data)+`"`)
+	if !ev.Updated.IsZero() {
+		w.Header().Set("Last-Modified", ev.Updated.UTC().Format(http.TimeFormat))
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// writeDAVError answers a refused request: a precondition as a DAV:error
+// body (RFC 4918 §16) with imipd's explanation beside it, another davError
+// with its status and text, anything else 500.
+func writeDAVError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var de *davError
+	if errors.As(err, &de) {
+		code = de.code
+	}
+	if de == nil || de.cond == "" {
+		http.Error(w, err.Error(), code)
+		return
+	}
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n")
+	fmt.Fprintf(&b, `<D:error xmlns:D="DAV:" xmlns:C="%s" xmlns:I="%s"><C:%s/><I:detail>`, caldavNS, imipdNS, de.cond)
+	xml.EscapeText(&b, []byte(err.Error()))
+	b.WriteString("</I:detail></D:error>\n")
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.WriteHeader(code)
+	io.WriteString(w, b.String())
+}
+
 // answerChange is one PARTSTAT change to apply.
 type answerChange struct{ rid, action string }
 
@@ -280,7 +410,7 @@ func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *i
 	ics.Unescape(cal)
 	typ, newUID, err := caldav.ValidateCalendarObject(cal)
 	if err != nil {
-		return ev, webdav.NewHTTPError(http.StatusBadRequest, err)
+		return ev, httpError(http.StatusBadRequest, err)
 	}
 	if typ != ical.CompEvent {
 		return ev, forbidden("only VEVENT objects are supported, not %s", typ)
@@ -336,6 +466,11 @@ func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *i
 		}
 		changes = rest
 	}
+	// The personal part must fit before any answer is committed: a refused
+	// write changes nothing.
+	if _, err := mergePersonal(stored, cal); err != nil {
+		return ev, err
+	}
 	for _, c := range changes {
 		if _, err := s.proc.Answer(ctx, user, uid, c.rid, c.action); err != nil {
 			return ev, fmt.Errorf("answer %s of %s: %w", uid, user, err)
@@ -348,49 +483,18 @@ func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *i
 // components into the stored ones and returns the stored event.
 func (s *CalDAVServer) storePersonal(ctx context.Context, user, uid string, cal *ical.Calendar) (calstore.Event, error) {
 	var out calstore.Event
-	nz := ics.NewZones(cal)
-	nm, _ := eventComps(cal, nz)
 	err := s.proc.Store.Write(ctx, func(tx calstore.Tx) error {
 		ev, stored, err := loadEvent(tx, user, uid, nil)
 		if err != nil {
 			return err
 		}
 		if stored == nil {
-			return webdav.NewHTTPError(http.StatusNotFound, fmt.Errorf("event %s is gone", uid))
+			return httpError(http.StatusNotFound, fmt.Errorf("event %s is gone", uid))
 		}
 		out = ev
-		sz := ics.NewZones(stored)
-		for _, c := range stored.Children {
-			if c.Name != ical.CompEvent {
-				continue
-			}
-			nc := nm[compKey(c, sz)]
-			if nc == nil {
-				continue
-			}
-			for name := range personalProps {
-				if ps := nc.Props[name]; len(ps) > 0 {
-					c.Props[name] = slices.Clone(ps[:1])
-				} else {
-					delete(c.Props, name)
-				}
-			}
-			var kids []*ical.Component
-			for _, k := range c.Children {
-				if k.Name != ical.CompAlarm {
-					kids = append(kids, k)
-				}
-			}
-			for _, k := range nc.Children {
-				if k.Name == ical.CompAlarm {
-					kids = append(kids, k)
-				}
-			}
-			c.Children = kids
-		}
-		data := ics.Marshal(stored)
-		if bytes.Equal(data, ev.Data) {
-			return nil
+		data, err := mergePersonal(stored, cal)
+		if err != nil || bytes.Equal(data, ev.Data) {
+			return err
 		}
 		now := s.proc.now()
 		ev.Data = data
@@ -406,6 +510,52 @@ func (s *CalDAVServer) storePersonal(ctx context.Context, user, uid string, cal 
 	return out, err
 }
 
+// mergePersonal copies TRANSP, CLASS and the VALARMs of the client's
+// components into stored (a copy of its own: it is changed) and returns
+// the encoded result, refused unless it decodes again within the limits of
+// stored objects: what is stored must stay readable by every view (CalDAV,
+// feed, export, the next message).
+func mergePersonal(stored, cal *ical.Calendar) ([]byte, error) {
+	nm, _ := eventComps(cal, ics.NewZones(cal))
+	sz := ics.NewZones(stored)
+	for _, c := range stored.Children {
+		if c.Name != ical.CompEvent {
+			continue
+		}
+		nc := nm[compKey(c, sz)]
+		if nc == nil {
+			continue
+		}
+		for name := range personalProps {
+			if ps := nc.Props[name]; len(ps) > 0 {
+				c.Props[name] = slices.Clone(ps[:1])
+			} else {
+				delete(c.Props, name)
+			}
+		}
+		var kids []*ical.Component
+		for _, k := range c.Children {
+			if k.Name != ical.CompAlarm {
+				kids = append(kids, k)
+			}
+		}
+		for _, k := range nc.Children {
+			if k.Name == ical.CompAlarm {
+				kids = append(kids, k)
+			}
+		}
+		c.Children = kids
+	}
+	data := ics.Marshal(stored)
+	if data == nil {
+		return nil, precondition(preValidData, errors.New("the event with your changes cannot be encoded"))
+	}
+	if _, err := ics.Decode(data, storedLimits); err != nil {
+		return nil, limitPrecondition(fmt.Errorf("the event with your changes: %w", err))
+	}
+	return data, nil
+}
+
 // attendeeDelete declines an event the user attends; the event stays in
 // the calendar with the user's PARTSTAT DECLINED.
 func (s *CalDAVServer) attendeeDelete(ctx context.Context, user, uid string, ifMatch webdav.ConditionalMatch) error {
@@ -414,7 +564,7 @@ func (s *CalDAVServer) attendeeDelete(ctx context.Context, user, uid string, ifM
 		return err
 	}
 	if stored == nil {
-		return webdav.NewHTTPError(http.StatusNotFound, fmt.Errorf("no event %s", uid))
+		return httpError(http.StatusNotFound, fmt.Errorf("no event %s", uid))
 	}
 	if err := checkPrecondition(ETag(ev.Data), ifMatch, ""); err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 
 // storedLimits bound decoding of the store's own objects: generous, since
 // they were checked when they arrived, but still finite.
-var storedLimits = ics.Limits{MaxBytes: 64 << 20, MaxComponents: 100000, MaxProperties: 100000, MaxAttendees: 100000, MaxRecurrenceDates: 100000}
+var storedLimits = ics.Limits{MaxBytes: 64 << 20, MaxLineBytes: 4 << 20, MaxComponents: 100000, MaxProperties: 100000, MaxAttendees: 100000, MaxRecurrenceDates: 100000}
 
 // loadEvent reads and decodes a user's copy of a UID; cal is nil when there
 // is none (ev is then a new record for uid). With a cache (nil: none), a

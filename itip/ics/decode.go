@@ -126,6 +126,9 @@ func (d *decoder) decode() (*ical.Calendar, error) {
 			if d.ncomp > d.lim.MaxComponents {
 				return nil, &LimitError{ReasonComponents}
 			}
+			if len(d.stack) >= d.lim.MaxDepth {
+				return nil, &LimitError{ReasonDepth}
+			}
 			comp := &ical.Component{Name: name, Props: make(ical.Props)}
 			if len(d.stack) == 0 {
 				root = comp

@@ -186,6 +186,24 @@ func TestDecodeLimits(t *testing.T) {
 	}
 }
 
+// Nesting is capped before the components are: a VALARM nested 250,000
+// deep (issue 13, attack 12) stops at the tenth level.
+func TestDecodeDepth(t *testing.T) {
+	nest := func(n int) []byte {
+		return []byte("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n" + strings.Repeat("BEGIN:VALARM\r\n", n) +
+			strings.Repeat("END:VALARM\r\n", n) + "END:VEVENT\r\nEND:VCALENDAR\r\n")
+	}
+	if _, err := Decode(nest(8), Limits{}); err != nil {
+		t.Fatalf("depth 10: %v", err)
+	}
+	for _, n := range []int{9, 250000} {
+		var le *LimitError
+		if _, err := Decode(nest(n), Limits{MaxBytes: 8 << 20, MaxComponents: 1 << 20}); !errors.As(err, &le) || le.Reason != ReasonDepth {
+			t.Errorf("depth %d: got %v, want limit %s", n+2, err, ReasonDepth)
+		}
+	}
+}
+
 func TestDefaultLimits(t *testing.T) {
 	d := DefaultLimits()
 	if d.MaxBytes != 1<<20 || d.MaxLineBytes != 64<<10 || d.MaxComponents != 1000 ||

@@ -14,6 +14,7 @@ type Limits struct {
 	MaxProperties      int // properties per component (default 2000)
 	MaxAttendees       int // ATTENDEE properties per component (default 1000)
 	MaxRecurrenceDates int // EXDATE+RDATE values per component (default 1000)
+	MaxDepth           int // component nesting, VCALENDAR is 1 (default 10)
 }
 
 // DefaultLimits returns the limits Decode uses for zero fields.
@@ -25,6 +26,7 @@ func DefaultLimits() Limits {
 		MaxProperties:      2000,
 		MaxAttendees:       1000,
 		MaxRecurrenceDates: 1000,
+		MaxDepth:           10,
 	}
 }
 
@@ -47,6 +49,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxRecurrenceDates <= 0 {
 		l.MaxRecurrenceDates = d.MaxRecurrenceDates
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = d.MaxDepth
 	}
 	return l
 }
@@ -71,6 +76,7 @@ const (
 	ReasonProperties      = "properties"
 	ReasonAttendees       = "attendees"
 	ReasonRecurrenceDates = "recurrence-dates"
+	ReasonDepth           = "component-depth"
 )
 
 func (e *LimitError) Error() string {
