@@ -309,7 +309,11 @@ func (f *headerFilter) Close() error {
 // HiddenFields removes from a header field's value, as a milter gets it
 // (continuation lines joined with LF), every field named name that a bare
 // CR hides in it (headerFilter), and reports how many there were; with
-// none, the value comes back unchanged.
+// none, the value comes back unchanged. In a value with a field removed,
+// every bare CR left becomes a space: the value goes back to the MTA
+// through go-milter, which turns a lone CR into LF (milterutil.CrLfToLf),
+// and Postfix would read what follows an LF not followed by white space as
+// a field of its own.
 func HiddenFields(value, name string) (string, int) {
 	if !strings.Contains(value, "\r") {
 		return value, 0
@@ -321,5 +325,11 @@ func HiddenFields(value, name string) (string, int) {
 	if f.removed == 0 {
 		return value, 0
 	}
-	return b.String(), f.removed
+	out := b.Bytes()
+	for i, c := range out {
+		if c == '\r' && (i+1 == len(out) || out[i+1] != '\n') {
+			out[i] = ' '
+		}
+	}
+	return string(out), f.removed
 }

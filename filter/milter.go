@@ -383,12 +383,21 @@ type milterMsg struct {
 	size       int64         // bytes of header block and body seen
 	st         *milterStream // the running Process, from the first body chunk
 	forged     int           // copies of the configured header seen
+	hidden     []hiddenField // fields carrying a copy behind a bare CR, to rewrite without it
 	failed     bool          // a callback panicked
 	// The top-level Content-Type and Content-Disposition: when they rule
 	// out calendar data (imip.MayContainCalendar), the body is not read.
 	contentType, contentDisp string
 	ctSeen, cdSeen           bool
 	plain                    bool // decided at the end of the header: no calendar possible
+}
+
+// hiddenField is a header field that carries a copy of imipd's header
+// behind a bare CR (HiddenFields): at the end of the message it is
+// rewritten to value, the index-th field of its name.
+type hiddenField struct {
+	name, value string
+	index       int
 }
 
 // headerFlush is the size of the collected header block at which Process
@@ -405,6 +414,11 @@ type milterSession struct {
 	c    *milterConn
 	msg  milterMsg
 	hbuf []byte // header block being collected; reused for every message
+	// names are the header field names of the message so far (for the
+	// index of a hiddenField); reused for every message, in namesBuf
+	// unless a message has more fields.
+	names    []string
+	namesBuf [64]string
 }
 
 var _ milter.Milter = (*milterSession)(nil)
@@ -451,9 +465,23 @@ func (s *milterSession) RcptTo(rcpt, _ string, mod milter.Modifier) (*milter.Res
 func (s *milterSession) Header(name, value string, mod milter.Modifier) (*milter.Response, error) {
 	defer s.recover("header")
 	msg := &s.msg
-	if strings.EqualFold(name, s.m.opt.Header) {
+	if IsHeaderName(name, s.m.opt.Header) {
 		msg.forged++
+	} else if strings.IndexByte(value, '\r') >= 0 {
+		if clean, n := HiddenFields(value, s.m.opt.Header); n > 0 {
+			index := 1
+			for _, prev := range s.names {
+				if IsHeaderName(prev, name) {
+					index++
+				}
+			}
+			msg.hidden = append(msg.hidden, hiddenField{name: name, value: clean, index: index})
+		}
 	}
+	if s.names == nil {
+		s.names = s.namesBuf[:0]
+	}
+	s.names = append(s.names, name)
 	if msg.messageID == "" && strings.EqualFold(name, "Message-Id") {
 		msg.messageID = strings.TrimSpace(value)
 	}
@@ -568,6 +596,8 @@ func (s *milterSession) reset() {
 		s.c.setStream(nil)
 	}
 	s.hbuf = s.hbuf[:0]
+	clear(s.names)
+	s.names = s.names[:0]
 }
 
 func (s *milterSession) Abort(milter.Modifier) error {
@@ -618,7 +648,7 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 	s.queueID(mod)
 	msg := &s.msg
 	log := s.m.log // the message's log; With(...) only where something is logged (the plain path logs nothing)
-	if msg.failed || !msg.plain || msg.forged > 0 {
+	if msg.failed || !msg.plain || msg.forged > 0 || len(msg.hidden) > 0 {
 		log = log.With("queue_id", msg.queueID, "message_id", msg.messageID)
 	}
 	value := ""
@@ -662,6 +692,14 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 	}
 	if msg.forged > 0 {
 		log.Info("removed incoming copies of the header", "header", s.m.opt.Header, "count", msg.forged)
+	}
+	// A copy hidden behind a bare CR inside another field: that field is
+	// rewritten without it (SMFIR_CHGHEADER with the new value).
+	for _, h := range msg.hidden {
+		if err := mod.ChangeHeader(h.index, h.name, h.value); err != nil {
+			return nil, fmt.Errorf("milter: rewrite %s #%d: %w", h.name, h.index, err)
+		}
+		log.Info("removed a copy of the header hidden behind a bare CR", "header", s.m.opt.Header, "field", h.name, "index", h.index)
 	}
 	if value == "error" && s.m.opt.TempFailOnError {
 		log.Warn("processing failed; message temporarily refused (on_error = tempfail)")
