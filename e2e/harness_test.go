@@ -481,6 +481,9 @@ relay_transport = error:outside mail is disabled
 transport_maps = inline:{ remote.test=discard: }
 virtual_mailbox_domains = example.test
 virtual_mailbox_maps = inline:{ %[5]s }
+# as Debian's main.cf: bob+anything@ is bob's (Dovecot's default too, and
+# imipd's recipient_delimiter)
+recipient_delimiter = +
 smtpd_tls_security_level = none
 smtp_tls_security_level = none
 delay_warning_time = 0

@@ -611,10 +611,14 @@ func (p *Processor) delegators(ctx context.Context, sender string, objs []object
 				principals = append(principals, o.msg.Organizer().Address)
 			}
 			for _, a := range principals {
-				u, err := tx.User(a)
-				if errors.Is(err, calstore.ErrNotFound) {
+				primary, exists, _, err := p.resolveUser(tx, a)
+				if err != nil {
+					return err
+				}
+				if !exists {
 					continue
 				}
+				u, err := tx.User(primary)
 				if err != nil {
 					return err
 				}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +18,8 @@ import (
 // addresses", filter/users.go resolveUser) under each delimiter setting and
 // both ways users come to exist.
 func TestRecipientToUser(t *testing.T) {
-	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Write(context.Background(), func(tx calstore.Tx) error {
+	p, db := newProc(t)
+	err := db.Write(context.Background(), func(tx calstore.Tx) error {
 		for _, u := range []calstore.User{
 			{Address: "bob@example.test", Aliases: []string{"robert@alias.test"}},
 			{Address: "first-last@example.test"},
@@ -66,10 +61,7 @@ func TestRecipientToUser(t *testing.T) {
 		{"+", "listed", "carol@example.test", none},
 		{"+", "listed", "carol+x@example.test", none},
 	} {
-		cfg := filter.DefaultConfig()
-		cfg.LocalDomains = []string{"example.test"}
-		cfg.RecipientDelimiter, cfg.CreateUsers = c.delim, c.create
-		p := &filter.Processor{Store: db, Cfg: cfg}
+		p.Cfg.RecipientDelimiter, p.Cfg.CreateUsers = c.delim, c.create
 		got := none
 		err := db.Read(context.Background(), func(tx calstore.Tx) error {
 			u, ok, err := p.LocalUser(tx, c.in)
@@ -257,16 +249,9 @@ func TestMilterCalendarParts(t *testing.T) {
 // pending_per_user no new pending item: ignored with the cap's reason,
 // nothing stored; an update to an event the user holds still applies.
 func TestPerUserCaps(t *testing.T) {
-	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	cfg := filter.DefaultConfig()
-	cfg.LocalDomains = []string{"example.test"}
-	cfg.EventsPerUser, cfg.PendingPerUser = 3, 2
-	cfg.DefaultPolicy = itip.Always
-	p := &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return milterNow }}
+	p, db := newProc(t)
+	p.Cfg.EventsPerUser, p.Cfg.PendingPerUser = 3, 2
+	p.Cfg.DefaultPolicy = itip.Always
 	deliver := func(raw string) []filter.Result {
 		t.Helper()
 		rep, err := p.Process(context.Background(), strings.NewReader(raw), filter.Envelope{Transport: "lmtp", Rcpts: []string{"bob@example.test"}})
@@ -283,7 +268,7 @@ func TestPerUserCaps(t *testing.T) {
 		}
 	}
 	// Bob answers one invitation: one pending item left, room for one.
-	err = db.Write(context.Background(), func(tx calstore.Tx) error {
+	err := db.Write(context.Background(), func(tx calstore.Tx) error {
 		l, err := tx.PendingList("bob@example.test", true)
 		if err != nil {
 			return err
