@@ -345,6 +345,49 @@ func (p *Processor) decodeParts(msg *imip.Message, log *slog.Logger) []object {
 		}
 		out = kept
 	}
+	return conflicts(out)
+}
+
+// conflicts applies the rule for calendar parts that disagree (SPEC "iMIP
+// detection"; README "The header"): one message says one thing about an
+// event. Parts that carry the same object are one object (decodeParts);
+// parts that carry different objects for one UID (a text/calendar REQUEST
+// and an attached .ics CANCEL with the same SEQUENCE, two SEQUENCEs, two
+// answers) make that UID's objects one `rejected; reason=conflicting-parts`:
+// nothing of them is applied, since a mail program shows one part and imipd
+// would apply another, and a sender has no reason to send both in one
+// message. Objects for other UIDs are not affected.
+func conflicts(objs []object) []object {
+	if len(objs) < 2 {
+		return objs
+	}
+	n := map[string]int{}
+	for _, o := range objs {
+		if o.msg != nil {
+			n[o.msg.UID]++
+		}
+	}
+	out := make([]object, 0, len(objs))
+	done := map[string]bool{}
+	for _, o := range objs {
+		if o.msg == nil || n[o.msg.UID] < 2 {
+			out = append(out, o)
+			continue
+		}
+		uid := o.msg.UID
+		if done[uid] {
+			continue
+		}
+		done[uid] = true
+		var methods []string
+		for _, c := range objs {
+			if c.msg != nil && c.msg.UID == uid {
+				methods = append(methods, fmt.Sprintf("%s/%d", c.msg.Method, c.msg.Sequence()))
+			}
+		}
+		out = append(out, object{data: o.data, methodParam: o.methodParam, reason: "conflicting-parts",
+			err: fmt.Errorf("%d calendar parts disagree about UID %q (%s)", n[uid], uid, strings.Join(methods, ", "))})
+	}
 	return out
 }
 
