@@ -529,6 +529,9 @@ func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key str
 			return itip.Result{}, nil, err
 		}
 	}
+	if in.DelegateFor, err = delegateFor(tx, in.Msg, in.From); err != nil {
+		return itip.Result{}, nil, err
+	}
 	res := itip.Apply(in)
 	if reason, err := p.overCap(tx, u.addr, cal != nil, res); err != nil {
 		return itip.Result{}, nil, err

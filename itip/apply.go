@@ -31,6 +31,11 @@ type Input struct {
 	// among people the user wrote to, or in another event of the user. Apply
 	// also counts the parties of the stored copy of this UID as known.
 	Known bool
+	// DelegateFor lists the parties of Msg (addresses as the message writes
+	// them) that are local users who configured From as their delegate; the
+	// sender rule counts the author as them (sender.go). The caller looks
+	// them up; User's own delegates are in User.
+	DelegateFor []string
 	// LocalAddress reports whether an address belongs to a local user (the
 	// caller's local domains); nil: only User's own addresses are local.
 	// imipd never sends automatic mail to a local address (add.go).

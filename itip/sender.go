@@ -20,8 +20,9 @@ import (
 //     stands on that party (the ORGANIZER, or that ATTENDEE) in the user's
 //     stored copy of the event, where only the party's own mail or the
 //     user's own mail put it (see settleOrganizerSentBy and replyParams), or
-//     the party is the local user and the author is one of the user's
-//     configured delegates (User.IsDelegate).
+//     the party is a local user and the author is one of that user's
+//     configured delegates (User.IsDelegate for the recipient,
+//     Input.DelegateFor for other local users).
 //
 // A SENT-BY that only the incoming message names is a claim (vouchClaimed),
 // not a proof: anyone can write ORGANIZER;SENT-BY="mailto:me@evil":mailto:boss.
@@ -62,7 +63,7 @@ func authorVouch(in *Input, s speaker) vouch {
 		return vouchSelf
 	case slices.Contains(s.Known, from):
 		return vouchKnown
-	case in.User.Is(s.Address) && in.User.IsDelegate(from):
+	case in.User.Is(s.Address) && in.User.IsDelegate(from), slices.Contains(in.DelegateFor, s.Address):
 		return vouchKnown
 	case s.Claimed != "" && from == s.Claimed:
 		return vouchClaimed
