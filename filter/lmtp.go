@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -255,6 +256,11 @@ type lmtpConn struct {
 	txn  bool         // under l.mu
 	sess *lmtpSession // under l.mu
 	once sync.Once
+	// ended is set when a read from the upstream failed or hit its end: a
+	// message whose reader ended cleanly after that was cut short (a BDAT
+	// chunk shorter than announced; go-smtp reads a chunk through an
+	// io.LimitReader, whose early end of file io.Copy does not report).
+	ended atomic.Bool
 }
 
 // Read closes the connection when a read times out. go-smtp reads command
@@ -263,6 +269,9 @@ type lmtpConn struct {
 // a client dripping one byte at a time never cut (slowloris).
 func (c *lmtpConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.ended.Store(true)
+	}
 	var ne net.Error
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
 		c.Conn.Close()
@@ -604,6 +613,13 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 		if s.conn != nil {
 			s.conn.closeRead()
 		}
+		return errUpstreamRead
+	}
+	if s.conn != nil && s.conn.ended.Load() {
+		// The upstream's connection ended before the message did: a BDAT
+		// chunk cut short. A failed transaction: nothing is processed or
+		// forwarded (the client, without a reply, sends it again).
+		s.log().Info("upstream closed the connection inside the message; nothing delivered", "from", s.from, "bytes", sp.n)
 		return errUpstreamRead
 	}
 
