@@ -151,10 +151,12 @@ func TestAddRefreshBudget(t *testing.T) {
 }
 
 // Issue 13, attack 3: the budget of automatic mail is per target address,
-// across senders and local users, and not per asker: Dave's six REFRESHes
-// to two local organizers (alice and bob) get auto_send_limit answers in
-// all; Carol, asking after Dave's budget is spent, is answered (her budget
-// is her own); an hour after Dave's first answer he is answered again.
+// across senders and local users, and not per asker. Mallory's forged
+// REFRESHes for Dave spend none of it (the sender rule answers none);
+// Dave's six REFRESHes to two local organizers (alice and bob) get
+// auto_send_limit answers in all; Carol, asking after Dave's budget is
+// spent, is answered (her budget is her own); an hour after Dave's first
+// answer he is answered again.
 //
 // The semantics: every automatic message to an address counts against
 // that address's budget of auto_send_limit per sliding hour, whoever's
@@ -170,10 +172,26 @@ func TestAutoSendBudgetPerTarget(t *testing.T) {
 		outcomes(t, p, mail(org+"@example.test", "dave@remote.test", org+"-inv@example.test", "REQUEST", ics),
 			filter.Envelope{MailFrom: org + "@example.test", Rcpts: []string{"dave@remote.test", "carol@remote.test"}, Outgoing: true})
 	}
-	refresh := func(org, asker, id string) []string {
+	// refreshAs is a REFRESH from author for the attendee named in
+	// attendee (an ATTENDEE property value with its parameters).
+	refreshAs := func(org, author, attendee, id string) []string {
 		ics := "BEGIN:VCALENDAR\nVERSION:2.0\nMETHOD:REFRESH\nBEGIN:VEVENT\nUID:" + org + "-ev@example.test\nDTSTAMP:20261125T113000Z\n" +
-			"ORGANIZER:mailto:" + org + "@example.test\nATTENDEE:mailto:" + asker + "\nEND:VEVENT\nEND:VCALENDAR\n"
-		return outcomes(t, p, mail(asker, org+"@example.test", id, "REFRESH", ics), filter.Envelope{Rcpts: []string{org + "@example.test"}})
+			"ORGANIZER:mailto:" + org + "@example.test\nATTENDEE" + attendee + "\nEND:VEVENT\nEND:VCALENDAR\n"
+		return outcomes(t, p, mail(author, org+"@example.test", id, "REFRESH", ics), filter.Envelope{Rcpts: []string{org + "@example.test"}})
+	}
+	refresh := func(org, asker, id string) []string { return refreshAs(org, asker, ":mailto:"+asker, id) }
+	// The issue's figure: Mallory's six REFRESHes naming herself as Dave's
+	// SENT-BY sent Dave six REQUESTs and spent his budget. The sender rule
+	// answers none of them, so they spend nothing of it.
+	for i := range 6 {
+		for _, r := range refreshAs("alice", "mallory@evil.example", `;SENT-BY="mailto:mallory@evil.example":mailto:dave@remote.test`, fmt.Sprintf("forged%d@evil.example", i)) {
+			if r == "applied/refresh-answered" {
+				t.Errorf("Mallory's REFRESH %d for Dave was answered", i)
+			}
+		}
+	}
+	if n := autoTo(t, db, "dave@remote.test")["REQUEST"]; n != 0 {
+		t.Errorf("Mallory's REFRESHes sent Dave %d answers", n)
 	}
 	var got []string
 	for i := range 6 {
