@@ -191,10 +191,34 @@ path = %q
 		t.Fatalf("khal list %s does not show the invitation:\n%s", day, out)
 	}
 
+	// A stored attendee parameter that tries to end its line (issue 13,
+	// attack 10: what an attendee's REPLY once planted) stays one value:
+	// vdirsyncer syncs the collection (two such items once made it abort)
+	// and khal shows one event without the injected DESCRIPTION and URL.
+	hostile := strings.Join([]string{"BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//e2e//EN", "BEGIN:VEVENT",
+		"UID:hostile-" + uid, "DTSTAMP:20261125T100000Z",
+		"DTSTART:" + start.Add(3*time.Hour).Format("20060102T150405Z"), "DTEND:" + start.Add(4*time.Hour).Format("20060102T150405Z"),
+		"SUMMARY:Hostile CN meeting", "ORGANIZER;CN=Alice:mailto:" + alice,
+		"ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:" + bob,
+		`ATTENDEE;CN="Carol^nDESCRIPTION:Room changed. Dial in at https://evil.example/^nURL:https://evil.example/";PARTSTAT=ACCEPTED:mailto:carol@remote.test`,
+		`ATTENDEE;CN="Dave^nEND:VEVENT^nBEGIN:VEVENT^nUID:planted@evil.example^nDTSTART:` + start.Format("20060102T150405Z") + `^nSUMMARY:Planted";PARTSTAT=ACCEPTED:mailto:dave@remote.test`,
+		`ATTENDEE;CN=Erin ^'the boss^';PARTSTAT=ACCEPTED:mailto:erin@remote.test`,
+		"END:VEVENT", "END:VCALENDAR", ""}, "\r\n")
+	for i := 0; i < 2; i++ { // two such items, as in the attack
+		f := filepath.Join(dir, fmt.Sprintf("hostile-%d.ics", i))
+		os.WriteFile(f, []byte(strings.ReplaceAll(hostile, "UID:hostile-", fmt.Sprintf("UID:hostile%d-", i))), 0o644)
+		ctl("", "import", bob, f)
+	}
+	run("", "vdirsyncer", "-c", vconf, "sync")
+	out := run("", "khal", "-c", kconf, "list", "--format", "{title}|{description}|{url}", day, "1d")
+	if n := strings.Count(out, "Hostile CN meeting||"); n != 2 || strings.Contains(out, "Planted") || strings.Contains(out, "evil.example") {
+		t.Errorf("khal shows the hostile items as other than two plain events (%d):\n%s", n, out)
+	}
+
 	// python3-caldav: accept, try to move, wrong password.
 	script := filepath.Join(dir, "client.py")
 	os.WriteFile(script, []byte(pyClient), 0o644)
-	out := run("", debianPython, script, base+"/.well-known/caldav", bob, pass, uid)
+	out = run("", debianPython, script, base+"/.well-known/caldav", bob, pass, uid)
 	for _, want := range []string{"calendar: Invitations", "found: " + uid, "accepted", "move refused: 403", "wrong password refused"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("python3-caldav: no %q in\n%s", want, out)

@@ -262,6 +262,11 @@ func checkRestrictions(t reporter, method itip.Method, cal *ical.Calendar) {
 		t.Errorf("%s: top component %s, want VCALENDAR", method, cal.Name)
 	}
 	checkRows(t, "VCALENDAR", cal.Component, r.calendar, r.section)
+	// What imipd sends must pass its own intake (validate.go): a peer
+	// running imipd would otherwise refuse it.
+	if _, err := itip.ParseMessage(cal); err != nil {
+		t.Errorf("%s: imipd's own intake refuses it: %v", method, err)
+	}
 	if p := cal.Props.Get(ical.PropMethod); p == nil || p.Value != string(method) {
 		t.Errorf("VCALENDAR: METHOD %v, %s says MUST be %q", p, r.section, method)
 	}
