@@ -38,6 +38,10 @@ import (
 var (
 	mailboxes   = []string{"alice@example.test", "bob@example.test", "carol@example.test"}
 	postfixOnly = "dave@example.test"
+	// nonPeerRcpt is delivered by the LMTP-shape Postfix through a
+	// transport bound to 127.0.0.2, which is not one of imipd's LMTP
+	// peers (TestLMTPNonPeer).
+	nonPeerRcpt = "erin@example.test"
 )
 
 // env is the running setup shared by all tests.
@@ -55,8 +59,9 @@ type env struct {
 	mx *postfix // shape A: milter on smtpd and non_smtpd
 	lp *postfix // shape B: LMTP proxy
 
-	imipdConf                      string
-	milterPort, lmtpPort, httpPort int
+	imipdConf          string
+	milterSock         string // contrib's unix socket, inside root
+	lmtpPort, httpPort int
 
 	mu        sync.Mutex
 	usersOnce sync.Once
@@ -153,7 +158,13 @@ func setup() (*env, error) {
 		return e, err
 	}
 	e.dovecotLMTP = ports[0]
-	e.milterPort, e.lmtpPort, e.httpPort = ports[1], ports[2], ports[3]
+	e.lmtpPort, e.httpPort = ports[2], ports[3]
+	// contrib's milter listener is a unix socket (mode 0660, group
+	// postfix): here inside the private directory, searchable by Postfix.
+	if err := os.MkdirAll(filepath.Join(root, "run"), 0o755); err != nil {
+		return e, err
+	}
+	e.milterSock = filepath.Join(root, "run", "milter.sock")
 	e.mx = &postfix{name: "mx", smtpPort: ports[4], submission: ports[5], noLoginCheck: ports[8]}
 	e.lp = &postfix{name: "lp", smtpPort: ports[6], submission: ports[7]}
 
@@ -419,7 +430,10 @@ func (e *env) startPostfix(p *postfix) error {
 	if err != nil {
 		return err
 	}
-	text := strings.ReplaceAll(string(snippet), "inet:127.0.0.1:8891", fmt.Sprintf("inet:127.0.0.1:%d", e.milterPort))
+	if !strings.Contains(string(snippet), contribMilterSock) {
+		return fmt.Errorf("contrib/postfix/main.cf.snippet: no %s", contribMilterSock)
+	}
+	text := strings.ReplaceAll(string(snippet), contribMilterSock, "unix:"+e.milterSock)
 	text = strings.ReplaceAll(text, "inet:127.0.0.1:2424", fmt.Sprintf("inet:127.0.0.1:%d", e.lmtpPort))
 	common, err := snippetBlock(text, "common")
 	if err != nil {
@@ -448,9 +462,13 @@ func (e *env) startPostfix(p *postfix) error {
 			return errors.New("contrib/postfix/main.cf.snippet: no \"#lmtp \" lines in the lmtp block")
 		}
 	}
-	names := make([]string, 0, len(mailboxes)+1)
-	for _, a := range append(append([]string{}, mailboxes...), postfixOnly) {
+	names := make([]string, 0, len(mailboxes)+2)
+	for _, a := range append(append([]string{}, mailboxes...), postfixOnly, nonPeerRcpt) {
 		names = append(names, a+"=ok")
+	}
+	transports := "remote.test=discard:"
+	if p.name == "lp" {
+		transports += fmt.Sprintf(", %s=nonpeer:inet:127.0.0.1:%d", nonPeerRcpt, e.lmtpPort)
 	}
 	main := fmt.Sprintf(`# private Postfix instance %[1]q for imipd's e2e tests
 compatibility_level = 3.6
@@ -478,7 +496,7 @@ local_transport = error:local delivery is disabled
 default_transport = error:outside mail is disabled
 relay_transport = error:outside mail is disabled
 # outside recipients of local users' invitations are dropped quietly
-transport_maps = inline:{ remote.test=discard: }
+transport_maps = inline:{ %[10]s }
 virtual_mailbox_domains = example.test
 virtual_mailbox_maps = inline:{ %[5]s }
 # as Debian's main.cf: bob+anything@ is bob's (Dovecot's default too, and
@@ -498,7 +516,7 @@ shlib_directory = /usr/lib/postfix
 %[6]s
 # ---- contrib/postfix/main.cf.snippet (%[7]s) ----
 %[8]s`, p.name, dir, p.maillog, e.root, strings.Join(names, ", "), common,
-		map[string]string{"mx": "milter", "lp": "lmtp"}[p.name], shape, inst)
+		map[string]string{"mx": "milter", "lp": "lmtp"}[p.name], shape, inst, transports)
 	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(main), 0o644); err != nil {
 		return err
 	}
@@ -544,6 +562,11 @@ shlib_directory = /usr/lib/postfix
 		base.WriteString(l + "\n")
 	}
 	master := base.String() + "\n# ---- contrib/postfix/master.cf.snippet ----\n" + sub
+	if p.name == "lp" {
+		// An LMTP client from an address that is not imipd's peer.
+		master += "# e2e only: LMTP from 127.0.0.2 (TestLMTPNonPeer)\n" +
+			"nonpeer   unix  -       -       n       -       -       lmtp\n  -o lmtp_bind_address=127.0.0.2\n"
+	}
 	if err := os.WriteFile(filepath.Join(dir, "master.cf"), []byte(master), 0o644); err != nil {
 		return err
 	}
@@ -593,6 +616,11 @@ func masterService(text, name string) (string, error) {
 
 // ---- imipd ----
 
+// contribMilterSock is the milter address contrib ships (imipd.toml and
+// main.cf.snippet agree on it); the tests put the socket in their own
+// directory.
+const contribMilterSock = "unix:/run/imipd/milter.sock"
+
 // writeImipdConfig renders contrib/imipd.toml with the test's addresses:
 // every key of the example stays, the values that point at this machine
 // are replaced.
@@ -605,7 +633,7 @@ func (e *env) writeImipdConfig(submissionPort int) error {
 		"data_dir":                     fmt.Sprintf("%q", filepath.Join(e.root, "imipd")),
 		"local_domains":                `["example.test"]`,
 		"trusted_authserv_ids":         `["mx.example.test"]`,
-		"milter.listen":                fmt.Sprintf(`"inet:127.0.0.1:%d"`, e.milterPort),
+		"milter.listen":                fmt.Sprintf(`"unix:%s"`, e.milterSock),
 		"lmtp.listen":                  fmt.Sprintf(`"inet:127.0.0.1:%d"`, e.lmtpPort),
 		"lmtp.forward":                 fmt.Sprintf(`"inet:127.0.0.1:%d"`, e.dovecotLMTP),
 		"http.listen":                  fmt.Sprintf(`"127.0.0.1:%d"`, e.httpPort),
@@ -702,7 +730,7 @@ func (e *env) startImipd() error {
 	e.imipd, e.done = cmd, done
 	// Ready when every listener answers and imipctl reaches the daemon.
 	if err := waitListening(done, e.imipdLog(), 15*time.Second,
-		fmt.Sprintf("127.0.0.1:%d", e.milterPort),
+		"unix:"+e.milterSock,
 		fmt.Sprintf("127.0.0.1:%d", e.lmtpPort),
 		fmt.Sprintf("127.0.0.1:%d", e.httpPort)); err != nil {
 		if errors.Is(err, errExitedAtStart) {
@@ -716,8 +744,9 @@ func (e *env) startImipd() error {
 // errExitedAtStart: the process ended before it listened (it is reaped).
 var errExitedAtStart = errors.New("imipd exited at start")
 
-// waitListening waits until every addr ("" skipped) accepts a TCP
-// connection, or the process (done) exits, or the deadline passes.
+// waitListening waits until every addr ("" skipped; "unix:PATH" a unix
+// socket, else HOST:PORT) accepts a connection, or the process (done)
+// exits, or the deadline passes.
 func waitListening(done <-chan error, logFile string, within time.Duration, addrs ...string) error {
 	deadline := time.Now().Add(within)
 	for _, addr := range addrs {
@@ -731,7 +760,11 @@ func waitListening(done <-chan error, logFile string, within time.Duration, addr
 				return fmt.Errorf("%w: %v\n%s", errExitedAtStart, err, b)
 			default:
 			}
-			c, err := net.DialTimeout("tcp", addr, time.Second)
+			network, a := "tcp", addr
+			if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+				network, a = "unix", p
+			}
+			c, err := net.DialTimeout(network, a, time.Second)
 			if err == nil {
 				c.Close()
 				break

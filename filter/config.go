@@ -95,6 +95,66 @@ type MilterConfig struct {
 	// is one of the user's addresses needs no entry.
 	Logins map[string]string `toml:"logins"`
 	ConnLimits
+	SocketKeys
+	PeerKeys
+}
+
+// SocketKeys are the unix socket keys of [milter] and [lmtp] (a listen
+// address "unix:/PATH"): imipd sets them right after it creates the
+// socket (ListenOptions).
+type SocketKeys struct {
+	SocketMode  string `toml:"socket_mode"`  // octal, default "0660"
+	SocketGroup string `toml:"socket_group"` // e.g. "postfix"; default imipd's own group
+}
+
+// PeerKeys are the TCP listener keys of [milter], [lmtp] and [http]: who
+// may connect (SECURITY.md "Listeners").
+type PeerKeys struct {
+	// Peers are the IP addresses or CIDR prefixes a connection may come
+	// from; default 127.0.0.1 and ::1. Others are closed with a log line.
+	Peers []string `toml:"peers"`
+	// AllowRemote must be true for a listen address beyond loopback
+	// (0.0.0.0, ::, a non-loopback address), which also needs Peers.
+	AllowRemote bool `toml:"allow_remote"`
+}
+
+// ListenOptions returns the listener options of these keys (validated by
+// Processing already).
+func (k PeerKeys) ListenOptions(sk SocketKeys) ListenOptions {
+	peers, _ := ParsePeers(k.Peers)
+	mode, _ := ParseSocketMode(sk.SocketMode)
+	return ListenOptions{Peers: peers, SocketMode: mode, SocketGroup: sk.SocketGroup}
+}
+
+// checkListener validates a listener's address against its peer and
+// socket keys, the one place that does for every MTA-facing listener:
+// beyond loopback only with allow_remote and explicit peers.
+func checkListener(key, addr string, pk PeerKeys, sk SocketKeys) []string {
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	if _, err := ParsePeers(pk.Peers); err != nil {
+		bad("%s.peers: %v", key, err)
+	}
+	if _, err := ParseSocketMode(sk.SocketMode); err != nil {
+		bad("%s.socket_mode: %v", key, err)
+	}
+	if addr == "" {
+		return problems
+	}
+	if !strings.HasPrefix(addr, "unix:") && (sk.SocketMode != "" || sk.SocketGroup != "") {
+		bad("%s.socket_mode, socket_group: only for a unix:/PATH listen address", key)
+	}
+	host, loopback, err := listenHost(addr)
+	switch {
+	case err != nil:
+		bad("%s.listen: %q: %v", key, addr, err)
+	case !loopback && !pk.AllowRemote:
+		bad("%s.listen: %q listens beyond loopback, where anyone who reaches it is believed as the MTA: "+
+			"set %s.allow_remote = true and %s.peers to the MTA's addresses, or listen on 127.0.0.1 or a unix socket", key, addr, key, key)
+	case !loopback && len(pk.Peers) == 0:
+		bad("%s.peers: required when %s.listen is beyond loopback (%q): the addresses of the MTA", key, key, host)
+	}
+	return problems
 }
 
 // ConnLimits are the per-listener connection keys of [milter] and [lmtp]:
@@ -103,15 +163,32 @@ type ConnLimits struct {
 	ReadTimeout    string `toml:"read_timeout"`    // per packet (milter) / command line or 4 KiB of data (LMTP); default 5m
 	WriteTimeout   string `toml:"write_timeout"`   // default 1m
 	MaxConnections int    `toml:"max_connections"` // default 512
+	// MaxConnectionsPerPeer caps connections from one address (a unix
+	// socket's are one peer); default max_connections.
+	MaxConnectionsPerPeer int `toml:"max_connections_per_peer"`
+	// FirstReadTimeout bounds the wait for a connection's first packet or
+	// command; default 10s.
+	FirstReadTimeout string `toml:"first_read_timeout"`
 }
 
 // Durations parses the timeouts; key names the table for errors.
 func (c ConnLimits) Durations(key string) (read, write time.Duration, problems []string) {
+	read, write, _, problems = c.durations(key)
+	return read, write, problems
+}
+
+// FirstRead parses first_read_timeout (0: the default).
+func (c ConnLimits) FirstRead() time.Duration {
+	_, _, first, _ := c.durations("")
+	return first
+}
+
+func (c ConnLimits) durations(key string) (read, write, first time.Duration, problems []string) {
 	for _, x := range []struct {
 		name string
 		v    string
 		out  *time.Duration
-	}{{"read_timeout", c.ReadTimeout, &read}, {"write_timeout", c.WriteTimeout, &write}} {
+	}{{"read_timeout", c.ReadTimeout, &read}, {"write_timeout", c.WriteTimeout, &write}, {"first_read_timeout", c.FirstReadTimeout, &first}} {
 		if x.v == "" || x.v == "0" {
 			continue
 		}
@@ -125,7 +202,10 @@ func (c ConnLimits) Durations(key string) (read, write time.Duration, problems [
 	if c.MaxConnections < 0 {
 		problems = append(problems, fmt.Sprintf("%s.max_connections: %d: want a positive number (0 = default)", key, c.MaxConnections))
 	}
-	return read, write, problems
+	if c.MaxConnectionsPerPeer < 0 {
+		problems = append(problems, fmt.Sprintf("%s.max_connections_per_peer: %d: want a positive number (0 = default)", key, c.MaxConnectionsPerPeer))
+	}
+	return read, write, first, problems
 }
 
 // LMTPConfig is the [lmtp] table.
@@ -140,6 +220,8 @@ type LMTPConfig struct {
 	// PoolIdle is how long a pooled connection may stay idle, default 30s.
 	PoolIdle string `toml:"pool_idle"`
 	ConnLimits
+	SocketKeys
+	PeerKeys
 }
 
 // Pool returns the pool keys as LMTPOptions takes them (PoolSize: 0 for
@@ -170,6 +252,7 @@ type HTTPConfig struct {
 	PushUser     string `toml:"push_user"`
 	PushPassword string `toml:"push_password"`
 	PushResolve  string `toml:"push_resolve"`
+	PeerKeys
 }
 
 // SubmissionConfig is the [submission] table: where the outbox sender
@@ -404,6 +487,13 @@ func (f File) Processing() (Config, error) {
 		_, _, ps := cl.Durations(key)
 		problems = append(problems, ps...)
 	}
+	problems = append(problems, checkListener("milter", f.Milter.Listen, f.Milter.PeerKeys, f.Milter.SocketKeys)...)
+	problems = append(problems, checkListener("lmtp", f.LMTP.Listen, f.LMTP.PeerKeys, f.LMTP.SocketKeys)...)
+	if f.HTTP.Listen != "" && strings.HasPrefix(f.HTTP.Listen, "unix:") {
+		bad("http.listen", "%q: want HOST:PORT", f.HTTP.Listen)
+	} else {
+		problems = append(problems, checkListener("http", f.HTTP.Listen, f.HTTP.PeerKeys, SocketKeys{})...)
+	}
 	if f.LMTP.Listen != "" && f.LMTP.Forward == "" {
 		bad("lmtp.forward", "required when lmtp.listen is set")
 	}
@@ -424,10 +514,10 @@ func (f File) Processing() (Config, error) {
 		bad("caldav.cert", "cert and key go together")
 	}
 	if l := f.CalDAV.Listen; l != "" {
-		host, port, err := net.SplitHostPort(l)
+		_, port, err := net.SplitHostPort(l)
 		if err != nil || port == "" {
 			bad("caldav.listen", "%q: want HOST:PORT", l)
-		} else if f.CalDAV.Cert == "" && !loopbackHost(host) {
+		} else if _, loopback, _ := listenHost(l); f.CalDAV.Cert == "" && !loopback {
 			bad("caldav.listen", "%q: plain HTTP (no cert and key) only on a loopback address, behind a reverse proxy with TLS", l)
 		}
 	}
@@ -447,15 +537,6 @@ func (f File) Processing() (Config, error) {
 		return c, &ConfigError{Problems: problems}
 	}
 	return c, nil
-}
-
-// loopbackHost reports whether a listen host is a loopback address.
-func loopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // DBPath is the bbolt file in the data directory.

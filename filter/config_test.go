@@ -239,3 +239,35 @@ func TestConfigUsers(t *testing.T) {
 		}
 	}
 }
+
+// Issue 13, attack 14: a listener beyond loopback needs allow_remote and
+// peers (the MTA's addresses); -test and start fail with the key named.
+func TestConfigListeners(t *testing.T) {
+	for _, c := range []struct {
+		toml, problem string // problem "": valid
+	}{
+		{"[milter]\nlisten = \"inet:127.0.0.1:8891\"\n", ""},
+		{"[milter]\nlisten = \"unix:/run/imipd/milter.sock\"\nsocket_mode = \"0660\"\nsocket_group = \"postfix\"\n", ""},
+		{"[milter]\nlisten = \"inet:0.0.0.0:8891\"\n", "milter.allow_remote"},
+		{"[milter]\nlisten = \"inet::8891\"\n", "milter.allow_remote"},
+		{"[lmtp]\nlisten = \"inet:192.0.2.10:2424\"\nforward = \"unix:/run/dovecot/lmtp\"\n", "lmtp.allow_remote"},
+		{"[lmtp]\nlisten = \"inet:0.0.0.0:2424\"\nforward = \"unix:/run/dovecot/lmtp\"\nallow_remote = true\n", "lmtp.peers: required"},
+		{"[lmtp]\nlisten = \"inet:0.0.0.0:2424\"\nforward = \"unix:/run/dovecot/lmtp\"\nallow_remote = true\npeers = [\"192.0.2.25\", \"2001:db8::/64\"]\n", ""},
+		{"[http]\nlisten = \"0.0.0.0:8009\"\n", "http.allow_remote"},
+		{"[http]\nlisten = \"[::1]:8009\"\n", ""},
+		{"[milter]\npeers = [\"mx.example.test\"]\n", "milter.peers"},
+		{"[milter]\nlisten = \"unix:/run/imipd/milter.sock\"\nsocket_mode = \"rw\"\n", "milter.socket_mode"},
+		{"[milter]\nlisten = \"inet:127.0.0.1:8891\"\nsocket_group = \"postfix\"\n", "only for a unix"},
+		{"[milter]\nmax_connections_per_peer = -1\nfirst_read_timeout = \"2s\"\n", "milter.max_connections_per_peer"},
+	} {
+		p := filepath.Join(t.TempDir(), "l.toml")
+		os.WriteFile(p, []byte(c.toml), 0o600)
+		_, err := LoadFile(p)
+		switch {
+		case c.problem == "" && err != nil:
+			t.Errorf("%q: %v", c.toml, err)
+		case c.problem != "" && (err == nil || !strings.Contains(err.Error(), c.problem)):
+			t.Errorf("%q: %v, want a problem naming %s", c.toml, err, c.problem)
+		}
+	}
+}

@@ -23,12 +23,19 @@ import (
 
 // LMTPOptions configures the LMTP proxy (SPEC "Transports").
 type LMTPOptions struct {
-	Forward        string        // downstream LMTP server: "unix:/PATH" or "inet:HOST:PORT"
-	Header         string        // header name, default X-IMIP-Processed
-	Domain         string        // our greeting and LHLO name, default the host name
-	MaxMessage     int64         // largest message accepted, default 64 MiB
-	ReadTimeout    time.Duration // upstream: per command line, and per 4 KiB while DATA flows; default 5m
-	MaxConnections int           // concurrent upstream connections, default 512; more are closed at once
+	Forward     string        // downstream LMTP server: "unix:/PATH" or "inet:HOST:PORT"
+	Header      string        // header name, default X-IMIP-Processed
+	Domain      string        // our greeting and LHLO name, default the host name
+	MaxMessage  int64         // largest message accepted, default 64 MiB
+	ReadTimeout time.Duration // upstream: per command line, and per 4 KiB while DATA flows; default 5m
+	// MaxConnections caps concurrent upstream connections, default 512,
+	// and MaxConnectionsPerPeer those from one address (default
+	// MaxConnections); at a cap the oldest idle one (no transaction) is
+	// closed to make room, else the new one is closed at once (connTable).
+	MaxConnections, MaxConnectionsPerPeer int
+	// FirstReadTimeout bounds the wait for a new connection's first
+	// command (LHLO, which an MTA sends at once), default 10 s.
+	FirstReadTimeout time.Duration
 	// TempFailOnError answers 451 for every recipient when processing fails
 	// (store locked or full, timeout, panic) instead of forwarding the
 	// message untagged (config on_error = "tempfail").
@@ -110,7 +117,7 @@ type LMTPProxy struct {
 
 	mu      sync.Mutex
 	closing bool
-	conns   map[*lmtpConn]struct{}
+	conns   *connTable // of *lmtpConn
 }
 
 // NewLMTPProxy returns a proxy processing with p and forwarding to
@@ -128,8 +135,8 @@ func NewLMTPProxy(p *Processor, opt LMTPOptions, log *slog.Logger) *LMTPProxy {
 	if opt.MaxMessage <= 0 {
 		opt.MaxMessage = 64 << 20
 	}
-	if opt.MaxConnections <= 0 {
-		opt.MaxConnections = DefaultMaxConnections
+	if opt.FirstReadTimeout <= 0 {
+		opt.FirstReadTimeout = DefaultFirstReadTimeout
 	}
 	if opt.ReadTimeout <= 0 {
 		opt.ReadTimeout = 5 * time.Minute
@@ -153,7 +160,7 @@ func NewLMTPProxy(p *Processor, opt LMTPOptions, log *slog.Logger) *LMTPProxy {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("transport", "lmtp")
-	l := &LMTPProxy{p: p, opt: opt, log: log, conns: map[*lmtpConn]struct{}{},
+	l := &LMTPProxy{p: p, opt: opt, log: log, conns: newConnTable("LMTP", opt.MaxConnections, opt.MaxConnectionsPerPeer, log),
 		pool: newLMTPPool(opt.Forward, opt.Domain, opt.PoolSize, opt.PoolIdle)}
 	srv := smtp.NewServer(smtp.BackendFunc(l.newSession))
 	srv.LMTP = true
@@ -192,22 +199,23 @@ func (l *LMTPProxy) Shutdown(ctx context.Context) error {
 	l.pool.close()
 	l.mu.Lock()
 	l.closing = true
-	for c := range l.conns {
-		if !c.txn {
+	l.conns.each(func(e evictable) {
+		if c := e.(*lmtpConn); !c.txn {
 			c.Conn.Close()
 		}
-	}
+	})
 	l.mu.Unlock()
 	err := l.srv.Shutdown(ctx)
 	if ctx.Err() != nil {
 		// go-smtp's Close after Shutdown does nothing: cut them here.
 		l.mu.Lock()
-		for c := range l.conns {
+		l.conns.each(func(e evictable) {
+			c := e.(*lmtpConn)
 			c.Conn.Close()
 			if c.sess != nil {
 				c.sess.abort()
 			}
-		}
+		})
 		l.mu.Unlock()
 		return ctx.Err()
 	}
@@ -229,18 +237,11 @@ func (ln *lmtpListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		lc := &lmtpConn{Conn: c, l: ln.l}
+		lc := &lmtpConn{Conn: c, l: ln.l, firstBy: time.Now().Add(ln.l.opt.FirstReadTimeout)}
 		ln.l.mu.Lock()
 		closing := ln.l.closing
-		full := len(ln.l.conns) >= ln.l.opt.MaxConnections
-		if !closing && !full {
-			ln.l.conns[lc] = struct{}{}
-		}
 		ln.l.mu.Unlock()
-		if full && !closing {
-			ln.l.log.Warn("LMTP connection refused: max_connections reached", "max_connections", ln.l.opt.MaxConnections, "remote", c.RemoteAddr().String())
-		}
-		if closing || full {
+		if closing || !ln.l.conns.add(lc, c.RemoteAddr()) {
 			c.Close()
 			continue
 		}
@@ -261,6 +262,39 @@ type lmtpConn struct {
 	// chunk shorter than announced; go-smtp reads a chunk through an
 	// io.LimitReader, whose early end of file io.Copy does not report).
 	ended atomic.Bool
+	// busy mirrors txn, and evicted is set by evictIdle: the connTable
+	// reads them without l.mu (see evictIdle).
+	busy, evicted atomic.Bool
+	// firstBy is when the first command must have arrived
+	// (FirstReadTimeout); started is set by the first byte read.
+	firstBy time.Time
+	started atomic.Bool
+}
+
+// SetReadDeadline is go-smtp's deadline for the next command line, no
+// later than firstBy until the client said anything.
+func (c *lmtpConn) SetReadDeadline(t time.Time) error {
+	if !c.started.Load() && (t.IsZero() || t.After(c.firstBy)) {
+		t = c.firstBy
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// evictIdle closes the connection unless a transaction is in progress
+// (connTable). It runs under the table's lock, so it does not take l.mu:
+// begin sets busy before it looks at evicted, evictIdle sets evicted
+// before it looks at busy, so one of them backs off.
+func (c *lmtpConn) evictIdle() bool {
+	if c.busy.Load() {
+		return false
+	}
+	c.evicted.Store(true)
+	if c.busy.Load() {
+		c.evicted.Store(false)
+		return false
+	}
+	_ = c.Conn.Close() // fails only when closed already
+	return true
 }
 
 // Read closes the connection when a read times out. go-smtp reads command
@@ -272,6 +306,9 @@ func (c *lmtpConn) Read(p []byte) (int, error) {
 	if err != nil {
 		c.ended.Store(true)
 	}
+	if n > 0 && !c.started.Load() {
+		c.started.Store(true)
+	}
 	var ne net.Error
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
 		c.Conn.Close()
@@ -280,11 +317,7 @@ func (c *lmtpConn) Read(p []byte) (int, error) {
 }
 
 func (c *lmtpConn) Close() error {
-	c.once.Do(func() {
-		c.l.mu.Lock()
-		delete(c.l.conns, c)
-		c.l.mu.Unlock()
-	})
+	c.once.Do(func() { c.l.conns.remove(c) })
 	return c.Conn.Close()
 }
 
@@ -304,6 +337,12 @@ func (c *lmtpConn) begin() bool {
 		return false
 	}
 	c.txn = true
+	c.busy.Store(true)
+	if c.evicted.Load() {
+		c.txn = false
+		c.busy.Store(false)
+		return false
+	}
 	return true
 }
 
@@ -312,6 +351,7 @@ func (c *lmtpConn) begin() bool {
 func (c *lmtpConn) end() {
 	c.l.mu.Lock()
 	c.txn = false
+	c.busy.Store(false)
 	closing := c.l.closing
 	c.l.mu.Unlock()
 	if closing {

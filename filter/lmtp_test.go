@@ -774,6 +774,8 @@ func TestLMTPReadTimeout(t *testing.T) {
 	}
 }
 
+// At max_connections with every connection in a transaction, a new one is
+// closed at once; an idle one (greeted, no MAIL) is closed to make room.
 func TestLMTPMaxConnections(t *testing.T) {
 	e := newLMTPEnv(t, filter.LMTPOptions{MaxConnections: 1})
 	first, err := net.Dial("tcp", e.addr)
@@ -781,15 +783,73 @@ func TestLMTPMaxConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	bufio.NewReader(first).ReadString('\n') // accepted: greeting
+	c := smtp.NewClientLMTP(first)
+	if err := c.Hello("mx.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("alice@remote.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	second, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	second.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if l, err := bufio.NewReader(second).ReadString('\n'); err == nil {
+		t.Fatalf("second connection served over MaxConnections with none idle: %q", l)
+	}
+	// The transaction ends: the first connection is idle, and a delivery
+	// takes its place.
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	lmtpWantOK(t, lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test"}, lmtpInvite("max-1")), "bob@example.test")
+	if err := c.Noop(); err == nil {
+		t.Error("the idle connection was not closed to make room")
+	}
+}
+
+// Issue 13, attacks 4 and 14: idle connections must not keep the MTA out.
+// After 600 idle connections (greeted or silent) a delivery still goes
+// through, and a connection that never speaks is cut after
+// FirstReadTimeout.
+func TestLMTPIdleFlood(t *testing.T) {
+	e := newLMTPEnv(t, filter.LMTPOptions{FirstReadTimeout: 200 * time.Millisecond})
+	var idle []net.Conn
+	t.Cleanup(func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	})
+	for range 600 {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	lmtpWantOK(t, lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test"}, lmtpInvite("flood-1")), "bob@example.test")
+	idle[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(idle[0]); isTimeout(err) { // the greeting, then the close
+		t.Error("the oldest idle connection was not closed to make room")
+	}
 	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if l, err := bufio.NewReader(c).ReadString('\n'); err == nil {
-		t.Fatalf("second connection served over MaxConnections: %q", l)
+	r := bufio.NewReader(c)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatalf("greeting: %v", err)
+	}
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.ReadString('\n'); err == nil || isTimeout(err) {
+		t.Fatalf("a silent connection was not cut: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("cut after %v, want about the 200ms first read timeout", d)
 	}
 }
 

@@ -52,12 +52,20 @@ type MilterOptions struct {
 	// instead of accepting the message tagged "error" (config on_error).
 	TempFailOnError bool
 
-	// MaxConnections caps concurrent connections, default 512; more are
-	// closed at once (Postfix then applies the milter's default_action,
-	// accept in contrib). go-milter allocates a packet's announced length
-	// (imipd refuses more than 1 MiB) before reading it, so this also
-	// bounds memory.
-	MaxConnections int
+	// MaxConnections caps concurrent connections, default 512, and
+	// MaxConnectionsPerPeer those from one address (default
+	// MaxConnections; a unix socket's are one peer). At a cap the oldest
+	// idle connection (no message in progress) is closed to make room;
+	// with none idle the new one is closed at once (Postfix then applies
+	// the milter's default_action, accept in contrib). See connTable.
+	// go-milter allocates a packet's announced length (imipd refuses more
+	// than 1 MiB) before reading it, so this also bounds memory.
+	MaxConnections, MaxConnectionsPerPeer int
+
+	// FirstReadTimeout bounds the wait for a new connection's first packet
+	// (the option negotiation, which an MTA sends as soon as it connects),
+	// default 10 s; it replaces ReadTimeout for that packet when shorter.
+	FirstReadTimeout time.Duration
 
 	// ProcessTimeout bounds each wait for Processor.Process, default 60 s:
 	// every hand-over of a body chunk to the running Process and the wait
@@ -81,7 +89,6 @@ const (
 	DefaultMilterReadTimeout    = 5 * time.Minute
 	DefaultMilterWriteTimeout   = time.Minute
 	DefaultMilterProcessTimeout = 60 * time.Second
-	DefaultMaxConnections       = 512
 )
 
 // Milter macros read (sendmail's names, as Postfix sends them; see postconf(5)
@@ -145,7 +152,7 @@ type Milter struct {
 	mu        sync.Mutex
 	closing   bool
 	listeners map[net.Listener]struct{}
-	conns     map[*milterConn]struct{}
+	conns     *connTable     // of *milterConn
 	wg        sync.WaitGroup // live connections and processing calls
 }
 
@@ -166,16 +173,17 @@ func NewMilter(p *Processor, opt MilterOptions, log *slog.Logger) *Milter {
 	if opt.ProcessTimeout <= 0 {
 		opt.ProcessTimeout = DefaultMilterProcessTimeout
 	}
-	if opt.MaxConnections <= 0 {
-		opt.MaxConnections = DefaultMaxConnections
+	if opt.FirstReadTimeout <= 0 {
+		opt.FirstReadTimeout = DefaultFirstReadTimeout
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("transport", "milter")
 	return &Milter{
-		p: p, opt: opt, log: log.With("transport", "milter"),
+		p: p, opt: opt, log: log,
 		listeners: map[net.Listener]struct{}{},
-		conns:     map[*milterConn]struct{}{},
+		conns:     newConnTable("milter", opt.MaxConnections, opt.MaxConnectionsPerPeer, log),
 	}
 }
 
@@ -217,7 +225,7 @@ func (m *Milter) Serve(ln net.Listener) error {
 			if m.isClosing() {
 				return nil
 			}
-			continue // over MaxConnections
+			continue // over a cap, none idle
 		}
 		go m.serveConn(c)
 	}
@@ -236,9 +244,7 @@ func (m *Milter) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	for c := range m.conns {
-		c.shutdown()
-	}
+	m.conns.each(func(c evictable) { c.(*milterConn).shutdown() })
 	m.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
@@ -249,11 +255,7 @@ func (m *Milter) Shutdown(ctx context.Context) error {
 	case <-done:
 		return errors.Join(errs...)
 	case <-ctx.Done():
-		m.mu.Lock()
-		for c := range m.conns {
-			c.Close()
-		}
-		m.mu.Unlock()
+		m.conns.each(func(c evictable) { c.(*milterConn).Close() })
 		return ctx.Err()
 	}
 }
@@ -264,19 +266,19 @@ func (m *Milter) isClosing() bool {
 	return m.closing
 }
 
-// track registers a new connection, or returns nil when shutting down.
+// track registers a new connection, or returns nil when shutting down or
+// over a cap with no idle connection to make room (connTable).
 func (m *Milter) track(nc net.Conn) *milterConn {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closing {
 		return nil
 	}
-	if len(m.conns) >= m.opt.MaxConnections {
-		m.log.Warn("milter connection refused: max_connections reached", "max_connections", m.opt.MaxConnections, "remote", nc.RemoteAddr().String())
+	c := newMilterConn(nc, m.opt)
+	if !m.conns.add(c, nc.RemoteAddr()) {
+		c.release()
 		return nil
 	}
-	c := newMilterConn(nc, m.opt)
-	m.conns[c] = struct{}{}
 	m.wg.Add(1)
 	return c
 }
@@ -358,11 +360,7 @@ func MilterServerOptions() []milter.Option {
 // Serve returns once the connection is closed.
 func (m *Milter) serveConn(c *milterConn) {
 	defer m.wg.Done()
-	defer func() {
-		m.mu.Lock()
-		delete(m.conns, c)
-		m.mu.Unlock()
-	}()
+	defer m.conns.remove(c)
 	srv := milter.NewServer(append(MilterServerOptions(),
 		milter.WithMilter(func() milter.Milter { return &milterSession{m: m, c: c, hbuf: getHbuf()} }))...)
 	if err := srv.Serve(&oneConnListener{c: c}); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -31,7 +31,8 @@ var errMilterPacketSize = errors.New("milter packet over 1 MiB")
 //     with two calls) and cut at packet boundaries. At each boundary the
 //     next packet's length is checked (maxMilterPacket) and a fresh read
 //     deadline is armed: every packet must arrive within ReadTimeout of
-//     the moment imipd starts waiting for it. Reads inside a packet do not
+//     the moment imipd starts waiting for it (the first packet of a
+//     connection within FirstReadTimeout). Reads inside a packet do not
 //     extend the deadline, so a byte now and then cannot hold the
 //     connection (slowloris); a long gap between packets is legitimate
 //     (with the no-reply options the MTA sends MAIL, RCPT and DATA as its
@@ -52,16 +53,19 @@ var errMilterPacketSize = errors.New("milter packet over 1 MiB")
 type milterConn struct {
 	net.Conn
 	rto, wto time.Duration
+	fto      time.Duration   // FirstReadTimeout
 	rc       syscall.RawConn // TCP: for TCP_QUICKACK; else nil
 	br       *bufio.Reader
 
-	left int // bytes of the current inbound packet still to hand out (length prefix included); 0 at a boundary
+	left int  // bytes of the current inbound packet still to hand out (length prefix included); 0 at a boundary
+	seen bool // a packet was read (session goroutine only)
 
 	wbuf  []byte // outbound bytes not yet written
 	wscan int    // wbuf[:wscan] is whole packets already classified
 
 	mu        sync.Mutex
 	armed     bool // the read deadline of the packet being read is set
+	started   bool // the packet being read is not the connection's first
 	inMessage bool // between MAIL FROM and the end of message (or abort)
 	closing   bool // Shutdown: close when between messages
 
@@ -76,7 +80,7 @@ type milterConn struct {
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 
 func newMilterConn(nc net.Conn, opt MilterOptions) *milterConn {
-	c := &milterConn{Conn: nc, rto: opt.ReadTimeout, wto: opt.WriteTimeout, rc: quickAckConn(nc), done: make(chan struct{})}
+	c := &milterConn{Conn: nc, rto: opt.ReadTimeout, wto: opt.WriteTimeout, fto: opt.FirstReadTimeout, rc: quickAckConn(nc), done: make(chan struct{})}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(rawReader{c})
 	return c
@@ -105,6 +109,7 @@ func (c *milterConn) Read(p []byte) (int, error) {
 		}
 		c.mu.Lock()
 		c.armed = false // a new packet: a new deadline at the next read from the socket
+		c.started = c.seen
 		c.mu.Unlock()
 		hdr, err := c.br.Peek(4)
 		if err != nil {
@@ -125,6 +130,7 @@ func (c *milterConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		c.left = 4 + int(n)
+		c.seen = true
 	}
 	if len(p) > c.left {
 		p = p[:c.left]
@@ -264,6 +270,21 @@ func (c *milterConn) abortStream() {
 	}
 }
 
+// evictIdle closes the connection unless a message is in progress
+// (connTable). A connection between messages (or before its first) reads
+// end of file; go-milter ends the session.
+func (c *milterConn) evictIdle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inMessage {
+		return false
+	}
+	c.closing = true
+	c.closeOnce.Do(func() { close(c.done) })
+	_ = c.Conn.Close() // fails only when closed already
+	return true
+}
+
 func (c *milterConn) setInMessage(v bool) {
 	c.mu.Lock()
 	c.inMessage = v
@@ -292,9 +313,13 @@ func (r rawReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if !c.armed {
+		d := c.rto
+		if !c.started && c.fto > 0 && c.fto < d {
+			d = c.fto
+		}
 		// Fails only on a closed connection, whose read then reports it
 		// (net.Pipe refuses deadlines once the peer closed, before EOF).
-		c.armed = c.Conn.SetReadDeadline(time.Now().Add(c.rto)) == nil
+		c.armed = c.Conn.SetReadDeadline(time.Now().Add(d)) == nil
 	}
 	c.mu.Unlock()
 	n, err := c.Conn.Read(p)

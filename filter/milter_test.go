@@ -155,7 +155,7 @@ func newMilterFixture(t *testing.T, transport string, opt filter.MilterOptions, 
 			t.Fatal(derr)
 		}
 		t.Cleanup(func() { os.RemoveAll(dir) })
-		ln, err = filter.Listen("unix:" + filepath.Join(dir, "m.sock"))
+		ln, err = filter.Listen("unix:"+filepath.Join(dir, "m.sock"), filter.ListenOptions{})
 		f.dialer = &recordingDialer{d: &net.Dialer{}}
 	case "pipe":
 		pl := newPipeListener()
@@ -939,33 +939,101 @@ func TestMilterReadTimeout(t *testing.T) {
 	})
 }
 
+// At max_connections with every connection inside a message, a new one
+// is closed at once (Postfix applies default_action); once one is idle
+// again, a new connection makes room by closing it.
 func TestMilterMaxConnections(t *testing.T) {
 	f := newMilterFixture(t, "tcp", filter.MilterOptions{MaxConnections: 2}, nil)
-	var held []net.Conn
+	f.version = 2 // a reply to MAIL: the server is inside the message when Mail returns
+	var busy []*mtaSession
 	for range 2 {
-		c, err := net.Dial("tcp", f.addr)
-		if err != nil {
-			t.Fatal(err)
+		s := f.session("")
+		if act, err := s.Mail("carol@remote.test", ""); err != nil || act.Type != milter.ActionContinue {
+			t.Fatalf("mail: %v %v", act, err)
 		}
-		defer c.Close()
-		held = append(held, c)
+		busy = append(busy, s)
 	}
-	time.Sleep(50 * time.Millisecond) // let the server accept both
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
-		t.Fatalf("third connection not closed at once: %v", err)
+	expectClosed(t, c)
+	// One message ends: that connection is idle, and the next session
+	// takes its place.
+	if _, err := busy[0].Rcpt("bob@example.test", ""); err != nil {
+		t.Fatal(err)
 	}
-	// Below the cap again, a session works.
-	held[0].Close()
-	time.Sleep(50 * time.Millisecond)
+	if _, err := busy[0].DataStart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := busy[0].HeaderEnd(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := busy[0].BodyChunk([]byte("hello\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := busy[0].End(); err != nil {
+		t.Fatal(err)
+	}
+	f.version = 6
 	s := f.session("")
 	ops, code := sendMessage(t, s, envelope{from: "carol@remote.test", rcpts: []string{"bob@example.test"}}, plainMessage)
 	wantOps(t, ops, code, "del "+hdr+" #2", "del "+hdr+" #1") // plainMessage carries two forged copies
+	if _, err := busy[0].Mail("carol@remote.test", ""); err == nil {
+		t.Error("the idle connection was not the one closed to make room")
+	}
+	if act, err := busy[1].Rcpt("bob@example.test", ""); err != nil || act.Type != milter.ActionContinue {
+		t.Errorf("the connection inside a message was closed: %v %v", act, err)
+	}
+}
+
+// Issue 13, attack 4: 515 idle connections to the milter stopped new
+// sessions, and Postfix then accepted mail unprocessed. Idle connections
+// (some that never said anything, some that negotiated and wait) are
+// closed, oldest first, to make room: after 600 of them a real message is
+// still processed.
+func TestMilterIdleFlood(t *testing.T) {
+	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+	var idle []net.Conn
+	for i := range 600 {
+		if i%10 == 5 { // a negotiated session, idle between messages
+			f.session("")
+			continue
+		}
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	t.Cleanup(func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	})
+	s := f.session("")
+	raw := request("flood@remote.test", "flood@remote.test", 0, []string{"bob@example.test"})
+	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, raw)
+	wantOps(t, ops, code, "add "+hdr+": needs-action; method=REQUEST; uid=flood@remote.test; reason=invitation")
+	// The oldest idle connection made room.
+	expectClosed(t, idle[0])
+}
+
+// A connection that sends nothing is cut after FirstReadTimeout, long
+// before ReadTimeout.
+func TestMilterFirstReadTimeout(t *testing.T) {
+	f := newMilterFixture(t, "tcp", filter.MilterOptions{FirstReadTimeout: 200 * time.Millisecond}, nil)
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	expectCut(t, c)
+	// A session that negotiated is not cut by it.
+	s := f.session("")
+	ops, code := sendMessage(t, s, envelope{from: "carol@remote.test", rcpts: []string{"bob@example.test"}}, plainMessage)
+	wantOps(t, ops, code, "del "+hdr+" #2", "del "+hdr+" #1")
 }
 
 func isTimeout(err error) bool {

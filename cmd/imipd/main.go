@@ -127,8 +127,13 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	adm := &admin.Server{Log: log, Env: func() admin.Env { return admin.Env{Cfg: cfg, Store: db, Proc: proc} }}
 	servers = append(servers, server{"admin", adminLn, adm.Serve, adm.Shutdown})
 
+	listenOpts := func(pk filter.PeerKeys, sk filter.SocketKeys, name string) filter.ListenOptions {
+		o := pk.ListenOptions(sk)
+		o.Log = log.With("listener", name)
+		return o
+	}
 	if addr := cfg.Milter.Listen; addr != "" {
-		ln, err := filter.Listen(addr)
+		ln, err := filter.Listen(addr, listenOpts(cfg.Milter.PeerKeys, cfg.Milter.SocketKeys, "milter"))
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("milter.listen: %w", err)
@@ -137,7 +142,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 		servers = append(servers, server{"milter", ln, m.Serve, m.Shutdown})
 	}
 	if addr := cfg.LMTP.Listen; addr != "" {
-		ln, err := filter.Listen(addr)
+		ln, err := filter.Listen(addr, listenOpts(cfg.LMTP.PeerKeys, cfg.LMTP.SocketKeys, "lmtp"))
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("lmtp.listen: %w", err)
@@ -157,7 +162,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 			closeAll(servers)
 			return fmt.Errorf("http: %w", err)
 		}
-		ln, err := net.Listen("tcp", addr)
+		ln, err := filter.Listen("inet:"+addr, listenOpts(cfg.HTTP.PeerKeys, filter.SocketKeys{}, "http"))
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("http.listen: %w", err)
@@ -288,13 +293,17 @@ func milterOptions(cfg filter.File) filter.MilterOptions {
 	rt, wt, _ := cfg.Milter.Durations("milter")
 	own := filter.OwnMailRules{Logins: cfg.Milter.Logins, Daemons: cfg.Milter.OutgoingDaemons}
 	return filter.MilterOptions{Header: cfg.Header, Own: own,
-		ReadTimeout: rt, WriteTimeout: wt, MaxConnections: cfg.Milter.MaxConnections, TempFailOnError: cfg.OnError == "tempfail"}
+		ReadTimeout: rt, WriteTimeout: wt, FirstReadTimeout: cfg.Milter.FirstRead(),
+		MaxConnections: cfg.Milter.MaxConnections, MaxConnectionsPerPeer: cfg.Milter.MaxConnectionsPerPeer,
+		TempFailOnError: cfg.OnError == "tempfail"}
 }
 
 func lmtpOptions(cfg filter.File) filter.LMTPOptions {
 	rt, wt, _ := cfg.LMTP.Durations("lmtp")
 	size, idle, _ := cfg.LMTP.Pool()
 	return filter.LMTPOptions{Forward: cfg.LMTP.Forward, Header: cfg.Header,
-		ReadTimeout: rt, WriteTimeout: wt, MaxConnections: cfg.LMTP.MaxConnections, TempFailOnError: cfg.OnError == "tempfail",
-		PoolSize: size, PoolIdle: idle}
+		ReadTimeout: rt, WriteTimeout: wt, FirstReadTimeout: cfg.LMTP.FirstRead(),
+		MaxConnections: cfg.LMTP.MaxConnections, MaxConnectionsPerPeer: cfg.LMTP.MaxConnectionsPerPeer,
+		TempFailOnError: cfg.OnError == "tempfail",
+		PoolSize:        size, PoolIdle: idle}
 }

@@ -1,0 +1,147 @@
+package filter
+
+import (
+	"cmp"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Connection defaults of the milter and LMTP listeners.
+const (
+	// DefaultMaxConnections caps a listener's connections.
+	DefaultMaxConnections = 512
+	// DefaultFirstReadTimeout bounds the wait for a new connection's
+	// first packet (milter: the option negotiation) or command (LMTP:
+	// LHLO). An MTA sends it at once; a connection that sends nothing is
+	// not an MTA's.
+	DefaultFirstReadTimeout = 10 * time.Second
+)
+
+// evictable is a connection a connTable may close to make room.
+type evictable interface {
+	// evictIdle closes the connection if no message is in progress on it
+	// and reports whether it did. It must not call back into the table.
+	evictIdle() bool
+}
+
+// connTable is a listener's set of live connections and its caps, the one
+// place the milter and the LMTP proxy limit connections (SECURITY.md
+// "Listeners"): at most max in all and perPeer from one remote address (a
+// unix socket's connections are one peer). When a cap is reached, the
+// oldest connection that is idle (no message in progress: an idle
+// connection costs the attacker nothing, a message costs a deadline) is
+// closed to make room, so idle connections can never keep the MTA's new
+// ones out; when none is idle, the new connection is refused (the MTA
+// applies its default action, or retries).
+type connTable struct {
+	max, perPeer int
+	what         string // "milter" or "LMTP", for the log
+	log          *slog.Logger
+
+	mu    sync.Mutex
+	seq   uint64
+	conns map[evictable]connEntry
+	peers map[string]int
+}
+
+type connEntry struct {
+	peer string
+	seq  uint64 // order of arrival: lower is older
+}
+
+func newConnTable(what string, max, perPeer int, log *slog.Logger) *connTable {
+	if max <= 0 {
+		max = DefaultMaxConnections
+	}
+	if perPeer <= 0 || perPeer > max {
+		perPeer = max
+	}
+	return &connTable{max: max, perPeer: perPeer, what: what, log: log,
+		conns: map[evictable]connEntry{}, peers: map[string]int{}}
+}
+
+// peerKey is a connection's peer for the per-peer cap: its IP address, or
+// "unix".
+func peerKey(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	return "unix"
+}
+
+// add registers c, from remote, evicting the oldest idle connection when
+// a cap is reached; false: refused (nothing idle to evict).
+func (t *connTable) add(c evictable, remote net.Addr) bool {
+	peer := peerKey(remote)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.peers[peer] >= t.perPeer && !t.evictOldest(peer) {
+		t.log.Warn(t.what+" connection refused: max_connections_per_peer reached, none idle",
+			"max_connections_per_peer", t.perPeer, "remote", remote.String())
+		return false
+	}
+	if len(t.conns) >= t.max && !t.evictOldest("") {
+		t.log.Warn(t.what+" connection refused: max_connections reached, none idle",
+			"max_connections", t.max, "remote", remote.String())
+		return false
+	}
+	t.seq++
+	t.conns[c] = connEntry{peer: peer, seq: t.seq}
+	t.peers[peer]++
+	return true
+}
+
+// evictOldest closes the oldest idle connection (of peer, or of anyone
+// when peer is "") and forgets it.
+func (t *connTable) evictOldest(peer string) bool {
+	type cand struct {
+		c evictable
+		e connEntry
+	}
+	cands := make([]cand, 0, len(t.conns))
+	for c, e := range t.conns {
+		if peer == "" || e.peer == peer {
+			cands = append(cands, cand{c, e})
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.e.seq, b.e.seq) })
+	for _, x := range cands {
+		if x.c.evictIdle() {
+			t.log.Info(t.what+" idle connection closed to make room", "peer", x.e.peer)
+			t.removeLocked(x.c)
+			return true
+		}
+	}
+	return false
+}
+
+// remove forgets c (again: a no-op).
+func (t *connTable) remove(c evictable) {
+	t.mu.Lock()
+	t.removeLocked(c)
+	t.mu.Unlock()
+}
+
+func (t *connTable) removeLocked(c evictable) {
+	e, ok := t.conns[c]
+	if !ok {
+		return
+	}
+	delete(t.conns, c)
+	if t.peers[e.peer]--; t.peers[e.peer] <= 0 {
+		delete(t.peers, e.peer)
+	}
+}
+
+// each calls f for every connection (under the table's lock: f must not
+// call back into the table).
+func (t *connTable) each(f func(evictable)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.conns {
+		f(c)
+	}
+}
