@@ -115,6 +115,9 @@ func answer(d Decision) (Result, error) {
 			comps = append(comps, cloneComp(inst.Comp))
 		}
 		out = newStoredCal(d.Msg.Cal, comps...)
+		// Who wrote the invitation is not known here: a SENT-BY it names
+		// stays out of the stored copy (sender.go, settleOrganizerSentBy).
+		settleOrganizerSentBy(out, nil, "")
 	} else {
 		out = cloneCal(d.Stored)
 	}
@@ -198,7 +201,10 @@ func addCrasher(d Decision) (Result, error) {
 	}
 	for _, c := range o.events() {
 		if attendeeProp(c, d.Attendee) == nil && (d.RecurrenceID == "" || o.rid(c) == d.RecurrenceID) {
-			np := cloneProp(*ap)
+			// The newcomer's parameters pass the REPLY rule (replyParams),
+			// as an answer that vouches for nothing: no SENT-BY, no
+			// DELEGATED-*.
+			np := ical.Prop{Name: ical.PropAttendee, Value: "mailto:" + d.Attendee, Params: replyParams(nil, ap.Params, vouchNone)}
 			c.Props.Add(&np)
 		}
 	}

@@ -358,3 +358,37 @@ func TestRefreshSendToNonAttendee(t *testing.T) {
 		}
 	}
 }
+
+// TestRespondStoresNoUnverifiedData: what the user's decisions store from a
+// message passes the same rules as what Apply stores: a forwarded
+// invitation the user accepts keeps no SENT-BY it names, and a party
+// crasher the organizer adds gets only the REPLY's valid known parameters.
+func TestRespondStoresNoUnverifiedData(t *testing.T) {
+	// Bob is not on the list: a forwarded invitation, nothing stored yet.
+	inv := strings.ReplaceAll(senderMsg("REQUEST", "mallory@evil.test"), "mailto:bob@example.test", "mailto:zoe@example.test")
+	r, err := itip.Respond(itip.Decision{Kind: itip.KindInvitation, Action: "accept", Msg: senderParse(t, inv),
+		User: itip.User{Address: "bob@example.test"}, Now: senderNow})
+	if err != nil || r.Cal == nil {
+		t.Fatalf("accept: %v", err)
+	}
+	if got := sentBysIn(r.Cal, ical.PropOrganizer, "carol@remote.test"); len(got) == 0 || got[0] != "" {
+		t.Errorf("stored organizer SENT-BY %q, want none:\n%s", got, ics.Marshal(r.Cal))
+	}
+	crash := strings.Replace(senderMsg("REPLY", "mallory@evil.test"), "ATTENDEE;PARTSTAT=DECLINED", "ATTENDEE;CN=\"Zoe^nDESCRIPTION:evil\";X-EVIL=1;PARTSTAT=ACCEPTED", 1)
+	crash = strings.ReplaceAll(crash, "dave@remote.test", "zoe@else.test")
+	r, err = itip.Respond(itip.Decision{Kind: itip.KindPartyCrasher, Action: "add", Attendee: "zoe@else.test", Msg: senderParse(t, crash),
+		Stored: senderCal(t, senderOrgCopy("")), User: itip.User{Address: "alice@example.test"}, Now: senderNow})
+	if err != nil || r.Cal == nil {
+		t.Fatalf("add: %v", err)
+	}
+	for _, c := range r.Cal.Children {
+		for _, p := range c.Props[ical.PropAttendee] {
+			if itip.NormAddr(p.Value) != "zoe@else.test" {
+				continue
+			}
+			if len(p.Params) != 1 || p.Params.Get(ical.ParamParticipationStatus) != "ACCEPTED" {
+				t.Errorf("added attendee's parameters %v, want PARTSTAT=ACCEPTED only", p.Params)
+			}
+		}
+	}
+}
