@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path"
 	"strconv"
 	"strings"
@@ -62,10 +63,21 @@ type CalDAVOptions struct {
 	// trusted only from loopback peers (a reverse proxy that authenticated
 	// the user); from anyone else it is ignored.
 	ProxyAuthHeader string
-	// MaxFailures failed logins per user and peer address in Window give
-	// 429 until the window passes (defaults 10 and one minute).
-	MaxFailures int
-	Window      time.Duration
+	// MaxFailures failed logins for one user name from one source, or
+	// MaxSourceFailures from one source for any names, in Window give 429
+	// for that pair or source until the window passes (defaults 10, 50
+	// and one minute); an app that logged in with the right password
+	// before is let in regardless (caldav_login.go).
+	MaxFailures       int
+	MaxSourceFailures int
+	Window            time.Duration
+	// UnknownLogins is the budget of password checks for unknown user
+	// names per minute, all sources together (default 60, bursts of 20);
+	// past it such a login is refused without one.
+	UnknownLogins int
+	// TrustedProxies are the peers whose X-Forwarded-For names the
+	// client's address for counting failures (default loopback).
+	TrustedProxies []netip.Prefix
 }
 
 const (
@@ -96,12 +108,12 @@ func davReq(ctx context.Context) *davRequest {
 
 // CalDAVServer is the http.Handler of the [caldav] listener.
 type CalDAVServer struct {
-	proc    *Processor
-	opt     CalDAVOptions
-	log     *slog.Logger
-	dav     *caldav.Handler
-	limiter *loginLimiter
-	cache   *authCache
+	proc  *Processor
+	opt   CalDAVOptions
+	log   *slog.Logger
+	dav   *caldav.Handler
+	guard *loginGuard
+	cache *authCache
 }
 
 // NewCalDAVHandler returns the CalDAV and feed handler.
@@ -110,17 +122,26 @@ func NewCalDAVHandler(p *Processor, opt CalDAVOptions, log *slog.Logger) *CalDAV
 		opt.CalendarName = "Invitations"
 	}
 	if opt.MaxFailures <= 0 {
-		opt.MaxFailures = 10
+		opt.MaxFailures = defaultMaxFailures
+	}
+	if opt.MaxSourceFailures <= 0 {
+		opt.MaxSourceFailures = defaultMaxSourceFailures
 	}
 	if opt.Window <= 0 {
-		opt.Window = time.Minute
+		opt.Window = defaultWindow
+	}
+	if opt.UnknownLogins <= 0 {
+		opt.UnknownLogins = defaultUnknownLogins
+	}
+	if len(opt.TrustedProxies) == 0 {
+		opt.TrustedProxies = defaultTrustedProxies
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &CalDAVServer{proc: p, opt: opt, log: log,
-		limiter: &loginLimiter{max: opt.MaxFailures, window: opt.Window, fails: map[string][]time.Time{}},
-		cache:   &authCache{m: map[[32]byte]time.Time{}}}
+		guard: newLoginGuard(opt),
+		cache: &authCache{m: map[[32]byte]time.Time{}}}
 	s.dav = &caldav.Handler{Backend: &davBackend{s: s}, Prefix: davPrefix}
 	return s
 }
@@ -436,21 +457,27 @@ func (s *CalDAVServer) authenticate(w http.ResponseWriter, r *http.Request) (str
 		unauthorized(w, "login required")
 		return "", false
 	}
-	key := calstore.Normalize(name) + "|" + peerIP(r)
-	now := time.Now()
-	if wait := s.limiter.blocked(key, now); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
-		http.Error(w, "too many failed logins; try again later", http.StatusTooManyRequests)
-		return "", false
-	}
+	user, source, now := calstore.Normalize(name), s.clientAddr(r), s.proc.now()
 	u, err := s.lookupUser(ctx, name)
 	if err != nil && !errors.Is(err, calstore.ErrNotFound) {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return "", false
 	}
-	if !s.checkPassword(u.PasswordHash, name, pass, now) {
-		s.limiter.fail(key, now)
-		s.log.Info("caldav: login failed", "user", calstore.Normalize(name), "peer", peerIP(r))
+	// An app that logged in with this password before costs no bcrypt and
+	// is let in even from a blocked source: a stranger's failures cannot
+	// lock out a user who has the right password.
+	key := passwordKey(u.PasswordHash, name, pass)
+	if u.PasswordHash != "" && s.cache.ok(key, now) {
+		return u.Address, true
+	}
+	if wait := s.guard.blocked(source, user, now); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
+		http.Error(w, "too many failed logins; try again later", http.StatusTooManyRequests)
+		return "", false
+	}
+	if !s.checkPassword(u.PasswordHash, pass, key, now) {
+		s.guard.fail(source, user, now)
+		s.log.Info("caldav: login failed", "user", user, "source", source, "peer", peerIP(r))
 		unauthorized(w, "wrong user name or password")
 		return "", false
 	}
@@ -475,18 +502,22 @@ func (s *CalDAVServer) lookupUser(ctx context.Context, name string) (calstore.Us
 // dummyHash makes a login of an unknown user cost as much as a known one.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("imipd-no-such-user"), bcrypt.DefaultCost)
 
-// checkPassword compares with the stored bcrypt hash; a success is cached
-// for a few minutes (clients send the password with every request, bcrypt
-// is slow by design). The cache key includes the hash, so a new password
-// ends the old one's cached logins.
-func (s *CalDAVServer) checkPassword(hash, name, pass string, now time.Time) bool {
+// passwordKey identifies a successful login in the cache. It includes the
+// hash, so a new password ends the old one's cached logins.
+func passwordKey(hash, name, pass string) [32]byte {
+	return sha256.Sum256([]byte(hash + "\x00" + calstore.Normalize(name) + "\x00" + pass))
+}
+
+// checkPassword compares with the stored bcrypt hash and caches a success
+// under key for a few minutes (clients send the password with every
+// request, bcrypt is slow by design). An unknown user name costs a bcrypt
+// compare too, while the global budget for unknown names lasts.
+func (s *CalDAVServer) checkPassword(hash, pass string, key [32]byte, now time.Time) bool {
 	if hash == "" {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
+		if s.guard.unknownCheck(now) {
+			_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
+		}
 		return false
-	}
-	key := sha256.Sum256([]byte(hash + "\x00" + calstore.Normalize(name) + "\x00" + pass))
-	if s.cache.ok(key, now) {
-		return true
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(pass)) != nil {
 		return false
@@ -531,11 +562,17 @@ type authCache struct {
 
 const authCacheTTL = 5 * time.Minute
 
+// ok reports whether k is a cached success; a hit keeps it for another
+// authCacheTTL, so an app in use stays logged in without bcrypt.
 func (c *authCache) ok(k [32]byte, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	exp, ok := c.m[k]
-	return ok && now.Before(exp)
+	if !ok || !now.Before(exp) {
+		return false
+	}
+	c.m[k] = now.Add(authCacheTTL)
+	return true
 }
 
 func (c *authCache) add(k [32]byte, now time.Time) {
@@ -549,52 +586,6 @@ func (c *authCache) add(k [32]byte, now time.Time) {
 		}
 	}
 	c.m[k] = now.Add(authCacheTTL)
-}
-
-// loginLimiter counts failed logins per user and peer address in a
-// sliding window.
-type loginLimiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	fails  map[string][]time.Time
-}
-
-func (l *loginLimiter) recent(key string, now time.Time) []time.Time {
-	ts := l.fails[key]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= l.window {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(l.fails, key)
-	} else {
-		l.fails[key] = ts
-	}
-	return ts
-}
-
-// blocked returns how long key must wait, 0 if it may try.
-func (l *loginLimiter) blocked(key string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ts := l.recent(key, now)
-	if len(ts) < l.max {
-		return 0
-	}
-	return l.window - now.Sub(ts[len(ts)-l.max])
-}
-
-func (l *loginLimiter) fail(key string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.fails) > 100000 {
-		for k := range l.fails {
-			l.recent(k, now)
-		}
-	}
-	l.fails[key] = append(l.recent(key, now), now)
 }
 
 // ---- feed ----

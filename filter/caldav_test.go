@@ -415,9 +415,14 @@ func TestCalDAVAuth(t *testing.T) {
 		t.Errorf("right password after 9 failures: %d", resp.StatusCode)
 	}
 	e.do(t, "GET", planPath, davUser, "wrong", "", nil)
-	resp, body := e.do(t, "GET", planPath, davUser, davPass, "", nil)
+	resp, body := e.do(t, "GET", planPath, davUser, "wrong again", "", nil)
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("after 10 failures: %d %s", resp.StatusCode, body)
+	}
+	// The app that logged in before keeps working (issue 13, attack 6:
+	// it used to get 429 too).
+	if resp, body := e.do(t, "GET", planPath, davUser, davPass, "", nil); resp.StatusCode != 200 {
+		t.Errorf("right password, logged in before, after 10 failures: %d %s", resp.StatusCode, body)
 	}
 	// Another user from the same peer is not blocked.
 	if resp, _ := e.do(t, "GET", planPath, "other@example.test", "x", "", nil); resp.StatusCode != 401 {
@@ -498,6 +503,7 @@ func TestCalDAVConfig(t *testing.T) {
 		{filter.CalDAVConfig{Listen: "127.0.0.1:8443", Cert: "c.pem"}, "caldav.cert"},
 		{filter.CalDAVConfig{Listen: "127.0.0.1:8443", ProxyAuthHeader: "Authorization"}, "caldav.proxy_auth_header"},
 		{filter.CalDAVConfig{Listen: "127.0.0.1:8443", BaseURL: "cal.example.org"}, "caldav.base_url"},
+		{filter.CalDAVConfig{Listen: "127.0.0.1:8443", TrustedProxies: []string{"proxy.example.org"}}, "caldav.trusted_proxies"},
 		{filter.CalDAVConfig{Listen: "127.0.0.1:8443", CalendarName: "a\nb"}, "caldav.calendar_name"},
 	} {
 		f := filter.Defaults()

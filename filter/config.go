@@ -280,6 +280,10 @@ type CalDAVConfig struct {
 	// ProxyAuthHeader names a header (e.g. X-Remote-User) a reverse proxy
 	// sets to the user it authenticated; trusted only from loopback peers.
 	ProxyAuthHeader string `toml:"proxy_auth_header"`
+	// TrustedProxies are the peers (addresses or CIDR prefixes) whose
+	// X-Forwarded-For names the client address failed logins are counted
+	// against; default loopback, where contrib/nginx runs.
+	TrustedProxies []string `toml:"trusted_proxies"`
 	// CalendarName is the calendar's display name, default "Invitations".
 	CalendarName string `toml:"calendar_name"`
 	// BaseURL is the public URL of the listener (e.g. https://cal.example.org,
@@ -523,6 +527,9 @@ func (f File) Processing() (Config, error) {
 	}
 	if h := f.CalDAV.ProxyAuthHeader; h != "" && (strings.ContainsAny(h, ": \t\r\n") || strings.EqualFold(h, "Authorization")) {
 		bad("caldav.proxy_auth_header", "%q is not a usable header field name", h)
+	}
+	if _, err := ParseTrustedProxies(f.CalDAV.TrustedProxies); err != nil {
+		bad("caldav.trusted_proxies", "%v", err)
 	}
 	if strings.ContainsAny(f.CalDAV.CalendarName, "\r\n\x00") {
 		bad("caldav.calendar_name", "must be one line")

@@ -180,8 +180,13 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 
 	if cc := cfg.CalDAV; cc.Listen != "" {
 		// CalDAV and the ICS feed for users' calendar apps (off by default).
+		proxies, err := filter.ParseTrustedProxies(cc.TrustedProxies) // checked with the config
+		if err != nil {
+			closeAll(servers)
+			return fmt.Errorf("caldav.trusted_proxies: %w", err)
+		}
 		handler := filter.NewCalDAVHandler(proc, filter.CalDAVOptions{CalendarName: cc.CalendarName, TLS: cc.Cert != "",
-			ProxyAuthHeader: cc.ProxyAuthHeader}, log.With("listener", "caldav"))
+			ProxyAuthHeader: cc.ProxyAuthHeader, TrustedProxies: proxies}, log.With("listener", "caldav"))
 		var tlsConf *tls.Config
 		if cc.Cert != "" {
 			cert, err := tls.LoadX509KeyPair(cc.Cert, cc.Key)
