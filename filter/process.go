@@ -87,8 +87,7 @@ type Processor struct {
 	// messages committed (the daemon wakes its outbox sender).
 	OnEnqueue func()
 
-	calCache   *calCache      // decoded stored calendars (calcache.go), made on first use
-	newUserWin *newUserWindow // users created in the last hour (users.go), made on first use
+	calCache *calCache // decoded stored calendars (calcache.go), made on first use
 }
 
 // Envelope is what the transport knows besides the message.
@@ -223,7 +222,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 	}
 	auth := ParseAuthResults(msg.AuthResults, p.Cfg.TrustedAuthServIDs)
 	authFail := auth.Fail(address.Domain(msg.From), p.Cfg.RequireAuthenticatedSender)
-	p.admitUsers(users, env, now)
+	p.admitUsers(users, env)
 	for _, u := range users {
 		if u.refuse != "" {
 			log.Info("recipient is not a user", "user", u.addr, "reason", u.refuse)
@@ -513,6 +512,10 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, []unsent, error) {
 	if res, seen, err := logged(tx, u.addr, key); seen || err != nil {
 		return res, nil, err
+	}
+	if ok, err := p.admitNewUser(tx, u, env, now); err != nil || !ok {
+		// Over new_users_per_hour: nothing is stored.
+		return itip.Result{Outcome: itip.Ignored, Reason: ReasonUserLimit}, nil, err
 	}
 	user, err := p.ensureUser(tx, u.addr, now)
 	if err != nil {

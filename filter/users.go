@@ -3,7 +3,6 @@ package filter
 import (
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"imipd/address"
@@ -88,11 +87,11 @@ func (p *Processor) IsLocal(addr string) bool {
 
 // admitUsers decides, for one message, which recipients that are not
 // stored users yet may become users: none under create = listed
-// (unknown-user), else at most NewUsersPerMessage per message and
-// NewUsersPerHour per hour across messages (user-limit). Existing users,
-// a user named by the administrator (ForcedUser) and dry runs are not
-// counted. It sets refuse on the users it turns away.
-func (p *Processor) admitUsers(users []rcptUser, env Envelope, now time.Time) {
+// (unknown-user), else at most NewUsersPerMessage per message (user-limit;
+// the hourly cap is admitNewUser's, in the write transaction). Existing
+// users, a user named by the administrator (ForcedUser) and dry runs are
+// not counted. It sets refuse on the users it turns away.
+func (p *Processor) admitUsers(users []rcptUser, env Envelope) {
 	fresh := 0
 	for i := range users {
 		u := &users[i]
@@ -103,8 +102,7 @@ func (p *Processor) admitUsers(users []rcptUser, env Envelope, now time.Time) {
 		case p.Cfg.CreateUsers == CreateListed:
 			u.refuse = ReasonUnknownUser
 		case env.DryRun:
-		case p.Cfg.NewUsersPerMessage > 0 && fresh >= p.Cfg.NewUsersPerMessage,
-			!p.newUsers().take(now, p.Cfg.NewUsersPerHour):
+		case p.Cfg.NewUsersPerMessage > 0 && fresh >= p.Cfg.NewUsersPerMessage:
 			u.refuse = ReasonUserLimit
 		default:
 			fresh++
@@ -112,45 +110,25 @@ func (p *Processor) admitUsers(users []rcptUser, env Envelope, now time.Time) {
 	}
 }
 
-// newUserWindow counts the users created automatically in the last hour
-// (in memory: a restart forgets the count, so the cap is per hour of
-// uptime; the per-message cap holds regardless).
-type newUserWindow struct {
-	mu    sync.Mutex
-	times []time.Time
-}
+// NewUserWindow is the window of new_users_per_hour.
+const NewUserWindow = time.Hour
 
-var newUsersInit sync.Mutex
-
-func (p *Processor) newUsers() *newUserWindow {
-	newUsersInit.Lock()
-	defer newUsersInit.Unlock()
-	if p.newUserWin == nil {
-		p.newUserWin = &newUserWindow{}
+// admitNewUser spends one use of the new-user budget (NewUsersPerHour per
+// sliding NewUserWindow, counted in the store with the transaction that
+// creates the user) when u is not a user yet, and reports whether u may be
+// one. Existing users, ForcedUser and dry runs spend nothing.
+func (p *Processor) admitNewUser(tx calstore.Tx, u rcptUser, env Envelope, now time.Time) (bool, error) {
+	if u.exists || env.ForcedUser != "" || env.DryRun || p.Cfg.NewUsersPerHour <= 0 {
+		return true, nil
 	}
-	return p.newUserWin
-}
-
-// take records one creation at now if fewer than limit happened in the hour
-// before it; limit <= 0 means no limit.
-func (w *newUserWindow) take(now time.Time, limit int) bool {
-	if limit <= 0 {
-		return true
+	_, err := tx.User(u.addr)
+	switch {
+	case err == nil:
+		return true, nil // made meanwhile: by another message, or this one's earlier object
+	case !errors.Is(err, calstore.ErrNotFound):
+		return false, err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	kept := w.times[:0]
-	for _, t := range w.times {
-		if now.Sub(t) < time.Hour {
-			kept = append(kept, t)
-		}
-	}
-	w.times = kept
-	if len(w.times) >= limit {
-		return false
-	}
-	w.times = append(w.times, now)
-	return true
+	return tx.TakeBudget(budgetKey("new-user"), now, NewUserWindow, p.Cfg.NewUsersPerHour)
 }
 
 // overCap says whether storing res for a user would pass a per-user cap

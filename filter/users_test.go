@@ -312,3 +312,44 @@ func TestMilterSubaddressFlood(t *testing.T) {
 		t.Errorf("users %v, bob's events %d: want the 3 fixture users and one event for Bob", st.users, st.events["bob@example.test"])
 	}
 }
+
+// TestNewUsersPerHour: the hourly cap on new users is counted in the store,
+// so a new Processor on the same file (a restart) does not reset it, and
+// it opens again as the hour slides.
+func TestNewUsersPerHour(t *testing.T) {
+	p, db := newProc(t)
+	p.Cfg.NewUsersPerMessage, p.Cfg.NewUsersPerHour = 3, 5
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(4, 11))
+	deliver := func(p *filter.Processor) (made int) {
+		t.Helper()
+		p.Now = func() time.Time { return now }
+		rcpts := hostileRcpts(r, "", 4)
+		rep, err := p.Process(context.Background(), strings.NewReader(request("h@remote.test", "h@remote.test", 0, rcpts[:1])), filter.Envelope{Transport: "lmtp", Rcpts: rcpts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, res := range rep.Results {
+			if res.Reason != filter.ReasonUserLimit {
+				made++
+			}
+		}
+		return made
+	}
+	for i, want := range []int{3, 2, 0} {
+		if got := deliver(p); got != want {
+			t.Errorf("message %d at 12:00: %d users made, want %d", i, got, want)
+		}
+	}
+	restarted := &filter.Processor{Store: db, Cfg: p.Cfg}
+	if got := deliver(restarted); got != 0 {
+		t.Errorf("after a restart at 12:00: %d users made, want 0", got)
+	}
+	now = now.Add(filter.NewUserWindow)
+	if got := deliver(restarted); got != 3 {
+		t.Errorf("an hour later: %d users made, want 3", got)
+	}
+	if st := readState(t, db); len(st.users) != 8 {
+		t.Errorf("%d users, want 8", len(st.users))
+	}
+}
