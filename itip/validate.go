@@ -30,7 +30,8 @@ import (
 //   - bad-date: a DATE, DATE-TIME, PERIOD or DURATION value that is not one
 //     (RFC 5545 §3.3.4–§3.3.6, §3.3.9: month 13, day 32, 30 February, 24:60),
 //     in DTSTART, DTEND, DURATION, EXDATE, RDATE, CREATED,
-//     LAST-MODIFIED or an RRULE's UNTIL.
+//     LAST-MODIFIED or an RRULE's UNTIL; a DTEND before DTSTART or of
+//     another value type (DATE against DATE-TIME, RFC 5545 §3.8.2.2).
 //   - malformed: a property the tables allow once ("1" or "0 or 1": UID,
 //     DTSTAMP, DTSTART, DTEND, DURATION, ORGANIZER, SEQUENCE, RECURRENCE-ID,
 //     RRULE) given twice with different values or parameters, so that
@@ -57,6 +58,9 @@ func validate(m *Message) error {
 			return parseErr("missing-dtstamp", "UID %q", m.UID)
 		}
 		if err := validateInstance(m.Method, m.UID, in.Comp); err != nil {
+			return err
+		}
+		if err := checkSpan(m.UID, in.Comp, m.Zones); err != nil {
 			return err
 		}
 	}
@@ -126,6 +130,29 @@ func validateInstance(method Method, uid string, c *ical.Component) error {
 		if c.Props.Get(ical.PropDateTimeStart) == nil {
 			return parseErr("missing-dtstart", "UID %q: %s without DTSTART (RFC 5546 §3.2)", uid, method)
 		}
+	}
+	return nil
+}
+
+// checkSpan checks DTEND against DTSTART (RFC 5545 §3.8.2.2): the same
+// value type (DATE or DATE-TIME), and not before the start. Equal is
+// accepted (zero-length events are common); a TZID that does not resolve
+// skips the comparison.
+func checkSpan(uid string, c *ical.Component, z *ics.Zones) error {
+	ps, pe := c.Props.Get(ical.PropDateTimeStart), c.Props.Get(ical.PropDateTimeEnd)
+	if ps == nil || pe == nil {
+		return nil
+	}
+	start, err1 := z.PropTime(ps)
+	end, err2 := z.PropTime(pe)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	if start.AllDay != end.AllDay {
+		return parseErr("bad-date", "UID %q: DTSTART %s and DTEND %s are not of one value type (RFC 5545 §3.8.2.2)", uid, ps.Value, pe.Value)
+	}
+	if end.T.Before(start.T) {
+		return parseErr("bad-date", "UID %q: DTEND %s before DTSTART %s (RFC 5545 §3.8.2.2)", uid, pe.Value, ps.Value)
 	}
 	return nil
 }

@@ -20,7 +20,11 @@ func TestValidate(t *testing.T) {
 		name, ics, reason string // reason "": accepted
 	}{
 		{"ok", request, ""},
-		{"leap day", edit("DTSTART:20261201T090000Z", "DTSTART;VALUE=DATE:20280229"), ""},
+		{"leap day", strings.Replace(edit("DTSTART:20261201T090000Z", "DTSTART;VALUE=DATE:20280229"), "DTEND:20261201T100000Z", "DTEND;VALUE=DATE:20280301", 1), ""},
+		{"zero length", edit("DTEND:20261201T100000Z", "DTEND:20261201T090000Z"), ""},
+		{"end in an unknown zone", edit("DTEND:20261201T100000Z", "DTEND;TZID=Nowhere/Else:20261201T000000"), ""},
+		{"end before start", edit("DTEND:20261201T100000Z", "DTEND:20261201T080000Z"), "bad-date"},
+		{"date start, date-time end", edit("DTSTART:20261201T090000Z", "DTSTART;VALUE=DATE:20261201"), "bad-date"},
 		{"leap second", edit("DTEND:20261201T100000Z", "DTEND:20261231T235960Z"), ""},
 		{"same line twice", addLine("UID:u1"), ""},
 		{"dtend and duration", addLine("DURATION:PT1H"), ""},
