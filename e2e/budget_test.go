@@ -53,7 +53,7 @@ func TestAutoMailBudgetSink(t *testing.T) {
 	for i := range 6 {
 		add := itipMessage{method: "ADD", uid: uid, sequence: 1, organizer: frank,
 			attendees: []attendee{{actAlice, "NEEDS-ACTION"}, {bob, "NEEDS-ACTION"}},
-			from: frank, to: actAlice + ", " + bob, mid: unique("add") + "@remote.test"}
+			from:      frank, to: actAlice + ", " + bob, mid: unique("add") + "@remote.test"}
 		mustSend(t, E.mx, frank, []string{actAlice, bob}, add.bytes())
 		want := "reason=refresh-asked"
 		if i == 0 {
