@@ -51,9 +51,8 @@ func TestAutoMailBudgetSink(t *testing.T) {
 	}
 	uid := unique("budget-add") + "@remote.test"
 	for i := range 6 {
-		add := itipMessage{method: "ADD", uid: uid, sequence: 1, organizer: frank,
-			attendees: []attendee{{actAlice, "NEEDS-ACTION"}, {bob, "NEEDS-ACTION"}},
-			from:      frank, to: actAlice + ", " + bob, mid: unique("add") + "@remote.test"}
+		add := itipMessage{method: "ADD", uid: uid, sequence: 1, organizer: frank, from: frank, to: actAlice + ", " + bob,
+			mid: unique("add") + "@remote.test", attendees: []attendee{{actAlice, "NEEDS-ACTION"}, {bob, "NEEDS-ACTION"}}}
 		mustSend(t, E.mx, frank, []string{actAlice, bob}, add.bytes())
 		want := "reason=refresh-asked"
 		if i == 0 {
