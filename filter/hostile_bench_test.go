@@ -1,0 +1,137 @@
+package filter_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"imipd/calstore"
+	"imipd/filter"
+)
+
+// BenchmarkHostile is the cost of one hostile input beside a plain input of
+// the same kind, in the same run (issue 13, attack 5; BENCHMARKS.md):
+//
+//	plain-request   the REQUEST update of the scenarios (1.4 KB), processed
+//	vtimezone       the same update with 20 VTIMEZONEs of 47 blocks from 1601
+//	                (136 KB, scenario hostile-vtimezone-transitions)
+//	query-plain     a CalDAV calendar-query for December 2026 over a calendar
+//	                holding a weekly meeting since 2020
+//	query-secondly  the same with a stored RRULE:FREQ=SECONDLY;COUNT=1000000000
+//	                invitation beside it
+//
+// Messages go through Processor.Process on a bbolt store without fsync
+// (each a new Message-ID; after the first, the update is a duplicate:
+// parsing, time zones and the decision are the cost). Queries go through the
+// CalDAV handler in process. Besides ns/op and B/op each reports peak-RSS-MB,
+// the process's high-water mark after the run: run one sub-benchmark alone
+// (-bench 'Hostile/query-secondly$') to read its own.
+func BenchmarkHostile(b *testing.B) {
+	mails := map[string]string{
+		"plain-request": genHeader("plain", "") + genCalPart(genCal(nil, "")),
+		"vtimezone":     genHeader("vtimezone", "") + genCalPart(genZonesCal(20)),
+	}
+	for _, name := range []string{"plain-request", "vtimezone"} {
+		b.Run(name, func(b *testing.B) {
+			p := hostileBenchProcessor(b)
+			raw := mails[name]
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				msg := strings.Replace(raw, "Message-ID: <gen-", fmt.Sprintf("Message-ID: <%d-gen-", i), 1)
+				rep, err := p.Process(context.Background(), strings.NewReader(msg), filter.Envelope{Rcpts: []string{"bob@example.test"}, Transport: "bench"})
+				if err != nil || len(rep.Results) != 1 || rep.Results[0].Outcome == "error" || rep.Results[0].Outcome == "rejected" {
+					b.Fatal(err, rep)
+				}
+			}
+			b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MB")
+		})
+	}
+	for _, name := range []string{"query-plain", "query-secondly"} {
+		b.Run(name, func(b *testing.B) {
+			h, want := hostileBenchCalDAV(b, name == "query-secondly")
+			const query = `<?xml version="1.0" encoding="utf-8"?>
+<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+<D:prop><D:getetag/><C:calendar-data/></D:prop>
+<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">
+<C:time-range start="20261201T000000Z" end="20270101T000000Z"/>
+</C:comp-filter></C:comp-filter></C:filter>
+</C:calendar-query>`
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest("REPORT", "/dav/calendars/bob@example.test/invitations/", strings.NewReader(query))
+				req.RemoteAddr = "127.0.0.1:4711"
+				req.Header.Set("X-Remote-User", "bob@example.test")
+				req.Header.Set("Content-Type", "application/xml")
+				req.Header.Set("Depth", "1")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != 207 || strings.Count(rec.Body.String(), "BEGIN:VEVENT") != want {
+					b.Fatalf("%d, %d events, want %d: %.500s", rec.Code, strings.Count(rec.Body.String(), "BEGIN:VEVENT"), want, rec.Body.String())
+				}
+			}
+			b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MB")
+		})
+	}
+}
+
+// hostileBenchProcessor holds Bob's copy of planning-9@remote.test (the
+// scenarios' before.ics), Carol a known contact.
+func hostileBenchProcessor(b *testing.B) *filter.Processor {
+	db, err := calstore.Open(filepath.Join(b.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	before, err := os.ReadFile("testdata/scenarios/hostile-components/before.ics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = db.Write(context.Background(), func(tx calstore.Tx) error {
+		if err := tx.PutUser(calstore.User{Address: "bob@example.test", Policy: "known"}); err != nil {
+			return err
+		}
+		if err := tx.AddContact(calstore.Contact{User: "bob@example.test", Address: "carol@remote.test"}); err != nil {
+			return err
+		}
+		return tx.PutEvent("bob@example.test", calstore.Event{UID: "planning-9@remote.test", Data: before})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := filter.DefaultConfig()
+	cfg.LocalDomains = []string{"example.test"}
+	return &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }}
+}
+
+// hostileBenchCalDAV is a CalDAV handler over Bob's calendar: a weekly
+// meeting since 2020 and, with secondly, the ticking invitation of
+// TestCalDAVQueryTimeRange. It returns the events a December query finds.
+func hostileBenchCalDAV(b *testing.B, secondly bool) (*filter.CalDAVServer, int) {
+	p := hostileBenchProcessor(b)
+	events := map[string]string{"weekly-tue": queryEvents["weekly-tue"]}
+	if secondly {
+		events["tick"] = queryEvents["tick"]
+	}
+	err := p.Store.Write(context.Background(), func(tx calstore.Tx) error {
+		for uid, body := range events {
+			data := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:" + uid + "\r\nDTSTAMP:20261125T100000Z\r\n" + body +
+				"SUMMARY:" + uid + "\r\nORGANIZER:mailto:alice@remote.test\r\nATTENDEE:mailto:bob@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+			if err := tx.PutEvent("bob@example.test", calstore.Event{UID: uid, Data: []byte(data)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return filter.NewCalDAVHandler(p, filter.CalDAVOptions{ProxyAuthHeader: "X-Remote-User"}, nil), len(events) + 1
+}
