@@ -80,23 +80,32 @@ func checkOneValue(t *testing.T, how string, out []byte, v string) {
 	}
 }
 
+// checkBothEncoders writes oneValueEvent(v) with Encode and with go-ical's
+// encoder on Escaped, checks both, and returns the calendar and go-ical's
+// output.
+func checkBothEncoders(t *testing.T, v string) (*ical.Calendar, []byte) {
+	t.Helper()
+	cal := oneValueEvent(v)
+	checkOneValue(t, "Encode", Marshal(cal), v)
+	var buf bytes.Buffer
+	if err := ical.NewEncoder(&buf).Encode(Escaped(cal)); err != nil {
+		t.Fatalf("go-ical on Escaped(%q): %v", v, err)
+	}
+	checkOneValue(t, "go-ical(Escaped)", buf.Bytes(), v)
+	return cal, buf.Bytes()
+}
+
 // TestValuesStayOneValue: whatever a stored value holds, Encode and
 // go-ical's encoder on Escaped (CalDAV) write it as that one value, and a
 // calendar go-ical decodes (a CalDAV PUT) reads back the same after
 // Unescape.
 func TestValuesStayOneValue(t *testing.T) {
 	for _, v := range hostileValues {
-		cal := oneValueEvent(v)
-		checkOneValue(t, "Encode", Marshal(cal), v)
-		var buf bytes.Buffer
-		if err := ical.NewEncoder(&buf).Encode(Escaped(cal)); err != nil {
-			t.Fatalf("go-ical on Escaped(%q): %v", v, err)
-		}
-		checkOneValue(t, "go-ical(Escaped)", buf.Bytes(), v)
+		cal, out := checkBothEncoders(t, v)
 		if cal.Children[0].Props.Get(ical.PropComment).Value != v {
 			t.Fatalf("Escaped changed its argument")
 		}
-		put, err := ical.NewDecoder(bytes.NewReader(buf.Bytes())).Decode()
+		put, err := ical.NewDecoder(bytes.NewReader(out)).Decode()
 		if err != nil {
 			t.Fatalf("go-ical decoding its own output for %q: %v", v, err)
 		}
