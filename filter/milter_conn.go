@@ -114,8 +114,8 @@ func (c *milterConn) Read(p []byte) (int, error) {
 		hdr, err := c.br.Peek(4)
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && c.idleClosing() {
-				return 0, io.EOF // cut by Shutdown, not a stall
+			if (errors.As(err, &ne) && ne.Timeout() || errors.Is(err, net.ErrClosed)) && c.idleClosing() {
+				return 0, io.EOF // cut by Shutdown or closed to make room (evictIdle), not a stall
 			}
 			if len(hdr) > 0 && errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
