@@ -39,7 +39,9 @@ func (p *Processor) Respond(ctx context.Context, user string, id uint64, action,
 			return fmt.Errorf("pending %d: stored message: %w", id, err)
 		}
 		msg, err := itip.ParseMessage(cal)
-		if err != nil {
+		if err != nil && !(action == "ignore" && errors.Is(err, itip.ErrInvalid)) {
+			// A message kept before a stricter intake rule (itip/validate.go)
+			// can no longer be answered, but it can still be dismissed.
 			return fmt.Errorf("pending %d: stored message: %w", id, err)
 		}
 		ev, stored, err := loadEvent(tx, pi.User, pi.UID, nil)
