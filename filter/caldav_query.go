@@ -182,6 +182,11 @@ func (q *queryMatcher) timeRange(start, end time.Time, c *ical.Component, z *ics
 // rule expands one RRULE of a series starting at ds over start..end within
 // the request's budget; decided is false when it could not tell.
 func (q *queryMatcher) rule(value string, ds time.Time, dur time.Duration, start, end time.Time, ex map[int64]bool) (match, decided bool) {
+	defer func() {
+		if r := recover(); r != nil { // rrule-go on hostile input
+			match, decided = false, false
+		}
+	}()
 	opt, err := rrule.StrToROption(value)
 	if err != nil {
 		return false, false

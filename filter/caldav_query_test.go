@@ -27,11 +27,13 @@ var queryEvents = map[string]string{
 	"monthly-count": "DTSTART:20260105T090000Z\r\nDTEND:20260105T100000Z\r\nRRULE:FREQ=MONTHLY;BYDAY=1MO;COUNT=10\r\n",
 }
 
-func putQueryEvents(t *testing.T, e *davEnv) {
-	t.Helper()
-	err := e.db.Write(context.Background(), func(tx calstore.Tx) error {
-		for uid, body := range queryEvents {
-			data := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:" + uid + "\r\nDTSTAMP:20261125T100000Z\r\n" + body +
+// putQueryEvents stores Alice's events named by uids (keys of
+// queryEvents) in Bob's calendar.
+func putQueryEvents(tb testing.TB, db calstore.Store, uids ...string) {
+	tb.Helper()
+	err := db.Write(context.Background(), func(tx calstore.Tx) error {
+		for _, uid := range uids {
+			data := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:" + uid + "\r\nDTSTAMP:20261125T100000Z\r\n" + queryEvents[uid] +
 				"SUMMARY:" + uid + "\r\nORGANIZER:mailto:alice@remote.test\r\nATTENDEE:mailto:bob@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
 			if err := tx.PutEvent(davUser, calstore.Event{UID: uid, Data: []byte(data)}); err != nil {
 				return err
@@ -40,7 +42,7 @@ func putQueryEvents(t *testing.T, e *davEnv) {
 		return nil
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 }
 
@@ -50,7 +52,7 @@ func putQueryEvents(t *testing.T, e *davEnv) {
 // without expansion, and no query allocates more than a few MB.
 func TestCalDAVQueryTimeRange(t *testing.T) {
 	e := newDAVEnv(t, filter.CalDAVOptions{})
-	putQueryEvents(t, e)
+	putQueryEvents(t, e.db, "weekly-tue", "tick", "never", "monthly-count")
 	day := func(m time.Month, d int) time.Time { return time.Date(2026, m, d, 0, 0, 0, 0, time.UTC) }
 	tests := []struct {
 		name       string

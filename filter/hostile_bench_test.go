@@ -116,22 +116,10 @@ func hostileBenchProcessor(b *testing.B) *filter.Processor {
 // TestCalDAVQueryTimeRange. It returns the events a December query finds.
 func hostileBenchCalDAV(b *testing.B, secondly bool) (*filter.CalDAVServer, int) {
 	p := hostileBenchProcessor(b)
-	events := map[string]string{"weekly-tue": queryEvents["weekly-tue"]}
+	uids := []string{"weekly-tue"}
 	if secondly {
-		events["tick"] = queryEvents["tick"]
+		uids = append(uids, "tick")
 	}
-	err := p.Store.Write(context.Background(), func(tx calstore.Tx) error {
-		for uid, body := range events {
-			data := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:" + uid + "\r\nDTSTAMP:20261125T100000Z\r\n" + body +
-				"SUMMARY:" + uid + "\r\nORGANIZER:mailto:alice@remote.test\r\nATTENDEE:mailto:bob@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-			if err := tx.PutEvent("bob@example.test", calstore.Event{UID: uid, Data: []byte(data)}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return filter.NewCalDAVHandler(p, filter.CalDAVOptions{ProxyAuthHeader: "X-Remote-User"}, nil), len(events) + 1
+	putQueryEvents(b, p.Store, uids...)
+	return filter.NewCalDAVHandler(p, filter.CalDAVOptions{ProxyAuthHeader: "X-Remote-User"}, nil), len(uids) + 1
 }
