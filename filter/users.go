@@ -11,13 +11,14 @@ import (
 )
 
 // How users come to exist (config [users] create, SPEC "Users and
-// addresses", SECURITY.md "Who is a user").
+// addresses", README "Users and addresses", SECURITY.md "What imipd
+// trusts").
 const (
 	// CreateAuto: a recipient at a local domain that the MTA accepted
 	// becomes a user on its first calendar mail, within the new-user caps.
 	CreateAuto = "auto"
-	// CreateListed: only users made by imipctl (user add, import, password)
-	// exist; calendar mail to anyone else is ignored (unknown-user).
+	// CreateListed: only users an administrator made with imipctl exist;
+	// calendar mail to anyone else is ignored (unknown-user).
 	CreateListed = "listed"
 )
 
@@ -34,7 +35,7 @@ const (
 // resolveUser is the one rule that says who an address is (SPEC "Users and
 // addresses"): every transport's recipients, the push request's user and
 // the outgoing sender go through it (LocalUser). The address is normalised
-// (address.Normalize: one pair of angle brackets, "mailto:", case); a
+// (address.Normalize: angle brackets, "mailto:", case); a
 // user's address or alias matches first, then the address without its
 // subaddress (address.Base with recipient_delimiter), as Postfix looks up
 // bob+x@ and then bob@. Anyone else at a local domain is a user to be
@@ -133,8 +134,8 @@ func (p *Processor) admitNewUser(tx calstore.Tx, u rcptUser, env Envelope, now t
 
 // overCap says whether storing res for a user would pass a per-user cap
 // (SECURITY.md "Limits"): a new event beyond EventsPerUser, or pending
-// items beyond PendingPerUser open ones. stored is the user's copy before
-// (nil: the event is new). The answer is a reason word, "" when under.
+// items beyond PendingPerUser open ones. stored tells whether the user
+// holds the event already. The answer is a reason word, "" when under.
 func (p *Processor) overCap(tx calstore.Tx, user string, stored bool, res itip.Result) (string, error) {
 	newEvent := res.Cal != nil && !stored && p.Cfg.EventsPerUser > 0
 	newPending := len(res.Pending) > 0 && p.Cfg.PendingPerUser > 0
