@@ -603,17 +603,24 @@ func yearRule(opt *rrule.ROption, start time.Time, y int, emit func(time.Time) b
 }
 
 // posixShape returns the rule of opt as a yearlyRule when it is the n-th or
-// last weekday of one month (RRULE:FREQ=YEARLY;BYMONTH=m;BYDAY=nDD), else
+// last weekday of one month (RRULE:FREQ=YEARLY;BYMONTH=m;BYDAY=nDD, or the
+// older form BYDAY=DD;BYMONTHDAY=8,9,10,11,12,13,14 for the second), else
 // nil.
 func posixShape(opt *rrule.ROption, start time.Time, o onset) *yearlyRule {
 	if opt.Interval != 1 || len(opt.Bymonth) != 1 || len(opt.Byweekday) != 1 ||
-		len(opt.Bymonthday) != 0 || len(opt.Byyearday) != 0 || len(opt.Byweekno) != 0 ||
+		len(opt.Byyearday) != 0 || len(opt.Byweekno) != 0 ||
 		len(opt.Bysetpos) != 0 || len(opt.Byeaster) != 0 ||
 		len(opt.Byhour) != 0 || len(opt.Byminute) != 0 || len(opt.Bysecond) != 0 {
 		return nil
 	}
 	wd := opt.Byweekday[0]
 	n := wd.N()
+	if len(opt.Bymonthday) != 0 {
+		n = weekOfDays(opt.Bymonthday)
+		if wd.N() != 0 {
+			return nil
+		}
+	}
 	switch {
 	case n >= 1 && n <= 4:
 	case n == -1:
@@ -626,6 +633,27 @@ func posixShape(opt *rrule.ROption, start time.Time, o onset) *yearlyRule {
 		secs: start.Hour()*3600 + start.Minute()*60 + start.Second(),
 		from: o.from, to: o.to, dst: o.dst, abbr: o.abbr,
 	}
+}
+
+// weekOfDays returns n when days are the seven days of the n-th week of a
+// month (1..7 is 1, 22..28 is 4, -7..-1 is -1), else 0.
+func weekOfDays(days []int) int {
+	if len(days) != 7 {
+		return 0
+	}
+	ds := slices.Sorted(slices.Values(days))
+	for i := 1; i < 7; i++ {
+		if ds[i] != ds[0]+i {
+			return 0
+		}
+	}
+	switch {
+	case ds[0] == -7:
+		return -1
+	case ds[0] >= 1 && ds[0] <= 22 && (ds[0]-1)%7 == 0:
+		return (ds[0]-1)/7 + 1
+	}
+	return 0
 }
 
 // posixRule returns the TZ string (POSIX, as in a TZif footer, RFC 8536

@@ -348,3 +348,43 @@ func TestVTimezoneBudget(t *testing.T) {
 		t.Fatalf("%d zones resolved, %d rule-years evaluated", resolved, z.spentYears)
 	}
 }
+
+// The older Outlook form of "second Sunday" (BYDAY=SU;BYMONTHDAY=8..14)
+// also becomes the rule after the computed years.
+func TestVTimezoneFooterMonthdayWeek(t *testing.T) {
+	cal := mustDecode(t, `BEGIN:VCALENDAR
+BEGIN:VTIMEZONE
+TZID:Old Eastern
+BEGIN:STANDARD
+DTSTART:20071104T020000
+RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=SU;BYMONTHDAY=1,2,3,4,5,6,7
+TZOFFSETFROM:-0400
+TZOFFSETTO:-0500
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:20070311T020000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=SU;BYMONTHDAY=8,9,10,11,12,13,14
+TZOFFSETFROM:-0500
+TZOFFSETTO:-0400
+END:DAYLIGHT
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:x
+DTSTART;TZID=Old Eastern:20260701T090000
+END:VEVENT
+END:VCALENDAR
+`)
+	loc, err := NewZones(cal).Location("Old Eastern")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ny, _ := time.LoadLocation("America/New_York")
+	for _, at := range []string{"2040-03-11T06:59:59Z", "2040-03-11T07:00:00Z", "2040-07-01T12:00:00Z",
+		"2040-11-04T05:59:59Z", "2040-11-04T06:00:00Z", "2041-01-15T12:00:00Z"} {
+		tm, _ := time.Parse(time.RFC3339, at)
+		_, got := tm.In(loc).Zone()
+		if _, want := tm.In(ny).Zone(); got != want {
+			t.Errorf("offset at %s = %d, want %d", at, got, want)
+		}
+	}
+}
