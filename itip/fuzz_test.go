@@ -2,8 +2,11 @@ package itip_test
 
 import (
 	"bytes"
+	"io"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-ical"
 
 	"imipd/itip"
 	"imipd/itip/ics"
@@ -64,6 +67,14 @@ func FuzzApply(f *testing.F) {
 			out := ics.Marshal(res.Cal)
 			if _, err := ics.Decode(out, ics.Limits{MaxBytes: 64 << 20, MaxComponents: 1 << 20, MaxProperties: 1 << 20, MaxAttendees: 1 << 20, MaxRecurrenceDates: 1 << 20}); err != nil {
 				t.Fatalf("stored object does not decode: %v\n%s", err, out)
+			}
+		}
+		// What is stored can be served over CalDAV, where go-webdav writes
+		// it with go-ical's encoder (ics.Escaped), when what was stored
+		// before could.
+		if res.Cal != nil && (in.Stored == nil || ical.NewEncoder(io.Discard).Encode(ics.Escaped(in.Stored)) == nil) {
+			if err := ical.NewEncoder(io.Discard).Encode(ics.Escaped(res.Cal)); err != nil {
+				t.Fatalf("stored object cannot be served over CalDAV: %v\n%s", err, ics.Marshal(res.Cal))
 			}
 		}
 		for _, s := range res.Send {

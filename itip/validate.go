@@ -38,7 +38,9 @@ import (
 //     imipd and a calendar app could read different ones (the same line
 //     twice, as sabre/vobject's fixtures have it, is harmless); a
 //     component other than VALARM inside a VEVENT (RFC 5545 §3.6.1); an
-//     RRULE without a known FREQ (RFC 5545 §3.3.10).
+//     RRULE without a known FREQ (RFC 5545 §3.3.10); a VTIMEZONE without
+//     TZID, without STANDARD or DAYLIGHT, or with one of those lacking
+//     DTSTART, TZOFFSETTO or TZOFFSETFROM (RFC 5545 §3.6.5).
 //   - rrule-frequency: an RRULE or EXRULE with FREQ=SECONDLY or MINUTELY in
 //     an object that defines an event (PUBLISH, REQUEST, ADD, CANCEL,
 //     COUNTER). No calendar program invites to such a series; stored, one
@@ -62,6 +64,13 @@ func validate(m *Message) error {
 		}
 		if err := checkSpan(m.UID, in.Comp, m.Zones); err != nil {
 			return err
+		}
+	}
+	for _, c := range m.Cal.Children {
+		if c.Name == ical.CompTimezone {
+			if err := checkZone(c); err != nil {
+				return err
+			}
 		}
 	}
 	switch m.Method {
@@ -153,6 +162,33 @@ func checkSpan(uid string, c *ical.Component, z *ics.Zones) error {
 	}
 	if end.T.Before(start.T) {
 		return parseErr("bad-date", "UID %q: DTEND %s before DTSTART %s (RFC 5545 §3.8.2.2)", uid, pe.Value, ps.Value)
+	}
+	return nil
+}
+
+// checkZone checks a VTIMEZONE's structure (RFC 5545 §3.6.5): a TZID,
+// at least one STANDARD or DAYLIGHT, each with DTSTART, TZOFFSETTO and
+// TZOFFSETFROM. Stored without them, a zone is of no use to a calendar app
+// and go-ical's encoder (CalDAV) refuses the whole object.
+func checkZone(c *ical.Component) error {
+	tzid := propValue(c, ical.PropTimezoneID)
+	if tzid == "" {
+		return parseErr("malformed", "VTIMEZONE without TZID (RFC 5545 §3.6.5)")
+	}
+	n := 0
+	for _, o := range c.Children {
+		if o.Name != ical.CompTimezoneStandard && o.Name != ical.CompTimezoneDaylight {
+			continue
+		}
+		n++
+		for _, name := range []string{ical.PropDateTimeStart, ical.PropTimezoneOffsetTo, ical.PropTimezoneOffsetFrom} {
+			if o.Props.Get(name) == nil {
+				return parseErr("malformed", "VTIMEZONE %q: %s without %s (RFC 5545 §3.6.5)", tzid, o.Name, name)
+			}
+		}
+	}
+	if n == 0 {
+		return parseErr("malformed", "VTIMEZONE %q without STANDARD or DAYLIGHT (RFC 5545 §3.6.5)", tzid)
 	}
 	return nil
 }

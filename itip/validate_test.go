@@ -14,6 +14,7 @@ import (
 func TestValidate(t *testing.T) {
 	const request = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:u1\r\nDTSTAMP:20261125T100000Z\r\n" +
 		"DTSTART:20261201T090000Z\r\nDTEND:20261201T100000Z\r\nORGANIZER:mailto:a@remote.test\r\nATTENDEE:mailto:b@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	const zone = "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
 	edit := func(old, new string) string { return strings.Replace(request, old, new, 1) }
 	addLine := func(line string) string { return edit("END:VEVENT", line+"\r\nEND:VEVENT") }
 	cases := []struct {
@@ -53,6 +54,10 @@ func TestValidate(t *testing.T) {
 		{"nested event", addLine("BEGIN:VEVENT\r\nUID:x\r\nEND:VEVENT"), "malformed"},
 		{"alarm is fine", addLine("BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM"), ""},
 		{"rrule without freq", addLine("RRULE:COUNT=3"), "malformed"},
+		{"vtimezone", edit("BEGIN:VEVENT", zone+"BEGIN:VEVENT"), ""},
+		{"empty vtimezone", edit("BEGIN:VEVENT", "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT"), "malformed"},
+		{"vtimezone without tzid", edit("BEGIN:VEVENT", strings.Replace(zone, "TZID:Europe/Berlin\r\n", "", 1)+"BEGIN:VEVENT"), "malformed"},
+		{"observance without offset", edit("BEGIN:VEVENT", strings.Replace(zone, "TZOFFSETFROM:+0200\r\n", "", 1)+"BEGIN:VEVENT"), "malformed"},
 		{"rrule unknown freq", addLine("RRULE:FREQ=FORTNIGHTLY"), "malformed"},
 		{"secondly", addLine("RRULE:FREQ=SECONDLY;COUNT=1000000000"), "rrule-frequency"},
 		{"minutely", addLine("RRULE:freq=minutely"), "rrule-frequency"},

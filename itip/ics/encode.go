@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -360,21 +361,55 @@ func (e *encoder) flushLine() error {
 // line breaks as the TEXT escape, no control characters), for code that
 // writes a calendar with go-ical's encoder: go-webdav's CalDAV handler
 // does for GET and REPORT. That encoder writes values verbatim (a line
-// break in a parameter value would start a new property) and fails on a
-// '"' in a parameter value; it quotes values with ':' ';' or ',' itself.
-// A VEVENT with both DTEND and DURATION (accepted from mail, DTEND counts)
-// loses DURATION in the copy, because go-ical's encoder refuses the pair.
-// cal is not changed.
+// break in a parameter value would start a new property), and it refuses a
+// whole calendar over one thing its checks dislike (a '"' in a parameter
+// value, a VTIMEZONE without STANDARD or DAYLIGHT, a property it allows
+// once given twice, DTEND with DURATION), which cut CalDAV responses off.
+// So the copy also leaves out what those checks refuse and a calendar app
+// could not use anyway: of a property allowed once only the first (the one
+// imipd reads, Props.Get), DURATION beside DTEND (DTEND counts, as at
+// intake), components that may not nest where they stand, and a VTIMEZONE
+// observance without DTSTART, TZOFFSETTO or TZOFFSETFROM, then a VTIMEZONE
+// without TZID or observances (the TZID stays on the times; clients
+// resolve it by name). cal is not changed.
 func Escaped(cal *ical.Calendar) *ical.Calendar {
 	if cal == nil || cal.Component == nil {
 		return cal
 	}
-	return &ical.Calendar{Component: escapedComp(cal.Component, 0)}
+	c, _ := escapedComp(cal.Component, 0)
+	return &ical.Calendar{Component: c}
 }
 
-func escapedComp(c *ical.Component, depth int) *ical.Component {
-	out := &ical.Component{Name: c.Name, Props: make(ical.Props, len(c.Props))}
+// goICalOnce are, per component, the properties go-ical's encoder allows
+// at most once (its checkComponent; "exactly one" ones included).
+var goICalOnce = map[string][]string{
+	ical.CompCalendar: {ical.PropProductID, ical.PropVersion, ical.PropCalendarScale, ical.PropMethod, ical.PropUID,
+		ical.PropLastModified, ical.PropURL, ical.PropRefreshInterval, ical.PropSource, ical.PropColor},
+	ical.CompEvent: {ical.PropDateTimeStamp, ical.PropUID, ical.PropDateTimeStart, ical.PropClass, ical.PropCreated,
+		ical.PropDescription, ical.PropGeo, ical.PropLastModified, ical.PropLocation, ical.PropOrganizer, ical.PropPriority,
+		ical.PropRecurrenceRule, ical.PropSequence, ical.PropStatus, ical.PropSummary, ical.PropTransparency, ical.PropURL,
+		ical.PropRecurrenceID, ical.PropDateTimeEnd, ical.PropDuration, ical.PropColor},
+	ical.CompTimezone:         {ical.PropTimezoneID, ical.PropLastModified, ical.PropTimezoneURL},
+	ical.CompTimezoneStandard: {ical.PropDateTimeStart, ical.PropTimezoneOffsetTo, ical.PropTimezoneOffsetFrom},
+	ical.CompTimezoneDaylight: {ical.PropDateTimeStart, ical.PropTimezoneOffsetTo, ical.PropTimezoneOffsetFrom},
+}
+
+// goICalChildren are the components go-ical's encoder lets nest in a
+// VEVENT or a VTIMEZONE.
+var goICalChildren = map[string][]string{
+	ical.CompEvent:    {ical.CompAlarm},
+	ical.CompTimezone: {ical.CompTimezoneStandard, ical.CompTimezoneDaylight},
+}
+
+// escapedComp is Escaped for one component; ok is false when go-ical's
+// encoder would refuse the component whatever its values.
+func escapedComp(c *ical.Component, depth int) (out *ical.Component, ok bool) {
+	out = &ical.Component{Name: c.Name, Props: make(ical.Props, len(c.Props))}
+	once := goICalOnce[c.Name]
 	for name, ps := range c.Props {
+		if len(ps) > 1 && slices.Contains(once, name) {
+			ps = ps[:1]
+		}
 		cp := make([]ical.Prop, len(ps))
 		for i, p := range ps {
 			cp[i] = ical.Prop{Name: p.Name, Value: valueWire(p.Value), Params: make(ical.Params, len(p.Params))}
@@ -391,12 +426,28 @@ func escapedComp(c *ical.Component, depth int) *ical.Component {
 	if c.Name == ical.CompEvent && len(out.Props[ical.PropDateTimeEnd]) > 0 {
 		delete(out.Props, ical.PropDuration)
 	}
+	allowed, limited := goICalChildren[c.Name]
 	if depth < maxEncodeDepth {
 		for _, ch := range c.Children {
-			out.Children = append(out.Children, escapedComp(ch, depth+1))
+			if limited && !slices.Contains(allowed, ch.Name) {
+				continue
+			}
+			if e, ok := escapedComp(ch, depth+1); ok {
+				out.Children = append(out.Children, e)
+			}
 		}
 	}
-	return out
+	switch c.Name {
+	case ical.CompTimezoneStandard, ical.CompTimezoneDaylight:
+		for _, name := range once {
+			if len(out.Props[name]) == 0 {
+				return out, false
+			}
+		}
+	case ical.CompTimezone:
+		return out, len(out.Props[ical.PropTimezoneID]) > 0 && len(out.Children) > 0
+	}
+	return out, true
 }
 
 // Unescape does to a calendar that go-ical's decoder read (a CalDAV PUT

@@ -2,6 +2,7 @@ package ics
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -131,5 +132,47 @@ func TestDecodeCleansValues(t *testing.T) {
 	}
 	if got := ev.Props.Get("ATTENDEE").Params.Get("CN"); got != "x\ny\nz" {
 		t.Errorf("CN %q", got)
+	}
+}
+
+// TestEscapedGoICalAccepts: go-ical's encoder refuses a whole calendar over
+// one structure it dislikes, which cut CalDAV responses off; Escaped's copy
+// leaves those parts out and keeps the event.
+func TestEscapedGoICalAccepts(t *testing.T) {
+	const event = "BEGIN:VEVENT\r\nUID:u1\r\nDTSTAMP:20261125T100000Z\r\nDTSTART;TZID=Europe/Berlin:20261201T100000\r\nSUMMARY:Kept\r\n%sEND:VEVENT\r\n"
+	for _, c := range []struct{ name, before, inside string }{
+		{"empty VTIMEZONE", "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nEND:VTIMEZONE\r\n", ""},
+		{"observance without TZOFFSETFROM", "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n", ""},
+		{"VTIMEZONE without TZID", "BEGIN:VTIMEZONE\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n", ""},
+		{"UID twice", "", "UID:u1\r\n"},
+		{"DESCRIPTION twice", "", "DESCRIPTION:a\r\nDESCRIPTION:b\r\n"},
+		{"DTEND and DURATION", "", "DTEND;TZID=Europe/Berlin:20261201T110000\r\nDURATION:PT1H\r\n"},
+		{"VEVENT in VEVENT", "", "BEGIN:VEVENT\r\nUID:x\r\nEND:VEVENT\r\n"},
+		{"two PRODIDs", "PRODID:-//other//EN\r\n", ""},
+	} {
+		in := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n" + c.before + fmt.Sprintf(event, c.inside) + "END:VCALENDAR\r\n"
+		cal, err := Decode([]byte(in), Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var raw bytes.Buffer
+		if ical.NewEncoder(&raw).Encode(cal) == nil {
+			t.Errorf("%s: go-ical accepts the calendar as it is; the case tests nothing", c.name)
+		}
+		var buf bytes.Buffer
+		if err := ical.NewEncoder(&buf).Encode(Escaped(cal)); err != nil {
+			t.Errorf("%s: go-ical refuses Escaped's copy: %v", c.name, err)
+			continue
+		}
+		back := mustDecode(t, buf.String())
+		var ev *ical.Component
+		for _, ch := range back.Children {
+			if ch.Name == ical.CompEvent {
+				ev = ch
+			}
+		}
+		if ev == nil || ev.Props.Get(ical.PropSummary).Value != "Kept" || ev.Props.Get(ical.PropUID).Value != "u1" {
+			t.Errorf("%s: the event is gone:\n%s", c.name, buf.String())
+		}
 	}
 }
