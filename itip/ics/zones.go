@@ -248,9 +248,9 @@ func displayKey(s string) string {
 const (
 	tzDefaultFrom  = 1970 // years when the calendar names no zoned time
 	tzDefaultTo    = 2100
-	tzMaxSpan      = 150   // years between the first and last computed year
-	tzBudgetYears  = 10000 // rule-years evaluated per calendar, all zones together
-	tzBudgetOnsets = 5000  // transitions per calendar, all zones together
+	tzMaxSpan      = 150  // years between the first and last computed year
+	tzBudgetYears  = 4000 // rule-years evaluated per calendar, all zones together
+	tzBudgetOnsets = 5000 // transitions per calendar, all zones together
 
 	tzMaxOnsetsPerSub = 600  // per STANDARD/DAYLIGHT
 	tzMaxOnsets       = 4000 // per VTIMEZONE
