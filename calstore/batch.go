@@ -104,6 +104,7 @@ func (db *DB) next() bool {
 // runGroup runs calls in one transaction; a failing call is answered with
 // its error and the others are run again without it.
 func (db *DB) runGroup(calls []*batchCall) {
+	defer faultsAsPanics()()
 	for len(calls) > 0 {
 		if db.closed.Load() {
 			for _, c := range calls {
@@ -113,8 +114,10 @@ func (db *DB) runGroup(calls []*batchCall) {
 		}
 		btx, err := db.bdb.Begin(true)
 		if err != nil {
+			err = fmt.Errorf("begin write: %w", mapErr(err))
+			db.noteWrite(err)
 			for _, c := range calls {
-				c.done <- batchResult{err: fmt.Errorf("begin write: %w", mapErr(err))}
+				c.done <- batchResult{err: err}
 			}
 			return
 		}
@@ -131,17 +134,20 @@ func (db *DB) runGroup(calls []*batchCall) {
 			}
 		}
 		if failed >= 0 {
-			_ = btx.Rollback()
+			rollback(btx)
 			calls[failed].done <- res
 			calls = append(calls[:failed:failed], calls[failed+1:]...)
 			continue
 		}
-		if err := btx.Commit(); err != nil {
+		if err := commit(btx); err != nil {
+			err = fmt.Errorf("commit: %w", mapErr(err))
+			db.noteWrite(err)
 			for _, c := range calls {
-				c.done <- batchResult{err: fmt.Errorf("commit: %w", mapErr(err))}
+				c.done <- batchResult{err: err}
 			}
 			return
 		}
+		db.noteWrite(nil)
 		for _, c := range calls {
 			c.done <- batchResult{}
 		}
@@ -149,13 +155,26 @@ func (db *DB) runGroup(calls []*batchCall) {
 	}
 }
 
+// runOne runs one call's fn. A panic of bbolt (a damaged page) is the
+// call's error, ErrCorrupt; any other panic goes to the caller.
 func (db *DB) runOne(btx *bolt.Tx, fn func(Tx) error) (r batchResult) {
 	t := &tx{btx: btx, users: &db.users, writable: true}
+	ok := false
 	defer func() {
 		t.done = true
+		if ok {
+			return
+		}
+		damaged := fromBbolt()
 		if p := recover(); p != nil {
 			r = batchResult{panic: p}
+			if damaged {
+				r = batchResult{err: corruptErr(p)}
+				db.noteWrite(r.err)
+			}
 		}
 	}()
-	return batchResult{err: fn(t)}
+	r = batchResult{err: fn(t)}
+	ok = true
+	return r
 }

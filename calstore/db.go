@@ -44,6 +44,7 @@ type DB struct {
 	closed   atomic.Bool
 	batch    batcher
 	users    userCache
+	faults   fault // Fault's state
 }
 
 var _ Store = (*DB)(nil)
@@ -197,7 +198,27 @@ func migrateHistory(btx *bolt.Tx) error {
 // (ErrSchema) and migrates an older one. A file that is a bbolt database
 // but not a calstore one is refused with ErrSchema. ErrLocked if another
 // process holds the file for longer than opt.Timeout.
-func Open(path string, opt Options) (*DB, error) {
+func Open(path string, opt Options) (db *DB, err error) {
+	defer faultsAsPanics()()
+	ok := false
+	var bdb *bolt.DB
+	defer func() {
+		if !ok && fromBbolt() {
+			err = fmt.Errorf("open %s: %w", path, corruptErr(recover()))
+			db = nil
+			if bdb != nil {
+				closeDamaged(bdb)
+			}
+		}
+	}()
+	db, err = open(path, opt, &bdb)
+	ok = true
+	return db, err
+}
+
+// open is Open without the recovery of bbolt's panics; *bdbp is the bbolt
+// handle once there is one, for Open to close.
+func open(path string, opt Options, bdbp **bolt.DB) (*DB, error) {
 	timeout := opt.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -210,6 +231,7 @@ func Open(path string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, mapErr(err))
 	}
+	*bdbp = bdb
 	db := &DB{bdb: bdb, path: path, readOnly: opt.ReadOnly}
 	if opt.ReadOnly {
 		err = bdb.View(checkSchema)
@@ -302,25 +324,35 @@ func initSchema(btx *bolt.Tx) error {
 func (db *DB) Path() string { return db.path }
 
 // Read implements Store.
-func (db *DB) Read(ctx context.Context, fn func(Tx) error) error {
+func (db *DB) Read(ctx context.Context, fn func(Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if db.closed.Load() {
 		return ErrClosed
 	}
+	defer faultsAsPanics()()
 	btx, err := db.bdb.Begin(false)
 	if err != nil {
 		return fmt.Errorf("begin read: %w", mapErr(err))
 	}
 	t := &tx{btx: btx, users: &db.users}
+	ok := false
 	defer func() {
 		t.done = true
+		if !ok && fromBbolt() {
+			err = corruptErr(recover())
+			db.noteCorrupt(err)
+			rollback(btx)
+			return
+		}
 		// A read transaction's rollback only releases it; its error is
 		// ErrTxClosed at worst, which cannot happen here.
 		_ = btx.Rollback()
 	}()
-	return fn(t)
+	err = fn(t)
+	ok = true
+	return err
 }
 
 // Write implements Store.
@@ -334,20 +366,32 @@ func (db *DB) Write(ctx context.Context, fn func(Tx) error) error {
 	if db.readOnly {
 		return fmt.Errorf("write: %w", ErrReadOnly)
 	}
+	defer faultsAsPanics()()
 	btx, err := db.bdb.Begin(true)
 	if err != nil {
-		return fmt.Errorf("begin write: %w", mapErr(err))
+		err = fmt.Errorf("begin write: %w", mapErr(err))
+		db.noteWrite(err)
+		return err
 	}
 	t := &tx{btx: btx, users: &db.users, writable: true}
-	committed := false
+	committed, ok := false, false
 	defer func() {
 		t.done = true
+		if !ok && fromBbolt() {
+			// bbolt panicked on a damaged page while fn read or wrote.
+			err = corruptErr(recover())
+			db.noteWrite(err)
+			rollback(btx)
+			return
+		}
 		if !committed {
 			// Also on panic in fn: release the writer lock, drop changes.
 			_ = btx.Rollback()
 		}
 	}()
-	if err := fn(t); err != nil {
+	err = fn(t)
+	ok = true
+	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -355,15 +399,22 @@ func (db *DB) Write(ctx context.Context, fn func(Tx) error) error {
 	}
 	t.done = true
 	committed = true
-	if err := btx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", mapErr(err))
+	err = commit(btx)
+	if err != nil {
+		err = fmt.Errorf("commit: %w", mapErr(err))
 	}
-	return nil
+	db.noteWrite(err)
+	return err
 }
 
 // Close implements Store. It waits for running transactions to finish.
 func (db *DB) Close() error {
 	if db.closed.Swap(true) {
+		return nil
+	}
+	if db.faults.corrupt.Load() != nil {
+		// A panic on a damaged page may have left a lock held.
+		closeDamaged(db.bdb)
 		return nil
 	}
 	if err := db.bdb.Close(); err != nil {
@@ -499,6 +550,9 @@ func mapErr(err error) error {
 		return nil
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("%w: %w", ErrLocked, err)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch),
+		errors.Is(err, berrors.ErrInvalidMapping):
+		return fmt.Errorf("%w (or not a bbolt file): %w", ErrCorrupt, err)
 	case errors.Is(err, berrors.ErrDatabaseNotOpen), errors.Is(err, berrors.ErrTxClosed):
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	case errors.Is(err, berrors.ErrDatabaseReadOnly), errors.Is(err, berrors.ErrTxNotWritable):

@@ -150,8 +150,9 @@ func lastLine(b []byte) string {
 
 // TestFaultDiskFull: the data directory on a small tmpfs, filled up. A
 // delivery must be accepted (tagged error, or untagged) within the milter's
-// deadline, imipd keeps running, and once space is freed it processes again;
-// the file checks clean afterwards.
+// deadline, imipd keeps running, /healthz answers 503 while writes fail, and
+// once space is freed it processes again (and /healthz is 200 again); the
+// file checks clean afterwards.
 func TestFaultDiskFull(t *testing.T) {
 	mnt := filepath.Join(t.TempDir(), "data")
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
@@ -234,8 +235,9 @@ func TestFaultDiskFull(t *testing.T) {
 	if exited, err := d.exited(); exited {
 		t.Fatalf("imipd exited while the disk was full: %v", err)
 	}
-	if code := httpStatus(t, "http://"+d.httpAddr+"/healthz"); code != http.StatusOK {
-		t.Errorf("disk full: /healthz %d", code)
+	// Writes fail: not healthy until one commits again.
+	if code := httpStatus(t, "http://"+d.httpAddr+"/healthz"); code != http.StatusServiceUnavailable {
+		t.Errorf("disk full: /healthz %d, want 503", code)
 	}
 
 	// Space freed: the MTA's next message is processed; the ones that
@@ -247,6 +249,9 @@ func TestFaultDiskFull(t *testing.T) {
 	uid, raw := faultInvite("disk", 2000, user)
 	if o, took := deliver(raw); !o.acked() || o.header != wantInvitationHeader(uid) {
 		t.Errorf("after freeing space: %+v (after %s)", o, took)
+	}
+	if code := httpStatus(t, "http://"+d.httpAddr+"/healthz"); code != http.StatusOK {
+		t.Errorf("after a write committed again: /healthz %d, want 200", code)
 	}
 	for _, w := range whileFull {
 		o, _ := deliver(w.raw)

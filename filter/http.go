@@ -104,7 +104,7 @@ type HTTPOptions struct {
 // ForcedUser: user}: for that user only, whatever its recipients say.
 //
 // GET /healthz: 200 "ok" when Ready succeeds within 2 seconds, else 503
-// with the error. GET /metrics: the Gatherer in the Prometheus text format.
+// with the error (StoreReady is the daemon's check). GET /metrics: the Gatherer in the Prometheus text format.
 func NewHTTPHandler(p *Processor, opt HTTPOptions, log *slog.Logger) (http.Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -181,6 +181,22 @@ func health(w http.ResponseWriter, r *http.Request, ready func(context.Context) 
 		}
 	}
 	io.WriteString(w, "ok\n")
+}
+
+// StoreReady is the readiness check of /healthz for a store: it fails
+// while the store reports a fault (calstore.DB.Fault: a damaged page found
+// since start, which stays until the file is restored and imipd restarted;
+// or the last write failed in the store, until the next one commits), and
+// when reading the user list fails.
+func StoreReady(s calstore.Store) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if f, ok := s.(interface{ Fault() error }); ok {
+			if err := f.Fault(); err != nil {
+				return err
+			}
+		}
+		return s.Read(ctx, func(tx calstore.Tx) error { _, err := tx.Users(); return err })
+	}
 }
 
 // promLog makes promhttp's error log a slog logger.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"imipd/calstore"
+	"imipd/calstore/storetest"
 	"imipd/filter"
 )
 
@@ -488,6 +490,68 @@ func TestHealthz(t *testing.T) {
 	resp, b = e.do(t, http.MethodGet, "/healthz", nil, false, nil)
 	if resp.StatusCode != 503 || !strings.Contains(string(b), "store gone") {
 		t.Errorf("failing: %d %q", resp.StatusCode, b)
+	}
+}
+
+// TestHealthzStoreDamaged: with a damaged page under bob's events, a
+// message for bob fails (503 to the push) and /healthz turns 503 and stays
+// so, although the user list still reads (issue 13, attack 9).
+func TestHealthzStoreDamaged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imipd.db")
+	db, err := calstore.Open(path, calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Write(context.Background(), func(tx calstore.Tx) error {
+		if err := tx.PutUser(calstore.User{Address: "bob@example.test", Policy: "always"}); err != nil {
+			return err
+		}
+		for i := range 8 { // enough for the events bucket to have pages of its own
+			if err := tx.PutEvent("bob@example.test", calstore.Event{UID: fmt.Sprintf("old-%d@remote.test", i), Data: []byte(strings.Repeat("x", 700))}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	pg, size, err := storetest.BucketPage(path, "userdata", "bob@example.test", "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db, err = calstore.Open(path, calstore.Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg := filter.DefaultConfig()
+	cfg.LocalDomains = []string{"example.test"}
+	p := &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }}
+	h, err := filter.NewHTTPHandler(p, filter.HTTPOptions{PushUser: pushUser, PushPassword: pushPass, Ready: filter.StoreReady(db)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	e := &pushEnv{srv: srv, db: db}
+	health := func() (int, string) {
+		resp, b := e.do(t, http.MethodGet, "/healthz", nil, false, nil)
+		return resp.StatusCode, string(b)
+	}
+	if code, b := health(); code != 200 {
+		t.Fatalf("sound store: %d %s", code, b)
+	}
+	if err := storetest.Garble(path, pg, size); err != nil {
+		t.Fatal(err)
+	}
+	if code, a := e.push(t, pushJSON("bob@example.test", "messageNew", inviteMsg)); code != 503 {
+		t.Errorf("push on a damaged page: %d %+v, want 503", code, a)
+	}
+	for range 2 {
+		if code, b := health(); code != 503 || !strings.Contains(b, "damaged") {
+			t.Errorf("/healthz: %d %q, want 503 naming the damage", code, b)
+		}
 	}
 }
 

@@ -11,6 +11,11 @@
 //
 // SIGTERM or SIGINT: stop accepting, finish in-flight messages, close the
 // store, exit 0.
+//
+// Exit status: 0 after a clean stop, 1 on any other error (configuration,
+// a listener), 2 on a usage error, 3 (exitStoreDamaged) when the store file
+// is damaged or not a bbolt file: found at Open or by the page check at
+// start. Restarting cannot help with 3; contrib's systemd unit does not.
 package main
 
 import (
@@ -36,6 +41,19 @@ import (
 	"imipd/filter"
 	"imipd/filter/admin"
 )
+
+// exitStoreDamaged is the exit status for a damaged store file
+// (calstore.ErrCorrupt); contrib/systemd/imipd.service names it in
+// RestartPreventExitStatus.
+const exitStoreDamaged = 3
+
+// exitStatus maps run's error to the process's exit status.
+func exitStatus(err error) int {
+	if errors.Is(err, calstore.ErrCorrupt) {
+		return exitStoreDamaged
+	}
+	return 1
+}
 
 // shutdownGrace bounds how long in-flight work may take at shutdown; below
 // systemd's default TimeoutStopSec (90 s).
@@ -85,8 +103,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
-		log.Error("imipd stopped", "err", err)
-		os.Exit(1)
+		code := exitStatus(err)
+		if code == exitStoreDamaged {
+			log.Error("store file damaged; not starting: restore it from a backup (or rescue what is readable with `bbolt compact`)",
+				"path", cfg.DBPath(), "err", err, "exit", code)
+		} else {
+			log.Error("imipd stopped", "err", err)
+		}
+		os.Exit(code)
 	}
 }
 
@@ -106,6 +130,15 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
+	// The page structure, checked before anything writes (bbolt's check in
+	// a read transaction must not run alongside writers): a damaged file
+	// stops imipd here, with one log line and exit status 3, rather than
+	// failing every message later.
+	start := time.Now()
+	if err := db.CheckPages(ctx); err != nil {
+		return err
+	}
+	log.Info("store checked", "path", cfg.DBPath(), "took", time.Since(start).Round(time.Millisecond))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -154,9 +187,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 		handler, err := filter.NewHTTPHandler(proc, filter.HTTPOptions{
 			PushUser: cfg.HTTP.PushUser, PushPassword: cfg.HTTP.PushPassword, PushResolve: cfg.HTTP.PushResolve,
 			Gatherer: reg,
-			Ready: func(ctx context.Context) error {
-				return db.Read(ctx, func(tx calstore.Tx) error { _, err := tx.Users(); return err })
-			},
+			Ready:    filter.StoreReady(db),
 		}, log.With("listener", "http"))
 		if err != nil {
 			closeAll(servers)
