@@ -626,3 +626,95 @@ func TestMigrateOutboxQueued(t *testing.T) {
 		t.Fatalf("Check with a wrong counter: %v", err)
 	}
 }
+
+// TestCountsWithoutKeys: a file written before the count keys existed
+// answers Counts by reading, and the next change keeps the key; Check
+// finds a count key that disagrees with the store.
+func TestCountsWithoutKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imipd.db")
+	db, err := calstore.Open(path, calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const user = "bob@example.test"
+	err = db.Write(ctx, func(tx calstore.Tx) error {
+		if err := tx.PutUser(calstore.User{Address: user}); err != nil {
+			return err
+		}
+		for i, st := range []string{calstore.PendingOpen, calstore.PendingDone, calstore.PendingOpen} {
+			if err := tx.PutEvent(user, calstore.Event{UID: fmt.Sprint(i), Data: []byte("x")}); err != nil {
+				return err
+			}
+			if _, err := tx.AddPending(calstore.Pending{User: user, UID: fmt.Sprint(i), Kind: "invitation", Status: st}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	setKeys := func(v []byte) {
+		readBolt(t, path, true, func(btx *bolt.Tx) error {
+			ub := btx.Bucket([]byte("userdata")).Bucket([]byte(user))
+			for _, k := range []string{"event-count", "open-pending"} {
+				var err error
+				if v == nil {
+					err = ub.Delete([]byte(k))
+				} else {
+					err = ub.Put([]byte(k), v)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	counts := func(db *calstore.DB) (ev, op int) {
+		t.Helper()
+		if err := db.Read(ctx, func(tx calstore.Tx) error {
+			var err error
+			ev, op, err = tx.Counts(user)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ev, op
+	}
+	setKeys(nil)
+	db, err = calstore.Open(path, calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, op := counts(db); ev != 3 || op != 2 {
+		t.Errorf("without keys: %d events, %d open, want 3 and 2", ev, op)
+	}
+	err = db.Write(ctx, func(tx calstore.Tx) error {
+		if err := tx.DeleteEvent(user, "0"); err != nil {
+			return err
+		}
+		_, err := tx.AddPending(calstore.Pending{User: user, UID: "3", Kind: "invitation"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, op := counts(db); ev != 2 || op != 3 {
+		t.Errorf("after a change: %d events, %d open, want 2 and 3", ev, op)
+	}
+	if err := db.Check(ctx); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	db.Close()
+	setKeys([]byte{0, 0, 0, 0, 0, 0, 0, 99})
+	db, err = calstore.Open(path, calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Check(ctx); err == nil || !strings.Contains(err.Error(), "counter is 99") {
+		t.Errorf("Check with a wrong count: %v", err)
+	}
+}

@@ -84,6 +84,11 @@ var (
 	ubDeleted  = []byte("deleted") // bucket: UID -> u64 change counter at deletion
 	ubHistory  = []byte("history") // bucket: UID NUL u64 sequence -> HistoryEntry (schema 2)
 	keyChanges = []byte("changes") // key: u64 change counter
+	// Counts for the per-user caps (counts.go): keys, kept by PutEvent,
+	// DeleteEvent and the pending methods; a file written before they
+	// existed lacks them, and the first change counts once by reading.
+	keyEventCount  = []byte("event-count")  // key: u64 events stored
+	keyOpenPending = []byte("open-pending") // key: u64 pending items with status open
 )
 
 // migrations[v] turns a file of schema version v into version v+1, inside
@@ -500,6 +505,9 @@ func checkData(ctx context.Context, btx *bolt.Tx) []error {
 			if ub.Bucket(name) == nil {
 				errs = append(errs, fmt.Errorf("user %s: bucket %s missing", k, name))
 			}
+		}
+		if err := checkCounts(ub, string(k)); err != nil {
+			errs = append(errs, err)
 		}
 		if lk := ub.Bucket(ubLogKeys); lk != nil {
 			if err := lk.ForEach(func(key, seq []byte) error {

@@ -63,6 +63,12 @@
 //	  <primary> "changes"    a key (not a bucket) in the user's data bucket:
 //	                         u64 change counter, advanced by PutEvent and
 //	                         DeleteEvent (optional; absent = 0)
+//	  <primary> "event-count", "open-pending"
+//	                         keys: u64 events stored and pending items with
+//	                         status open, kept by PutEvent, DeleteEvent and
+//	                         the pending methods for Counts (the per-user
+//	                         caps); optional: absent, they are counted by
+//	                         reading, and the next change writes them
 //	log                      bucket: u64 sequence (bucket NextSequence, so
 //	                         commit order) -> LogEntry, for all users
 //	outbox                   bucket: u64 ID (bucket NextSequence) -> OutboxItem

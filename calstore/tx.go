@@ -331,39 +331,6 @@ func (t *tx) Events(user string) ([]Event, error) {
 	return l, err
 }
 
-// Counts implements Tx: events are keys counted, pending items are decoded
-// for their status only.
-func (t *tx) Counts(user string) (events, openPending int, err error) {
-	if err := t.check(false); err != nil {
-		return 0, 0, err
-	}
-	eb, p, err := t.userBucket(user, ubEvents)
-	if err != nil {
-		return 0, 0, err
-	}
-	c := eb.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		events++
-	}
-	pb, _, err := t.userBucket(p, ubPending)
-	if err != nil {
-		return 0, 0, err
-	}
-	err = pb.ForEach(func(k, v []byte) error {
-		var st struct {
-			Status string `json:"status"`
-		}
-		if err := decode(v, &st); err != nil {
-			return fmt.Errorf("pending item %x of %s: %w", k, p, err)
-		}
-		if st.Status == PendingOpen {
-			openPending++
-		}
-		return nil
-	})
-	return events, openPending, err
-}
-
 // PutEvent implements Tx. History beyond MaxHistory is dropped, oldest first.
 func (t *tx) PutEvent(user string, ev Event) error {
 	if err := t.check(true); err != nil {
@@ -404,6 +371,13 @@ func (t *tx) PutEvent(user string, ev Event) error {
 	if err != nil {
 		return err
 	}
+	added := 0
+	if b.Get([]byte(ev.UID)) == nil {
+		added = 1
+	}
+	if err := t.addCount(p, keyEventCount, added); err != nil {
+		return err
+	}
 	if err := b.Put([]byte(ev.UID), buf); err != nil {
 		return fmt.Errorf("put event %q of %s: %w", ev.UID, p, mapErr(err))
 	}
@@ -421,6 +395,9 @@ func (t *tx) DeleteEvent(user, uid string) error {
 	}
 	if b.Get([]byte(uid)) == nil {
 		return fmt.Errorf("%w: event %q of %s", ErrNotFound, uid, p)
+	}
+	if err := t.addCount(p, keyEventCount, -1); err != nil {
+		return err
 	}
 	if err := b.Delete([]byte(uid)); err != nil {
 		return fmt.Errorf("delete event %q of %s: %w", uid, p, mapErr(err))
@@ -694,6 +671,16 @@ func (t *tx) putPending(b *bolt.Bucket, p Pending, old *Pending) error {
 	}
 	buf, err := encode(p)
 	if err != nil {
+		return err
+	}
+	opened := 0
+	if p.Status == PendingOpen {
+		opened++
+	}
+	if old != nil && old.Status == PendingOpen {
+		opened--
+	}
+	if err := t.addCount(p.User, keyOpenPending, opened); err != nil {
 		return err
 	}
 	if err := b.Put(u64(p.ID), buf); err != nil {
