@@ -132,3 +132,45 @@ func TestCalDAVPutValidatedBeforeWrite(t *testing.T) {
 		t.Errorf("after the update:\n%s", s)
 	}
 }
+
+// A user's stored copy that no longer decodes (written before writes were
+// checked) costs that user one `error` result; the other recipients of the
+// same message are processed (issue 13, attack 12: the whole message failed,
+// forwarded untagged, or refused for ever with on_error = tempfail).
+func TestDamagedCopyIsolated(t *testing.T) {
+	p, db := newProc(t)
+	ctx := context.Background()
+	err := db.Write(ctx, func(tx calstore.Tx) error {
+		for _, u := range []string{davUser, "carol@example.test"} {
+			if err := tx.PutUser(calstore.User{Address: u}); err != nil {
+				return err
+			}
+		}
+		return tx.PutEvent(davUser, calstore.Event{UID: "team-1@remote.test",
+			Data: []byte("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n" + strings.Repeat("BEGIN:VALARM\r\n", 20) + "END:VEVENT\r\n")})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := mail("Alice <alice@remote.test>", davUser+", carol@example.test", "team-upd@remote.test", "REQUEST", fmt.Sprintf(teamInvite, 1, 6, "Room 2"))
+	rep, err := p.Process(ctx, strings.NewReader(raw), filter.Envelope{MailFrom: "alice@remote.test", Rcpts: []string{davUser, "carol@example.test"}, Transport: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rep.Results {
+		got[r.User] = string(r.Outcome) + "/" + r.Reason
+	}
+	if got[davUser] != "error/stored-unreadable" || got["carol@example.test"] == "" || strings.HasPrefix(got["carol@example.test"], "error") {
+		t.Errorf("results %v", got)
+	}
+	var data []byte
+	db.Read(ctx, func(tx calstore.Tx) error {
+		ev, err := tx.Event(davUser, "team-1@remote.test")
+		data = ev.Data
+		return err
+	})
+	if !strings.HasPrefix(string(data), "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nBEGIN:VALARM") {
+		t.Errorf("Bob's damaged copy changed:\n%.200s", data)
+	}
+}

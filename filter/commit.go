@@ -16,6 +16,11 @@ import (
 // they were checked when they arrived, but still finite.
 var storedLimits = ics.Limits{MaxBytes: 64 << 20, MaxLineBytes: 4 << 20, MaxComponents: 100000, MaxProperties: 100000, MaxAttendees: 100000, MaxRecurrenceDates: 100000}
 
+// errStoredUnreadable marks a stored event that does not decode: damage to
+// one user's copy of one event (written by an older imipd, or by hand), not
+// a failure of the store.
+var errStoredUnreadable = errors.New("stored event unreadable")
+
 // loadEvent reads and decodes a user's copy of a UID; cal is nil when there
 // is none (ev is then a new record for uid). With a cache (nil: none), a
 // calendar decoded or written before from the same bytes is reused: the
@@ -32,7 +37,7 @@ func loadEvent(tx calstore.Tx, user, uid string, cache *calCache) (ev calstore.E
 		return ev, cal, nil
 	}
 	if cal, err = ics.Decode(ev.Data, storedLimits); err != nil {
-		return ev, nil, fmt.Errorf("stored event %s of %s: %w", uid, user, err)
+		return ev, nil, fmt.Errorf("stored event %s of %s: %w: %w", uid, user, errStoredUnreadable, err)
 	}
 	cache.put(user, uid, ev.Data, cal)
 	return ev, cal, nil

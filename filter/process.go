@@ -261,6 +261,15 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 			}
 			key := onceKey(msg.MessageID, o.data)
 			res, drops, err := p.applyOne(ctx, u, in, key, o.data, msg, env, now)
+			if errors.Is(err, errStoredUnreadable) {
+				// One user's damaged copy: nothing changes for that user,
+				// the other recipients are processed, and the message is
+				// not refused for ever (on_error = tempfail would).
+				r.Outcome, r.Reason = itip.Error, "stored-unreadable"
+				rep.Results = append(rep.Results, r)
+				log.Error("stored event unreadable; message not applied for this user", "user", u.addr, "uid", r.UID, "err", err)
+				continue
+			}
 			if err != nil {
 				return rep, fmt.Errorf("message %s for %s: %w", msg.MessageID, u.addr, err)
 			}
