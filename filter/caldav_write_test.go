@@ -136,7 +136,8 @@ func TestCalDAVPutValidatedBeforeWrite(t *testing.T) {
 // A user's stored copy that no longer decodes (written before writes were
 // checked) costs that user one `error` result; the other recipients of the
 // same message are processed (issue 13, attack 12: the whole message failed,
-// forwarded untagged, or refused for ever with on_error = tempfail).
+// forwarded untagged, or refused for ever with on_error = tempfail), and
+// the user's export and feed go on without it.
 func TestDamagedCopyIsolated(t *testing.T) {
 	p, db := newProc(t)
 	ctx := context.Background()
@@ -172,5 +173,10 @@ func TestDamagedCopyIsolated(t *testing.T) {
 	})
 	if !strings.HasPrefix(string(data), "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nBEGIN:VALARM") {
 		t.Errorf("Bob's damaged copy changed:\n%.200s", data)
+	}
+	// Bob's export (and so his feed) leaves the damaged copy out.
+	var buf bytes.Buffer
+	if err := p.Export(ctx, davUser, &buf); err != nil || !strings.Contains(buf.String(), "BEGIN:VCALENDAR") {
+		t.Errorf("export: %v\n%s", err, buf.String())
 	}
 }

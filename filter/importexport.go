@@ -114,7 +114,8 @@ func usedZones(tzs, comps []*ical.Component) []*ical.Component {
 }
 
 // Export writes one VCALENDAR with every event of the user, overrides
-// included, each VTIMEZONE once (SPEC: imipctl export).
+// included, each VTIMEZONE once (SPEC: imipctl export). An event whose
+// stored copy does not decode is left out and logged.
 func (p *Processor) Export(ctx context.Context, user string, w io.Writer) error {
 	var events []calstore.Event
 	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
@@ -133,7 +134,11 @@ func (p *Processor) Export(ctx context.Context, user string, w io.Writer) error 
 	for _, ev := range events {
 		cal, err := ics.Decode(ev.Data, storedLimits)
 		if err != nil {
-			return fmt.Errorf("event %s of %s: %w", ev.UID, user, err)
+			// A damaged copy (written before calendar apps' writes were
+			// checked) is left out with a log line, not the whole export
+			// and feed with it.
+			p.logger().Warn("export: stored event unreadable, left out", "user", user, "uid", ev.UID, "err", err)
+			continue
 		}
 		for _, c := range cal.Children {
 			switch c.Name {

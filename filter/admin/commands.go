@@ -498,7 +498,9 @@ func (c *ctl) events(ctx context.Context, args []string) error {
 		for _, ev := range evs {
 			v, err := filter.ViewEvent(ev)
 			if err != nil {
-				return fmt.Errorf("event %s: %w", ev.UID, err)
+				// A damaged copy (written before calendar apps' writes
+				// were checked) is listed, not in the way of the others.
+				v.Status = "unreadable"
 			}
 			views = append(views, v)
 		}
