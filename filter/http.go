@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -366,44 +367,40 @@ func (h *pushHandler) resolve(ctx context.Context, req pushRequest) (user string
 	return user, recipient, err
 }
 
+// recipientFields are the header fields that name a message's recipients
+// for push_resolve recipientOnly.
+var recipientFields = []string{"Delivered-To", "X-Original-To", "To", "Cc"}
+
 // headerRecipients returns the addresses of the message's Delivered-To,
-// X-Original-To, To and Cc header fields, in that order (each field in
-// message order). It reads the header leniently: a malformed line is
-// skipped, an address list that net/mail refuses is split by hand.
+// X-Original-To, To and Cc header fields (names compared with
+// IsHeaderName), in message order. It reads the header leniently: a
+// malformed line is skipped, an address list that net/mail refuses is
+// split by hand.
 func headerRecipients(msg string) []string {
-	fields := map[string][]string{}
-	want := map[string]bool{"delivered-to": true, "x-original-to": true, "to": true, "cc": true}
+	var values []string
 	sc := bufio.NewScanner(strings.NewReader(msg))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	name := ""
+	inField := false
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
 		if line == "" {
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if name != "" {
-				vs := fields[name]
-				vs[len(vs)-1] += " " + strings.TrimSpace(line)
+			if inField {
+				values[len(values)-1] += " " + strings.TrimSpace(line)
 			}
 			continue
 		}
 		k, v, ok := strings.Cut(line, ":")
-		name = ""
-		if !ok {
-			continue
-		}
-		k = strings.ToLower(strings.TrimSpace(k))
-		if want[k] {
-			name = k
-			fields[k] = append(fields[k], strings.TrimSpace(v))
+		inField = ok && slices.ContainsFunc(recipientFields, func(name string) bool { return IsHeaderName(k, name) })
+		if inField {
+			values = append(values, strings.TrimSpace(v))
 		}
 	}
 	var out []string
-	for _, k := range []string{"delivered-to", "x-original-to", "to", "cc"} {
-		for _, v := range fields[k] {
-			out = append(out, parseAddrs(v)...)
-		}
+	for _, v := range values {
+		out = append(out, parseAddrs(v)...)
 	}
 	return out
 }
