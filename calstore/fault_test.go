@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"imipd/calstore"
@@ -17,29 +16,10 @@ import (
 func damageFixture(t *testing.T) (string, []byte) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "imipd.db")
-	db, err := calstore.Open(path, calstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i := range 12 {
-		u := fmt.Sprintf("u%02d@example.test", i)
-		err := db.Write(ctx, func(tx calstore.Tx) error {
-			if err := tx.PutUser(calstore.User{Address: u}); err != nil {
-				return err
-			}
-			for j := range 6 {
-				if err := tx.PutEvent(u, calstore.Event{UID: fmt.Sprintf("e%d", j), Data: []byte(strings.Repeat("x", 700))}); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if _, _, err := storetest.UserWithPages(path, fmt.Sprintf("u%02d@example.test", i), ""); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -137,13 +117,13 @@ func TestDamagedLeafWhileOpen(t *testing.T) {
 	}
 	put := func(user string) error {
 		return db.Batch(ctx, func(tx calstore.Tx) error {
-			return tx.PutEvent(user, calstore.Event{UID: "e1", Data: []byte("z")})
+			return tx.PutEvent(user, calstore.Event{UID: "old-1@remote.test", Data: []byte("z")})
 		})
 	}
 	if err := put("u03@example.test"); !errors.Is(err, calstore.ErrCorrupt) {
 		t.Fatalf("write to the damaged bucket: %v, want ErrCorrupt", err)
 	}
-	if err := db.Read(ctx, func(tx calstore.Tx) error { _, err := tx.Event("u03@example.test", "e2"); return err }); !errors.Is(err, calstore.ErrCorrupt) {
+	if err := db.Read(ctx, func(tx calstore.Tx) error { _, err := tx.Event("u03@example.test", "old-2@remote.test"); return err }); !errors.Is(err, calstore.ErrCorrupt) {
 		t.Fatalf("read of the damaged bucket: %v, want ErrCorrupt", err)
 	}
 	if err := put("u07@example.test"); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -62,7 +61,14 @@ type pushEnv struct {
 // bob@example.test (alias robert@example.test, policy always).
 func newPushEnv(t testing.TB, opt filter.HTTPOptions) *pushEnv {
 	t.Helper()
-	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	return newPushEnvFile(t, filepath.Join(t.TempDir(), "imipd.db"), opt)
+}
+
+// newPushEnvFile is newPushEnv on the store file at path (created if
+// absent); /healthz checks it with filter.StoreReady unless opt.Ready is set.
+func newPushEnvFile(t testing.TB, path string, opt filter.HTTPOptions) *pushEnv {
+	t.Helper()
+	db, err := calstore.Open(path, calstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +89,9 @@ func newPushEnv(t testing.TB, opt filter.HTTPOptions) *pushEnv {
 	}
 	if opt.Gatherer == nil {
 		opt.Gatherer = reg
+	}
+	if opt.Ready == nil {
+		opt.Ready = filter.StoreReady(db)
 	}
 	h, err := filter.NewHTTPHandler(p, opt, nil)
 	if err != nil {
@@ -153,8 +162,14 @@ func (e *pushEnv) push(t testing.TB, payload string) (int, pushAnswer) {
 
 func (e *pushEnv) events(t testing.TB, user string) []calstore.Event {
 	t.Helper()
+	return storedEvents(t, e.db, user)
+}
+
+// storedEvents returns a user's events (none for an unknown user).
+func storedEvents(t testing.TB, db calstore.Store, user string) []calstore.Event {
+	t.Helper()
 	var evs []calstore.Event
-	err := e.db.Read(context.Background(), func(tx calstore.Tx) error {
+	err := db.Read(context.Background(), func(tx calstore.Tx) error {
 		var err error
 		evs, err = tx.Events(user)
 		return err
@@ -498,43 +513,11 @@ func TestHealthz(t *testing.T) {
 // so, although the user list still reads (issue 13, attack 9).
 func TestHealthzStoreDamaged(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "imipd.db")
-	db, err := calstore.Open(path, calstore.Options{NoSync: true})
+	pg, size, err := storetest.UserWithPages(path, "bob@example.test", "always")
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Write(context.Background(), func(tx calstore.Tx) error {
-		if err := tx.PutUser(calstore.User{Address: "bob@example.test", Policy: "always"}); err != nil {
-			return err
-		}
-		for i := range 8 { // enough for the events bucket to have pages of its own
-			if err := tx.PutEvent("bob@example.test", calstore.Event{UID: fmt.Sprintf("old-%d@remote.test", i), Data: []byte(strings.Repeat("x", 700))}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	pg, size, err := storetest.BucketPage(path, "userdata", "bob@example.test", "events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if db, err = calstore.Open(path, calstore.Options{NoSync: true}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cfg := filter.DefaultConfig()
-	cfg.LocalDomains = []string{"example.test"}
-	p := &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }}
-	h, err := filter.NewHTTPHandler(p, filter.HTTPOptions{PushUser: pushUser, PushPassword: pushPass, Ready: filter.StoreReady(db)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	e := &pushEnv{srv: srv, db: db}
+	e := newPushEnvFile(t, path, filter.HTTPOptions{})
 	health := func() (int, string) {
 		resp, b := e.do(t, http.MethodGet, "/healthz", nil, false, nil)
 		return resp.StatusCode, string(b)

@@ -1,8 +1,6 @@
 package filter_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"imipd/calstore"
 	"imipd/filter"
 )
 
@@ -49,23 +46,9 @@ func TestLMTPTruncatedBDAT(t *testing.T) {
 			if n := len(e.ds.transactions()); (n == 0) != tc.truncated {
 				t.Errorf("%d downstream transactions", n)
 			}
-			if evs := lmtpEvents(t, e, "bob@example.test"); (len(evs) == 0) != tc.truncated {
+			if evs := storedEvents(t, e.db, "bob@example.test"); (len(evs) == 0) != tc.truncated {
 				t.Errorf("%d events stored", len(evs))
 			}
 		})
 	}
-}
-
-func lmtpEvents(t *testing.T, e *lmtpEnv, user string) []calstore.Event {
-	t.Helper()
-	var evs []calstore.Event
-	err := e.db.Read(context.Background(), func(tx calstore.Tx) error {
-		var err error
-		evs, err = tx.Events(user)
-		return err
-	})
-	if err != nil && !errors.Is(err, calstore.ErrNotFound) {
-		t.Fatal(err)
-	}
-	return evs
 }

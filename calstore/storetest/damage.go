@@ -1,10 +1,14 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
+
+	"imipd/calstore"
 )
 
 // Damage helpers for the store-fault tests: they work on a closed bbolt
@@ -58,4 +62,34 @@ func Garble(path string, pgid uint64, pageSize int) error {
 		return err
 	}
 	return f.Close()
+}
+
+// UserWithPages adds user (policy as calstore.User.Policy) to the calstore
+// file at path, creating it, with enough events that the user's events
+// bucket has pages of its own, closes it again, and returns that bucket's
+// root page and the file's page size (for Garble).
+func UserWithPages(path, user, policy string) (pgid uint64, pageSize int, err error) {
+	db, err := calstore.Open(path, calstore.Options{NoSync: true})
+	if err != nil {
+		return 0, 0, err
+	}
+	err = db.Write(context.Background(), func(tx calstore.Tx) error {
+		if err := tx.PutUser(calstore.User{Address: user, Policy: policy}); err != nil {
+			return err
+		}
+		for i := range 8 {
+			ev := calstore.Event{UID: fmt.Sprintf("old-%d@remote.test", i), Data: []byte(strings.Repeat("x", 700))}
+			if err := tx.PutEvent(user, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	return BucketPage(path, "userdata", user, "events")
 }

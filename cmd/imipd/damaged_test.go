@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"imipd/calstore"
 	"imipd/calstore/storetest"
 )
 
@@ -39,26 +37,7 @@ func damagedStore(t *testing.T, which string) string {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "imipd.db")
-	db, err := calstore.Open(path, calstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Write(context.Background(), func(tx calstore.Tx) error {
-		if err := tx.PutUser(calstore.User{Address: "bob@example.test"}); err != nil {
-			return err
-		}
-		for i := range 8 {
-			if err := tx.PutEvent("bob@example.test", calstore.Event{UID: fmt.Sprintf("e%d", i), Data: []byte(strings.Repeat("x", 700))}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	pg, size, err := storetest.BucketPage(path, "userdata", "bob@example.test", "events")
+	pg, size, err := storetest.UserWithPages(path, "bob@example.test", "")
 	if err != nil {
 		t.Fatal(err)
 	}
