@@ -49,7 +49,7 @@ bench:
 ## them with .ci/install-e2e when missing; private instances on loopback).
 e2e:
 	./.ci/install-e2e
-	$(GO) test -tags e2e -count=1 -v ./e2e/
+	$(GO) test -tags e2e -count=1 -timeout 40m -v ./e2e/
 
 ## crash: the crash-safety test alone (issue 6): ROUNDS rounds (default 20) of
 ## 1,000 concurrent milter deliveries killed with kill -9 at a random moment,

@@ -112,6 +112,12 @@ listen = %s
 
 [submission]
 address = ""
+
+# The rounds fill four users with thousands of invitations; the per-user caps
+# (SECURITY.md "Limits") are not what this test is about.
+[limits]
+events_per_user = 1000000
+pending_per_user = 1000000
 `, d.dataDir, opt.policy, d.milterAddr, lmtp, fwd, http)
 	d.conf = filepath.Join(dir, "imipd.toml")
 	if err := os.WriteFile(d.conf, []byte(conf), 0o644); err != nil {
