@@ -354,3 +354,61 @@ func TestNewUsersPerHour(t *testing.T) {
 		t.Errorf("%d users, want 8", len(st.users))
 	}
 }
+
+// TestSubaddressAnswer: Bob invited as ATTENDEE bob+team@ answers as that
+// attendee: his stored copy and the REPLY carry bob+team@ with his answer,
+// no other ATTENDEE is added for him, and the REPLY comes from bob+team@
+// (SPEC "Sender checks": its author is the answering attendee).
+func TestSubaddressAnswer(t *testing.T) {
+	p, db := newProc(t)
+	ctx := context.Background()
+	if err := db.Write(ctx, func(tx calstore.Tx) error {
+		if err := tx.PutUser(calstore.User{Address: "bob@example.test"}); err != nil {
+			return err
+		}
+		return tx.AddContact(calstore.Contact{User: "bob@example.test", Address: "alice@remote.test"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rcpts := []string{"bob+team@example.test"}
+	rep, err := p.Process(ctx, strings.NewReader(request("team-1@remote.test", "team-1@remote.test", 0, rcpts)), filter.Envelope{Transport: "lmtp", Rcpts: rcpts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 || rep.Results[0].User != "bob@example.test" || rep.Results[0].Reason != "invitation" {
+		t.Fatalf("results %+v, want Bob's invitation", rep.Results)
+	}
+	var id uint64
+	db.Read(ctx, func(tx calstore.Tx) error {
+		l, err := tx.PendingList("bob@example.test", true)
+		if len(l) == 1 {
+			id = l[0].ID
+		}
+		return err
+	})
+	if _, err := p.Respond(ctx, "bob@example.test", id, "accept", ""); err != nil {
+		t.Fatalf("respond accept: %v", err)
+	}
+	err = db.Read(ctx, func(tx calstore.Tx) error {
+		ev, err := tx.Event("bob@example.test", "team-1@remote.test")
+		if err != nil {
+			return err
+		}
+		if got := strings.Count(string(ev.Data), "ATTENDEE"); got != 1 || !strings.Contains(string(ev.Data), "PARTSTAT=ACCEPTED") ||
+			!strings.Contains(string(ev.Data), "mailto:bob+team@example.test") {
+			t.Errorf("stored after accepting:\n%s", ev.Data)
+		}
+		out, err := tx.Outbox()
+		if err != nil {
+			return err
+		}
+		if len(out) != 1 || out[0].Method != "REPLY" || out[0].From != "bob+team@example.test" || !strings.Contains(string(out[0].Body), "mailto:bob+team@example.test") ||
+			strings.Count(string(out[0].Body), "ATTENDEE") != 1 {
+			t.Errorf("outbox %+v", out)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -127,6 +127,11 @@ func answer(d Decision) (Result, error) {
 	reply.Props.SetText(ical.PropProductID, ProdID)
 	reply.Props.SetText(ical.PropMethod, string(Reply))
 	var org string
+	// SPEC "Sender checks": the author of a REPLY is the answering
+	// attendee, so it comes from the user's address as the invitation
+	// named it (an alias or a subaddress, SPEC "Users and addresses"),
+	// else the primary address; an organizer's check then finds it.
+	from := d.User.Address
 	// RFC 5546 §3.2.3: ORGANIZER is required (1) in every component of a
 	// REPLY; an override stored without one takes the event's organizer.
 	var orgProp *ical.Prop
@@ -149,6 +154,9 @@ func answer(d Decision) (Result, error) {
 		}
 		p.Params.Set(ical.ParamParticipationStatus, ps)
 		p.Params.Del(ical.ParamRSVP)
+		if a := NormAddr(p.Value); a != "" {
+			from = a
+		}
 		rc := ical.NewComponent(ical.CompEvent)
 		for _, name := range []string{ical.PropUID, ical.PropSequence, ical.PropRecurrenceID, ical.PropOrganizer, ical.PropDateTimeStart, ical.PropDateTimeEnd, ical.PropDuration, ical.PropSummary} {
 			if v := c.Props.Get(name); v != nil {
@@ -177,7 +185,7 @@ func answer(d Decision) (Result, error) {
 	usedTimezones(reply, out)
 	r := Result{Outcome: Applied, Reason: map[string]string{"ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined"}[ps], Cal: out, Obsolete: "answered"}
 	if org != "" && !d.User.Is(org) {
-		r.Send = []Outgoing{{Method: Reply, From: d.User.Address, To: []string{org}, Cal: reply}}
+		r.Send = []Outgoing{{Method: Reply, From: from, To: []string{org}, Cal: reply}}
 	}
 	return r, nil
 }
