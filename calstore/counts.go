@@ -41,22 +41,30 @@ func userCount(ub *bolt.Bucket, key []byte) (uint64, error) {
 // countUser counts by reading: the keys of the events bucket, or the
 // pending items with status open.
 func countUser(ub *bolt.Bucket, key []byte) (uint64, error) {
-	var n uint64
 	if string(key) == string(keyEventCount) {
+		var n uint64
 		c := ub.Bucket(ubEvents).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			n++
 		}
 		return n, nil
 	}
-	err := ub.Bucket(ubPending).ForEach(func(k, v []byte) error {
+	return countStatus(ub.Bucket(ubPending), PendingOpen, "pending item")
+}
+
+// countStatus counts the values of b (JSON with a "status" field, Pending
+// or OutboxItem) whose status is want, decoding only that field; what
+// names the values in errors.
+func countStatus(b *bolt.Bucket, want, what string) (uint64, error) {
+	var n uint64
+	err := b.ForEach(func(k, v []byte) error {
 		var st struct {
 			Status string `json:"status"`
 		}
 		if err := decode(v, &st); err != nil {
-			return fmt.Errorf("pending item %x: %w", k, err)
+			return fmt.Errorf("%s %x: %w", what, k, err)
 		}
-		if st.Status == PendingOpen {
+		if st.Status == want {
 			n++
 		}
 		return nil

@@ -118,20 +118,7 @@ func countQueued(btx *bolt.Tx) (uint64, error) {
 	if ob == nil {
 		return 0, nil
 	}
-	var n uint64
-	err := ob.ForEach(func(k, v []byte) error {
-		var o struct {
-			Status string `json:"status"`
-		}
-		if err := decode(v, &o); err != nil {
-			return fmt.Errorf("outbox item %x: %w", k, err)
-		}
-		if o.Status == OutboxQueued {
-			n++
-		}
-		return nil
-	})
-	return n, err
+	return countStatus(ob, OutboxQueued, "outbox item")
 }
 
 // migrateHistory (schema 1 → 2) moves each event's history out of the event
