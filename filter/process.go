@@ -785,7 +785,7 @@ func outSubject(s itip.Outgoing) string {
 	for _, c := range s.Cal.Children {
 		if c.Name == ical.CompEvent {
 			if p := c.Props.Get(ical.PropSummary); p != nil {
-				title = p.Value
+				title = ics.Line(p)
 				break
 			}
 		}

@@ -96,7 +96,7 @@ func instanceView(c *ical.Component, z *ics.Zones) InstanceView {
 		}
 		return t.T.Format(time.RFC3339)
 	}
-	iv := InstanceView{Fields: Fields{Summary: get(ical.PropSummary), Status: strings.ToUpper(get(ical.PropStatus)), RRule: get(ical.PropRecurrenceRule),
+	iv := InstanceView{Fields: Fields{Summary: ics.Line(c.Props.Get(ical.PropSummary)), Status: strings.ToUpper(get(ical.PropStatus)), RRule: get(ical.PropRecurrenceRule),
 		Start: tm(ical.PropDateTimeStart), End: tm(ical.PropDateTimeEnd), Attendees: []AttendeeView{}}}
 	if iv.End == "" {
 		if d := c.Props.Get(ical.PropDuration); d != nil {

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-ical"
+
+	"imipd/itip/ics"
 )
 
 // Describe says in a person's terms what a message is about: who asks what
@@ -14,7 +16,7 @@ func Describe(m *Message, user string) string {
 		return "a calendar message without events"
 	}
 	first := m.First()
-	title := strings.TrimSpace(propValue(first.Comp, ical.PropSummary))
+	title := ics.Line(first.Comp.Props.Get(ical.PropSummary))
 	if title == "" {
 		title = "(no title)"
 	}
