@@ -25,6 +25,9 @@ import (
 //	                holding a weekly meeting since 2020
 //	query-secondly  the same with a stored RRULE:FREQ=SECONDLY;COUNT=1000000000
 //	                invitation beside it
+//	put-alarm       a CalDAV PUT of that weekly meeting with one VALARM added
+//	put-nested      the same PUT with a VALARM nested 250,000 deep (3.5 MB):
+//	                refused, 413
 //
 // Messages go through Processor.Process on a bbolt store without fsync
 // (each a new Message-ID; after the first, the update is a duplicate:
@@ -76,6 +79,36 @@ func BenchmarkHostile(b *testing.B) {
 				h.ServeHTTP(rec, req)
 				if rec.Code != 207 || strings.Count(rec.Body.String(), "BEGIN:VEVENT") != want {
 					b.Fatalf("%d, %d events, want %d: %.500s", rec.Code, strings.Count(rec.Body.String(), "BEGIN:VEVENT"), want, rec.Body.String())
+				}
+			}
+			b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MB")
+		})
+	}
+	for _, name := range []string{"put-alarm", "put-nested"} {
+		b.Run(name, func(b *testing.B) {
+			h, _ := hostileBenchCalDAV(b, false)
+			get := httptest.NewRequest("GET", "/dav/calendars/bob@example.test/invitations/weekly-tue.ics", nil)
+			get.RemoteAddr = "127.0.0.1:4711"
+			get.Header.Set("X-Remote-User", "bob@example.test")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, get)
+			alarm := "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\n"
+			want := 204
+			if name == "put-nested" {
+				alarm, want = strings.Repeat("BEGIN:VALARM\r\n", 250000), 413
+			}
+			body := strings.Replace(rec.Body.String(), "END:VEVENT", alarm+"END:VEVENT", 1)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest("PUT", "/dav/calendars/bob@example.test/invitations/weekly-tue.ics", strings.NewReader(body))
+				req.RemoteAddr = "127.0.0.1:4711"
+				req.Header.Set("X-Remote-User", "bob@example.test")
+				req.Header.Set("Content-Type", "text/calendar")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != want {
+					b.Fatalf("%d, want %d: %.300s", rec.Code, want, rec.Body.String())
 				}
 			}
 			b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MB")
