@@ -412,3 +412,19 @@ func TestSubaddressAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLMTPVerifiedRecipients: under create = auto only a recipient the
+// downstream server accepted can become a user, because the proxy passes
+// RCPT on before it processes anything (SECURITY.md "What imipd trusts").
+func TestLMTPVerifiedRecipients(t *testing.T) {
+	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e.ds.rejectRcpt["nobody@example.test"] = true
+	rcpts := []string{"nobody@example.test", "carol@example.test"}
+	d := lmtpDeliver(t, e.addr, "alice@remote.test", rcpts, flood("verified-1@remote.test", rcpts))
+	if d.rcptErr["nobody@example.test"] == nil || len(d.ok) != 1 {
+		t.Fatalf("delivery: refused %v, ok %d", d.rcptErr, len(d.ok))
+	}
+	if st := readState(t, e.db); strings.Join(st.users, " ") != "carol@example.test" {
+		t.Errorf("users %v, want carol only", st.users)
+	}
+}
