@@ -48,12 +48,12 @@ func startSinkImipd(t *testing.T) *sinkServer {
 	if err := E.stopImipd(); err != nil {
 		t.Fatalf("stop imipd: %v", err)
 	}
-	if err := E.writeImipdConfig(sink.port); err != nil {
+	if err := E.writeImipdConfig(inetAddr(sink.port)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		E.stopImipd()
-		if err := E.writeImipdConfig(E.mx.submission); err != nil {
+		if err := E.writeImipdConfig(E.imipdSubmit); err != nil {
 			t.Errorf("restore imipd config: %v", err)
 		}
 		if err := E.startImipd(); err != nil {

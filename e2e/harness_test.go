@@ -59,8 +59,15 @@ type env struct {
 	mx *postfix // shape A: milter on smtpd and non_smtpd
 	lp *postfix // shape B: LMTP proxy
 
-	imipdConf          string
-	milterSock         string // contrib's unix socket, inside root
+	imipdConf  string
+	milterSock string // contrib's unix socket, inside root
+	// imipdSubmit is contrib's answer path: the mx instance's "imipd"
+	// service (master.cf.snippet), a unix socket in its public/ directory;
+	// the shared imipd config's [submission] address.
+	imipdSubmit string
+	// sinkPort is where mail for sinkDomain goes from the mx instance
+	// (transport_maps): a test starts smtp-sink there (TestAnswerPath).
+	sinkPort           int
 	lmtpPort, httpPort int
 
 	mu        sync.Mutex
@@ -153,7 +160,7 @@ func setup() (*env, error) {
 	e.mailUID, _ = strconv.Atoi(u.Uid)
 	e.mailGID, _ = strconv.Atoi(u.Gid)
 
-	ports, err := freePorts(9)
+	ports, err := freePorts(10)
 	if err != nil {
 		return e, err
 	}
@@ -167,8 +174,10 @@ func setup() (*env, error) {
 	e.milterSock = filepath.Join(root, "run", "milter.sock")
 	e.mx = &postfix{name: "mx", smtpPort: ports[4], submission: ports[5], noLoginCheck: ports[8]}
 	e.lp = &postfix{name: "lp", smtpPort: ports[6], submission: ports[7]}
+	e.sinkPort = ports[9]
+	e.imipdSubmit = "unix:" + filepath.Join(root, e.mx.name, "queue", "public", "imipd")
 
-	if err := e.writeImipdConfig(e.mx.submission); err != nil {
+	if err := e.writeImipdConfig(e.imipdSubmit); err != nil {
 		return e, fmt.Errorf("imipd config: %v", err)
 	}
 	// Postfix first: Dovecot puts its SASL socket into Postfix's queue.
@@ -467,6 +476,9 @@ func (e *env) startPostfix(p *postfix) error {
 		names = append(names, a+"=ok")
 	}
 	transports := "remote.test=discard:"
+	if p.name == "mx" {
+		transports += fmt.Sprintf(", %s=smtp:[127.0.0.1]:%d", sinkDomain, e.sinkPort)
+	}
 	if p.name == "lp" {
 		transports += fmt.Sprintf(", %s=nonpeer:inet:127.0.0.1:%d", nonPeerRcpt, e.lmtpPort)
 	}
@@ -527,7 +539,12 @@ shlib_directory = /usr/lib/postfix
 	}
 	// The submission service as contrib has it, on the test's port; no TLS
 	// certificate here, so TLS is offered-not-required (the only change).
+	// contrib's "imipd" service is used as it is: its socket lands in this
+	// instance's queue directory (imipdSubmit).
 	sub := string(msnip)
+	if !strings.Contains(sub, "\nimipd     unix") {
+		return errors.New("contrib/postfix/master.cf.snippet: no \"imipd unix\" service")
+	}
 	if !strings.Contains(sub, "\nsubmission inet") {
 		return errors.New("contrib/postfix/master.cf.snippet: no \"submission inet\" service")
 	}
@@ -621,10 +638,16 @@ func masterService(text, name string) (string, error) {
 // directory.
 const contribMilterSock = "unix:/run/imipd/milter.sock"
 
+// sinkDomain is routed by the mx instance to smtp-sink on sinkPort.
+const sinkDomain = "sink.test"
+
+// inetAddr is an imipd address for a loopback TCP port.
+func inetAddr(port int) string { return fmt.Sprintf("inet:127.0.0.1:%d", port) }
+
 // writeImipdConfig renders contrib/imipd.toml with the test's addresses:
 // every key of the example stays, the values that point at this machine
-// are replaced.
-func (e *env) writeImipdConfig(submissionPort int) error {
+// are replaced. submission is the outbox's [submission] address.
+func (e *env) writeImipdConfig(submission string) error {
 	b, err := os.ReadFile(filepath.Join(e.repo, "contrib/imipd.toml"))
 	if err != nil {
 		return err
@@ -639,7 +662,7 @@ func (e *env) writeImipdConfig(submissionPort int) error {
 		"http.listen":                  fmt.Sprintf(`"127.0.0.1:%d"`, e.httpPort),
 		"http.push_user":               `"dovecot"`,
 		"http.push_password":           `"push-secret"`,
-		"submission.address":           fmt.Sprintf(`"inet:127.0.0.1:%d"`, submissionPort),
+		"submission.address":           fmt.Sprintf("%q", submission),
 		"http.push_resolve":            `"recipientOnly"`,
 		"default_policy":               `"known"`,
 		"require_authenticated_sender": "false",

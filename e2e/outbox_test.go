@@ -179,12 +179,18 @@ func invite(t *testing.T, org, bob, uid string) uint64 {
 	msg := request(uid, org, []string{bob}, bob)
 	mustSend(t, E.mx, org, []string{bob}, msg.bytes())
 	waitMail(t, bob, msg.mid)
+	return pendingID(t, bob, uid)
+}
+
+// pendingID returns the id of user's open pending item for uid.
+func pendingID(t *testing.T, user, uid string) uint64 {
+	t.Helper()
 	var pending []struct {
 		ID   uint64 `json:"id"`
 		UID  string `json:"uid"`
 		Kind string `json:"kind"`
 	}
-	out := imipctl(t, "pending", "-json", bob)
+	out := imipctl(t, "pending", "-json", user)
 	if err := json.Unmarshal(out, &pending); err != nil {
 		t.Fatalf("imipctl pending -json: %v\n%s", err, out)
 	}
@@ -233,12 +239,12 @@ func TestOutboxSink(t *testing.T) {
 	if err := E.stopImipd(); err != nil {
 		t.Fatalf("stop imipd: %v", err)
 	}
-	if err := E.writeImipdConfig(sink.port); err != nil {
+	if err := E.writeImipdConfig(inetAddr(sink.port)); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
 		E.stopImipd()
-		if err := E.writeImipdConfig(E.mx.submission); err != nil {
+		if err := E.writeImipdConfig(E.imipdSubmit); err != nil {
 			t.Errorf("restore imipd config: %v", err)
 		}
 		if err := E.startImipd(); err != nil {
