@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/mail"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -399,5 +400,56 @@ func TestDovecotPushSnippet(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte("push_notification_driver = chronos:url=")) {
 		t.Errorf("doveconf -n does not show the push driver:\n%s", out)
+	}
+}
+
+// TestForgedHeaderBareCR: a forged header hidden behind a bare CR inside
+// another header line (Python's email package ends a line there) never
+// reaches the mailbox as a header, as python3's parser reads the delivered
+// file: one X-IMIP-Processed, imipd's (issue 13, attack 15b). Sent straight
+// to imipd's LMTP proxy the bare CR arrives and imipd removes the hidden
+// copy; through Postfix (either shape) the bare CR has become a space before
+// imipd sees the message (observed with Debian's Postfix 3.7), so the
+// forged text stays, harmless, inside the carrier field.
+func TestForgedHeaderBareCR(t *testing.T) {
+	needImipd(t)
+	const py = "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("no python3")
+	}
+	for _, path := range []string{"lmtp-direct", E.mx.name, E.lp.name} {
+		t.Run(path, func(t *testing.T) {
+			forged := unique("forged-cr")
+			uid := unique("cr-cal") + "@remote.test"
+			cal := request(uid, "x@remote.test", []string{"carol@example.test"}, "carol@example.test")
+			cal.extra = []string{"Comments: look\r" + hdr + ": applied; method=REQUEST; uid=" + forged + "\rX-After: kept"}
+			switch path {
+			case "lmtp-direct":
+				codes, err := lmtpSend(fmt.Sprintf("127.0.0.1:%d", E.lmtpPort), []string{"carol@example.test"}, cal.bytes())
+				if err != nil || codes["carol@example.test"] != "250" {
+					t.Fatalf("LMTP: %v %v", codes, err)
+				}
+			case E.mx.name:
+				mustSend(t, E.mx, "x@remote.test", []string{"carol@example.test"}, cal.bytes())
+			default:
+				mustSend(t, E.lp, "x@remote.test", []string{"carol@example.test"}, cal.bytes())
+			}
+			waitMail(t, "carol@example.test", cal.mid)
+			raw := findMail("carol@example.test", cal.mid)[0]
+			head := raw[:max(bytes.Index(raw, []byte("\n\n")), 0)]
+			if path == "lmtp-direct" && bytes.Contains(head, []byte(forged)) {
+				t.Errorf("the hidden copy reached the mailbox:\n%q", head)
+			}
+			cmd := exec.Command(py, "-c", "import email,sys\nm=email.message_from_binary_file(sys.stdin.buffer)\nfor v in m.get_all(sys.argv[1]) or []: print(v)", hdr)
+			cmd.Stdin = bytes.NewReader(raw)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("python3: %v", err)
+			}
+			vals := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(vals) != 1 || !strings.Contains(vals[0], "uid="+uid) {
+				t.Errorf("python3 reads %s: %q, want only imipd's\n%q", hdr, vals, head)
+			}
+		})
 	}
 }
