@@ -38,8 +38,9 @@ func FuzzApply(f *testing.F) {
 			return
 		}
 		in := itip.Input{
-			Msg:      m,
-			User:     itip.User{Address: "bob@example.test", Aliases: []string{"org@remote.test"}, Policy: []itip.Policy{itip.Always, itip.Known, itip.Never}[flags%3]},
+			Msg: m,
+			User: itip.User{Address: "bob@example.test", Aliases: []string{"org@remote.test"}, Policy: []itip.Policy{itip.Always, itip.Known, itip.Never}[flags%3],
+				Delimiter: []string{"+", "", "-+"}[int(flags>>5)%3]},
 			From:     itip.NormAddr(from),
 			Now:      time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC),
 			Outgoing: flags&8 != 0,
