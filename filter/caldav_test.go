@@ -270,7 +270,7 @@ func TestCalDAVCTagAndSync(t *testing.T) {
 	if code, body := sync("urn:imipd:sync:99"); code != 403 || !strings.Contains(body, "valid-sync-token") {
 		t.Fatalf("sync, future token: %d %s", code, body)
 	}
-	if _, err := e.proc.Answer(context.Background(), davUser, "planning-1@remote.test", "", "accept"); err != nil {
+	if _, err := e.proc.Answer(context.Background(), davUser, "planning-1@remote.test", "", "accept", ""); err != nil {
 		t.Fatal(err)
 	}
 	code, body = sync("urn:imipd:sync:3")

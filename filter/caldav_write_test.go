@@ -180,3 +180,118 @@ func TestDamagedCopyIsolated(t *testing.T) {
 		t.Errorf("export: %v\n%s", err, buf.String())
 	}
 }
+
+const weeklyInvite = `BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+METHOD:REQUEST
+BEGIN:VTIMEZONE
+TZID:Europe/Berlin
+BEGIN:STANDARD
+DTSTART:19701025T030000
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:19700329T020000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+END:DAYLIGHT
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:weekly-1@remote.test
+SEQUENCE:0
+DTSTAMP:20261125T100000Z
+DTSTART;TZID=Europe/Berlin:20261201T140000
+DTEND;TZID=Europe/Berlin:20261201T150000
+RRULE:FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8
+EXDATE;TZID=Europe/Berlin:20261208T140000
+SUMMARY:Budget review\, Q1
+ORGANIZER;CN=Alice:mailto:alice@remote.test
+ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.test
+ATTENDEE;PARTSTAT=ACCEPTED:mailto:carol@remote.test
+END:VEVENT
+BEGIN:VEVENT
+UID:weekly-1@remote.test
+SEQUENCE:0
+DTSTAMP:20261125T100000Z
+RECURRENCE-ID;TZID=Europe/Berlin:20261210T140000
+DTSTART;TZID=Europe/Berlin:20261210T150000
+DTEND;TZID=Europe/Berlin:20261210T160000
+SUMMARY:Budget review\, Q1
+ORGANIZER;CN=Alice:mailto:alice@remote.test
+ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.test
+ATTENDEE;PARTSTAT=ACCEPTED:mailto:carol@remote.test
+END:VEVENT
+END:VCALENDAR
+`
+
+// A calendar app answering a recurring invitation writes the event back in
+// its own words (issue 14, item 1): python3-caldav re-orders the RRULE's
+// parts and bumps SEQUENCE, others write EXDATE in UTC. The answer is
+// taken and sent; a new override for one occurrence answers that
+// occurrence (RFC 6638 §3.2.2.1 item 11); moving the meeting is still
+// refused.
+func TestCalDAVAnswerRecurringRewritten(t *testing.T) {
+	e := newDAVEnv(t, filter.CalDAVOptions{})
+	r := process(t, e.proc, mail("Alice <alice@remote.test>", davUser, "weekly-0@remote.test", "REQUEST", weeklyInvite),
+		filter.Envelope{MailFrom: "alice@remote.test", Rcpts: []string{davUser}})
+	if r.Outcome != "needs-action" {
+		t.Fatalf("invitation: %s %s", r.Outcome, r.Reason)
+	}
+	path := calPath + "weekly-1@remote.test.ics"
+	put := func(body string) (int, string) {
+		t.Helper()
+		resp, b := e.do(t, "PUT", path, davUser, davPass, body, map[string]string{"Content-Type": "text/calendar"})
+		return resp.StatusCode, b
+	}
+	replace := func(s string, pairs ...string) string {
+		t.Helper()
+		for i := 0; i+1 < len(pairs); i += 2 {
+			if !strings.Contains(s, pairs[i]) {
+				t.Fatalf("%q not in\n%s", pairs[i], s)
+			}
+			s = strings.ReplaceAll(s, pairs[i], pairs[i+1])
+		}
+		return s
+	}
+	data, _ := e.fetch(t, path)
+	accepted := replace(data, "FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8", "FREQ=WEEKLY;COUNT=8;BYDAY=TU,TH",
+		"SEQUENCE:0", "SEQUENCE:1",
+		"EXDATE;TZID=Europe/Berlin:20261208T140000", "EXDATE:20261208T130000Z",
+		"PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob", "PARTSTAT=ACCEPTED:mailto:bob")
+	if code, body := put(accepted); code != 204 {
+		t.Fatalf("accepting, rewritten: %d %s", code, body)
+	}
+	ob := e.outbox(t)
+	if len(ob) != 1 || ob[0].Method != "REPLY" || !strings.Contains(string(ob[0].Body), "PARTSTAT=ACCEPTED") {
+		t.Fatalf("outbox after accepting: %+v", ob)
+	}
+
+	// Declining Thursday 3 December alone: the app adds an override.
+	data, _ = e.fetch(t, path)
+	ov := "BEGIN:VEVENT\r\nUID:weekly-1@remote.test\r\nSEQUENCE:1\r\nDTSTAMP:20261126T100000Z\r\n" +
+		"RECURRENCE-ID;TZID=Europe/Berlin:20261203T140000\r\nDTSTART;TZID=Europe/Berlin:20261203T140000\r\nDTEND;TZID=Europe/Berlin:20261203T150000\r\n" +
+		"SUMMARY:Budget review\\, Q1\r\nORGANIZER;CN=Alice:mailto:alice@remote.test\r\n" +
+		"ATTENDEE;PARTSTAT=DECLINED:mailto:bob@example.test\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:carol@remote.test\r\nEND:VEVENT\r\n"
+	if code, body := put(replace(data, "END:VCALENDAR", ov+"END:VCALENDAR")); code != 204 {
+		t.Fatalf("declining one occurrence: %d %s", code, body)
+	}
+	ob = e.outbox(t)
+	if len(ob) != 2 || !strings.Contains(string(ob[1].Body), "RECURRENCE-ID") || !strings.Contains(string(ob[1].Body), "PARTSTAT=DECLINED") {
+		t.Fatalf("outbox after declining one occurrence: %d items, last:\n%s", len(ob), ob[len(ob)-1].Body)
+	}
+	if s := e.stored(t, "weekly-1@remote.test"); strings.Count(s, "RECURRENCE-ID") != 2 || !strings.Contains(s, "PARTSTAT=DECLINED:mailto:bob") {
+		t.Errorf("stored after declining one occurrence:\n%s", s)
+	}
+
+	data, _ = e.fetch(t, path)
+	if code, body := put(replace(data, "DTSTART;TZID=Europe/Berlin:20261201T140000", "DTSTART;TZID=Europe/Berlin:20261201T150000")); code != 403 || !strings.Contains(body, "DTSTART") {
+		t.Fatalf("moving the series: %d %s", code, body)
+	}
+	if n := len(e.outbox(t)); n != 2 {
+		t.Errorf("the refused write sent something: %d outbox items", n)
+	}
+}

@@ -105,7 +105,7 @@ func commit(tx calstore.Tx, user string, ev calstore.Event, old *ical.Calendar, 
 			return err
 		}
 		for _, pi := range open {
-			if pi.ID == keep {
+			if pi.ID == keep || res.ObsoleteInstance != "" && pi.RecurrenceID != res.ObsoleteInstance {
 				continue
 			}
 			pi.Status, pi.Resolution, pi.Updated = calstore.PendingObsolete, res.Obsolete, now

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/emersion/go-ical"
+
 	"imipd/calstore"
 	"imipd/itip"
 	"imipd/itip/ics"
@@ -67,6 +69,80 @@ func (p *Processor) Respond(ctx context.Context, user string, id uint64, action,
 		}
 		pi.Status, pi.Resolution, pi.Updated = calstore.PendingDone, action, now
 		return tx.PutPending(pi)
+	})
+	if err == nil && len(res.Send) > 0 && p.OnEnqueue != nil {
+		p.OnEnqueue()
+	}
+	return res, err
+}
+
+// Answer sets the user's PARTSTAT on a stored event (whole event, or the
+// instance rid in itip's RECURRENCE-ID form: an occurrence of the series
+// without an override gets one) with action accept, tentative or decline,
+// for a calendar app's write and for `imipctl respond -instance`; as is a
+// delegate deciding for the user, as for Respond. It reuses the decision of `imipctl respond`: the open
+// invitation or rescheduled item of the UID and instance is decided with
+// Respond; when none is open (the user answered before and changes their
+// mind), the same itip.Respond decision is taken on the stored copy. Either
+// way the REPLY goes to the outbox and OnEnqueue wakes the sender.
+func (p *Processor) Answer(ctx context.Context, user, uid, rid, action, as string) (itip.Result, error) {
+	if _, ok := map[string]bool{"accept": true, "tentative": true, "decline": true}[action]; !ok {
+		return itip.Result{}, fmt.Errorf("%w: %q", itip.ErrAction, action)
+	}
+	var id uint64
+	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
+		open, err := tx.PendingForUID(user, uid)
+		for _, pi := range open {
+			if (pi.Kind == itip.KindInvitation || pi.Kind == itip.KindRescheduled) && pi.RecurrenceID == rid {
+				id = pi.ID
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return itip.Result{}, err
+	}
+	if id != 0 {
+		res, err := p.Respond(ctx, user, id, action, as)
+		if !errors.Is(err, ErrNotOpen) {
+			return res, err
+		}
+		// Decided meanwhile: answer on the stored copy.
+	}
+	now := p.now()
+	var res itip.Result
+	err = p.Store.Write(ctx, func(tx calstore.Tx) error {
+		u, err := p.ensureUser(tx, user, now)
+		if err != nil {
+			return err
+		}
+		ev, stored, err := loadEvent(tx, u.Address, uid, nil)
+		if err != nil {
+			return err
+		}
+		if stored == nil {
+			return fmt.Errorf("event %s of %s: %w", uid, u.Address, calstore.ErrNotFound)
+		}
+		req, err := ics.Decode(ev.Data, storedLimits)
+		if err != nil {
+			return err
+		}
+		req.Props.SetText(ical.PropMethod, string(itip.Request))
+		msg, err := itip.ParseMessage(req)
+		if err != nil {
+			return fmt.Errorf("event %s of %s: %w", uid, u.Address, err)
+		}
+		res, err = itip.Respond(itip.Decision{Kind: itip.KindInvitation, Action: action, RecurrenceID: rid, Msg: msg, Stored: stored, User: u, Now: now,
+			SentBy: calstore.Normalize(as)})
+		if err != nil {
+			return err
+		}
+		summary := "answered: " + action
+		if rid != "" {
+			summary += " (occurrence " + rid + ")"
+		}
+		h := calstore.HistoryEntry{Method: "respond", Outcome: string(res.Outcome), Reason: action, Summary: summary}
+		return commit(tx, u.Address, ev, stored, res, h, origin{}, 0, now, nil)
 	})
 	if err == nil && len(res.Send) > 0 && p.OnEnqueue != nil {
 		p.OnEnqueue()

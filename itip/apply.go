@@ -70,6 +70,10 @@ type Result struct {
 	// Obsolete, when not empty, closes the user's open pending items for this
 	// UID with this reason (a later message decided them).
 	Obsolete string
+	// ObsoleteInstance, with Obsolete, limits it to the items of this
+	// RECURRENCE-ID (an answer for one occurrence leaves the series'
+	// invitation open).
+	ObsoleteInstance string
 	// Send are iTIP messages to queue (sending is the outbox's job).
 	Send []Outgoing
 	// Note is a short human description of what happened, for the history.

@@ -22,4 +22,6 @@
 //	counter.go  RFC 5546 §3.2.7 COUNTER, §3.2.8 DECLINECOUNTER
 //	outgoing.go SPEC "Outgoing mail teaches the calendar"
 //	respond.go  the user's decisions on pending items
+//	attendee.go RFC 6638 §3.2.2.1 what an attendee's calendar app may change
+//	compare.go  RFC 5545 §3.3 property values compared by meaning
 package itip

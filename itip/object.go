@@ -255,3 +255,26 @@ func setInt(c *ical.Component, name string, v int) {
 	p.Value = strconv.Itoa(v)
 	c.Props.Set(p)
 }
+
+// uid returns the event's UID.
+func (o *object) uid() string {
+	for _, c := range o.events() {
+		if v := propValue(c, ical.PropUID); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// summary returns the SUMMARY of the master (or first component), its
+// TEXT escapes read.
+func (o *object) summary() string {
+	c := o.master()
+	if evs := o.events(); c == nil && len(evs) > 0 {
+		c = evs[0]
+	}
+	if c == nil {
+		return ""
+	}
+	return unescapeText(propValue(c, ical.PropSummary))
+}

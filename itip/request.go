@@ -292,24 +292,17 @@ func roleOf(p *ical.Prop) string {
 	return "REQ-PARTICIPANT"
 }
 
-// timingChanged compares the properties that make a reschedule.
+// timingChanged compares the properties that make a reschedule (SPEC
+// "Methods"): DTSTART, the end (DTEND or DURATION), RRULE, RDATE and
+// EXDATE, by meaning (compare.go).
 func timingChanged(a, b *ical.Component, za, zb *ics.Zones) bool {
-	if !sameInstant(a.Props.Get(ical.PropDateTimeStart), b.Props.Get(ical.PropDateTimeStart), za, zb) {
-		return true
-	}
-	if !sameLength(a, b, za, zb) {
-		return true
-	}
-	if normRRule(a) != normRRule(b) {
-		return true
-	}
-	for _, name := range []string{ical.PropRecurrenceDates, ical.PropExceptionDates} {
-		if !sameTimeSet(a, b, name, za, zb) {
-			return true
-		}
-	}
-	return false
+	return len(changedProps(a, b, za, zb, notTiming)) > 0
 }
+
+var timingProps = map[string]bool{ical.PropDateTimeStart: true, ical.PropDateTimeEnd: true, ical.PropRecurrenceRule: true,
+	"EXRULE": true, ical.PropRecurrenceDates: true, ical.PropExceptionDates: true}
+
+func notTiming(name string) bool { return !timingProps[name] }
 
 func sameInstant(a, b *ical.Prop, za, zb *ics.Zones) bool {
 	if a == nil || b == nil {
@@ -355,44 +348,6 @@ func length(c *ical.Component, z *ics.Zones) (string, bool) {
 		return de.Value, true
 	}
 	return te.T.Sub(ts.T).String(), true
-}
-
-func normRRule(c *ical.Component) string {
-	var rules []string
-	for _, p := range c.Props[ical.PropRecurrenceRule] {
-		parts := strings.Split(strings.ToUpper(strings.TrimSpace(p.Value)), ";")
-		sort.Strings(parts)
-		rules = append(rules, strings.Join(parts, ";"))
-	}
-	sort.Strings(rules)
-	return strings.Join(rules, "|")
-}
-
-func sameTimeSet(a, b *ical.Component, name string, za, zb *ics.Zones) bool {
-	set := func(c *ical.Component, z *ics.Zones) map[int64]bool {
-		m := map[int64]bool{}
-		for i := range c.Props[name] {
-			ts, err := z.PropTimes(&c.Props[name][i])
-			if err != nil {
-				m[int64(len(c.Props[name][i].Value))^int64(i)<<40] = true
-				continue
-			}
-			for _, t := range ts {
-				m[t.T.Unix()] = true
-			}
-		}
-		return m
-	}
-	sa, sb := set(a, za), set(b, zb)
-	if len(sa) != len(sb) {
-		return false
-	}
-	for k := range sa {
-		if !sb[k] {
-			return false
-		}
-	}
-	return true
 }
 
 // sortEvents orders a stored object: VTIMEZONEs, then the master, then

@@ -1,6 +1,7 @@
 package itip
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -140,6 +141,13 @@ func answer(d Decision) (Result, error) {
 			break
 		}
 	}
+	if d.RecurrenceID != "" && o.find(d.RecurrenceID) == nil && d.Stored != nil {
+		// One occurrence of the series: it gets its override (RFC 5546
+		// §3.2.3, a REPLY with RECURRENCE-ID for one instance).
+		if err := o.addOverride(d.RecurrenceID); err != nil {
+			return Result{}, err
+		}
+	}
 	for _, c := range o.events() {
 		rid := o.rid(c)
 		if d.RecurrenceID != "" && rid != d.RecurrenceID {
@@ -183,11 +191,36 @@ func answer(d Decision) (Result, error) {
 	// to a timezone" (0 or 1); only the zones the REPLY uses, not every
 	// zone of the stored copy.
 	usedTimezones(reply, out)
-	r := Result{Outcome: Applied, Reason: map[string]string{"ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined"}[ps], Cal: out, Obsolete: "answered"}
+	r := Result{Outcome: Applied, Reason: map[string]string{"ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined"}[ps], Cal: out,
+		Obsolete: "answered", ObsoleteInstance: d.RecurrenceID}
 	if org != "" && !d.User.Is(org) {
 		r.Send = []Outgoing{{Method: Reply, From: from, To: []string{org}, Cal: reply}}
 	}
 	return r, nil
+}
+
+// ErrNoInstance is returned for an answer to an instance the event does not
+// have.
+var ErrNoInstance = errors.New("itip: no such occurrence")
+
+// addOverride adds the override of the occurrence rid (a RECURRENCE-ID
+// key, Instance.RecurrenceID) made from the master (RFC 5545 §3.8.4.4);
+// an instant the series does not make is ErrNoInstance, naming the event.
+func (o *object) addOverride(rid string) error {
+	m := o.master()
+	if m == nil || !o.isOccurrence(rid) {
+		return fmt.Errorf("%w: %s is not an occurrence of %q (UID %s)", ErrNoInstance, rid, o.summary(), o.uid())
+	}
+	p := ical.Prop{Name: ical.PropRecurrenceID, Value: rid, Params: ical.Params{}}
+	if len(rid) == 8 {
+		p.Params.Set(ical.ParamValue, "DATE")
+	}
+	c := ical.NewComponent(ical.CompEvent)
+	c.Props.Set(&p)
+	if o.makeOverride(&Instance{Comp: c, zones: o.zones}) == nil {
+		return fmt.Errorf("%w: %s of %q (UID %s)", ErrNoInstance, rid, o.summary(), o.uid())
+	}
+	return nil
 }
 
 // addCrasher puts an uninvited attendee on the list (seed, "party
