@@ -146,7 +146,7 @@ func valueMeaning(c *ical.Component, p *ical.Prop, z *ics.Zones) []string {
 	case name == ical.PropCategories || name == ical.PropResources:
 		return textList(raw)
 	case textProps[name]:
-		return []string{cleanText(unescapeText(raw))}
+		return []string{cleanText(ics.UnescapeText(raw))}
 	case enumProps[name]:
 		return []string{strings.ToUpper(raw)}
 	case name == ical.PropPriority || name == ical.PropSequence:
@@ -191,31 +191,6 @@ func paramMeaning(ps ical.Params, timeValue bool) string {
 	return "\x00" + strings.Join(keys, "\x00")
 }
 
-// unescapeText reads a TEXT value (RFC 5545 §3.3.11): `\\`, `\;`, `\,`,
-// `\n` and `\N`; another backslash is kept.
-func unescapeText(v string) string {
-	if !strings.Contains(v, `\`) {
-		return v
-	}
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		if v[i] == '\\' && i+1 < len(v) {
-			switch v[i+1] {
-			case 'n', 'N':
-				b.WriteByte('\n')
-				i++
-				continue
-			case '\\', ';', ',':
-				b.WriteByte(v[i+1])
-				i++
-				continue
-			}
-		}
-		b.WriteByte(v[i])
-	}
-	return b.String()
-}
-
 func cleanText(v string) string {
 	return strings.TrimSpace(strings.ReplaceAll(v, "\r\n", "\n"))
 }
@@ -229,11 +204,11 @@ func textList(v string) []string {
 		case '\\':
 			i++
 		case ',':
-			out = append(out, cleanText(unescapeText(v[start:i])))
+			out = append(out, cleanText(ics.UnescapeText(v[start:i])))
 			start = i + 1
 		}
 	}
-	return append(out, cleanText(unescapeText(v[start:])))
+	return append(out, cleanText(ics.UnescapeText(v[start:])))
 }
 
 // ruleMeaning is a recurrence rule (RFC 5545 §3.3.10) in a form that

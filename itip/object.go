@@ -276,5 +276,5 @@ func (o *object) summary() string {
 	if c == nil {
 		return ""
 	}
-	return unescapeText(propValue(c, ical.PropSummary))
+	return ics.UnescapeText(propValue(c, ical.PropSummary))
 }

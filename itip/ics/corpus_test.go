@@ -86,7 +86,7 @@ func collectTZIDs(c *ical.Component) []string {
 		for name, props := range c.Props {
 			for _, p := range props {
 				if name == ical.PropTimezoneID && c.Name == ical.CompTimezone {
-					out = append(out, unescapeText(p.Value))
+					out = append(out, UnescapeText(p.Value))
 				}
 				out = append(out, p.Params.Values(ical.PropTimezoneID)...)
 			}

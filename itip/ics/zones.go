@@ -167,15 +167,18 @@ func (z *Zones) vtimezone(raw, name string) *ical.Component {
 		if p.Value == raw {
 			return c
 		}
-		if loose == nil && cleanTZID(unescapeText(p.Value)) == name {
+		if loose == nil && cleanTZID(UnescapeText(p.Value)) == name {
 			loose = c
 		}
 	}
 	return loose
 }
 
-// unescapeText undoes RFC 5545 3.3.11 TEXT escapes.
-func unescapeText(s string) string {
+// UnescapeText reads a TEXT value (RFC 5545 §3.3.11): `\n` and `\N` are a
+// line break, a backslash before any other character stands for that
+// character. Property values are kept escaped by Decode; this is how to
+// read one for showing or comparing.
+func UnescapeText(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
