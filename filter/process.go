@@ -314,6 +314,7 @@ type object struct {
 func (p *Processor) decodeParts(msg *imip.Message, log *slog.Logger) []object {
 	var out []object
 	seen := map[string]bool{}
+	zb := ics.NewBudget() // one time-zone budget for all parts
 	for _, part := range msg.Parts {
 		o := object{data: part.Data, methodParam: part.Method}
 		cal, err := ics.Decode(part.Data, p.Cfg.ICS)
@@ -323,7 +324,7 @@ func (p *Processor) decodeParts(msg *imip.Message, log *slog.Logger) []object {
 			if errors.As(err, &le) {
 				o.reason = le.Reason
 			}
-		} else if m, err := itip.ParseMessage(cal); err != nil {
+		} else if m, err := itip.ParseMessageShared(cal, zb); err != nil {
 			o.err, o.reason = err, "invalid-itip"
 			var pe *itip.ParseError
 			if errors.As(err, &pe) {

@@ -28,6 +28,8 @@ import (
 //	vtimezones N      N VTIMEZONEs of 47 STANDARD blocks each, every block from
 //	                  1601 with a rule that never matches (February 30), and
 //	                  N-1 overrides whose RECURRENCE-IDs name them all
+//	vtimezone-parts N N calendar parts of that (vtimezones 20) kind, each for
+//	                  its own UID
 func generateMessage(t *testing.T, spec string) []byte {
 	t.Helper()
 	kind, ns, _ := strings.Cut(strings.TrimSpace(spec), " ")
@@ -115,6 +117,14 @@ func generateMessage(t *testing.T, spec string) []byte {
 	case "vtimezones":
 		b.WriteString(genHeader(kind, ""))
 		b.WriteString(genCalPart(genZonesCal(n)))
+	case "vtimezone-parts":
+		b.WriteString(genHeader(kind, ""))
+		b.WriteString("Content-Type: multipart/mixed; boundary=\"p\"\r\n\r\n")
+		for i := 0; i < n; i++ {
+			cal := strings.ReplaceAll(genZonesCal(20), "planning-9@remote.test", fmt.Sprintf("planning-9-%d@remote.test", i))
+			fmt.Fprintf(&b, "--p\r\n%s", genCalPart(cal))
+		}
+		b.WriteString("--p--\r\n")
 	default:
 		t.Fatalf("generate %q: unknown kind", spec)
 	}

@@ -174,7 +174,14 @@ func NormAddr(v string) string { return address.Normalize(v) }
 // is the METHOD the transport claimed ("" if none); the object's own METHOD wins
 // (SPEC "iMIP detection").
 func ParseMessage(cal *ical.Calendar) (*Message, error) {
-	m := &Message{Cal: cal, Zones: ics.NewZones(cal)}
+	return ParseMessageShared(cal, nil)
+}
+
+// ParseMessageShared is ParseMessage with the calendar's VTIMEZONE
+// conversions counted against zb, shared by the calendar parts of one mail
+// message (nil: a budget of its own; SECURITY.md "Time zones").
+func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
+	m := &Message{Cal: cal, Zones: ics.NewZonesShared(cal, zb)}
 	mp := cal.Props.Get(ical.PropMethod)
 	if mp == nil || strings.TrimSpace(mp.Value) == "" {
 		return nil, parseErr("missing-method", "no METHOD property")

@@ -23,10 +23,21 @@ type Zones struct {
 	// years is the range of years for which VTIMEZONE transitions are
 	// computed (see namedYears); set on first use.
 	years *[2]int
-	// spent counts the work of VTIMEZONE conversions for this calendar
-	// against tzBudgetYears and tzBudgetOnsets.
-	spentYears, spentOnsets int
+	// budget counts the work of VTIMEZONE conversions (this calendar's
+	// own, or shared with the other calendars of one message).
+	budget *Budget
 }
+
+// Budget is the work VTIMEZONE conversions may do: at most tzBudgetYears
+// rule-years and tzBudgetOnsets transitions. Each Zones from NewZones has
+// its own; NewZonesShared lets the calendars of one message (every
+// calendar part) share one, so that more parts do not buy more work.
+type Budget struct {
+	years, onsets int // spent
+}
+
+// NewBudget returns an unspent budget.
+func NewBudget() *Budget { return &Budget{} }
 
 type zoneResult struct {
 	loc *time.Location
@@ -40,7 +51,16 @@ const maxCachedZones = 256
 // NewZones returns a resolver for the TZIDs of cal (which may be nil: then
 // only IANA, Windows and display names resolve).
 func NewZones(cal *ical.Calendar) *Zones {
-	return &Zones{cal: cal, cache: make(map[string]zoneResult)}
+	return NewZonesShared(cal, nil)
+}
+
+// NewZonesShared is NewZones with the VTIMEZONE conversions counted against
+// b (nil: a budget of its own).
+func NewZonesShared(cal *ical.Calendar, b *Budget) *Zones {
+	if b == nil {
+		b = NewBudget()
+	}
+	return &Zones{cal: cal, cache: make(map[string]zoneResult), budget: b}
 }
 
 // Location resolves tzid, in this order: (1) an IANA name, after removing
@@ -388,10 +408,10 @@ func (z *Zones) locationFromVTimezone(name string, vtz *ical.Component) (loc *ti
 			return nil, fmt.Errorf("too many transitions")
 		}
 	}
-	if z.spentOnsets+len(onsets) > tzBudgetOnsets {
+	if z.budget.onsets+len(onsets) > tzBudgetOnsets {
 		return nil, errTZBudget
 	}
-	z.spentOnsets += len(onsets)
+	z.budget.onsets += len(onsets)
 	if len(onsets) == 0 {
 		return nil, fmt.Errorf("no usable STANDARD/DAYLIGHT component")
 	}
@@ -485,10 +505,10 @@ func (z *Zones) subOnsets(sub *ical.Component, lo, hi int) ([]onset, *yearlyRule
 			y += k * opt.Interval
 		}
 		if years := (until.Year()-y)/opt.Interval + 1; years > 0 {
-			if z.spentYears+years > tzBudgetYears {
+			if z.budget.years+years > tzBudgetYears {
 				return nil, nil, errTZBudget
 			}
-			z.spentYears += years
+			z.budget.years += years
 		}
 		count := 0
 		done := false

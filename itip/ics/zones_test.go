@@ -309,8 +309,8 @@ END:VCALENDAR
 			t.Errorf("offset at %s = %d, want %d", tt.at, got, tt.off)
 		}
 	}
-	if z.spentYears > 2*4 {
-		t.Errorf("evaluated %d rule-years, want at most 8", z.spentYears)
+	if z.budget.years > 2*4 {
+		t.Errorf("evaluated %d rule-years, want at most 8", z.budget.years)
 	}
 }
 
@@ -344,8 +344,8 @@ func TestVTimezoneBudget(t *testing.T) {
 			t.Fatalf("Z%d: %v", i, err)
 		}
 	}
-	if z.spentYears > tzBudgetYears || resolved == 0 || resolved == 40 {
-		t.Fatalf("%d zones resolved, %d rule-years evaluated", resolved, z.spentYears)
+	if z.budget.years > tzBudgetYears || resolved == 0 || resolved == 40 {
+		t.Fatalf("%d zones resolved, %d rule-years evaluated", resolved, z.budget.years)
 	}
 }
 
@@ -386,5 +386,28 @@ END:VCALENDAR
 		if _, want := tm.In(ny).Zone(); got != want {
 			t.Errorf("offset at %s = %d, want %d", at, got, want)
 		}
+	}
+}
+
+// The calendars of one message share one budget: a second calendar gets
+// only what the first left.
+func TestVTimezoneSharedBudget(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:Z\r\n")
+	for j := 0; j < 20; j++ {
+		b.WriteString("BEGIN:STANDARD\r\nDTSTART:16010101T000000\r\nRRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0000\r\nEND:STANDARD\r\n")
+	}
+	// 1950..2100: 20 rules of 152 years, 3,040 rule-years.
+	b.WriteString("END:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=Z:19500101T000000\r\nDTEND;TZID=Z:21000101T000000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+	cal := mustDecode(t, b.String())
+	shared := NewBudget()
+	if _, err := NewZonesShared(cal, shared).Location("Z"); err != nil {
+		t.Fatalf("first part: %v", err)
+	}
+	if _, err := NewZonesShared(cal, shared).Location("Z"); !errors.Is(err, ErrUnknownTZ) {
+		t.Fatalf("second part on the spent budget: %v", err)
+	}
+	if _, err := NewZones(cal).Location("Z"); err != nil {
+		t.Fatalf("a calendar of its own: %v", err)
 	}
 }
