@@ -101,13 +101,22 @@ func startSendmail(t *testing.T) *sendmailMTA {
 		"service.switch": "hosts files\naliases files\n",
 		"hosts":          "127.0.0.1 sm.example.test sm localhost\n",
 		"nsswitch.conf":  "hosts: files\npasswd: files\ngroup: files\nshadow: files\n",
-		"relay-domains":  "",
-		"helpfile":       "",
+		// Cyrus SASL's config for Sendmail (AUTH PLAIN against a private
+		// sasldb), read from /usr/lib/sasl2, which this directory is
+		// bound over for Sendmail alone (below).
+		"sasl/Sendmail.conf": "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN\nsasldb_path: " +
+			filepath.Join(s.dir, "sasl/sasldb2") + "\n",
+		"relay-domains": "",
+		"helpfile":      "",
 	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(s.dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(s.dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	writeSASLDB(t, filepath.Join(s.dir, "sasl/sasldb2"), mailboxes)
 	mc := fmt.Sprintf(`divert(-1)
 # private Sendmail for imipd's e2e tests
 divert(0)dnl
@@ -132,6 +141,9 @@ define(`+"`confDONT_BLAME_SENDMAIL', `TrustStickyBit'"+`)dnl
 dnl The machine is shared: never queue or refuse for its load average.
 define(`+"`confQUEUE_LA', `1000'"+`)dnl
 define(`+"`confREFUSE_LA', `1000'"+`)dnl
+dnl AUTH PLAIN without TLS (loopback only), users in the private sasldb.
+define(`+"`confAUTH_MECHANISMS', `PLAIN'"+`)dnl
+TRUST_AUTH_MECH(`+"`PLAIN'"+`)dnl
 dnl Outside senders' domains do not resolve here (no DNS).
 FEATURE(`+"`accept_unresolvable_domains'"+`)dnl
 FEATURE(`+"`nocanonify'"+`)dnl
@@ -173,7 +185,9 @@ Mdovecot,	P=[IPC], F=lsDFMnqXzm, S=EnvFromSMTP/HdrFromSMTP, R=EnvToSMTP, E=\r\n,
 	// machine's is "vm"). So it runs in its own UTS and mount namespaces
 	// (unshare(1), util-linux): named sm.example.test, with the private
 	// hosts file and an nsswitch.conf of "files" bound over /etc/hosts and
-	// /etc/nsswitch.conf for its processes only. No DNS query leaves, and
+	// /etc/nsswitch.conf for its processes only, and the SASL config over
+	// /usr/lib/sasl2 (libsasl2-2's, empty; Sendmail clears the environment,
+	// so SASL_CONF_PATH cannot name it). No DNS query leaves, and
 	// the machine's name and files are untouched. sh execs Sendmail, so
 	// the PID started is Sendmail's.
 	lf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -184,6 +198,7 @@ Mdovecot,	P=[IPC], F=lsDFMnqXzm, S=EnvFromSMTP/HdrFromSMTP, R=EnvToSMTP, E=\r\n,
 		`echo sm.example.test >/proc/sys/kernel/hostname &&
 mount --bind "$1/hosts" /etc/hosts &&
 mount --bind "$1/nsswitch.conf" /etc/nsswitch.conf &&
+mount --bind "$1/sasl" /usr/lib/sasl2 &&
 shift && exec "$0" "$@"`,
 		bin, s.dir, "-C", cfFile, "-bD", "-q10s", "-X", s.log)
 	cmd.Stdout, cmd.Stderr = lf, lf
@@ -246,11 +261,14 @@ func (s *sendmailMTA) stop() error {
 }
 
 // TestSendmail: the milter path through Debian's Sendmail, configured with
-// contrib/sendmail/imipd.mc. An invitation from a known outside organizer,
-// an attendee's reply to a local organizer, and a message carrying a forged
-// X-IMIP-Processed: each is delivered with imipd's one header, the forged
-// copy is gone, and the calendars change as the rules say (read back with
-// imipctl). imipd reads Sendmail's queue id ("i") for its log lines.
+// contrib/sendmail/imipd.mc. An invitation from a known outside organizer
+// (imipd logs Sendmail's queue id, "i"); a local organizer's invitation sent
+// with AUTH, recorded as her own ({auth_authen}), and an outside attendee's
+// REPLY to it; the same without a login (nobody's own); messages carrying a
+// forged X-IMIP-Processed; and mail while imipd is stopped (delivered
+// untagged: contrib sets no F=). Each is delivered through Dovecot with
+// imipd's one header, and the calendars change as the rules say (read back
+// with imipctl).
 func TestSendmail(t *testing.T) {
 	needImipd(t)
 	s := startSendmail(t)
@@ -288,15 +306,20 @@ func TestSendmail(t *testing.T) {
 		waitImipdLog(t, regexp.MustCompile(`queue_id=`+id[1]+`\b.*`+regexp.QuoteMeta(uid)+`|`+regexp.QuoteMeta(uid)+`.*queue_id=`+id[1]+`\b`))
 	})
 
-	t.Run("reply", func(t *testing.T) {
-		// alice's own copy of her invitation, then dave's answer to it
-		// through Sendmail: her copy shows dave's ACCEPTED.
-		alice, dave := "alice@example.test", "dave@remote.test"
-		uid := unique("sendmail-reply") + "@example.test"
-		inv := request(uid, alice, []string{dave}, dave)
-		imipctlImport(t, alice, inv)
-		if ev := findEvent(events(t, alice), uid); ev == nil {
-			t.Fatalf("alice's copy of %s was not imported", uid)
+	t.Run("own-and-reply", func(t *testing.T) {
+		// alice sends her invitation through Sendmail logged in with AUTH:
+		// imipd gets her login as {auth_authen} and records her own copy.
+		// Then dave's answer arrives from outside: her copy shows his
+		// ACCEPTED.
+		alice, bob, dave := "alice@example.test", "bob@example.test", "dave@remote.test"
+		uid := unique("sendmail-own") + "@example.test"
+		inv := request(uid, alice, []string{bob}, bob, dave)
+		if err := submitAs(s.port, alice, alice, []string{bob}, inv.bytes()); err != nil {
+			t.Fatalf("Sendmail, AUTH as alice: %v", err)
+		}
+		waitMail(t, bob, inv.mid)
+		if findEvent(events(t, alice), uid) == nil {
+			t.Fatalf("alice's own copy of %s was not recorded from her AUTH submission", uid)
 		}
 		r := reply(uid, alice, dave, "ACCEPTED")
 		send(t, dave, []string{alice}, r.bytes())
@@ -305,6 +328,19 @@ func TestSendmail(t *testing.T) {
 			t.Errorf("%s: %q, want applied for the REPLY", hdr, h)
 		}
 		waitPartstat(t, alice, uid, dave, "ACCEPTED")
+	})
+
+	t.Run("no-login", func(t *testing.T) {
+		// The same invitation without AUTH is nobody's own: no copy for
+		// alice, though bob still gets it.
+		alice, bob := "alice@example.test", "bob@example.test"
+		uid := unique("sendmail-nologin") + "@example.test"
+		inv := request(uid, alice, []string{bob}, bob)
+		send(t, alice, []string{bob}, inv.bytes())
+		waitMail(t, bob, inv.mid)
+		if findEvent(events(t, alice), uid) != nil {
+			t.Fatalf("alice's own copy of %s was recorded from mail without a login", uid)
+		}
 	})
 
 	t.Run("forged", func(t *testing.T) {
@@ -347,20 +383,25 @@ func TestSendmail(t *testing.T) {
 	})
 }
 
-// imipctlImport stores m's calendar as user's own (imipctl import).
-func imipctlImport(t *testing.T, user string, m itipMessage) {
+// writeSASLDB writes Cyrus SASL's sasldb (a Berkeley DB hash; keys
+// "login NUL realm NUL userPassword") with password "secret" for each
+// address, with Perl's DB_File (libperl, on the same libdb as libsasl2).
+// Each login is stored for Sendmail's realm (its $j) and, split at "@",
+// for its own domain, which Cyrus uses for a login with a realm.
+func writeSASLDB(t *testing.T, path string, logins []string) {
 	t.Helper()
-	raw := string(m.bytes())
-	i := strings.Index(raw, "BEGIN:VCALENDAR")
-	j := strings.Index(raw, "END:VCALENDAR")
-	if i < 0 || j < i {
-		t.Fatalf("no calendar in %s", m.mid)
+	const script = `use DB_File; use Fcntl;
+my $db = shift;
+tie(my %h, "DB_File", $db, O_RDWR|O_CREAT, 0600, $DB_HASH) or die "$db: $!";
+for my $l (@ARGV) {
+	my ($local, $domain) = split /\@/, $l, 2;
+	$h{"$l\0sm.example.test\0userPassword"} = "secret";
+	$h{"$local\0$domain\0userPassword"} = "secret";
+}
+untie %h or die "$db: $!";`
+	if out, err := runCmd(10*time.Second, "perl", append([]string{"-e", script, path}, logins...)...); err != nil {
+		t.Fatalf("sasldb (perl DB_File): %v\n%s", err, out)
 	}
-	f := filepath.Join(t.TempDir(), "own.ics")
-	if err := os.WriteFile(f, []byte(raw[i:j+len("END:VCALENDAR\r\n")]), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	imipctl(t, "import", user, f)
 }
 
 // waitImipdLog polls imipd's log until re matches a line.
