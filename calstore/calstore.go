@@ -76,11 +76,14 @@ const (
 
 // User is a local calendar user.
 type User struct {
-	Address   string    `json:"address"`             // primary calendar address, lower-case, no "mailto:"
-	Aliases   []string  `json:"aliases,omitempty"`   // further addresses of the same user (lower-case)
-	Delegates []string  `json:"delegates,omitempty"` // addresses allowed to act on the user's behalf (seed "secretary")
-	Policy    string    `json:"policy,omitempty"`    // "always" | "known" | "never" | "" (server default)
-	Created   time.Time `json:"created"`             // set by PutUser on creation when zero; kept on replace when zero
+	Address   string   `json:"address"`             // primary calendar address, lower-case, no "mailto:"
+	Aliases   []string `json:"aliases,omitempty"`   // further addresses of the same user (lower-case)
+	Delegates []string `json:"delegates,omitempty"` // addresses allowed to act on the user's behalf (seed "secretary")
+	Policy    string   `json:"policy,omitempty"`    // "always" | "known" | "never" | "" (server default)
+	// TimeZone is the IANA name of the zone the user reads times in
+	// (imipctl user set -tz); "" = the server's default_timezone.
+	TimeZone string    `json:"time_zone,omitempty"`
+	Created  time.Time `json:"created"` // set by PutUser on creation when zero; kept on replace when zero
 
 	// PasswordHash is the user's CalDAV app password as a bcrypt hash
 	// (imipctl user password); "" = no CalDAV login with a password.

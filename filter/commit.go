@@ -59,7 +59,8 @@ func (p *Processor) ensureUser(tx calstore.Tx, addr string, now time.Time) (itip
 	if pol == "" {
 		pol = p.Cfg.DefaultPolicy
 	}
-	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol, Delimiter: p.Cfg.RecipientDelimiter}, nil
+	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol, Delimiter: p.Cfg.RecipientDelimiter,
+		Zone: userZone(u, p.Cfg.DefaultZone)}, nil
 }
 
 // origin is the message a decision came from, kept with pending items so

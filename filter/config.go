@@ -20,9 +20,12 @@ import (
 // File is imipd's configuration file (TOML, SPEC "Interfaces"). Every key
 // has an embedded default, so an empty file (or none) is a working setup.
 type File struct {
-	DataDir                    string   `toml:"data_dir"`
-	LocalDomains               []string `toml:"local_domains"`
-	DefaultPolicy              string   `toml:"default_policy"`
+	DataDir       string   `toml:"data_dir"`
+	LocalDomains  []string `toml:"local_domains"`
+	DefaultPolicy string   `toml:"default_policy"`
+	// DefaultTimezone is the IANA time zone descriptions show times in
+	// for users without one of their own (imipctl user set -tz); "" = UTC.
+	DefaultTimezone            string   `toml:"default_timezone"`
 	Timeframe                  string   `toml:"timeframe"`
 	Header                     string   `toml:"header"`
 	TrustedAuthServIDs         []string `toml:"trusted_authserv_ids"`
@@ -397,6 +400,13 @@ func (f File) Processing() (Config, error) {
 		bad("default_policy", "%q: want always, known or never", f.DefaultPolicy)
 	} else {
 		c.DefaultPolicy = p
+	}
+	if f.DefaultTimezone != "" {
+		if z, err := LoadZone(f.DefaultTimezone); err != nil {
+			bad("default_timezone", "%v", err)
+		} else {
+			c.DefaultZone = z
+		}
 	}
 	if tf, err := itip.ParseTimeframe(f.Timeframe); err != nil {
 		bad("timeframe", "%v", err)

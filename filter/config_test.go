@@ -21,13 +21,13 @@ func TestConfigExample(t *testing.T) {
 
 func TestConfigErrorsNameKeys(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "bad.toml")
-	os.WriteFile(p, []byte("default_policy = \"sometimes\"\ntimeframe = \"4X\"\nbogus = 1\n[milter]\nlisten = \"127.0.0.1:1\"\n"), 0o600)
+	os.WriteFile(p, []byte("default_policy = \"sometimes\"\ndefault_timezone = \"Mars/Olympus\"\ntimeframe = \"4X\"\nbogus = 1\n[milter]\nlisten = \"127.0.0.1:1\"\n"), 0o600)
 	_, err := LoadFile(p)
 	var ce *ConfigError
 	if !errors.As(err, &ce) {
 		t.Fatalf("got %v", err)
 	}
-	for _, key := range []string{"default_policy", "timeframe", `"bogus"`, "milter.listen"} {
+	for _, key := range []string{"default_policy", "default_timezone", "timeframe", `"bogus"`, "milter.listen"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s:\n%v", key, err)
 		}

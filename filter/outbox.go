@@ -51,6 +51,9 @@ type OutboxOptions struct {
 	// Retention: sent items are deleted this long after they were sent;
 	// default 7 days. Failed items stay until retried or removed.
 	Retention time.Duration
+	// DefaultZone is the time zone of the text part for a user without
+	// one of their own (default_timezone); nil = UTC.
+	DefaultZone *time.Location
 }
 
 // Defaults of OutboxOptions.
@@ -320,6 +323,7 @@ func (o *Outbox) attempt(ctx context.Context, id uint64) (time.Time, error) {
 	now := o.now()
 	var it calstore.OutboxItem
 	ok := false
+	var zone *time.Location
 	err := o.store.Write(ctx, func(tx calstore.Tx) error {
 		var err error
 		it, err = tx.OutboxItem(id)
@@ -335,6 +339,11 @@ func (o *Outbox) attempt(ctx context.Context, id uint64) (time.Time, error) {
 			ok = false
 			return nil
 		}
+		// The text part shows times in the sending user's zone.
+		zone = o.opt.DefaultZone
+		if u, err := tx.User(it.User); err == nil {
+			zone = userZone(u, o.opt.DefaultZone)
+		}
 		it.Attempts++
 		it.NextAttempt = now.Add(o.backoff(it.Attempts))
 		it.Updated = now
@@ -346,7 +355,7 @@ func (o *Outbox) attempt(ctx context.Context, id uint64) (time.Time, error) {
 	}
 	log := o.log.With("outbox_id", it.ID, "method", it.Method, "uid", it.UID, "from", it.From, "to", it.To, "attempt", it.Attempts)
 
-	msgID, raw, cerr := Compose(it, now, o.opt.Hostname)
+	msgID, raw, cerr := Compose(it, now, o.opt.Hostname, zone)
 	var serr error
 	if cerr != nil {
 		serr = &sendError{stage: "compose", err: cerr, permanent: true}
@@ -571,8 +580,9 @@ func OutboxMessageID(it calstore.OutboxItem, hostname string) string {
 // (OutboxMessageID), the item's Subject, and a multipart/alternative body
 // with a readable text/plain summary and the iCalendar object as
 // text/calendar; method=METHOD. Automatic answers carry Auto-Submitted:
-// auto-replied (RFC 3834) and X-Auto-Response-Suppress: All.
-func Compose(it calstore.OutboxItem, now time.Time, hostname string) (msgID string, raw []byte, err error) {
+// auto-replied (RFC 3834) and X-Auto-Response-Suppress: All. The summary
+// shows times in zone (the sending user's; nil = UTC).
+func Compose(it calstore.OutboxItem, now time.Time, hostname string, zone *time.Location) (msgID string, raw []byte, err error) {
 	if strings.TrimSpace(it.From) == "" || len(it.To) == 0 {
 		return "", nil, fmt.Errorf("outbox item %d: no From or no recipients", it.ID)
 	}
@@ -637,7 +647,7 @@ func Compose(it calstore.OutboxItem, now time.Time, hostname string) (msgID stri
 	}
 	text := "A calendar message (" + method + ")."
 	if msg != nil {
-		text = itip.Describe(msg, reader) + "."
+		text = itip.Describe(msg, &itip.User{Address: reader, Zone: zone}) + "."
 	}
 	if sentBy != "" {
 		text += "\r\nSent by " + sentBy + " on behalf of " + from + "."

@@ -363,7 +363,7 @@ func TestComposeReply(t *testing.T) {
 		it := obReplyItem(auto)
 		it.ID, it.Created = 7, time.Date(2026, 3, 1, 9, 0, 0, 123, time.UTC)
 		now := time.Date(2026, 3, 1, 9, 5, 0, 0, time.UTC)
-		id, raw, err := filter.Compose(it, now, "imipd.test")
+		id, raw, err := filter.Compose(it, now, "imipd.test", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -420,13 +420,13 @@ func TestComposeReply(t *testing.T) {
 			}
 		}
 		// Stable: another attempt at another time, same Message-ID.
-		id2, _, _ := filter.Compose(it, now.Add(time.Hour), "imipd.test")
+		id2, _, _ := filter.Compose(it, now.Add(time.Hour), "imipd.test", nil)
 		if id2 != id || id != filter.OutboxMessageID(it, "imipd.test") {
 			t.Errorf("Message-ID not stable: %q, %q", id, id2)
 		}
 		other := it
 		other.ID = 8
-		if id3, _, _ := filter.Compose(other, now, "imipd.test"); id3 == id {
+		if id3, _, _ := filter.Compose(other, now, "imipd.test", nil); id3 == id {
 			t.Errorf("two items, one Message-ID %q", id)
 		}
 	}
@@ -435,7 +435,7 @@ func TestComposeReply(t *testing.T) {
 func TestComposeSentBy(t *testing.T) {
 	it := obReplyItem(false)
 	it.SentBy = "mailto:Sec@example.test"
-	_, raw, err := filter.Compose(it, time.Now(), "imipd.test")
+	_, raw, err := filter.Compose(it, time.Now(), "imipd.test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,13 +452,13 @@ func TestComposeBad(t *testing.T) {
 	it := obReplyItem(false)
 	it.Method = ""
 	it.Body = []byte("not a calendar")
-	if _, _, err := filter.Compose(it, time.Now(), "h"); err == nil {
+	if _, _, err := filter.Compose(it, time.Now(), "h", nil); err == nil {
 		t.Error("no METHOD anywhere: no error")
 	}
 	// METHOD from the body when the item has none.
 	it = obReplyItem(false)
 	it.Method = ""
-	_, raw, err := filter.Compose(it, time.Now(), "h")
+	_, raw, err := filter.Compose(it, time.Now(), "h", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -799,5 +799,36 @@ func TestOutboxRetention(t *testing.T) {
 	}
 	if n := len(sk.messages()); n != 0 {
 		t.Errorf("%d messages sent; nothing was queued", n)
+	}
+}
+
+// TestOutboxTextInUserZone: the text part of mail imipd sends shows times
+// in the sending user's zone, else in default_timezone (issue 14, item 5).
+func TestOutboxTextInUserZone(t *testing.T) {
+	_, err1 := time.LoadLocation("Asia/Tokyo")
+	newYork, err2 := time.LoadLocation("America/New_York")
+	if err1 != nil || err2 != nil {
+		t.Skip("no zone database")
+	}
+	db := obStore(t)
+	if err := db.Write(context.Background(), func(tx calstore.Tx) error {
+		return tx.PutUser(calstore.User{Address: "bob@example.test", TimeZone: "Asia/Tokyo"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sk := newObSink(t, nil)
+	obEnqueue(t, db, obReplyItem(false))
+	other := obReplyItem(false)
+	other.User, other.From = "carol@example.test", "carol@example.test"
+	obEnqueue(t, db, other)
+	opts := obOpts(sk.addr)
+	opts.DefaultZone = newYork
+	obRun(t, filter.NewOutbox(db, opts, obLog(t)))
+	msgs := sk.wait(2, 5*time.Second)
+	// 10:00–11:00 UTC on 10 Mar 2026.
+	for i, want := range []string{"on Tue 10 Mar 2026, 19:00–20:00 (Asia/Tokyo)", "on Tue 10 Mar 2026, 06:00–07:00 (America/New_York)"} {
+		if txt := string(obParse(t, msgs[i].data).text); !strings.Contains(txt, want) {
+			t.Errorf("message %d: text %q lacks %q", i, txt, want)
+		}
 	}
 }

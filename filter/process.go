@@ -43,8 +43,11 @@ type Config struct {
 	NewUsersPerMessage, NewUsersPerHour int
 	EventsPerUser, PendingPerUser       int
 	CalendarParts                       int
-	MIME                                imip.Limits
-	ICS                                 ics.Limits
+	// DefaultZone is the time zone of descriptions for users without one
+	// of their own (default_timezone); nil = UTC.
+	DefaultZone *time.Location
+	MIME        imip.Limits
+	ICS         ics.Limits
 }
 
 // DefaultConfig is the embedded default (SPEC "Interfaces").
@@ -207,7 +210,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 	}
 	objs := p.decodeParts(msg, log)
 	if env.DryRun {
-		rep.Description, rep.Objects = describe(objs)
+		rep.Description, rep.Objects = describe(objs, p.Cfg.DefaultZone)
 	}
 	if env.Outgoing {
 		more, err := p.delegators(ctx, env.MailFrom, objs, users)

@@ -36,7 +36,7 @@ func applyAdd(in *Input) Result {
 	settleOrganizerSentBy(out, st, in.From)
 	r := result(Applied, "added")
 	r.Cal = out
-	r.Note = Describe(m, in.User.Address)
+	r.Note = Describe(m, &in.User)
 	return r
 }
 
@@ -73,7 +73,7 @@ func addUnknown(in *Input) Result {
 	}
 	r := result(Ignored, "refresh-sent")
 	r.Send = []Outgoing{refreshFor(in, org.Address)}
-	r.Note = Describe(in.Msg, in.User.Address)
+	r.Note = Describe(in.Msg, &in.User)
 	return r
 }
 

@@ -136,7 +136,7 @@ func result(o Outcome, reason string) Result { return Result{Outcome: o, Reason:
 // may apply or ignore it later (SPEC "Policy", "Sender checks").
 func held(in *Input, reason string) Result {
 	r := result(NeedsAction, reason)
-	r.Pending = []PendingItem{{Kind: KindHeld, Reason: reason, Summary: Describe(in.Msg, in.User.Address), Actions: ActionsFor(KindHeld)}}
+	r.Pending = []PendingItem{{Kind: KindHeld, Reason: reason, Summary: Describe(in.Msg, &in.User), Actions: ActionsFor(KindHeld)}}
 	r.Note = "held: " + reason
 	return r
 }

@@ -42,7 +42,7 @@ func applyCancel(in *Input) Result {
 	if m.Master() != nil {
 		r.Obsolete = reason
 	}
-	r.Note = Describe(m, in.User.Address)
+	r.Note = Describe(m, &in.User)
 	return r
 }
 
@@ -71,7 +71,7 @@ func cancelUnknown(in *Input) Result {
 	}
 	r := result(Applied, "cancelled-unknown")
 	r.Cal = newStoredCal(m.Cal, comps...)
-	r.Note = Describe(m, in.User.Address)
+	r.Note = Describe(m, &in.User)
 	return r
 }
 

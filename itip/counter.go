@@ -19,7 +19,7 @@ func applyCounter(in *Input) Result {
 	if !in.Force && in.AuthFail != "" {
 		return held(in, in.AuthFail)
 	}
-	desc := Describe(m, in.User.Address)
+	desc := Describe(m, &in.User)
 	r = result(NeedsAction, "counter")
 	r.Pending = []PendingItem{{Kind: KindCounter, Reason: "counter", RecurrenceID: m.First().RecurrenceID, Attendee: who.Address, Summary: desc, Actions: ActionsFor(KindCounter)}}
 	r.Note = desc
@@ -41,7 +41,7 @@ func applyDeclineCounter(in *Input) Result {
 		return result(Outdated, "")
 	}
 	r := result(Applied, "recorded")
-	r.Note = Describe(m, in.User.Address)
+	r.Note = Describe(m, &in.User)
 	return r
 }
 

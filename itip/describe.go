@@ -2,92 +2,315 @@ package itip
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
 
 	"imipd/itip/ics"
 )
 
-// Describe says in a person's terms what a message is about: who asks what
-// of whom, for which event, when. user is the reader's address ("you").
-func Describe(m *Message, user string) string {
+// maxTitleRunes bounds the title in a description; a longer SUMMARY is cut
+// with "…".
+const maxTitleRunes = 120
+
+// Describe says in one English sentence, for reader, what a message is
+// about: who asks what of whom, for which event, when (README "How imipd
+// describes a message" is the grammar). reader is the person the sentence
+// speaks to: their addresses are "you", and times are shown in their Zone
+// (nil or a nil Zone: UTC). Pending items, the history, imipctl check and
+// the text part of the mail imipd sends all use it, so a description reads
+// the same everywhere.
+func Describe(m *Message, reader *User) string {
 	if m == nil || len(m.Instances) == 0 {
-		return "a calendar message without events"
+		return "A calendar message without events"
 	}
-	first := m.First()
-	title := ics.Line(first.Comp.Props.Get(ical.PropSummary))
-	if title == "" {
-		title = "(no title)"
+	d := describer{m: m, reader: reader, zone: time.UTC}
+	if reader != nil && reader.Zone != nil {
+		d.zone = reader.Zone
 	}
-	title = fmt.Sprintf("%q", title)
-	who := func(p Party) string {
-		if p.Address == "" {
-			return "someone"
-		}
-		if user != "" && p.Address == user {
-			return "you"
-		}
-		s := p.Address
-		if p.CN != "" {
-			s = p.CN + " <" + p.Address + ">"
-		}
-		if p.SentBy != "" && p.SentBy != p.Address {
-			// RFC 5545 §3.2.18: a claim the reader weighs (SPEC "Sender
-			// checks": "Sam on behalf of Carol invites you").
-			s = p.SentBy + " on behalf of " + s
-		}
-		return s
+	in := m.First()
+	what := title(in)
+	if in.RecurrenceID != "" {
+		what = "the occurrence of " + what
 	}
-	org := who(m.Organizer())
+	when := d.when(in)
+	if more := len(m.Instances) - 1; more > 0 && in.RecurrenceID != "" {
+		when += fmt.Sprintf(", and %d more occurrence%s", more, plural(more))
+	}
+	org := d.who(m.Organizer())
 	var att Party
-	if len(first.Attendees) > 0 {
-		att = first.Attendees[0]
+	if len(in.Attendees) > 0 {
+		att = in.Attendees[0]
 	}
-	when := describeWhen(m, first)
+	var s string
 	switch m.Method {
 	case Publish:
-		return fmt.Sprintf("%s published %s%s", org, title, when)
+		s = org + " published " + what + when
 	case Request:
-		n := len(first.Attendees)
-		return fmt.Sprintf("%s invites %s to %s%s (%d attendee%s)", org, invitees(first, user), title, when, n, plural(n))
-	case Reply:
-		return fmt.Sprintf("%s %s %s%s", who(att), partstatVerb(att.PartStat), title, when)
-	case Add:
-		return fmt.Sprintf("%s adds occurrences to %s%s", org, title, when)
-	case Cancel:
-		return fmt.Sprintf("%s cancelled %s%s", org, title, when)
-	case Refresh:
-		return fmt.Sprintf("%s asks for the current version of %s", who(att), title)
-	case Counter:
-		return fmt.Sprintf("%s proposes a change to %s%s", who(att), title, when)
-	case DeclineCounter:
-		return fmt.Sprintf("%s declined the proposed change to %s", org, title)
-	}
-	return string(m.Method) + " " + title
-}
-
-func invitees(in *Instance, user string) string {
-	for _, a := range in.Attendees {
-		if a.Address == user {
-			return "you"
+		if whom := d.invitees(in, org); whom != "" {
+			s = org + verb(org, " invites ", " invite ") + whom + " to " + what + when
+		} else {
+			s = org + verb(org, " schedules ", " schedule ") + what + when
 		}
+	case Reply:
+		a := d.who(att)
+		s = a + " " + answerVerb(a, att.PartStat) + " " + what + when
+	case Add:
+		n := len(m.Instances)
+		occ := "an occurrence"
+		if n > 1 {
+			occ = strconv.Itoa(n) + " occurrences"
+			when = ", the first" + when
+		}
+		s = org + verb(org, " adds ", " add ") + occ + " to " + title(in) + when
+	case Cancel:
+		s = org + " cancelled " + what + when
+	case Refresh:
+		a := d.who(att)
+		s = a + verb(a, " asks ", " ask ") + "for the current version of " + what
+	case Counter:
+		a := d.who(att)
+		s = a + verb(a, " proposes ", " propose ") + "a change to " + what
+		if when != "" {
+			s += ":" + when
+		}
+	case DeclineCounter:
+		s = org + " declined the proposed change to " + what
+	default:
+		s = string(m.Method) + " " + what
 	}
-	if len(in.Attendees) == 1 {
-		return in.Attendees[0].Address
-	}
-	return "attendees"
+	return capitalize(s)
 }
 
-func plural(n int) string {
-	if n == 1 {
+// describer holds what one description needs.
+type describer struct {
+	m      *Message
+	reader *User
+	zone   *time.Location
+}
+
+// who names a party: "you" for the reader, else the common name and the
+// address ("Carol Example <carol@example.com>"), the address alone when
+// there is no name or the name is the address; a SENT-BY is a claim the
+// reader weighs (RFC 5545 §3.2.18; SPEC "Sender checks": "Sam on behalf of
+// Carol invites you").
+func (d *describer) who(p Party) string {
+	if p.Address == "" {
+		return "someone"
+	}
+	if d.reader != nil && d.reader.Is(p.Address) {
+		return "you"
+	}
+	s := p.Address
+	if cn := ics.OneLine(p.CN); cn != "" && !strings.EqualFold(strings.TrimPrefix(strings.ToLower(cn), "mailto:"), p.Address) {
+		s = cn + " <" + p.Address + ">"
+	}
+	if p.SentBy != "" && p.SentBy != p.Address {
+		by := p.SentBy
+		if d.reader != nil && d.reader.Is(by) {
+			by = "you"
+		}
+		s = by + " on behalf of " + s
+	}
+	return s
+}
+
+// invitees is whom a REQUEST invites, as the reader sees it: "you", "you
+// and 2 others", the one attendee, "3 people"; "" when nobody. When the
+// reader is the organizer ("You invite …"), the reader is not counted.
+func (d *describer) invitees(in *Instance, org string) string {
+	var others []Party
+	reader := false
+	for _, a := range in.Attendees {
+		if d.reader != nil && d.reader.Is(a.Address) {
+			reader = true
+			continue
+		}
+		others = append(others, a)
+	}
+	n := len(others)
+	if reader && verb(org, "", "you") == "" {
+		switch n {
+		case 0:
+			return "you"
+		case 1:
+			return "you and 1 other"
+		}
+		return fmt.Sprintf("you and %d others", n)
+	}
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return d.who(others[0])
+	}
+	return fmt.Sprintf("%d people", n)
+}
+
+// when is the instance's time in the reader's zone: " on DAY, HH:MM–HH:MM
+// (ZONE)", " from DAY, HH:MM to DAY, HH:MM (ZONE)", " on DAY (all day)",
+// " from DAY to DAY (all day)"; an occurrence that moved adds ", moved
+// from …"; a recurrence adds ", repeating …".
+func (d *describer) when(in *Instance) string {
+	ds := in.Comp.Props.Get(ical.PropDateTimeStart)
+	if ds == nil {
 		return ""
 	}
-	return "s"
+	st, err := d.m.Zones.PropTime(ds)
+	if err != nil {
+		return " at " + ics.OneLine(ds.Value)
+	}
+	end, hasEnd := d.end(in, st)
+	var b strings.Builder
+	if st.AllDay {
+		last := end.AddDate(0, 0, -1)
+		if !hasEnd || !last.After(st.T) {
+			b.WriteString(" on " + day(st.T) + " (all day)")
+		} else {
+			b.WriteString(" from " + day(st.T) + " to " + day(last) + " (all day)")
+		}
+	} else {
+		start := d.local(st.T, st.Floating)
+		switch {
+		case !hasEnd || !end.After(st.T):
+			b.WriteString(" on " + day(start) + ", " + start.Format("15:04"))
+		case sameDay(start, d.local(end, st.Floating)):
+			b.WriteString(" on " + day(start) + ", " + start.Format("15:04") + "–" + d.local(end, st.Floating).Format("15:04"))
+		default:
+			b.WriteString(" from " + day(start) + ", " + start.Format("15:04") + " to " + dayTime(d.local(end, st.Floating)))
+		}
+		b.WriteString(" (" + d.zoneName(st.Floating) + ")")
+	}
+	if in.RecurrenceID != "" {
+		if rid, ok := parseKey(in.RecurrenceID); ok && !rid.Equal(st.T) && !(st.AllDay && sameDay(rid, st.T)) {
+			switch from := d.local(rid, !strings.HasSuffix(in.RecurrenceID, "Z")); {
+			case len(in.RecurrenceID) == len("20060102"):
+				b.WriteString(", moved from " + day(rid))
+			case !st.AllDay && sameDay(from, d.local(st.T, st.Floating)):
+				b.WriteString(", moved from " + from.Format("15:04"))
+			default:
+				b.WriteString(", moved from " + dayTime(from))
+			}
+		}
+	}
+	if rr := in.Comp.Props.Get(ical.PropRecurrenceRule); rr != nil {
+		b.WriteString(", repeating " + d.rule(rr.Value, st))
+	}
+	return b.String()
 }
 
-func partstatVerb(ps string) string {
-	switch ps {
+// end is the end of the instance from DTEND or DURATION (RFC 5545
+// §3.6.1); ok is false when it has neither.
+func (d *describer) end(in *Instance, st ics.Time) (time.Time, bool) {
+	if de := in.Comp.Props.Get(ical.PropDateTimeEnd); de != nil {
+		if et, err := d.m.Zones.PropTime(de); err == nil {
+			return et.T, true
+		}
+		return time.Time{}, false
+	}
+	if du := in.Comp.Props.Get(ical.PropDuration); du != nil {
+		if dur, err := ics.ParseDuration(strings.TrimSpace(du.Value)); err == nil && !dur.Negative {
+			return dur.AddTo(st.T), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// local is t in the reader's zone; a floating time is the same wall clock
+// wherever the reader is.
+func (d *describer) local(t time.Time, floating bool) time.Time {
+	if floating {
+		return t
+	}
+	return t.In(d.zone)
+}
+
+func (d *describer) zoneName(floating bool) string {
+	if floating {
+		return "local time"
+	}
+	return d.zone.String()
+}
+
+// rule says a recurrence rule in words: "daily", "every 2 weeks", "weekly
+// on Tue and Thu", with ", 8 times" or ", until Tue 29 Apr 2025".
+func (d *describer) rule(r string, st ics.Time) string {
+	parts := map[string]string{}
+	for _, p := range strings.Split(strings.ToUpper(strings.TrimSpace(r)), ";") {
+		if k, v, ok := strings.Cut(p, "="); ok {
+			parts[k] = v
+		}
+	}
+	unit, ok := map[string][2]string{
+		"SECONDLY": {"every second", "seconds"}, "MINUTELY": {"every minute", "minutes"}, "HOURLY": {"hourly", "hours"},
+		"DAILY": {"daily", "days"}, "WEEKLY": {"weekly", "weeks"}, "MONTHLY": {"monthly", "months"}, "YEARLY": {"yearly", "years"},
+	}[parts["FREQ"]]
+	if !ok {
+		return "by a rule imipd does not read"
+	}
+	s := unit[0]
+	if n, err := strconv.Atoi(parts["INTERVAL"]); err == nil && n > 1 && n < 1000 {
+		s = "every " + strconv.Itoa(n) + " " + unit[1]
+	}
+	if parts["FREQ"] == "WEEKLY" && parts["BYDAY"] != "" {
+		var days []string
+		for _, wd := range strings.Split(parts["BYDAY"], ",") {
+			if name, ok := weekdayNames[wd]; ok {
+				days = append(days, name)
+			}
+		}
+		if len(days) > 0 {
+			s += " on " + joinAnd(days)
+		}
+	}
+	if n, err := strconv.Atoi(parts["COUNT"]); err == nil && n > 0 {
+		if n == 1 {
+			s += ", once"
+		} else {
+			s += ", " + strconv.Itoa(n) + " times"
+		}
+	} else if u := parts["UNTIL"]; u != "" {
+		if t, ok := parseKey(u); ok {
+			if len(u) == len("20060102") {
+				s += ", until " + day(t)
+			} else {
+				s += ", until " + day(d.local(t, !strings.HasSuffix(u, "Z") || st.Floating))
+			}
+		}
+	}
+	return s
+}
+
+var weekdayNames = map[string]string{"MO": "Mon", "TU": "Tue", "WE": "Wed", "TH": "Thu", "FR": "Fri", "SA": "Sat", "SU": "Sun"}
+
+// title is the quoted SUMMARY on one line (its TEXT escapes undone), cut
+// at maxTitleRunes; "an untitled event" when it has none.
+func title(in *Instance) string {
+	t := ics.Line(in.Comp.Props.Get(ical.PropSummary))
+	if t == "" {
+		return "an untitled event"
+	}
+	if utf8.RuneCountInString(t) > maxTitleRunes {
+		r := []rune(t)
+		t = strings.TrimSpace(string(r[:maxTitleRunes])) + "…"
+	}
+	return "“" + t + "”"
+}
+
+// verb picks the form that agrees with the subject: the second person for
+// "you" (and "you on behalf of …"), else the third.
+func verb(subject, third, second string) string {
+	if subject == "you" || strings.HasPrefix(subject, "you ") {
+		return second
+	}
+	return third
+}
+
+func answerVerb(subject, ps string) string {
+	switch strings.ToUpper(ps) {
 	case "ACCEPTED":
 		return "accepted"
 	case "DECLINED":
@@ -97,64 +320,37 @@ func partstatVerb(ps string) string {
 	case "DELEGATED":
 		return "delegated"
 	}
-	return "has not yet answered"
+	return strings.TrimSpace(verb(subject, " has ", " have ")) + " not yet answered"
 }
 
-// describeWhen renders the start (and end) of the instance in the time zone
-// it was written in, and the recurrence.
-func describeWhen(m *Message, in *Instance) string {
-	var b strings.Builder
-	if in.RecurrenceID != "" {
-		if t, ok := parseKey(in.RecurrenceID); ok {
-			b.WriteString(" for the occurrence of " + t.Format("Mon 2 Jan 2006"))
+func capitalize(s string) string {
+	for _, w := range []string{"you", "someone"} {
+		if strings.HasPrefix(s, w+" ") {
+			return strings.ToUpper(s[:1]) + s[1:]
 		}
 	}
-	ds := in.Comp.Props.Get(ical.PropDateTimeStart)
-	if ds == nil {
-		return b.String()
-	}
-	st, err := m.Zones.PropTime(ds)
-	if err != nil {
-		return b.String() + " at " + ds.Value
-	}
-	if st.AllDay {
-		b.WriteString(" on " + st.T.Format("Mon 2 Jan 2006") + " (all day)")
-	} else {
-		b.WriteString(" on " + st.T.Format("Mon 2 Jan 2006 15:04"))
-		if de := in.Comp.Props.Get(ical.PropDateTimeEnd); de != nil {
-			if et, err := m.Zones.PropTime(de); err == nil {
-				et.T = et.T.In(st.T.Location())
-				if et.T.YearDay() == st.T.YearDay() && et.T.Year() == st.T.Year() {
-					b.WriteString("–" + et.T.Format("15:04"))
-				} else {
-					b.WriteString(" – " + et.T.Format("Mon 2 Jan 2006 15:04"))
-				}
-			}
-		}
-		switch {
-		case st.Floating:
-			b.WriteString(" (local time)")
-		case ds.Params.Get(ical.ParamTimezoneID) != "":
-			b.WriteString(" (" + st.T.Location().String() + ")")
-		default:
-			b.WriteString(" (UTC)")
-		}
-	}
-	if rr := in.Comp.Props.Get(ical.PropRecurrenceRule); rr != nil {
-		b.WriteString(", repeating " + describeRule(rr.Value))
-	}
-	return b.String()
+	return s
 }
 
-func describeRule(r string) string {
-	freq := ""
-	for _, part := range strings.Split(strings.ToUpper(r), ";") {
-		if v, ok := strings.CutPrefix(part, "FREQ="); ok {
-			freq = strings.ToLower(v)
-		}
+func joinAnd(l []string) string {
+	if len(l) == 1 {
+		return l[0]
 	}
-	if freq == "" {
-		return r
+	return strings.Join(l[:len(l)-1], ", ") + " and " + l[len(l)-1]
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
 	}
-	return freq
+	return "s"
+}
+
+func day(t time.Time) string     { return t.Format("Mon 2 Jan 2006") }
+func dayTime(t time.Time) string { return t.Format("Mon 2 Jan 2006, 15:04") }
+
+func sameDay(a, b time.Time) bool {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	return ay == by && am == bm && ad == bd
 }

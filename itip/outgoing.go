@@ -34,7 +34,7 @@ func applyOutgoing(in *Input) Result {
 			}
 			r := result(Applied, "organizer-copy")
 			r.Cal = newStoredCal(m.Cal, comps...)
-			r.Note = "sent: " + Describe(m, in.User.Address)
+			r.Note = "sent: " + Describe(m, &in.User)
 			return r
 		}
 		switch m.Method {
@@ -44,7 +44,7 @@ func applyOutgoing(in *Input) Result {
 			}
 			r := result(Applied, "organizer-copy")
 			r.Cal = cancelled(st, m)
-			r.Note = "sent: " + Describe(m, in.User.Address)
+			r.Note = "sent: " + Describe(m, &in.User)
 			return r
 		case Add:
 			if st.master() == nil {
@@ -56,7 +56,7 @@ func applyOutgoing(in *Input) Result {
 			}
 			r := result(Applied, "organizer-copy")
 			r.Cal = addInstances(st, m, &in.User)
-			r.Note = "sent: " + Describe(m, in.User.Address)
+			r.Note = "sent: " + Describe(m, &in.User)
 			return r
 		}
 		if r, ok := requestOrder(st, m); !ok {
@@ -65,7 +65,7 @@ func applyOutgoing(in *Input) Result {
 		out := organizerUpdate(st, m)
 		r := result(Applied, "organizer-copy")
 		r.Cal = out
-		r.Note = "sent: " + Describe(m, in.User.Address)
+		r.Note = "sent: " + Describe(m, &in.User)
 		return r
 	case Reply:
 		if st == nil {
@@ -91,14 +91,14 @@ func applyOutgoing(in *Input) Result {
 		r := result(Applied, "answered")
 		r.Cal = out
 		r.Obsolete = "answered"
-		r.Note = "sent: " + Describe(m, in.User.Address)
+		r.Note = "sent: " + Describe(m, &in.User)
 		return r
 	case Counter:
 		if st == nil {
 			return result(Ignored, "unknown-event")
 		}
 		r := result(Applied, "recorded")
-		r.Note = "sent: " + Describe(m, in.User.Address)
+		r.Note = "sent: " + Describe(m, &in.User)
 		return r
 	}
 	return result(Ignored, "nothing-to-do")

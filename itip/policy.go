@@ -106,6 +106,10 @@ type User struct {
 	// Delimiter is the configured recipient delimiter (address.Base): the
 	// user's subaddresses are the user's own addresses. "" = none.
 	Delimiter string
+	// Zone is the time zone the user reads times in: descriptions
+	// (Describe) show every time in it. nil = UTC. The caller loads it
+	// (filter: the user's time zone, else default_timezone).
+	Zone *time.Location
 }
 
 // Is reports whether addr (normalised) is one of the user's calendar

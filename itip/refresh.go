@@ -23,7 +23,7 @@ func applyRefresh(in *Input) Result {
 	}
 	if !st.hasParty(asker.Address) {
 		r = result(NeedsAction, "not-attendee")
-		r.Pending = []PendingItem{{Kind: KindRefresh, Reason: "not-attendee", Attendee: asker.Address, Summary: Describe(m, in.User.Address), Actions: ActionsFor(KindRefresh)}}
+		r.Pending = []PendingItem{{Kind: KindRefresh, Reason: "not-attendee", Attendee: asker.Address, Summary: Describe(m, &in.User), Actions: ActionsFor(KindRefresh)}}
 		return r
 	}
 	if r, ok := gate(in, true); !ok {
@@ -35,7 +35,7 @@ func applyRefresh(in *Input) Result {
 	}
 	r = result(Applied, "refresh-answered")
 	r.Send = []Outgoing{{Method: Request, From: in.User.Address, To: []string{asker.Address}, Cal: refreshAnswer(st, asker.Address, in.Now), Auto: true}}
-	r.Note = Describe(m, in.User.Address)
+	r.Note = Describe(m, &in.User)
 	return r
 }
 

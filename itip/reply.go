@@ -59,7 +59,7 @@ func applyReply(in *Input) Result {
 			worst = min(worst, cmp)
 		}
 	}
-	desc := Describe(m, in.User.Address)
+	desc := Describe(m, &in.User)
 	if crasher {
 		// Seed, "As organizer": the system cannot decide whether an uninvited
 		// attendee belongs to the event.

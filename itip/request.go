@@ -108,7 +108,7 @@ func newInvitation(in *Input) Result {
 		}
 		comps = append(comps, c)
 	}
-	desc := Describe(m, in.User.Address)
+	desc := Describe(m, &in.User)
 	if m.Method == Publish {
 		r := result(Applied, "published")
 		r.Cal = newStoredCal(m.Cal, comps...)
@@ -186,7 +186,7 @@ func updateRequest(in *Input, st *object) Result {
 		}
 	}
 	sortEvents(out, newObject(out))
-	desc := Describe(m, in.User.Address)
+	desc := Describe(m, &in.User)
 	if len(resched) > 0 {
 		// SPEC "Methods": a reschedule resets the user's answer and asks again.
 		r := result(NeedsAction, "rescheduled")

@@ -107,7 +107,7 @@ func TestTextUnescaped(t *testing.T) {
 	if want := "Reply: " + title; items[0].Subject != want {
 		t.Errorf("outbox subject %q, want %q", items[0].Subject, want)
 	}
-	_, raw, err := filter.Compose(items[0], time.Now(), "imipd.test")
+	_, raw, err := filter.Compose(items[0], time.Now(), "imipd.test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

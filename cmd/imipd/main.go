@@ -148,7 +148,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	var outbox *filter.Outbox
 	if sc := cfg.Submission; sc.Address != "" {
 		outbox = filter.NewOutbox(db, filter.OutboxOptions{Address: sc.Address, Username: sc.Username, Password: sc.Password,
-			RequireTLS: sc.RequireTLS}, log.With("component", "outbox"))
+			RequireTLS: sc.RequireTLS, DefaultZone: pc.DefaultZone}, log.With("component", "outbox"))
 		proc.OnEnqueue = outbox.Kick
 	}
 

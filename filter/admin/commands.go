@@ -30,8 +30,8 @@ import (
 const Usage = `usage: imipctl [-config FILE | -data DIR] [-local] COMMAND [flags] [args]
 
 commands:
-  user add [-policy P] [-alias A]... [-delegate D]... ADDRESS
-  user set [-policy P] [-alias A]... [-delegate D]... ADDRESS
+  user add [-policy P] [-tz ZONE] [-alias A]... [-delegate D]... ADDRESS
+  user set [-policy P] [-tz ZONE] [-alias A]... [-delegate D]... ADDRESS
   user show [-json] ADDRESS
   user remove ADDRESS
   user password USER            (the app password on standard input)
@@ -183,6 +183,7 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 	sub := args[0]
 	fs := newFlags("user " + sub)
 	policy := fs.String("policy", "", "always | known | never")
+	tz := fs.String("tz", "", "IANA time zone of the user's descriptions (Europe/Berlin); \"default\": the server's default_timezone")
 	var aliases, delegates multi
 	fs.Var(&aliases, "alias", "further address of the user (repeatable)")
 	fs.Var(&delegates, "delegate", "address that may act for the user (repeatable)")
@@ -203,6 +204,11 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 		}
 		*policy = string(p)
 	}
+	if *tz != "" && *tz != "default" {
+		if _, err := filter.LoadZone(*tz); err != nil {
+			return usagef("user %s -tz: %v", sub, err)
+		}
+	}
 	switch sub {
 	case "add", "set":
 		return c.store.Write(ctx, func(tx calstore.Tx) error {
@@ -218,12 +224,19 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 			if *policy != "" || sub == "add" {
 				u.Policy = *policy
 			}
+			switch *tz {
+			case "":
+			case "default":
+				u.TimeZone = ""
+			default:
+				u.TimeZone = *tz
+			}
 			u.Aliases = append(u.Aliases, aliases...)
 			u.Delegates = append(u.Delegates, delegates...)
 			if err := tx.PutUser(u); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "user %s: policy %s\n", u.Address, policyText(u.Policy, c.cfg.DefaultPolicy))
+			fmt.Fprintf(c.out, "user %s: policy %s, time zone %s\n", u.Address, policyText(u.Policy, c.cfg.DefaultPolicy), zoneText(u.TimeZone, c.cfg.DefaultTimezone))
 			return nil
 		})
 	case "show":
@@ -235,8 +248,8 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 			if *asJSON {
 				return c.json(showUser(u))
 			}
-			fmt.Fprintf(c.out, "address:   %s\npolicy:    %s\naliases:   %s\ndelegates: %s\ncreated:   %s\ncaldav:    %s\nfeed:      %s\n", u.Address,
-				policyText(u.Policy, c.cfg.DefaultPolicy), strings.Join(u.Aliases, ", "), strings.Join(u.Delegates, ", "), u.Created.Format(time.RFC3339),
+			fmt.Fprintf(c.out, "address:   %s\npolicy:    %s\ntime zone: %s\naliases:   %s\ndelegates: %s\ncreated:   %s\ncaldav:    %s\nfeed:      %s\n", u.Address,
+				policyText(u.Policy, c.cfg.DefaultPolicy), zoneText(u.TimeZone, c.cfg.DefaultTimezone), strings.Join(u.Aliases, ", "), strings.Join(u.Delegates, ", "), u.Created.Format(time.RFC3339),
 				yesNo(u.PasswordHash != "", "app password set", "no app password"), yesNo(u.FeedHash != "", "active", "none"))
 			return nil
 		})
@@ -327,6 +340,16 @@ func yesNo(b bool, yes, no string) string {
 		return yes
 	}
 	return no
+}
+
+func zoneText(z, def string) string {
+	if z != "" {
+		return z
+	}
+	if def == "" {
+		def = "UTC"
+	}
+	return def + " (server default)"
 }
 
 func policyText(p, def string) string {

@@ -50,8 +50,13 @@ func Text(p *ical.Prop) string {
 // Line is Text for a one-line display (a title in a table, a description,
 // a mail subject): every run of white space, line breaks and control
 // characters becomes one space, and the ends are trimmed.
-func Line(p *ical.Prop) string {
-	return strings.Join(strings.FieldsFunc(Text(p), func(r rune) bool {
+func Line(p *ical.Prop) string { return OneLine(Text(p)) }
+
+// OneLine is s with every run of white space, line breaks and control
+// characters as one space, the ends trimmed (a parameter value such as CN,
+// or a text already unescaped, for a one-line display).
+func OneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool {
 		return r == ' ' || r == '\t' || r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u2028' || r == '\u2029'
 	}), " ")
 }
