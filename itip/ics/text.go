@@ -7,44 +7,17 @@ import (
 )
 
 // Text is the value of a TEXT property as a person reads it (RFC 5545
-// §3.3.11): "\\", "\;", "\," and "\n" (or "\N") become the character they
-// stand for. Stored and received calendars keep the escaped form in
-// Prop.Value, and the encoder writes it back as it is; Text is the one
+// §3.3.11; UnescapeText): stored and received calendars keep the escaped
+// form in Prop.Value, and the encoder writes it back as it is; Text is the
 // accessor for showing a value or exporting it as JSON. Unlike go-ical's
 // Prop.Text it is lenient, as a reader must be with mail from outside: an
-// unescaped comma is part of the text (not a list separator), an unknown
-// escape keeps its backslash, and a VALUE parameter is not looked at.
-// A nil property is "".
+// unescaped comma is part of the text (not a list separator), and a VALUE
+// parameter is not looked at. A nil property is "".
 func Text(p *ical.Prop) string {
 	if p == nil {
 		return ""
 	}
-	v := p.Value
-	i := strings.IndexByte(v, '\\')
-	if i < 0 {
-		return v
-	}
-	var b strings.Builder
-	b.Grow(len(v))
-	b.WriteString(v[:i])
-	for ; i < len(v); i++ {
-		c := v[i]
-		if c != '\\' || i+1 == len(v) {
-			b.WriteByte(c)
-			continue
-		}
-		switch n := v[i+1]; n {
-		case '\\', ';', ',':
-			b.WriteByte(n)
-			i++
-		case 'n', 'N':
-			b.WriteByte('\n')
-			i++
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
+	return UnescapeText(p.Value)
 }
 
 // Line is Text for a one-line display (a title in a table, a description,

@@ -14,7 +14,7 @@ func TestText(t *testing.T) {
 		{`a\;b\\c`, `a;b\c`, `a;b\c`},
 		{`two\nlines\N  here`, "two\nlines\n  here", "two lines here"},
 		{`plain, comma`, "plain, comma", "plain, comma"},
-		{`unknown \x escape`, `unknown \x escape`, `unknown \x escape`},
+		{`unknown \x escape`, `unknown x escape`, `unknown x escape`},
 		{`trailing\`, `trailing\`, `trailing\`},
 		{"  tab\there\x01 ", "  tab\there\x01 ", "tab here"},
 		{"", "", ""},
