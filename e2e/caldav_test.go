@@ -67,36 +67,7 @@ address = "inet:127.0.0.1:%d"
 listen = "127.0.0.1:%d"
 calendar_name = "Invitations"
 `, filepath.Join(dir, "data"), milterPort, sinkPort, davPort)), 0o644)
-	if out, err := exec.Command(E.imipdBin, "-config", conf, "-test").CombinedOutput(); err != nil {
-		t.Fatalf("imipd -test: %v\n%s", err, out)
-	}
-	logf, err := os.Create(filepath.Join(dir, "imipd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemon := exec.Command(E.imipdBin, "-config", conf)
-	daemon.Stdout, daemon.Stderr = logf, logf
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- daemon.Wait(); logf.Close() }()
-	t.Cleanup(func() {
-		daemon.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			daemon.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "imipd.log"))
-			t.Logf("caldav imipd log:\n%s", b)
-		}
-	})
-	if err := waitTCP(fmt.Sprintf("127.0.0.1:%d", davPort), 10*time.Second); err != nil {
-		t.Fatalf("caldav listener: %v", err)
-	}
+	startPrivateImipd(t, conf, fmt.Sprintf("127.0.0.1:%d", davPort))
 	ctl := func(stdin string, args ...string) []byte {
 		t.Helper()
 		cmd := exec.Command(E.imipctlBin, append([]string{"-config", conf}, args...)...)
