@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/emersion/go-ical"
 
@@ -148,4 +149,42 @@ func (p *Processor) Answer(ctx context.Context, user, uid, rid, action, as strin
 		p.OnEnqueue()
 	}
 	return res, err
+}
+
+// RespondInstance answers one occurrence of an event (`imipctl respond
+// -instance`): ref is an open pending item's number or the event's UID,
+// instance the occurrence as the user typed it (itip.ParseInstance). The
+// decision is Answer's, the one path a calendar app's answer takes too. It
+// returns the event's UID and the occurrence's RECURRENCE-ID key.
+func (p *Processor) RespondInstance(ctx context.Context, user, ref, instance, action, as string) (itip.Result, string, string, error) {
+	uid := ref
+	var data []byte
+	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
+		if id, err := strconv.ParseUint(ref, 10, 64); err == nil {
+			if pi, err := tx.PendingItem(user, id); err == nil {
+				uid = pi.UID
+			} else if !errors.Is(err, calstore.ErrNotFound) {
+				return err
+			}
+		}
+		ev, err := tx.Event(user, uid)
+		if err != nil {
+			return fmt.Errorf("event %s of %s: %w", uid, user, err)
+		}
+		data = ev.Data
+		return nil
+	})
+	if err != nil {
+		return itip.Result{}, uid, "", err
+	}
+	cal, err := ics.Decode(data, storedLimits)
+	if err != nil {
+		return itip.Result{}, uid, "", fmt.Errorf("event %s of %s: %w", uid, user, err)
+	}
+	rid, err := itip.ParseInstance(instance, cal)
+	if err != nil {
+		return itip.Result{}, uid, "", err
+	}
+	res, err := p.Answer(ctx, user, uid, rid, action, as)
+	return res, uid, rid, err
 }

@@ -240,3 +240,109 @@ func FuzzAttendeeEdit(f *testing.F) {
 		}
 	})
 }
+
+// TestParseInstance: the forms a user types for one occurrence of series
+// (`imipctl respond -instance`), and a day the series does not have.
+func TestParseInstance(t *testing.T) {
+	cal, err := ics.Decode([]byte(crlfText(series)), ics.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	allDay, err := ics.Decode([]byte(edit(crlfText(series), "DTSTART;TZID=Europe/Berlin:20250311T140000\r\nDTEND;TZID=Europe/Berlin:20250311T150000",
+		"DTSTART;VALUE=DATE:20250311", "EXDATE;TZID=Europe/Berlin:20250318T140000", "EXDATE;VALUE=DATE:20250318")), ics.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		in, want string
+		day      bool
+	}{
+		{in: "20250320T140000", want: "20250320T130000Z"},
+		{in: "20250320T130000Z", want: "20250320T130000Z"},
+		{in: "20250320t130000z", want: "20250320T130000Z"},
+		{in: "2025-03-20T14:00", want: "20250320T130000Z"},
+		{in: "2025-03-20T14:00:00+01:00", want: "20250320T130000Z"},
+		{in: "2025-03-20", want: "20250320T130000Z"},
+		{in: "20250320", want: "20250320T130000Z"},
+		{in: "2025-04-01", want: "20250401T120000Z"},          // summer time: 14:00 is 12:00Z
+		{in: "20250325T140000", want: "20250325T130000Z"},     // the moved one, by its RECURRENCE-ID
+		{in: "2025-03-29T10:00", want: "20250329T090000Z"},    // the RDATE
+		{in: "2025-03-20", want: "20250320", day: true},       // all day
+		{in: "20250320T000000Z", want: "20250320", day: true}, // all day, any time of that day
+		{in: "2025-03-19"},            // a Wednesday
+		{in: "2025-03-18"},            // EXDATE
+		{in: "2025-03-20T15:00"},      // another time
+		{in: "2025-04-08"},            // after COUNT
+		{in: "2025-03-18", day: true}, // all day, EXDATE
+		{in: "next tuesday"},
+	}
+	for _, tt := range tests {
+		c := cal
+		if tt.day {
+			c = allDay
+		}
+		got, err := itip.ParseInstance(tt.in, c)
+		if tt.want == "" {
+			if !errors.Is(err, itip.ErrNoInstance) || !strings.Contains(err.Error(), "Budget review, Q1") && !strings.Contains(err.Error(), "not a date") {
+				t.Errorf("%q (all day %v): %q %v, want an error naming the event", tt.in, tt.day, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%q (all day %v): %q %v, want %q", tt.in, tt.day, got, err, tt.want)
+		}
+	}
+}
+
+// TestRespondOneOccurrence: declining one occurrence of the series that
+// has no override yet (issue 14, item 4) adds the override with the user's
+// PARTSTAT and sends a REPLY with that RECURRENCE-ID only (RFC 5546
+// §3.2.3); the series and the organizer's override keep their answers.
+func TestRespondOneOccurrence(t *testing.T) {
+	cal, err := ics.Decode([]byte(crlfText(series)), ics.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := ics.Decode([]byte(crlfText(series)), ics.DefaultLimits())
+	req.Props.SetText("METHOD", "REQUEST")
+	msg, err := itip.ParseMessage(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := itip.Decision{Kind: itip.KindInvitation, Action: "decline", RecurrenceID: "20250401T120000Z", Msg: msg, Stored: cal, User: seriesUser, Now: genNow}
+	res, err := itip.Respond(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(ics.Marshal(res.Cal))
+	if n := strings.Count(out, "BEGIN:VEVENT"); n != 3 {
+		t.Fatalf("%d components, want the series, the moved one and the new override:\n%s", n, out)
+	}
+	ov := out[strings.LastIndex(out, "BEGIN:VEVENT"):]
+	for _, want := range []string{"RECURRENCE-ID;TZID=Europe/Berlin:20250401T140000", "DTSTART;TZID=Europe/Berlin:20250401T140000",
+		"DTEND;TZID=Europe/Berlin:20250401T150000", "PARTSTAT=DECLINED:mailto:bob@example.test"} {
+		if !strings.Contains(ov, want) {
+			t.Errorf("the override lacks %s:\n%s", want, ov)
+		}
+	}
+	if strings.Contains(ov, "RRULE") || strings.Count(out, "PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob") != 2 {
+		t.Errorf("stored:\n%s", out)
+	}
+	if res.ObsoleteInstance != "20250401T120000Z" {
+		t.Errorf("ObsoleteInstance %q: an answer for one occurrence must leave the series' invitation open", res.ObsoleteInstance)
+	}
+	if len(res.Send) != 1 || res.Send[0].Method != itip.Reply {
+		t.Fatalf("sent %+v", res.Send)
+	}
+	reply := string(ics.Marshal(res.Send[0].Cal))
+	if strings.Count(reply, "BEGIN:VEVENT") != 1 || !strings.Contains(reply, "RECURRENCE-ID;TZID=Europe/Berlin:20250401T140000") ||
+		!strings.Contains(reply, "PARTSTAT=DECLINED") || !strings.Contains(reply, "BEGIN:VTIMEZONE") {
+		t.Errorf("REPLY:\n%s", reply)
+	}
+	// Wednesday 19 March is no occurrence: an error naming the event,
+	// nothing changed.
+	d.RecurrenceID = "20250319T130000Z"
+	if res, err := itip.Respond(d); !errors.Is(err, itip.ErrNoInstance) || !strings.Contains(err.Error(), "weekly-1@remote.test") {
+		t.Errorf("a day not in the series: %+v %v", res, err)
+	}
+}

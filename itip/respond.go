@@ -3,9 +3,12 @@ package itip
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-ical"
+
+	"imipd/itip/ics"
 )
 
 // Decision is a user's answer to a pending item (SPEC "Admin CLI": pending
@@ -392,4 +395,73 @@ func stamped(cal *ical.Calendar, now time.Time) *ical.Calendar {
 		}
 	}
 	return cal
+}
+
+// instanceLayouts are the forms ParseInstance reads as a wall time in the
+// event's zone (the second and third as a day), after the UTC and RFC 3339
+// forms.
+var instanceLayouts = []string{"20060102T150405", "2006-01-02T15:04:05", "2006-01-02T15:04", "20060102", "2006-01-02"}
+
+// ParseInstance reads an occurrence of the stored event as a user types it
+// (`imipctl respond -instance`) and returns its RECURRENCE-ID key
+// (Instance.RecurrenceID):
+//
+//   - an instant: `20250311T130000Z`, `2025-03-11T14:00:00+01:00`;
+//   - a wall time in the zone of the event's DTSTART: `20250311T140000`,
+//     `2025-03-11T14:00` (the RECURRENCE-ID as the event writes it);
+//   - a day: `20250311`, `2025-03-11`: the occurrence that day at the time
+//     of day the series starts (for an all-day event, that day).
+//
+// An instant the series does not make (RFC 5545 §3.8.5.1 EXDATE
+// included) and no override has is ErrNoInstance, naming the event.
+func ParseInstance(s string, stored *ical.Calendar) (string, error) {
+	o := newObject(stored)
+	if o == nil || len(o.events()) == 0 {
+		return "", fmt.Errorf("%w: no event", ErrNoInstance)
+	}
+	ref := o.master()
+	if ref == nil {
+		ref = o.events()[0]
+	}
+	ds, err := o.zones.PropTime(ref.Props.Get(ical.PropDateTimeStart))
+	if err != nil {
+		return "", fmt.Errorf("%w: %q (UID %s) has no start to count occurrences from: %v", ErrNoInstance, o.summary(), o.uid(), err)
+	}
+	s = strings.TrimSpace(s)
+	var t time.Time
+	ok := false
+	if u, err := time.Parse("20060102T150405Z", strings.ToUpper(s)); err == nil {
+		t, ok = u, true
+	} else if u, err := time.Parse(time.RFC3339, s); err == nil {
+		t, ok = u, true
+	}
+	for i, layout := range instanceLayouts {
+		if ok {
+			break
+		}
+		w, err := time.Parse(layout, s)
+		if err != nil {
+			continue
+		}
+		if i >= 3 { // a day
+			w = w.Add(time.Duration(ds.T.Hour())*time.Hour + time.Duration(ds.T.Minute())*time.Minute + time.Duration(ds.T.Second())*time.Second)
+		}
+		if ds.AllDay || ds.Floating {
+			t = w
+		} else {
+			t = time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, ds.T.Location())
+		}
+		ok = true
+	}
+	if !ok {
+		return "", fmt.Errorf("%w: %q is not a date or time: write 20250311T140000 (in the event's zone), 20250311T130000Z or 2025-03-11", ErrNoInstance, s)
+	}
+	if ds.AllDay {
+		t = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	key := timeKey(ics.Time{T: t, AllDay: ds.AllDay, Floating: ds.Floating})
+	if o.find(key) == nil && (o.master() == nil || !o.isOccurrence(key)) {
+		return "", fmt.Errorf("%w: %s is not an occurrence of %q (UID %s)", ErrNoInstance, s, o.summary(), o.uid())
+	}
+	return key, nil
 }

@@ -45,7 +45,7 @@ commands:
   events [-json] USER
   event [-json] USER UID
   pending [-json] [-all] USER
-  respond [-as DELEGATE] USER ID ACTION
+  respond [-as DELEGATE] [-instance RECURRENCE-ID] USER ID ACTION
   log [-json] [-n N] [USER]
   outbox [-json]
   outbox retry ID
@@ -647,9 +647,13 @@ func (c *ctl) pending(ctx context.Context, args []string) error {
 func (c *ctl) respond(ctx context.Context, args []string) error {
 	fs := newFlags("respond")
 	as := fs.String("as", "", "a delegate of USER deciding on USER's behalf")
+	instance := fs.String("instance", "", "answer only this occurrence (20250311T140000 in the event's zone, 20250311T130000Z, 2025-03-11); ID may then be the event's UID")
 	rest, err := parse(fs, args, 3, 3, "USER ID ACTION")
 	if err != nil {
 		return err
+	}
+	if *instance != "" {
+		return c.respondInstance(ctx, rest, *instance, *as)
 	}
 	id, err := strconv.ParseUint(rest[1], 10, 64)
 	if err != nil {
@@ -662,7 +666,13 @@ func (c *ctl) respond(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "pending %d: %s", id, res.Outcome)
+	c.printAnswer(fmt.Sprintf("pending %d", id), res)
+	return nil
+}
+
+// printAnswer prints what a decision did and what it queued.
+func (c *ctl) printAnswer(what string, res itip.Result) {
+	fmt.Fprintf(c.out, "%s: %s", what, res.Outcome)
 	if res.Reason != "" {
 		fmt.Fprintf(c.out, " (%s)", res.Reason)
 	}
@@ -670,6 +680,19 @@ func (c *ctl) respond(ctx context.Context, args []string) error {
 	for _, s := range res.Send {
 		fmt.Fprintf(c.out, "queued %s to %s\n", s.Method, strings.Join(s.To, ", "))
 	}
+}
+
+// respondInstance answers one occurrence: USER, the pending item or UID,
+// ACTION in rest.
+func (c *ctl) respondInstance(ctx context.Context, rest []string, instance, as string) error {
+	res, uid, rid, err := c.proc.RespondInstance(ctx, rest[0], rest[1], instance, rest[2], as)
+	if errors.Is(err, itip.ErrAction) || errors.Is(err, itip.ErrNoInstance) {
+		return usagef("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	c.printAnswer(fmt.Sprintf("%s, occurrence %s", uid, rid), res)
 	return nil
 }
 
