@@ -307,6 +307,17 @@ type Tx interface {
 	// BudgetUsed is the number of uses of key live at at. A lookup of the
 	// key's own uses, never a scan of others'.
 	BudgetUsed(key string, at time.Time) (int, error)
+
+	// Alive is the last sign of life imipd recorded with SetAlive; zero
+	// when none was.
+	Alive() (time.Time, error)
+	SetAlive(at time.Time) error
+	// Downtimes lists the stretches imipd did not run that no catch-up has
+	// processed yet, oldest first (empty: none). PutDowntimes replaces the
+	// list (empty: clears it); a stretch ending before it starts is
+	// ErrInvalid; beyond MaxDowntimes the oldest are merged into one.
+	Downtimes() ([]Downtime, error)
+	PutDowntimes(l []Downtime) error
 }
 
 // Normalize is address.Normalize, the one canonical form of an address

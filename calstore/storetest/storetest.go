@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) calstore.Store) {
 		{"Budget", testBudget},
 		{"BudgetPrune", testBudgetPrune},
 		{"BudgetInvalid", testBudgetInvalid},
+		{"Downtimes", testDowntimes},
 		{"UnknownUser", testUnknownUser},
 		{"CopiedOut", testCopiedOut},
 		{"Rollback", testRollback},
@@ -1878,6 +1879,63 @@ func testBudgetInvalid(t *testing.T, s calstore.Store) {
 	read(t, s, func(tx calstore.Tx) error {
 		_, err := tx.TakeBudget("k", t0, time.Hour, 1)
 		wantErr(t, "TakeBudget in Read", err, calstore.ErrReadOnly)
+		return nil
+	})
+}
+
+// testDowntimes: the catch-up record. Alive and the downtime list start
+// empty, round-trip, clear, refuse a stretch that ends before it starts,
+// and keep at most MaxDowntimes by merging the oldest (still covering them).
+func testDowntimes(t *testing.T, s calstore.Store) {
+	read(t, s, func(tx calstore.Tx) error {
+		at, err := tx.Alive()
+		if err != nil || !at.IsZero() {
+			t.Errorf("Alive on a new store = %v, %v; want zero", at, err)
+		}
+		l, err := tx.Downtimes()
+		if err != nil || len(l) != 0 {
+			t.Errorf("Downtimes on a new store = %v, %v; want none", l, err)
+		}
+		return nil
+	})
+	d := calstore.Downtime{From: t0, To: t0.Add(time.Hour)}
+	write(t, s, func(tx calstore.Tx) error {
+		if err := tx.SetAlive(t0.Add(time.Minute)); err != nil {
+			return err
+		}
+		wantErr(t, "PutDowntimes backwards", tx.PutDowntimes([]calstore.Downtime{{From: d.To, To: d.From}}), calstore.ErrInvalid)
+		return tx.PutDowntimes([]calstore.Downtime{d})
+	})
+	read(t, s, func(tx calstore.Tx) error {
+		if at, err := tx.Alive(); err != nil || !at.Equal(t0.Add(time.Minute)) {
+			t.Errorf("Alive = %v, %v; want %v", at, err, t0.Add(time.Minute))
+		}
+		if l, err := tx.Downtimes(); err != nil || len(l) != 1 || !l[0].From.Equal(d.From) || !l[0].To.Equal(d.To) {
+			t.Errorf("Downtimes = %v, %v; want [%v]", l, err, d)
+		}
+		return nil
+	})
+	var many []calstore.Downtime
+	for i := range calstore.MaxDowntimes + 3 {
+		at := t0.Add(time.Duration(i) * time.Hour)
+		many = append(many, calstore.Downtime{From: at, To: at.Add(time.Minute)})
+	}
+	write(t, s, func(tx calstore.Tx) error { return tx.PutDowntimes(many) })
+	read(t, s, func(tx calstore.Tx) error {
+		l, err := tx.Downtimes()
+		if err != nil || len(l) != calstore.MaxDowntimes {
+			t.Fatalf("Downtimes after %d: %d, %v; want %d", len(many), len(l), err, calstore.MaxDowntimes)
+		}
+		if !l[0].From.Equal(many[0].From) || !l[0].To.Equal(many[3].To) || !l[len(l)-1].To.Equal(many[len(many)-1].To) {
+			t.Errorf("merged: first %v, last %v; want the first to span %v..%v", l[0], l[len(l)-1], many[0].From, many[3].To)
+		}
+		return nil
+	})
+	write(t, s, func(tx calstore.Tx) error { return tx.PutDowntimes(nil) })
+	read(t, s, func(tx calstore.Tx) error {
+		if l, err := tx.Downtimes(); err != nil || len(l) != 0 {
+			t.Errorf("Downtimes after clearing = %v, %v", l, err)
+		}
 		return nil
 	})
 }
