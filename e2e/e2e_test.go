@@ -344,7 +344,8 @@ func TestForgedHeader(t *testing.T) {
 }
 
 // (f) imipd stopped: with default_action=accept mail still flows through
-// the milter shape, untagged. Runs last; imipd is started again after.
+// the milter shape, untagged; after the restart `imipctl catchup` processes
+// it, once. Runs last; imipd runs again after.
 func TestImipdStopped(t *testing.T) {
 	needImipd(t)
 	if err := E.stopImipd(); err != nil {
@@ -365,6 +366,53 @@ func TestImipdStopped(t *testing.T) {
 	mustSend(t, E.mx, "y@remote.test", []string{"bob@example.test"}, cal.bytes())
 	if v := headerValues(waitMail(t, "bob@example.test", cal.mid), hdr); len(v) != 0 {
 		t.Errorf("calendar message tagged while imipd is stopped: %q", v)
+	}
+
+	// Issue 15, item 6: the catch-up processes it after the restart (the
+	// downtime recorded at start), once; a second run does nothing.
+	if err := E.startImipd(); err != nil {
+		t.Fatalf("restart imipd: %v", err)
+	}
+	maildirs := filepath.Join(E.root, "mail", "%d", "%n", "Maildir")
+	var caught struct {
+		Downtimes []struct{ From, To time.Time } `json:"downtimes"`
+		Results   []struct {
+			User, UID, Outcome, Reason, File string
+		} `json:"results"`
+	}
+	out := imipctl(t, "catchup", "-json", "-maildirs", maildirs)
+	if err := json.Unmarshal(out, &caught); err != nil {
+		t.Fatalf("imipctl catchup -json: %v\n%s", err, out)
+	}
+	if len(caught.Downtimes) == 0 {
+		t.Errorf("no downtime recorded for the stop: %s", out)
+	}
+	n := 0
+	for _, r := range caught.Results {
+		if r.UID == uid {
+			n++
+			if r.User != "bob@example.test" || r.Outcome != "needs-action" {
+				t.Errorf("caught up: %+v, want bob's needs-action", r)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d results for %s, want 1:\n%s", n, uid, out)
+	}
+	pendingID(t, "bob@example.test", uid)
+	if out := imipctl(t, "catchup", "-maildirs", maildirs); strings.TrimSpace(string(out)) != "no downtime to catch up" {
+		t.Errorf("second catchup: %s", out)
+	}
+	var items []struct{ UID string }
+	json.Unmarshal(imipctl(t, "pending", "-json", "-all", "bob@example.test"), &items)
+	n = 0
+	for _, it := range items {
+		if it.UID == uid {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d pending items for %s after two catch-ups, want 1", n, uid)
 	}
 }
 

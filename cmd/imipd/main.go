@@ -139,6 +139,15 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 		return err
 	}
 	log.Info("store checked", "path", cfg.DBPath(), "took", time.Since(start).Round(time.Millisecond))
+	// Catch-up after downtime: the stretch since the last sign of life is
+	// recorded for `imipctl catchup`; a failure here costs the catch-up
+	// record, never the start.
+	if d, ok, err := filter.RecordStart(ctx, db, time.Now()); err != nil {
+		log.Warn("downtime not recorded", "err", err)
+	} else if ok {
+		log.Info("downtime recorded: mail that passed meanwhile is untagged until `imipctl catchup`",
+			"from", d.From.Format(time.RFC3339), "to", d.To.Format(time.RFC3339))
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -261,6 +270,13 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 			}
 		}(s)
 	}
+	aliveCtx, stopAlive := context.WithCancel(context.Background())
+	defer stopAlive()
+	aliveDone := make(chan struct{})
+	go func() {
+		defer close(aliveDone)
+		filter.KeepAlive(aliveCtx, db, filter.AliveInterval, time.Now, log)
+	}()
 	outboxCtx, stopOutbox := context.WithCancel(context.Background())
 	defer stopOutbox()
 	outboxDone := make(chan struct{})
@@ -292,6 +308,9 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	// The sender finishes the message in flight before the store closes.
 	stopOutbox()
 	<-outboxDone
+	// The last sign of life: the next downtime begins at this clean stop.
+	stopAlive()
+	<-aliveDone
 	log.Info("imipd stopped")
 	return runErr
 }

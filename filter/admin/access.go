@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 )
 
@@ -19,6 +20,12 @@ const (
 	readFile    readKind = iota + 1 // the named file ("-": standard input)
 	readStdin                       // standard input only
 	readMaildir                     // the named directory, its cur/ and new/, and the files listed there
+	// readMaildirs: every directory the -maildirs template of catchup
+	// names (any user: %u, %n and %d are any one path segment), their
+	// cur/ and new/, and the files listed there. The daemon picks the
+	// users; it can list and read only Maildirs, the mail it processes
+	// anyway.
+	readMaildirs
 )
 
 // fileCommand names a command that reads imipctl's side and which of its
@@ -40,15 +47,19 @@ var fileCommands = []fileCommand{
 	{words: []string{"check"}, valueFlags: []string{"user"}, pos: 0, kind: readFile},
 	{words: []string{"process"}, valueFlags: []string{"user"}, pos: 0, kind: readFile},
 	{words: []string{"scan"}, valueFlags: []string{"user"}, pos: 0, kind: readMaildir},
+	{words: []string{"catchup"}, valueFlags: []string{"maildirs"}, kind: readMaildirs},
 }
 
 // access is what one invocation of imipctl may read: computed from its own
 // arguments, never from what the daemon asks.
 type access struct {
-	file   string          // the one file (readFile); "" none
-	stdin  bool            // standard input
-	dirs   map[string]bool // directories it may list (readMaildir)
-	listed map[string]bool // files it listed itself in those directories
+	file  string          // the one file (readFile); "" none
+	stdin bool            // standard input
+	dirs  map[string]bool // directories it may list (readMaildir)
+	// maildirs matches the directories catchup may list (readMaildirs);
+	// nil none.
+	maildirs *regexp.Regexp
+	listed   map[string]bool // files it listed itself in those directories
 }
 
 // accessFor returns what the command in args may read.
@@ -60,6 +71,12 @@ func accessFor(args []string) *access {
 		}
 		if fc.kind == readStdin {
 			a.stdin = true
+			return a
+		}
+		if fc.kind == readMaildirs {
+			if re, err := maildirPattern(flagValue(args[len(fc.words):], "maildirs")); err == nil {
+				a.maildirs = re
+			}
 			return a
 		}
 		pos := positional(args[len(fc.words):], fc.valueFlags)
@@ -119,6 +136,27 @@ func positional(args []string, valueFlags []string) []string {
 	return nil
 }
 
+// flagValue is the value of flag name among a command's arguments, as Go's
+// flag package reads it ("-name V", "--name V", "-name=V"); "" when absent.
+func flagValue(args []string, name string) string {
+	for i, s := range args {
+		if s == "--" || len(s) < 2 || s[0] != '-' {
+			return ""
+		}
+		n, v, hasV := strings.Cut(strings.TrimLeft(s, "-"), "=")
+		if n != name {
+			continue
+		}
+		if hasV {
+			return v
+		}
+		if i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
 // errNotNamed refuses a request for something the command line did not name.
 func errNotNamed(what, p string) error {
 	return fmt.Errorf("imipctl: refused to %s %q: this command did not name it", what, p)
@@ -141,7 +179,7 @@ func (g guardedClient) ReadFile(p string) ([]byte, error) {
 }
 
 func (g guardedClient) ReadDir(p string) ([]FileInfo, error) {
-	if !g.a.dirs[p] {
+	if !g.a.dirs[p] && (g.a.maildirs == nil || path.Clean(p) != p || !g.a.maildirs.MatchString(p)) {
 		return nil, errNotNamed("list", p)
 	}
 	files, err := g.Client.ReadDir(p)

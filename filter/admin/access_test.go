@@ -8,9 +8,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"imipd/calstore"
 	"imipd/filter"
@@ -196,6 +198,11 @@ func TestAccessCoversCommands(t *testing.T) {
 	vcf := filepath.Join(dir, "c.vcf")
 	md := filepath.Join(dir, "Maildir")
 	os.MkdirAll(filepath.Join(md, "cur"), 0o700)
+	// catchup reads bob's Maildir by its template, after a downtime.
+	bobMD := filepath.Join(dir, "example.test", "bob")
+	os.MkdirAll(filepath.Join(bobMD, "new"), 0o700)
+	filter.RecordStart(context.Background(), db, time.Unix(1, 0))
+	filter.RecordStart(context.Background(), db, time.Now())
 	raw, err := os.ReadFile(eml)
 	if err != nil {
 		t.Fatal(err)
@@ -204,6 +211,7 @@ func TestAccessCoversCommands(t *testing.T) {
 		ics:                                   "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:imp-1@example.test\r\nDTSTAMP:20261125T100000Z\r\nDTSTART:20261201T100000Z\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
 		vcf:                                   "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Carol\r\nEMAIL:carol@remote.test\r\nEND:VCARD\r\n",
 		filepath.Join(md, "cur", "1.M1.host"): string(raw),
+		filepath.Join(bobMD, "new", strconv.FormatInt(time.Now().Unix(), 10)+".M1.host"): string(raw),
 	} {
 		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
@@ -218,6 +226,7 @@ func TestAccessCoversCommands(t *testing.T) {
 		{"process", "-json", "-user=bob@example.test", eml},
 		{"scan", "-json", "-user", "bob@example.test", md},
 		{"import", "bob@example.test", "-"},
+		{"catchup", "-maildirs", filepath.Join(dir, "%d", "%n")},
 	}
 	for _, args := range commands {
 		stdin := "app-password\n"

@@ -52,6 +52,7 @@ commands:
   check [-user USER] FILE.eml
   process [-json] -user USER [-outgoing] FILE.eml
   scan [-json] -user USER MAILDIR
+  catchup [-json] -maildirs TEMPLATE
 `
 
 // UsageError is a wrong invocation: exit status 2.
@@ -132,6 +133,8 @@ func Run(ctx context.Context, env Env, args []string) error {
 		return c.check(ctx, cargs)
 	case "scan":
 		return c.scan(ctx, cargs)
+	case "catchup":
+		return c.catchup(ctx, cargs)
 	case "process":
 		return c.process(ctx, cargs)
 	}

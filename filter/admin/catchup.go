@@ -1,0 +1,248 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"imipd/calstore"
+	"imipd/filter"
+)
+
+// catchupSlack is subtracted from a downtime's start: Maildir names carry
+// whole seconds.
+const catchupSlack = time.Second
+
+// catchup processes the mail that passed while imipd was down (README
+// "Catching up after downtime"): for every downtime the store recorded at a
+// start (filter.RecordStart) and no catch-up has done yet, each known
+// user's Maildir (the -maildirs template) is read for messages that arrived
+// since the earliest downtime began, oldest first, and processed as
+// delivery would have, once-only as always: what imipd processed live
+// meanwhile gets its earlier outcome and changes nothing. The downtimes are
+// then cleared, so the next run finds nothing to do. An untagged message's
+// X-IMIP-Processed header is not believed (nobody removed a forged one
+// while imipd was down): the processed-message log decides.
+func (c *ctl) catchup(ctx context.Context, args []string) error {
+	fs := newFlags("catchup")
+	asJSON := fs.Bool("json", false, "JSON output")
+	tmpl := fs.String("maildirs", "", "each user's Maildir: a path with %u (address), %n (local part), %d (domain)")
+	if _, err := parse(fs, args, 0, 0, "no arguments"); err != nil {
+		return err
+	}
+	if err := checkMaildirTemplate(*tmpl); err != nil {
+		return usagef("catchup: -maildirs: %v", err)
+	}
+	var downs []calstore.Downtime
+	var users []calstore.User
+	if err := c.store.Read(ctx, func(tx calstore.Tx) error {
+		var err error
+		if downs, err = tx.Downtimes(); err != nil {
+			return err
+		}
+		users, err = tx.Users()
+		return err
+	}); err != nil {
+		return err
+	}
+	type caught struct {
+		File string `json:"file"`
+		filter.Result
+	}
+	results := []caught{}
+	counts := map[string]int{}
+	files, skipped, plain, missing := 0, 0, 0, 0
+	if len(downs) > 0 {
+		since := downs[0].From.Add(-catchupSlack)
+		now := time.Now()
+		if c.proc.Now != nil {
+			now = c.proc.Now()
+		}
+		for _, u := range users {
+			dir := expandMaildir(*tmpl, u.Address)
+			list, found := c.maildirMessages(dir)
+			if !found {
+				missing++
+				continue
+			}
+			for i, f := range list {
+				c.client.Progress("catchup %s: %d/%d", u.Address, i+1, len(list))
+				if f.received.Before(since) {
+					continue
+				}
+				files++
+				if tf := c.proc.Cfg.Timeframe; tf > 0 && now.Sub(f.received) > tf {
+					skipped++
+					continue
+				}
+				raw, err := c.client.ReadFile(f.path)
+				if err != nil {
+					continue // moved meanwhile (a mail client read it): the next file
+				}
+				rep, err := c.proc.Process(ctx, bytes.NewReader(raw), filter.Envelope{Transport: "catchup", ForcedUser: u.Address, Received: f.received})
+				if err != nil {
+					return fmt.Errorf("catchup %s: %w", f.path, err)
+				}
+				if !rep.Calendar {
+					plain++
+					continue
+				}
+				for _, r := range rep.Results {
+					counts[string(r.Outcome)]++
+					results = append(results, caught{File: f.path, Result: r})
+				}
+			}
+		}
+		c.client.Progress("")
+		if err := c.store.Write(ctx, func(tx calstore.Tx) error {
+			cur, err := tx.Downtimes()
+			if err != nil {
+				return err
+			}
+			return tx.PutDowntimes(withoutDowntimes(cur, downs))
+		}); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		if downs == nil {
+			downs = []calstore.Downtime{}
+		}
+		return c.json(map[string]any{"downtimes": downs, "results": results})
+	}
+	if len(downs) == 0 {
+		fmt.Fprintln(c.out, "no downtime to catch up")
+		return nil
+	}
+	for _, d := range downs {
+		fmt.Fprintf(c.out, "downtime %s to %s\n", d.From.Local().Format(time.RFC3339), d.To.Local().Format(time.RFC3339))
+	}
+	var keys []string
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(c.out, "%d users (%d without a Maildir), %d messages since %s: %d older than the timeframe, %d without calendar data",
+		len(users), missing, files, downs[0].From.Local().Format(time.RFC3339), skipped, plain)
+	for _, k := range keys {
+		fmt.Fprintf(c.out, ", %d %s", counts[k], k)
+	}
+	fmt.Fprintln(c.out)
+	return nil
+}
+
+// withoutDowntimes is cur without the downtimes done (a start recorded
+// meanwhile stays for the next run).
+func withoutDowntimes(cur, done []calstore.Downtime) []calstore.Downtime {
+	var out []calstore.Downtime
+	for _, d := range cur {
+		seen := false
+		for _, x := range done {
+			if d.From.Equal(x.From) && d.To.Equal(x.To) {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// maildirMessage is one message file and when it arrived.
+type maildirMessage struct {
+	path     string
+	received time.Time
+}
+
+// maildirMessages lists a Maildir's new/ and cur/ messages, oldest first;
+// found is false when it has neither.
+func (c *ctl) maildirMessages(dir string) (list []maildirMessage, found bool) {
+	for _, sub := range []string{"cur", "new"} {
+		d := path.Join(dir, sub)
+		files, err := c.client.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		found = true
+		for _, f := range files {
+			list = append(list, maildirMessage{path.Join(d, f.Name), maildirTime(f)})
+		}
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].received.Before(list[j].received) })
+	return list, found
+}
+
+// maildirVar matches the template variables of -maildirs.
+var maildirVar = regexp.MustCompile(`%[und%]`)
+
+// checkMaildirTemplate: an absolute, clean path naming at least one of
+// %u, %n, %d, each a path segment of its own making (so an address cannot
+// climb out of its directory), and no other % sequence.
+func checkMaildirTemplate(t string) error {
+	switch {
+	case t == "":
+		return fmt.Errorf("required, e.g. /var/vmail/%%d/%%n/Maildir")
+	case !path.IsAbs(t) || path.Clean(t) != t:
+		return fmt.Errorf("%q: want an absolute, clean path", t)
+	case !regexp.MustCompile(`%[und]`).MatchString(t):
+		return fmt.Errorf("%q names no user (%%u, %%n or %%d)", t)
+	case strings.Contains(maildirVar.ReplaceAllString(t, ""), "%"):
+		return fmt.Errorf("%q: only %%u, %%n, %%d and %%%% are known", t)
+	}
+	return nil
+}
+
+// expandMaildir fills the template for addr. A part that is not a plain
+// path segment ("", ".", "..", or with "/") becomes "_", so no address
+// names a directory outside its own.
+func expandMaildir(t, addr string) string {
+	local, domain, _ := strings.Cut(addr, "@")
+	seg := func(s string) string {
+		if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\x00") {
+			return "_"
+		}
+		return s
+	}
+	return maildirVar.ReplaceAllStringFunc(t, func(v string) string {
+		switch v {
+		case "%u":
+			return seg(addr)
+		case "%n":
+			return seg(local)
+		case "%d":
+			return seg(domain)
+		}
+		return "%"
+	})
+}
+
+// maildirPattern is the regexp of the directories a -maildirs template can
+// name (the Maildir, its cur/ and new/): what imipctl lets the daemon list
+// for catchup.
+func maildirPattern(t string) (*regexp.Regexp, error) {
+	if err := checkMaildirTemplate(t); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	last := 0
+	for _, m := range maildirVar.FindAllStringIndex(t, -1) {
+		b.WriteString(regexp.QuoteMeta(t[last:m[0]]))
+		if t[m[0]:m[1]] == "%%" {
+			b.WriteString("%")
+		} else {
+			b.WriteString(`[^/]+`)
+		}
+		last = m[1]
+	}
+	b.WriteString(regexp.QuoteMeta(t[last:]))
+	b.WriteString(`(/cur|/new)?$`)
+	return regexp.Compile(b.String())
+}
