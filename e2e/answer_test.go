@@ -84,6 +84,31 @@ func TestAnswerPath(t *testing.T) {
 	})
 }
 
+// TestAnswerPathREADME: README "How answers leave" shows contrib's imipd
+// service line for line, so an administrator who copies it from there gets
+// what TestAnswerPath runs.
+func TestAnswerPathREADME(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(E.repo, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snippet, err := os.ReadFile(filepath.Join(E.repo, "contrib/postfix/master.cf.snippet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := masterService(string(snippet), "imipd")
+	if err != nil {
+		t.Fatalf("contrib/postfix/master.cf.snippet: %v", err)
+	}
+	_, sec, ok := strings.Cut(string(readme), "### How answers leave\n")
+	if !ok {
+		t.Fatal(`README: no section "How answers leave"`)
+	}
+	if !strings.Contains(sec, "```\n"+svc+"```\n") {
+		t.Errorf("README \"How answers leave\" does not show contrib's service:\n%s", svc)
+	}
+}
+
 // assertVia checks that the mx Postfix took the message with Message-ID
 // mid on contrib's "imipd" service (syslog_name postfix/imipd).
 func assertVia(t *testing.T, via *regexp.Regexp, mid string) {
