@@ -16,9 +16,10 @@ import (
 // it up, with no stand-in server: `imipctl respond` queues the REPLY, the
 // outbox hands it to Postfix's "imipd" service (master.cf.snippet; the
 // shared config's [submission] address is its socket), and Postfix
-// delivers it: to a local organizer's Maildir through Dovecot, where the
-// milter applied it to her calendar, and to a remote organizer's domain
-// routed to smtp-sink.
+// delivers it: to a local organizer's Maildir through Dovecot, applied to
+// her calendar by the milter (shape A) or the LMTP proxy (shape B, the lp
+// instance's imipd service), and to a remote organizer's domain routed to
+// smtp-sink.
 func TestAnswerPath(t *testing.T) {
 	needImipd(t)
 	if _, err := os.Stat(smtpSink); err != nil {
@@ -27,35 +28,27 @@ func TestAnswerPath(t *testing.T) {
 	bob := "bob@example.test"
 	via := regexp.MustCompile(`postfix/imipd/smtpd\[\d+\]: ([0-9A-F]+): client=`)
 
-	t.Run("local organizer", func(t *testing.T) {
-		alice := "alice@example.test"
-		imipctl(t, "contacts", "add", bob, alice)
-		uid := unique("answer-local") + "@example.test"
-		inv := request(uid, alice, []string{bob}, bob)
-		if err := submitAuth(E.mx, alice, []string{bob}, inv.bytes()); err != nil {
-			t.Fatalf("submission as alice: %v", err)
+	t.Run("local organizer", func(t *testing.T) { answerLocal(t, E.mx, via) })
+	t.Run("local organizer, LMTP shape", func(t *testing.T) {
+		// The lp instance's imipd service (no milter there): imipd's LMTP
+		// proxy applies the REPLY at delivery.
+		if err := E.stopImipd(); err != nil {
+			t.Fatalf("stop imipd: %v", err)
 		}
-		waitMail(t, bob, inv.mid)
-		id := pendingID(t, bob, uid)
-		if out := imipctl(t, "respond", bob, fmt.Sprint(id), "accept"); !strings.Contains(string(out), "queued REPLY") {
-			t.Fatalf("imipctl respond: %s", out)
+		defer func() {
+			E.stopImipd()
+			if err := E.writeImipdConfig(E.imipdSubmit); err != nil {
+				t.Errorf("restore imipd config: %v", err)
+			}
+			if err := E.startImipd(); err != nil {
+				t.Errorf("restart imipd: %v", err)
+			}
+		}()
+		if err := E.writeImipdConfig("unix:" + filepath.Join(E.root, E.lp.name, "queue", "public", "imipd")); err != nil {
+			t.Fatal(err)
 		}
-		waitOutbox(t, uid, "sent", deliveryWait, func(it *outboxJSON) bool { return it.Status == "sent" })
-		m := waitMail(t, alice, "UID:"+uid)
-		if from := m.Header.Get("From"); !strings.Contains(from, bob) {
-			t.Errorf("From %q, want bob's answer", from)
-		}
-		if rp := m.Header.Get("Return-Path"); rp != "<"+bob+">" {
-			t.Errorf("Return-Path %q, want <%s>", rp, bob)
-		}
-		// The milter processed it as incoming mail for alice (not as
-		// bob's own: no login, {daemon_name} "imipd").
-		h := oneHeader(t, m)
-		if !strings.HasPrefix(h, "applied") || !strings.Contains(h, "method=REPLY") || !strings.Contains(h, "uid="+uid) {
-			t.Errorf("alice's %s: %q, want applied REPLY", hdr, h)
-		}
-		waitPartstat(t, alice, uid, bob, "ACCEPTED")
-		assertVia(t, via, m.Header.Get("Message-Id"))
+		needImipd(t)
+		answerLocal(t, E.lp, via)
 	})
 
 	t.Run("remote organizer", func(t *testing.T) {
@@ -80,8 +73,42 @@ func TestAnswerPath(t *testing.T) {
 			t.Errorf("calendar part %v:\n%s", m.calParam, m.cal)
 		}
 		waitOutbox(t, uid, "sent", 10*time.Second, func(it *outboxJSON) bool { return it.Status == "sent" })
-		assertVia(t, via, h.Get("Message-Id"))
+		assertVia(t, E.mx, via, h.Get("Message-Id"))
 	})
+}
+
+// answerLocal: alice (local) invites bob, bob accepts with imipctl respond,
+// and the REPLY reaches alice's Maildir through p's imipd service, applied
+// to her calendar as incoming mail.
+func answerLocal(t *testing.T, p *postfix, via *regexp.Regexp) {
+	bob, alice := "bob@example.test", "alice@example.test"
+	imipctl(t, "contacts", "add", bob, alice)
+	uid := unique("answer-local-"+p.name) + "@example.test"
+	inv := request(uid, alice, []string{bob}, bob)
+	if err := submitAuth(E.mx, alice, []string{bob}, inv.bytes()); err != nil {
+		t.Fatalf("submission as alice: %v", err)
+	}
+	waitMail(t, bob, inv.mid)
+	id := pendingID(t, bob, uid)
+	if out := imipctl(t, "respond", bob, fmt.Sprint(id), "accept"); !strings.Contains(string(out), "queued REPLY") {
+		t.Fatalf("imipctl respond: %s", out)
+	}
+	waitOutbox(t, uid, "sent", deliveryWait, func(it *outboxJSON) bool { return it.Status == "sent" })
+	m := waitMail(t, alice, "UID:"+uid)
+	if from := m.Header.Get("From"); !strings.Contains(from, bob) {
+		t.Errorf("From %q, want bob's answer", from)
+	}
+	if rp := m.Header.Get("Return-Path"); rp != "<"+bob+">" {
+		t.Errorf("Return-Path %q, want <%s>", rp, bob)
+	}
+	// Processed as incoming mail for alice (not as bob's own: no login,
+	// {daemon_name} "imipd").
+	h := oneHeader(t, m)
+	if !strings.HasPrefix(h, "applied") || !strings.Contains(h, "method=REPLY") || !strings.Contains(h, "uid="+uid) {
+		t.Errorf("alice's %s: %q, want applied REPLY", hdr, h)
+	}
+	waitPartstat(t, alice, uid, bob, "ACCEPTED")
+	assertVia(t, p, via, m.Header.Get("Message-Id"))
 }
 
 // TestAnswerPathREADME: README "How answers leave" shows contrib's imipd
@@ -109,15 +136,15 @@ func TestAnswerPathREADME(t *testing.T) {
 	}
 }
 
-// assertVia checks that the mx Postfix took the message with Message-ID
-// mid on contrib's "imipd" service (syslog_name postfix/imipd).
-func assertVia(t *testing.T, via *regexp.Regexp, mid string) {
+// assertVia checks that Postfix p took the message with Message-ID mid on
+// contrib's "imipd" service (syslog_name postfix/imipd).
+func assertVia(t *testing.T, p *postfix, via *regexp.Regexp, mid string) {
 	t.Helper()
 	if mid == "" {
 		t.Error("no Message-ID")
 		return
 	}
-	b, _ := os.ReadFile(E.mx.maillog)
+	b, _ := os.ReadFile(p.maillog)
 	ids := map[string]bool{}
 	for _, m := range via.FindAllSubmatch(b, -1) {
 		ids[string(m[1])] = true
@@ -128,5 +155,5 @@ func assertVia(t *testing.T, via *regexp.Regexp, mid string) {
 			return
 		}
 	}
-	t.Errorf("the mx Postfix did not take %s on its imipd service (maillog %s)", mid, E.mx.maillog)
+	t.Errorf("the %s Postfix did not take %s on its imipd service (maillog %s)", p.name, mid, p.maillog)
 }
