@@ -400,7 +400,13 @@ func waitTCP(addr string, d time.Duration) error {
 
 // snippetBlock returns the lines between "# begin NAME" and "# end NAME".
 func snippetBlock(text, name string) (string, error) {
-	begin, end := "# begin "+name+"\n", "# end "+name+"\n"
+	return markedBlock(text, "#", name)
+}
+
+// markedBlock returns the lines between "COMMENT begin NAME" and "COMMENT
+// end NAME" (COMMENT: the file's comment mark, "#" or m4's "dnl").
+func markedBlock(text, comment, name string) (string, error) {
+	begin, end := comment+" begin "+name+"\n", comment+" end "+name+"\n"
 	i := strings.Index(text, begin)
 	j := strings.Index(text, end)
 	if i < 0 || j < i {

@@ -75,7 +75,7 @@ func startSendmail(t *testing.T) *sendmailMTA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, err := mcBlock(string(contrib), contribSendmailBlock)
+	block, err := markedBlock(string(contrib), "dnl", contribSendmailBlock)
 	if err != nil {
 		t.Fatalf("contrib/sendmail/imipd.mc: %v", err)
 	}
@@ -226,17 +226,6 @@ shift && exec "$0" "$@"`,
 		t.Fatalf("sendmail: %v", err)
 	}
 	return s
-}
-
-// mcBlock returns the lines between "dnl begin NAME" and "dnl end NAME".
-func mcBlock(text, name string) (string, error) {
-	begin, end := "dnl begin "+name+"\n", "dnl end "+name+"\n"
-	i := strings.Index(text, begin)
-	j := strings.Index(text, end)
-	if i < 0 || j < i {
-		return "", fmt.Errorf("no %q ... %q block", strings.TrimSpace(begin), strings.TrimSpace(end))
-	}
-	return text[i+len(begin) : j], nil
 }
 
 // stop ends the Sendmail daemon by its PID (SIGTERM; the daemon passes it to

@@ -307,7 +307,12 @@ const milterProtocol = milter.OptNoHelo | milter.OptNoData | milter.OptNoEOH | m
 // milterMacros are the macros imipd asks for (SMFIF_SETSYMLIST), where the
 // MTA lets a milter choose: all it needs at MAIL ({daemon_name} too, so the
 // connect event is not needed at all), and the queue ID again at the end
-// of the message (sendmail assigns it after DATA).
+// of the message, for an MTA that assigns it late. Postfix and Sendmail
+// 8.17 both send all three at MAIL. Sendmail's own list for MAIL lacks
+// {daemon_name}, and a requested list replaces it (asked without
+// {auth_authen}, Sendmail sends none: e2e TestSendmail fails). For the end
+// of the message Sendmail 8.17 sends its own list ({msg_id}) instead, so
+// the queue ID from MAIL is the one kept.
 var milterMacros = []struct {
 	stage milter.MacroStage
 	names []milter.MacroName
@@ -430,8 +435,8 @@ func (s *milterSession) recover(stage string) {
 	}
 }
 
-// queueID picks up the queue ID ("i"), which Postfix sends from the MAIL
-// stage on (milter_mail_macros; sendmail from DATA).
+// queueID picks up the queue ID ("i"), which Postfix and Sendmail send from
+// the MAIL stage on (milterMacros).
 func (s *milterSession) queueID(mod milter.Modifier) {
 	if v := mod.Get(macroQueueID); v != "" {
 		s.msg.queueID = v
