@@ -3,6 +3,7 @@ package filter
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/emersion/go-ical"
@@ -115,6 +116,9 @@ func commit(tx calstore.Tx, user string, ev calstore.Event, old *ical.Calendar, 
 			}
 		}
 	}
+	if err := supersede(tx, user, ev.UID, res.Supersede, o, keep, now); err != nil {
+		return err
+	}
 	for _, pi := range res.Pending {
 		if _, err := tx.AddPending(calstore.Pending{
 			User: user, UID: ev.UID, RecurrenceID: pi.RecurrenceID, Kind: pi.Kind, Reason: pi.Reason,
@@ -126,4 +130,42 @@ func commit(tx calstore.Tx, user string, ev calstore.Event, old *ical.Calendar, 
 		}
 	}
 	return enqueue(tx, user, ev.UID, res.Send, now)
+}
+
+// supersede carries out itip.Result.Supersede: each open invitation or
+// rescheduled item of the user for uid that an update describes again is
+// closed as "superseded" and opened again, same kind, with the new
+// description and the message o that changed the event (README "Pending
+// items stay current"). The new item gets a new ID: an answer to the old
+// one is refused (ErrNotOpen), so nobody decides on the old description.
+func supersede(tx calstore.Tx, user, uid string, items []itip.PendingItem, o origin, keep uint64, now time.Time) error {
+	if len(items) == 0 {
+		return nil
+	}
+	open, err := tx.PendingForUID(user, uid)
+	if err != nil {
+		return err
+	}
+	for _, pi := range open {
+		if pi.ID == keep || pi.Status != calstore.PendingOpen || (pi.Kind != itip.KindInvitation && pi.Kind != itip.KindRescheduled) {
+			continue
+		}
+		i := slices.IndexFunc(items, func(s itip.PendingItem) bool { return s.RecurrenceID == pi.RecurrenceID })
+		if i < 0 {
+			continue
+		}
+		pi.Status, pi.Resolution, pi.Updated = calstore.PendingObsolete, "superseded", now
+		if err := tx.PutPending(pi); err != nil {
+			return err
+		}
+		if _, err := tx.AddPending(calstore.Pending{
+			User: user, UID: uid, RecurrenceID: pi.RecurrenceID, Kind: pi.Kind, Reason: pi.Reason,
+			Summary: items[i].Summary, Actions: itip.ActionsFor(pi.Kind), Attendee: pi.Attendee,
+			From: o.From, Method: o.Method, MessageID: o.MessageID, Data: o.Data, Outgoing: o.Outgoing,
+			Created: now, Updated: now,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

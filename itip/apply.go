@@ -70,6 +70,13 @@ type Result struct {
 	// Obsolete, when not empty, closes the user's open pending items for this
 	// UID with this reason (a later message decided them).
 	Obsolete string
+	// Supersede keeps open questions current (README "Pending items stay
+	// current"): the user's open invitation or rescheduled item for this
+	// UID whose RecurrenceID is the RecurrenceID of one of these is closed
+	// as "superseded" and opened again as a new item of the same kind,
+	// with this Summary and the message that changed the event. Nothing
+	// is opened for a question the user already decided or ignored.
+	Supersede []PendingItem
 	// ObsoleteInstance, with Obsolete, limits it to the items of this
 	// RECURRENCE-ID (an answer for one occurrence leaves the series'
 	// invitation open).

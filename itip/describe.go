@@ -27,17 +27,22 @@ func Describe(m *Message, reader *User) string {
 	if m == nil || len(m.Instances) == 0 {
 		return "A calendar message without events"
 	}
+	return describe(m, m.First(), reader)
+}
+
+// describe is Describe for one instance of m (a pending item about one
+// occurrence).
+func describe(m *Message, in *Instance, reader *User) string {
 	d := describer{m: m, reader: reader, zone: time.UTC}
 	if reader != nil && reader.Zone != nil {
 		d.zone = reader.Zone
 	}
-	in := m.First()
 	what := title(in)
 	if in.RecurrenceID != "" {
 		what = "the occurrence of " + what
 	}
 	when := d.when(in)
-	if more := len(m.Instances) - 1; more > 0 && in.RecurrenceID != "" {
+	if more := len(m.Instances) - 1; more > 0 && in.RecurrenceID != "" && in == m.First() {
 		when += fmt.Sprintf(", and %d more occurrence%s", more, plural(more))
 	}
 	org := d.who(m.Organizer())

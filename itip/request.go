@@ -1,6 +1,7 @@
 package itip
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -203,13 +204,33 @@ func updateRequest(in *Input, st *object) Result {
 		r := result(NeedsAction, "invitation")
 		r.Cal = out
 		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "invitation", RecurrenceID: unasked[0], Summary: desc, Actions: ActionsFor(KindInvitation)}}
+		r.Supersede = supersede(in, unasked)
 		r.Note = desc
 		return r
 	}
 	r := result(Applied, "updated")
 	r.Cal = out
+	r.Supersede = supersede(in, nil)
 	r.Note = "updated: " + desc
 	return r
+}
+
+// supersede is what an applied update asks of the user's open questions
+// about the event (README "Pending items stay current"): each component
+// of the message, other than skip (those get a pending item of their
+// own), is described again as it is now. An open invitation the user has
+// not answered would otherwise offer the old time: the user would decide
+// on stale data.
+func supersede(in *Input, skip []string) []PendingItem {
+	var items []PendingItem
+	for _, inst := range in.Msg.Instances {
+		if slices.Contains(skip, inst.RecurrenceID) {
+			continue
+		}
+		items = append(items, PendingItem{Kind: KindInvitation, RecurrenceID: inst.RecurrenceID,
+			Summary: describe(in.Msg, inst, &in.User), Actions: ActionsFor(KindInvitation)})
+	}
+	return items
 }
 
 // carried says what keepPrivate found about the user's answer.
