@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,19 +48,7 @@ func TestRespondInstance(t *testing.T) {
 	if err := os.WriteFile(msg, []byte(weeklyInvitation), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctl := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := run(context.Background(), append([]string{"-data", data}, args...), nil, &out)
-		return out.String(), err
-	}
-	must := func(args ...string) string {
-		t.Helper()
-		out, err := ctl(args...)
-		if err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
-		}
-		return out
-	}
+	ctl, must := cli(t, "-data", data)
 	must("user", "add", "-policy", "always", "bob@example.test")
 	must("process", "-user", "bob@example.test", msg)
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -41,14 +40,7 @@ func TestTextUnescaped(t *testing.T) {
 	if err := os.WriteFile(msg, []byte(escapedInvitation), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctl := func(args ...string) string {
-		t.Helper()
-		var out bytes.Buffer
-		if err := run(context.Background(), append([]string{"-data", data}, args...), nil, &out); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out.String())
-		}
-		return out.String()
-	}
+	_, ctl := cli(t, "-data", data)
 	ctl("user", "add", "-policy", "always", "bob@example.test")
 	for _, c := range []struct{ name, out string }{
 		{"check", ctl("check", "-user", "bob@example.test", msg)},

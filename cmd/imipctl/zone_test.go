@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -24,19 +22,7 @@ func TestUserTimeZone(t *testing.T) {
 	if err := os.WriteFile(msg, []byte(escapedInvitation), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctl := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := run(context.Background(), append([]string{"-config", cfg}, args...), nil, &out)
-		return out.String(), err
-	}
-	must := func(args ...string) string {
-		t.Helper()
-		out, err := ctl(args...)
-		if err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
-		}
-		return out
-	}
+	ctl, must := cli(t, "-config", cfg)
 	must("user", "add", "-policy", "always", "bob@example.test")
 	if out := must("user", "show", "bob@example.test"); !strings.Contains(out, "time zone: America/New_York (server default)") {
 		t.Errorf("user show:\n%s", out)
