@@ -345,7 +345,8 @@ func TestForgedHeader(t *testing.T) {
 
 // (f) imipd stopped: with default_action=accept mail still flows through
 // the milter shape, untagged; after the restart `imipctl catchup` processes
-// it, once. Runs last; imipd runs again after.
+// it, once, run as contrib's systemd/imipd-catchup.service runs it. Runs
+// last; imipd runs again after.
 func TestImipdStopped(t *testing.T) {
 	needImipd(t)
 	if err := E.stopImipd(); err != nil {
@@ -373,14 +374,14 @@ func TestImipdStopped(t *testing.T) {
 	if err := E.startImipd(); err != nil {
 		t.Fatalf("restart imipd: %v", err)
 	}
-	maildirs := filepath.Join(E.root, "mail", "%d", "%n", "Maildir")
+	catchup := contribCatchup(t)
 	var caught struct {
 		Downtimes []struct{ From, To time.Time } `json:"downtimes"`
 		Results   []struct {
 			User, UID, Outcome, Reason, File string
 		} `json:"results"`
 	}
-	out := imipctl(t, "catchup", "-json", "-maildirs", maildirs)
+	out := imipctl(t, append(catchup, "-json")...)
 	if err := json.Unmarshal(out, &caught); err != nil {
 		t.Fatalf("imipctl catchup -json: %v\n%s", err, out)
 	}
@@ -400,7 +401,7 @@ func TestImipdStopped(t *testing.T) {
 		t.Errorf("%d results for %s, want 1:\n%s", n, uid, out)
 	}
 	pendingID(t, "bob@example.test", uid)
-	if out := imipctl(t, "catchup", "-maildirs", maildirs); strings.TrimSpace(string(out)) != "no downtime to catch up" {
+	if out := imipctl(t, catchup...); strings.TrimSpace(string(out)) != "no downtime to catch up" {
 		t.Errorf("second catchup: %s", out)
 	}
 	var items []struct{ UID string }
@@ -414,6 +415,35 @@ func TestImipdStopped(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d pending items for %s after two catch-ups, want 1", n, uid)
 	}
+}
+
+// contribCatchup is the imipctl command of contrib's
+// systemd/imipd-catchup.service (after -config), with its Maildir root
+// /var/vmail moved to the private Dovecot's and systemd's %% unescaped.
+func contribCatchup(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(E.repo, "contrib/systemd/imipd-catchup.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if cmd, ok := strings.CutPrefix(l, "ExecStart="); ok {
+			f = strings.Fields(cmd)
+		}
+	}
+	if len(f) < 4 || f[0] != "/usr/local/bin/imipctl" || f[1] != "-config" || f[3] != "catchup" {
+		t.Fatalf("contrib/systemd/imipd-catchup.service: ExecStart= is not imipctl -config FILE catchup ...: %q", f)
+	}
+	args := f[3:]
+	for i, a := range args {
+		a = strings.ReplaceAll(a, "%%", "%")
+		if rest, ok := strings.CutPrefix(a, "/var/vmail/"); ok {
+			a = filepath.Join(E.root, "mail", rest)
+		}
+		args[i] = a
+	}
+	return args
 }
 
 // TestDovecotPushSnippet: the commented chronos push block of
