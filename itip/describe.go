@@ -279,7 +279,11 @@ func (d *describer) rule(r string, st ics.Time) string {
 		}
 	} else if u := parts["UNTIL"]; u != "" {
 		if t, ok := parseKey(u); ok {
-			if len(u) == len("20060102") {
+			if len(u) == len("20060102") || st.AllDay {
+				// An all-day series is dated, not timed: its UNTIL
+				// (RFC 5545 §3.3.10 wants a DATE; senders write the
+				// instant that ends the last day) is read on the same
+				// calendar as the dates, in UTC.
 				s += ", until " + day(t)
 			} else {
 				s += ", until " + day(d.local(t, !strings.HasSuffix(u, "Z") || st.Floating))
