@@ -351,6 +351,51 @@ func TestSendmail(t *testing.T) {
 			t.Errorf("calendar message: %s: %q, want imipd's own for %s only", hdr, h, uid)
 		}
 	})
+	t.Run("answer", func(t *testing.T) {
+		// How answers leave on a Sendmail host (README): imipd's outbox
+		// submits to Sendmail's port on loopback without a login. bob
+		// accepts alice's invitation with imipctl respond; the REPLY goes
+		// through Sendmail and imipd's milter into alice's Maildir and is
+		// applied to her copy as incoming mail.
+		if err := E.stopImipd(); err != nil {
+			t.Fatalf("stop imipd: %v", err)
+		}
+		defer func() {
+			E.stopImipd()
+			if err := E.writeImipdConfig(E.imipdSubmit); err != nil {
+				t.Errorf("restore imipd config: %v", err)
+			}
+			if err := E.startImipd(); err != nil {
+				t.Errorf("restart imipd: %v", err)
+			}
+		}()
+		if err := E.writeImipdConfig(fmt.Sprintf("inet:127.0.0.1:%d", s.port)); err != nil {
+			t.Fatal(err)
+		}
+		needImipd(t)
+		alice, bob := "alice@example.test", "bob@example.test"
+		imipctl(t, "contacts", "add", bob, alice)
+		uid := unique("sendmail-answer") + "@example.test"
+		inv := request(uid, alice, []string{bob}, bob)
+		if err := submitAs(s.port, alice, alice, []string{bob}, inv.bytes()); err != nil {
+			t.Fatalf("Sendmail, AUTH as alice: %v", err)
+		}
+		waitMail(t, bob, inv.mid)
+		id := pendingID(t, bob, uid)
+		if out := imipctl(t, "respond", bob, fmt.Sprint(id), "accept"); !strings.Contains(string(out), "queued REPLY") {
+			t.Fatalf("imipctl respond: %s", out)
+		}
+		waitOutbox(t, uid, "sent", deliveryWait, func(it *outboxJSON) bool { return it.Status == "sent" })
+		m := waitMail(t, alice, "UID:"+uid)
+		if rcvd := strings.Join(headerValues(m, "Received"), "\n"); !strings.Contains(rcvd, "by sm.example.test") {
+			t.Errorf("bob's answer did not pass Sendmail; Received:\n%s", rcvd)
+		}
+		if h := oneHeader(t, m); !strings.HasPrefix(h, "applied") || !strings.Contains(h, "method=REPLY") || !strings.Contains(h, "uid="+uid) {
+			t.Errorf("alice's %s: %q, want applied REPLY", hdr, h)
+		}
+		waitPartstat(t, alice, uid, bob, "ACCEPTED")
+	})
+
 	t.Run("imipd-stopped", func(t *testing.T) {
 		// contrib sets no F= flag: with imipd stopped (its socket gone)
 		// Sendmail delivers at once, untagged, neither deferred nor
@@ -390,6 +435,30 @@ for my $l (@ARGV) {
 untie %h or die "$db: $!";`
 	if out, err := runCmd(10*time.Second, "perl", append([]string{"-e", script, path}, logins...)...); err != nil {
 		t.Fatalf("sasldb (perl DB_File): %v\n%s", err, out)
+	}
+}
+
+// TestSendmailREADME: README "Wiring into Sendmail" shows the lines of
+// contrib/sendmail/imipd.mc that TestSendmail runs, line for line.
+func TestSendmailREADME(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(E.repo, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	contrib, err := os.ReadFile(filepath.Join(E.repo, "contrib/sendmail/imipd.mc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := markedBlock(string(contrib), "dnl", contribSendmailBlock)
+	if err != nil {
+		t.Fatalf("contrib/sendmail/imipd.mc: %v", err)
+	}
+	_, sec, ok := strings.Cut(string(readme), "## Wiring into Sendmail\n")
+	if !ok {
+		t.Fatal(`README: no section "Wiring into Sendmail"`)
+	}
+	if !strings.Contains(sec, "```m4\n"+block+"```\n") {
+		t.Errorf("README \"Wiring into Sendmail\" does not show contrib's lines:\n%s", block)
 	}
 }
 
