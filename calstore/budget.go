@@ -47,11 +47,8 @@ func (t *tx) TakeBudget(key string, at time.Time, window time.Duration, limit in
 	if err := t.check(true); err != nil {
 		return false, err
 	}
-	if err := validBudgetKey(key); err != nil {
+	if err := CheckBudget(key, window); err != nil {
 		return false, err
-	}
-	if window <= 0 {
-		return false, fmt.Errorf("%w: budget window %v", ErrInvalid, window)
 	}
 	uses, exp := t.btx.Bucket(bucketBudget), t.btx.Bucket(bucketBudgetEx)
 	if err := pruneBudget(uses, exp, nanos(at)); err != nil {

@@ -69,9 +69,24 @@ func (t *tx) PutDowntimes(l []Downtime) error {
 	if len(l) == 0 {
 		return meta.Delete(keyDowntimes)
 	}
+	l, err := NormalizeDowntimes(l)
+	if err != nil {
+		return err
+	}
+	buf, err := encode(l)
+	if err != nil {
+		return err
+	}
+	return meta.Put(keyDowntimes, buf)
+}
+
+// NormalizeDowntimes checks a list of downtimes (a stretch ending before
+// it starts is ErrInvalid) and returns a copy with the oldest merged into
+// one until at most MaxDowntimes remain (Tx.PutDowntimes).
+func NormalizeDowntimes(l []Downtime) ([]Downtime, error) {
 	for _, d := range l {
 		if d.To.Before(d.From) {
-			return fmt.Errorf("%w: downtime ends (%v) before it starts (%v)", ErrInvalid, d.To, d.From)
+			return nil, fmt.Errorf("%w: downtime ends (%v) before it starts (%v)", ErrInvalid, d.To, d.From)
 		}
 	}
 	l = append([]Downtime(nil), l...)
@@ -79,9 +94,5 @@ func (t *tx) PutDowntimes(l []Downtime) error {
 		l[1].From = l[0].From
 		l = l[1:]
 	}
-	buf, err := encode(l)
-	if err != nil {
-		return err
-	}
-	return meta.Put(keyDowntimes, buf)
+	return l, nil
 }

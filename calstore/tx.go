@@ -181,20 +181,9 @@ func (t *tx) PutUser(u User) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
-	var err error
-	if u.Address, err = validAddress("user", u.Address); err != nil {
+	u, err := NormalizeUser(u)
+	if err != nil {
 		return err
-	}
-	if u.Aliases, err = normList("alias", u.Aliases, u.Address); err != nil {
-		return err
-	}
-	if u.Delegates, err = normList("delegate", u.Delegates, ""); err != nil {
-		return err
-	}
-	switch u.Policy {
-	case "", PolicyAlways, PolicyKnown, PolicyNever:
-	default:
-		return fmt.Errorf("%w: policy %q (want always, known, never or empty)", ErrInvalid, u.Policy)
 	}
 
 	users := t.btx.Bucket(bucketUsers)
@@ -524,8 +513,8 @@ func (t *tx) AddLog(e LogEntry) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
-	if e.Key == "" || len(e.Key) > MaxKeyLen {
-		return fmt.Errorf("%w: log key must have 1 to %d bytes", ErrInvalid, MaxKeyLen)
+	if err := CheckLogKey(e.Key); err != nil {
+		return err
 	}
 	keys, p, err := t.userBucket(e.User, ubLogKeys)
 	if err != nil {
@@ -606,8 +595,8 @@ func (t *tx) AddPending(p Pending) (Pending, error) {
 	if err := t.check(true); err != nil {
 		return Pending{}, err
 	}
-	if len(p.UID) > MaxUIDLen {
-		return Pending{}, fmt.Errorf("%w: UID longer than %d bytes", ErrInvalid, MaxUIDLen)
+	if err := CheckPendingUID(p.UID); err != nil {
+		return Pending{}, err
 	}
 	if p.Status == "" {
 		p.Status = PendingOpen
@@ -772,8 +761,8 @@ func (t *tx) PutPending(p Pending) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
-	if len(p.UID) > MaxUIDLen {
-		return fmt.Errorf("%w: UID longer than %d bytes", ErrInvalid, MaxUIDLen)
+	if err := CheckPendingUID(p.UID); err != nil {
+		return err
 	}
 	if err := validPendingStatus(p.Status); err != nil {
 		return err
@@ -798,16 +787,9 @@ func (t *tx) AddContact(c Contact) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
-	var err error
-	if c.Address, err = validAddress("contact", c.Address); err != nil {
+	c, err := NormalizeContact(c)
+	if err != nil {
 		return err
-	}
-	switch c.Source {
-	case "":
-		c.Source = SourceManual
-	case SourceManual, SourceVCard, SourceSent, SourceEvent:
-	default:
-		return fmt.Errorf("%w: contact source %q", ErrInvalid, c.Source)
 	}
 	b, u, err := t.userBucket(c.User, ubContacts)
 	if err != nil {

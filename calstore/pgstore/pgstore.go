@@ -1,0 +1,303 @@
+// Package pgstore is the PostgreSQL implementation of calstore.Store, for
+// sites that run several imipd instances (two MX hosts, a standby) on one
+// calendar: every instance opens the same database, and the database, not
+// the process, serialises what must be serialised.
+//
+// # Concurrency
+//
+// A Write is one transaction at READ COMMITTED. Its first use of a user
+// (by any address) locks that user's row (SELECT … FOR UPDATE), and the
+// lock is held to commit: writers of one user are serialised across all
+// instances, and every statement after the lock sees what the previous
+// writer committed, so a once-only check (Tx.LogEntry) in a Write sees a
+// copy of the message another instance applied first. The log's UNIQUE
+// (user, key) is the backstop: an AddLog racing outside the lock waits
+// for the other transaction and reports calstore.ErrExists, and Batch
+// retries its function, which then sees the duplicate. The change counter
+// (CTag, sync token) is a column of the user's row, advanced under that
+// lock, so counter values commit in order per user. Outbox items read in
+// a Write are locked (FOR UPDATE): the sender's attempt, which reads the
+// item, checks it is queued and due, and moves its next attempt, runs in
+// one instance at a time, and the other sees the moved time and skips
+// it. Budgets take a transaction-scoped advisory lock per key. A Read is
+// a REPEATABLE READ READ ONLY transaction: one snapshot, no locks.
+//
+// Writes of different users run in parallel; two Writes that lock two
+// users in opposite orders deadlock, and PostgreSQL aborts one (Write
+// returns the error; Batch retries).
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"imipd/calstore"
+)
+
+// Store is the PostgreSQL implementation of calstore.Store. It is safe for
+// concurrent use, and any number of Stores, in any number of processes,
+// may use one database at once.
+type Store struct {
+	pool     *pgxpool.Pool
+	closed   atomic.Bool
+	lastFail atomic.Pointer[failure]
+}
+
+var _ calstore.Store = (*Store)(nil)
+
+// failure is a transaction that failed in the database (begin, commit).
+type failure struct {
+	at  time.Time
+	err error
+}
+
+// migrateLock is the advisory lock key Open holds while it creates or
+// migrates the schema ("imip" in ASCII).
+const migrateLock = 0x696d6970
+
+// budgetLockClass is the first key of the two-key advisory locks
+// TakeBudget takes per budget key ("bdgt").
+const budgetLockClass = 0x62646774
+
+// commitTimeout bounds COMMIT and ROLLBACK, which run without the
+// caller's cancellation: a commit cut off half-way leaves the caller not
+// knowing whether it happened.
+const commitTimeout = 30 * time.Second
+
+// Open connects to the database named by dsn (a libpq connection string
+// or URL, as pgx reads it: a passfile parameter or PGPASSFILE names a
+// password file; pool_max_conns and connect_timeout size and bound the
+// pool), creates the tables in an empty database, migrates an older
+// schema and refuses a newer one (calstore.ErrSchema). Several instances
+// may Open one database at once; one of them migrates.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message may quote the DSN, password included.
+		return nil, fmt.Errorf("pgstore: invalid dsn: %w", calstore.ErrInvalid)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: connect: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{pool: pool}, nil
+}
+
+// migrate creates or migrates the schema under the advisory lock.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return pgx.BeginFunc(ctx, pool, func(t pgx.Tx) error {
+		if _, err := t.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
+			return fmt.Errorf("pgstore: connect: %w", err)
+		}
+		var meta, users bool
+		if err := t.QueryRow(ctx, `SELECT to_regclass('imipd_meta') IS NOT NULL, to_regclass('users') IS NOT NULL`).Scan(&meta, &users); err != nil {
+			return fmt.Errorf("pgstore: read schema: %w", err)
+		}
+		v := 0
+		switch {
+		case meta:
+			if err := t.QueryRow(ctx, `SELECT version FROM imipd_meta`).Scan(&v); err != nil {
+				return fmt.Errorf("pgstore: read schema version: %w", err)
+			}
+		case users:
+			return fmt.Errorf("%w: the database has a users table but no imipd_meta: not an imipd database", calstore.ErrSchema)
+		default:
+			if _, err := t.Exec(ctx, `CREATE TABLE imipd_meta (version int NOT NULL); INSERT INTO imipd_meta VALUES (0)`); err != nil {
+				return fmt.Errorf("pgstore: create schema: %w", err)
+			}
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("%w: database has version %d, this program only knows up to %d", calstore.ErrSchema, v, SchemaVersion)
+		}
+		for ; v < SchemaVersion; v++ {
+			if _, err := t.Exec(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("pgstore: migrate from schema version %d: %w", v, err)
+			}
+		}
+		if _, err := t.Exec(ctx, `UPDATE imipd_meta SET version = $1`, SchemaVersion); err != nil {
+			return fmt.Errorf("pgstore: write schema version: %w", err)
+		}
+		return nil
+	})
+}
+
+// Read implements calstore.Store: one snapshot (REPEATABLE READ, READ
+// ONLY), no locks.
+func (s *Store) Read(ctx context.Context, fn func(calstore.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return calstore.ErrClosed
+	}
+	pt, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("pgstore: begin read: %w", ctxErr(ctx, err))
+	}
+	t := newTx(ctx, pt, false)
+	defer func() {
+		t.done = true
+		end(ctx, pt)
+	}()
+	return fn(t)
+}
+
+// Write implements calstore.Store: one READ COMMITTED transaction, users
+// locked as they are used (package doc).
+func (s *Store) Write(ctx context.Context, fn func(calstore.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return calstore.ErrClosed
+	}
+	pt, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		err = fmt.Errorf("pgstore: begin write: %w", ctxErr(ctx, err))
+		s.note(err)
+		return err
+	}
+	t := newTx(ctx, pt, true)
+	committed := false
+	defer func() {
+		t.done = true
+		if !committed {
+			// Also on a panic in fn: nothing fn did stays.
+			end(ctx, pt)
+		}
+	}()
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t.done = true
+	committed = true
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := pt.Commit(cctx); err != nil {
+		err = fmt.Errorf("pgstore: commit: %w", mapErr(err))
+		s.note(err)
+		return err
+	}
+	s.note(nil)
+	return nil
+}
+
+// maxBatchTries bounds Batch's retries of a function PostgreSQL aborted
+// for a deadlock, a serialisation failure or a once-only key another
+// transaction committed first.
+const maxBatchTries = 3
+
+// Batch implements calstore.Store. Each call is its own transaction (the
+// database's group commit shares the WAL flushes of concurrent commits);
+// a deadlock, serialisation failure or once-only race is retried, and the
+// retried function sees what the other transaction committed.
+func (s *Store) Batch(ctx context.Context, fn func(calstore.Tx) error) error {
+	var err error
+	for range maxBatchTries {
+		if err = s.Write(ctx, fn); !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// retryable reports whether err aborted a transaction that may succeed
+// when run again: a deadlock (40P01), a serialisation failure (40001), or
+// a unique key another transaction committed first (23505).
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "40P01", "40001", "23505":
+		return true
+	}
+	return false
+}
+
+// Close implements calstore.Store: it waits for running transactions and
+// closes the pool. Read and Write then return calstore.ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.pool.Close()
+	return nil
+}
+
+// Fault reports whether the last write transaction failed in the database
+// itself, at begin or commit (the server away, a connection lost, a full
+// disk); the next write that commits clears it. /healthz reads it
+// (filter.StoreReady).
+func (s *Store) Fault() error {
+	if f := s.lastFail.Load(); f != nil {
+		return fmt.Errorf("store writes failing since %s: %w", f.at.UTC().Format(time.RFC3339), f.err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return calstore.ErrClosed
+	}
+	return s.pool.Ping(ctx)
+}
+
+func (s *Store) note(err error) {
+	switch {
+	case err == nil:
+		if s.lastFail.Load() != nil {
+			s.lastFail.Store(nil)
+		}
+	case s.lastFail.Load() == nil:
+		s.lastFail.Store(&failure{at: time.Now(), err: err})
+	}
+}
+
+// end rolls pt back, without the caller's cancellation (a cancelled
+// context would leave the connection's state unknown).
+func end(ctx context.Context, pt pgx.Tx) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	_ = pt.Rollback(cctx) // an error closes the connection; nothing was committed
+}
+
+// ctxErr returns ctx's error when the context ended, else err.
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return mapErr(err)
+}
+
+// mapErr maps the database's unique violations to the calstore errors
+// they stand for; the PostgreSQL error stays in the chain.
+func mapErr(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "23505" {
+		return err
+	}
+	switch pe.ConstraintName {
+	case "log_once":
+		return fmt.Errorf("%w: %w", calstore.ErrExists, err)
+	case "addresses_pkey", "users_address_key":
+		return fmt.Errorf("%w: %w", calstore.ErrConflict, err)
+	}
+	return err
+}

@@ -1,0 +1,1064 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"imipd/calstore"
+)
+
+// tx implements calstore.Tx on a pgx transaction.
+type tx struct {
+	ctx      context.Context
+	pt       pgx.Tx
+	writable bool
+	done     bool
+	// users caches resolved addresses for the transaction: in a Write the
+	// row is locked, in a Read the snapshot does not move; PutUser and
+	// DeleteUser empty it.
+	users map[string]userRef
+}
+
+// userRef is a resolved user: its row id, primary address and record.
+type userRef struct {
+	id      int64
+	primary string
+	record  []byte
+}
+
+var _ calstore.Tx = (*tx)(nil)
+
+func newTx(ctx context.Context, pt pgx.Tx, writable bool) *tx {
+	return &tx{ctx: ctx, pt: pt, writable: writable}
+}
+
+func (t *tx) check(write bool) error {
+	if t.done {
+		return fmt.Errorf("%w: transaction used after its function returned", calstore.ErrClosed)
+	}
+	if write && !t.writable {
+		return fmt.Errorf("%w: write in a Read transaction", calstore.ErrReadOnly)
+	}
+	return nil
+}
+
+// dbErr wraps a database error with what was being done.
+func (t *tx) dbErr(what string, err error) error {
+	return fmt.Errorf("pgstore: %s: %w", what, ctxErr(t.ctx, err))
+}
+
+func (t *tx) exec(what, sql string, args ...any) (int64, error) {
+	tag, err := t.pt.Exec(t.ctx, sql, args...)
+	if err != nil {
+		return 0, t.dbErr(what, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// list runs a query of one bytea column and returns the values.
+func (t *tx) list(what, sql string, args ...any) ([][]byte, error) {
+	rows, err := t.pt.Query(t.ctx, sql, args...)
+	if err != nil {
+		return nil, t.dbErr(what, err)
+	}
+	l, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, t.dbErr(what, err)
+	}
+	return l, nil
+}
+
+func decode(what string, buf []byte, v any) error {
+	if err := json.Unmarshal(buf, v); err != nil {
+		return fmt.Errorf("%s: decode stored value: %w", what, err)
+	}
+	return nil
+}
+
+func encode(v any) ([]byte, error) {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	return buf, nil
+}
+
+// user resolves any address of a user; in a Write it locks the user's
+// row until commit (package doc).
+func (t *tx) user(address string) (userRef, error) {
+	a := calstore.Normalize(address)
+	if a == "" {
+		return userRef{}, fmt.Errorf("%w: empty address", calstore.ErrInvalid)
+	}
+	if r, ok := t.users[a]; ok {
+		return r, nil
+	}
+	q := `SELECT u.id, u.address, u.record FROM addresses a JOIN users u ON u.id = a.user_id WHERE a.address = $1`
+	if t.writable {
+		q += ` FOR UPDATE OF u`
+	}
+	var r userRef
+	var primary []byte
+	err := t.pt.QueryRow(t.ctx, q, []byte(a)).Scan(&r.id, &primary, &r.record)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return userRef{}, fmt.Errorf("%w: user %s", calstore.ErrNotFound, a)
+	} else if err != nil {
+		return userRef{}, t.dbErr("user "+a, err)
+	}
+	r.primary = string(primary)
+	if t.users == nil {
+		t.users = map[string]userRef{}
+	}
+	t.users[a] = r
+	return r, nil
+}
+
+// User implements calstore.Tx.
+func (t *tx) User(address string) (calstore.User, error) {
+	if err := t.check(false); err != nil {
+		return calstore.User{}, err
+	}
+	r, err := t.user(address)
+	if err != nil {
+		return calstore.User{}, err
+	}
+	var u calstore.User
+	return u, decode("user "+r.primary, r.record, &u)
+}
+
+// Users implements calstore.Tx.
+func (t *tx) Users() ([]calstore.User, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	recs, err := t.list("users", `SELECT record FROM users ORDER BY address`)
+	if err != nil {
+		return nil, err
+	}
+	l := make([]calstore.User, 0, len(recs))
+	for _, rec := range recs {
+		var u calstore.User
+		if err := decode("user", rec, &u); err != nil {
+			return nil, err
+		}
+		l = append(l, u)
+	}
+	return l, nil
+}
+
+// PutUser implements calstore.Tx.
+func (t *tx) PutUser(u calstore.User) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	u, err := calstore.NormalizeUser(u)
+	if err != nil {
+		return err
+	}
+	t.users = nil
+	addrs := make([][]byte, 0, 1+len(u.Aliases))
+	for _, a := range u.Addresses() {
+		addrs = append(addrs, []byte(a))
+	}
+	// Whose are the addresses now?
+	rows, err := t.pt.Query(t.ctx, `SELECT a.address, u.address FROM addresses a JOIN users u ON u.id = a.user_id WHERE a.address = ANY($1)`, addrs)
+	if err != nil {
+		return t.dbErr("put user "+u.Address, err)
+	}
+	owned := map[string]bool{}
+	var conflict error
+	for rows.Next() {
+		var a, owner []byte
+		if err := rows.Scan(&a, &owner); err != nil {
+			rows.Close()
+			return t.dbErr("put user "+u.Address, err)
+		}
+		if string(owner) != u.Address && conflict == nil {
+			conflict = fmt.Errorf("%w: %s is an address of %s", calstore.ErrConflict, a, owner)
+		}
+		owned[string(a)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return t.dbErr("put user "+u.Address, err)
+	}
+	if conflict != nil {
+		return conflict
+	}
+
+	var id int64
+	var old []byte
+	err = t.pt.QueryRow(t.ctx, `SELECT id, record FROM users WHERE address = $1 FOR UPDATE`, []byte(u.Address)).Scan(&id, &old)
+	switch {
+	case err == nil:
+		var prev calstore.User
+		if err := decode("user "+u.Address, old, &prev); err != nil {
+			return err
+		}
+		if u.Created.IsZero() {
+			u.Created = prev.Created
+		}
+	case errors.Is(err, pgx.ErrNoRows):
+		if u.Created.IsZero() {
+			u.Created = calstore.Now()
+		}
+		id = 0
+	default:
+		return t.dbErr("put user "+u.Address, err)
+	}
+	rec, err := encode(u)
+	if err != nil {
+		return err
+	}
+	if id == 0 {
+		err = t.pt.QueryRow(t.ctx, `INSERT INTO users (address, record) VALUES ($1, $2) RETURNING id`, []byte(u.Address), rec).Scan(&id)
+		if err != nil {
+			return t.dbErr("create user "+u.Address, err)
+		}
+	} else {
+		if _, err := t.exec("put user "+u.Address, `UPDATE users SET record = $2 WHERE id = $1`, id, rec); err != nil {
+			return err
+		}
+		if _, err := t.exec("put user "+u.Address, `DELETE FROM addresses WHERE user_id = $1 AND NOT address = ANY($2)`, id, addrs); err != nil {
+			return err
+		}
+	}
+	var add [][]byte
+	for _, a := range addrs {
+		if !owned[string(a)] {
+			add = append(add, a)
+		}
+	}
+	if len(add) > 0 {
+		if _, err := t.exec("index addresses of "+u.Address, `INSERT INTO addresses (address, user_id) SELECT unnest($1::bytea[]), $2`, add, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteUser implements calstore.Tx: the user's row goes, and with it
+// (ON DELETE CASCADE) its addresses, events, history, log, pending items
+// and contacts; outbox items stay.
+func (t *tx) DeleteUser(address string) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	r, err := t.user(address)
+	if err != nil {
+		return err
+	}
+	t.users = nil
+	_, err = t.exec("delete user "+r.primary, `DELETE FROM users WHERE id = $1`, r.id)
+	return err
+}
+
+// Event implements calstore.Tx.
+func (t *tx) Event(user, uid string) (calstore.Event, error) {
+	if err := t.check(false); err != nil {
+		return calstore.Event{}, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return calstore.Event{}, err
+	}
+	var buf []byte
+	err = t.pt.QueryRow(t.ctx, `SELECT data FROM events WHERE user_id = $1 AND uid = $2`, r.id, []byte(uid)).Scan(&buf)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return calstore.Event{}, fmt.Errorf("%w: event %q of %s", calstore.ErrNotFound, uid, r.primary)
+	} else if err != nil {
+		return calstore.Event{}, t.dbErr(fmt.Sprintf("event %q of %s", uid, r.primary), err)
+	}
+	var ev calstore.Event
+	if err := calstore.DecodeEvent(buf, &ev); err != nil {
+		return calstore.Event{}, fmt.Errorf("event %q of %s: %w", uid, r.primary, err)
+	}
+	return ev, nil
+}
+
+// Events implements calstore.Tx.
+func (t *tx) Events(user string) ([]calstore.Event, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return nil, err
+	}
+	bufs, err := t.list("events of "+r.primary, `SELECT data FROM events WHERE user_id = $1 ORDER BY uid`, r.id)
+	if err != nil {
+		return nil, err
+	}
+	l := make([]calstore.Event, 0, len(bufs))
+	for _, buf := range bufs {
+		var ev calstore.Event
+		if err := calstore.DecodeEvent(buf, &ev); err != nil {
+			return nil, fmt.Errorf("event of %s: %w", r.primary, err)
+		}
+		l = append(l, ev)
+	}
+	return l, nil
+}
+
+// bump advances the user's change counter (under the row lock) and
+// returns the new value.
+func (t *tx) bump(r userRef) (uint64, error) {
+	var n int64
+	if err := t.pt.QueryRow(t.ctx, `UPDATE users SET changes = changes + 1 WHERE id = $1 RETURNING changes`, r.id).Scan(&n); err != nil {
+		return 0, t.dbErr("change counter of "+r.primary, err)
+	}
+	return uint64(n), nil
+}
+
+// PutEvent implements calstore.Tx.
+func (t *tx) PutEvent(user string, ev calstore.Event) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := calstore.CheckUID(ev.UID); err != nil {
+		return err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("put event %q of %s", ev.UID, r.primary)
+	if len(ev.History) > 0 {
+		entries := make([][]byte, 0, len(ev.History))
+		for _, h := range ev.History {
+			if h.Time.IsZero() {
+				h.Time = calstore.Now()
+			}
+			buf, err := encode(h)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, buf)
+		}
+		if _, err := t.exec(what, `INSERT INTO history (user_id, uid, entry) SELECT $1, $2, unnest($3::bytea[])`, r.id, []byte(ev.UID), entries); err != nil {
+			return err
+		}
+		if _, err := t.exec(what, `DELETE FROM history WHERE user_id = $1 AND uid = $2 AND id <= (
+			SELECT id FROM history WHERE user_id = $1 AND uid = $2 ORDER BY id DESC OFFSET $3 LIMIT 1)`,
+			r.id, []byte(ev.UID), calstore.MaxHistory); err != nil {
+			return err
+		}
+	}
+	ev.History = nil
+	if ev.Updated.IsZero() {
+		ev.Updated = calstore.Now()
+	}
+	if ev.Change, err = t.bump(r); err != nil {
+		return err
+	}
+	buf, err := calstore.EncodeEvent(ev)
+	if err != nil {
+		return err
+	}
+	if _, err := t.exec(what, `DELETE FROM deleted WHERE user_id = $1 AND uid = $2`, r.id, []byte(ev.UID)); err != nil {
+		return err
+	}
+	_, err = t.exec(what, `INSERT INTO events (user_id, uid, change, data) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (user_id, uid) DO UPDATE SET change = EXCLUDED.change, data = EXCLUDED.data`,
+		r.id, []byte(ev.UID), int64(ev.Change), buf)
+	return err
+}
+
+// DeleteEvent implements calstore.Tx.
+func (t *tx) DeleteEvent(user, uid string) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("delete event %q of %s", uid, r.primary)
+	n, err := t.exec(what, `DELETE FROM events WHERE user_id = $1 AND uid = $2`, r.id, []byte(uid))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: event %q of %s", calstore.ErrNotFound, uid, r.primary)
+	}
+	if _, err := t.exec(what, `DELETE FROM history WHERE user_id = $1 AND uid = $2`, r.id, []byte(uid)); err != nil {
+		return err
+	}
+	c, err := t.bump(r)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(what, `INSERT INTO deleted (user_id, uid, change) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, uid) DO UPDATE SET change = EXCLUDED.change`, r.id, []byte(uid), int64(c))
+	return err
+}
+
+// EventHistory implements calstore.Tx.
+func (t *tx) EventHistory(user, uid string) ([]calstore.HistoryEntry, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return nil, err
+	}
+	bufs, err := t.list("history of "+uid, `SELECT entry FROM history WHERE user_id = $1 AND uid = $2 ORDER BY id`, r.id, []byte(uid))
+	if err != nil {
+		return nil, err
+	}
+	var l []calstore.HistoryEntry
+	for _, buf := range bufs {
+		var h calstore.HistoryEntry
+		if err := decode(fmt.Sprintf("history of event %q of %s", uid, r.primary), buf, &h); err != nil {
+			return nil, err
+		}
+		l = append(l, h)
+	}
+	return l, nil
+}
+
+// Counts implements calstore.Tx: two index-only counts.
+func (t *tx) Counts(user string) (events, openPending int, err error) {
+	if err := t.check(false); err != nil {
+		return 0, 0, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = t.pt.QueryRow(t.ctx, `SELECT (SELECT count(*) FROM events WHERE user_id = $1),
+		(SELECT count(*) FROM pending WHERE user_id = $1 AND status = 'open')`, r.id).Scan(&events, &openPending)
+	if err != nil {
+		return 0, 0, t.dbErr("counts of "+r.primary, err)
+	}
+	return events, openPending, nil
+}
+
+// counter reads the user's change counter.
+func (t *tx) counter(r userRef) (uint64, error) {
+	var n int64
+	if err := t.pt.QueryRow(t.ctx, `SELECT changes FROM users WHERE id = $1`, r.id).Scan(&n); err != nil {
+		return 0, t.dbErr("change counter of "+r.primary, err)
+	}
+	return uint64(n), nil
+}
+
+// ChangeCounter implements calstore.Tx.
+func (t *tx) ChangeCounter(user string) (uint64, error) {
+	if err := t.check(false); err != nil {
+		return 0, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return 0, err
+	}
+	return t.counter(r)
+}
+
+// Changes implements calstore.Tx.
+func (t *tx) Changes(user string, since uint64) (cur uint64, changed, deleted []string, err error) {
+	if err := t.check(false); err != nil {
+		return 0, nil, nil, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if cur, err = t.counter(r); err != nil {
+		return 0, nil, nil, err
+	}
+	ch, err := t.list("changes of "+r.primary, `SELECT uid FROM events WHERE user_id = $1 AND ($2 = 0 OR change > $2) ORDER BY uid`, r.id, int64(since))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	del, err := t.list("changes of "+r.primary, `SELECT uid FROM deleted WHERE user_id = $1 AND change > $2 ORDER BY uid`, r.id, int64(since))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return cur, strs(ch), strs(del), nil
+}
+
+func strs(l [][]byte) []string {
+	var r []string
+	for _, b := range l {
+		r = append(r, string(b))
+	}
+	return r
+}
+
+// LogEntry implements calstore.Tx.
+func (t *tx) LogEntry(user, key string) (calstore.LogEntry, error) {
+	if err := t.check(false); err != nil {
+		return calstore.LogEntry{}, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return calstore.LogEntry{}, err
+	}
+	var buf []byte
+	err = t.pt.QueryRow(t.ctx, `SELECT entry FROM log WHERE user_id = $1 AND key = $2`, r.id, []byte(key)).Scan(&buf)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return calstore.LogEntry{}, fmt.Errorf("%w: log key %q of %s", calstore.ErrNotFound, key, r.primary)
+	} else if err != nil {
+		return calstore.LogEntry{}, t.dbErr("log of "+r.primary, err)
+	}
+	var e calstore.LogEntry
+	return e, decode("log entry", buf, &e)
+}
+
+// AddLog implements calstore.Tx. A key present, or committed meanwhile by
+// another transaction (which this one waits for), is calstore.ErrExists.
+func (t *tx) AddLog(e calstore.LogEntry) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := calstore.CheckLogKey(e.Key); err != nil {
+		return err
+	}
+	r, err := t.user(e.User)
+	if err != nil {
+		return err
+	}
+	e.User = r.primary
+	if e.Time.IsZero() {
+		e.Time = calstore.Now()
+	}
+	buf, err := encode(e)
+	if err != nil {
+		return err
+	}
+	n, err := t.exec("add log of "+r.primary, `INSERT INTO log (user_id, key, entry) VALUES ($1, $2, $3) ON CONFLICT (user_id, key) DO NOTHING`,
+		r.id, []byte(e.Key), buf)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: log key %q of %s", calstore.ErrExists, e.Key, r.primary)
+	}
+	return nil
+}
+
+// Log implements calstore.Tx.
+func (t *tx) Log(user string, limit int) ([]calstore.LogEntry, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	var lim any // NULL: no limit
+	if limit > 0 {
+		lim = limit
+	}
+	var bufs [][]byte
+	var err error
+	if user == "" {
+		bufs, err = t.list("log", `SELECT entry FROM log ORDER BY id DESC LIMIT $1`, lim)
+	} else {
+		r, rerr := t.user(user)
+		if rerr != nil {
+			return nil, rerr
+		}
+		bufs, err = t.list("log of "+r.primary, `SELECT entry FROM log WHERE user_id = $1 ORDER BY id DESC LIMIT $2`, r.id, lim)
+	}
+	if err != nil {
+		return nil, err
+	}
+	l := make([]calstore.LogEntry, 0, len(bufs))
+	for _, buf := range bufs {
+		var e calstore.LogEntry
+		if err := decode("log entry", buf, &e); err != nil {
+			return nil, err
+		}
+		l = append(l, e)
+	}
+	return l, nil
+}
+
+// AddPending implements calstore.Tx. IDs come from the table's sequence:
+// unique per database and increasing.
+func (t *tx) AddPending(p calstore.Pending) (calstore.Pending, error) {
+	if err := t.check(true); err != nil {
+		return calstore.Pending{}, err
+	}
+	if err := calstore.CheckPendingUID(p.UID); err != nil {
+		return calstore.Pending{}, err
+	}
+	if p.Status == "" {
+		p.Status = calstore.PendingOpen
+	}
+	if err := calstore.CheckPendingStatus(p.Status); err != nil {
+		return calstore.Pending{}, err
+	}
+	r, err := t.user(p.User)
+	if err != nil {
+		return calstore.Pending{}, err
+	}
+	var id int64
+	if err := t.pt.QueryRow(t.ctx, `SELECT nextval('pending_id_seq')`).Scan(&id); err != nil {
+		return calstore.Pending{}, t.dbErr("pending sequence", err)
+	}
+	p.ID, p.User = uint64(id), r.primary
+	if p.Created.IsZero() {
+		p.Created = calstore.Now()
+	}
+	if p.Updated.IsZero() {
+		p.Updated = p.Created
+	}
+	buf, err := encode(p)
+	if err != nil {
+		return calstore.Pending{}, err
+	}
+	if _, err := t.exec("add pending of "+r.primary, `INSERT INTO pending (id, user_id, uid, status, record) VALUES ($1, $2, $3, $4, $5)`,
+		id, r.id, []byte(p.UID), p.Status, buf); err != nil {
+		return calstore.Pending{}, err
+	}
+	p.Actions = slices.Clone(p.Actions)
+	p.Data = slices.Clone(p.Data)
+	return p, nil
+}
+
+// pendings decodes pending records.
+func pendings(bufs [][]byte) ([]calstore.Pending, error) {
+	var l []calstore.Pending
+	for _, buf := range bufs {
+		var p calstore.Pending
+		if err := decode("pending item", buf, &p); err != nil {
+			return nil, err
+		}
+		l = append(l, p)
+	}
+	return l, nil
+}
+
+// PendingItem implements calstore.Tx.
+func (t *tx) PendingItem(user string, id uint64) (calstore.Pending, error) {
+	if err := t.check(false); err != nil {
+		return calstore.Pending{}, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return calstore.Pending{}, err
+	}
+	bufs, err := t.list("pending of "+r.primary, `SELECT record FROM pending WHERE user_id = $1 AND id = $2`, r.id, int64(id))
+	if err != nil {
+		return calstore.Pending{}, err
+	}
+	if len(bufs) == 0 {
+		return calstore.Pending{}, fmt.Errorf("%w: pending item %d of %s", calstore.ErrNotFound, id, r.primary)
+	}
+	l, err := pendings(bufs)
+	if err != nil {
+		return calstore.Pending{}, err
+	}
+	return l[0], nil
+}
+
+// PendingList implements calstore.Tx.
+func (t *tx) PendingList(user string, openOnly bool) ([]calstore.Pending, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return nil, err
+	}
+	bufs, err := t.list("pending of "+r.primary, `SELECT record FROM pending WHERE user_id = $1 AND (NOT $2 OR status = 'open') ORDER BY id`, r.id, openOnly)
+	if err != nil {
+		return nil, err
+	}
+	return pendings(bufs)
+}
+
+// PendingForUID implements calstore.Tx.
+func (t *tx) PendingForUID(user, uid string) ([]calstore.Pending, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return nil, err
+	}
+	bufs, err := t.list("pending of "+r.primary, `SELECT record FROM pending WHERE user_id = $1 AND uid = $2 AND status = 'open' ORDER BY id`, r.id, []byte(uid))
+	if err != nil {
+		return nil, err
+	}
+	return pendings(bufs)
+}
+
+// PutPending implements calstore.Tx.
+func (t *tx) PutPending(p calstore.Pending) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := calstore.CheckPendingUID(p.UID); err != nil {
+		return err
+	}
+	if err := calstore.CheckPendingStatus(p.Status); err != nil {
+		return err
+	}
+	r, err := t.user(p.User)
+	if err != nil {
+		return err
+	}
+	p.User = r.primary
+	if p.Updated.IsZero() {
+		p.Updated = calstore.Now()
+	}
+	buf, err := encode(p)
+	if err != nil {
+		return err
+	}
+	n, err := t.exec("put pending of "+r.primary, `UPDATE pending SET uid = $3, status = $4, record = $5 WHERE user_id = $1 AND id = $2`,
+		r.id, int64(p.ID), []byte(p.UID), p.Status, buf)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: pending item %d of %s", calstore.ErrNotFound, p.ID, r.primary)
+	}
+	return nil
+}
+
+// AddContact implements calstore.Tx.
+func (t *tx) AddContact(c calstore.Contact) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	c, err := calstore.NormalizeContact(c)
+	if err != nil {
+		return err
+	}
+	r, err := t.user(c.User)
+	if err != nil {
+		return err
+	}
+	c.User = r.primary
+	what := fmt.Sprintf("contact %s of %s", c.Address, r.primary)
+	bufs, err := t.list(what, `SELECT record FROM contacts WHERE user_id = $1 AND address = $2`, r.id, []byte(c.Address))
+	if err != nil {
+		return err
+	}
+	if len(bufs) > 0 {
+		var old calstore.Contact
+		if err := decode(what, bufs[0], &old); err != nil {
+			return err
+		}
+		if c.Name == "" || c.Name == old.Name {
+			return nil
+		}
+		old.Name = c.Name
+		c = old
+	}
+	buf, err := encode(c)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(what, `INSERT INTO contacts (user_id, address, record) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, address) DO UPDATE SET record = EXCLUDED.record`, r.id, []byte(c.Address), buf)
+	return err
+}
+
+// Contacts implements calstore.Tx.
+func (t *tx) Contacts(user string) ([]calstore.Contact, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return nil, err
+	}
+	bufs, err := t.list("contacts of "+r.primary, `SELECT record FROM contacts WHERE user_id = $1 ORDER BY address`, r.id)
+	if err != nil {
+		return nil, err
+	}
+	var l []calstore.Contact
+	for _, buf := range bufs {
+		var c calstore.Contact
+		if err := decode("contact of "+r.primary, buf, &c); err != nil {
+			return nil, err
+		}
+		l = append(l, c)
+	}
+	return l, nil
+}
+
+// IsContact implements calstore.Tx.
+func (t *tx) IsContact(user, address string) (bool, error) {
+	if err := t.check(false); err != nil {
+		return false, err
+	}
+	r, err := t.user(user)
+	if err != nil {
+		return false, err
+	}
+	a := calstore.Normalize(address)
+	if a == "" {
+		return false, nil
+	}
+	var ok bool
+	if err := t.pt.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM contacts WHERE user_id = $1 AND address = $2)`, r.id, []byte(a)).Scan(&ok); err != nil {
+		return false, t.dbErr("contacts of "+r.primary, err)
+	}
+	return ok, nil
+}
+
+// Enqueue implements calstore.Tx.
+func (t *tx) Enqueue(o calstore.OutboxItem) (calstore.OutboxItem, error) {
+	if err := t.check(true); err != nil {
+		return calstore.OutboxItem{}, err
+	}
+	if err := calstore.NormalizeOutbox(&o); err != nil {
+		return calstore.OutboxItem{}, err
+	}
+	var id int64
+	if err := t.pt.QueryRow(t.ctx, `SELECT nextval('outbox_id_seq')`).Scan(&id); err != nil {
+		return calstore.OutboxItem{}, t.dbErr("outbox sequence", err)
+	}
+	o.ID = uint64(id)
+	o.Status = calstore.OutboxQueued
+	if o.Created.IsZero() {
+		o.Created = calstore.Now()
+	}
+	if o.Updated.IsZero() {
+		o.Updated = o.Created
+	}
+	if o.NextAttempt.IsZero() {
+		o.NextAttempt = o.Created
+	}
+	buf, err := encode(o)
+	if err != nil {
+		return calstore.OutboxItem{}, err
+	}
+	if _, err := t.exec("enqueue", `INSERT INTO outbox (id, status, record) VALUES ($1, $2, $3)`, id, o.Status, buf); err != nil {
+		return calstore.OutboxItem{}, err
+	}
+	o.To = slices.Clone(o.To)
+	o.Body = slices.Clone(o.Body)
+	return o, nil
+}
+
+// OutboxItem implements calstore.Tx. In a Write the item is locked until
+// commit (package doc: the sender's attempt is a lease).
+func (t *tx) OutboxItem(id uint64) (calstore.OutboxItem, error) {
+	if err := t.check(false); err != nil {
+		return calstore.OutboxItem{}, err
+	}
+	q := `SELECT record FROM outbox WHERE id = $1`
+	if t.writable {
+		q += ` FOR UPDATE`
+	}
+	bufs, err := t.list(fmt.Sprint("outbox item ", id), q, int64(id))
+	if err != nil {
+		return calstore.OutboxItem{}, err
+	}
+	if len(bufs) == 0 {
+		return calstore.OutboxItem{}, fmt.Errorf("%w: outbox item %d", calstore.ErrNotFound, id)
+	}
+	var o calstore.OutboxItem
+	return o, decode(fmt.Sprint("outbox item ", id), bufs[0], &o)
+}
+
+// Outbox implements calstore.Tx.
+func (t *tx) Outbox() ([]calstore.OutboxItem, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	bufs, err := t.list("outbox", `SELECT record FROM outbox ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	var l []calstore.OutboxItem
+	for _, buf := range bufs {
+		var o calstore.OutboxItem
+		if err := decode("outbox item", buf, &o); err != nil {
+			return nil, err
+		}
+		l = append(l, o)
+	}
+	return l, nil
+}
+
+// PutOutbox implements calstore.Tx.
+func (t *tx) PutOutbox(o calstore.OutboxItem) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := calstore.NormalizeOutbox(&o); err != nil {
+		return err
+	}
+	if err := calstore.CheckOutboxStatus(o.Status); err != nil {
+		return err
+	}
+	if o.Updated.IsZero() {
+		o.Updated = calstore.Now()
+	}
+	buf, err := encode(o)
+	if err != nil {
+		return err
+	}
+	n, err := t.exec(fmt.Sprint("put outbox item ", o.ID), `UPDATE outbox SET status = $2, record = $3 WHERE id = $1`, int64(o.ID), o.Status, buf)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: outbox item %d", calstore.ErrNotFound, o.ID)
+	}
+	return nil
+}
+
+// DeleteOutbox implements calstore.Tx.
+func (t *tx) DeleteOutbox(id uint64) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	n, err := t.exec(fmt.Sprint("delete outbox item ", id), `DELETE FROM outbox WHERE id = $1`, int64(id))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: outbox item %d", calstore.ErrNotFound, id)
+	}
+	return nil
+}
+
+// OutboxQueued implements calstore.Tx: a count over the partial index of
+// queued items (no counter row, which every Enqueue of every instance
+// would have to lock).
+func (t *tx) OutboxQueued() (int, error) {
+	if err := t.check(false); err != nil {
+		return 0, err
+	}
+	var n int
+	if err := t.pt.QueryRow(t.ctx, `SELECT count(*) FROM outbox WHERE status = 'queued'`).Scan(&n); err != nil {
+		return 0, t.dbErr("outbox queued", err)
+	}
+	return n, nil
+}
+
+// TakeBudget implements calstore.Tx. The key's advisory lock (held to
+// commit) makes count-then-insert atomic across instances.
+func (t *tx) TakeBudget(key string, at time.Time, window time.Duration, limit int) (bool, error) {
+	if err := t.check(true); err != nil {
+		return false, err
+	}
+	if err := calstore.CheckBudget(key, window); err != nil {
+		return false, err
+	}
+	now := int64(calstore.BudgetNanos(at))
+	if _, err := t.exec("prune budgets", `DELETE FROM budget WHERE expiry <= $1`, now); err != nil {
+		return false, err
+	}
+	if limit <= 0 {
+		return false, nil
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	if _, err := t.exec("budget lock", `SELECT pg_advisory_xact_lock($1, $2)`, int32(budgetLockClass), int32(h.Sum32())); err != nil {
+		return false, err
+	}
+	n, err := t.budgetUsed(key, now)
+	if err != nil || n >= limit {
+		return false, err
+	}
+	_, err = t.exec("take budget", `INSERT INTO budget (key, expiry) VALUES ($1, $2)`, []byte(key), int64(calstore.BudgetNanos(at.Add(window))))
+	return err == nil, err
+}
+
+func (t *tx) budgetUsed(key string, at int64) (int, error) {
+	var n int
+	if err := t.pt.QueryRow(t.ctx, `SELECT count(*) FROM budget WHERE key = $1 AND expiry > $2`, []byte(key), at).Scan(&n); err != nil {
+		return 0, t.dbErr("budget", err)
+	}
+	return n, nil
+}
+
+// BudgetUsed implements calstore.Tx.
+func (t *tx) BudgetUsed(key string, at time.Time) (int, error) {
+	if err := t.check(false); err != nil {
+		return 0, err
+	}
+	if err := calstore.CheckBudgetKey(key); err != nil {
+		return 0, err
+	}
+	return t.budgetUsed(key, int64(calstore.BudgetNanos(at)))
+}
+
+// metaValue reads a row of meta (nil when absent), locked in a Write.
+func (t *tx) metaValue(name string) ([]byte, error) {
+	q := `SELECT value FROM meta WHERE name = $1`
+	if t.writable {
+		q += ` FOR UPDATE`
+	}
+	l, err := t.list(name, q, name)
+	if err != nil || len(l) == 0 {
+		return nil, err
+	}
+	return l[0], nil
+}
+
+func (t *tx) putMeta(name string, value []byte) error {
+	if value == nil {
+		_, err := t.exec(name, `DELETE FROM meta WHERE name = $1`, name)
+		return err
+	}
+	_, err := t.exec(name, `INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`, name, value)
+	return err
+}
+
+// Alive implements calstore.Tx: the last sign of life of any instance.
+func (t *tx) Alive() (time.Time, error) {
+	if err := t.check(false); err != nil {
+		return time.Time{}, err
+	}
+	v, err := t.metaValue("alive")
+	if err != nil || len(v) != 8 {
+		return time.Time{}, err
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(), nil
+}
+
+// SetAlive implements calstore.Tx.
+func (t *tx) SetAlive(at time.Time) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	return t.putMeta("alive", binary.BigEndian.AppendUint64(nil, calstore.BudgetNanos(at)))
+}
+
+// Downtimes implements calstore.Tx.
+func (t *tx) Downtimes() ([]calstore.Downtime, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	v, err := t.metaValue("downtimes")
+	if err != nil || v == nil {
+		return nil, err
+	}
+	var l []calstore.Downtime
+	return l, decode("downtimes", v, &l)
+}
+
+// PutDowntimes implements calstore.Tx.
+func (t *tx) PutDowntimes(l []calstore.Downtime) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if len(l) == 0 {
+		return t.putMeta("downtimes", nil)
+	}
+	l, err := calstore.NormalizeDowntimes(l)
+	if err != nil {
+		return err
+	}
+	buf, err := encode(l)
+	if err != nil {
+		return err
+	}
+	return t.putMeta("downtimes", buf)
+}
