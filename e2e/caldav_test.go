@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,63 +25,11 @@ import (
 // and delivers the invitation through its milter with go-milter's client,
 // as Postfix would.
 func TestCalDAVClients(t *testing.T) {
-	if E.imipdBin == "" {
-		t.Skip("cmd/imipd not built")
-	}
-	for _, bin := range []string{"vdirsyncer", "khal", debianPython} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (.ci/install-e2e installs it)", bin)
-		}
-	}
-	if out, err := exec.Command(debianPython, "-c", "import caldav").CombinedOutput(); err != nil {
-		t.Skipf("python3-caldav not installed (.ci/install-e2e installs it): %s", out)
-	}
-
-	dir := t.TempDir()
-	ports, err := freePorts(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	davPort, sinkPort, milterPort := ports[0], ports[1], ports[2]
-	sink := &sinkServer{port: sinkPort, dir: filepath.Join(dir, "sink"), log: filepath.Join(dir, "sink.log")}
-	os.MkdirAll(sink.dir, 0o755)
-	sink.start(t)
-	t.Cleanup(sink.stop)
-
-	conf := filepath.Join(dir, "imipd.toml")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`data_dir = %q
-local_domains = ["example.test"]
-default_policy = "known"
-
-[milter]
-listen = "inet:127.0.0.1:%d"
-
-[http]
-listen = ""
-
-[submission]
-address = "inet:127.0.0.1:%d"
-
-[caldav]
-listen = "127.0.0.1:%d"
-calendar_name = "Invitations"
-`, filepath.Join(dir, "data"), milterPort, sinkPort, davPort)), 0o644)
-	startPrivateImipd(t, conf, fmt.Sprintf("127.0.0.1:%d", davPort))
-	ctl := func(stdin string, args ...string) []byte {
-		t.Helper()
-		cmd := exec.Command(E.imipctlBin, append([]string{"-config", conf}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("imipctl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	r := newDAVRig(t)
+	dir, ctl, run, base, sink := r.dir, r.ctl, r.run, r.base, r.sink
 
 	const bob, alice, pass = "bob@example.test", "alice@remote.test", "app-password-for-bob"
-	ctl("", "user", "add", bob)
-	ctl("", "contacts", "add", bob, alice)
-	ctl(pass+"\n", "user", "password", bob)
+	r.addUser(bob, alice, pass)
 	if out := ctl("", "user", "show", "-json", bob); bytes.Contains(out, []byte(pass)) || bytes.Contains(out, []byte("$2a$")) {
 		t.Fatalf("user show leaks the password or its hash:\n%s", out)
 	}
@@ -97,49 +44,13 @@ calendar_name = "Invitations"
 		"ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:" + bob, "END:VEVENT", "END:VCALENDAR", ""}, "\r\n")
 	eml := fmt.Sprintf("From: Alice <%s>\r\nTo: %s\r\nSubject: Invitation\r\nDate: %s\r\nMessage-ID: <%s>\r\nMIME-Version: 1.0\r\nContent-Type: text/calendar; method=REQUEST; charset=UTF-8\r\n\r\n%s",
 		alice, bob, time.Now().Format(time.RFC1123Z), "m-"+uid, ics)
-	if o := milterDeliver(fmt.Sprintf("127.0.0.1:%d", milterPort), alice, []string{bob}, []byte(eml), 30*time.Second); !o.acked() ||
+	if o := milterDeliver(r.milter, alice, []string{bob}, []byte(eml), 30*time.Second); !o.acked() ||
 		!strings.HasPrefix(o.header, "needs-action") || !strings.Contains(o.header, "reason=invitation") {
 		t.Fatalf("milter delivery of the invitation: %+v", o)
 	}
 
-	base := fmt.Sprintf("http://127.0.0.1:%d", davPort)
-
 	// vdirsyncer + khal.
-	vdir := filepath.Join(dir, "vdir")
-	os.MkdirAll(vdir, 0o755)
-	vconf := filepath.Join(dir, "vdirsyncer.conf")
-	os.WriteFile(vconf, []byte(fmt.Sprintf(`[general]
-status_path = %q
-
-[pair imipd]
-a = "imipd_remote"
-b = "imipd_local"
-collections = ["from a"]
-
-[storage imipd_remote]
-type = "caldav"
-url = %q
-username = %q
-password = %q
-
-[storage imipd_local]
-type = "filesystem"
-path = %q
-fileext = ".ics"
-`, filepath.Join(dir, "vstatus"), base+"/", bob, pass, vdir)), 0o644)
-	run := func(stdin string, name string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Stdin = strings.NewReader(stdin)
-		cmd.Env = append(os.Environ(), "HOME="+dir, "LC_ALL=C.UTF-8", "TZ=UTC")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	run(strings.Repeat("y\n", 5), "vdirsyncer", "-c", vconf, "discover")
-	run("", "vdirsyncer", "-c", vconf, "sync")
+	vconf, vdir := r.vdirsyncer(bob, pass)
 	kconf := filepath.Join(dir, "khal.conf")
 	os.WriteFile(kconf, []byte(fmt.Sprintf(`[calendars]
 [[invitations]]
