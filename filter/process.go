@@ -113,8 +113,8 @@ type Result struct {
 	Recipient string       `json:"-"`
 	User      string       `json:"user"`
 	Outcome   itip.Outcome `json:"outcome"`
-	Method    string       `json:"method"`
-	UID       string       `json:"uid"`
+	Method    string       `json:"method,omitempty"`
+	UID       string       `json:"uid,omitempty"`
 	Reason    string       `json:"reason,omitempty"`
 	Summary   string       `json:"-"`
 	Sends     int          `json:"-"`

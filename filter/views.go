@@ -13,11 +13,13 @@ import (
 )
 
 // EventView is the stable JSON form of an event (SPEC "Interfaces":
-// events -json): the master's fields, and the overrides as instances.
+// events -json): the master's fields, and the overrides as instances. As
+// in all of imipctl's JSON (README "JSON output"), an empty string or list
+// is left out; numbers are always there.
 type EventView struct {
 	UID string `json:"uid"`
 	Fields
-	Instances []InstanceView `json:"instances"`
+	Instances []InstanceView `json:"instances,omitempty"`
 	// History is filled only for one event (imipctl event).
 	History []calstore.HistoryEntry `json:"history,omitempty"`
 }
@@ -30,14 +32,14 @@ type InstanceView struct {
 
 // Fields are what the master and every override show.
 type Fields struct {
-	Summary   string         `json:"summary"`
-	Organizer string         `json:"organizer"`
+	Summary   string         `json:"summary,omitempty"`
+	Organizer string         `json:"organizer,omitempty"`
 	Sequence  int            `json:"sequence"`
-	Status    string         `json:"status"`
-	Start     string         `json:"start"`
-	End       string         `json:"end"`
-	RRule     string         `json:"rrule"`
-	Attendees []AttendeeView `json:"attendees"`
+	Status    string         `json:"status,omitempty"`
+	Start     string         `json:"start,omitempty"`
+	End       string         `json:"end,omitempty"`
+	RRule     string         `json:"rrule,omitempty"`
+	Attendees []AttendeeView `json:"attendees,omitempty"`
 }
 
 // AttendeeView is one ATTENDEE.
@@ -45,7 +47,7 @@ type AttendeeView struct {
 	Address  string `json:"address"`
 	PartStat string `json:"partstat"`
 	Role     string `json:"role"`
-	CN       string `json:"cn"`
+	CN       string `json:"cn,omitempty"`
 }
 
 // ViewEvent decodes a stored event into its view.

@@ -3,6 +3,7 @@ package itip
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,14 +69,17 @@ func markSentBy(cal *ical.Calendar, m Method, u *User, delegate string) {
 }
 
 func respond(d Decision) (Result, error) {
-	ok := false
-	for _, a := range append(ActionsFor(d.Kind), "ignore") {
-		if a == d.Action {
-			ok = true
-		}
+	valid := ActionsFor(d.Kind)
+	if !slices.Contains(valid, "ignore") {
+		valid = append(valid, "ignore")
 	}
-	if !ok || d.Kind == KindHeld && d.Action == "apply" {
-		return Result{}, fmt.Errorf("%w: %q on a %s item", ErrAction, d.Action, d.Kind)
+	if !slices.Contains(valid, d.Action) || d.Kind == KindHeld && d.Action == "apply" {
+		article := "a"
+		if d.Kind != "" && strings.ContainsRune("aeiou", rune(d.Kind[0])) {
+			article = "an"
+		}
+		return Result{}, fmt.Errorf("%w: %q on %s %s item: want %s or %s", ErrAction, d.Action, article, d.Kind,
+			strings.Join(valid[:len(valid)-1], ", "), valid[len(valid)-1])
 	}
 	if d.Action == "ignore" {
 		return Result{Outcome: Ignored, Reason: "ignored"}, nil

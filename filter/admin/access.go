@@ -110,17 +110,20 @@ func equalWords(a, b []string) bool {
 	return true
 }
 
-// positional returns the arguments after the flags, parsed as Go's flag
-// package does: flags end at the first argument that is not one, at "-" or
-// after "--"; a flag in valueFlags without "=" takes the next argument.
+// positional returns the arguments that are not flags, as parse reads
+// them: flags may come before, between or after the arguments; "-" is an
+// argument; everything after "--" is; a flag in valueFlags without "="
+// takes the next argument.
 func positional(args []string, valueFlags []string) []string {
+	var pos []string
 	for i := 0; i < len(args); i++ {
 		s := args[i]
 		if len(s) < 2 || s[0] != '-' {
-			return args[i:]
+			pos = append(pos, s)
+			continue
 		}
 		if s == "--" {
-			return args[i+1:]
+			return append(pos, args[i+1:]...)
 		}
 		name := strings.TrimLeft(s, "-")
 		if strings.Contains(name, "=") {
@@ -133,7 +136,7 @@ func positional(args []string, valueFlags []string) []string {
 			}
 		}
 	}
-	return nil
+	return pos
 }
 
 // flagValue is the value of flag name among a command's arguments, as Go's

@@ -153,15 +153,52 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
+// parse parses a command's flags, which may come before, between or after
+// its arguments (everything after "--" is an argument), and checks the
+// number of arguments: between min and max (-1: any).
 func parse(fs *flag.FlagSet, args []string, min, max int, what string) ([]string, error) {
-	if err := fs.Parse(args); err != nil {
-		return nil, usagef("%s: %v", fs.Name(), err)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			pos = append(pos, rest...) // flag.Parse stopped at "--"
+			break
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
 	}
-	n := fs.NArg()
-	if n < min || (max >= 0 && n > max) {
+	if n := len(pos); n < min || (max >= 0 && n > max) {
 		return nil, usagef("%s: want %s", fs.Name(), what)
 	}
-	return fs.Args(), nil
+	return pos, nil
+}
+
+// CommandUsage returns the lines of Usage for the command args name (all
+// of a group's lines, "user", when args name no known subcommand), or ""
+// for no known command.
+func CommandUsage(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	var all, sub []string
+	for _, l := range strings.Split(Usage, "\n") {
+		if !strings.HasPrefix(l, "  "+args[0]+" ") && l != "  "+args[0] {
+			continue
+		}
+		all = append(all, l+"\n")
+		if len(args) > 1 && strings.HasPrefix(l, "  "+args[0]+" "+args[1]+" ") {
+			sub = append(sub, l+"\n")
+		}
+	}
+	if len(sub) > 0 {
+		return strings.Join(sub, "")
+	}
+	return strings.Join(all, "")
 }
 
 // listJSON prints a listing; an empty one is [] rather than null, so
@@ -286,6 +323,11 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 		})
 	case "feed":
 		token, hash := "", ""
+		if !*revoke && c.cfg.CalDAVBaseURL() == "" {
+			// A path alone is no URL a calendar app can subscribe to; the
+			// old feed stays as it is.
+			return fmt.Errorf("user feed: no public URL to print: set caldav.base_url to the URL users reach imipd's CalDAV listener at (e.g. https://cal.example.org), and caldav.listen, which serves the feed")
+		}
 		if !*revoke {
 			if token, hash, err = filter.NewFeedToken(); err != nil {
 				return err
@@ -535,6 +577,7 @@ func (c *ctl) events(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	sortByStart(views)
 	if *asJSON {
 		return listJSON(c, views)
 	}
@@ -544,6 +587,29 @@ func (c *ctl) events(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Start, v.Summary, v.Organizer, v.Sequence, v.Status, ownStatus(v, rest[0]), v.UID)
 	}
 	return tw.Flush()
+}
+
+// sortByStart orders events by when they start (an all-day date at its
+// midnight UTC), then by UID; events without a readable start come last.
+func sortByStart(views []filter.EventView) {
+	start := func(v filter.EventView) (time.Time, bool) {
+		if t, err := time.Parse(time.RFC3339, v.Start); err == nil {
+			return t, true
+		}
+		t, err := time.Parse("2006-01-02", v.Start)
+		return t, err == nil
+	}
+	sort.SliceStable(views, func(i, j int) bool {
+		ti, oki := start(views[i])
+		tj, okj := start(views[j])
+		switch {
+		case oki != okj:
+			return oki
+		case oki && !ti.Equal(tj):
+			return ti.Before(tj)
+		}
+		return views[i].UID < views[j].UID
+	})
 }
 
 func ownStatus(v filter.EventView, user string) string {
@@ -604,15 +670,17 @@ func (c *ctl) event(ctx context.Context, args []string) error {
 	return err
 }
 
+// pendingView is a pending item as pending -json shows it; actions only
+// while the item is open (a decided or obsolete one takes none).
 type pendingView struct {
 	ID      uint64   `json:"id"`
 	Kind    string   `json:"kind"`
-	UID     string   `json:"uid"`
-	Reason  string   `json:"reason"`
-	Actions []string `json:"actions"`
-	Summary string   `json:"summary"`
+	UID     string   `json:"uid,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+	Actions []string `json:"actions,omitempty"`
+	Summary string   `json:"summary,omitempty"`
 	Status  string   `json:"status"`
-	From    string   `json:"from"`
+	From    string   `json:"from,omitempty"`
 	Created string   `json:"created"`
 }
 
@@ -633,13 +701,20 @@ func (c *ctl) pending(ctx context.Context, args []string) error {
 	}
 	views := []pendingView{}
 	for _, p := range items {
-		views = append(views, pendingView{ID: p.ID, Kind: p.Kind, UID: p.UID, Reason: p.Reason, Actions: p.Actions, Summary: p.Summary, Status: p.Status, From: p.From, Created: p.Created.Format(time.RFC3339)})
+		v := pendingView{ID: p.ID, Kind: p.Kind, UID: p.UID, Reason: p.Reason, Summary: p.Summary, Status: p.Status, From: p.From, Created: p.Created.Format(time.RFC3339)}
+		if p.Status == calstore.PendingOpen {
+			v.Actions = p.Actions
+		}
+		views = append(views, v)
 	}
 	if *asJSON {
 		return c.json(views)
 	}
 	for _, v := range views {
-		fmt.Fprintf(c.out, "#%d %s (%s) %s\n    %s\n    actions: %s\n", v.ID, v.Kind, v.Reason, v.Status, v.Summary, strings.Join(v.Actions, " | "))
+		fmt.Fprintf(c.out, "#%d %s (%s) %s\n    %s\n", v.ID, v.Kind, v.Reason, v.Status, v.Summary)
+		if len(v.Actions) > 0 {
+			fmt.Fprintf(c.out, "    actions: %s\n", strings.Join(v.Actions, " | "))
+		}
 	}
 	if len(views) == 0 {
 		fmt.Fprintln(c.out, "nothing pending")
@@ -732,11 +807,11 @@ func (c *ctl) log(ctx context.Context, args []string) error {
 type outboxView struct {
 	ID        uint64   `json:"id"`
 	To        []string `json:"to"`
-	Method    string   `json:"method"`
-	UID       string   `json:"uid"`
+	Method    string   `json:"method,omitempty"`
+	UID       string   `json:"uid,omitempty"`
 	Status    string   `json:"status"`
 	Attempts  int      `json:"attempts"`
-	LastError string   `json:"last_error"`
+	LastError string   `json:"last_error,omitempty"`
 }
 
 func (c *ctl) outbox(ctx context.Context, args []string) error {
