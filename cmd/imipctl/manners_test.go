@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -223,6 +224,10 @@ func TestPasswordPrompt(t *testing.T) {
 			}
 		}
 	}()
+	// Without a prompt nobody types, and imipctl would wait for ever:
+	// closing the terminal ends its read.
+	stop := time.AfterFunc(30*time.Second, func() { slave.Close() })
+	defer stop.Stop()
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"-data", data, "user", "password", "bob@example.test"}, slave, &out)
 	slave.Close()
