@@ -45,22 +45,7 @@ func startSinkImipd(t *testing.T) *sinkServer {
 	sink := &sinkServer{port: ports[0], dir: filepath.Join(E.root, "sink-actions"), log: filepath.Join(E.root, "sink-actions.log")}
 	sink.start(t)
 	t.Cleanup(sink.stop)
-	if err := E.stopImipd(); err != nil {
-		t.Fatalf("stop imipd: %v", err)
-	}
-	if err := E.writeImipdConfig(inetAddr(sink.port)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		E.stopImipd()
-		if err := E.writeImipdConfig(E.imipdSubmit); err != nil {
-			t.Errorf("restore imipd config: %v", err)
-		}
-		if err := E.startImipd(); err != nil {
-			t.Errorf("restart imipd: %v", err)
-		}
-	})
-	needImipd(t)
+	submitVia(t, inetAddr(sink.port))
 	return sink
 }
 

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -32,22 +33,7 @@ func TestAnswerPath(t *testing.T) {
 	t.Run("local organizer, LMTP shape", func(t *testing.T) {
 		// The lp instance's imipd service (no milter there): imipd's LMTP
 		// proxy applies the REPLY at delivery.
-		if err := E.stopImipd(); err != nil {
-			t.Fatalf("stop imipd: %v", err)
-		}
-		defer func() {
-			E.stopImipd()
-			if err := E.writeImipdConfig(E.imipdSubmit); err != nil {
-				t.Errorf("restore imipd config: %v", err)
-			}
-			if err := E.startImipd(); err != nil {
-				t.Errorf("restart imipd: %v", err)
-			}
-		}()
-		if err := E.writeImipdConfig("unix:" + filepath.Join(E.root, E.lp.name, "queue", "public", "imipd")); err != nil {
-			t.Fatal(err)
-		}
-		needImipd(t)
+		submitVia(t, "unix:"+filepath.Join(E.root, E.lp.name, "queue", "public", "imipd"))
 		answerLocal(t, E.lp, via)
 	})
 
@@ -81,11 +67,23 @@ func TestAnswerPath(t *testing.T) {
 // and the REPLY reaches alice's Maildir through p's imipd service, applied
 // to her calendar as incoming mail.
 func answerLocal(t *testing.T, p *postfix, via *regexp.Regexp) {
+	m := answerToAlice(t, "answer-local-"+p.name, func(login string, to []string, msg []byte) error {
+		return submitAuth(E.mx, login, to, msg)
+	})
+	assertVia(t, p, via, m.Header.Get("Message-Id"))
+}
+
+// answerToAlice: alice (local) sends an invitation to bob with submit (as
+// her login), bob accepts it with imipctl respond, and imipd's outbox sends
+// the REPLY; it returns the REPLY as it reached alice's Maildir, checked to
+// be bob's, applied to her calendar as incoming mail.
+func answerToAlice(t *testing.T, tag string, submit func(login string, to []string, msg []byte) error) *mail.Message {
+	t.Helper()
 	bob, alice := "bob@example.test", "alice@example.test"
 	imipctl(t, "contacts", "add", bob, alice)
-	uid := unique("answer-local-"+p.name) + "@example.test"
+	uid := unique(tag) + "@example.test"
 	inv := request(uid, alice, []string{bob}, bob)
-	if err := submitAuth(E.mx, alice, []string{bob}, inv.bytes()); err != nil {
+	if err := submit(alice, []string{bob}, inv.bytes()); err != nil {
 		t.Fatalf("submission as alice: %v", err)
 	}
 	waitMail(t, bob, inv.mid)
@@ -101,14 +99,13 @@ func answerLocal(t *testing.T, p *postfix, via *regexp.Regexp) {
 	if rp := m.Header.Get("Return-Path"); rp != "<"+bob+">" {
 		t.Errorf("Return-Path %q, want <%s>", rp, bob)
 	}
-	// Processed as incoming mail for alice (not as bob's own: no login,
-	// {daemon_name} "imipd").
+	// Processed as incoming mail for alice (not as bob's own: no login).
 	h := oneHeader(t, m)
 	if !strings.HasPrefix(h, "applied") || !strings.Contains(h, "method=REPLY") || !strings.Contains(h, "uid="+uid) {
 		t.Errorf("alice's %s: %q, want applied REPLY", hdr, h)
 	}
 	waitPartstat(t, alice, uid, bob, "ACCEPTED")
-	assertVia(t, p, via, m.Header.Get("Message-Id"))
+	return m
 }
 
 // TestAnswerPathREADME: README "How answers leave" shows contrib's imipd

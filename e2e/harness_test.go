@@ -827,6 +827,29 @@ func (e *env) stopImipd() error {
 	}
 }
 
+// submitVia runs imipd with [submission] address = addr until the test
+// ends; then imipd is stopped, the shared configuration (imipdSubmit) is
+// written back and imipd started again.
+func submitVia(t *testing.T, addr string) {
+	t.Helper()
+	if err := E.stopImipd(); err != nil {
+		t.Fatalf("stop imipd: %v", err)
+	}
+	t.Cleanup(func() {
+		E.stopImipd()
+		if err := E.writeImipdConfig(E.imipdSubmit); err != nil {
+			t.Errorf("restore imipd config: %v", err)
+		}
+		if err := E.startImipd(); err != nil {
+			t.Errorf("restart imipd: %v", err)
+		}
+	})
+	if err := E.writeImipdConfig(addr); err != nil {
+		t.Fatal(err)
+	}
+	needImipd(t)
+}
+
 // imipctl runs imipctl against the running daemon's config.
 func imipctl(t *testing.T, args ...string) []byte {
 	t.Helper()

@@ -236,22 +236,7 @@ func TestOutboxSink(t *testing.T) {
 
 	// imipd with [submission] address pointing at the sink; afterwards
 	// back to the shared configuration.
-	if err := E.stopImipd(); err != nil {
-		t.Fatalf("stop imipd: %v", err)
-	}
-	if err := E.writeImipdConfig(inetAddr(sink.port)); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		E.stopImipd()
-		if err := E.writeImipdConfig(E.imipdSubmit); err != nil {
-			t.Errorf("restore imipd config: %v", err)
-		}
-		if err := E.startImipd(); err != nil {
-			t.Errorf("restart imipd: %v", err)
-		}
-	}()
-	needImipd(t)
+	submitVia(t, inetAddr(sink.port))
 
 	bob, org := "bob@example.test", "org-ob@remote.test"
 	imipctl(t, "contacts", "add", bob, org)

@@ -71,14 +71,7 @@ func startSendmail(t *testing.T) *sendmailMTA {
 	if _, err := exec.LookPath("m4"); err != nil {
 		t.Fatalf("m4 missing (sendmail.cf is built with it): run .ci/install-e2e as root")
 	}
-	contrib, err := os.ReadFile(filepath.Join(E.repo, "contrib/sendmail/imipd.mc"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := markedBlock(string(contrib), "dnl", contribSendmailBlock)
-	if err != nil {
-		t.Fatalf("contrib/sendmail/imipd.mc: %v", err)
-	}
+	block := contribSendmailLines(t)
 	if !strings.Contains(block, "S="+contribMilterSock) {
 		t.Fatalf("contrib/sendmail/imipd.mc: no S=%s", contribMilterSock)
 	}
@@ -357,43 +350,13 @@ func TestSendmail(t *testing.T) {
 		// accepts alice's invitation with imipctl respond; the REPLY goes
 		// through Sendmail and imipd's milter into alice's Maildir and is
 		// applied to her copy as incoming mail.
-		if err := E.stopImipd(); err != nil {
-			t.Fatalf("stop imipd: %v", err)
-		}
-		defer func() {
-			E.stopImipd()
-			if err := E.writeImipdConfig(E.imipdSubmit); err != nil {
-				t.Errorf("restore imipd config: %v", err)
-			}
-			if err := E.startImipd(); err != nil {
-				t.Errorf("restart imipd: %v", err)
-			}
-		}()
-		if err := E.writeImipdConfig(fmt.Sprintf("inet:127.0.0.1:%d", s.port)); err != nil {
-			t.Fatal(err)
-		}
-		needImipd(t)
-		alice, bob := "alice@example.test", "bob@example.test"
-		imipctl(t, "contacts", "add", bob, alice)
-		uid := unique("sendmail-answer") + "@example.test"
-		inv := request(uid, alice, []string{bob}, bob)
-		if err := submitAs(s.port, alice, alice, []string{bob}, inv.bytes()); err != nil {
-			t.Fatalf("Sendmail, AUTH as alice: %v", err)
-		}
-		waitMail(t, bob, inv.mid)
-		id := pendingID(t, bob, uid)
-		if out := imipctl(t, "respond", bob, fmt.Sprint(id), "accept"); !strings.Contains(string(out), "queued REPLY") {
-			t.Fatalf("imipctl respond: %s", out)
-		}
-		waitOutbox(t, uid, "sent", deliveryWait, func(it *outboxJSON) bool { return it.Status == "sent" })
-		m := waitMail(t, alice, "UID:"+uid)
+		submitVia(t, fmt.Sprintf("inet:127.0.0.1:%d", s.port))
+		m := answerToAlice(t, "sendmail-answer", func(login string, to []string, msg []byte) error {
+			return submitAs(s.port, login, login, to, msg)
+		})
 		if rcvd := strings.Join(headerValues(m, "Received"), "\n"); !strings.Contains(rcvd, "by sm.example.test") {
 			t.Errorf("bob's answer did not pass Sendmail; Received:\n%s", rcvd)
 		}
-		if h := oneHeader(t, m); !strings.HasPrefix(h, "applied") || !strings.Contains(h, "method=REPLY") || !strings.Contains(h, "uid="+uid) {
-			t.Errorf("alice's %s: %q, want applied REPLY", hdr, h)
-		}
-		waitPartstat(t, alice, uid, bob, "ACCEPTED")
 	})
 
 	t.Run("imipd-stopped", func(t *testing.T) {
@@ -438,13 +401,10 @@ untie %h or die "$db: $!";`
 	}
 }
 
-// TestSendmailREADME: README "Wiring into Sendmail" shows the lines of
-// contrib/sendmail/imipd.mc that TestSendmail runs, line for line.
-func TestSendmailREADME(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(E.repo, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
+// contribSendmailLines returns the lines of contrib/sendmail/imipd.mc an
+// administrator adds to sendmail.mc.
+func contribSendmailLines(t *testing.T) string {
+	t.Helper()
 	contrib, err := os.ReadFile(filepath.Join(E.repo, "contrib/sendmail/imipd.mc"))
 	if err != nil {
 		t.Fatal(err)
@@ -453,6 +413,17 @@ func TestSendmailREADME(t *testing.T) {
 	if err != nil {
 		t.Fatalf("contrib/sendmail/imipd.mc: %v", err)
 	}
+	return block
+}
+
+// TestSendmailREADME: README "Wiring into Sendmail" shows the lines of
+// contrib/sendmail/imipd.mc that TestSendmail runs, line for line.
+func TestSendmailREADME(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(E.repo, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := contribSendmailLines(t)
 	_, sec, ok := strings.Cut(string(readme), "## Wiring into Sendmail\n")
 	if !ok {
 		t.Fatal(`README: no section "Wiring into Sendmail"`)
