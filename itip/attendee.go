@@ -48,6 +48,11 @@ var personalProps = []string{ical.PropTransparency, ical.PropClass}
 // change; they are not stored from the client either.
 var ignoredProps = map[string]bool{ical.PropDateTimeStamp: true, ical.PropLastModified: true, ical.PropCreated: true, ical.PropSequence: true}
 
+// MaxNewOverrides is how many overrides one write may add: each is an
+// answer of its own (a write transaction and a REPLY to the organizer), and
+// apps add one at a time.
+const MaxNewOverrides = 20
+
 // Answer is one PARTSTAT change an attendee's write makes.
 type Answer struct {
 	RecurrenceID string // "" for the whole series, else the instance's key (Instance.RecurrenceID)
@@ -66,8 +71,12 @@ func AttendeeEdit(stored, edited *ical.Calendar, u *User) ([]Answer, error) {
 	for _, c := range so.events() {
 		keys = append(keys, so.rid(c))
 	}
+	added := 0
 	for _, c := range eo.events() {
 		if k := eo.rid(c); so.find(k) == nil {
+			if added++; added > MaxNewOverrides {
+				return nil, fmt.Errorf("%w: one write may add at most %d occurrences (overrides); answer the series instead", ErrAttendeeEdit, MaxNewOverrides)
+			}
 			if err := so.addableOverride(k); err != nil {
 				return nil, err
 			}

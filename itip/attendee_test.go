@@ -2,6 +2,7 @@ package itip_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -96,6 +97,25 @@ func withOverride(s, rid, start, end, partstat string) string {
 	return strings.Replace(s, "END:VCALENDAR", ov+"END:VCALENDAR", 1)
 }
 
+// manyOverrides adds n overrides, one for each day of a daily series.
+func manyOverrides(s string, n int) string {
+	s = edit(s, "FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8", "FREQ=DAILY")
+	for i := 0; i < n; i++ {
+		day := fmt.Sprintf("202504%02dT140000", i+1)
+		end := fmt.Sprintf("202504%02dT150000", i+1)
+		s = withOverride(s, day, day, end, "DECLINED")
+	}
+	return s
+}
+
+func manyAnswers(n int) []itip.Answer {
+	var out []itip.Answer
+	for i := 0; i < n; i++ {
+		out = append(out, itip.Answer{RecurrenceID: fmt.Sprintf("202504%02dT120000Z", i+1), Action: "decline"})
+	}
+	return out
+}
+
 // TestAttendeeEdit: what calendar apps rewrite when the user answers is the
 // same event (RFC 6638 §3.2.2.1); what only the organizer may change is
 // refused, naming the property.
@@ -173,6 +193,10 @@ func TestAttendeeEdit(t *testing.T) {
 		{name: "an override for a day not in the series", edit: withOverride(s, "20250319T140000", "20250319T140000", "20250319T150000", "DECLINED"), refused: "not an occurrence"},
 		{name: "an override for the excluded day", edit: withOverride(s, "20250318T140000", "20250318T140000", "20250318T150000", "DECLINED"), refused: "not an occurrence"},
 		{name: "a new override that moves its occurrence", edit: withOverride(s, "20250320T140000", "20250320T150000", "20250320T160000", "DECLINED"), refused: "DTSTART"},
+		{name: "as many new overrides as one write may add", stored: edit(s, "FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8", "FREQ=DAILY"),
+			edit: manyOverrides(s, itip.MaxNewOverrides), answers: manyAnswers(itip.MaxNewOverrides)},
+		{name: "more new overrides than one write may add", stored: edit(s, "FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8", "FREQ=DAILY"),
+			edit: manyOverrides(s, itip.MaxNewOverrides+1), refused: "at most 20"},
 		{name: "PARTSTAT DELEGATED", edit: strings.ReplaceAll(s, bobNA, "ATTENDEE;CN=Bob;PARTSTAT=DELEGATED:mailto:bob@example.test"), refused: "PARTSTAT DELEGATED"},
 	}
 	for _, tt := range tests {
