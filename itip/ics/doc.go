@@ -47,8 +47,8 @@
 // other control characters are removed. Whatever a stored value holds, it
 // is written as that one value (issue 13: a CN may not start a
 // DESCRIPTION or a second VEVENT). Escaped gives the same values for
-// go-ical's encoder (go-webdav's CalDAV handler), Unescape reads values
-// that go-ical's decoder left escaped (a CalDAV PUT).
+// go-ical's encoder (go-webdav's CalDAV handler); a CalDAV PUT is read by
+// Decode like mail.
 // The output is deterministic: see Encode for the property order.
 // Encode(Decode(x)) decodes again to the same calendar (the output may be
 // somewhat larger than the input because of quoting and folding).

@@ -450,30 +450,3 @@ func escapedComp(c *ical.Component, depth int) (out *ical.Component, ok bool) {
 	return out, true
 }
 
-// Unescape does to a calendar that go-ical's decoder read (a CalDAV PUT
-// body, decoded by go-webdav) what Decode does to every value: RFC 6868
-// escapes in parameter values decoded, line breaks and control characters
-// as in paramWire. It changes cal in place.
-func Unescape(cal *ical.Calendar) {
-	if cal != nil && cal.Component != nil {
-		unescapeComp(cal.Component, 0)
-	}
-}
-
-func unescapeComp(c *ical.Component, depth int) {
-	for _, ps := range c.Props {
-		for i := range ps {
-			ps[i].Value = cleanValue(ps[i].Value)
-			for _, vs := range ps[i].Params {
-				for j := range vs {
-					vs[j] = cleanParam(unescapeParam(vs[j]))
-				}
-			}
-		}
-	}
-	if depth < maxEncodeDepth {
-		for _, ch := range c.Children {
-			unescapeComp(ch, depth+1)
-		}
-	}
-}
