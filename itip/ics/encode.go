@@ -449,4 +449,3 @@ func escapedComp(c *ical.Component, depth int) (out *ical.Component, ok bool) {
 	}
 	return out, true
 }
-
