@@ -26,6 +26,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzValueRoundTrip$$' -fuzztime=$(FUZZTIME) ./itip/ics/
 	$(GO) test -run='^$$' -fuzz='^FuzzApply$$' -fuzztime=$(FUZZTIME) ./itip/
 	$(GO) test -run='^$$' -fuzz='^FuzzSenderRule$$' -fuzztime=$(FUZZTIME) ./itip/
+	$(GO) test -run='^$$' -fuzz='^FuzzAttendeeEdit$$' -fuzztime=$(FUZZTIME) ./itip/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseInstance$$' -fuzztime=$(FUZZTIME) ./itip/
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthResults$$' -fuzztime=$(FUZZTIME) ./filter/
 	$(GO) test -run='^$$' -fuzz='^FuzzMilterSession$$' -fuzztime=$(FUZZTIME) ./filter/
 	$(GO) test -run='^$$' -fuzz='^FuzzLMTPSession$$' -fuzztime=$(FUZZTIME) ./filter/

@@ -370,3 +370,27 @@ func TestRespondOneOccurrence(t *testing.T) {
 		t.Errorf("a day not in the series: %+v %v", res, err)
 	}
 }
+
+// FuzzParseInstance: whatever a user types as -instance, no panic; what
+// is accepted is an occurrence the series makes, in its key form.
+func FuzzParseInstance(f *testing.F) {
+	for _, s := range []string{"20250320T140000", "20250320T130000Z", "2025-03-20", "2025-03-20T14:00:00+01:00", "99991231", "2025-02-29", "0000-01-01T00:00"} {
+		f.Add(s)
+	}
+	cal, err := ics.Decode([]byte(crlfText(series)), ics.DefaultLimits())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := itip.ParseInstance(s, cal)
+		if err != nil {
+			if !errors.Is(err, itip.ErrNoInstance) {
+				t.Fatalf("%q: %v", s, err)
+			}
+			return
+		}
+		if again, err := itip.ParseInstance(k, cal); err != nil || again != k {
+			t.Fatalf("%q is %q, read again %q %v", s, k, again, err)
+		}
+	})
+}

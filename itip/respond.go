@@ -464,6 +464,9 @@ func ParseInstance(s string, stored *ical.Calendar) (string, error) {
 		t = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 	}
 	key := timeKey(ics.Time{T: t, AllDay: ds.AllDay, Floating: ds.Floating})
+	if _, ok := parseKey(key); !ok {
+		return "", fmt.Errorf("%w: %s is out of range", ErrNoInstance, s)
+	}
 	if o.find(key) == nil && (o.master() == nil || !o.isOccurrence(key)) {
 		return "", fmt.Errorf("%w: %s is not an occurrence of %q (UID %s)", ErrNoInstance, s, o.summary(), o.uid())
 	}
