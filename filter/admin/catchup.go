@@ -50,22 +50,12 @@ func (c *ctl) catchup(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	type caught struct {
-		File string `json:"file"`
-		filter.Result
-	}
-	results := []caught{}
-	counts := map[string]int{}
-	files, skipped, plain, missing := 0, 0, 0, 0
+	t := c.newTally()
+	files, missing := 0, 0
 	if len(downs) > 0 {
 		since := downs[0].From.Add(-catchupSlack)
-		now := time.Now()
-		if c.proc.Now != nil {
-			now = c.proc.Now()
-		}
 		for _, u := range users {
-			dir := expandMaildir(*tmpl, u.Address)
-			list, found := c.maildirMessages(dir)
+			list, found := c.maildirMessages(expandMaildir(*tmpl, u.Address))
 			if !found {
 				missing++
 				continue
@@ -76,25 +66,8 @@ func (c *ctl) catchup(ctx context.Context, args []string) error {
 					continue
 				}
 				files++
-				if tf := c.proc.Cfg.Timeframe; tf > 0 && now.Sub(f.received) > tf {
-					skipped++
-					continue
-				}
-				raw, err := c.client.ReadFile(f.path)
-				if err != nil {
-					continue // moved meanwhile (a mail client read it): the next file
-				}
-				rep, err := c.proc.Process(ctx, bytes.NewReader(raw), filter.Envelope{Transport: "catchup", ForcedUser: u.Address, Received: f.received})
-				if err != nil {
-					return fmt.Errorf("catchup %s: %w", f.path, err)
-				}
-				if !rep.Calendar {
-					plain++
-					continue
-				}
-				for _, r := range rep.Results {
-					counts[string(r.Outcome)]++
-					results = append(results, caught{File: f.path, Result: r})
+				if err := c.processFile(ctx, "catchup", u.Address, f, t); err != nil {
+					return err
 				}
 			}
 		}
@@ -113,6 +86,10 @@ func (c *ctl) catchup(ctx context.Context, args []string) error {
 		if downs == nil {
 			downs = []calstore.Downtime{}
 		}
+		results := t.results
+		if results == nil {
+			results = []scanned{}
+		}
 		return c.json(map[string]any{"downtimes": downs, "results": results})
 	}
 	if len(downs) == 0 {
@@ -122,17 +99,8 @@ func (c *ctl) catchup(ctx context.Context, args []string) error {
 	for _, d := range downs {
 		fmt.Fprintf(c.out, "downtime %s to %s\n", d.From.Local().Format(time.RFC3339), d.To.Local().Format(time.RFC3339))
 	}
-	var keys []string
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	fmt.Fprintf(c.out, "%d users (%d without a Maildir), %d messages since %s: %d older than the timeframe, %d without calendar data",
-		len(users), missing, files, downs[0].From.Local().Format(time.RFC3339), skipped, plain)
-	for _, k := range keys {
-		fmt.Fprintf(c.out, ", %d %s", counts[k], k)
-	}
-	fmt.Fprintln(c.out)
+	fmt.Fprintf(c.out, "%d users (%d without a Maildir), %d messages since %s: %s\n",
+		len(users), missing, files, downs[0].From.Local().Format(time.RFC3339), t)
 	return nil
 }
 
@@ -175,8 +143,77 @@ func (c *ctl) maildirMessages(dir string) (list []maildirMessage, found bool) {
 			list = append(list, maildirMessage{path.Join(d, f.Name), maildirTime(f)})
 		}
 	}
-	sort.SliceStable(list, func(i, j int) bool { return list[i].received.Before(list[j].received) })
+	sortMessages(list)
 	return list, found
+}
+
+// sortMessages sorts by arrival, oldest first.
+func sortMessages(l []maildirMessage) {
+	sort.SliceStable(l, func(i, j int) bool { return l[i].received.Before(l[j].received) })
+}
+
+// scanned is one result of a message file (scan, catchup).
+type scanned struct {
+	File string `json:"file"`
+	filter.Result
+}
+
+// tally is what a pass over message files found.
+type tally struct {
+	now            time.Time // for the timeframe
+	skipped, plain int       // older than the timeframe; without calendar data
+	counts         map[string]int
+	results        []scanned
+}
+
+func (c *ctl) newTally() *tally {
+	now := time.Now()
+	if c.proc.Now != nil {
+		now = c.proc.Now()
+	}
+	return &tally{now: now, counts: map[string]int{}}
+}
+
+// processFile processes one message file for user as delivery would, once
+// only, unless it is older than the timeframe; a file gone meanwhile
+// (delivered and moved: the live path has it) is passed over.
+func (c *ctl) processFile(ctx context.Context, transport, user string, f maildirMessage, t *tally) error {
+	if tf := c.proc.Cfg.Timeframe; tf > 0 && t.now.Sub(f.received) > tf {
+		t.skipped++
+		return nil
+	}
+	raw, err := c.client.ReadFile(f.path)
+	if err != nil {
+		return nil
+	}
+	rep, err := c.proc.Process(ctx, bytes.NewReader(raw), filter.Envelope{Transport: transport, ForcedUser: user, Received: f.received})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", transport, f.path, err)
+	}
+	if !rep.Calendar {
+		t.plain++
+		return nil
+	}
+	for _, r := range rep.Results {
+		t.counts[string(r.Outcome)]++
+		t.results = append(t.results, scanned{File: f.path, Result: r})
+	}
+	return nil
+}
+
+// String is the summary: "N older than the timeframe, N without calendar
+// data, N <outcome>..." (outcomes sorted).
+func (t *tally) String() string {
+	var keys []string
+	for k := range t.counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	s := fmt.Sprintf("%d older than the timeframe, %d without calendar data", t.skipped, t.plain)
+	for _, k := range keys {
+		s += fmt.Sprintf(", %d %s", t.counts[k], k)
+	}
+	return s
 }
 
 // maildirVar matches the template variables of -maildirs.

@@ -971,81 +971,29 @@ func (c *ctl) scan(ctx context.Context, args []string) error {
 	if *user == "" {
 		return usagef("scan: -user is required")
 	}
-	type msgFile struct {
-		path     string
-		received time.Time
-	}
-	var files []msgFile
-	dirs := []string{path.Join(rest[0], "cur"), path.Join(rest[0], "new")}
-	found := false
-	for _, d := range dirs {
-		list, err := c.client.ReadDir(d)
-		if err != nil {
-			continue
-		}
-		found = true
-		for _, f := range list {
-			files = append(files, msgFile{path.Join(d, f.Name), maildirTime(f)})
-		}
-	}
+	files, found := c.maildirMessages(rest[0])
 	if !found {
 		list, err := c.client.ReadDir(rest[0])
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", rest[0], err)
 		}
 		for _, f := range list {
-			files = append(files, msgFile{path.Join(rest[0], f.Name), maildirTime(f)})
+			files = append(files, maildirMessage{path.Join(rest[0], f.Name), maildirTime(f)})
 		}
+		sortMessages(files)
 	}
-	sort.SliceStable(files, func(i, j int) bool { return files[i].received.Before(files[j].received) })
-	now := time.Now()
-	if c.proc.Now != nil {
-		now = c.proc.Now()
-	}
-	type scanned struct {
-		File string `json:"file"`
-		filter.Result
-	}
-	var results []scanned
-	counts := map[string]int{}
-	skipped, plain := 0, 0
+	t := c.newTally()
 	for i, f := range files {
 		c.client.Progress("scan %s: %d/%d", rest[0], i+1, len(files))
-		if tf := c.proc.Cfg.Timeframe; tf > 0 && now.Sub(f.received) > tf {
-			skipped++
-			continue
-		}
-		raw, err := c.client.ReadFile(f.path)
-		if err != nil {
-			continue // delivered and moved meanwhile: the live path has it
-		}
-		rep, err := c.proc.Process(ctx, bytes.NewReader(raw), filter.Envelope{Transport: "scan", ForcedUser: *user, Received: f.received})
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", f.path, err)
-		}
-		if !rep.Calendar {
-			plain++
-			continue
-		}
-		for _, r := range rep.Results {
-			counts[string(r.Outcome)]++
-			results = append(results, scanned{File: f.path, Result: r})
+		if err := c.processFile(ctx, "scan", *user, f, t); err != nil {
+			return err
 		}
 	}
 	c.client.Progress("")
 	if *asJSON {
-		return listJSON(c, results)
+		return listJSON(c, t.results)
 	}
-	var keys []string
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	fmt.Fprintf(c.out, "%d messages: %d older than the timeframe, %d without calendar data", len(files), skipped, plain)
-	for _, k := range keys {
-		fmt.Fprintf(c.out, ", %d %s", counts[k], k)
-	}
-	fmt.Fprintln(c.out)
+	fmt.Fprintf(c.out, "%d messages: %s\n", len(files), t)
 	return nil
 }
 
