@@ -3,7 +3,6 @@ package filter
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -144,6 +143,13 @@ func checkListener(key, addr string, pk PeerKeys, sk SocketKeys) []string {
 	if addr == "" {
 		return problems
 	}
+	check := checkAddress // milter and lmtp: inet:HOST:PORT or unix:/PATH
+	if key == "http" {
+		check = checkHostPort
+	}
+	if err := check(addr); err != nil {
+		return append(problems, fmt.Sprintf("%s.listen: %q: %v", key, addr, err))
+	}
 	if !strings.HasPrefix(addr, "unix:") && (sk.SocketMode != "" || sk.SocketGroup != "") {
 		bad("%s.socket_mode, socket_group: only for a unix:/PATH listen address", key)
 	}
@@ -195,9 +201,9 @@ func (c ConnLimits) durations(key string) (read, write, first time.Duration, pro
 		if x.v == "" || x.v == "0" {
 			continue
 		}
-		d, err := itip.ParseTimeframe(x.v)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s.%s: %v", key, x.name, err))
+		d, problem := parseDuration(key+"."+x.name, x.v)
+		if problem != "" {
+			problems = append(problems, problem)
 			continue
 		}
 		*x.out = d
@@ -240,9 +246,9 @@ func (l LMTPConfig) Pool() (size int, idle time.Duration, problems []string) {
 		size = *l.PoolSize
 	}
 	if l.PoolIdle != "" && l.PoolIdle != "0" {
-		d, err := itip.ParseTimeframe(l.PoolIdle)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("lmtp.pool_idle: %v", err))
+		d, problem := parseDuration("lmtp.pool_idle", l.PoolIdle)
+		if problem != "" {
+			problems = append(problems, problem)
 		}
 		idle = d
 	}
@@ -343,7 +349,8 @@ func LoadFile(path string) (File, error) {
 	if err != nil {
 		return f, fmt.Errorf("config: %w", err)
 	}
-	md, err := toml.Decode(string(src), &f)
+	var top map[string]toml.Primitive
+	md, err := toml.Decode(string(src), &top)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
@@ -352,8 +359,8 @@ func LoadFile(path string) (File, error) {
 		return f, fmt.Errorf("config %s: %w", path, err)
 	}
 	var problems []string
-	for _, k := range md.Undecoded() {
-		problems = append(problems, fmt.Sprintf("%s: unknown key %q", path, k.String()))
+	for _, p := range decodeKeys(md, top, &f) {
+		problems = append(problems, path+": "+p)
 	}
 	if _, err := f.Processing(); err != nil {
 		var ce *ConfigError
@@ -408,8 +415,8 @@ func (f File) Processing() (Config, error) {
 			c.DefaultZone = z
 		}
 	}
-	if tf, err := itip.ParseTimeframe(f.Timeframe); err != nil {
-		bad("timeframe", "%v", err)
+	if tf, problem := parseDuration("timeframe", f.Timeframe); problem != "" {
+		problems = append(problems, problem)
 	} else {
 		c.Timeframe = tf
 	}
@@ -479,9 +486,11 @@ func (f File) Processing() (Config, error) {
 	case f.AutoSendLimit != nil:
 		c.AutoSendLimit = *f.AutoSendLimit
 	}
-	for key, v := range map[string]string{"milter.listen": f.Milter.Listen, "lmtp.listen": f.LMTP.Listen, "lmtp.forward": f.LMTP.Forward, "submission.address": f.Submission.Address} {
-		if v != "" && !strings.HasPrefix(v, "inet:") && !strings.HasPrefix(v, "unix:") {
-			bad(key, "%q: want inet:HOST:PORT or unix:/PATH", v)
+	for _, x := range []struct{ key, v string }{{"lmtp.forward", f.LMTP.Forward}, {"submission.address", f.Submission.Address}} {
+		if x.v != "" {
+			if err := checkAddress(x.v); err != nil {
+				bad(x.key, "%q: %v", x.v, err)
+			}
 		}
 	}
 	for login, addr := range f.Milter.Logins {
@@ -503,10 +512,9 @@ func (f File) Processing() (Config, error) {
 	}
 	problems = append(problems, checkListener("milter", f.Milter.Listen, f.Milter.PeerKeys, f.Milter.SocketKeys)...)
 	problems = append(problems, checkListener("lmtp", f.LMTP.Listen, f.LMTP.PeerKeys, f.LMTP.SocketKeys)...)
-	if f.HTTP.Listen != "" && strings.HasPrefix(f.HTTP.Listen, "unix:") {
-		bad("http.listen", "%q: want HOST:PORT", f.HTTP.Listen)
-	} else {
-		problems = append(problems, checkListener("http", f.HTTP.Listen, f.HTTP.PeerKeys, SocketKeys{})...)
+	problems = append(problems, checkListener("http", f.HTTP.Listen, f.HTTP.PeerKeys, SocketKeys{})...)
+	if (f.HTTP.PushUser == "") != (f.HTTP.PushPassword == "") {
+		bad("http.push_user", "push_user and push_password go together: set both (the push endpoint asks for them) or neither (no login asked)")
 	}
 	if f.LMTP.Listen != "" && f.LMTP.Forward == "" {
 		bad("lmtp.forward", "required when lmtp.listen is set")
@@ -528,9 +536,8 @@ func (f File) Processing() (Config, error) {
 		bad("caldav.cert", "cert and key go together")
 	}
 	if l := f.CalDAV.Listen; l != "" {
-		_, port, err := net.SplitHostPort(l)
-		if err != nil || port == "" {
-			bad("caldav.listen", "%q: want HOST:PORT", l)
+		if err := checkHostPort(l); err != nil {
+			bad("caldav.listen", "%q: %v", l, err)
 		} else if _, loopback, _ := listenHost(l); f.CalDAV.Cert == "" && !loopback {
 			bad("caldav.listen", "%q: plain HTTP (no cert and key) only on a loopback address, behind a reverse proxy with TLS", l)
 		}

@@ -271,3 +271,62 @@ func TestConfigListeners(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigReportsEverything (issue 15, item 4): one pass reports every
+// problem, each with its key: a value of the wrong type does not stop the
+// other checks, push_user needs push_password, listener addresses are
+// checked (port range, host, unix path), and a bad duration names its key
+// and the syntax, not "timeframe".
+func TestConfigReportsEverything(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.toml")
+	src := `timeframe = 4
+default_policy = "sometimes"
+local_domains = "example.org"
+[milter]
+listen = "inet:127.0.0.1:99999"
+read_timeout = "5 minutes"
+[lmtp]
+listen = "unix:relative/lmtp.sock"
+forward = "inet:bad_host!:24"
+[http]
+listen = "127.0.0.1:70000"
+push_user = "dovecot"
+[caldav]
+listen = "127.0.0.1:http"
+[limits]
+attendees = "many"
+`
+	os.WriteFile(p, []byte(src), 0o600)
+	f, err := LoadFile(p)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v", err)
+	}
+	for _, want := range []string{
+		"timeframe: wrong type: want a string in quotes, the file has a whole number",
+		"default_policy:",
+		"local_domains: wrong type: want a list of strings",
+		`milter.listen: "inet:127.0.0.1:99999": port "99999"`,
+		`milter.read_timeout: "5 minutes" is not a duration: want numbers with units`,
+		`lmtp.listen: "unix:relative/lmtp.sock": want unix:/PATH with an absolute path`,
+		`lmtp.forward: "inet:bad_host!:24": host "bad_host!"`,
+		`http.listen: "127.0.0.1:70000": port "70000"`,
+		"http.push_user: push_user and push_password go together",
+		`caldav.listen: "127.0.0.1:http": port "http"`,
+		"limits.attendees: wrong type: want a whole number, the file has a string",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "itip:") {
+		t.Errorf("an error names the wrong thing:\n%v", err)
+	}
+	if f.Timeframe != "4W" {
+		t.Errorf("timeframe of the wrong type: %q, want the default kept", f.Timeframe)
+	}
+	os.WriteFile(p, []byte("[http]\npush_user = \"dovecot\"\npush_password = \"s3cret\"\n[milter]\nlisten = \"inet:localhost:8891\"\n[lmtp]\nlisten = \"inet:[::1]:2424\"\nforward = \"unix:/run/dovecot/lmtp\"\n"), 0o600)
+	if _, err := LoadFile(p); err != nil {
+		t.Errorf("a good file: %v", err)
+	}
+}
