@@ -497,10 +497,7 @@ func TestForgedHeaderBareCR(t *testing.T) {
 	}
 	for _, path := range []string{"lmtp-direct", E.mx.name, E.lp.name} {
 		t.Run(path, func(t *testing.T) {
-			forged := unique("forged-cr")
-			uid := unique("cr-cal") + "@remote.test"
-			cal := request(uid, "x@remote.test", []string{"carol@example.test"}, "carol@example.test")
-			cal.extra = []string{"Comments: look\r" + hdr + ": applied; method=REQUEST; uid=" + forged + "\rX-After: kept"}
+			cal, forged := bareCRMessage()
 			switch path {
 			case "lmtp-direct":
 				codes, err := lmtpSend(fmt.Sprintf("127.0.0.1:%d", E.lmtpPort), []string{"carol@example.test"}, cal.bytes())
@@ -512,22 +509,42 @@ func TestForgedHeaderBareCR(t *testing.T) {
 			default:
 				mustSend(t, E.lp, "x@remote.test", []string{"carol@example.test"}, cal.bytes())
 			}
-			waitMail(t, "carol@example.test", cal.mid)
-			raw := findMail("carol@example.test", cal.mid)[0]
-			head := raw[:max(bytes.Index(raw, []byte("\n\n")), 0)]
+			head := checkBareCR(t, cal, forged)
 			if path == "lmtp-direct" && bytes.Contains(head, []byte(forged)) {
 				t.Errorf("the hidden copy reached the mailbox:\n%q", head)
 			}
-			cmd := exec.Command(py, "-c", "import email,sys\nm=email.message_from_binary_file(sys.stdin.buffer)\nfor v in m.get_all(sys.argv[1]) or []: print(v)", hdr)
-			cmd.Stdin = bytes.NewReader(raw)
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("python3: %v", err)
-			}
-			vals := strings.Split(strings.TrimSpace(string(out)), "\n")
-			if len(vals) != 1 || !strings.Contains(vals[0], "uid="+uid) {
-				t.Errorf("python3 reads %s: %q, want only imipd's\n%q", hdr, vals, head)
-			}
 		})
 	}
+}
+
+// bareCRMessage is an invitation to carol whose Comments field hides a
+// forged copy of imipd's header behind bare CRs; forged is in its uid=.
+func bareCRMessage() (cal itipMessage, forged string) {
+	forged = unique("forged-cr")
+	uid := unique("cr-cal") + "@remote.test"
+	cal = request(uid, "x@remote.test", []string{"carol@example.test"}, "carol@example.test")
+	cal.extra = []string{"Comments: look\r" + hdr + ": applied; method=REQUEST; uid=" + forged + "\rX-After: kept"}
+	return cal, forged
+}
+
+// checkBareCR waits for cal in carol's Maildir and checks that python3's
+// email parser reads one X-IMIP-Processed in it, imipd's for cal's UID; it
+// returns the delivered header block.
+func checkBareCR(t *testing.T, cal itipMessage, forged string) []byte {
+	t.Helper()
+	const py = "/usr/bin/python3"
+	waitMail(t, "carol@example.test", cal.mid)
+	raw := findMail("carol@example.test", cal.mid)[0]
+	head := raw[:max(bytes.Index(raw, []byte("\n\n")), 0)]
+	cmd := exec.Command(py, "-c", "import email,sys\nm=email.message_from_binary_file(sys.stdin.buffer)\nfor v in m.get_all(sys.argv[1]) or []: print(v)", hdr)
+	cmd.Stdin = bytes.NewReader(raw)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	vals := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(vals) != 1 || !strings.Contains(vals[0], "uid="+cal.uid) || strings.Contains(vals[0], forged) {
+		t.Errorf("python3 reads %s: %q, want only imipd's\n%q", hdr, vals, head)
+	}
+	return head
 }

@@ -344,6 +344,28 @@ func TestSendmail(t *testing.T) {
 			t.Errorf("calendar message: %s: %q, want imipd's own for %s only", hdr, h, uid)
 		}
 	})
+	t.Run("forged-bare-cr", func(t *testing.T) {
+		// A forged copy hidden behind bare CRs inside another field (issue
+		// 13, attack 15b). Debian 12's Sendmail (8.17.1.9-2+deb12u2, with
+		// the SMTP smuggling fix) refuses any bare CR at the end of DATA:
+		// the message is not taken at all. A Sendmail that takes it must
+		// deliver one X-IMIP-Processed as python3's email parser reads it,
+		// imipd's.
+		if _, err := os.Stat("/usr/bin/python3"); err != nil {
+			t.Skip("no python3")
+		}
+		cal, forged := bareCRMessage()
+		err := sendSMTP(s.port, "x@remote.test", []string{"carol@example.test"}, cal.bytes())
+		if err != nil {
+			if !strings.Contains(err.Error(), "Bare carriage return") {
+				t.Fatalf("SMTP to Sendmail: %v, want taken or refused for its bare CR", err)
+			}
+			t.Logf("Sendmail refused it: %v", err)
+			return
+		}
+		checkBareCR(t, cal, forged)
+	})
+
 	t.Run("answer", func(t *testing.T) {
 		// How answers leave on a Sendmail host (README): imipd's outbox
 		// submits to Sendmail's port on loopback without a login. bob
