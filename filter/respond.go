@@ -159,7 +159,12 @@ func (p *Processor) Answer(ctx context.Context, user, uid, rid, action, as strin
 func (p *Processor) RespondInstance(ctx context.Context, user, ref, instance, action, as string) (itip.Result, string, string, error) {
 	uid := ref
 	var data []byte
+	var u calstore.User
 	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
+		var err error
+		if u, err = tx.User(user); err != nil {
+			return fmt.Errorf("user %s: %w", user, err)
+		}
 		if id, err := strconv.ParseUint(ref, 10, 64); err == nil {
 			if pi, err := tx.PendingItem(user, id); err == nil {
 				uid = pi.UID
@@ -180,6 +185,9 @@ func (p *Processor) RespondInstance(ctx context.Context, user, ref, instance, ac
 	cal, err := ics.Decode(data, storedLimits)
 	if err != nil {
 		return itip.Result{}, uid, "", fmt.Errorf("event %s of %s: %w", uid, user, err)
+	}
+	if organizedBy(cal, &itip.User{Address: u.Address, Aliases: u.Aliases}) {
+		return itip.Result{}, uid, "", fmt.Errorf("%w: %s is your own event (you organize it): there is nothing to answer", itip.ErrAction, uid)
 	}
 	rid, err := itip.ParseInstance(instance, cal)
 	if err != nil {

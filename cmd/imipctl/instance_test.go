@@ -76,6 +76,14 @@ func TestRespondInstance(t *testing.T) {
 	if _, err := ctl("respond", "-instance", "2026-12-03", "bob@example.test", "nosuch@remote.test", "decline"); err == nil || !strings.Contains(err.Error(), "nosuch@remote.test") {
 		t.Errorf("an unknown event: %v", err)
 	}
+	// Bob's own meeting has nothing to answer.
+	own := filepath.Join(t.TempDir(), "own.ics")
+	os.WriteFile(own, []byte(strings.NewReplacer("weekly-1@", "own-1@", "mailto:alice@remote.test", "mailto:bob@example.test").Replace(
+		weeklyInvitation[strings.Index(weeklyInvitation, "BEGIN:VCALENDAR"):])), 0o600)
+	must("import", "bob@example.test", own)
+	if _, err := ctl("respond", "-instance", "2026-12-03", "bob@example.test", "own-1@remote.test", "decline"); !errors.As(err, new(admin.UsageError)) || !strings.Contains(err.Error(), "organize") {
+		t.Errorf("Bob's own meeting: %v", err)
+	}
 
 	var pend []struct {
 		Kind string `json:"kind"`
