@@ -30,9 +30,11 @@ import (
 //     neither is DTSTART's end of RFC 5545 §3.6.1).
 //   - RRULE (and EXRULE) as a rule (RFC 5545 §3.3.10): parts a set,
 //     case-insensitive, BYxxx lists as sets, INTERVAL=1 and WKST=MO equal
-//     to their absence, UNTIL an instant.
+//     to their absence (WKST also where it cannot matter), UNTIL an
+//     instant.
 //   - TEXT values unescaped (RFC 5545 §3.3.11), line ends and surrounding
-//     white space aside; CATEGORIES and RESOURCES as sets of their items.
+//     white space aside, an empty one as absent; CATEGORIES and RESOURCES
+//     as sets of their items.
 //   - enumerated values (STATUS, CLASS, TRANSP, ACTION) case-insensitive;
 //     PRIORITY:0 (undefined, §3.8.1.9) equal to its absence; GEO as numbers;
 //     ORGANIZER by its address.
@@ -107,6 +109,10 @@ func propMeaning(c *ical.Component, name string, z *ics.Zones) []string {
 	}
 	if name == ical.PropPriority && len(out) == 1 && out[0] == "0" {
 		out = nil
+	}
+	if textProps[name] {
+		// An empty text says nothing: as if absent.
+		out = slices.DeleteFunc(out, func(v string) bool { return v == "" })
 	}
 	sort.Strings(out)
 	if setProps[name] {
@@ -230,8 +236,6 @@ func ruleMeaning(v string, c *ical.Component, z *ics.Zones) string {
 			if k == "INTERVAL" && val == "1" {
 				continue
 			}
-		case k == "WKST" && val == "MO":
-			continue
 		case k == "UNTIL":
 			u := ical.Prop{Name: "UNTIL", Value: val, Params: ical.Params{}}
 			if ds := c.Props.Get(ical.PropDateTimeStart); ds != nil && !strings.HasSuffix(val, "Z") {
@@ -267,6 +271,16 @@ func ruleMeaning(v string, c *ical.Component, z *ics.Zones) string {
 			val = strings.Join(slices.Compact(items), ",")
 		}
 		parts[k] = val
+	}
+	// WKST only matters to a WEEKLY rule with INTERVAL above 1 and BYDAY,
+	// and to a YEARLY rule with BYWEEKNO (RFC 5545 §3.3.10); MO is its
+	// default.
+	if wk, ok := parts["WKST"]; ok {
+		f := parts["FREQ"]
+		matters := f == "WEEKLY" && parts["INTERVAL"] != "" && parts["BYDAY"] != "" || f == "YEARLY" && parts["BYWEEKNO"] != ""
+		if wk == "MO" || !matters {
+			delete(parts, "WKST")
+		}
 	}
 	keys := make([]string, 0, len(parts))
 	for k := range parts {
