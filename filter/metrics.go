@@ -37,7 +37,12 @@ func NewMetrics(reg prometheus.Registerer, outboxDepth func() float64) *Metrics 
 	return m
 }
 
-// observe records one processing call.
+// OutcomeRepeat is the imipd_outcomes_total label of a message processed
+// before for the user (Result.Repeat): a retried delivery or a second scan
+// adds to it, not to the outcome it had the first time.
+const OutcomeRepeat = "repeat"
+
+// observe records one processing call (never a dry run).
 func (m *Metrics) observe(transport string, rep *Report, d time.Duration, err error) {
 	if m == nil {
 		return
@@ -57,7 +62,11 @@ func (m *Metrics) observe(transport string, rep *Report, d time.Duration, err er
 			if method == "" {
 				method = "none"
 			}
-			m.Outcomes.WithLabelValues(method, string(r.Outcome)).Inc()
+			outcome := string(r.Outcome)
+			if r.Repeat {
+				outcome = OutcomeRepeat // counted once, when it happened
+			}
+			m.Outcomes.WithLabelValues(method, outcome).Inc()
 		}
 	}
 }

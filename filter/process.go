@@ -116,9 +116,13 @@ type Result struct {
 	Method    string       `json:"method,omitempty"`
 	UID       string       `json:"uid,omitempty"`
 	Reason    string       `json:"reason,omitempty"`
-	Summary   string       `json:"-"`
-	Sends     int          `json:"-"`
-	Pending   int          `json:"-"`
+	// Repeat: the message was processed for this user before (a retried
+	// delivery, a second scan); Outcome and Reason are the earlier ones
+	// and nothing was done again. Metrics count it as outcome "repeat".
+	Repeat  bool   `json:"repeat"`
+	Summary string `json:"-"`
+	Sends   int    `json:"-"`
+	Pending int    `json:"-"`
 }
 
 // Report is the answer of Process for one message.
@@ -151,7 +155,9 @@ type parsed struct {
 // processParsed is Process for a message already parsed: processing and
 // its metrics.
 func (p *Processor) processParsed(ctx context.Context, pm parsed, env Envelope) (rep *Report, err error) {
-	defer func() { p.Metrics.observe(env.Transport, rep, time.Since(pm.start), err) }()
+	if !env.DryRun { // imipctl check is no message seen and changes nothing: not counted
+		defer func() { p.Metrics.observe(env.Transport, rep, time.Since(pm.start), err) }()
+	}
 	return p.process(ctx, pm.msg, pm.err, env)
 }
 
@@ -159,6 +165,9 @@ func (p *Processor) processParsed(ctx context.Context, pm parsed, env Envelope) 
 func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, env Envelope) (*Report, error) {
 	now := p.now()
 	log := p.logger().With("transport", env.Transport)
+	if env.DryRun {
+		log = log.With("dry_run", true) // imipctl check: what is logged did not happen
+	}
 	if env.QueueID != "" {
 		log = log.With("queue_id", env.QueueID)
 	}
@@ -263,7 +272,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 				Outgoing:       u.outgoing,
 			}
 			key := onceKey(msg.MessageID, o.data)
-			res, drops, err := p.applyOne(ctx, u, in, key, o.data, msg, env, now)
+			res, drops, seen, err := p.applyOne(ctx, u, in, key, o.data, msg, env, now)
 			if errors.Is(err, errStoredUnreadable) {
 				// One user's damaged copy: nothing changes for that user,
 				// the other recipients are processed, and the message is
@@ -280,9 +289,18 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 				log.Warn("automatic mail not sent", "user", u.addr, "uid", r.UID, "method", d.method, "target", d.target, "reason", d.reason)
 			}
 			r.Outcome, r.Reason, r.Summary = res.Outcome, res.Reason, res.Note
-			r.Sends, r.Pending = len(res.Send), len(res.Pending)
+			r.Sends, r.Pending, r.Repeat = len(res.Send), len(res.Pending), seen
 			rep.Results = append(rep.Results, r)
-			log.Info("processed", "user", u.addr, "uid", r.UID, "method", r.Method, "outcome", r.Outcome, "reason", r.Reason)
+			switch {
+			case env.DryRun:
+				// imipctl check: nothing happened, so not "processed".
+				log.Info("dry run", "user", u.addr, "uid", r.UID, "method", r.Method, "would_be", r.Outcome, "reason", r.Reason)
+			case seen:
+				// A retried delivery, a second scan: nothing done again.
+				log.Info("already processed", "user", u.addr, "uid", r.UID, "method", r.Method, "earlier", r.Outcome, "reason", r.Reason)
+			default:
+				log.Info("processed", "user", u.addr, "uid", r.UID, "method", r.Method, "outcome", r.Outcome, "reason", r.Reason)
+			}
 		}
 	}
 	return rep, nil
@@ -489,10 +507,10 @@ var errDryRun = errors.New("dry run")
 // applyOne runs the rules for one user inside one write transaction
 // (applyInTx): the once-only check, the evaluation and every write are
 // atomic. A message already processed for the user is answered from a read
-// transaction (seenBefore). drops are the automatic mail the budgets
-// stopped (budgetSends), for the log.
-func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (res itip.Result, drops []unsent, err error) {
-	seen := false
+// transaction (seenBefore), or from the write transaction's own check:
+// seen is true and res the earlier outcome. drops are the automatic mail
+// the budgets stopped (budgetSends), for the log.
+func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (res itip.Result, drops []unsent, seen bool, err error) {
 	if !env.DryRun {
 		res, seen, err = p.seenBefore(ctx, u.addr, key)
 	}
@@ -506,26 +524,27 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 		}
 		err = write(ctx, func(tx calstore.Tx) error {
 			var err error
+			drops = nil
+			if res, seen, err = logged(tx, u.addr, key); seen || err != nil {
+				return err
+			}
 			res, drops, err = p.applyInTx(tx, u, in, key, data, msg, env, now)
 			return err
 		})
 		if errors.Is(err, errDryRun) {
-			return res, drops, nil
+			return res, drops, seen, nil
 		}
 	}
 	if err == nil && len(res.Send) > 0 && p.OnEnqueue != nil {
 		p.OnEnqueue()
 	}
-	return res, drops, err
+	return res, drops, seen, err
 }
 
-// applyInTx is the whole decision for one user inside tx: the once-only
-// check, the user, the stored event, the rules, the budgets of automatic
-// mail, the writes and the log.
+// applyInTx is the whole decision for one user inside tx, after the
+// once-only check (applyOne): the user, the stored event, the rules, the
+// budgets of automatic mail, the writes and the log.
 func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, []unsent, error) {
-	if res, seen, err := logged(tx, u.addr, key); seen || err != nil {
-		return res, nil, err
-	}
 	if ok, err := p.admitNewUser(tx, u, env, now); err != nil || !ok {
 		// Over new_users_per_hour: nothing is stored.
 		return itip.Result{Outcome: itip.Ignored, Reason: ReasonUserLimit}, nil, err

@@ -92,12 +92,12 @@ func TestProcessJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got struct {
-		Results []map[string]string `json:"results"`
+		Results []map[string]any `json:"results"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
-	if len(got.Results) != 1 || got.Results[0]["outcome"] != "needs-action" || got.Results[0]["reason"] != "invitation" || got.Results[0]["method"] != "REQUEST" || got.Results[0]["user"] != "bob@example.test" {
+	if len(got.Results) != 1 || got.Results[0]["outcome"] != "needs-action" || got.Results[0]["reason"] != "invitation" || got.Results[0]["method"] != "REQUEST" || got.Results[0]["user"] != "bob@example.test" || got.Results[0]["repeat"] != false {
 		t.Fatalf("results %v", got.Results)
 	}
 	out.Reset()

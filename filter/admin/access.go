@@ -46,7 +46,7 @@ var fileCommands = []fileCommand{
 	{words: []string{"import"}, pos: 1, kind: readFile},
 	{words: []string{"check"}, valueFlags: []string{"user"}, pos: 0, kind: readFile},
 	{words: []string{"process"}, valueFlags: []string{"user"}, pos: 0, kind: readFile},
-	{words: []string{"scan"}, valueFlags: []string{"user"}, pos: 0, kind: readMaildir},
+	{words: []string{"scan"}, valueFlags: []string{"user", "timeframe"}, pos: 0, kind: readMaildir},
 	{words: []string{"catchup"}, valueFlags: []string{"maildirs"}, kind: readMaildirs},
 }
 

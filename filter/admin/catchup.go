@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"imipd/calstore"
 	"imipd/filter"
+	"imipd/itip"
 )
 
 // catchupSlack is subtracted from a downtime's start: Maildir names carry
@@ -158,12 +160,19 @@ type scanned struct {
 	filter.Result
 }
 
-// tally is what a pass over message files found.
+// tally is what a pass over message files found: every file counts once,
+// as older than the timeframe, gone meanwhile, without calendar data,
+// already processed, or by its outcome (a message whose calendar objects
+// had different outcomes under them joined, "applied+rejected"), so the
+// counts add up to the files.
 type tally struct {
-	now            time.Time // for the timeframe
-	skipped, plain int       // older than the timeframe; without calendar data
-	counts         map[string]int
-	results        []scanned
+	now                  time.Time     // for the timeframe
+	timeframe            time.Duration // 0: none
+	skipped, gone, plain int           // older than the timeframe; moved meanwhile; without calendar data
+	repeats              int           // processed before: nothing done again
+	hint                 string        // what includes the older messages
+	counts               map[string]int
+	results              []scanned
 }
 
 func (c *ctl) newTally() *tally {
@@ -171,7 +180,7 @@ func (c *ctl) newTally() *tally {
 	if c.proc.Now != nil {
 		now = c.proc.Now()
 	}
-	return &tally{now: now, counts: map[string]int{}}
+	return &tally{now: now, timeframe: c.proc.Cfg.Timeframe, counts: map[string]int{}}
 }
 
 // processFile processes one message file for user as delivery would, once
@@ -184,6 +193,7 @@ func (c *ctl) processFile(ctx context.Context, transport, user string, f maildir
 	}
 	raw, err := c.client.ReadFile(f.path)
 	if err != nil {
+		t.gone++
 		return nil
 	}
 	rep, err := c.proc.Process(ctx, bytes.NewReader(raw), filter.Envelope{Transport: transport, ForcedUser: user, Received: f.received})
@@ -194,9 +204,23 @@ func (c *ctl) processFile(ctx context.Context, transport, user string, f maildir
 		t.plain++
 		return nil
 	}
+	var outcomes []string
+	repeat := len(rep.Results) > 0
 	for _, r := range rep.Results {
-		t.counts[string(r.Outcome)]++
+		if !slices.Contains(outcomes, string(r.Outcome)) {
+			outcomes = append(outcomes, string(r.Outcome))
+		}
+		repeat = repeat && r.Repeat
 		t.results = append(t.results, scanned{File: f.path, Result: r})
+	}
+	switch {
+	case repeat:
+		t.repeats++
+	case len(outcomes) == 0:
+		t.counts["without a recipient"]++
+	default:
+		sort.Strings(outcomes)
+		t.counts[strings.Join(outcomes, "+")]++
 	}
 	return nil
 }
@@ -209,7 +233,21 @@ func (t *tally) String() string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	s := fmt.Sprintf("%d older than the timeframe, %d without calendar data", t.skipped, t.plain)
+	s := fmt.Sprintf("%d older than the timeframe", t.skipped)
+	if t.skipped > 0 {
+		s += fmt.Sprintf(" (timeframe %s, by arrival: not processed", itip.FormatTimeframe(t.timeframe))
+		if t.hint != "" {
+			s += "; " + t.hint
+		}
+		s += ")"
+	}
+	s += fmt.Sprintf(", %d without calendar data", t.plain)
+	if t.gone > 0 {
+		s += fmt.Sprintf(", %d gone meanwhile", t.gone)
+	}
+	if t.repeats > 0 {
+		s += fmt.Sprintf(", %d already processed", t.repeats)
+	}
 	for _, k := range keys {
 		s += fmt.Sprintf(", %d %s", t.counts[k], k)
 	}

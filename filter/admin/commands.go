@@ -51,7 +51,7 @@ commands:
   outbox retry ID
   check [-user USER] FILE.eml
   process [-json] -user USER [-outgoing] FILE.eml
-  scan [-json] -user USER MAILDIR
+  scan [-json] [-timeframe D] -user USER MAILDIR
   catchup [-json] -maildirs TEMPLATE
 `
 
@@ -964,12 +964,26 @@ func (c *ctl) scan(ctx context.Context, args []string) error {
 	fs := newFlags("scan")
 	asJSON := fs.Bool("json", false, "JSON output: one result per calendar message")
 	user := fs.String("user", "", "the mailbox owner")
+	timeframe := fs.String("timeframe", "", `this scan's timeframe instead of the configured one ("8W"; "0": no limit)`)
 	rest, err := parse(fs, args, 1, 1, "MAILDIR")
 	if err != nil {
 		return err
 	}
 	if *user == "" {
 		return usagef("scan: -user is required")
+	}
+	if *timeframe != "" {
+		// Old mail on purpose: the messages' age neither skips them here
+		// nor makes the rules ignore them (itip: Input.Timeframe).
+		tf := time.Duration(0)
+		if *timeframe != "0" {
+			if tf, err = itip.ParseTimeframe(*timeframe); err != nil {
+				return usagef("scan: -timeframe %q: want a duration (\"8W\", \"90D\") or 0 for no limit", *timeframe)
+			}
+		}
+		p := *c.proc
+		p.Cfg.Timeframe = tf
+		c.proc = &p
 	}
 	files, found := c.maildirMessages(rest[0])
 	if !found {
@@ -983,6 +997,7 @@ func (c *ctl) scan(ctx context.Context, args []string) error {
 		sortMessages(files)
 	}
 	t := c.newTally()
+	t.hint = "-timeframe 0 includes them, or a longer -timeframe"
 	for i, f := range files {
 		c.client.Progress("scan %s: %d/%d", rest[0], i+1, len(files))
 		if err := c.processFile(ctx, "scan", *user, f, t); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +92,17 @@ func TestScanMaildir(t *testing.T) {
 	if len(first) != 2 || first[0]["outcome"] != "needs-action" || first[1]["outcome"] != "applied" {
 		t.Fatalf("first scan: %v", first)
 	}
+	// The second run gives the same outcomes, each marked as a repeat
+	// (issue 15, item 3: nothing was done again, and it is not counted as
+	// if it had been).
 	second := run()
+	for i := range second {
+		if second[i]["repeat"] != true || first[i]["repeat"] != false {
+			t.Errorf("result %d: repeat %v after %v", i, second[i]["repeat"], first[i]["repeat"])
+		}
+		delete(second[i], "repeat")
+		delete(first[i], "repeat")
+	}
 	if fmt.Sprint(second) != fmt.Sprint(first) {
 		t.Fatalf("second scan differs:\n%v\n%v", second, first)
 	}
@@ -125,7 +136,83 @@ func TestScanMaildir(t *testing.T) {
 	if err != nil || code != 0 {
 		t.Fatalf("scan over the socket: %d %s %v", code, msg, err)
 	}
-	if !strings.Contains(out.String(), "4 messages: 1 older than the timeframe, 1 without calendar data, 1 applied, 1 needs-action") {
+	if !strings.Contains(out.String(), "4 messages: 1 older than the timeframe (timeframe 4W, by arrival: not processed; -timeframe 0 includes them, or a longer -timeframe), 1 without calendar data, 2 already processed\n") {
 		t.Fatalf("summary: %s", out.String())
+	}
+}
+
+// TestScanSummaryAddsUp (issue 15, item 3): every file counts once in the
+// summary, also a message with two calendar objects; messages older than
+// the timeframe come with what includes them, and -timeframe 0 does.
+func TestScanSummaryAddsUp(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	md := filepath.Join(dir, "Maildir")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		os.MkdirAll(filepath.Join(md, d), 0o700)
+	}
+	write := func(at time.Time, body string) {
+		name := fmt.Sprintf("%d.M1P1.host", at.Unix())
+		if err := os.WriteFile(filepath.Join(md, "cur", name), []byte(strings.ReplaceAll(body, "\r\n", "\n")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	part := func(uid string) string {
+		return strings.ReplaceAll(strings.SplitN(scanMessage("x", 0, "20261201T090000Z"), "\r\n\r\n", 2)[1], "scan-1@remote.test", uid)
+	}
+	write(now.Add(-time.Hour), "From: Alice <alice@remote.test>\nTo: bob@example.test\nDate: Wed, 25 Nov 2026 10:00:00 +0000\nMessage-ID: <twin@remote.test>\n"+
+		"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/calendar; method=REQUEST\n\n"+part("twin-1@remote.test")+
+		"\n--b\nContent-Type: text/calendar; method=REQUEST\n\n"+part("twin-2@remote.test")+"\n--b--\n")
+	write(now.Add(-60*24*time.Hour), strings.Replace(scanMessage("ancient@remote.test", 0, "20261201T110000Z"), "scan-1@", "ancient-1@", 1))
+
+	db, err := calstore.Open(filepath.Join(dir, "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg := filter.Defaults()
+	cfg.DataDir = dir
+	cfg.DefaultPolicy = "always"
+	cfg.LocalDomains = []string{"example.test"}
+	pc, _ := cfg.Processing()
+	env := Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc, Now: func() time.Time { return now }}, Client: LocalClient{}}
+	scan := func(args ...string) string {
+		var out bytes.Buffer
+		env.Out = &out
+		if err := Run(context.Background(), env, append(append([]string{"scan"}, args...), "-user", "bob@example.test", md)); err != nil {
+			t.Fatal(err)
+		}
+		s := out.String()
+		// The counts add up to the messages.
+		n, sum := 0, 0
+		head, list, _ := strings.Cut(regexp.MustCompile(`\([^)]*\)`).ReplaceAllString(s, ""), " messages: ")
+		fmt.Sscan(head, &n)
+		for _, item := range strings.Split(list, ", ") {
+			k := 0
+			fmt.Sscan(item, &k)
+			sum += k
+		}
+		if n != 2 || sum != n {
+			t.Errorf("summary adds up to %d of %d messages: %s", sum, n, s)
+		}
+		return s
+	}
+	if s := scan(); !strings.Contains(s, "1 older than the timeframe (timeframe 4W, by arrival: not processed; -timeframe 0 includes them") ||
+		!strings.Contains(s, ", 1 needs-action\n") {
+		t.Errorf("first scan: %s", s)
+	}
+	if s := scan("-timeframe", "0"); !strings.Contains(s, "0 older than the timeframe, 0 without calendar data, 1 already processed, 1 needs-action\n") {
+		t.Errorf("scan -timeframe 0: %s", s)
+	}
+	if err := db.Read(context.Background(), func(tx calstore.Tx) error {
+		_, err := tx.Event("bob@example.test", "ancient-1@remote.test")
+		return err
+	}); err != nil {
+		t.Errorf("scan -timeframe 0 left the older message out: %v", err)
+	}
+	var out bytes.Buffer
+	env.Out = &out
+	if err := Run(context.Background(), env, []string{"scan", "-timeframe", "5 minutes", "-user", "bob@example.test", md}); err == nil {
+		t.Error("scan -timeframe with a bad duration accepted")
 	}
 }
