@@ -48,6 +48,7 @@ type File struct {
 	HTTP       HTTPConfig       `toml:"http"`
 	Submission SubmissionConfig `toml:"submission"`
 	CalDAV     CalDAVConfig     `toml:"caldav"`
+	Store      StoreConfig      `toml:"store"`
 }
 
 // LimitsConfig is the [limits] table: caps on what one message may cost
@@ -557,6 +558,7 @@ func (f File) Processing() (Config, error) {
 			bad("caldav.base_url", "%q: want http(s)://HOST[:PORT][/PATH]", b)
 		}
 	}
+	problems = append(problems, f.Store.problems()...)
 	if len(problems) > 0 {
 		return c, &ConfigError{Problems: problems}
 	}

@@ -158,7 +158,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	if err := cfg.EnsureDataDir(); err != nil {
 		return err
 	}
-	db, err := calstore.Open(cfg.DBPath(), calstore.Options{})
+	// With PostgreSQL the database is shared: imipctl may open it beside
+	// running daemons (admin commands from any instance).
+	db, err := cfg.OpenStore(ctx, calstore.Options{})
 	if err != nil {
 		if errors.Is(err, calstore.ErrLocked) {
 			return lockedError(ctx, err, cfg.AdminSocket(), *local)

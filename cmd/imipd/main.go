@@ -125,20 +125,25 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	if err := cfg.EnsureDataDir(); err != nil {
 		return err
 	}
-	db, err := calstore.Open(cfg.DBPath(), calstore.Options{})
+	db, err := cfg.OpenStore(ctx, calstore.Options{})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	// The page structure, checked before anything writes (bbolt's check in
-	// a read transaction must not run alongside writers): a damaged file
-	// stops imipd here, with one log line and exit status 3, rather than
-	// failing every message later.
-	start := time.Now()
-	if err := db.CheckPages(ctx); err != nil {
-		return err
+	// The page structure of a bbolt file, checked before anything writes
+	// (bbolt's check in a read transaction must not run alongside
+	// writers): a damaged file stops imipd here, with one log line and
+	// exit status 3, rather than failing every message later. PostgreSQL
+	// checks its own pages.
+	if bdb, ok := db.(*calstore.DB); ok {
+		start := time.Now()
+		if err := bdb.CheckPages(ctx); err != nil {
+			return err
+		}
+		log.Info("store checked", "path", cfg.DBPath(), "took", time.Since(start).Round(time.Millisecond))
+	} else {
+		log.Info("store opened", "driver", cfg.Store.Driver)
 	}
-	log.Info("store checked", "path", cfg.DBPath(), "took", time.Since(start).Round(time.Millisecond))
 	// Catch-up after downtime: the stretch since the last sign of life is
 	// recorded for `imipctl catchup`; a failure here costs the catch-up
 	// record, never the start.

@@ -1,0 +1,105 @@
+package filter
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"imipd/calstore"
+	"imipd/calstore/pgstore"
+)
+
+// Store drivers ([store] driver).
+const (
+	StoreBbolt    = "bbolt"    // the default: one file in data_dir, one process
+	StorePostgres = "postgres" // PostgreSQL (calstore/pgstore): several instances on one database
+)
+
+// StoreConfig is the [store] table: where the calendar store lives.
+// Driver "bbolt" (the default, "" too) is data_dir/imipd.db. Driver
+// "postgres" is the database named by DSN (a libpq connection string or
+// URL; a passfile parameter names a password file) or by the contents of
+// DSNFile (mode 0600 or stricter), so the password need not be in the
+// configuration file. Neither value is ever shown in errors.
+type StoreConfig struct {
+	Driver  string `toml:"driver"`
+	DSN     string `toml:"dsn"`
+	DSNFile string `toml:"dsn_file"`
+}
+
+// problems validates [store]; a DSN is parsed (not connected to).
+func (s StoreConfig) problems() []string {
+	var p []string
+	switch s.Driver {
+	case "", StoreBbolt:
+		if s.DSN != "" || s.DSNFile != "" {
+			p = append(p, "store.dsn: only with driver = \"postgres\"")
+		}
+	case StorePostgres:
+		if (s.DSN == "") == (s.DSNFile == "") {
+			p = append(p, "store.dsn: driver \"postgres\" needs dsn or dsn_file, not both")
+			break
+		}
+		if _, err := s.dsn(); err != nil {
+			p = append(p, err.Error())
+		}
+	default:
+		p = append(p, fmt.Sprintf("store.driver: %q: want bbolt or postgres", s.Driver))
+	}
+	return p
+}
+
+// dsn returns the DSN, read from DSNFile when set, checked by pgx's
+// parser. Errors name the key, never the value.
+func (s StoreConfig) dsn() (string, error) {
+	key, dsn := "store.dsn", s.DSN
+	if s.DSNFile != "" {
+		key = "store.dsn_file"
+		fi, err := os.Stat(s.DSNFile)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", key, err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return "", fmt.Errorf("%s: %s is readable by others (mode %04o): want 0600 or stricter", key, s.DSNFile, fi.Mode().Perm())
+		}
+		b, err := os.ReadFile(s.DSNFile)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", key, err)
+		}
+		dsn = strings.TrimSpace(string(b))
+	}
+	if _, err := pgxpool.ParseConfig(dsn); err != nil {
+		// pgx's message may quote the DSN, password included.
+		return "", fmt.Errorf("%s: not a PostgreSQL connection string or URL (value not shown)", key)
+	}
+	return dsn, nil
+}
+
+// Postgres reports whether the store is PostgreSQL.
+func (f File) Postgres() bool { return f.Store.Driver == StorePostgres }
+
+// StoreName is what logs say the store is: the bbolt file, or
+// "postgres" (the DSN may hold a password).
+func (f File) StoreName() string {
+	if f.Postgres() {
+		return "postgres"
+	}
+	return f.DBPath()
+}
+
+// OpenStore opens the configured store: the bbolt file with opt, or the
+// PostgreSQL database (opt does not apply; the tables are created or
+// migrated on first use).
+func (f File) OpenStore(ctx context.Context, opt calstore.Options) (calstore.Store, error) {
+	if !f.Postgres() {
+		return calstore.Open(f.DBPath(), opt)
+	}
+	dsn, err := f.Store.dsn()
+	if err != nil {
+		return nil, err
+	}
+	return pgstore.Open(ctx, dsn)
+}
