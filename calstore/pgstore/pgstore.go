@@ -66,6 +66,18 @@ const migrateLock = 0x696d6970
 // TakeBudget takes per budget key ("bdgt").
 const budgetLockClass = 0x62646774
 
+// addressLockClass is the first key of the advisory locks on addresses
+// of users that do not exist yet ("addr").
+const addressLockClass = 0x61646472
+
+// errRetry, in an error's chain, asks Batch to run the function again.
+// It prints as nothing.
+var errRetry = retryMark{}
+
+type retryMark struct{}
+
+func (retryMark) Error() string { return "" }
+
 // commitTimeout bounds COMMIT and ROLLBACK, which run without the
 // caller's cancellation: a commit cut off half-way leaves the caller not
 // knowing whether it happened.
@@ -216,9 +228,13 @@ func (s *Store) Batch(ctx context.Context, fn func(calstore.Tx) error) error {
 }
 
 // retryable reports whether err aborted a transaction that may succeed
-// when run again: a deadlock (40P01), a serialisation failure (40001), or
-// a unique key another transaction committed first (23505).
+// when run again: a deadlock (40P01), a serialisation failure (40001), a
+// unique key another transaction committed first (23505), or a once-only
+// key found by AddLog rather than by the function's own check.
 func retryable(err error) bool {
+	if errors.Is(err, errRetry) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false

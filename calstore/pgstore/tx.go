@@ -108,6 +108,16 @@ func (t *tx) user(address string) (userRef, error) {
 	var r userRef
 	var primary []byte
 	err := t.pt.QueryRow(t.ctx, q, []byte(a)).Scan(&r.id, &primary, &r.record)
+	if errors.Is(err, pgx.ErrNoRows) && t.writable {
+		// No row to lock: lock the address instead, as PutUser does
+		// before it creates a user, and look again. A Write that found
+		// no user keeps it that way until it ends, so a once-only check
+		// on a user another instance is creating waits for that one.
+		if err := t.lockAddress(a); err != nil {
+			return userRef{}, err
+		}
+		err = t.pt.QueryRow(t.ctx, q, []byte(a)).Scan(&r.id, &primary, &r.record)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return userRef{}, fmt.Errorf("%w: user %s", calstore.ErrNotFound, a)
 	} else if err != nil {
@@ -119,6 +129,17 @@ func (t *tx) user(address string) (userRef, error) {
 	}
 	t.users[a] = r
 	return r, nil
+}
+
+// lockAddress takes the transaction's advisory lock on an address (held
+// to commit): the lock of a user that does not exist yet.
+func (t *tx) lockAddress(a string) error {
+	h := fnv.New32a()
+	h.Write([]byte(a))
+	if _, err := t.pt.Exec(t.ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(addressLockClass), int32(h.Sum32())); err != nil {
+		return t.dbErr("lock address "+a, err)
+	}
+	return nil
 }
 
 // User implements calstore.Tx.
@@ -165,7 +186,10 @@ func (t *tx) PutUser(u calstore.User) error {
 	}
 	t.users = nil
 	addrs := make([][]byte, 0, 1+len(u.Aliases))
-	for _, a := range u.Addresses() {
+	for _, a := range slices.Sorted(slices.Values(u.Addresses())) {
+		if err := t.lockAddress(a); err != nil {
+			return err
+		}
 		addrs = append(addrs, []byte(a))
 	}
 	// Whose are the addresses now?
@@ -541,7 +565,10 @@ func (t *tx) AddLog(e calstore.LogEntry) error {
 		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: log key %q of %s", calstore.ErrExists, e.Key, r.primary)
+		// Present before, or committed meanwhile by a transaction this
+		// one waited for: Batch runs the function again, and its
+		// once-only check then sees the entry.
+		return fmt.Errorf("%w: log key %q of %s%w", calstore.ErrExists, e.Key, r.primary, errRetry)
 	}
 	return nil
 }

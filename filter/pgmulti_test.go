@@ -1,0 +1,222 @@
+package filter_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"imipd/calstore"
+	"imipd/calstore/pgstore"
+	"imipd/calstore/pgstore/pgtest"
+	"imipd/filter"
+	"imipd/itip"
+)
+
+// The tests of this file run two imipd instances on one PostgreSQL
+// database: two Processors, each with its own Store (its own connection
+// pool), as two processes would have (issue 17). The cluster is private
+// to the test binary (pgtest).
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// twoInstances returns two Processors on one new database, as
+// benchProcessor configures them (policy always, example.test local).
+func twoInstances(t *testing.T) [2]*filter.Processor {
+	t.Helper()
+	dsn := pgtest.NewDSN(t)
+	var ps [2]*filter.Processor
+	for i := range ps {
+		s, err := pgstore.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		cfg := filter.DefaultConfig()
+		cfg.LocalDomains = []string{"example.test"}
+		cfg.DefaultPolicy = "always"
+		ps[i] = &filter.Processor{Store: s, Cfg: cfg, Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }}
+	}
+	return ps
+}
+
+func rawMail(fields [][2]string, body string) string {
+	var b strings.Builder
+	for _, f := range fields {
+		b.WriteString(f[0] + ": " + f[1] + "\r\n")
+	}
+	b.WriteString("\r\n" + body)
+	return b.String()
+}
+
+// TestTwoInstancesOnceOnly: 200 invitations, each delivered to both
+// instances at the same moment (two MX hosts that both got a copy): each
+// is applied once, the other copy gets the recorded outcome again; the
+// log has one entry per message and each event one history entry.
+func TestTwoInstancesOnceOnly(t *testing.T) {
+	ps := twoInstances(t)
+	const n = 200
+	outcomes := make([][2]itip.Outcome, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		msg := rawMail([][2]string{{"From", "org@remote.test"}, {"To", "bob@example.test"},
+			{"Message-ID", fmt.Sprintf("<inv%d@remote.test>", i)}, {"Date", "Wed, 25 Nov 2026 11:00:00 +0000"},
+			{"Content-Type", "text/calendar; method=REQUEST"}},
+			fmt.Sprintf("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:inv%d@remote.test\r\nSEQUENCE:0\r\n"+
+				"DTSTAMP:20261125T100000Z\r\nDTSTART:20261201T090000Z\r\nDTEND:20261201T100000Z\r\nSUMMARY:Meeting %d\r\n"+
+				"ORGANIZER:mailto:org@remote.test\r\nATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", i, i))
+		for k, p := range ps {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				rep, err := p.Process(context.Background(), strings.NewReader(msg), filter.Envelope{Rcpts: []string{"bob@example.test"}, Transport: "milter"})
+				if err != nil || len(rep.Results) != 1 {
+					t.Errorf("message %d on instance %d: %v %+v", i, k, err, rep)
+					return
+				}
+				outcomes[i][k] = rep.Results[0].Outcome
+			})
+		}
+	}
+	wg.Wait()
+	for i, o := range outcomes {
+		// The copy processed second gets the first one's outcome again
+		// (the once-only record, filter/seen.go).
+		if o[0] != o[1] || o[0] == itip.Error || o[0] == "" {
+			t.Errorf("message %d: outcomes %v; want the same outcome twice", i, o)
+		}
+	}
+	err := ps[1].Store.Read(context.Background(), func(tx calstore.Tx) error {
+		log, err := tx.Log("bob@example.test", 0)
+		if err != nil {
+			return err
+		}
+		if len(log) != n {
+			t.Errorf("log: %d entries, want %d", len(log), n)
+		}
+		evs, err := tx.Events("bob@example.test")
+		if err != nil {
+			return err
+		}
+		if len(evs) != n {
+			t.Errorf("%d events, want %d", len(evs), n)
+		}
+		for _, ev := range evs {
+			if h, err := tx.EventHistory("bob@example.test", ev.UID); err != nil || len(h) != 1 {
+				t.Errorf("event %s: %d history entries, %v; want 1", ev.UID, len(h), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTwoInstancesReplies: 100 attendees answer one meeting, their
+// replies split between the two instances and processed at once: no
+// update is lost, the organizer's copy holds all 100 answers.
+func TestTwoInstancesReplies(t *testing.T) {
+	ps := twoInstances(t)
+	const n = 100
+	var att []string
+	for i := range n {
+		att = append(att, fmt.Sprintf("ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:a%d@remote.test", i))
+	}
+	stored := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:big@example.test\r\nSEQUENCE:0\r\nDTSTAMP:20261101T000000Z\r\n" +
+		"DTSTART:20261201T090000Z\r\nDTEND:20261201T100000Z\r\nSUMMARY:All hands\r\nORGANIZER:mailto:org@example.test\r\n" +
+		strings.Join(att, "\r\n") + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	if _, err := ps[0].Import(context.Background(), "org@example.test", strings.NewReader(stored)); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		from := fmt.Sprintf("a%d@remote.test", i)
+		msg := rawMail([][2]string{{"From", from}, {"To", "org@example.test"},
+			{"Message-ID", fmt.Sprintf("<r%d@remote.test>", i)}, {"Date", "Wed, 25 Nov 2026 11:00:00 +0000"},
+			{"Content-Type", "text/calendar; method=REPLY"}},
+			"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:big@example.test\r\nSEQUENCE:0\r\nDTSTAMP:20261125T100000Z\r\n"+
+				"ORGANIZER:mailto:org@example.test\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:"+from+"\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+		p := ps[i%2]
+		wg.Go(func() {
+			rep, err := p.Process(context.Background(), strings.NewReader(msg), filter.Envelope{Rcpts: []string{"org@example.test"}, Transport: "milter"})
+			if err != nil || len(rep.Results) != 1 || rep.Results[0].Outcome != itip.Applied {
+				t.Errorf("reply %d: %v %+v", i, err, rep)
+			}
+		})
+	}
+	wg.Wait()
+	err := ps[0].Store.Read(context.Background(), func(tx calstore.Tx) error {
+		ev, err := tx.Event("org@example.test", "big@example.test")
+		if err != nil {
+			return err
+		}
+		data := strings.ReplaceAll(string(ev.Data), "\r\n ", "")
+		if got := strings.Count(data, "PARTSTAT=ACCEPTED"); got != n {
+			t.Errorf("organizer's copy: %d attendees ACCEPTED, want %d", got, n)
+		}
+		if len(ev.ReplyStamps) != n {
+			t.Errorf("%d reply stamps, want %d", len(ev.ReplyStamps), n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTwoInstancesOutbox: two outbox senders, one per instance, against
+// one SMTP server: every queued item is delivered exactly once (the
+// attempt locks the item: the second sender sees it leased).
+func TestTwoInstancesOutbox(t *testing.T) {
+	ps := twoInstances(t)
+	sink := newObSink(t, nil)
+	const n = 60
+	err := ps[0].Store.Write(context.Background(), func(tx calstore.Tx) error {
+		for i := range n {
+			it := obReplyItem(false)
+			it.To = []string{fmt.Sprintf("o%d@remote.test", i)}
+			if _, err := tx.Enqueue(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		o := filter.NewOutbox(p.Store, filter.OutboxOptions{Address: sink.addr, Hostname: "imipd.test"}, nil)
+		wg.Go(func() { o.Run(ctx) })
+	}
+	sink.wait(n, time.Minute)
+	// The senders stop after the message in flight, its result recorded.
+	cancel()
+	wg.Wait()
+	err = ps[1].Store.Read(context.Background(), func(tx calstore.Tx) error {
+		l, err := tx.Outbox()
+		for _, it := range l {
+			if it.Status != calstore.OutboxSent || it.Attempts != 1 {
+				t.Errorf("item %d: status %s after %d attempts, want sent after 1", it.ID, it.Status, it.Attempts)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := sink.messages()
+	seen := map[string]int{}
+	for _, m := range msgs {
+		seen[strings.Join(m.rcpts, ",")]++
+	}
+	if len(msgs) != n || len(seen) != n {
+		t.Errorf("%d messages to %d recipients, want %d each (every item once)", len(msgs), len(seen), n)
+	}
+}
