@@ -48,16 +48,35 @@ func usageFor(args []string) string {
 	fs, _ := globalFlags()
 	if fs.Parse(args) == nil {
 		if u := admin.CommandUsage(fs.Args()); u != "" {
-			var b strings.Builder
-			b.WriteString("usage:\n")
-			for _, l := range strings.SplitAfter(strings.TrimSuffix(u, "\n"), "\n") {
-				b.WriteString("  imipctl " + strings.TrimPrefix(l, "  "))
-			}
-			b.WriteString("\n(imipctl help lists every command)\n")
-			return b.String()
+			return usageLines(u)
 		}
 	}
 	return "\n" + admin.Usage
+}
+
+// usageLines shows a command's lines of the usage.
+func usageLines(u string) string {
+	var b strings.Builder
+	b.WriteString("usage:\n")
+	for _, l := range strings.SplitAfter(strings.TrimSuffix(u, "\n"), "\n") {
+		b.WriteString("  imipctl " + strings.TrimPrefix(l, "  "))
+	}
+	b.WriteString("\n(imipctl help lists every command)\n")
+	return b.String()
+}
+
+// helpAsked reports whether a command's arguments ask for its usage (-h,
+// -help or --help before any "--").
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 // exitError carries the exit status a daemon-side command ended with.
@@ -126,6 +145,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	pc, err := cfg.Processing()
 	if err != nil {
 		return err
+	}
+	if helpAsked(rest) {
+		if u := admin.CommandUsage(rest); u != "" {
+			_, err := io.WriteString(stdout, usageLines(u))
+			return err
+		}
 	}
 	if rest[0] == "help" {
 		_, err := io.WriteString(stdout, admin.Usage)

@@ -106,6 +106,10 @@ func TestHelpAndUsage(t *testing.T) {
 			t.Errorf("%v: %v %q", args, err, out.String())
 		}
 	}
+	var help bytes.Buffer
+	if err := run(context.Background(), []string{"-data", t.TempDir(), "events", "-h"}, nil, &help); err != nil || !strings.Contains(help.String(), "imipctl events [-json] USER") {
+		t.Errorf("events -h: %v %q", err, help.String())
+	}
 	u := usageFor([]string{"-data", "x", "events", "a", "b"})
 	if !strings.Contains(u, "imipctl events [-json] USER") || strings.Contains(u, "user add") || strings.Count(u, "\n") > 4 {
 		t.Errorf("usage of events: %q", u)
