@@ -41,6 +41,23 @@ END:VCALENDAR
 `, id, seq, seq, start), "\n", "\r\n")
 }
 
+// scanEnv is a store in dir with policy always at example.test, on a clock
+// stopped at now.
+func scanEnv(t *testing.T, dir string, now time.Time) (Env, *calstore.DB) {
+	t.Helper()
+	db, err := calstore.Open(filepath.Join(dir, "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg := filter.Defaults()
+	cfg.DataDir = dir
+	cfg.DefaultPolicy = "always"
+	cfg.LocalDomains = []string{"example.test"}
+	pc, _ := cfg.Processing()
+	return Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc, Now: func() time.Time { return now }}, Client: LocalClient{}}, db
+}
+
 // TestScanMaildir backfills a Maildir: oldest first by arrival, messages
 // older than the timeframe skipped, plain mail passed over, and a second run
 // applies nothing twice (the once-only log answers it), through the admin
@@ -65,17 +82,7 @@ func TestScanMaildir(t *testing.T) {
 	write("cur", now.Add(-90*time.Minute), "From: x@remote.test\r\nTo: bob@example.test\r\nSubject: hi\r\n\r\nplain\r\n")
 	write("cur", now.Add(-60*24*time.Hour), scanMessage("ancient@remote.test", 5, "20261201T110000Z"))
 
-	db, err := calstore.Open(filepath.Join(dir, "imipd.db"), calstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	cfg := filter.Defaults()
-	cfg.DataDir = dir
-	cfg.DefaultPolicy = "always"
-	cfg.LocalDomains = []string{"example.test"}
-	pc, _ := cfg.Processing()
-	env := Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc, Now: func() time.Time { return now }}, Client: LocalClient{}}
+	env, db := scanEnv(t, dir, now)
 	run := func() []map[string]any {
 		var out bytes.Buffer
 		env.Out = &out
@@ -107,6 +114,7 @@ func TestScanMaildir(t *testing.T) {
 		t.Fatalf("second scan differs:\n%v\n%v", second, first)
 	}
 	var ev calstore.Event
+	var err error
 	db.Read(context.Background(), func(tx calstore.Tx) error {
 		if ev, err = tx.Event("bob@example.test", "scan-1@remote.test"); err != nil {
 			return err
@@ -165,17 +173,7 @@ func TestScanSummaryAddsUp(t *testing.T) {
 		"\n--b\nContent-Type: text/calendar; method=REQUEST\n\n"+part("twin-2@remote.test")+"\n--b--\n")
 	write(now.Add(-60*24*time.Hour), strings.Replace(scanMessage("ancient@remote.test", 0, "20261201T110000Z"), "scan-1@", "ancient-1@", 1))
 
-	db, err := calstore.Open(filepath.Join(dir, "imipd.db"), calstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	cfg := filter.Defaults()
-	cfg.DataDir = dir
-	cfg.DefaultPolicy = "always"
-	cfg.LocalDomains = []string{"example.test"}
-	pc, _ := cfg.Processing()
-	env := Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc, Now: func() time.Time { return now }}, Client: LocalClient{}}
+	env, db := scanEnv(t, dir, now)
 	scan := func(args ...string) string {
 		var out bytes.Buffer
 		env.Out = &out
