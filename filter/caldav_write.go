@@ -100,14 +100,17 @@ func organizedBy(cal *ical.Calendar, u *itip.User) bool {
 
 const organizerRefusal = "this is your own event (you are its organizer): imipd does not take organizer changes from calendar apps yet; change the event where you created it and send the update by mail"
 
-// Preconditions of RFC 4791 §5.3.2.1 a refused PUT names.
+// Preconditions of RFC 4791 §5.3.2.1 and RFC 6638 a refused PUT names.
 const (
 	preValidData     = "valid-calendar-data"
 	preSupportedData = "supported-calendar-data"
 	preMaxSize       = "max-resource-size"
 	preMaxAttendees  = "max-attendees-per-instance"
-	caldavNS         = "urn:ietf:params:xml:ns:caldav"
-	imipdNS          = "urn:imipd"
+	// RFC 6638 §3.2.4.4 (listed in §3.2.2.1): an attendee changed what
+	// only the organizer may.
+	preAttendeeChange = "allowed-attendee-scheduling-object-change"
+	caldavNS          = "urn:ietf:params:xml:ns:caldav"
+	imipdNS           = "urn:imipd"
 )
 
 // davError is a refused client write: its HTTP status and, where RFC 4791
@@ -257,7 +260,7 @@ func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *i
 	}
 	answers, err := itip.AttendeeEdit(stored, cal, &u)
 	if err != nil {
-		return ev, httpError(http.StatusForbidden, err)
+		return ev, precondition(preAttendeeChange, err)
 	}
 	// The personal part must fit before any answer is committed: a refused
 	// write changes nothing.

@@ -288,7 +288,8 @@ func TestCalDAVAnswerRecurringRewritten(t *testing.T) {
 	}
 
 	data, _ = e.fetch(t, path)
-	if code, body := put(replace(data, "DTSTART;TZID=Europe/Berlin:20261201T140000", "DTSTART;TZID=Europe/Berlin:20261201T150000")); code != 403 || !strings.Contains(body, "DTSTART") {
+	if code, body := put(replace(data, "DTSTART;TZID=Europe/Berlin:20261201T140000", "DTSTART;TZID=Europe/Berlin:20261201T150000")); code != 403 || !strings.Contains(body, "DTSTART") ||
+		!strings.Contains(body, "<C:allowed-attendee-scheduling-object-change/>") {
 		t.Fatalf("moving the series: %d %s", code, body)
 	}
 	if n := len(e.outbox(t)); n != 2 {
