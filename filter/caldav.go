@@ -465,12 +465,17 @@ func (s *CalDAVServer) authenticate(w http.ResponseWriter, r *http.Request) (str
 	}
 	// An app that logged in with this password before costs no bcrypt and
 	// is let in even from a blocked source: a stranger's failures cannot
-	// lock out a user who has the right password.
+	// lock out a user who has the right password. But a blocked source's
+	// guesses count too, and after as many again it is not even compared
+	// with the cache: otherwise a 200 among the 429s would tell a guesser
+	// the password at full speed while the user's app keeps it cached.
 	key := passwordKey(u.PasswordHash, name, pass)
-	if u.PasswordHash != "" && s.cache.ok(key, now) {
+	wait := s.guard.blocked(source, user, now)
+	if u.PasswordHash != "" && (wait == 0 || s.guard.cacheOpen(source, user, now)) && s.cache.ok(key, now) {
 		return u.Address, true
 	}
-	if wait := s.guard.blocked(source, user, now); wait > 0 {
+	if wait > 0 {
+		s.guard.fail(source, user, now)
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
 		http.Error(w, "too many failed logins; try again later", http.StatusTooManyRequests)
 		return "", false

@@ -86,7 +86,19 @@ func (g *loginGuard) blocked(source, user string, now time.Time) time.Duration {
 	return max(g.wait(pairKey(source, user), g.maxPair, now), g.wait(sourceKey(source), g.maxSource, now))
 }
 
-// fail records a failed login of user from source.
+// cacheOpen reports whether a blocked source may still have a password
+// compared with the success cache: while its failures in the window are
+// fewer than twice the cap (the guesses it made while blocked count too).
+func (g *loginGuard) cacheOpen(source, user string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.recent(pairKey(source, user), now)) < 2*g.maxPair &&
+		len(g.recent(sourceKey(source), now)) < 2*g.maxSource
+}
+
+// fail records a failed login of user from source. Each key keeps at most
+// twice its cap of timestamps (all wait and cacheOpen look at), so a
+// source that goes on failing while blocked costs no more memory.
 func (g *loginGuard) fail(source, user string, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -95,8 +107,12 @@ func (g *loginGuard) fail(source, user string, now time.Time) {
 			g.recent(k, now)
 		}
 	}
-	for _, k := range []string{pairKey(source, user), sourceKey(source)} {
-		g.fails[k] = append(g.recent(k, now), now)
+	for k, max := range map[string]int{pairKey(source, user): g.maxPair, sourceKey(source): g.maxSource} {
+		ts := append(g.recent(k, now), now)
+		if len(ts) > 2*max {
+			ts = ts[len(ts)-2*max:]
+		}
+		g.fails[k] = ts
 	}
 }
 

@@ -1,6 +1,7 @@
 package filter_test
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -82,5 +83,46 @@ func TestCalDAVLoginThrottle(t *testing.T) {
 	now = now.Add(61 * time.Second)
 	if c := login(proxy, a, davUser, "guess"); c != 401 {
 		t.Errorf("A after the window: %d, want 401", c)
+	}
+}
+
+// A blocked source cannot go on guessing against the success cache: once
+// Bob's app has logged in (its password cached), a stranger's guesses from
+// a blocked source were still compared with the cache, so the one 200
+// among the 429s told the password, unthrottled (issue 13, attack 6,
+// found replaying it against a running imipd). The guesses count as
+// failures; after twice the cap the cache is not consulted either, while
+// Bob's own source stays open.
+func TestCalDAVLoginBlockedSourceNoOracle(t *testing.T) {
+	e := newDAVEnv(t, filter.CalDAVOptions{})
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	e.proc.Now = func() time.Time { return now }
+	h := filter.NewCalDAVHandler(e.proc, filter.CalDAVOptions{}, nil)
+	login := func(xff, pass string) int {
+		t.Helper()
+		req := httptest.NewRequest("GET", planPath, nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("X-Forwarded-For", xff)
+		req.SetBasicAuth(davUser, pass)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	const bob, mallory = "198.51.100.1", "203.0.113.50"
+	if c := login(bob, davPass); c != 200 {
+		t.Fatalf("Bob's app: %d", c)
+	}
+	for i := 0; i < 200; i++ {
+		login(mallory, fmt.Sprintf("guess%d", i))
+	}
+	if c := login(mallory, davPass); c != 429 {
+		t.Errorf("the right password guessed from a blocked source after 200 guesses: %d, want 429", c)
+	}
+	if c := login(bob, davPass); c != 200 {
+		t.Errorf("Bob's app after the guesses: %d, want 200", c)
+	}
+	now = now.Add(61 * time.Second)
+	if c := login(mallory, davPass); c != 200 {
+		t.Errorf("the right password from the source after the window: %d, want 200", c)
 	}
 }
