@@ -332,7 +332,7 @@ func Defaults() File {
 		Header:        "X-IMIP-Processed",
 		Milter:        MilterConfig{Listen: "inet:127.0.0.1:8891"},
 		HTTP:          HTTPConfig{Listen: "127.0.0.1:8009", PushResolve: "recipientOnly"},
-		Submission:    SubmissionConfig{Address: "inet:127.0.0.1:587"},
+		Submission:    SubmissionConfig{Address: "unix:/var/spool/postfix/public/imipd"},
 	}
 }
 
