@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,6 +17,7 @@ import (
 	"imipd/calstore/pgstore"
 	"imipd/calstore/pgstore/pgtest"
 	"imipd/calstore/storetest"
+	"imipd/filter"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -70,5 +74,134 @@ func TestSchema(t *testing.T) {
 	_, err := pgstore.Open(ctx, "host=127.0.0.1 password=sekrit-pw port=notanumber")
 	if err == nil || strings.Contains(err.Error(), "sekrit-pw") {
 		t.Errorf("Open with a bad DSN: %v; want an error that does not quote the password", err)
+	}
+}
+
+// TestDatabaseAway: the server stops in the middle of a delivery-shaped
+// Write and stays away a while: the Write fails with nothing of it kept,
+// /healthz's check (filter.StoreReady) fails while the server is away, and
+// the same Store works again once it is back, without reopening.
+func TestDatabaseAway(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	c := pgtest.Shared(t)
+	if err := s.Write(ctx, func(tx calstore.Tx) error {
+		return tx.PutUser(calstore.User{Address: "alice@example.test"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ready := filter.StoreReady(s)
+	if err := ready(ctx); err != nil {
+		t.Fatalf("ready before: %v", err)
+	}
+	down := false
+	t.Cleanup(func() {
+		if down {
+			c.StartServer()
+		}
+	})
+	err := s.Write(ctx, func(tx calstore.Tx) error {
+		if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "half", Data: []byte("x")}); err != nil {
+			return err
+		}
+		if err := c.StopServer(); err != nil {
+			t.Fatal(err)
+		}
+		down = true
+		return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "half"})
+	})
+	if err == nil {
+		t.Fatal("Write across the server's stop: committed")
+	}
+	for _, what := range []string{"ready", "write"} {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var err error
+		if what == "ready" {
+			err = ready(cctx)
+		} else {
+			err = s.Write(cctx, func(tx calstore.Tx) error { return tx.PutEvent("alice@example.test", calstore.Event{UID: "x"}) })
+		}
+		cancel()
+		if err == nil {
+			t.Errorf("%s while the server is away: no error", what)
+		}
+	}
+	if s.Fault() == nil {
+		t.Error("Fault while the server is away: nil")
+	}
+	if err := c.StartServer(); err != nil {
+		t.Fatal(err)
+	}
+	down = false
+	err = s.Write(ctx, func(tx calstore.Tx) error {
+		return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "after"})
+	})
+	if err != nil {
+		t.Fatalf("first Write after the server is back: %v", err)
+	}
+	if err := ready(ctx); err != nil {
+		t.Errorf("ready after: %v", err)
+	}
+	err = s.Read(ctx, func(tx calstore.Tx) error {
+		if _, err := tx.Event("alice@example.test", "half"); !errors.Is(err, calstore.ErrNotFound) {
+			t.Errorf("event of the interrupted Write: %v, want ErrNotFound", err)
+		}
+		if _, err := tx.LogEntry("alice@example.test", "half"); !errors.Is(err, calstore.ErrNotFound) {
+			t.Errorf("log entry of the interrupted Write: %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestContribRole: contrib/postgresql/imipd.sql makes a role imipd can run
+// on (tables created in its own schema on first Open, then used), and that
+// can do nothing beyond it: no table in public, no database, no role.
+func TestContribRole(t *testing.T) {
+	ctx := context.Background()
+	c := pgtest.Shared(t)
+	bin, err := pgtest.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql, err := filepath.Abs("../../contrib/postgresql/imipd.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", c.DSN("postgres"))
+	cmd.Stdin = strings.NewReader(string(src))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("psql -f contrib/postgresql/imipd.sql: %v\n%s", err, out)
+	}
+	dsn := strings.Replace(c.DSN("imipd"), "user=postgres", "user=imipd", 1)
+	s, err := pgstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open as the imipd role: %v", err)
+	}
+	defer s.Close()
+	if err := s.Write(ctx, func(tx calstore.Tx) error {
+		return tx.PutUser(calstore.User{Address: "alice@example.test"})
+	}); err != nil {
+		t.Fatalf("Write as the imipd role: %v", err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT table_schema FROM information_schema.tables WHERE table_name = 'users'`).Scan(&schema); err != nil || schema != "imipd" {
+		t.Errorf("users table in schema %q, %v; want imipd", schema, err)
+	}
+	for _, q := range []string{`CREATE TABLE public.x (a int)`, `CREATE DATABASE x`, `CREATE ROLE x`} {
+		if _, err := conn.Exec(ctx, q); err == nil {
+			t.Errorf("%s: allowed to the imipd role", q)
+		}
 	}
 }

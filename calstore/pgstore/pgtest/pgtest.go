@@ -40,7 +40,9 @@ type Cluster struct {
 	bin  string // the server's bin directory
 	port int
 	root bool // commands run as the postgres user (we are root)
-	seq  atomic.Int64
+	// durable: fsync on (StartDurable)
+	durable bool
+	seq     atomic.Int64
 }
 
 // BinDir returns the directory of initdb and pg_ctl: $PG_BINDIR, or the
@@ -61,10 +63,17 @@ func BinDir() (string, error) {
 	return filepath.Dir(dirs[len(dirs)-1]), nil
 }
 
-// Start creates and starts a cluster. The server refuses to run as root,
-// so as root the directory is given to the postgres user and the
+// Start creates and starts a cluster with fsync off (tests: a crash of
+// the machine loses the cluster anyway). The server refuses to run as
+// root, so as root the directory is given to the postgres user and the
 // commands run through runuser.
-func Start() (*Cluster, error) {
+func Start() (*Cluster, error) { return start(false) }
+
+// StartDurable is Start with fsync on, as in production: for benchmarks
+// that compare commits with bbolt's synced ones.
+func StartDurable() (*Cluster, error) { return start(true) }
+
+func start(durable bool) (*Cluster, error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
@@ -73,7 +82,7 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir, bin: bin, root: os.Geteuid() == 0}
+	c := &Cluster{dir: dir, bin: bin, root: os.Geteuid() == 0, durable: durable}
 	if c.root {
 		pu, err := user.Lookup("postgres")
 		if err != nil {
@@ -98,8 +107,7 @@ func Start() (*Cluster, error) {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c max_connections=200", c.port, dir)
-		out, err := c.run("pg_ctl", "-D", data, "-w", "-t", "60", "-l", filepath.Join(dir, "server.log"), "-o", opts, "start")
+		out, err := c.start()
 		if err == nil {
 			return c, nil
 		}
@@ -161,18 +169,30 @@ func (c *Cluster) Stop() error {
 	return errors.Join(err, os.RemoveAll(c.dir))
 }
 
-// Restart stops the server (fast shutdown: connections are cut) and
-// starts it again on the same port.
-func (c *Cluster) Restart() error {
-	data := filepath.Join(c.dir, "data")
-	if out, err := c.run("pg_ctl", "-D", data, "-w", "-m", "fast", "stop"); err != nil {
+// StopServer stops the server (fast shutdown: connections are cut), and
+// keeps its data for StartServer.
+func (c *Cluster) StopServer() error {
+	if out, err := c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-w", "-m", "fast", "stop"); err != nil {
 		return fmt.Errorf("pgtest: pg_ctl stop: %w\n%s", err, out)
 	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c max_connections=200", c.port, c.dir)
-	if out, err := c.run("pg_ctl", "-D", data, "-w", "-t", "60", "-l", filepath.Join(c.dir, "server.log"), "-o", opts, "start"); err != nil {
+	return nil
+}
+
+// StartServer starts a server StopServer stopped, on the same port.
+func (c *Cluster) StartServer() error {
+	if out, err := c.start(); err != nil {
 		return fmt.Errorf("pgtest: pg_ctl start: %w\n%s", err, out)
 	}
 	return nil
+}
+
+// start runs pg_ctl start on c.port.
+func (c *Cluster) start() ([]byte, error) {
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200", c.port, c.dir)
+	if !c.durable {
+		opts += " -c fsync=off"
+	}
+	return c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-w", "-t", "60", "-l", filepath.Join(c.dir, "server.log"), "-o", opts, "start")
 }
 
 var (
