@@ -15,8 +15,10 @@ import (
 // declines a recurring invitation (an RRULE of three parts, an override,
 // an EXDATE, a VTIMEZONE) through its own iCalendar library, which writes
 // the event back in its own words; imipd takes each answer and its REPLY
-// reaches smtp-sink. vdirsyncer then uploads the same event rewritten
-// (RRULE parts re-ordered, EXDATE in UTC): accepted, nothing stored or sent.
+// reaches smtp-sink. Then it accepts one occurrence alone by adding an
+// override (as Thunderbird does): that override is stored and its REPLY
+// carries only it. vdirsyncer then uploads the same event rewritten (RRULE
+// parts re-ordered, EXDATE in UTC): accepted, nothing stored or sent.
 func TestCalDAVRecurring(t *testing.T) {
 	r := newDAVRig(t)
 	const bob, alice, pass = "bob@example.test", "alice@remote.test", "app-password-for-bob"
@@ -98,7 +100,25 @@ func TestCalDAVRecurring(t *testing.T) {
 			t.Fatalf("no REPLY %s for the series and its override at smtp-sink: %+v", partstat, got)
 		}
 	}
+	// One occurrence, the third Tuesday, accepted alone: an override the
+	// library adds, a copy of the master without its recurrence.
+	third := t0.AddDate(0, 0, 14)
+	out := r.run("", debianPython, script, r.base+"/.well-known/caldav", bob, pass, uid, "ACCEPTED", third.UTC().Format("20060102T150405Z"))
+	if !strings.Contains(out, "saved: ACCEPTED") {
+		t.Fatalf("python3-caldav did not save the occurrence:\n%s", out)
+	}
+	one := false
+	for _, m := range replies(3) {
+		one = one || strings.Count(m.cal, "BEGIN:VEVENT") == 1 && strings.Contains(m.cal, "RECURRENCE-ID;TZID=Europe/Berlin:"+local(third)) &&
+			strings.Contains(m.cal, "PARTSTAT=ACCEPTED")
+	}
+	if !one {
+		t.Fatalf("no REPLY for the third Tuesday alone at smtp-sink")
+	}
 	after := string(r.ctl("", "export", bob))
+	if !strings.Contains(after, "RECURRENCE-ID;TZID=Europe/Berlin:"+local(third)) || strings.Count(after, "PARTSTAT=ACCEPTED:mailto:"+bob) != 1 {
+		t.Errorf("stored after accepting the third Tuesday:\n%s", after)
+	}
 	if !strings.Contains(after, rrule) || !strings.Contains(after, "EXDATE;TZID=Europe/Berlin:"+local(exdate)) ||
 		strings.Count(after, "PARTSTAT=DECLINED:mailto:"+bob) != 2 {
 		t.Errorf("stored after the answers:\n%s", after)
@@ -141,9 +161,10 @@ func TestCalDAVRecurring(t *testing.T) {
 
 // pyAnswer answers with python3-caldav's own call, which sets the PARTSTAT
 // through the icalendar library and writes the whole event back: argv url
-// user password uid partstat.
-const pyAnswer = `import sys
-import caldav
+// user password uid partstat [occurrence]. With an occurrence (UTC) it adds
+// an override for it as Thunderbird does, with the icalendar library.
+const pyAnswer = `import copy, datetime, sys
+import caldav, icalendar
 
 url, user, password, uid, partstat = sys.argv[1:6]
 client = caldav.DAVClient(url=url, username=user, password=password)
@@ -151,7 +172,29 @@ cal = client.principal().calendars()[0]
 ev = cal.event_by_uid(uid)
 rrule = lambda data: [l for l in data.splitlines() if l.upper().startswith("RRULE")]
 print("rrule read:", rrule(ev.data))
-ev.change_attendee_status(attendee="mailto:" + user, PARTSTAT=partstat)
+if len(sys.argv) > 6:
+    when = datetime.datetime.strptime(sys.argv[6], "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+    obj = ev.icalendar_instance
+    master = [c for c in obj.walk("VEVENT") if "RECURRENCE-ID" not in c][0]
+    start = master.decoded("DTSTART")
+    local = when.astimezone(start.tzinfo)
+    ov = icalendar.Event()
+    for k, v in master.items():
+        if k not in ("RRULE", "EXDATE", "RDATE", "DTSTART", "DTEND", "ATTENDEE"):
+            ov.add(k, v)
+    ov.add("RECURRENCE-ID", local)
+    ov.add("DTSTART", local)
+    ov.add("DTEND", local + (master.decoded("DTEND") - start))
+    for a in master.get("ATTENDEE"):
+        a = copy.deepcopy(a)
+        if str(a).lower() == "mailto:" + user:
+            a.params["PARTSTAT"] = partstat
+            a.params.pop("RSVP", None)
+        ov.add("ATTENDEE", a)
+    obj.add_component(ov)
+    ev.data = obj.to_ical()
+else:
+    ev.change_attendee_status(attendee="mailto:" + user, PARTSTAT=partstat)
 ev.save()
 print("rrule written:", rrule(ev.data))
 print("saved:", partstat)
