@@ -54,6 +54,10 @@ type OutboxOptions struct {
 	// DefaultZone is the time zone of the text part for a user without
 	// one of their own (default_timezone); nil = UTC.
 	DefaultZone *time.Location
+	// Now is the clock every retry, backoff, expiry and pruning decision
+	// reads, like Processor.Now; time.Now when nil. Run waits on wall-clock
+	// timers; a caller moving Now forward calls Kick to have it looked at.
+	Now func() time.Time
 }
 
 // Defaults of OutboxOptions.
@@ -103,6 +107,9 @@ type Outbox struct {
 	log   *slog.Logger
 	kick  chan struct{}
 	now   func() time.Time
+	// afterRound, when set (by tests), is called after each round with
+	// the time that round went by.
+	afterRound func(now time.Time)
 }
 
 // NewOutbox returns a sender for store; Run starts it.
@@ -132,7 +139,11 @@ func NewOutbox(store calstore.Store, opt OutboxOptions, log *slog.Logger) *Outbo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Outbox{store: store, opt: opt, log: log, kick: make(chan struct{}, 1), now: time.Now}
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Outbox{store: store, opt: opt, log: log, kick: make(chan struct{}, 1), now: now}
 }
 
 // Kick tells the sender that something was enqueued: it looks at the outbox
@@ -181,7 +192,11 @@ func RetryOutbox(ctx context.Context, s calstore.Store, id uint64, now time.Time
 func (o *Outbox) Run(ctx context.Context) error {
 	o.log.Info("outbox sender started", "address", o.opt.Address, "require_tls", o.opt.RequireTLS, "auth", o.opt.Username != "")
 	for {
-		next, err := o.round(ctx)
+		now := o.now()
+		next, err := o.round(ctx, now)
+		if o.afterRound != nil {
+			o.afterRound(now)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -195,6 +210,9 @@ func (o *Outbox) Run(ctx context.Context) error {
 		} else if !next.IsZero() {
 			wait = min(max(next.Sub(o.now()), 0), outboxIdle)
 		}
+		// The wait itself is on the wall clock, like every I/O deadline
+		// here (dial, SMTP commands, the stop grace): only decisions read
+		// o.now.
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -207,10 +225,9 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 }
 
-// round prunes old sent items, sends every due item and returns when the
-// next queued item is due (zero: none queued).
-func (o *Outbox) round(ctx context.Context) (time.Time, error) {
-	now := o.now()
+// round prunes old sent items, sends every item due at now and returns
+// when the next queued item is due (zero: none queued).
+func (o *Outbox) round(ctx context.Context, now time.Time) (time.Time, error) {
 	var items []calstore.OutboxItem
 	if err := o.store.Read(ctx, func(tx calstore.Tx) error {
 		var err error

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -252,43 +253,128 @@ func obPut(t *testing.T, s calstore.Store, it calstore.OutboxItem) {
 	}
 }
 
-// obWait polls until cond holds for the item.
-func obWait(t *testing.T, s calstore.Store, id uint64, d time.Duration, what string, cond func(calstore.OutboxItem) bool) calstore.OutboxItem {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		it := obItem(t, s, id)
-		if cond(it) {
-			return it
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox item %d: not %s after %v: %+v", id, what, d, it)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// obClock is the sender's clock in tests: it stands still until advanced.
+// It starts a minute ahead of the wall clock, by which the store stamps
+// what is enqueued, so that an item just enqueued is due.
+type obClock struct {
+	mu sync.Mutex
+	t  time.Time
 }
 
-// obRun starts the sender; the returned stop cancels it and waits.
-func obRun(t *testing.T, ob *filter.Outbox) (stop func() error) {
+func newObClock() *obClock { return &obClock{t: time.Now().Add(time.Minute).Round(0)} }
+
+func (c *obClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *obClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// obWaitLimit bounds every wait for the sender; reaching it fails the test.
+const obWaitLimit = 10 * time.Second
+
+// obRunner is a running sender on an obClock. The sender signals the end
+// of each round; tests wait on that signal, never on a sleep.
+type obRunner struct {
+	t     *testing.T
+	ob    *filter.Outbox
+	db    calstore.Store
+	clock *obClock
+	stop  func() error // cancels Run and waits for it
+
+	mu   sync.Mutex
+	last time.Time     // the time the last finished round went by
+	done chan struct{} // closed at the end of the next round
+}
+
+// obStart starts a sender for db on a new obClock (o.Now is replaced).
+func obStart(t *testing.T, db calstore.Store, o filter.OutboxOptions) *obRunner {
 	t.Helper()
+	r := &obRunner{t: t, db: db, clock: newObClock(), done: make(chan struct{})}
+	o.Now = r.clock.Now
+	r.ob = filter.NewOutbox(db, o, obLog(t))
+	filter.OnOutboxRound(r.ob, func(now time.Time) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.last = now
+		close(r.done)
+		r.done = make(chan struct{})
+	})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ob.Run(ctx) }()
+	exited := make(chan error, 1)
+	go func() { exited <- r.ob.Run(ctx) }()
 	var once sync.Once
 	var err error
-	stop = func() error {
+	r.stop = func() error {
 		once.Do(func() {
 			cancel()
 			select {
-			case err = <-done:
-			case <-time.After(5 * time.Second):
-				err = errors.New("Run did not return within 5s of cancel")
+			case err = <-exited:
+			case <-time.After(obWaitLimit):
+				err = fmt.Errorf("Run did not return within %v of cancel", obWaitLimit)
 			}
 		})
 		return err
 	}
-	t.Cleanup(func() { stop() })
-	return stop
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+// next returns a channel closed at the end of the next round.
+func (r *obRunner) next() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done
+}
+
+// roundAt waits until a round that went by at or after at has finished.
+func (r *obRunner) roundAt(at time.Time) {
+	r.t.Helper()
+	limit := time.After(obWaitLimit)
+	for {
+		r.mu.Lock()
+		last, done := r.last, r.done
+		r.mu.Unlock()
+		if !last.IsZero() && !last.Before(at) {
+			return
+		}
+		select {
+		case <-done:
+		case <-limit:
+			r.t.Fatalf("outbox: no round at %v within %v (last %v)", at, obWaitLimit, last)
+		}
+	}
+}
+
+// advance moves the clock to at, wakes the sender and waits for its round.
+func (r *obRunner) advance(at time.Time) {
+	r.t.Helper()
+	r.clock.set(at)
+	r.ob.Kick()
+	r.roundAt(at)
+}
+
+// until waits, round by round, until cond holds for the item.
+func (r *obRunner) until(id uint64, what string, cond func(calstore.OutboxItem) bool) calstore.OutboxItem {
+	r.t.Helper()
+	limit := time.After(obWaitLimit)
+	for {
+		done := r.next() // before the look, so that no round is missed
+		it := obItem(r.t, r.db, id)
+		if cond(it) {
+			return it
+		}
+		select {
+		case <-done:
+		case <-limit:
+			r.t.Fatalf("outbox item %d: not %s within %v: %+v", id, what, obWaitLimit, it)
+		}
+	}
 }
 
 func obLog(t *testing.T) *slog.Logger {
@@ -302,8 +388,10 @@ func (w obLogWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// obOpts: the backoffs are long on the wall clock (no wall-clock timer
+// fires during a test); tests move the sender's clock past them.
 func obOpts(addr string) filter.OutboxOptions {
-	return filter.OutboxOptions{Address: addr, Hostname: "imipd.test", MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+	return filter.OutboxOptions{Address: addr, Hostname: "imipd.test", MinBackoff: 30 * time.Second, MaxBackoff: 2 * time.Minute}
 }
 
 // obParsed is a received message taken apart with go-message.
@@ -476,9 +564,8 @@ func TestOutboxDelivers(t *testing.T) {
 	auto := obReplyItem(true)
 	auto.To = []string{"alice@remote.test", "carol@remote.test"}
 	autoIt := obEnqueue(t, db, auto)
-	ob := filter.NewOutbox(db, obOpts(sk.addr), obLog(t))
-	obRun(t, ob)
-	msgs := sk.wait(2, 5*time.Second)
+	r := obStart(t, db, obOpts(sk.addr))
+	msgs := sk.wait(2, obWaitLimit)
 	for i, want := range []calstore.OutboxItem{manual, autoIt} { // oldest first
 		m := msgs[i]
 		if m.from != "bob@example.test" || strings.Join(m.rcpts, ",") != strings.Join(want.To, ",") {
@@ -494,36 +581,43 @@ func TestOutboxDelivers(t *testing.T) {
 		if p.calPar["method"] != "REPLY" || string(p.cal) != obReplyICS {
 			t.Errorf("message %d: calendar part %v %q", i, p.calPar, p.cal)
 		}
-		if !p.h.Has("Date") {
-			t.Errorf("message %d: no Date", i)
+		if d, err := p.h.Date(); err != nil || !d.Equal(r.clock.Now().Truncate(time.Second)) {
+			t.Errorf("message %d: Date %v (%v), want the sender's clock %v", i, d, err, r.clock.Now())
 		}
-		got := obWait(t, db, want.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+		got := r.until(want.ID, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
 		if got.Attempts != 1 || got.LastError != "" {
 			t.Errorf("item %d: %+v", want.ID, got)
 		}
 	}
 }
 
+// A temporary failure is retried when the sender's clock reaches the
+// item's backoff, not before.
 func TestOutboxTemporaryThenDelivered(t *testing.T) {
 	db := obStore(t)
 	sk := newObSink(t, nil)
 	sk.dataErrs = []error{&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}}
 	it := obEnqueue(t, db, obReplyItem(false))
 	o := obOpts(sk.addr)
-	o.MinBackoff, o.MaxBackoff = time.Second, 2*time.Second
-	obRun(t, filter.NewOutbox(db, o, obLog(t)))
-	got := obWait(t, db, it.ID, 3*time.Second, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
+	r := obStart(t, db, o)
+	start := r.clock.Now()
+	got := r.until(it.ID, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
 	if got.Status != calstore.OutboxQueued || got.Attempts != 1 || !strings.Contains(got.LastError, "451") {
 		t.Errorf("after 451: %+v", got)
 	}
-	if !got.NextAttempt.After(time.Now()) {
-		t.Errorf("after 451: NextAttempt %v not in the future", got.NextAttempt)
+	if back := got.NextAttempt.Sub(start); back < o.MinBackoff/2 || back > o.MinBackoff {
+		t.Errorf("after 451: next attempt %v after the first, want within [%v, %v]", back, o.MinBackoff/2, o.MinBackoff)
 	}
 	if len(sk.messages()) != 0 {
 		t.Fatal("a message was accepted with 451")
 	}
-	sk.wait(1, 5*time.Second)
-	got = obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+	r.advance(got.NextAttempt.Add(-time.Nanosecond))
+	if again := obItem(t, db, it.ID); again.Attempts != 1 || len(sk.messages()) != 0 {
+		t.Fatalf("retried before its backoff: %+v", again)
+	}
+	r.advance(got.NextAttempt)
+	sk.wait(1, obWaitLimit)
+	got = r.until(it.ID, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
 	if got.Attempts != 2 || got.LastError != "" {
 		t.Errorf("after delivery: %+v", got)
 	}
@@ -534,13 +628,14 @@ func TestOutboxPermanentAndRetry(t *testing.T) {
 	sk := newObSink(t, nil)
 	sk.rcptErr["alice@remote.test"] = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 	it := obEnqueue(t, db, obReplyItem(false))
-	ob := filter.NewOutbox(db, obOpts(sk.addr), obLog(t))
-	obRun(t, ob)
-	got := obWait(t, db, it.ID, 3*time.Second, "failed", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxFailed })
+	o := obOpts(sk.addr)
+	r := obStart(t, db, o)
+	got := r.until(it.ID, "failed", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxFailed })
 	if got.Attempts != 1 || !strings.Contains(got.LastError, "550") || !strings.Contains(got.LastError, "alice@remote.test") {
 		t.Errorf("after 550: %+v", got)
 	}
-	time.Sleep(300 * time.Millisecond) // several backoffs: a failed item is not retried
+	// Well past every backoff: a failed item is not retried.
+	r.advance(r.clock.Now().Add(10 * o.MaxBackoff))
 	if got := obItem(t, db, it.ID); got.Attempts != 1 || got.Status != calstore.OutboxFailed {
 		t.Errorf("failed item touched again: %+v", got)
 	}
@@ -549,19 +644,19 @@ func TestOutboxPermanentAndRetry(t *testing.T) {
 	delete(sk.rcptErr, "alice@remote.test")
 	sk.mu.Unlock()
 	// The plain function: requeued now, the error kept for the listing.
-	if err := filter.RetryOutbox(context.Background(), db, it.ID, time.Now()); err != nil {
+	if err := filter.RetryOutbox(context.Background(), db, it.ID, r.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	ob.Kick()
-	sk.wait(1, 5*time.Second)
-	got = obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+	r.ob.Kick()
+	sk.wait(1, obWaitLimit)
+	got = r.until(it.ID, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
 	if got.Attempts != 2 {
 		t.Errorf("after retry: %+v", got)
 	}
-	if err := filter.RetryOutbox(context.Background(), db, it.ID, time.Now()); !errors.Is(err, calstore.ErrInvalid) {
+	if err := filter.RetryOutbox(context.Background(), db, it.ID, r.clock.Now()); !errors.Is(err, calstore.ErrInvalid) {
 		t.Errorf("retry of a sent item: %v, want ErrInvalid", err)
 	}
-	if err := filter.RetryOutbox(context.Background(), db, 999, time.Now()); !errors.Is(err, calstore.ErrNotFound) {
+	if err := filter.RetryOutbox(context.Background(), db, 999, r.clock.Now()); !errors.Is(err, calstore.ErrNotFound) {
 		t.Errorf("retry of an unknown item: %v, want ErrNotFound", err)
 	}
 }
@@ -581,21 +676,31 @@ func TestRetryOutboxKeepsError(t *testing.T) {
 	}
 }
 
-func TestOutboxServerDown(t *testing.T) {
-	db := obStore(t)
+// obDeadAddr is an address nothing listens on.
+func obDeadAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := "inet:" + ln.Addr().String()
-	ln.Close() // nothing listens there now
+	ln.Close()
+	return addr
+}
+
+func TestOutboxServerDown(t *testing.T) {
+	db := obStore(t)
 	it := obEnqueue(t, db, obReplyItem(false))
-	o := obOpts(addr)
-	o.MinBackoff, o.MaxBackoff = 10*time.Millisecond, 20*time.Millisecond
-	obRun(t, filter.NewOutbox(db, o, obLog(t)))
-	got := obWait(t, db, it.ID, 5*time.Second, "attempted 3 times", func(it calstore.OutboxItem) bool { return it.Attempts >= 3 })
-	if got.Status != calstore.OutboxQueued || !strings.Contains(got.LastError, "connect") {
-		t.Errorf("server down: %+v", got)
+	o := obOpts(obDeadAddr(t))
+	r := obStart(t, db, o)
+	for n := 1; n <= 3; n++ {
+		got := r.until(it.ID, fmt.Sprintf("attempted %d times", n), func(it calstore.OutboxItem) bool { return it.Attempts >= n })
+		if got.Attempts != n || got.Status != calstore.OutboxQueued || !strings.Contains(got.LastError, "connect") {
+			t.Fatalf("server down, attempt %d: %+v", n, got)
+		}
+		if n < 3 {
+			r.advance(got.NextAttempt)
+		}
 	}
 }
 
@@ -604,35 +709,28 @@ func TestOutboxDroppedConnection(t *testing.T) {
 	sk := newObSink(t, nil)
 	sk.drop = true
 	it := obEnqueue(t, db, obReplyItem(false))
-	o := obOpts(sk.addr)
-	o.MinBackoff, o.MaxBackoff = 300*time.Millisecond, 300*time.Millisecond
-	obRun(t, filter.NewOutbox(db, o, obLog(t)))
-	got := obWait(t, db, it.ID, 3*time.Second, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
+	r := obStart(t, db, obOpts(sk.addr))
+	got := r.until(it.ID, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
 	if got.Status != calstore.OutboxQueued || got.Attempts != 1 {
 		t.Errorf("dropped connection: %+v", got)
 	}
 	sk.mu.Lock()
 	sk.drop = false
 	sk.mu.Unlock()
-	sk.wait(1, 5*time.Second)
-	obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+	r.advance(got.NextAttempt)
+	sk.wait(1, obWaitLimit)
+	r.until(it.ID, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
 }
 
 func TestOutboxExpires(t *testing.T) {
 	db := obStore(t)
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "inet:" + ln.Addr().String()
-	ln.Close()
 	old := obReplyItem(false)
 	old.Created = time.Now().Add(-6 * 24 * time.Hour)
 	it := obEnqueue(t, db, old)
-	o := obOpts(addr)
+	o := obOpts(obDeadAddr(t))
 	o.MaxAge = 5 * 24 * time.Hour
-	obRun(t, filter.NewOutbox(db, o, obLog(t)))
-	got := obWait(t, db, it.ID, 3*time.Second, "failed", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxFailed })
+	r := obStart(t, db, o)
+	got := r.until(it.ID, "failed", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxFailed })
 	if got.Attempts != 1 || !strings.HasPrefix(got.LastError, "expired") {
 		t.Errorf("expired item: %+v", got)
 	}
@@ -645,31 +743,33 @@ func TestOutboxResendAfterCrash(t *testing.T) {
 	db := obStore(t)
 	sk := newObSink(t, nil)
 	it := obEnqueue(t, db, obReplyItem(false))
-	stop := obRun(t, filter.NewOutbox(db, obOpts(sk.addr), obLog(t)))
-	first := sk.wait(1, 5*time.Second)[0]
-	sent := obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
-	if err := stop(); err != nil {
+	o := obOpts(sk.addr)
+	r := obStart(t, db, o)
+	first := sk.wait(1, obWaitLimit)[0]
+	sent := r.until(it.ID, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 	// The state the first Write of the attempt leaves: queued, attempt
 	// counted, due (its backoff passed while the daemon was down).
 	crashed := sent
-	crashed.Status, crashed.NextAttempt = calstore.OutboxQueued, time.Now().Add(-time.Second)
+	crashed.Status, crashed.NextAttempt = calstore.OutboxQueued, r.clock.Now().Add(-time.Second)
 	obPut(t, db, crashed)
 
-	obRun(t, filter.NewOutbox(db, obOpts(sk.addr), obLog(t)))
-	msgs := sk.wait(2, 5*time.Second)
+	r = obStart(t, db, o)
+	msgs := sk.wait(2, obWaitLimit)
 	p1, p2 := obParse(t, first.data), obParse(t, msgs[1].data)
 	id1, _ := p1.h.MessageID()
 	id2, _ := p2.h.MessageID()
 	if id1 == "" || id1 != id2 {
 		t.Errorf("resent with Message-ID %q, first %q", id2, id1)
 	}
-	got := obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+	got := r.until(it.ID, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
 	if got.Attempts != 2 {
 		t.Errorf("attempts %d, want 2", got.Attempts)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Past every backoff, short of the retention: nothing more is sent.
+	r.advance(r.clock.Now().Add(10 * o.MaxBackoff))
 	if n := len(sk.messages()); n != 2 {
 		t.Errorf("%d deliveries, want 2 (one per crash)", n)
 	}
@@ -683,12 +783,12 @@ func TestOutboxStartTLSAuth(t *testing.T) {
 	it := obEnqueue(t, db, obReplyItem(false))
 	o := obOpts(sk.addr)
 	o.Username, o.Password, o.RequireTLS, o.TLSConfig = "bob", "s3cret", true, cliTLS
-	obRun(t, filter.NewOutbox(db, o, obLog(t)))
-	m := sk.wait(1, 5*time.Second)[0]
+	r := obStart(t, db, o)
+	m := sk.wait(1, obWaitLimit)[0]
 	if !m.tls || m.authed != "bob" {
 		t.Errorf("delivered with tls=%v auth=%q, want TLS and AUTH as bob", m.tls, m.authed)
 	}
-	obWait(t, db, it.ID, 2*time.Second, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+	r.until(it.ID, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
 }
 
 func TestOutboxWrongPasswordStaysQueued(t *testing.T) {
@@ -699,8 +799,8 @@ func TestOutboxWrongPasswordStaysQueued(t *testing.T) {
 	it := obEnqueue(t, db, obReplyItem(false))
 	o := obOpts(sk.addr)
 	o.Username, o.Password, o.TLSConfig = "bob", "wrong", cliTLS
-	obRun(t, filter.NewOutbox(db, o, obLog(t)))
-	got := obWait(t, db, it.ID, 3*time.Second, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
+	r := obStart(t, db, o)
+	got := r.until(it.ID, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
 	// A 535 is the setup's problem, not the message's: it stays queued.
 	if got.Status != calstore.OutboxQueued || !strings.Contains(got.LastError, "535") {
 		t.Errorf("wrong password: %+v", got)
@@ -713,9 +813,8 @@ func TestOutboxRequireTLSRefusesPlain(t *testing.T) {
 	it := obEnqueue(t, db, obReplyItem(false))
 	o := obOpts(sk.addr)
 	o.RequireTLS = true
-	o.MinBackoff, o.MaxBackoff = time.Second, time.Second
-	obRun(t, filter.NewOutbox(db, o, obLog(t)))
-	got := obWait(t, db, it.ID, 3*time.Second, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
+	r := obStart(t, db, o)
+	got := r.until(it.ID, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
 	if got.Status != calstore.OutboxQueued || !strings.Contains(got.LastError, "STARTTLS") {
 		t.Errorf("require_tls against a plain server: %+v", got)
 	}
@@ -731,35 +830,34 @@ func TestOutboxOpportunisticTLS(t *testing.T) {
 	obEnqueue(t, db, obReplyItem(false))
 	o := obOpts(sk.addr)
 	o.TLSConfig = cliTLS
-	obRun(t, filter.NewOutbox(db, o, obLog(t)))
-	if m := sk.wait(1, 5*time.Second)[0]; !m.tls {
+	obStart(t, db, o)
+	if m := sk.wait(1, obWaitLimit)[0]; !m.tls {
 		t.Error("STARTTLS offered but not used")
 	}
 }
 
+// Kick wakes a sender waiting on an empty outbox: without it the item
+// would wait for the idle wake-up (a minute on the wall clock).
 func TestOutboxKick(t *testing.T) {
 	db := obStore(t)
 	sk := newObSink(t, nil)
-	o := obOpts(sk.addr)
-	o.MinBackoff, o.MaxBackoff = time.Hour, time.Hour
-	ob := filter.NewOutbox(db, o, obLog(t))
-	obRun(t, ob)
-	time.Sleep(100 * time.Millisecond) // the loop sleeps on an empty outbox
+	r := obStart(t, db, obOpts(sk.addr))
+	r.roundAt(r.clock.Now()) // the first round found nothing; the loop waits
 	obEnqueue(t, db, obReplyItem(false))
 	start := time.Now()
-	ob.Kick()
+	r.ob.Kick()
 	sk.wait(1, 3*time.Second)
 	t.Logf("delivered %v after Kick", time.Since(start))
-	ob.Kick() // never blocks, even repeatedly
-	ob.Kick()
+	r.ob.Kick() // never blocks, even repeatedly
+	r.ob.Kick()
 }
 
 func TestOutboxRunStops(t *testing.T) {
 	db := obStore(t)
 	sk := newObSink(t, nil)
-	stop := obRun(t, filter.NewOutbox(db, obOpts(sk.addr), obLog(t)))
-	time.Sleep(50 * time.Millisecond)
-	if err := stop(); err != nil {
+	r := obStart(t, db, obOpts(sk.addr))
+	r.roundAt(r.clock.Now())
+	if err := r.stop(); err != nil {
 		t.Fatalf("Run on cancel: %v", err)
 	}
 }
@@ -767,35 +865,40 @@ func TestOutboxRunStops(t *testing.T) {
 func TestOutboxRetention(t *testing.T) {
 	db := obStore(t)
 	sk := newObSink(t, nil)
-	oldSent := obEnqueue(t, db, obReplyItem(false))
-	oldSent.Status, oldSent.Updated = calstore.OutboxSent, time.Now().Add(-2*time.Hour)
-	obPut(t, db, oldSent)
-	newSent := obEnqueue(t, db, obReplyItem(false))
-	newSent.Status, newSent.Updated = calstore.OutboxSent, time.Now().Add(-time.Minute)
-	obPut(t, db, newSent)
-	oldFailed := obEnqueue(t, db, obReplyItem(false))
-	oldFailed.Status, oldFailed.Updated, oldFailed.LastError = calstore.OutboxFailed, time.Now().Add(-2*time.Hour), "550"
-	obPut(t, db, oldFailed)
 	o := obOpts(sk.addr)
 	o.Retention = time.Hour
-	obRun(t, filter.NewOutbox(db, o, obLog(t)))
-	deadline := time.Now().Add(3 * time.Second)
-	for {
+	clock := newObClock() // the runner's, made later, is a little ahead
+	oldSent := obEnqueue(t, db, obReplyItem(false))
+	oldSent.Status, oldSent.Updated = calstore.OutboxSent, clock.Now().Add(-o.Retention-time.Second)
+	obPut(t, db, oldSent)
+	newSent := obEnqueue(t, db, obReplyItem(false))
+	newSent.Status, newSent.Updated = calstore.OutboxSent, clock.Now().Add(-o.Retention+time.Minute)
+	obPut(t, db, newSent)
+	oldFailed := obEnqueue(t, db, obReplyItem(false))
+	oldFailed.Status, oldFailed.Updated, oldFailed.LastError = calstore.OutboxFailed, clock.Now().Add(-2*o.Retention), "550"
+	obPut(t, db, oldFailed)
+	ids := func() []uint64 {
 		var ids []uint64
-		db.Read(context.Background(), func(tx calstore.Tx) error {
+		if err := db.Read(context.Background(), func(tx calstore.Tx) error {
 			l, err := tx.Outbox()
 			for _, it := range l {
 				ids = append(ids, it.ID)
 			}
 			return err
-		})
-		if len(ids) == 2 && ids[0] == newSent.ID && ids[1] == oldFailed.ID {
-			break
+		}); err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox after pruning: %v, want [%d %d]", ids, newSent.ID, oldFailed.ID)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return ids
+	}
+	r := obStart(t, db, o)
+	r.roundAt(r.clock.Now())
+	if got := ids(); len(got) != 2 || got[0] != newSent.ID || got[1] != oldFailed.ID {
+		t.Fatalf("outbox after pruning: %v, want [%d %d]", got, newSent.ID, oldFailed.ID)
+	}
+	// Once the clock passes its retention, the newer sent item goes too.
+	r.advance(clock.Now().Add(2 * time.Minute))
+	if got := ids(); len(got) != 1 || got[0] != oldFailed.ID {
+		t.Fatalf("outbox after pruning later: %v, want [%d]", got, oldFailed.ID)
 	}
 	if n := len(sk.messages()); n != 0 {
 		t.Errorf("%d messages sent; nothing was queued", n)
@@ -823,8 +926,8 @@ func TestOutboxTextInUserZone(t *testing.T) {
 	obEnqueue(t, db, other)
 	opts := obOpts(sk.addr)
 	opts.DefaultZone = newYork
-	obRun(t, filter.NewOutbox(db, opts, obLog(t)))
-	msgs := sk.wait(2, 5*time.Second)
+	obStart(t, db, opts)
+	msgs := sk.wait(2, obWaitLimit)
 	// 10:00–11:00 UTC on 10 Mar 2026.
 	for i, want := range []string{"on Tue 10 Mar 2026, 19:00–20:00 (Asia/Tokyo)", "on Tue 10 Mar 2026, 06:00–07:00 (America/New_York)"} {
 		if txt := string(obParse(t, msgs[i].data).text); !strings.Contains(txt, want) {
