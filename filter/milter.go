@@ -367,7 +367,7 @@ func (m *Milter) serveConn(c *milterConn) {
 	defer m.wg.Done()
 	defer m.conns.remove(c)
 	srv := milter.NewServer(append(MilterServerOptions(),
-		milter.WithMilter(func() milter.Milter { return &milterSession{m: m, c: c, hbuf: getHbuf()} }))...)
+		milter.WithMilter(func() milter.Milter { return newMilterSession(m, c) }))...)
 	if err := srv.Serve(&oneConnListener{c: c}); err != nil && !errors.Is(err, net.ErrClosed) {
 		m.log.Warn("milter connection", "err", err)
 	}
@@ -418,10 +418,15 @@ type milterSession struct {
 	msg  milterMsg
 	hbuf []byte // header block being collected; reused for every message
 	// names are the header field names of the message so far (for the
-	// index of a hiddenField); reused for every message, in namesBuf
-	// unless a message has more fields.
-	names    []string
-	namesBuf [64]string
+	// index of a hiddenField); reused for every message.
+	names []string
+	bufs  *sessionBufs // where hbuf and names came from, returned at Cleanup
+}
+
+// newMilterSession starts a connection's session with pooled buffers.
+func newMilterSession(m *Milter, c *milterConn) *milterSession {
+	b := bufsPool.Get().(*sessionBufs)
+	return &milterSession{m: m, c: c, hbuf: b.hbuf[:0], names: b.names[:0], bufs: b}
 }
 
 var _ milter.Milter = (*milterSession)(nil)
@@ -480,9 +485,6 @@ func (s *milterSession) Header(name, value string, mod milter.Modifier) (*milter
 			}
 			msg.hidden = append(msg.hidden, hiddenField{name: name, value: clean, index: index})
 		}
-	}
-	if s.names == nil {
-		s.names = s.namesBuf[:0]
 	}
 	s.names = append(s.names, name)
 	if msg.messageID == "" && strings.EqualFold(name, "Message-Id") {
@@ -617,24 +619,25 @@ func (s *milterSession) Cleanup(milter.Modifier) {
 	s.reset()
 	s.c.setInMessage(false)
 	s.c.release()
-	putHbuf(s.hbuf)
-	s.hbuf = nil
-}
-
-// hbufPool holds the sessions' message buffers (milterSession.hbuf): a
-// session per connection, a connection per message with Postfix. Nothing
-// keeps a reference once the session ends: Process reads a copy or reads
-// through the pipe, whose writes return once read.
-var hbufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
-
-func getHbuf() []byte { return (*hbufPool.Get().(*[]byte))[:0] }
-
-func putHbuf(b []byte) {
-	if b == nil || cap(b) > 4*headerFlush {
-		return
+	if b := s.bufs; b != nil && cap(s.hbuf) <= 4*headerFlush && cap(s.names) <= 1024 {
+		b.hbuf, b.names = s.hbuf[:0], s.names[:0] // reset cleared names
+		bufsPool.Put(b)
 	}
-	hbufPool.Put(&b)
+	s.hbuf, s.names, s.bufs = nil, nil, nil
 }
+
+// sessionBufs are a session's message buffers (milterSession.hbuf and
+// names), pooled: a session per connection, a connection per message with
+// Postfix. Nothing keeps a reference once the session ends: Process reads a
+// copy or reads through the pipe, whose writes return once read.
+type sessionBufs struct {
+	hbuf  []byte
+	names []string
+}
+
+var bufsPool = sync.Pool{New: func() any {
+	return &sessionBufs{hbuf: make([]byte, 0, 8<<10), names: make([]string, 0, 64)}
+}}
 
 // EndOfMessage processes, removes forged headers, adds the outcome header
 // and accepts.
