@@ -135,7 +135,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if PeerAllowed(c.RemoteAddr(), l.peers) {
+		if peerAllowed(c.RemoteAddr(), l.peers) {
 			return c, nil
 		}
 		l.log.Warn("connection refused: peer not allowed (peers)", "remote", c.RemoteAddr().String(), "listen", l.Addr().String())
@@ -143,10 +143,10 @@ func (l *peerListener) Accept() (net.Conn, error) {
 	}
 }
 
-// PeerAllowed tells whether a connection's remote address is one of
+// peerAllowed tells whether a connection's remote address is one of
 // peers. Non-IP addresses (a unix socket's) are allowed: their file mode
 // guards them.
-func PeerAllowed(remote net.Addr, peers []netip.Prefix) bool {
+func peerAllowed(remote net.Addr, peers []netip.Prefix) bool {
 	ta, ok := remote.(*net.TCPAddr)
 	if !ok {
 		return true
