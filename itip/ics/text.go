@@ -33,3 +33,28 @@ func OneLine(s string) string {
 		return r == ' ' || r == '\t' || r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u2028' || r == '\u2029'
 	}), " ")
 }
+
+// UnescapeText reads a TEXT value (RFC 5545 §3.3.11): `\n` and `\N` are a
+// line break, a backslash before any other character stands for that
+// character. Property values are kept escaped by Decode; this is how to
+// read one for showing or comparing.
+func UnescapeText(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+			switch s[i] {
+			case 'n', 'N':
+				b.WriteByte('\n')
+			default:
+				b.WriteByte(s[i])
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
