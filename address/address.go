@@ -1,5 +1,5 @@
 // Package address is imipd's one vocabulary for mail and calendar
-// addresses (SPEC "Users and addresses"): the canonical form every layer
+// addresses (docs/rules.md "Users and addresses"): the canonical form every layer
 // compares (Normalize), the domain (Domain) and the subaddress rule that
 // maps bob+detail@example.test to bob@example.test (Base).
 //

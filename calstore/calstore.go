@@ -41,7 +41,7 @@ const (
 	MaxKeyLen     = 1024 // bytes, LogEntry.Key
 )
 
-// Policy values for User.Policy (SPEC "Policy: autoProcessIMip"). The empty
+// Policy values for User.Policy (docs/rules.md "Policy"). The empty
 // string means "the server's default_policy".
 const (
 	PolicyAlways = "always"
@@ -78,7 +78,7 @@ const (
 type User struct {
 	Address   string   `json:"address"`             // primary calendar address, lower-case, no "mailto:"
 	Aliases   []string `json:"aliases,omitempty"`   // further addresses of the same user (lower-case)
-	Delegates []string `json:"delegates,omitempty"` // addresses allowed to act on the user's behalf (seed "secretary")
+	Delegates []string `json:"delegates,omitempty"` // addresses allowed to act on the user's behalf (docs/rules.md "Working on behalf of")
 	Policy    string   `json:"policy,omitempty"`    // "always" | "known" | "never" | "" (server default)
 	// TimeZone is the IANA name of the zone the user reads times in
 	// (imipctl user set -tz); "" = the server's default_timezone.
@@ -165,7 +165,7 @@ type Pending struct {
 	Updated      time.Time `json:"updated"` // set by AddPending and PutPending when zero
 }
 
-// Contact is an address a user knows (SPEC "Policy": known senders).
+// Contact is an address a user knows (docs/rules.md "Policy": known senders).
 type Contact struct {
 	User    string `json:"user"`    // stored as the user's primary address
 	Address string `json:"address"` // normalised
@@ -321,6 +321,6 @@ type Tx interface {
 }
 
 // Normalize is address.Normalize, the one canonical form of an address
-// (SPEC "Users and addresses"): every address the store keeps or looks up
+// (docs/rules.md "Users and addresses"): every address the store keeps or looks up
 // is in this form.
 func Normalize(addr string) string { return address.Normalize(addr) }

@@ -17,7 +17,7 @@
 //		return tx.AddLog(calstore.LogEntry{User: user, Key: key, ...})
 //	})
 //
-// The once-only check and the change it guards belong in one Write (SPEC
+// The once-only check and the change it guards belong in one Write (docs/rules.md
 // "Ordering and once-only"): Write is atomic, and a nil error means the
 // change is committed and synced to disk (unless Options.NoSync, which is
 // for tests only). Any error, including a panic in fn or ctx ending before

@@ -161,7 +161,7 @@ func TestAddRefreshBudget(t *testing.T) {
 // The semantics: every automatic message to an address counts against
 // that address's budget of auto_send_limit per sliding hour, whoever's
 // message asked for it and whichever local user sends it. Only verified
-// authors can ask for mail to themselves (SPEC "Sender checks"), so the
+// authors can ask for mail to themselves (docs/rules.md "Sender checks"), so the
 // one spending Dave's budget is Dave.
 func TestAutoSendBudgetPerTarget(t *testing.T) {
 	c := &clock{time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}

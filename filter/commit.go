@@ -45,7 +45,7 @@ func loadEvent(tx calstore.Tx, user, uid string, cache *calCache) (ev calstore.E
 }
 
 // ensureUser returns the itip view of a user, creating the record of a
-// recipient at a local domain on first use (SPEC "Users and addresses"); a
+// recipient at a local domain on first use (docs/rules.md "Users and addresses"); a
 // user without a policy of their own gets the server default.
 func (p *Processor) ensureUser(tx calstore.Tx, addr string, now time.Time) (itip.User, error) {
 	u, err := tx.User(addr)

@@ -16,7 +16,7 @@ import (
 	"imipd/itip/imip"
 )
 
-// File is imipd's configuration file (TOML, SPEC "Interfaces"). Every key
+// File is imipd's configuration file (TOML, docs/rules.md "Interfaces"). Every key
 // has an embedded default, so an empty file (or none) is a working setup.
 type File struct {
 	DataDir       string   `toml:"data_dir"`
@@ -74,7 +74,7 @@ type LimitsConfig struct {
 	CalendarParts      int `toml:"calendar_parts"`        // calendar-parts, default 10
 }
 
-// UsersConfig is the [users] table: who is a user (SPEC "Users and
+// UsersConfig is the [users] table: who is a user (docs/rules.md "Users and
 // addresses").
 type UsersConfig struct {
 	// Create is CreateAuto (the default: a recipient at a local domain

@@ -9,7 +9,7 @@ import (
 
 // delegateFor lists the parties of m that are local users who named from as
 // a delegate (`user add -delegate`): for the sender rule, the author speaks
-// for them (SPEC "Sender checks": "a delegate configured for a local
+// for them (docs/rules.md "Sender checks": "a delegate configured for a local
 // user"; itip.Input.DelegateFor). Only parties whose SENT-BY in m names the
 // author are looked up (a delegate's mail names itself, itip.Respond's
 // markSentBy does), so a message costs at most one user lookup per such

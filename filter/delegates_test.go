@@ -10,7 +10,7 @@ import (
 )
 
 // A delegate configured for a local user answers for that user at another
-// local user's meeting (SPEC "Sender checks": "a delegate configured for a
+// local user's meeting (docs/rules.md "Sender checks": "a delegate configured for a
 // local user"); someone else naming themselves that user's SENT-BY is held.
 func TestDelegateOfAnotherLocalUser(t *testing.T) {
 	p, db := newProc(t)

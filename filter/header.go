@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// HeaderValue renders the outcome header (SPEC "The header"):
+// HeaderValue renders the outcome header (docs/rules.md "The header"):
 //
 //	<outcome>; method=<METHOD>; uid=<UID>[; reason=<word>]
 //

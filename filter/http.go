@@ -27,7 +27,7 @@ import (
 // push plugin posts to (push_notification_driver = chronos:url=...).
 const PushPath = "/chronos/v1/itip/pushmail"
 
-// Push resolve modes (SPEC "Transports", config key http.push_resolve).
+// Push resolve modes (docs/rules.md "Transports", config key http.push_resolve).
 const (
 	ResolveRecipientOnly = "recipientOnly"
 	ResolveMailLogin     = "mailLogin"

@@ -15,7 +15,7 @@ import (
 	"imipd/itip/ics"
 )
 
-// Import loads calendar data into a user's calendar (SPEC: imipctl import):
+// Import loads calendar data into a user's calendar (docs/rules.md "Admin CLI": imipctl import):
 // the VEVENTs of the file are grouped by UID into one stored object each,
 // with the VTIMEZONEs they use. An existing object with the same UID is
 // replaced. It returns the number of events stored.
@@ -114,7 +114,7 @@ func usedZones(tzs, comps []*ical.Component) []*ical.Component {
 }
 
 // Export writes one VCALENDAR with every event of the user, overrides
-// included, each VTIMEZONE once (SPEC: imipctl export). An event whose
+// included, each VTIMEZONE once (docs/rules.md "Admin CLI": imipctl export). An event whose
 // stored copy does not decode is left out and logged.
 func (p *Processor) Export(ctx context.Context, user string, w io.Writer) error {
 	var events []calstore.Event

@@ -21,7 +21,7 @@ import (
 	"imipd/calstore"
 )
 
-// LMTPOptions configures the LMTP proxy (SPEC "Transports").
+// LMTPOptions configures the LMTP proxy (docs/rules.md "Transports").
 type LMTPOptions struct {
 	Forward     string        // downstream LMTP server: "unix:/PATH" or "inet:HOST:PORT"
 	Header      string        // header name, default X-IMIP-Processed

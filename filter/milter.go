@@ -99,7 +99,7 @@ const (
 	macroDaemonName = "{daemon_name}" // connect: $milter_macro_daemon_name
 )
 
-// Milter is the milter adapter (SPEC "Transports") on go-milter
+// Milter is the milter adapter (docs/rules.md "Transports") on go-milter
 // (github.com/d--j/go-milter). One Milter serves any number of listeners and
 // connections, each connection any number of messages.
 //

@@ -28,7 +28,7 @@ import (
 	"imipd/itip/ics"
 )
 
-// OutboxOptions configure the outbox sender (SPEC "Transports": outgoing
+// OutboxOptions configure the outbox sender (docs/rules.md "Transports": outgoing
 // iTIP over SMTP submission).
 type OutboxOptions struct {
 	Address            string // "inet:HOST:PORT" | "unix:/PATH" (SMTP submission)

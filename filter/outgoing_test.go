@@ -64,7 +64,7 @@ END:VEVENT
 END:VCALENDAR
 `
 
-// Someone a user wrote to is known afterwards (SPEC "Policy": learned by the
+// Someone a user wrote to is known afterwards (docs/rules.md "Policy": learned by the
 // submission milter), so their invitation is not held as unknown-sender.
 func TestLearnSentContacts(t *testing.T) {
 	p, db := newProc(t)
@@ -101,7 +101,7 @@ func TestLearnSentContacts(t *testing.T) {
 }
 
 // A delegate's invitation on the boss's behalf teaches the boss's own copy
-// (seed, "Working on behalf of").
+// (docs/rules.md "Working on behalf of").
 func TestDelegateOrganizes(t *testing.T) {
 	p, db := newProc(t)
 	db.Write(context.Background(), func(tx calstore.Tx) error {

@@ -57,7 +57,7 @@ func (r OwnMailRules) loginOwner(login string) string {
 }
 
 // OwnMail decides whether a message is a local user's own outgoing mail
-// (SPEC "Outgoing mail teaches the calendar"), the one place that does: the
+// (docs/rules.md "Outgoing mail teaches the calendar"), the one place that does: the
 // envelope sender is a local user, and
 //   - with a SASL login: the login belongs to that same user (it is one of
 //     the user's addresses, or Logins maps it to one). alice logged in with

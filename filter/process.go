@@ -27,7 +27,7 @@ type Config struct {
 	Timeframe                  time.Duration
 	TrustedAuthServIDs         []string
 	RequireAuthenticatedSender bool
-	LearnSentContacts          bool // people a user wrote to count as known (SPEC "Policy")
+	LearnSentContacts          bool // people a user wrote to count as known (docs/rules.md "Policy")
 	// AutoSendLimit is the budget of automatic mail (REFRESH answers, the
 	// REFRESH an ADD asks with) per target address and AutoSendWindow,
 	// across all senders and local users; 0 = no automatic mail.
@@ -50,7 +50,7 @@ type Config struct {
 	ICS         ics.Limits
 }
 
-// DefaultConfig is the embedded default (SPEC "Interfaces").
+// DefaultConfig is the embedded default (docs/rules.md "Interfaces").
 func DefaultConfig() Config {
 	return Config{
 		DefaultPolicy:     itip.Known,
@@ -180,7 +180,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 		}
 	}
 	if env.Outgoing && p.Cfg.LearnSentContacts && !env.DryRun {
-		// SPEC "Policy": someone the user has written to counts as known.
+		// docs/rules.md "Policy": someone the user has written to counts as known.
 		if lerr := p.learnSent(ctx, env.MailFrom, env.Rcpts, now); lerr != nil {
 			log.Warn("learning contacts from outgoing mail", "sender", env.MailFrom, "err", lerr)
 		}
@@ -242,7 +242,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 		for _, o := range objs {
 			r := Result{Recipient: u.rcpt, User: u.addr}
 			if u.refuse != "" {
-				// SPEC "Users and addresses": nobody is made a user here,
+				// docs/rules.md "Users and addresses": nobody is made a user here,
 				// nothing is stored.
 				r.Outcome, r.Reason = itip.Ignored, u.refuse
 				if o.msg != nil {
@@ -331,7 +331,7 @@ type object struct {
 
 // decodeParts decodes every calendar part and drops those that carry the
 // same object as an earlier one (Outlook and Google send the invitation as
-// text/calendar and again as an .ics attachment: SPEC "iMIP detection").
+// text/calendar and again as an .ics attachment: docs/rules.md "iMIP detection").
 func (p *Processor) decodeParts(msg *imip.Message, log *slog.Logger) []object {
 	var out []object
 	seen := map[string]bool{}
@@ -378,7 +378,7 @@ func (p *Processor) decodeParts(msg *imip.Message, log *slog.Logger) []object {
 	return conflicts(out)
 }
 
-// conflicts applies the rule for calendar parts that disagree (SPEC "iMIP
+// conflicts applies the rule for calendar parts that disagree (docs/rules.md "iMIP
 // detection"; README "The header"): one message says one thing about an
 // event. Parts that carry the same object are one object (decodeParts);
 // parts that carry different objects for one UID (a text/calendar REQUEST
@@ -483,7 +483,7 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 			return add(env.ForcedUser, env.Outgoing)
 		}
 		if env.Outgoing {
-			// SPEC "Outgoing mail teaches the calendar": the sender's own copy
+			// docs/rules.md "Outgoing mail teaches the calendar": the sender's own copy
 			// learns what the sender sent. Local recipients of the same
 			// message get it as incoming mail for their own calendars below:
 			// on a milter, this pass is the only one the message makes.
@@ -665,7 +665,7 @@ func (p *Processor) learnSent(ctx context.Context, sender string, rcpts []string
 }
 
 // delegators finds the local users a delegate acts for in an outgoing
-// message (seed, "Working on behalf of"): the organizer of a REQUEST, ADD,
+// message (docs/rules.md "Working on behalf of"): the organizer of a REQUEST, ADD,
 // CANCEL or PUBLISH, or the answering attendee of a REPLY or COUNTER, when
 // that user names the envelope sender as a delegate. Their own copy learns
 // from the message as if they had sent it. Only the envelope sender counts:
@@ -721,7 +721,7 @@ func (p *Processor) delegators(ctx context.Context, sender string, objs []object
 }
 
 // learnParties records the organizer and attendees of a stored event as
-// known to the user (SPEC "Policy": organizer or attendee of an existing
+// known to the user (docs/rules.md "Policy": organizer or attendee of an existing
 // event), so the known-sender test is one lookup. Parties already in old
 // (the copy being replaced, nil if none) were learned when it was stored:
 // a REPLY to a meeting of 500 does not touch 500 contacts.

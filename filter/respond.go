@@ -18,10 +18,10 @@ import (
 var ErrNotOpen = errors.New("filter: pending item is not open")
 
 // Respond records the user's decision on pending item id and queues the iTIP
-// messages it sends (SPEC "Admin CLI": respond). One transaction: the item,
+// messages it sends (docs/rules.md "Admin CLI": respond). One transaction: the item,
 // the event and the outbox change together.
 // as, when not empty, is a delegate of the user deciding on the user's
-// behalf (seed, "Working on behalf of").
+// behalf (docs/rules.md "Working on behalf of").
 func (p *Processor) Respond(ctx context.Context, user string, id uint64, action, as string) (itip.Result, error) {
 	now := p.now()
 	var res itip.Result

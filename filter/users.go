@@ -10,7 +10,7 @@ import (
 	"imipd/itip"
 )
 
-// How users come to exist (config [users] create, SPEC "Users and
+// How users come to exist (config [users] create, docs/rules.md "Users and
 // addresses", README "Users and addresses", SECURITY.md "What imipd
 // trusts").
 const (
@@ -32,7 +32,7 @@ const (
 	ReasonCalendarParts = "calendar-parts" // the message has more than calendar_parts calendar parts
 )
 
-// resolveUser is the one rule that says who an address is (SPEC "Users and
+// resolveUser is the one rule that says who an address is (docs/rules.md "Users and
 // addresses"): every transport's recipients, the push request's user and
 // the outgoing sender go through it (LocalUser). The address is normalised
 // (address.Normalize: angle brackets, "mailto:", case); a

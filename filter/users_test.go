@@ -14,7 +14,7 @@ import (
 	"imipd/itip"
 )
 
-// TestRecipientToUser is the one recipient rule (SPEC "Users and
+// TestRecipientToUser is the one recipient rule (docs/rules.md "Users and
 // addresses", filter/users.go resolveUser) under each delimiter setting and
 // both ways users come to exist.
 func TestRecipientToUser(t *testing.T) {
@@ -358,7 +358,7 @@ func TestNewUsersPerHour(t *testing.T) {
 // TestSubaddressAnswer: Bob invited as ATTENDEE bob+team@ answers as that
 // attendee: his stored copy and the REPLY carry bob+team@ with his answer,
 // no other ATTENDEE is added for him, and the REPLY comes from bob+team@
-// (SPEC "Sender checks": its author is the answering attendee).
+// (docs/rules.md "Sender checks": its author is the answering attendee).
 func TestSubaddressAnswer(t *testing.T) {
 	p, db := newProc(t)
 	ctx := context.Background()

@@ -12,7 +12,7 @@ import (
 	"imipd/itip/ics"
 )
 
-// EventView is the stable JSON form of an event (SPEC "Interfaces":
+// EventView is the stable JSON form of an event (docs/rules.md "Interfaces":
 // events -json): the master's fields, and the overrides as instances. As
 // in all of imipctl's JSON (README "JSON output"), an empty string or list
 // is left out; numbers are always there.

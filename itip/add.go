@@ -43,7 +43,7 @@ func applyAdd(in *Input) Result {
 // addUnknown answers an ADD for an event the user has no copy of. RFC 5546
 // §3.2.4 says the attendee SHOULD send a REFRESH to the organizer; but mail
 // imipd sends on its own must not make it a relay for whoever writes an ADD
-// (issue 13; SPEC "Sender checks"). So the REFRESH goes out only
+// (issue 13; docs/rules.md "Sender checks"). So the REFRESH goes out only
 //
 //   - to the organizer, and only when the organizer wrote the ADD (From is
 //     the ORGANIZER's address: with no stored copy no SENT-BY is known, and

@@ -22,10 +22,10 @@ type Input struct {
 
 	// AuthFail is "" when nothing speaks against the author, else the reason
 	// word from the trusted Authentication-Results ("dmarc-fail",
-	// "unauthenticated"): then nothing is auto-applied (SPEC "Sender checks").
+	// "unauthenticated"): then nothing is auto-applied (docs/rules.md "Sender checks").
 	AuthFail string
 	// MethodMismatch is set when the MIME method= parameter disagreed with the
-	// object's METHOD (SPEC "iMIP detection"): the message is suspicious.
+	// object's METHOD (docs/rules.md "iMIP detection"): the message is suspicious.
 	MethodMismatch bool
 	// Known is set when the caller found the author in the user's contacts,
 	// among people the user wrote to, or in another event of the user. Apply
@@ -87,7 +87,7 @@ type Result struct {
 	Note string
 }
 
-// PendingItem is a decision only the user can take (SPEC "Methods", seed
+// PendingItem is a decision only the user can take (docs/rules.md "Methods",
 // "User interaction").
 type PendingItem struct {
 	Kind         string // invitation, rescheduled, party-crasher, counter, refresh, held
@@ -140,7 +140,7 @@ type Outgoing struct {
 func result(o Outcome, reason string) Result { return Result{Outcome: o, Reason: reason} }
 
 // held is the outcome of a message that must not be auto-applied: the user
-// may apply or ignore it later (SPEC "Policy", "Sender checks").
+// may apply or ignore it later (docs/rules.md "Policy", "Sender checks").
 func held(in *Input, reason string) Result {
 	r := result(NeedsAction, reason)
 	r.Pending = []PendingItem{{Kind: KindHeld, Reason: reason, Summary: Describe(in.Msg, &in.User), Actions: ActionsFor(KindHeld)}}
@@ -155,7 +155,7 @@ func Apply(in Input) Result {
 		return result(Rejected, "no-component")
 	}
 	if m.Kind != ical.CompEvent {
-		// SPEC "iMIP detection": only VEVENT is processed.
+		// docs/rules.md "iMIP detection": only VEVENT is processed.
 		return result(Ignored, "unsupported-component")
 	}
 	if in.Outgoing {
@@ -195,7 +195,7 @@ func gate(in *Input, known bool) (r Result, ok bool) {
 		return held(in, "method-mismatch"), false
 	}
 	if in.Timeframe > 0 && !in.Sent.IsZero() && in.Now.Sub(in.Sent) > in.Timeframe {
-		// SPEC "Policy": old messages are not auto-processed. No pending item:
+		// docs/rules.md "Policy": old messages are not auto-processed. No pending item:
 		// the user has had them in the inbox for a long time.
 		return result(Ignored, "too-old"), false
 	}

@@ -6,8 +6,8 @@ import (
 	"github.com/emersion/go-ical"
 )
 
-// applyCancel handles CANCEL (RFC 5546 §3.2.5) with the seed's two extra
-// conditions: SEQUENCE ≥ the stored one, and the sender is the organizer or
+// applyCancel handles CANCEL (RFC 5546 §3.2.5) with Open-Xchange's two
+// extra conditions (docs/rules.md "Methods"): SEQUENCE ≥ the stored one, and the sender is the organizer or
 // its known SENT-BY (sender.go). A whole-event cancel keeps the event visible with
 // STATUS:CANCELLED; an instance cancel cancels that instance;
 // RANGE=THISANDFUTURE ends the series before it.
@@ -53,7 +53,7 @@ func applyCancel(in *Input) Result {
 // event's first known state (STATUS:CANCELLED), so an older REQUEST that
 // arrives later is outdated by RFC 5546 §2.1.5 instead of resurrecting the
 // meeting. Only the organizer's own mail does that: with no stored copy, no
-// SENT-BY is known (SPEC "Sender checks"). Otherwise nothing is stored and
+// SENT-BY is known (docs/rules.md "Sender checks"). Otherwise nothing is stored and
 // nobody is asked.
 func cancelUnknown(in *Input) Result {
 	m := in.Msg
@@ -75,7 +75,7 @@ func cancelUnknown(in *Input) Result {
 	return r
 }
 
-// cancelOrder: the seed applies a CANCEL whose SEQUENCE is equal to or
+// cancelOrder: imipd, as Open-Xchange, applies a CANCEL whose SEQUENCE is equal to or
 // greater than the stored one; an instance already cancelled at that
 // version is a duplicate.
 func cancelOrder(st *object, m *Message) (Result, bool) {

@@ -1,7 +1,7 @@
 package itip
 
 // applyCounter handles COUNTER (RFC 5546 §3.2.7) at the organizer: a
-// proposal from an attendee is always the organizer's decision (SPEC
+// proposal from an attendee is always the organizer's decision (docs/rules.md
 // "Policy": pending under every policy), so it becomes a pending item with
 // accept / decline.
 func applyCounter(in *Input) Result {
@@ -47,7 +47,7 @@ func applyDeclineCounter(in *Input) Result {
 
 // answersOlder reports whether a COUNTER or DECLINECOUNTER carries a lower
 // SEQUENCE than the stored component it refers to: it answers a version that
-// no longer exists (RFC 5546 §2.1.5, §3.2.7, §3.2.8; SPEC "Ordering").
+// no longer exists (RFC 5546 §2.1.5, §3.2.7, §3.2.8; docs/rules.md "Ordering and once-only").
 func answersOlder(st *object, m *Message) bool {
 	t := st.target(m.First().RecurrenceID)
 	if t == nil {

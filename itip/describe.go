@@ -100,7 +100,7 @@ type describer struct {
 // who names a party: "you" for the reader, else the common name and the
 // address ("Carol Example <carol@example.com>"), the address alone when
 // there is no name or the name is the address; a SENT-BY is a claim the
-// reader weighs (RFC 5545 §3.2.18; SPEC "Sender checks": "Sam on behalf of
+// reader weighs (RFC 5545 §3.2.18; docs/rules.md "Sender checks": "Sam on behalf of
 // Carol invites you").
 func (d *describer) who(p Party) string {
 	if p.Address == "" {

@@ -1,6 +1,6 @@
 // Package itip holds imipd's scheduling rules: iTIP (RFC 5546) as Open-Xchange
-// applies it (see ../shared/SPEC.md and the seed), with the ordering and sender
-// checks of the SPEC.
+// applies it, with stricter ordering and sender checks. docs/rules.md states
+// each rule in prose; comments cite its headings as docs/rules.md "Methods".
 //
 // The package is pure. Apply takes the stored object of one user, the incoming
 // iTIP message, who sent it, the user's policy and the current time, and returns
@@ -13,14 +13,14 @@
 //	validate.go RFC 5546 §3.2 restriction tables, RFC 5545 §3.3 values (intake)
 //	order.go    RFC 5546 §2.1.5 (SEQUENCE, DTSTAMP) and per-attendee REPLY order
 //	sender.go   RFC 6047 §3 / RFC 5546 §6.1 (who may send which method)
-//	policy.go   autoProcessIMip (seed), timeframe
+//	policy.go   docs/rules.md "Policy" (autoProcessIMip, timeframe)
 //	request.go  RFC 5546 §3.2.1 PUBLISH, §3.2.2 REQUEST
 //	reply.go    RFC 5546 §3.2.3 REPLY
 //	add.go      RFC 5546 §3.2.4 ADD
 //	cancel.go   RFC 5546 §3.2.5 CANCEL
 //	refresh.go  RFC 5546 §3.2.6 REFRESH
 //	counter.go  RFC 5546 §3.2.7 COUNTER, §3.2.8 DECLINECOUNTER
-//	outgoing.go SPEC "Outgoing mail teaches the calendar"
+//	outgoing.go docs/rules.md "Outgoing mail teaches the calendar"
 //	respond.go  the user's decisions on pending items
 //	attendee.go RFC 6638 §3.2.2.1 what an attendee's calendar app may change
 //	compare.go  RFC 5545 §3.3 property values compared by meaning

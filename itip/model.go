@@ -41,7 +41,7 @@ func (m Method) Valid() bool {
 // ToOrganizer reports whether m travels from an attendee to the organizer.
 func (m Method) ToOrganizer() bool { return m == Reply || m == Refresh || m == Counter }
 
-// Outcome is what was done with a message for one user (SPEC "Methods").
+// Outcome is what was done with a message for one user (docs/rules.md "Methods").
 type Outcome string
 
 // Outcomes, as written into the header.
@@ -167,12 +167,12 @@ func (m *Message) DTStamp() time.Time {
 }
 
 // NormAddr is address.Normalize: calendar addresses are compared in the one
-// canonical form (SPEC "Users and addresses"), "mailto:" of any case removed.
+// canonical form (docs/rules.md "Users and addresses"), "mailto:" of any case removed.
 func NormAddr(v string) string { return address.Normalize(v) }
 
 // ParseMessage normalises a decoded calendar into an iTIP message. methodParam
 // is the METHOD the transport claimed ("" if none); the object's own METHOD wins
-// (SPEC "iMIP detection").
+// (docs/rules.md "iMIP detection").
 func ParseMessage(cal *ical.Calendar) (*Message, error) {
 	return ParseMessageShared(cal, nil)
 }
@@ -220,7 +220,7 @@ func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
 		return nil, parseErr("no-component", "no VEVENT, VTODO, VJOURNAL or VFREEBUSY")
 	}
 	if m.Kind != ical.CompEvent {
-		// Recognised but not processed (SPEC: only VEVENT); no further checks.
+		// Recognised but not processed (docs/rules.md "iMIP detection": only VEVENT); no further checks.
 		return m, nil
 	}
 	sortInstances(m.Instances)

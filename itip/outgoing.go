@@ -6,12 +6,12 @@ import (
 	"github.com/emersion/go-ical"
 )
 
-// applyOutgoing teaches the calendar what the user sent (SPEC "Outgoing mail
+// applyOutgoing teaches the calendar what the user sent (docs/rules.md "Outgoing mail
 // teaches the calendar"): a local organizer's PUBLISH/REQUEST/ADD/CANCEL
 // updates the organizer's own copy, a local attendee's REPLY updates the
 // attendee's own PARTSTAT, a COUNTER is recorded. Nothing here touches anyone
 // else's calendar. The author must be the user or one of the user's
-// delegates (seed, "Working on behalf of").
+// delegates (docs/rules.md "Working on behalf of").
 func applyOutgoing(in *Input) Result {
 	m := in.Msg
 	if !in.User.Is(in.From) && !in.User.IsDelegate(in.From) {

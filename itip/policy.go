@@ -9,7 +9,7 @@ import (
 	"imipd/address"
 )
 
-// Policy is a user's autoProcessIMip setting (seed, "Automatic processing").
+// Policy is a user's autoProcessIMip setting (docs/rules.md "Policy").
 type Policy string
 
 // The three policies; the server default is Known.
@@ -28,9 +28,10 @@ func ParsePolicy(s string) (Policy, error) {
 	return "", fmt.Errorf("itip: policy %q: want always, known or never", s)
 }
 
-// ParseTimeframe parses the seed's timeframe syntax: space-separated numbers
+// ParseTimeframe parses the timeframe syntax (Open-Xchange's,
+// docs/rules.md "Policy"): space-separated numbers
 // with units W (weeks), D (days), h, m, s, ms, e.g. "4W" or "2D 1h 12ms".
-// Units are case-sensitive as in the seed except that "w" and "d" are
+// Units are case-sensitive as in Open-Xchange except that "w" and "d" are
 // accepted too; "m" is minutes and "ms" milliseconds.
 func ParseTimeframe(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
@@ -75,7 +76,7 @@ func ParseTimeframe(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// FormatTimeframe writes d in the seed's syntax ("4W", "2D 1h 12ms").
+// FormatTimeframe writes d in the timeframe syntax ("4W", "2D 1h 12ms").
 func FormatTimeframe(d time.Duration) string {
 	if d <= 0 {
 		return "0s"
@@ -101,7 +102,7 @@ func FormatTimeframe(d time.Duration) string {
 type User struct {
 	Address   string   // primary address, normalised
 	Aliases   []string // further addresses, normalised
-	Delegates []string // may act on the user's behalf (seed, "Working on behalf of")
+	Delegates []string // may act on the user's behalf (docs/rules.md "Working on behalf of")
 	Policy    Policy   // effective policy (the caller resolves the server default)
 	// Delimiter is the configured recipient delimiter (address.Base): the
 	// user's subaddresses are the user's own addresses. "" = none.
@@ -115,7 +116,7 @@ type User struct {
 // Is reports whether addr (normalised) is one of the user's calendar
 // addresses, or a subaddress of one: an invitation sent to
 // bob+team@example.test names ATTENDEE bob+team@example.test, and that is
-// Bob (SPEC "Users and addresses"). This gives a sender nothing it did not
+// Bob (docs/rules.md "Users and addresses"). This gives a sender nothing it did not
 // have: whoever writes ORGANIZER bob+x@ could as well write bob@.
 func (u *User) Is(addr string) bool {
 	if addr == "" {

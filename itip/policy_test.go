@@ -57,7 +57,7 @@ func TestCompareVersion(t *testing.T) {
 	}
 }
 
-// TestUserIs: a user's subaddresses are the user's (SPEC "Users and
+// TestUserIs: a user's subaddresses are the user's (docs/rules.md "Users and
 // addresses"), with the delimiter the filter configures.
 func TestUserIs(t *testing.T) {
 	for _, c := range []struct {

@@ -48,7 +48,7 @@ func asMethod(cal *ical.Calendar, m Method) *ical.Calendar {
 
 // refreshAnswer builds the REQUEST that answers requester's REFRESH from the
 // organizer's copy st: only the instances that include the requester, with
-// only what they may see (SPEC "Sender checks"; RFC 5546 §3.2.6).
+// only what they may see (docs/rules.md "Sender checks"; RFC 5546 §3.2.6).
 //
 //   - The master goes when the requester is on it. An override that does
 //     not list the requester is an instance the organizer took them off:

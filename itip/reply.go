@@ -11,7 +11,8 @@ import (
 
 // applyReply handles REPLY (RFC 5546 §3.2.3) at the organizer: only the
 // replying attendee's PARTSTAT and its parameters change; every other
-// property of the REPLY is dropped silently (seed, RFC 6047). A REPLY without
+// property of the REPLY is dropped silently (docs/rules.md
+// "Methods"; RFC 5546 §3.2.3). A REPLY without
 // ORGANIZER (Outlook) is matched by UID. An attendee not on the list is a
 // party crasher: a pending decision for the organizer.
 func applyReply(in *Input) Result {
@@ -41,7 +42,7 @@ func applyReply(in *Input) Result {
 			crasher = true
 			continue
 		}
-		// SPEC "Ordering": a REPLY to an older SEQUENCE answers a version
+		// docs/rules.md "Ordering and once-only": a REPLY to an older SEQUENCE answers a version
 		// that no longer exists.
 		if seq, _ := st.version(t); inst.Sequence < seq {
 			worst = min(worst, -1)
@@ -61,7 +62,7 @@ func applyReply(in *Input) Result {
 	}
 	desc := Describe(m, &in.User)
 	if crasher {
-		// Seed, "As organizer": the system cannot decide whether an uninvited
+		// docs/rules.md "User interaction", as organizer: imipd cannot decide whether an uninvited
 		// attendee belongs to the event.
 		r := result(NeedsAction, "party-crasher")
 		r.Pending = []PendingItem{{Kind: KindPartyCrasher, Reason: "party-crasher", RecurrenceID: m.First().RecurrenceID, Attendee: replier.Address, Summary: desc, Actions: ActionsFor(KindPartyCrasher)}}
@@ -187,8 +188,8 @@ func setAttendeeParams(o *object, inst *Instance, mp *ical.Prop, v vouch) bool {
 }
 
 // replyParams is the one rule for what an attendee's answer may change in
-// the organizer's copy of its ATTENDEE property (SPEC "Methods": REPLY; the
-// seed lets attendees edit their own parameters; RFC 5545 §3.8.4.1 lists
+// the organizer's copy of its ATTENDEE property (docs/rules.md "Methods": REPLY: as in
+// Open-Xchange, attendees edit their own parameters; RFC 5545 §3.8.4.1 lists
 // the ATTENDEE parameters). It returns stored's parameters with these taken
 // from reply, each only with a valid value:
 //
@@ -202,7 +203,7 @@ func setAttendeeParams(o *object, inst *Instance, mp *ical.Prop, v vouch) bool {
 //     only when the author is verified for the attendee (sender.go);
 //   - SENT-BY (§3.2.18), a mailto address, only when the attendee wrote the
 //     answer: a SENT-BY enters the organizer's copy only from the party's
-//     own mail (SPEC "Sender checks").
+//     own mail (docs/rules.md "Sender checks").
 //
 // Everything else (MEMBER and DIR, RFC 6638's SCHEDULE-* server
 // parameters, X- and unknown parameters) keeps its stored value, and so does

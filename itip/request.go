@@ -10,8 +10,8 @@ import (
 	"imipd/itip/ics"
 )
 
-// applyRequest handles PUBLISH (RFC 5546 §3.2.1, treated as REQUEST as in the
-// seed) and REQUEST (§3.2.2): a new invitation, an update, a reschedule, or an
+// applyRequest handles PUBLISH (RFC 5546 §3.2.1, treated as REQUEST as in
+// Open-Xchange, docs/rules.md "Methods") and REQUEST (§3.2.2): a new invitation, an update, a reschedule, or an
 // instance (RECURRENCE-ID) of a recurring event, possibly before its master.
 func applyRequest(in *Input) Result {
 	m := in.Msg
@@ -28,7 +28,7 @@ func applyRequest(in *Input) Result {
 	}
 	if st != nil {
 		if so := st.organizer(); so.Address != "" && so.Address != org.Address && !in.Force {
-			// SPEC "Sender checks": an organizer change is never
+			// docs/rules.md "Sender checks": an organizer change is never
 			// auto-applied (the same UID from another organizer is how
 			// forged updates look).
 			return held(in, "organizer-changed")
@@ -102,7 +102,7 @@ func newInvitation(in *Input) Result {
 		if p := userAttendee(c, &in.User); p != nil {
 			invited = true
 			if m.Method == Request {
-				// SPEC "Methods": a new invitation is stored with the user's
+				// docs/rules.md "Methods": a new invitation is stored with the user's
 				// PARTSTAT=NEEDS-ACTION until the user answers.
 				p.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
 			}
@@ -118,7 +118,7 @@ func newInvitation(in *Input) Result {
 	}
 	if !invited {
 		// The user is not on the attendee list: a forwarded invitation.
-		// Answering would make the user a party crasher (seed, "As attendee"),
+		// Answering would make the user a party crasher (docs/rules.md "User interaction"),
 		// so nothing is stored until the user decides.
 		r := result(NeedsAction, "not-invited")
 		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "not-invited", Summary: desc, Actions: ActionsFor(KindInvitation)}}
@@ -189,7 +189,7 @@ func updateRequest(in *Input, st *object) Result {
 	sortEvents(out, newObject(out))
 	desc := Describe(m, &in.User)
 	if len(resched) > 0 {
-		// SPEC "Methods": a reschedule resets the user's answer and asks again.
+		// docs/rules.md "Methods": a reschedule resets the user's answer and asks again.
 		r := result(NeedsAction, "rescheduled")
 		r.Cal = out
 		r.Obsolete = "rescheduled"
@@ -200,7 +200,7 @@ func updateRequest(in *Input, st *object) Result {
 	if len(unasked) > 0 && m.Method == Request {
 		// Components the user had no copy of (the series arriving after one
 		// of its instances, another instance): a new invitation
-		// (RFC 5546 §3.2.2, SPEC "Methods").
+		// (RFC 5546 §3.2.2, docs/rules.md "Methods").
 		r := result(NeedsAction, "invitation")
 		r.Cal = out
 		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "invitation", RecurrenceID: unasked[0], Summary: desc, Actions: ActionsFor(KindInvitation)}}
@@ -244,7 +244,7 @@ const (
 
 // keepPrivate carries the user's private data from the stored component old
 // (nil if none) into the incoming component nc. A reschedule is a change of
-// DTSTART, DTEND/DURATION, RRULE/RDATE/EXDATE, or of the user's ROLE (SPEC
+// DTSTART, DTEND/DURATION, RRULE/RDATE/EXDATE, or of the user's ROLE (docs/rules.md
 // "Methods"); it resets the user's PARTSTAT to NEEDS-ACTION, and when the
 // user had answered, the answer must be asked again (reasked).
 func keepPrivate(nc, old *ical.Component, zo, zn *ics.Zones, u *User, rid string) carried {
@@ -313,7 +313,7 @@ func roleOf(p *ical.Prop) string {
 	return "REQ-PARTICIPANT"
 }
 
-// timingChanged compares the properties that make a reschedule (SPEC
+// timingChanged compares the properties that make a reschedule (docs/rules.md
 // "Methods"): DTSTART, the end (DTEND or DURATION), RRULE, RDATE and
 // EXDATE, by meaning (compare.go).
 func timingChanged(a, b *ical.Component, za, zb *ics.Zones) bool {

@@ -12,7 +12,7 @@ import (
 	"imipd/itip/ics"
 )
 
-// Decision is a user's answer to a pending item (SPEC "Admin CLI": pending
+// Decision is a user's answer to a pending item (docs/rules.md "Admin CLI": pending
 // respond). Held items ("apply") are not decided here: the caller runs Apply
 // again with Input.Force, so the ordering rules still hold.
 type Decision struct {
@@ -24,7 +24,7 @@ type Decision struct {
 	Stored       *ical.Calendar // the user's current copy, nil if none
 	User         User
 	Now          time.Time
-	// SentBy is the delegate deciding on the user's behalf (seed, "Working
+	// SentBy is the delegate deciding on the user's behalf (docs/rules.md "Working
 	// on behalf of"), "" when the user decides. The messages sent carry it
 	// as SENT-BY of the user's ATTENDEE or ORGANIZER and as their Sender.
 	SentBy string
@@ -117,7 +117,7 @@ func answer(d Decision) (Result, error) {
 	var out *ical.Calendar
 	if d.Stored == nil {
 		// Not invited (forwarded invitation): answering adds the user, who
-		// becomes a party crasher at the organizer (seed, "As attendee").
+		// becomes a party crasher at the organizer (docs/rules.md "User interaction").
 		var comps []*ical.Component
 		for _, inst := range d.Msg.Instances {
 			comps = append(comps, cloneComp(inst.Comp))
@@ -135,9 +135,9 @@ func answer(d Decision) (Result, error) {
 	reply.Props.SetText(ical.PropProductID, ProdID)
 	reply.Props.SetText(ical.PropMethod, string(Reply))
 	var org string
-	// SPEC "Sender checks": the author of a REPLY is the answering
+	// docs/rules.md "Sender checks": the author of a REPLY is the answering
 	// attendee, so it comes from the user's address as the invitation
-	// named it (an alias or a subaddress, SPEC "Users and addresses"),
+	// named it (an alias or a subaddress, docs/rules.md "Users and addresses"),
 	// else the primary address; an organizer's check then finds it.
 	from := d.User.Address
 	// RFC 5546 §3.2.3: ORGANIZER is required (1) in every component of a
@@ -230,8 +230,8 @@ func (o *object) addOverride(rid string) error {
 	return nil
 }
 
-// addCrasher puts an uninvited attendee on the list (seed, "party
-// crasher"): the newcomer gets the event, the others an update.
+// addCrasher puts an uninvited attendee on the list (docs/rules.md "User
+// interaction"): the newcomer gets the event, the others an update.
 func addCrasher(d Decision) (Result, error) {
 	if d.Stored == nil {
 		return Result{}, fmt.Errorf("itip: event %s no longer stored", d.Msg.UID)

@@ -282,7 +282,7 @@ func TestGeneratedMessages(t *testing.T) {
 				}}},
 		},
 		{
-			// Organizer adds a party crasher (seed; RFC 5546 §3.2.2): REQUEST
+			// Organizer adds a party crasher (docs/rules.md "User interaction"; RFC 5546 §3.2.2): REQUEST
 			// to the newcomer and an update to the others.
 			name: "party-crasher-add",
 			run: func(t *testing.T) itip.Result {

@@ -21,15 +21,15 @@ import (
 const sabreDir = "../../shared/peer-cases/sabre"
 
 // sabreDeviations are the process cases where imipd deliberately disagrees
-// with sabre/vobject (../shared/peer-cases/sabre/README.md and the SPEC).
+// with sabre/vobject (../shared/peer-cases/sabre/README.md and docs/rules.md).
 // The test asserts that imipd does differ there, so a deviation that silently
 // disappears is noticed.
 var sabreDeviations = map[string]string{
 	"BrokerProcessMessageTest_02": "REQUEST without ORGANIZER: RFC 5546 §3.2.2 requires ORGANIZER, imipd rejects (missing-organizer); sabre replaces the object",
-	"BrokerProcessMessageTest_03": "CANCEL without ORGANIZER: RFC 5546 §3.2.5 requires ORGANIZER and the seed requires the sender to be the organizer; imipd rejects (missing-organizer)",
+	"BrokerProcessMessageTest_03": "CANCEL without ORGANIZER: RFC 5546 §3.2.5 requires ORGANIZER and imipd, as Open-Xchange, requires the sender to be the organizer; imipd rejects (missing-organizer)",
 	"BrokerProcessMessageTest_01": "REQUEST without ORGANIZER: RFC 5546 §3.2.2 requires ORGANIZER, imipd rejects (missing-organizer); sabre stores it",
-	"BrokerProcessReplyTest_05":   "party crasher: imipd makes it a pending decision for the organizer (seed, SPEC); sabre adds the attendee silently",
-	"BrokerProcessReplyTest_11":   "party crasher on a new exception: pending decision, not added silently (seed, SPEC)",
+	"BrokerProcessReplyTest_05":   "party crasher: imipd makes it a pending decision for the organizer (as Open-Xchange does); sabre adds the attendee silently",
+	"BrokerProcessReplyTest_11":   "party crasher on a new exception: pending decision, not added silently (as Open-Xchange does)",
 }
 
 func readMeta(t *testing.T, dir string) map[string]string {
@@ -52,7 +52,7 @@ var endEvent = regexp.MustCompile(`(?m)^END:VEVENT\r?$`)
 
 // stamp adds a DTSTAMP to components that lack one. sabre's fixtures omit it
 // although RFC 5546 §3.2 requires DTSTAMP in every method and imipd rejects
-// objects without it (SPEC "Bad input"; TestSabreMissingDTStamp checks that);
+// objects without it (docs/rules.md "Bad input"; TestSabreMissingDTStamp checks that);
 // stamping keeps the rules under test comparable.
 func stamp(s string) string {
 	if strings.Contains(s, "DTSTAMP") {

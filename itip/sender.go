@@ -6,7 +6,7 @@ import (
 	"github.com/emersion/go-ical"
 )
 
-// The sender rule (SPEC "Sender checks"; RFC 5545 §3.2.18 SENT-BY, RFC 5546
+// The sender rule (docs/rules.md "Sender checks"; RFC 5545 §3.2.18 SENT-BY, RFC 5546
 // §6.1 and RFC 6047 §3 on who may send which method). It is the only place
 // that decides whether a message's author may speak for a party.
 //

@@ -13,7 +13,7 @@ import (
 	"imipd/itip/ics"
 )
 
-// The sender rule (sender.go, SPEC "Sender checks") through Apply: who may
+// The sender rule (sender.go, docs/rules.md "Sender checks") through Apply: who may
 // speak for the organizer of a stored event, or for an attendee answering
 // the organizer.
 
@@ -195,7 +195,7 @@ func sentBysIn(cal *ical.Calendar, prop, addr string) []string {
 }
 
 // FuzzSenderRule checks the sender rule's promises whatever the addresses
-// (SPEC "Sender checks"): a stored event changes, or mail is sent about it,
+// (docs/rules.md "Sender checks"): a stored event changes, or mail is sent about it,
 // only when the author is the party itself or a SENT-BY the stored copy
 // already names for it (or, for the local user, a configured delegate); a
 // SENT-BY enters a stored copy only from the party's own message; a Sender

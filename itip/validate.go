@@ -23,7 +23,7 @@ import (
 //   - missing-organizer: ORGANIZER is "1" for PUBLISH (§3.2.1), REQUEST
 //     (§3.2.2), ADD (§3.2.4), CANCEL (§3.2.5) and DECLINECOUNTER (§3.2.8).
 //     REPLY, REFRESH and COUNTER need it too, but Outlook omits it in
-//     REPLY; the event is then found by UID (SPEC "Bad input").
+//     REPLY; the event is then found by UID (docs/rules.md "Bad input").
 //   - missing-attendee: ATTENDEE is "1" for REPLY (§3.2.3), REFRESH
 //     (§3.2.6) and "1+" for COUNTER (§3.2.7).
 //   - missing-dtstart: DTSTART is "1" for PUBLISH, REQUEST, ADD and COUNTER:

@@ -1,4 +1,4 @@
-// Command imipctl is imipd's admin CLI (SPEC "Admin CLI"). While the daemon
+// Command imipctl is imipd's admin CLI (docs/rules.md "Admin CLI"). While the daemon
 // runs, imipctl talks to it over the admin socket in the data directory
 // (bbolt allows one writer process); otherwise it opens the database itself.
 // The commands are in package filter/admin, so the output is the same

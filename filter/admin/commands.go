@@ -1,4 +1,4 @@
-// Package admin implements imipctl's commands (SPEC "Admin CLI") against
+// Package admin implements imipctl's commands (docs/rules.md "Admin CLI") against
 // a store, so the same code answers on the command line (store opened
 // directly) and on the daemon's admin socket (the daemon's open store): the
 // output is the same either way.
@@ -516,7 +516,7 @@ func (c *ctl) contacts(ctx context.Context, args []string) error {
 }
 
 // localUser creates the record of a user at a local domain on first use,
-// as delivery does (SPEC "Users and addresses"); others must be added first.
+// as delivery does (docs/rules.md "Users and addresses"); others must be added first.
 func (c *ctl) localUser(tx calstore.Tx, addr string) error {
 	_, err := tx.User(addr)
 	if errors.Is(err, calstore.ErrNotFound) && c.proc.IsLocal(calstore.Normalize(addr)) {

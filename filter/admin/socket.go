@@ -174,7 +174,7 @@ func (s *Server) handle(conn net.Conn) {
 	send(frame{Exit: &code, Error: msg})
 }
 
-// ExitCode maps a command's error to the exit status (SPEC "Interfaces").
+// ExitCode maps a command's error to the exit status (docs/rules.md "Interfaces").
 func ExitCode(err error) int {
 	var ue UsageError
 	switch {
