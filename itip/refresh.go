@@ -11,7 +11,7 @@ import (
 // applyRefresh handles REFRESH (RFC 5546 §3.2.6) at the organizer: an
 // attendee asking for the current event gets it back as REQUEST,
 // automatically; anyone else gets nothing and a pending item is recorded
-// (RFC 5546 §6.1.5, unauthorized REFRESH). The author must be the attendee
+// (RFC 5546 §6.1.6, unauthorized REFRESH). The author must be the attendee
 // or a SENT-BY known for them (atOrganizer, sender.go); the answer goes to
 // the attendee, never to a SENT-BY, after the gates, and carries only what
 // refreshAnswer lets the attendee see.
