@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,20 +98,59 @@ func TestBodyPipeSkippedWriteDoesNotWait(t *testing.T) {
 	}
 }
 
+// waitSignal is p.cond's locker in tests: the cond calls Unlock only as a
+// goroutine starts to wait on it (Read, Write and the rest lock p.mu
+// directly), so each Unlock tells that a side is now waiting, already
+// among those a Broadcast wakes.
+type waitSignal struct {
+	*sync.Mutex
+	waits chan struct{}
+}
+
+func (w waitSignal) Unlock() {
+	w.Mutex.Unlock()
+	select {
+	case w.waits <- struct{}{}:
+	default: // the test is not looking
+	}
+}
+
+// pipeWaits reports each wait on p's cond; set it before using p.
+func pipeWaits(p *bodyPipe) <-chan struct{} {
+	w := waitSignal{Mutex: &p.mu, waits: make(chan struct{}, 16)}
+	p.cond.L = w
+	return w.waits
+}
+
+// pipeWaiting waits until a side of the pipe waits on it.
+func pipeWaiting(t *testing.T, waits <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-waits:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no side of the pipe waits")
+	}
+}
+
+// pipeResult is what a side waiting on the pipe returned once woken.
+func pipeResult(t *testing.T, res <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-res:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiting side of the pipe was not woken")
+		return nil
+	}
+}
+
 func TestBodyPipeSkipDropsWhatIsOffered(t *testing.T) {
 	// The writer waits with a chunk offered; the reader asks to skip: the
 	// offered bytes are dropped up to the dash line, and the rest is read.
 	p := newBodyPipe()
+	waiting := pipeWaits(p)
 	done := writeAll(p, []byte("QUJD\r\nQUJD\r\n--b1--\r\n"), 1<<20)
-	for { // wait until the chunk is offered
-		p.mu.Lock()
-		offered := len(p.data) > 0
-		p.mu.Unlock()
-		if offered {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	pipeWaiting(t, waiting) // the chunk is offered
 	p.SkipToDash(true)
 	got, err := io.ReadAll(p)
 	if err != nil || string(got) != "--b1--\r\n" || <-done != nil {
@@ -122,10 +162,11 @@ func TestBodyPipeClose(t *testing.T) {
 	boom := errors.New("boom")
 	t.Run("closeRead ends a waiting write", func(t *testing.T) {
 		p := newBodyPipe()
+		waiting := pipeWaits(p)
 		done := writeAll(p, []byte("data"), 4)
-		time.Sleep(5 * time.Millisecond)
+		pipeWaiting(t, waiting)
 		p.closeRead(boom)
-		if err := <-done; !errors.Is(err, boom) {
+		if err := pipeResult(t, done); !errors.Is(err, boom) {
 			t.Fatalf("write: %v", err)
 		}
 		if _, err := p.Write([]byte("x")); !errors.Is(err, boom) {
@@ -137,12 +178,13 @@ func TestBodyPipeClose(t *testing.T) {
 	})
 	t.Run("closeWrite with an error ends a waiting read", func(t *testing.T) {
 		p := newBodyPipe()
+		waiting := pipeWaits(p)
 		read := make(chan error, 1)
 		go func() { _, err := p.Read(make([]byte, 4)); read <- err }()
-		time.Sleep(5 * time.Millisecond)
+		pipeWaiting(t, waiting)
 		p.closeWrite(boom)
 		p.closeWrite(nil) // the first close counts
-		if err := <-read; !errors.Is(err, boom) {
+		if err := pipeResult(t, read); !errors.Is(err, boom) {
 			t.Fatalf("read: %v", err)
 		}
 		if _, err := p.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {

@@ -542,14 +542,21 @@ func TestHealthzTimeout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits 2s")
 	}
+	// A check that is late even to notice: it returns only after the
+	// answer was given (or 5s after its deadline, making the answer late).
+	answered := make(chan struct{})
 	ready := func(ctx context.Context) error {
 		<-ctx.Done()
-		time.Sleep(100 * time.Millisecond) // a check that is late even to notice
+		select {
+		case <-answered:
+		case <-time.After(5 * time.Second):
+		}
 		return nil
 	}
 	e := newPushEnv(t, filter.HTTPOptions{Ready: ready})
 	start := time.Now()
 	resp, b := e.do(t, http.MethodGet, "/healthz", nil, false, nil)
+	close(answered)
 	if resp.StatusCode != 503 || !strings.Contains(string(b), "deadline") {
 		t.Errorf("%d %q", resp.StatusCode, b)
 	}

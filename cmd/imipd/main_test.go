@@ -14,6 +14,20 @@ import (
 	"imipd/filter/admin"
 )
 
+// startedHandler is run's log in tests: it closes started at the log line
+// "imipd started" and drops every record.
+type startedHandler struct{ started chan struct{} }
+
+func (h startedHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h startedHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h startedHandler) WithGroup(string) slog.Handler            { return h }
+func (h startedHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "imipd started" {
+		close(h.started)
+	}
+	return nil
+}
+
 // TestRunServesAndStops starts the daemon on loopback ports chosen by the
 // kernel, talks to it over the admin socket, then stops it as SIGTERM would:
 // run returns nil and the store is released.
@@ -25,23 +39,22 @@ func TestRunServesAndStops(t *testing.T) {
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	started := make(chan struct{})
+	go func() { done <- run(ctx, cfg, slog.New(startedHandler{started})) }()
+	// "imipd started" is logged once every listener listens: a connection
+	// waits in the backlog until it is served.
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("run returned before it started: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("imipd did not start within 10s")
+	}
 
 	var out bytes.Buffer
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out.Reset()
-		code, msg, err := admin.Call(context.Background(), cfg.AdminSocket(), []string{"user", "add", "bob@example.test"}, admin.LocalClient{}, &out)
-		if err == nil {
-			if code != 0 {
-				t.Fatalf("user add over the socket: %d %s", code, msg)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("admin socket never answered: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	code, msg, err := admin.Call(context.Background(), cfg.AdminSocket(), []string{"user", "add", "bob@example.test"}, admin.LocalClient{}, &out)
+	if err != nil || code != 0 {
+		t.Fatalf("user add over the socket: %d %s %v", code, msg, err)
 	}
 	// While the daemon runs, the database is locked to other processes.
 	if _, err := calstore.Open(cfg.DBPath(), calstore.Options{Timeout: 50 * time.Millisecond}); err == nil {
