@@ -15,10 +15,10 @@ import (
 	"imipd/itip/ics"
 )
 
-// Import loads calendar data into a user's calendar (docs/rules.md "Admin CLI": imipctl import):
-// the VEVENTs of the file are grouped by UID into one stored object each,
-// with the VTIMEZONEs they use. An existing object with the same UID is
-// replaced. It returns the number of events stored.
+// Import loads calendar data into a user's calendar (docs/rules.md "Admin CLI":
+// imipctl import): the VEVENTs of the file are grouped by UID into one stored
+// object each, with the VTIMEZONEs they use. An existing object with the same
+// UID is replaced. It returns the number of events stored.
 func (p *Processor) Import(ctx context.Context, user string, r io.Reader) (int, error) {
 	data, err := io.ReadAll(io.LimitReader(r, int64(storedLimits.MaxBytes)+1))
 	if err != nil {
@@ -113,9 +113,9 @@ func usedZones(tzs, comps []*ical.Component) []*ical.Component {
 	return out
 }
 
-// Export writes one VCALENDAR with every event of the user, overrides
-// included, each VTIMEZONE once (docs/rules.md "Admin CLI": imipctl export). An event whose
-// stored copy does not decode is left out and logged.
+// Export writes one VCALENDAR with every event of the user, overrides included,
+// each VTIMEZONE once (docs/rules.md "Admin CLI": imipctl export). An event
+// whose stored copy does not decode is left out and logged.
 func (p *Processor) Export(ctx context.Context, user string, w io.Writer) error {
 	var events []calstore.Event
 	err := p.Store.Read(ctx, func(tx calstore.Tx) error {

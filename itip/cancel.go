@@ -6,11 +6,11 @@ import (
 	"github.com/emersion/go-ical"
 )
 
-// applyCancel handles CANCEL (RFC 5546 §3.2.5) with Open-Xchange's two
-// extra conditions (docs/rules.md "Methods"): SEQUENCE ≥ the stored one, and the sender is the organizer or
-// its known SENT-BY (sender.go). A whole-event cancel keeps the event visible with
-// STATUS:CANCELLED; an instance cancel cancels that instance;
-// RANGE=THISANDFUTURE ends the series before it.
+// applyCancel handles CANCEL (RFC 5546 §3.2.5) with Open-Xchange's two extra
+// conditions (docs/rules.md "Methods"): SEQUENCE ≥ the stored one, and the
+// sender is the organizer or its known SENT-BY (sender.go). A whole-event
+// cancel keeps the event visible with STATUS:CANCELLED; an instance cancel
+// cancels that instance; RANGE=THISANDFUTURE ends the series before it.
 func applyCancel(in *Input) Result {
 	m := in.Msg
 	org := m.Organizer()

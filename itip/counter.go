@@ -46,8 +46,9 @@ func applyDeclineCounter(in *Input) Result {
 }
 
 // answersOlder reports whether a COUNTER or DECLINECOUNTER carries a lower
-// SEQUENCE than the stored component it refers to: it answers a version that
-// no longer exists (RFC 5546 §2.1.5, §3.2.7, §3.2.8; docs/rules.md "Ordering and once-only").
+// SEQUENCE than the stored component it refers to: it answers a version that no
+// longer exists (RFC 5546 §2.1.5, §3.2.7, §3.2.8; docs/rules.md "Ordering and
+// once-only").
 func answersOlder(st *object, m *Message) bool {
 	t := st.target(m.First().RecurrenceID)
 	if t == nil {

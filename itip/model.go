@@ -220,7 +220,8 @@ func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
 		return nil, parseErr("no-component", "no VEVENT, VTODO, VJOURNAL or VFREEBUSY")
 	}
 	if m.Kind != ical.CompEvent {
-		// Recognised but not processed (docs/rules.md "iMIP detection": only VEVENT); no further checks.
+		// Recognised but not processed (docs/rules.md "iMIP detection": only
+		// VEVENT); no further checks.
 		return m, nil
 	}
 	sortInstances(m.Instances)

@@ -32,8 +32,9 @@ func versionOutcome(cmp int) (Outcome, bool) {
 	return "", false
 }
 
-// replyStampKey keys the per-attendee REPLY order (docs/rules.md "Ordering and once-only"): the
-// attendee and, for a reply to one instance, its RECURRENCE-ID.
+// replyStampKey keys the per-attendee REPLY order (docs/rules.md "Ordering and
+// once-only"): the attendee and, for a reply to one instance, its
+// RECURRENCE-ID.
 func replyStampKey(attendee, rid string) string {
 	if rid == "" {
 		return attendee

@@ -42,8 +42,8 @@ func applyReply(in *Input) Result {
 			crasher = true
 			continue
 		}
-		// docs/rules.md "Ordering and once-only": a REPLY to an older SEQUENCE answers a version
-		// that no longer exists.
+		// docs/rules.md "Ordering and once-only": a REPLY to an older SEQUENCE
+		// answers a version that no longer exists.
 		if seq, _ := st.version(t); inst.Sequence < seq {
 			worst = min(worst, -1)
 			continue
@@ -62,8 +62,8 @@ func applyReply(in *Input) Result {
 	}
 	desc := Describe(m, &in.User)
 	if crasher {
-		// docs/rules.md "User interaction", as organizer: imipd cannot decide whether an uninvited
-		// attendee belongs to the event.
+		// docs/rules.md "User interaction", as organizer: imipd cannot decide
+		// whether an uninvited attendee belongs to the event.
 		r := result(NeedsAction, "party-crasher")
 		r.Pending = []PendingItem{{Kind: KindPartyCrasher, Reason: "party-crasher", RecurrenceID: m.First().RecurrenceID, Attendee: replier.Address, Summary: desc, Actions: ActionsFor(KindPartyCrasher)}}
 		r.Note = "party crasher: " + desc

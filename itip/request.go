@@ -11,8 +11,9 @@ import (
 )
 
 // applyRequest handles PUBLISH (RFC 5546 §3.2.1, treated as REQUEST as in
-// Open-Xchange, docs/rules.md "Methods") and REQUEST (§3.2.2): a new invitation, an update, a reschedule, or an
-// instance (RECURRENCE-ID) of a recurring event, possibly before its master.
+// Open-Xchange, docs/rules.md "Methods") and REQUEST (§3.2.2): a new
+// invitation, an update, a reschedule, or an instance (RECURRENCE-ID) of a
+// recurring event, possibly before its master.
 func applyRequest(in *Input) Result {
 	m := in.Msg
 	org := m.Organizer()
@@ -118,8 +119,8 @@ func newInvitation(in *Input) Result {
 	}
 	if !invited {
 		// The user is not on the attendee list: a forwarded invitation.
-		// Answering would make the user a party crasher (docs/rules.md "User interaction"),
-		// so nothing is stored until the user decides.
+		// Answering would make the user a party crasher (docs/rules.md "User
+		// interaction"), so nothing is stored until the user decides.
 		r := result(NeedsAction, "not-invited")
 		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "not-invited", Summary: desc, Actions: ActionsFor(KindInvitation)}}
 		r.Note = desc

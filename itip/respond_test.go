@@ -282,8 +282,9 @@ func TestGeneratedMessages(t *testing.T) {
 				}}},
 		},
 		{
-			// Organizer adds a party crasher (docs/rules.md "User interaction"; RFC 5546 §3.2.2): REQUEST
-			// to the newcomer and an update to the others.
+			// Organizer adds a party crasher (docs/rules.md "User interaction";
+			// RFC 5546 §3.2.2): REQUEST to the newcomer and an update to the
+			// others.
 			name: "party-crasher-add",
 			run: func(t *testing.T) itip.Result {
 				reply := `BEGIN:VCALENDAR

@@ -71,7 +71,8 @@ func TestCheckCorpus(t *testing.T) {
 	t.Logf("corpus: %d messages checked, %d with calendar data detected, %d of %d expected by the manifest", messages, detected, expected, len(want))
 }
 
-// TestProcessJSON pins the process -json shape scripts rely on (docs/rules.md "Interfaces").
+// TestProcessJSON pins the process -json shape scripts rely on (docs/rules.md
+// "Interfaces").
 func TestProcessJSON(t *testing.T) {
 	data := t.TempDir()
 	var out bytes.Buffer
