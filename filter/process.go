@@ -306,12 +306,18 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 	return rep, nil
 }
 
-func (p *Processor) now() time.Time {
+// Time is the Processor's clock: Now(), or time.Now when Now is nil. Every
+// decision that depends on the time reads it (or a clock passed down from
+// it), so that a test sets Now and controls them; I/O deadlines
+// (SetReadDeadline, dial and command timeouts) stay on the wall clock.
+func (p *Processor) Time() time.Time {
 	if p.Now != nil {
 		return p.Now()
 	}
 	return time.Now()
 }
+
+func (p *Processor) now() time.Time { return p.Time() }
 
 func (p *Processor) logger() *slog.Logger {
 	if p.Log != nil {

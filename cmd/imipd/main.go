@@ -162,7 +162,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	var outbox *filter.Outbox
 	if sc := cfg.Submission; sc.Address != "" {
 		outbox = filter.NewOutbox(db, filter.OutboxOptions{Address: sc.Address, Username: sc.Username, Password: sc.Password,
-			RequireTLS: sc.RequireTLS, DefaultZone: pc.DefaultZone}, log.With("component", "outbox"))
+			RequireTLS: sc.RequireTLS, DefaultZone: pc.DefaultZone, Now: proc.Now}, log.With("component", "outbox"))
 		proc.OnEnqueue = outbox.Kick
 	}
 
@@ -280,7 +280,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	aliveDone := make(chan struct{})
 	go func() {
 		defer close(aliveDone)
-		filter.KeepAlive(aliveCtx, db, filter.AliveInterval, time.Now, log)
+		filter.KeepAlive(aliveCtx, db, filter.AliveInterval, proc.Time, log)
 	}()
 	outboxCtx, stopOutbox := context.WithCancel(context.Background())
 	defer stopOutbox()

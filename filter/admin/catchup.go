@@ -176,11 +176,7 @@ type tally struct {
 }
 
 func (c *ctl) newTally() *tally {
-	now := time.Now()
-	if c.proc.Now != nil {
-		now = c.proc.Now()
-	}
-	return &tally{now: now, timeframe: c.proc.Cfg.Timeframe, counts: map[string]int{}}
+	return &tally{now: c.proc.Time(), timeframe: c.proc.Cfg.Timeframe, counts: map[string]int{}}
 }
 
 // processFile processes one message file for user as delivery would, once

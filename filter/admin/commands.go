@@ -259,7 +259,7 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 			case sub == "set" && err != nil:
 				return fmt.Errorf("user %s: %w", addr, err)
 			case sub == "add":
-				u = calstore.User{Address: addr, Created: time.Now().UTC()}
+				u = calstore.User{Address: addr, Created: c.proc.Time().UTC()}
 			}
 			if *policy != "" || sub == "add" {
 				u.Policy = *policy
@@ -520,7 +520,7 @@ func (c *ctl) contacts(ctx context.Context, args []string) error {
 func (c *ctl) localUser(tx calstore.Tx, addr string) error {
 	_, err := tx.User(addr)
 	if errors.Is(err, calstore.ErrNotFound) && c.proc.IsLocal(calstore.Normalize(addr)) {
-		return tx.PutUser(calstore.User{Address: calstore.Normalize(addr), Created: time.Now().UTC()})
+		return tx.PutUser(calstore.User{Address: calstore.Normalize(addr), Created: c.proc.Time().UTC()})
 	}
 	return err
 }
@@ -824,7 +824,7 @@ func (c *ctl) outbox(ctx context.Context, args []string) error {
 		if err != nil {
 			return usagef("outbox retry: %q is not an outbox id", rest[0])
 		}
-		if err := filter.RetryOutbox(ctx, c.store, id, time.Now()); err != nil {
+		if err := filter.RetryOutbox(ctx, c.store, id, c.proc.Time()); err != nil {
 			return fmt.Errorf("outbox %d: %w", id, err)
 		}
 		if c.proc.OnEnqueue != nil {
@@ -873,7 +873,7 @@ func (c *ctl) check(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	env := filter.Envelope{Transport: "cli", DryRun: true, Received: time.Now(), ForcedUser: *user, RcptsFromHeaders: *user == ""}
+	env := filter.Envelope{Transport: "cli", DryRun: true, Received: c.proc.Time(), ForcedUser: *user, RcptsFromHeaders: *user == ""}
 	rep, err := c.proc.Process(ctx, bytes.NewReader(raw), env)
 	if err != nil {
 		return err
@@ -933,7 +933,7 @@ func (c *ctl) process(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := c.proc.Process(ctx, bytes.NewReader(raw), filter.Envelope{Transport: "cli", ForcedUser: *user, Outgoing: *outgoing, MailFrom: *user, Received: time.Now()})
+	rep, err := c.proc.Process(ctx, bytes.NewReader(raw), filter.Envelope{Transport: "cli", ForcedUser: *user, Outgoing: *outgoing, MailFrom: *user, Received: c.proc.Time()})
 	if err != nil {
 		return err
 	}
