@@ -355,27 +355,7 @@ func (t *tx) PutEvent(user string, ev calstore.Event) error {
 		return err
 	}
 	what := fmt.Sprintf("put event %q of %s", ev.UID, r.primary)
-	if len(ev.History) > 0 {
-		entries := make([][]byte, 0, len(ev.History))
-		for _, h := range ev.History {
-			if h.Time.IsZero() {
-				h.Time = calstore.Now()
-			}
-			buf, err := encode(h)
-			if err != nil {
-				return err
-			}
-			entries = append(entries, buf)
-		}
-		if _, err := t.exec(what, `INSERT INTO history (user_id, uid, entry) SELECT $1, $2, unnest($3::bytea[])`, r.id, []byte(ev.UID), entries); err != nil {
-			return err
-		}
-		if _, err := t.exec(what, `DELETE FROM history WHERE user_id = $1 AND uid = $2 AND id <= (
-			SELECT id FROM history WHERE user_id = $1 AND uid = $2 ORDER BY id DESC OFFSET $3 LIMIT 1)`,
-			r.id, []byte(ev.UID), calstore.MaxHistory); err != nil {
-			return err
-		}
-	}
+	add := ev.History
 	ev.History = nil
 	if ev.Updated.IsZero() {
 		ev.Updated = calstore.Now()
@@ -387,13 +367,34 @@ func (t *tx) PutEvent(user string, ev calstore.Event) error {
 	if err != nil {
 		return err
 	}
-	if _, err := t.exec(what, `DELETE FROM deleted WHERE user_id = $1 AND uid = $2`, r.id, []byte(ev.UID)); err != nil {
-		return err
+	// The rest in one round trip (a pipeline of statements).
+	uid := []byte(ev.UID)
+	var b pgx.Batch
+	if len(add) > 0 {
+		entries := make([][]byte, 0, len(add))
+		for _, h := range add {
+			if h.Time.IsZero() {
+				h.Time = calstore.Now()
+			}
+			hb, err := encode(h)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, hb)
+		}
+		b.Queue(`INSERT INTO history (user_id, uid, entry) SELECT $1, $2, unnest($3::bytea[])`, r.id, uid, entries)
+		b.Queue(`DELETE FROM history WHERE user_id = $1 AND uid = $2 AND id <= (
+			SELECT id FROM history WHERE user_id = $1 AND uid = $2 ORDER BY id DESC OFFSET $3 LIMIT 1)`,
+			r.id, uid, calstore.MaxHistory)
 	}
-	_, err = t.exec(what, `INSERT INTO events (user_id, uid, change, data) VALUES ($1, $2, $3, $4)
+	b.Queue(`DELETE FROM deleted WHERE user_id = $1 AND uid = $2`, r.id, uid)
+	b.Queue(`INSERT INTO events (user_id, uid, change, data) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (user_id, uid) DO UPDATE SET change = EXCLUDED.change, data = EXCLUDED.data`,
-		r.id, []byte(ev.UID), int64(ev.Change), buf)
-	return err
+		r.id, uid, int64(ev.Change), buf)
+	if err := t.pt.SendBatch(t.ctx, &b).Close(); err != nil {
+		return t.dbErr(what, err)
+	}
+	return nil
 }
 
 // DeleteEvent implements calstore.Tx.
