@@ -507,6 +507,11 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 	return out, err
 }
 
+// userBatcher is a store with Batch per user (calstore/pgstore).
+type userBatcher interface {
+	BatchUser(ctx context.Context, user string, fn func(calstore.Tx) error) error
+}
+
 // errDryRun rolls back a dry run's transaction.
 var errDryRun = errors.New("dry run")
 
@@ -525,6 +530,11 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 		// the once-only check is inside, so a re-run sees its own group's
 		// writes. A dry run must roll back, so it takes a transaction alone.
 		write := p.Store.Batch
+		if ub, ok := p.Store.(userBatcher); ok {
+			// A store that batches per user (PostgreSQL): the user's
+			// deliveries share a transaction and its lock.
+			write = func(ctx context.Context, fn func(calstore.Tx) error) error { return ub.BatchUser(ctx, u.addr, fn) }
+		}
 		if env.DryRun {
 			write = p.Store.Write
 		}

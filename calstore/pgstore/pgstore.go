@@ -24,7 +24,9 @@
 //
 // Writes of different users run in parallel; two Writes that lock two
 // users in opposite orders deadlock, and PostgreSQL aborts one (Write
-// returns the error; Batch retries).
+// returns the error; Batch retries). BatchUser (batch.go) groups the
+// concurrent deliveries to one user into one transaction, so a big
+// meeting's replies share the organizer's lock and a commit.
 package pgstore
 
 import (
@@ -48,6 +50,7 @@ type Store struct {
 	pool     *pgxpool.Pool
 	closed   atomic.Bool
 	lastFail atomic.Pointer[failure]
+	batch    batcher
 }
 
 var _ calstore.Store = (*Store)(nil)
@@ -208,24 +211,10 @@ func (s *Store) Write(ctx context.Context, fn func(calstore.Tx) error) error {
 	return nil
 }
 
-// maxBatchTries bounds Batch's retries of a function PostgreSQL aborted
-// for a deadlock, a serialisation failure or a once-only key another
+// maxBatchTries bounds Batch's runs of a function PostgreSQL aborted for
+// a deadlock, a serialisation failure or a once-only key another
 // transaction committed first.
 const maxBatchTries = 3
-
-// Batch implements calstore.Store. Each call is its own transaction (the
-// database's group commit shares the WAL flushes of concurrent commits);
-// a deadlock, serialisation failure or once-only race is retried, and the
-// retried function sees what the other transaction committed.
-func (s *Store) Batch(ctx context.Context, fn func(calstore.Tx) error) error {
-	var err error
-	for range maxBatchTries {
-		if err = s.Write(ctx, fn); !retryable(err) {
-			return err
-		}
-	}
-	return err
-}
 
 // retryable reports whether err aborted a transaction that may succeed
 // when run again: a deadlock (40P01), a serialisation failure (40001), a

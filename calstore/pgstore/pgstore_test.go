@@ -205,3 +205,17 @@ func TestContribRole(t *testing.T) {
 		}
 	}
 }
+
+// userBatched is a Store whose Batch is BatchUser with one key: every
+// Batch call of the suite shares the per-user groups.
+type userBatched struct{ *pgstore.Store }
+
+func (s userBatched) Batch(ctx context.Context, fn func(calstore.Tx) error) error {
+	return s.BatchUser(ctx, "alice@example.test", fn)
+}
+
+// TestConformanceBatchUser runs the store suite with BatchUser's groups
+// (savepoints per call) in place of Batch.
+func TestConformanceBatchUser(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) calstore.Store { return userBatched{open(t)} })
+}
