@@ -219,3 +219,90 @@ func (s userBatched) Batch(ctx context.Context, fn func(calstore.Tx) error) erro
 func TestConformanceBatchUser(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) calstore.Store { return userBatched{open(t)} })
 }
+
+// TestCopy: a bbolt store copied into PostgreSQL and back dumps the same
+// at each step (imipctl migrate's check); a store that is not empty is
+// refused as the destination.
+func TestCopy(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	src, err := calstore.Open(filepath.Join(t.TempDir(), "src.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	err = src.Write(ctx, func(tx calstore.Tx) error {
+		for _, u := range []calstore.User{{Address: "alice@example.test", Aliases: []string{"al@example.test"}, Policy: "always", PasswordHash: "$2a$h", Created: t0},
+			{Address: "bob@example.test", Delegates: []string{"sec@example.test"}, Created: t0}} {
+			if err := tx.PutUser(u); err != nil {
+				return err
+			}
+		}
+		for i, uid := range []string{"e1", "e2\x00odd", "gone"} {
+			ev := calstore.Event{UID: uid, Data: []byte("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"), Updated: t0.Add(time.Duration(i) * time.Hour),
+				ReplyStamps: map[string]time.Time{"x@remote.test": t0}, History: []calstore.HistoryEntry{{Time: t0, MessageID: "<m@x>", Outcome: "applied"}, {Time: t0, Summary: "2nd"}}}
+			if err := tx.PutEvent("alice@example.test", ev); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteEvent("alice@example.test", "gone"); err != nil {
+			return err
+		}
+		for i, user := range []string{"bob@example.test", "alice@example.test", "bob@example.test"} {
+			if err := tx.AddLog(calstore.LogEntry{User: user, Key: fmt.Sprint("k", i), Time: t0, Outcome: "applied"}); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.AddPending(calstore.Pending{User: "alice@example.test", UID: "e1", Kind: "invitation", Status: "done", Created: t0, Updated: t0, Data: []byte("ICS")}); err != nil {
+			return err
+		}
+		if err := tx.AddContact(calstore.Contact{User: "bob@example.test", Address: "friend@remote.test", Name: "F", Source: "vcard"}); err != nil {
+			return err
+		}
+		o, err := tx.Enqueue(calstore.OutboxItem{From: "alice@example.test", To: []string{"x@remote.test"}, Body: []byte("B"), Created: t0})
+		if err != nil {
+			return err
+		}
+		o.Status, o.Attempts, o.Updated = calstore.OutboxSent, 1, t0
+		if err := tx.PutOutbox(o); err != nil {
+			return err
+		}
+		if err := tx.SetAlive(t0); err != nil {
+			return err
+		}
+		return tx.PutDowntimes([]calstore.Downtime{{From: t0, To: t0.Add(time.Hour)}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump := func(s calstore.Store) string {
+		t.Helper()
+		var b strings.Builder
+		if err := calstore.Dump(ctx, s, &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	pg := open(t)
+	if err := calstore.Copy(ctx, src, pg); err != nil {
+		t.Fatalf("Copy to PostgreSQL: %v", err)
+	}
+	want := dump(src)
+	if got := dump(pg); got != want {
+		t.Errorf("PostgreSQL copy dumps\n%s\nwant\n%s", got, want)
+	}
+	back, err := calstore.Open(filepath.Join(t.TempDir(), "back.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	if err := calstore.Copy(ctx, pg, back); err != nil {
+		t.Fatalf("Copy back to bbolt: %v", err)
+	}
+	if got := dump(back); got != want {
+		t.Errorf("copy back dumps\n%s\nwant\n%s", got, want)
+	}
+	if err := calstore.Copy(ctx, src, pg); !errors.Is(err, calstore.ErrExists) {
+		t.Errorf("Copy into a store with users: %v, want ErrExists", err)
+	}
+}

@@ -164,7 +164,7 @@ func (t *tx) Users() ([]calstore.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := make([]calstore.User, 0, len(recs))
+	var l []calstore.User // nil for none, as bbolt's
 	for _, rec := range recs {
 		var u calstore.User
 		if err := decode("user", rec, &u); err != nil {
@@ -321,7 +321,7 @@ func (t *tx) Events(user string) ([]calstore.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := make([]calstore.Event, 0, len(bufs))
+	var l []calstore.Event
 	for _, buf := range bufs {
 		var ev calstore.Event
 		if err := calstore.DecodeEvent(buf, &ev); err != nil {
@@ -597,7 +597,7 @@ func (t *tx) Log(user string, limit int) ([]calstore.LogEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := make([]calstore.LogEntry, 0, len(bufs))
+	var l []calstore.LogEntry
 	for _, buf := range bufs {
 		var e calstore.LogEntry
 		if err := decode("log entry", buf, &e); err != nil {

@@ -156,6 +156,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		_, err := io.WriteString(stdout, admin.Usage)
 		return err
 	}
+	if rest[0] == "migrate" {
+		return migrate(ctx, cfg, rest[1:], stdout)
+	}
 	if f, ok := stdin.(*os.File); ok && isPasswordCommand(rest) && len(rest) >= 3 && isTerminal(f) {
 		// Typed, not piped: ask, without echo.
 		if stdin, err = promptPassword(f, rest[len(rest)-1]); err != nil {
@@ -177,7 +180,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 			return err
 		}
 	}
-	if _, err := os.Stat(cfg.DBPath()); errors.Is(err, iofs.ErrNotExist) && !creates(rest) {
+	if _, err := os.Stat(cfg.DBPath()); errors.Is(err, iofs.ErrNotExist) && !creates(rest) && !cfg.Postgres() {
 		return fmt.Errorf("no store at %s (data_dir %s): name the configuration imipd runs with (-config FILE) or its data directory (-data DIR); \"imipctl user add\" creates a new store", cfg.DBPath(), cfg.DataDir)
 	}
 	if err := cfg.EnsureDataDir(); err != nil {

@@ -53,6 +53,7 @@ commands:
   process [-json] -user USER [-outgoing] FILE.eml
   scan [-json] [-timeframe D] -user USER MAILDIR
   catchup [-json] -maildirs TEMPLATE
+  migrate -to postgres|bbolt    (copy the store between bbolt and [store]'s database)
 `
 
 // UsageError is a wrong invocation: exit status 2.
