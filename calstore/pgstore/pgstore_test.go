@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -304,5 +305,72 @@ func TestCopy(t *testing.T) {
 	}
 	if err := calstore.Copy(ctx, src, pg); !errors.Is(err, calstore.ErrExists) {
 		t.Errorf("Copy into a store with users: %v, want ErrExists", err)
+	}
+}
+
+// TestSyncAcrossInstances: two instances write one user's events at once
+// while a sync-collection client asks the other instance for changes
+// since its last token, again and again: it misses no change (the counter
+// is advanced under the user's lock, so no lower value commits after a
+// higher one was read) and ends at the final counter.
+func TestSyncAcrossInstances(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDSN(t)
+	var ss [2]*pgstore.Store
+	for i := range ss {
+		s, err := pgstore.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ss[i] = s
+	}
+	if err := ss[0].Write(ctx, func(tx calstore.Tx) error { return tx.PutUser(calstore.User{Address: "alice@example.test"}) }); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				err := ss[w%2].Write(ctx, func(tx calstore.Tx) error {
+					return tx.PutEvent("alice@example.test", calstore.Event{UID: fmt.Sprintf("w%d-%d", w, i), Data: []byte("x")})
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	seen := map[string]bool{}
+	var token uint64
+	poll := func() {
+		t.Helper()
+		err := ss[1].Read(ctx, func(tx calstore.Tx) error {
+			cur, changed, _, err := tx.Changes("alice@example.test", token)
+			for _, uid := range changed {
+				seen[uid] = true
+			}
+			token = cur
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		poll()
+	}
+	poll()
+	if len(seen) != writers*each || token != writers*each {
+		t.Errorf("the client saw %d events, token %d; want %d and %d", len(seen), token, writers*each, writers*each)
 	}
 }
