@@ -161,7 +161,7 @@ func NewLMTPProxy(p *Processor, opt LMTPOptions, log *slog.Logger) *LMTPProxy {
 	}
 	log = log.With("transport", "lmtp")
 	l := &LMTPProxy{p: p, opt: opt, log: log, conns: newConnTable("LMTP", opt.MaxConnections, opt.MaxConnectionsPerPeer, log),
-		pool: newLMTPPool(opt.Forward, opt.Domain, opt.PoolSize, opt.PoolIdle)}
+		pool: newLMTPPool(opt.Forward, opt.Domain, opt.PoolSize, opt.PoolIdle, p.Time)}
 	srv := smtp.NewServer(smtp.BackendFunc(l.newSession))
 	srv.LMTP = true
 	srv.Domain = opt.Domain

@@ -46,6 +46,10 @@ type lmtpPool struct {
 	forward, domain string
 	size            int // idle connections kept; 0: no pooling
 	idle            time.Duration
+	// now is the Processor's clock, which decides how long a connection
+	// has been idle; the reaping timer runs on the wall clock and looks
+	// again when the oldest is not due by now.
+	now func() time.Time
 
 	mu     sync.Mutex
 	conns  []*downstream // idle, oldest first
@@ -53,8 +57,8 @@ type lmtpPool struct {
 	timer  *time.Timer // reaps idle connections while conns is not empty
 }
 
-func newLMTPPool(forward, domain string, size int, idle time.Duration) *lmtpPool {
-	return &lmtpPool{forward: forward, domain: domain, size: size, idle: idle}
+func newLMTPPool(forward, domain string, size int, idle time.Duration, now func() time.Time) *lmtpPool {
+	return &lmtpPool{forward: forward, domain: domain, size: size, idle: idle, now: now}
 }
 
 // get returns an idle connection that still looks alive, or a new one
@@ -73,7 +77,7 @@ func (p *lmtpPool) get() (*downstream, error) {
 		p.mu.Unlock()
 		// The server may have closed it (idle timeout, restart) or said
 		// something unasked (421): then it is not used.
-		if time.Since(d.idle) < p.idle && connAlive(d.conn) {
+		if p.now().Sub(d.idle) < p.idle && connAlive(d.conn) {
 			return d, nil
 		}
 		d.c.Close()
@@ -100,7 +104,7 @@ func (p *lmtpPool) dial() (*downstream, error) {
 // cap, or after close, it is ended instead.
 func (p *lmtpPool) put(d *downstream) {
 	d.used = true
-	d.idle = time.Now()
+	d.idle = p.now()
 	p.mu.Lock()
 	if p.closed || len(p.conns) >= p.size {
 		p.mu.Unlock()
@@ -117,7 +121,7 @@ func (p *lmtpPool) put(d *downstream) {
 // reap ends the connections idle for longer than p.idle, and runs again
 // when the oldest left is due.
 func (p *lmtpPool) reap() {
-	now := time.Now()
+	now := p.now()
 	p.mu.Lock()
 	k := 0
 	for k < len(p.conns) && now.Sub(p.conns[k].idle) >= p.idle {

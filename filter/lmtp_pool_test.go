@@ -214,8 +214,9 @@ func TestLMTPPoolCap(t *testing.T) {
 	wantOpened(t, e.ds, 4)
 }
 
-// Idle connections are closed after PoolIdle, and on Shutdown; with
-// pooling off, each upstream session closes its own.
+// Idle connections are closed once the Processor's clock passes PoolIdle
+// (not before), and on Shutdown; with pooling off, each upstream session
+// closes its own.
 func TestLMTPPoolCloses(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -223,7 +224,15 @@ func TestLMTPPoolCloses(t *testing.T) {
 		close func(e *lmtpEnv)
 		idle  int // idle connections after one delivery
 	}{
-		{"idle timeout", filter.LMTPOptions{PoolIdle: 50 * time.Millisecond}, func(*lmtpEnv) {}, 1},
+		{"idle timeout", filter.LMTPOptions{PoolIdle: time.Hour}, func(e *lmtpEnv) {
+			e.clock.set(lmtpNow.Add(time.Hour - time.Nanosecond))
+			filter.ReapLMTPPool(e.proxy)
+			if n := e.proxy.IdleDownstream(); n != 1 {
+				t.Errorf("idle downstream connections %d before PoolIdle, want 1", n)
+			}
+			e.clock.set(lmtpNow.Add(time.Hour))
+			filter.ReapLMTPPool(e.proxy)
+		}, 1},
 		{"shutdown", filter.LMTPOptions{}, func(e *lmtpEnv) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

@@ -180,6 +180,7 @@ func (s *lmtpDSSession) LMTPData(r io.Reader, status smtp.StatusCollector) error
 type lmtpEnv struct {
 	db    *calstore.DB
 	p     *filter.Processor
+	clock *testClock // the Processor's, at lmtpNow until set
 	ds    *lmtpDS
 	proxy *filter.LMTPProxy
 	addr  string // 127.0.0.1:PORT
@@ -226,8 +227,8 @@ func newLMTPEnvWith(t testing.TB, opt filter.LMTPOptions, tweak func(*filter.Con
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	e := &lmtpEnv{db: db, ds: newLMTPDownstream(t), serve: make(chan error, 1)}
-	e.p = &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return lmtpNow }}
+	e := &lmtpEnv{db: db, ds: newLMTPDownstream(t), serve: make(chan error, 1), clock: &testClock{t: lmtpNow}}
+	e.p = &filter.Processor{Store: db, Cfg: cfg, Now: e.clock.Now}
 	opt.Forward = e.ds.addr
 	e.start(t, opt)
 	return e

@@ -253,23 +253,25 @@ func obPut(t *testing.T, s calstore.Store, it calstore.OutboxItem) {
 	}
 }
 
-// obClock is the sender's clock in tests: it stands still until advanced.
-// It starts a minute ahead of the wall clock, by which the store stamps
-// what is enqueued, so that an item just enqueued is due.
-type obClock struct {
+// testClock is a clock for Processor.Now and OutboxOptions.Now in tests: it
+// stands still until set.
+type testClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func newObClock() *obClock { return &obClock{t: time.Now().Add(time.Minute).Round(0)} }
+// newObClock is the sender's clock in tests. It starts a minute ahead of
+// the wall clock, by which the store stamps what is enqueued, so that an
+// item just enqueued is due.
+func newObClock() *testClock { return &testClock{t: time.Now().Add(time.Minute).Round(0)} }
 
-func (c *obClock) Now() time.Time {
+func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *obClock) set(t time.Time) {
+func (c *testClock) set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = t
@@ -278,13 +280,13 @@ func (c *obClock) set(t time.Time) {
 // obWaitLimit bounds every wait for the sender; reaching it fails the test.
 const obWaitLimit = 10 * time.Second
 
-// obRunner is a running sender on an obClock. The sender signals the end
+// obRunner is a running sender on a testClock. The sender signals the end
 // of each round; tests wait on that signal, never on a sleep.
 type obRunner struct {
 	t     *testing.T
 	ob    *filter.Outbox
 	db    calstore.Store
-	clock *obClock
+	clock *testClock
 	stop  func() error // cancels Run and waits for it
 
 	mu   sync.Mutex
@@ -292,7 +294,7 @@ type obRunner struct {
 	done chan struct{} // closed at the end of the next round
 }
 
-// obStart starts a sender for db on a new obClock (o.Now is replaced).
+// obStart starts a sender for db on a new testClock (o.Now is replaced).
 func obStart(t *testing.T, db calstore.Store, o filter.OutboxOptions) *obRunner {
 	t.Helper()
 	r := &obRunner{t: t, db: db, clock: newObClock(), done: make(chan struct{})}
@@ -693,8 +695,9 @@ func TestOutboxServerDown(t *testing.T) {
 	it := obEnqueue(t, db, obReplyItem(false))
 	o := obOpts(obDeadAddr(t))
 	r := obStart(t, db, o)
+	r.roundAt(r.clock.Now())
 	for n := 1; n <= 3; n++ {
-		got := r.until(it.ID, fmt.Sprintf("attempted %d times", n), func(it calstore.OutboxItem) bool { return it.Attempts >= n })
+		got := obItem(t, db, it.ID) // as the last round left it
 		if got.Attempts != n || got.Status != calstore.OutboxQueued || !strings.Contains(got.LastError, "connect") {
 			t.Fatalf("server down, attempt %d: %+v", n, got)
 		}
