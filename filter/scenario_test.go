@@ -53,6 +53,7 @@ import (
 //	             attendees, calendar_bytes, ...), repeatable
 //	  generate   KIND N: the message is built by the test (giant inputs,
 //	             see scenario_gen_test.go) instead of read from message.eml
+//	  description  what the case is about, for the reader; not checked
 //
 // Every Process call is measured in process CPU time (getrusage, user+sys);
 // one message costing more than cpuBudget fails the case (issue 6: hostile
