@@ -3,10 +3,11 @@ package itip
 import (
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-ical"
+	"github.com/teambition/rrule-go"
 
 	"imipd/itip/ics"
 )
@@ -42,8 +43,8 @@ import (
 //     RRULE without a known FREQ (RFC 5545 §3.3.10); a VTIMEZONE without
 //     TZID, without STANDARD or DAYLIGHT, or with one of those lacking
 //     DTSTART, TZOFFSETTO or TZOFFSETFROM (RFC 5545 §3.6.5), or with an
-//     RRULE whose BYMONTHDAY exists in none of its months (February 30:
-//     the zone has no transition, and python-icalendar fails on it).
+//     RRULE that is not yearly or gives no onset in eight years (February
+//     30: the zone has no transition, and python-icalendar fails on it).
 //   - rrule-frequency: an RRULE or EXRULE with FREQ=SECONDLY or MINUTELY in
 //     an object that defines an event (PUBLISH, REQUEST, ADD, CANCEL,
 //     COUNTER). No calendar program invites to such a series; stored, one
@@ -189,8 +190,8 @@ func checkZone(c *ical.Component) error {
 				return parseErr("malformed", "VTIMEZONE %q: %s without %s (RFC 5545 §3.6.5)", tzid, o.Name, name)
 			}
 		}
-		if rr := o.Props.Get(ical.PropRecurrenceRule); rr != nil && noMonthDay(rr.Value) {
-			return parseErr("malformed", "VTIMEZONE %q: %s RRULE %q names no day of any month it names (RFC 5545 §3.3.10)", tzid, o.Name, rr.Value)
+		if rr := o.Props.Get(ical.PropRecurrenceRule); rr != nil && zoneRuleNever(propValue(o, ical.PropDateTimeStart), rr.Value) {
+			return parseErr("malformed", "VTIMEZONE %q: %s RRULE %q gives no yearly onset (RFC 5545 §3.6.5)", tzid, o.Name, rr.Value)
 		}
 	}
 	if n == 0 {
@@ -199,53 +200,36 @@ func checkZone(c *ical.Component) error {
 	return nil
 }
 
-// monthDays is the most days each month can have (February in a leap year).
-var monthDays = [12]int{31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
-
-// noMonthDay reports whether an observance's RRULE can never match because
-// its BYMONTHDAY names no day that exists in any month of its BYMONTH (all
-// months without one), as February 30 (RFC 5545 §3.3.10). Such a rule
-// gives the zone no transition at all: imipd's zone reader counts only the
-// DTSTART, and python-icalendar (caldav, khal) fails on the zone with an
-// IndexError, so one stored invitation broke a whole collection listing.
-func noMonthDay(rule string) bool {
-	var months, days []int
-	for _, part := range strings.Split(rule, ";") {
-		k, v, _ := strings.Cut(part, "=")
-		var dst *[]int
-		switch strings.ToUpper(strings.TrimSpace(k)) {
-		case "BYMONTH":
-			dst = &months
-		case "BYMONTHDAY":
-			dst = &days
-		default:
-			continue
-		}
-		for _, f := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil {
-				return false // not ours to judge: the zone reader refuses it
-			}
-			*dst = append(*dst, n)
-		}
+// zoneRuleNever reports whether an observance's RRULE is one no time zone
+// has (RFC 5545 §3.6.5, §3.3.10): not FREQ=YEARLY (imipd's zone reader
+// supports no other), values out of range (BYMONTH=13), or no onset in the
+// eight years from its DTSTART (February 30, a sixth Sunday, BYWEEKNO=54,
+// an UNTIL before DTSTART). Such a zone has no transition at all: imipd's
+// zone reader counts only the DTSTART, and python-icalendar (caldav, khal)
+// fails on it with an IndexError, so one stored invitation broke a whole
+// collection listing. The walk is bounded by the eight years.
+func zoneRuleNever(dtstart, rule string) bool {
+	start, err := time.Parse("20060102T150405", strings.TrimSuffix(strings.TrimSpace(dtstart), "Z"))
+	if err != nil {
+		return false // DTSTART's own check (bad-date) or the zone reader's
 	}
-	if len(days) == 0 {
-		return false
+	opt, err := rrule.StrToROption(strings.TrimSpace(rule))
+	if err != nil {
+		return false // not ours to judge: the zone reader refuses it
 	}
-	if len(months) == 0 {
-		months = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	if opt.Freq != rrule.YEARLY {
+		return true
 	}
-	for _, m := range months {
-		if m < 1 || m > 12 {
-			continue
-		}
-		for _, d := range days {
-			if d != 0 && d <= monthDays[m-1] && d >= -monthDays[m-1] {
-				return false
-			}
-		}
+	opt.Dtstart = start
+	if end := start.AddDate(8, 0, 0); opt.Until.IsZero() || opt.Until.After(end) {
+		opt.Until = end
 	}
-	return true
+	r, err := rrule.NewRRule(*opt)
+	if err != nil {
+		return true
+	}
+	_, ok := r.Iterator()()
+	return !ok
 }
 
 // sameProp reports whether a and b have the same value and parameters.

@@ -16,6 +16,9 @@ func TestValidate(t *testing.T) {
 		"DTSTART:20261201T090000Z\r\nDTEND:20261201T100000Z\r\nORGANIZER:mailto:a@remote.test\r\nATTENDEE:mailto:b@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
 	const zone = "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
 	edit := func(old, new string) string { return strings.Replace(request, old, new, 1) }
+	zoneRule := func(rule string) string {
+		return strings.Replace(zone, "TZOFFSETFROM:", "RRULE:"+rule+"\r\nTZOFFSETFROM:", 1)
+	}
 	addLine := func(line string) string { return edit("END:VEVENT", line+"\r\nEND:VEVENT") }
 	cases := []struct {
 		name, ics, reason string // reason "": accepted
@@ -57,6 +60,19 @@ func TestValidate(t *testing.T) {
 		{"vtimezone", edit("BEGIN:VEVENT", zone+"BEGIN:VEVENT"), ""},
 		{"empty vtimezone", edit("BEGIN:VEVENT", "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT"), "malformed"},
 		{"vtimezone without tzid", edit("BEGIN:VEVENT", strings.Replace(zone, "TZID:Europe/Berlin\r\n", "", 1)+"BEGIN:VEVENT"), "malformed"},
+		{"observance rule", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU")+"BEGIN:VEVENT"), ""},
+		{"observance rule, outlook 1601", edit("BEGIN:VEVENT", strings.Replace(zoneRule("FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10"), "19701025", "16010101", 1)+"BEGIN:VEVENT"), ""},
+		{"observance rule, ended", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU;UNTIL=19961027T010000Z")+"BEGIN:VEVENT"), ""},
+		// Rules no zone has: no transition at all, and python-icalendar
+		// (caldav, khal) fails on the zone (issue 13, attacks 5 and 10).
+		{"observance 30 february", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30")+"BEGIN:VEVENT"), "malformed"},
+		{"observance 31 april", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=31")+"BEGIN:VEVENT"), "malformed"},
+		{"observance sixth sunday", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYMONTH=4;BYDAY=-6SU")+"BEGIN:VEVENT"), "malformed"},
+		{"observance setpos 10", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYMONTH=2;BYDAY=SU;BYSETPOS=10")+"BEGIN:VEVENT"), "malformed"},
+		{"observance week 54", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYWEEKNO=54")+"BEGIN:VEVENT"), "malformed"},
+		{"observance month 13", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYMONTH=13")+"BEGIN:VEVENT"), "malformed"},
+		{"observance until before start", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU;UNTIL=19600101T000000Z")+"BEGIN:VEVENT"), "malformed"},
+		{"observance monthly", edit("BEGIN:VEVENT", zoneRule("FREQ=MONTHLY;BYMONTHDAY=1")+"BEGIN:VEVENT"), "malformed"},
 		{"observance without offset", edit("BEGIN:VEVENT", strings.Replace(zone, "TZOFFSETFROM:+0200\r\n", "", 1)+"BEGIN:VEVENT"), "malformed"},
 		{"rrule unknown freq", addLine("RRULE:FREQ=FORTNIGHTLY"), "malformed"},
 		{"secondly", addLine("RRULE:FREQ=SECONDLY;COUNT=1000000000"), "rrule-frequency"},
