@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -44,11 +45,11 @@ type connTable struct {
 	mu    sync.Mutex
 	seq   uint64
 	conns map[evictable]connEntry
-	peers map[string]int
+	peers map[netip.Addr]int
 }
 
 type connEntry struct {
-	peer string
+	peer netip.Addr
 	seq  uint64 // order of arrival: lower is older
 }
 
@@ -60,16 +61,25 @@ func newConnTable(what string, max, perPeer int, log *slog.Logger) *connTable {
 		perPeer = max
 	}
 	return &connTable{max: max, perPeer: perPeer, what: what, log: log,
-		conns: map[evictable]connEntry{}, peers: map[string]int{}}
+		conns: map[evictable]connEntry{}, peers: map[netip.Addr]int{}}
 }
 
 // peerKey is a connection's peer for the per-peer cap: its IP address, or
-// "unix".
-func peerKey(a net.Addr) string {
+// the zero Addr for a unix socket's (all one peer). A netip.Addr, not a
+// string: no allocation per connection.
+func peerKey(a net.Addr) netip.Addr {
 	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
+		return ta.AddrPort().Addr().Unmap()
 	}
-	return "unix"
+	return netip.Addr{}
+}
+
+// peerName is a peer for the log.
+func peerName(p netip.Addr) string {
+	if !p.IsValid() {
+		return "unix"
+	}
+	return p.String()
 }
 
 // add registers c, from remote, evicting the oldest idle connection when
@@ -78,12 +88,12 @@ func (t *connTable) add(c evictable, remote net.Addr) bool {
 	peer := peerKey(remote)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.peers[peer] >= t.perPeer && !t.evictOldest(peer) {
+	if t.peers[peer] >= t.perPeer && !t.evictOldest(peer, true) {
 		t.log.Warn(t.what+" connection refused: max_connections_per_peer reached, none idle",
 			"max_connections_per_peer", t.perPeer, "remote", remote.String())
 		return false
 	}
-	if len(t.conns) >= t.max && !t.evictOldest("") {
+	if len(t.conns) >= t.max && !t.evictOldest(netip.Addr{}, false) {
 		t.log.Warn(t.what+" connection refused: max_connections reached, none idle",
 			"max_connections", t.max, "remote", remote.String())
 		return false
@@ -94,23 +104,23 @@ func (t *connTable) add(c evictable, remote net.Addr) bool {
 	return true
 }
 
-// evictOldest closes the oldest idle connection (of peer, or of anyone
-// when peer is "") and forgets it.
-func (t *connTable) evictOldest(peer string) bool {
+// evictOldest closes the oldest idle connection (of peer when samePeer,
+// else of anyone) and forgets it.
+func (t *connTable) evictOldest(peer netip.Addr, samePeer bool) bool {
 	type cand struct {
 		c evictable
 		e connEntry
 	}
 	cands := make([]cand, 0, len(t.conns))
 	for c, e := range t.conns {
-		if peer == "" || e.peer == peer {
+		if !samePeer || e.peer == peer {
 			cands = append(cands, cand{c, e})
 		}
 	}
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.e.seq, b.e.seq) })
 	for _, x := range cands {
 		if x.c.evictIdle() {
-			t.log.Info(t.what+" idle connection closed to make room", "peer", x.e.peer)
+			t.log.Info(t.what+" idle connection closed to make room", "peer", peerName(x.e.peer))
 			t.removeLocked(x.c)
 			return true
 		}
