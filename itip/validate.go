@@ -4,10 +4,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-ical"
-	"github.com/teambition/rrule-go"
 
 	"imipd/itip/ics"
 )
@@ -190,7 +188,7 @@ func checkZone(c *ical.Component) error {
 				return parseErr("malformed", "VTIMEZONE %q: %s without %s (RFC 5545 §3.6.5)", tzid, o.Name, name)
 			}
 		}
-		if rr := o.Props.Get(ical.PropRecurrenceRule); rr != nil && zoneRuleNever(propValue(o, ical.PropDateTimeStart), rr.Value) {
+		if rr := o.Props.Get(ical.PropRecurrenceRule); rr != nil && ics.ZoneRuleNever(propValue(o, ical.PropDateTimeStart), rr.Value) {
 			return parseErr("malformed", "VTIMEZONE %q: %s RRULE %q gives no yearly onset (RFC 5545 §3.6.5)", tzid, o.Name, rr.Value)
 		}
 	}
@@ -198,38 +196,6 @@ func checkZone(c *ical.Component) error {
 		return parseErr("malformed", "VTIMEZONE %q without STANDARD or DAYLIGHT (RFC 5545 §3.6.5)", tzid)
 	}
 	return nil
-}
-
-// zoneRuleNever reports whether an observance's RRULE is one no time zone
-// has (RFC 5545 §3.6.5, §3.3.10): not FREQ=YEARLY (imipd's zone reader
-// supports no other), values out of range (BYMONTH=13), or no onset in the
-// eight years from its DTSTART (February 30, a sixth Sunday, BYWEEKNO=54,
-// an UNTIL before DTSTART). Such a zone has no transition at all: imipd's
-// zone reader counts only the DTSTART, and python-icalendar (caldav, khal)
-// fails on it with an IndexError, so one stored invitation broke a whole
-// collection listing. The walk is bounded by the eight years.
-func zoneRuleNever(dtstart, rule string) bool {
-	start, err := time.Parse("20060102T150405", strings.TrimSuffix(strings.TrimSpace(dtstart), "Z"))
-	if err != nil {
-		return false // DTSTART's own check (bad-date) or the zone reader's
-	}
-	opt, err := rrule.StrToROption(strings.TrimSpace(rule))
-	if err != nil {
-		return false // not ours to judge: the zone reader refuses it
-	}
-	if opt.Freq != rrule.YEARLY {
-		return true
-	}
-	opt.Dtstart = start
-	if end := start.AddDate(8, 0, 0); opt.Until.IsZero() || opt.Until.After(end) {
-		opt.Until = end
-	}
-	r, err := rrule.NewRRule(*opt)
-	if err != nil {
-		return true
-	}
-	_, ok := r.Iterator()()
-	return !ok
 }
 
 // sameProp reports whether a and b have the same value and parameters.

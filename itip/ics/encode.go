@@ -369,7 +369,8 @@ func (e *encoder) flushLine() error {
 // could not use anyway: of a property allowed once only the first (the one
 // imipd reads, Props.Get), DURATION beside DTEND (DTEND counts, as at
 // intake), components that may not nest where they stand, and a VTIMEZONE
-// observance without DTSTART, TZOFFSETTO or TZOFFSETFROM, then a VTIMEZONE
+// observance without DTSTART, TZOFFSETTO or TZOFFSETFROM or with a rule no
+// zone has (ZoneRuleNever: stored before intake refused it), then a VTIMEZONE
 // without TZID or observances (the TZID stays on the times; clients
 // resolve it by name). cal is not changed.
 func Escaped(cal *ical.Calendar) *ical.Calendar {
@@ -443,6 +444,10 @@ func escapedComp(c *ical.Component, depth int) (out *ical.Component, ok bool) {
 			if len(out.Props[name]) == 0 {
 				return out, false
 			}
+		}
+		if rr := c.Props.Get(ical.PropRecurrenceRule); rr != nil &&
+			ZoneRuleNever(c.Props.Get(ical.PropDateTimeStart).Value, rr.Value) {
+			return out, false
 		}
 	case ical.CompTimezone:
 		return out, len(out.Props[ical.PropTimezoneID]) > 0 && len(out.Children) > 0

@@ -174,3 +174,33 @@ func TestEscapedGoICalAccepts(t *testing.T) {
 		}
 	}
 }
+
+// Escaped leaves out a VTIMEZONE observance whose rule no zone has (stored
+// before intake refused it): python-icalendar (caldav, khal) fails on such
+// a zone with an IndexError, and the caldav library then cannot list the
+// collection at all (issue 13, attacks 5 and 10). The zone keeps its other
+// observances; a zone left with none goes; a real zone stays whole.
+func TestEscapedLeavesOutNeverZone(t *testing.T) {
+	const feb30 = "BEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nRRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\n"
+	const march = "BEGIN:DAYLIGHT\r\nDTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nEND:DAYLIGHT\r\n"
+	for _, c := range []struct {
+		name, obs       string
+		zone, std, dayl bool // what Escaped keeps
+	}{
+		{"never and real", feb30 + march, true, false, true},
+		{"never only", feb30, false, false, false},
+		{"real only", march, true, false, true},
+	} {
+		in := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VTIMEZONE\r\nTZID:Z\r\n" + c.obs + "END:VTIMEZONE\r\n" +
+			"BEGIN:VEVENT\r\nUID:u1\r\nDTSTAMP:20261125T100000Z\r\nDTSTART;TZID=Z:20261201T100000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+		var buf bytes.Buffer
+		if err := ical.NewEncoder(&buf).Encode(Escaped(mustDecode(t, in))); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		out := buf.String()
+		if strings.Contains(out, "BEGIN:VTIMEZONE") != c.zone || strings.Contains(out, "BYMONTHDAY=30") != c.std ||
+			strings.Contains(out, "BEGIN:DAYLIGHT") != c.dayl || !strings.Contains(out, "UID:u1") {
+			t.Errorf("%s: Escaped gave\n%s", c.name, out)
+		}
+	}
+}

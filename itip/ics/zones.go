@@ -828,3 +828,37 @@ func propValue(c *ical.Component, name string) string {
 	}
 	return ""
 }
+
+// ZoneRuleNever reports whether an observance's RRULE is one no time zone
+// has (RFC 5545 §3.6.5, §3.3.10): not FREQ=YEARLY (imipd's zone reader
+// supports no other), values out of range (BYMONTH=13), or no onset in the
+// eight years from its DTSTART (February 30, a sixth Sunday, BYWEEKNO=54,
+// an UNTIL before DTSTART). Such a zone has no transition at all: imipd's
+// zone reader counts only the DTSTART, and python-icalendar (caldav, khal)
+// fails on it with an IndexError, so one stored invitation broke a whole
+// collection listing. The walk is bounded by the eight years. Intake
+// refuses such a zone (itip's validate); Escaped leaves such an
+// observance out of what CalDAV serves (data stored before that rule).
+func ZoneRuleNever(dtstart, rule string) bool {
+	start, err := time.Parse("20060102T150405", strings.TrimSuffix(strings.TrimSpace(dtstart), "Z"))
+	if err != nil {
+		return false // DTSTART's own check (bad-date) or the zone reader's
+	}
+	opt, err := rrule.StrToROption(strings.TrimSpace(rule))
+	if err != nil {
+		return false // not ours to judge: the zone reader refuses it
+	}
+	if opt.Freq != rrule.YEARLY {
+		return true
+	}
+	opt.Dtstart = start
+	if end := start.AddDate(8, 0, 0); opt.Until.IsZero() || opt.Until.After(end) {
+		opt.Until = end
+	}
+	r, err := rrule.NewRRule(*opt)
+	if err != nil {
+		return true
+	}
+	_, ok := r.Iterator()()
+	return !ok
+}
