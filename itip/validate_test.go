@@ -72,6 +72,8 @@ func TestValidate(t *testing.T) {
 		{"observance week 54", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYWEEKNO=54")+"BEGIN:VEVENT"), "malformed"},
 		{"observance month 13", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYMONTH=13")+"BEGIN:VEVENT"), "malformed"},
 		{"observance until before start", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU;UNTIL=19600101T000000Z")+"BEGIN:VEVENT"), "malformed"},
+		{"observance count 0", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;COUNT=0")+"BEGIN:VEVENT"), "malformed"},
+		{"observance count 1", edit("BEGIN:VEVENT", zoneRule("FREQ=YEARLY;COUNT=1")+"BEGIN:VEVENT"), ""},
 		{"observance monthly", edit("BEGIN:VEVENT", zoneRule("FREQ=MONTHLY;BYMONTHDAY=1")+"BEGIN:VEVENT"), "malformed"},
 		{"observance without offset", edit("BEGIN:VEVENT", strings.Replace(zone, "TZOFFSETFROM:+0200\r\n", "", 1)+"BEGIN:VEVENT"), "malformed"},
 		{"rrule unknown freq", addLine("RRULE:FREQ=FORTNIGHTLY"), "malformed"},

@@ -833,7 +833,7 @@ func propValue(c *ical.Component, name string) string {
 // has (RFC 5545 §3.6.5, §3.3.10): not FREQ=YEARLY (imipd's zone reader
 // supports no other), values out of range (BYMONTH=13), or no onset in the
 // eight years from its DTSTART (February 30, a sixth Sunday, BYWEEKNO=54,
-// an UNTIL before DTSTART). Such a zone has no transition at all: imipd's
+// an UNTIL before DTSTART, COUNT=0). Such a zone has no transition at all: imipd's
 // zone reader counts only the DTSTART, and python-icalendar (caldav, khal)
 // fails on it with an IndexError, so one stored invitation broke a whole
 // collection listing. The walk is bounded by the eight years. Intake
@@ -850,6 +850,11 @@ func ZoneRuleNever(dtstart, rule string) bool {
 	}
 	if opt.Freq != rrule.YEARLY {
 		return true
+	}
+	for _, part := range strings.Split(strings.ToUpper(rule), ";") {
+		if k, v, _ := strings.Cut(part, "="); strings.TrimSpace(k) == "COUNT" && strings.Trim(strings.TrimSpace(v), "0") == "" {
+			return true // COUNT=0: no onset (rrule-go reads it as no COUNT)
+		}
 	}
 	opt.Dtstart = start
 	if end := start.AddDate(8, 0, 0); opt.Until.IsZero() || opt.Until.After(end) {
