@@ -113,6 +113,28 @@ func usedZones(tzs, comps []*ical.Component) []*ical.Component {
 	return out
 }
 
+// servableZone is tz without the observances whose rule no zone has
+// (ics.ZoneRuleNever: stored before intake refused them; python-icalendar
+// fails on the whole file over one), nil when none is left. The events keep
+// their TZID, which calendar apps then resolve by name, as for CalDAV
+// (ics.Escaped).
+func servableZone(tz *ical.Component) *ical.Component {
+	var keep []*ical.Component
+	for _, o := range tz.Children {
+		rr, dt := o.Props.Get(ical.PropRecurrenceRule), o.Props.Get(ical.PropDateTimeStart)
+		if rr != nil && dt != nil && ics.ZoneRuleNever(dt.Value, rr.Value) {
+			continue
+		}
+		keep = append(keep, o)
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	out := *tz
+	out.Children = keep
+	return &out
+}
+
 // Export writes one VCALENDAR with every event of the user, overrides included,
 // each VTIMEZONE once (docs/rules.md "Admin CLI": imipctl export). An event
 // whose stored copy does not decode is left out and logged.
@@ -144,7 +166,9 @@ func (p *Processor) Export(ctx context.Context, user string, w io.Writer) error 
 			switch c.Name {
 			case ical.CompTimezone:
 				if p := c.Props.Get(ical.PropTimezoneID); p != nil && tz[p.Value] == nil {
-					tz[p.Value] = c
+					if z := servableZone(c); z != nil {
+						tz[p.Value] = z
+					}
 				}
 			default:
 				comps = append(comps, c)
