@@ -174,11 +174,20 @@ type guardedClient struct {
 func (g guardedClient) ReadFile(p string) ([]byte, error) {
 	switch {
 	case p == "-" && g.a.stdin,
-		p != "-" && p == g.a.file,
-		g.a.listed[p]:
+		p != "-" && p == g.a.file:
 		return g.Client.ReadFile(p)
+	case g.a.listed[p]:
+		return g.Client.ReadMessage(p)
 	}
 	return nil, errNotNamed("read", p)
+}
+
+// ReadMessage reads only a file listed before.
+func (g guardedClient) ReadMessage(p string) ([]byte, error) {
+	if !g.a.listed[p] {
+		return nil, errNotNamed("read", p)
+	}
+	return g.Client.ReadMessage(p)
 }
 
 func (g guardedClient) ReadDir(p string) ([]FileInfo, error) {
@@ -187,7 +196,7 @@ func (g guardedClient) ReadDir(p string) ([]FileInfo, error) {
 	}
 	files, err := g.Client.ReadDir(p)
 	for _, f := range files {
-		if f.Name != "" && !strings.ContainsAny(f.Name, "/\\") && f.Name != "." && f.Name != ".." {
+		if !f.Symlink && f.Name != "" && !strings.ContainsAny(f.Name, "/\\") && f.Name != "." && f.Name != ".." {
 			g.a.listed[path.Join(p, f.Name)] = true
 		}
 	}

@@ -33,6 +33,13 @@ func (r *recordingClient) ReadFile(p string) ([]byte, error) {
 	return r.LocalClient.ReadFile(p)
 }
 
+func (r *recordingClient) ReadMessage(p string) ([]byte, error) {
+	r.mu.Lock()
+	r.seen = append(r.seen, "read "+p)
+	r.mu.Unlock()
+	return r.LocalClient.ReadMessage(p)
+}
+
 func (r *recordingClient) ReadDir(p string) ([]FileInfo, error) {
 	r.mu.Lock()
 	r.seen = append(r.seen, "list "+p)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"path"
 	"regexp"
 	"slices"
@@ -64,7 +65,7 @@ func (c *ctl) catchup(ctx context.Context, args []string) error {
 			}
 			for i, f := range list {
 				c.client.Progress("catchup %s: %d/%d", u.Address, i+1, len(list))
-				if f.received.Before(since) {
+				if f.received.Before(since) && !f.symlink {
 					continue
 				}
 				files++
@@ -129,20 +130,29 @@ func withoutDowntimes(cur, done []calstore.Downtime) []calstore.Downtime {
 type maildirMessage struct {
 	path     string
 	received time.Time
+	symlink  bool // a symbolic link (the file, or its cur/ or new/): skipped, never read
 }
 
 // maildirMessages lists a Maildir's new/ and cur/ messages, oldest first;
-// found is false when it has neither.
+// found is false when it has neither. A cur/ or new/ that is a symbolic
+// link is not listed but is one entry with symlink set, as is a message
+// file that is one: root must not read another user's mail through a
+// link that user planted.
 func (c *ctl) maildirMessages(dir string) (list []maildirMessage, found bool) {
 	for _, sub := range []string{"cur", "new"} {
 		d := path.Join(dir, sub)
 		files, err := c.client.ReadDir(d)
+		if isSymlinkErr(err) {
+			found = true
+			list = append(list, maildirMessage{path: d, symlink: true})
+			continue
+		}
 		if err != nil {
 			continue
 		}
 		found = true
 		for _, f := range files {
-			list = append(list, maildirMessage{path.Join(d, f.Name), maildirTime(f)})
+			list = append(list, maildirMessage{path.Join(d, f.Name), maildirTime(f), f.Symlink})
 		}
 	}
 	sortMessages(list)
@@ -169,6 +179,7 @@ type tally struct {
 	now                  time.Time     // for the timeframe
 	timeframe            time.Duration // 0: none
 	skipped, gone, plain int           // older than the timeframe; moved meanwhile; without calendar data
+	symlinks             int           // symbolic links, not followed
 	repeats              int           // processed before: nothing done again
 	hint                 string        // what includes the older messages
 	counts               map[string]int
@@ -183,11 +194,20 @@ func (c *ctl) newTally() *tally {
 // only, unless it is older than the timeframe; a file gone meanwhile
 // (delivered and moved: the live path has it) is passed over.
 func (c *ctl) processFile(ctx context.Context, transport, user string, f maildirMessage, t *tally) error {
+	if f.symlink {
+		t.symlinks++
+		c.logger().Warn(transport+": symbolic link not followed", "user", user, "path", f.path)
+		return nil
+	}
 	if tf := c.proc.Cfg.Timeframe; tf > 0 && t.now.Sub(f.received) > tf {
 		t.skipped++
 		return nil
 	}
-	raw, err := c.client.ReadFile(f.path)
+	raw, err := c.client.ReadMessage(f.path)
+	if isSymlinkErr(err) {
+		f.symlink = true // made a link after it was listed
+		return c.processFile(ctx, transport, user, f, t)
+	}
 	if err != nil {
 		t.gone++
 		return nil
@@ -221,6 +241,14 @@ func (c *ctl) processFile(ctx context.Context, transport, user string, f maildir
 	return nil
 }
 
+// logger is the processor's logger.
+func (c *ctl) logger() *slog.Logger {
+	if c.proc.Log != nil {
+		return c.proc.Log
+	}
+	return slog.Default()
+}
+
 // String is the summary: "N older than the timeframe, N without calendar
 // data, N <outcome>..." (outcomes sorted).
 func (t *tally) String() string {
@@ -240,6 +268,9 @@ func (t *tally) String() string {
 	s += fmt.Sprintf(", %d without calendar data", t.plain)
 	if t.gone > 0 {
 		s += fmt.Sprintf(", %d gone meanwhile", t.gone)
+	}
+	if t.symlinks > 0 {
+		s += fmt.Sprintf(", %d symbolic links not followed", t.symlinks)
 	}
 	if t.repeats > 0 {
 		s += fmt.Sprintf(", %d already processed", t.repeats)

@@ -78,7 +78,8 @@ type Env struct {
 // direct one; on the admin socket the daemon asks imipctl over the socket.
 type Client interface {
 	ReadFile(path string) ([]byte, error)    // "-" is standard input
-	ReadDir(path string) ([]FileInfo, error) // a directory's regular files
+	ReadDir(path string) ([]FileInfo, error) // a directory's regular files and symbolic links; not through a link
+	ReadMessage(path string) ([]byte, error) // a file ReadDir listed, not through a symbolic link
 	Progress(format string, a ...any)        // a transient status line; no-op when not on a terminal
 }
 
@@ -87,6 +88,7 @@ type FileInfo struct {
 	Name    string    `json:"name"`
 	ModTime time.Time `json:"mtime"`
 	Size    int64     `json:"size"`
+	Symlink bool      `json:"symlink,omitempty"` // a symbolic link: listed to be counted, never read
 }
 
 type ctl struct {
@@ -993,7 +995,7 @@ func (c *ctl) scan(ctx context.Context, args []string) error {
 			return fmt.Errorf("scan %s: %w", rest[0], err)
 		}
 		for _, f := range list {
-			files = append(files, maildirMessage{path.Join(rest[0], f.Name), maildirTime(f)})
+			files = append(files, maildirMessage{path.Join(rest[0], f.Name), maildirTime(f), f.Symlink})
 		}
 		sortMessages(files)
 	}

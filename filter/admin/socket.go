@@ -35,6 +35,7 @@ import (
 type frame struct {
 	Args   []string   `json:"args,omitempty"`
 	Read   string     `json:"read,omitempty"`
+	Msg    bool       `json:"msg,omitempty"` // Read is a listed message file: ReadMessage
 	Data   []byte     `json:"data,omitempty"`
 	List   string     `json:"list,omitempty"`
 	Files  []FileInfo `json:"files,omitempty"`
@@ -211,6 +212,11 @@ func (r *remoteClient) ReadFile(path string) ([]byte, error) {
 	return resp.Data, err
 }
 
+func (r *remoteClient) ReadMessage(path string) ([]byte, error) {
+	resp, err := r.ask(frame{Read: path, Msg: true}, path)
+	return resp.Data, err
+}
+
 func (r *remoteClient) ReadDir(path string) ([]FileInfo, error) {
 	resp, err := r.ask(frame{List: path}, path)
 	return resp.Files, err
@@ -254,7 +260,11 @@ func Call(ctx context.Context, path string, args []string, client Client, out io
 		case f.Exit != nil:
 			return *f.Exit, f.Error, nil
 		case f.Read != "":
-			data, err := client.ReadFile(f.Read)
+			read := client.ReadFile
+			if f.Msg {
+				read = client.ReadMessage
+			}
+			data, err := read(f.Read)
 			resp := frame{Data: data}
 			if err != nil {
 				resp = frame{Error: err.Error()}
