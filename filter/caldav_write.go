@@ -255,6 +255,14 @@ func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *i
 	if newUID != uid {
 		return ev, forbidden("the UID %q does not match the resource's UID %q", newUID, uid)
 	}
+	for _, c := range cal.Children {
+		if c.Name != ical.CompEvent {
+			continue
+		}
+		if err := itip.CheckEventComponents(c); err != nil {
+			return ev, precondition(preValidData, err)
+		}
+	}
 	if organizedBy(stored, &u) {
 		return ev, forbidden(organizerRefusal)
 	}

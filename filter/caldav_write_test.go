@@ -71,6 +71,7 @@ func TestCalDAVPutValidatedBeforeWrite(t *testing.T) {
 		fmt.Fprintf(&manyAlarms, "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT%dM\r\nEND:VALARM\r\n", i+1)
 	}
 	big := "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\n" + strings.Repeat("X-PAD:"+strings.Repeat("y", 70)+"\r\n", 15000) + "END:VALARM\r\n"
+	nestedAlarm := "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VALARM\r\n"
 	tests := []struct {
 		name, body, ctype string
 		code              int
@@ -83,6 +84,8 @@ func TestCalDAVPutValidatedBeforeWrite(t *testing.T) {
 		{"1,001 VALARMs", withAlarm(manyAlarms.String()), "text/calendar", 403, "valid-calendar-data"},
 		{"over calendar_bytes", withAlarm(big), "text/calendar", 413, "max-resource-size"},
 		{"a parameter without a value", withAlarm("BEGIN:VALARM\r\nX;A=b\r\nEND:VALARM\r\n"), "text/calendar", 403, "valid-calendar-data"},
+		{"a VALARM inside a VALARM", withAlarm(nestedAlarm), "text/calendar", 403, "valid-calendar-data"},
+		{"the same, answering ACCEPTED", accept(withAlarm(nestedAlarm)), "text/calendar", 403, "valid-calendar-data"},
 		{"not text/calendar", accept(data), "text/plain", 403, "supported-calendar-data"},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,7 @@
 package itip
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -37,7 +38,8 @@ import (
 //     RRULE) given twice with different values or parameters, so that
 //     imipd and a calendar app could read different ones (the same line
 //     twice, as sabre/vobject's fixtures have it, is harmless); a
-//     component other than VALARM inside a VEVENT (RFC 5545 §3.6.1); an
+//     component other than VALARM inside a VEVENT (RFC 5545 §3.6.1), any
+//     inside a VALARM (§3.6.6); an
 //     RRULE without a known FREQ (RFC 5545 §3.3.10); a VTIMEZONE without
 //     TZID, without STANDARD or DAYLIGHT, or with one of those lacking
 //     DTSTART, TZOFFSETTO or TZOFFSETFROM (RFC 5545 §3.6.5), or with an
@@ -103,6 +105,21 @@ var dateProps = []string{
 	ical.PropDateTimeStart, ical.PropDateTimeEnd, ical.PropExceptionDates, ical.PropRecurrenceDates, ical.PropCreated, ical.PropLastModified,
 }
 
+// CheckEventComponents is RFC 5545's rule for what a VEVENT may hold: a
+// VALARM and no other component (§3.6.1), and a VALARM holds none (§3.6.6).
+// Mail intake (validate) and a CalDAV PUT (filter) both ask it.
+func CheckEventComponents(c *ical.Component) error {
+	for _, ch := range c.Children {
+		if ch.Name != ical.CompAlarm {
+			return fmt.Errorf("%s inside VEVENT (RFC 5545 §3.6.1)", ch.Name)
+		}
+		if len(ch.Children) > 0 {
+			return fmt.Errorf("%s inside VALARM (RFC 5545 §3.6.6)", ch.Children[0].Name)
+		}
+	}
+	return nil
+}
+
 func validateInstance(method Method, uid string, c *ical.Component) error {
 	for _, name := range once {
 		ps := c.Props[name]
@@ -112,10 +129,8 @@ func validateInstance(method Method, uid string, c *ical.Component) error {
 			}
 		}
 	}
-	for _, ch := range c.Children {
-		if ch.Name != ical.CompAlarm {
-			return parseErr("malformed", "UID %q: %s inside VEVENT (RFC 5545 §3.6.1)", uid, ch.Name)
-		}
+	if err := CheckEventComponents(c); err != nil {
+		return parseErr("malformed", "UID %q: %v", uid, err)
 	}
 	for _, name := range dateProps {
 		for i := range c.Props[name] {
