@@ -107,3 +107,35 @@ func DecodeEvent(buf []byte, ev *Event) error { return decodeEvent(buf, ev) }
 
 // Now is the clock for zero timestamps on new records (UTC).
 func Now() time.Time { return now() }
+
+// Encode is the stored encoding of a record (a user, contact, pending or
+// outbox item): the same JSON in every backend.
+func Encode(v any) ([]byte, error) { return encode(v) }
+
+// MergeContact is what Tx.AddContact stores when old, the contact already
+// kept under c's address, exists: old with c's name when c names it
+// anew; store is false when nothing changes (an empty or equal name).
+func MergeContact(old, c Contact) (merged Contact, store bool) {
+	if c.Name == "" || c.Name == old.Name {
+		return old, false
+	}
+	old.Name = c.Name
+	return old, true
+}
+
+// QueueOutbox readies o for Tx.Enqueue under the id the backend drew: it
+// is queued, Created defaults to now, and Updated and NextAttempt to
+// Created.
+func QueueOutbox(o *OutboxItem, id uint64) {
+	o.ID = id
+	o.Status = OutboxQueued
+	if o.Created.IsZero() {
+		o.Created = now()
+	}
+	if o.Updated.IsZero() {
+		o.Updated = o.Created
+	}
+	if o.NextAttempt.IsZero() {
+		o.NextAttempt = o.Created
+	}
+}

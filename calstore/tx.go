@@ -801,11 +801,10 @@ func (t *tx) AddContact(c Contact) error {
 		if err := decode(buf, &old); err != nil {
 			return fmt.Errorf("contact %s of %s: %w", c.Address, u, err)
 		}
-		if c.Name == "" || c.Name == old.Name {
+		var store bool
+		if c, store = MergeContact(old, c); !store {
 			return nil
 		}
-		old.Name = c.Name
-		c = old
 	}
 	buf, err := encode(c)
 	if err != nil {
@@ -888,17 +887,7 @@ func (t *tx) Enqueue(o OutboxItem) (OutboxItem, error) {
 	if err != nil {
 		return OutboxItem{}, fmt.Errorf("outbox sequence: %w", mapErr(err))
 	}
-	o.ID = id
-	o.Status = OutboxQueued
-	if o.Created.IsZero() {
-		o.Created = now()
-	}
-	if o.Updated.IsZero() {
-		o.Updated = o.Created
-	}
-	if o.NextAttempt.IsZero() {
-		o.NextAttempt = o.Created
-	}
+	QueueOutbox(&o, id)
 	buf, err := encode(o)
 	if err != nil {
 		return OutboxItem{}, err

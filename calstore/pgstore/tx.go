@@ -83,14 +83,6 @@ func decode(what string, buf []byte, v any) error {
 	return nil
 }
 
-func encode(v any) ([]byte, error) {
-	buf, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode: %w", err)
-	}
-	return buf, nil
-}
-
 // user resolves any address of a user; in a Write it locks the user's
 // row until commit (package doc).
 func (t *tx) user(address string) (userRef, error) {
@@ -238,7 +230,7 @@ func (t *tx) PutUser(u calstore.User) error {
 	default:
 		return t.dbErr("put user "+u.Address, err)
 	}
-	rec, err := encode(u)
+	rec, err := calstore.Encode(u)
 	if err != nil {
 		return err
 	}
@@ -376,7 +368,7 @@ func (t *tx) PutEvent(user string, ev calstore.Event) error {
 			if h.Time.IsZero() {
 				h.Time = calstore.Now()
 			}
-			hb, err := encode(h)
+			hb, err := calstore.Encode(h)
 			if err != nil {
 				return err
 			}
@@ -556,7 +548,7 @@ func (t *tx) AddLog(e calstore.LogEntry) error {
 	if e.Time.IsZero() {
 		e.Time = calstore.Now()
 	}
-	buf, err := encode(e)
+	buf, err := calstore.Encode(e)
 	if err != nil {
 		return err
 	}
@@ -638,7 +630,7 @@ func (t *tx) AddPending(p calstore.Pending) (calstore.Pending, error) {
 	if p.Updated.IsZero() {
 		p.Updated = p.Created
 	}
-	buf, err := encode(p)
+	buf, err := calstore.Encode(p)
 	if err != nil {
 		return calstore.Pending{}, err
 	}
@@ -738,7 +730,7 @@ func (t *tx) PutPending(p calstore.Pending) error {
 	if p.Updated.IsZero() {
 		p.Updated = calstore.Now()
 	}
-	buf, err := encode(p)
+	buf, err := calstore.Encode(p)
 	if err != nil {
 		return err
 	}
@@ -777,13 +769,12 @@ func (t *tx) AddContact(c calstore.Contact) error {
 		if err := decode(what, bufs[0], &old); err != nil {
 			return err
 		}
-		if c.Name == "" || c.Name == old.Name {
+		var store bool
+		if c, store = calstore.MergeContact(old, c); !store {
 			return nil
 		}
-		old.Name = c.Name
-		c = old
 	}
-	buf, err := encode(c)
+	buf, err := calstore.Encode(c)
 	if err != nil {
 		return err
 	}
@@ -848,18 +839,8 @@ func (t *tx) Enqueue(o calstore.OutboxItem) (calstore.OutboxItem, error) {
 	if err := t.pt.QueryRow(t.ctx, `SELECT nextval('outbox_id_seq')`).Scan(&id); err != nil {
 		return calstore.OutboxItem{}, t.dbErr("outbox sequence", err)
 	}
-	o.ID = uint64(id)
-	o.Status = calstore.OutboxQueued
-	if o.Created.IsZero() {
-		o.Created = calstore.Now()
-	}
-	if o.Updated.IsZero() {
-		o.Updated = o.Created
-	}
-	if o.NextAttempt.IsZero() {
-		o.NextAttempt = o.Created
-	}
-	buf, err := encode(o)
+	calstore.QueueOutbox(&o, uint64(id))
+	buf, err := calstore.Encode(o)
 	if err != nil {
 		return calstore.OutboxItem{}, err
 	}
@@ -926,7 +907,7 @@ func (t *tx) PutOutbox(o calstore.OutboxItem) error {
 	if o.Updated.IsZero() {
 		o.Updated = calstore.Now()
 	}
-	buf, err := encode(o)
+	buf, err := calstore.Encode(o)
 	if err != nil {
 		return err
 	}
@@ -1084,7 +1065,7 @@ func (t *tx) PutDowntimes(l []calstore.Downtime) error {
 	if err != nil {
 		return err
 	}
-	buf, err := encode(l)
+	buf, err := calstore.Encode(l)
 	if err != nil {
 		return err
 	}
