@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"imipd/calstore"
 	"imipd/filter"
 )
 
@@ -182,23 +181,12 @@ func TestCallReadsOnlyNamedFiles(t *testing.T) {
 // the commands read.
 func TestAccessCoversCommands(t *testing.T) {
 	dir := t.TempDir()
-	db, err := calstore.Open(filepath.Join(dir, "imipd.db"), calstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testDB(t, dir)
 	cfg := filter.Defaults()
 	cfg.DataDir = dir
 	cfg.LocalDomains = []string{"example.test"}
 	pc, _ := cfg.Processing()
-	sock := filepath.Join(dir, "imipd.sock")
-	ln, err := Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &Server{Env: func() Env { return Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc}} }}
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
+	sock := serve(t, dir, func() Env { return Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc}} })
 
 	eml := "../testdata/scenarios/request-new/message.eml"
 	ics := filepath.Join(dir, "cal.ics")

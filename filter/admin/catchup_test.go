@@ -43,11 +43,7 @@ func TestCatchup(t *testing.T) {
 	write("new", stop.Add(40*time.Minute), "From: x@remote.test\r\nTo: bob@example.test\r\nSubject: hi\r\n\r\nplain\r\n")
 	write("new", stop.Add(50*time.Minute), scanMessage("upd@remote.test", 1, "20261201T100000Z"))
 
-	db, err := calstore.Open(filepath.Join(dir, "imipd.db"), calstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testDB(t, dir)
 	for _, u := range []string{"bob@example.test", "carol@example.test"} {
 		if err := db.Write(ctx, func(tx calstore.Tx) error { return tx.PutUser(calstore.User{Address: u}) }); err != nil {
 			t.Fatal(err)
@@ -67,14 +63,7 @@ func TestCatchup(t *testing.T) {
 	cfg.LocalDomains = []string{"example.test"}
 	pc, _ := cfg.Processing()
 	env := Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc, Now: func() time.Time { return start }}}
-	sock := filepath.Join(dir, "imipd.sock")
-	ln, err := Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &Server{Env: func() Env { return env }}
-	go srv.Serve(ln)
-	defer srv.Shutdown(ctx)
+	sock := serve(t, dir, func() Env { return env })
 	call := func(args ...string) string {
 		var out bytes.Buffer
 		code, msg, err := Call(ctx, sock, args, LocalClient{}, &out)
@@ -116,7 +105,7 @@ func TestCatchup(t *testing.T) {
 		t.Errorf("second run: %q", out)
 	}
 	var log []calstore.LogEntry
-	db.Read(ctx, func(tx calstore.Tx) error { log, err = tx.Log("bob@example.test", 0); return err })
+	db.Read(ctx, func(tx calstore.Tx) (err error) { log, err = tx.Log("bob@example.test", 0); return err })
 	if len(log) != 2 {
 		t.Errorf("%d log entries after two runs, want 2", len(log))
 	}
@@ -128,11 +117,7 @@ func TestCatchup(t *testing.T) {
 func TestCatchupSummary(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := calstore.Open(filepath.Join(dir, "imipd.db"), calstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testDB(t, dir)
 	db.Write(ctx, func(tx calstore.Tx) error { return tx.PutUser(calstore.User{Address: "carol@example.test"}) })
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	filter.RecordStart(ctx, db, at)

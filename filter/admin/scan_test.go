@@ -41,15 +41,37 @@ END:VCALENDAR
 `, id, seq, seq, start), "\n", "\r\n")
 }
 
-// scanEnv is a store in dir with policy always at example.test, on a clock
-// stopped at now.
-func scanEnv(t *testing.T, dir string, now time.Time) (Env, *calstore.DB) {
+// testDB is a store in dir, closed when the test ends.
+func testDB(t *testing.T, dir string) *calstore.DB {
 	t.Helper()
 	db, err := calstore.Open(filepath.Join(dir, "imipd.db"), calstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// serve runs an admin server for env on a socket in dir until the test
+// ends and returns the socket's path.
+func serve(t *testing.T, dir string, env func() Env) string {
+	t.Helper()
+	sock := filepath.Join(dir, "imipd.sock")
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{Env: env}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	return sock
+}
+
+// scanEnv is a store in dir with policy always at example.test, on a clock
+// stopped at now.
+func scanEnv(t *testing.T, dir string, now time.Time) (Env, *calstore.DB) {
+	t.Helper()
+	db := testDB(t, dir)
 	cfg := filter.Defaults()
 	cfg.DataDir = dir
 	cfg.DefaultPolicy = "always"
@@ -131,14 +153,7 @@ func TestScanMaildir(t *testing.T) {
 	}
 
 	// Over the admin socket, the listing and the files come from the client.
-	sock := filepath.Join(dir, "imipd.sock")
-	ln, err := Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &Server{Env: func() Env { e := env; e.Client = nil; return e }}
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
+	sock := serve(t, dir, func() Env { e := env; e.Client = nil; return e })
 	var out bytes.Buffer
 	code, msg, err := Call(context.Background(), sock, []string{"scan", "-user", "bob@example.test", md}, LocalClient{}, &out)
 	if err != nil || code != 0 {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"imipd/calstore"
 	"imipd/filter"
 )
 
@@ -17,11 +16,7 @@ import (
 // the client, and the exit status survives the trip.
 func TestSocketSameAsLocal(t *testing.T) {
 	dir := t.TempDir()
-	db, err := calstore.Open(filepath.Join(dir, "imipd.db"), calstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testDB(t, dir)
 	cfg := filter.Defaults()
 	cfg.DataDir = dir
 	pc, _ := cfg.Processing()

@@ -85,14 +85,7 @@ func TestMaildirSymlinksNotFollowed(t *testing.T) {
 					t.Fatal(err)
 				}
 			} else {
-				sock := filepath.Join(dir, "imipd.sock")
-				ln, err := Listen(sock)
-				if err != nil {
-					t.Fatal(err)
-				}
-				srv := &Server{Env: func() Env { return env }}
-				go srv.Serve(ln)
-				defer srv.Shutdown(ctx)
+				sock := serve(t, dir, func() Env { return env })
 				if code, m, err := Call(ctx, sock, args, LocalClient{}, &out); err != nil || code != 0 {
 					t.Fatalf("%v: %d %s %v", args, code, m, err)
 				}
