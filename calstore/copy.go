@@ -87,18 +87,30 @@ func copyAll(from, to Tx) error {
 	return to.PutDowntimes(dts)
 }
 
+// eventsWithHistory is user's events, each with its History filled in
+// (Tx.Events leaves it out), as Copy writes them and Dump compares them.
+func eventsWithHistory(tx Tx, user string) ([]Event, error) {
+	evs, err := tx.Events(user)
+	if err != nil {
+		return nil, err
+	}
+	for i := range evs {
+		if evs[i].History, err = tx.EventHistory(user, evs[i].UID); err != nil {
+			return nil, err
+		}
+	}
+	return evs, nil
+}
+
 func copyUser(from, to Tx, u User) error {
 	if err := to.PutUser(u); err != nil {
 		return err
 	}
-	evs, err := from.Events(u.Address)
+	evs, err := eventsWithHistory(from, u.Address)
 	if err != nil {
 		return err
 	}
 	for _, ev := range evs {
-		if ev.History, err = from.EventHistory(u.Address, ev.UID); err != nil {
-			return err
-		}
 		if err := to.PutEvent(u.Address, ev); err != nil {
 			return err
 		}
@@ -150,14 +162,11 @@ func Dump(ctx context.Context, s Store, w io.Writer) error {
 			if err := enc.Encode(u); err != nil {
 				return err
 			}
-			evs, err := tx.Events(u.Address)
+			evs, err := eventsWithHistory(tx, u.Address)
 			if err != nil {
 				return err
 			}
 			for _, ev := range evs {
-				if ev.History, err = tx.EventHistory(u.Address, ev.UID); err != nil {
-					return err
-				}
 				ev.Change = 0
 				if err := enc.Encode(struct {
 					Event
