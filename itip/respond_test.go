@@ -10,6 +10,7 @@ import (
 
 	"imipd/itip"
 	"imipd/itip/ics"
+	"imipd/itip/icstest"
 )
 
 // Every message imipd generates (issue 4, "What each action sends"),
@@ -33,22 +34,8 @@ var (
 	genStamp = genNow.Format("20060102T150405Z")
 )
 
-const berlin = `BEGIN:VTIMEZONE
-TZID:Europe/Berlin
-BEGIN:STANDARD
-DTSTART:19701025T030000
-RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
-TZOFFSETFROM:+0200
-TZOFFSETTO:+0100
-END:STANDARD
-BEGIN:DAYLIGHT
-DTSTART:19700329T020000
-RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
-TZOFFSETFROM:+0100
-TZOFFSETTO:+0200
-END:DAYLIGHT
-END:VTIMEZONE
-`
+// berlin is the Europe/Berlin zone the fixtures here put first.
+const berlin = icstest.Berlin
 
 const newYork = `BEGIN:VTIMEZONE
 TZID:America/New_York

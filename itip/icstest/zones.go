@@ -1,0 +1,21 @@
+package icstest
+
+// Berlin is Europe/Berlin's VTIMEZONE as RFC 5545 §3.6.5's example writes
+// a zone (one STANDARD and one DAYLIGHT rule since 1970), LF line ends:
+// the zone the tests of itip and filter put in front of their events.
+const Berlin = `BEGIN:VTIMEZONE
+TZID:Europe/Berlin
+BEGIN:STANDARD
+DTSTART:19701025T030000
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:19700329T020000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+END:DAYLIGHT
+END:VTIMEZONE
+`
