@@ -61,6 +61,9 @@ type privOptions struct {
 	http        bool
 	policy      string // default "always"
 	readTimeout string // [milter]/[lmtp] read_timeout, default the daemon's
+	pgDSN       string // [store] driver = "postgres" with this dsn; "" = bbolt
+	submission  string // [submission] address ("" = no outbox)
+	onError     string // on_error, default the daemon's
 }
 
 // newPrivImipd writes a configuration; start runs it.
@@ -96,10 +99,18 @@ func newPrivImipd(t *testing.T, opt privOptions) *privImipd {
 	if opt.readTimeout != "" {
 		rt = fmt.Sprintf("read_timeout = %q\n", opt.readTimeout)
 	}
+	top := ""
+	if opt.onError != "" {
+		top = fmt.Sprintf("on_error = %q\n", opt.onError)
+	}
+	tail := ""
+	if opt.pgDSN != "" {
+		tail = fmt.Sprintf("\n[store]\ndriver = \"postgres\"\ndsn = %q\n", opt.pgDSN)
+	}
 	conf := fmt.Sprintf(`data_dir = %q
 local_domains = ["example.test"]
 default_policy = %q
-
+`+top+`
 [milter]
 listen = "inet:%s"
 `+rt+`
@@ -111,14 +122,14 @@ forward = %s
 listen = %s
 
 [submission]
-address = ""
+address = %q
 
 # The rounds fill four users with thousands of invitations; the per-user caps
 # (SECURITY.md "Limits") are not what this test is about.
 [limits]
 events_per_user = 1000000
 pending_per_user = 1000000
-`, d.dataDir, opt.policy, d.milterAddr, lmtp, fwd, http)
+`+tail, d.dataDir, opt.policy, d.milterAddr, lmtp, fwd, http, opt.submission)
 	d.conf = filepath.Join(dir, "imipd.toml")
 	if err := os.WriteFile(d.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"imipd/calstore/pgstore/pgtest"
 	"imipd/e2e/privmta"
 )
 
@@ -116,7 +117,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 	E = e
-	code := m.Run()
+	// pgtest.Main stops the private PostgreSQL cluster of multi_test.go,
+	// if a test started it.
+	code := pgtest.Main(m)
 	if code != 0 {
 		e.dumpLogs(os.Stderr)
 	}
