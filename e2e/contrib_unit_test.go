@@ -40,10 +40,26 @@ func TestSystemdUnit(t *testing.T) {
 	if !strings.Contains(service["Environment"], "GOMEMLIMIT=") {
 		t.Errorf("[Service] sets no GOMEMLIMIT")
 	}
-	// verify checks every key; the binaries need not be installed here.
-	path := filepath.Join(t.TempDir(), "imipd.service")
-	os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/imipd", "/bin/true")), 0o644)
-	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	verifyUnits(t, analyze, map[string][]byte{"imipd.service": unit})
+}
+
+// verifyUnits has systemd-analyze verify the units, named by their file
+// names, together and without complaint. verify checks every key: each
+// unit is copied with imipd's and imipctl's paths made /bin/true, so the
+// binaries need not be installed here.
+func verifyUnits(t *testing.T, analyze string, units map[string][]byte) {
+	t.Helper()
+	bins := strings.NewReplacer("/usr/local/bin/imipctl", "/bin/true", "/usr/local/bin/imipd", "/bin/true")
+	dir := t.TempDir()
+	args := []string{"verify"}
+	for name, b := range units {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(bins.Replace(string(b))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, p)
+	}
+	out, err := exec.Command(analyze, args...).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
