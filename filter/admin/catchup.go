@@ -134,11 +134,17 @@ type maildirMessage struct {
 }
 
 // maildirMessages lists a Maildir's new/ and cur/ messages, oldest first;
-// found is false when it has neither. A cur/ or new/ that is a symbolic
-// link is not listed but is one entry with symlink set, as is a message
-// file that is one: root must not read another user's mail through a
+// found is false when it has neither. A Maildir, cur/ or new/ that is a
+// symbolic link is not listed but is one entry with symlink set, as is a
+// message file that is one: root must not read another user's mail through a
 // link that user planted.
 func (c *ctl) maildirMessages(dir string) (list []maildirMessage, found bool) {
+	// The Maildir itself must not be a link either: a user who owns the
+	// directory that holds it (a home directory) could point it at another
+	// user's Maildir. ReadDir refuses a directory that is a link.
+	if _, err := c.client.ReadDir(dir); isSymlinkErr(err) {
+		return []maildirMessage{{path: dir, symlink: true}}, true
+	}
 	for _, sub := range []string{"cur", "new"} {
 		d := path.Join(dir, sub)
 		files, err := c.client.ReadDir(d)

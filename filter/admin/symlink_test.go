@@ -110,3 +110,56 @@ func TestMaildirSymlinksNotFollowed(t *testing.T) {
 		})
 	}
 }
+
+// TestCatchupMaildirSymlink: a user who owns the directory holding their
+// Maildir replaces the Maildir itself with a link to another user's:
+// catchup (as root) lists nothing through it, counts it and logs it.
+func TestCatchupMaildirSymlink(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	stop := now.Add(-2 * time.Hour)
+	at := stop.Add(30 * time.Minute)
+	dir := t.TempDir()
+	tmpl := filepath.Join(dir, "vmail", "%d", "%n", "Maildir")
+	alice := filepath.Join(dir, "vmail", "example.test", "alice", "Maildir")
+	bobHome := filepath.Join(dir, "vmail", "example.test", "bob")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		os.MkdirAll(filepath.Join(alice, d), 0o700)
+	}
+	os.MkdirAll(bobHome, 0o700)
+	body := strings.Replace(scanMessage("alice-cur@remote.test", 0, "20261201T090000Z"), "UID:scan-1@", "UID:alice-cur@", 1)
+	if err := os.WriteFile(filepath.Join(alice, "cur", fmt.Sprintf("%d.M1P1.host", at.Unix())), []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(alice, filepath.Join(bobHome, "Maildir")); err != nil {
+		t.Fatal(err)
+	}
+	env, db := scanEnv(t, dir, now)
+	if err := db.Write(ctx, func(tx calstore.Tx) error { return tx.PutUser(calstore.User{Address: "bob@example.test"}) }); err != nil {
+		t.Fatal(err)
+	}
+	filter.RecordStart(ctx, db, stop)
+	if _, ok, err := filter.RecordStart(ctx, db, now); !ok || err != nil {
+		t.Fatalf("restart: downtime %v, %v", ok, err)
+	}
+	var logs bytes.Buffer
+	env.Proc.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	sock := serve(t, dir, func() Env { return env })
+	var out bytes.Buffer
+	args := []string{"catchup", "-maildirs", tmpl}
+	if code, m, err := Call(ctx, sock, args, LocalClient{}, &out); err != nil || code != 0 {
+		t.Fatalf("%v: %d %s %v", args, code, m, err)
+	}
+	if !strings.Contains(out.String(), "1 symbolic links not followed") {
+		t.Errorf("summary %q: want 1 symbolic links not followed", out.String())
+	}
+	if !strings.Contains(logs.String(), "symbolic link not followed") {
+		t.Errorf("no log line about the link:\n%s", logs.String())
+	}
+	db.Read(ctx, func(tx calstore.Tx) error {
+		if _, err := tx.Event("bob@example.test", "alice-cur@remote.test"); err == nil {
+			t.Errorf("alice's message processed into bob's calendar through his Maildir link")
+		}
+		return nil
+	})
+}
