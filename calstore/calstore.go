@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"imipd/address"
 )
 
 // Errors returned by the store. They are wrapped with context (which user,
@@ -319,8 +317,3 @@ type Tx interface {
 	Downtimes() ([]Downtime, error)
 	PutDowntimes(l []Downtime) error
 }
-
-// Normalize is address.Normalize, the one canonical form of an address
-// (docs/rules.md "Users and addresses"): every address the store keeps or looks up
-// is in this form.
-func Normalize(addr string) string { return address.Normalize(addr) }

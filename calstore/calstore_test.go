@@ -47,27 +47,6 @@ func TestStore(t *testing.T) {
 	})
 }
 
-func TestNormalize(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"alice@example.test", "alice@example.test"},
-		{"Alice@Example.TEST", "alice@example.test"},
-		{"mailto:alice@example.test", "alice@example.test"},
-		{"MAILTO:Alice@example.test", "alice@example.test"},
-		{"MaIlTo:alice@example.test", "alice@example.test"},
-		{"  mailto: alice@example.test \r\n", "alice@example.test"},
-		{"mailto:", ""},
-		{"", ""},
-		{"mailtoalice@example.test", "mailtoalice@example.test"},
-		{"mailto:mailto:x@y", "x@y"},                   // nested too: Normalize(Normalize(a)) is Normalize(a)
-		{"<Alice@example.test>", "alice@example.test"}, // an SMTP path
-		{"ÄRGER@Example.test", "ärger@example.test"},
-	}
-	for _, c := range cases {
-		if got := calstore.Normalize(c.in); got != c.want {
-			t.Errorf("Normalize(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
 
 // readBolt opens the file with bbolt directly and runs fn.
 func readBolt(t *testing.T, path string, write bool, fn func(*bolt.Tx) error) {

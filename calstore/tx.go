@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"imipd/address"
 	"slices"
 	"time"
 
@@ -65,7 +66,7 @@ func readU64(v []byte) uint64 {
 
 // validAddress normalises a and checks it can be a key.
 func validAddress(what, a string) (string, error) {
-	n := Normalize(a)
+	n := address.Normalize(a)
 	if n == "" {
 		return "", fmt.Errorf("%w: empty %s address", ErrInvalid, what)
 	}
@@ -86,8 +87,8 @@ func validUID(uid string) error {
 }
 
 // primary resolves any address of a user to the primary one.
-func (t *tx) primary(address string) (string, error) {
-	a := Normalize(address)
+func (t *tx) primary(addr string) (string, error) {
+	a := address.Normalize(addr)
 	if a == "" {
 		return "", fmt.Errorf("%w: empty address", ErrInvalid)
 	}
@@ -838,7 +839,7 @@ func (t *tx) Contacts(user string) ([]Contact, error) {
 }
 
 // IsContact implements Tx.
-func (t *tx) IsContact(user, address string) (bool, error) {
+func (t *tx) IsContact(user, addr string) (bool, error) {
 	if err := t.check(false); err != nil {
 		return false, err
 	}
@@ -846,7 +847,7 @@ func (t *tx) IsContact(user, address string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	a := Normalize(address)
+	a := address.Normalize(addr)
 	return a != "" && b.Get([]byte(a)) != nil, nil
 }
 
@@ -860,7 +861,7 @@ func validOutboxStatus(s string) error {
 
 // normOutbox normalises the addresses of o.
 func normOutbox(o *OutboxItem) error {
-	o.User = Normalize(o.User)
+	o.User = address.Normalize(o.User)
 	var err error
 	if o.From, err = validAddress("from", o.From); err != nil {
 		return err

@@ -3,6 +3,7 @@ package filter
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"imipd/address"
 	"strings"
 	"time"
 
@@ -55,7 +56,7 @@ func (p *Processor) budgetSends(tx calstore.Tx, user, uid string, res *itip.Resu
 		}
 		var to []string
 		for _, target := range s.To {
-			reason, err := p.spendAuto(tx, user, uid, s.Method, calstore.Normalize(target), now)
+			reason, err := p.spendAuto(tx, user, uid, s.Method, address.Normalize(target), now)
 			if err != nil {
 				return nil, err
 			}

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"imipd/address"
 	"io"
 	"log/slog"
 	"net"
@@ -457,7 +458,7 @@ func (s *CalDAVServer) authenticate(w http.ResponseWriter, r *http.Request) (str
 		unauthorized(w, "login required")
 		return "", false
 	}
-	user, source, now := calstore.Normalize(name), s.clientAddr(r), s.proc.now()
+	user, source, now := address.Normalize(name), s.clientAddr(r), s.proc.now()
 	u, err := s.lookupUser(ctx, name)
 	if err != nil && !errors.Is(err, calstore.ErrNotFound) {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
@@ -510,7 +511,7 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("imipd-no-such-user"), bcr
 // passwordKey identifies a successful login in the cache. It includes the
 // hash, so a new password ends the old one's cached logins.
 func passwordKey(hash, name, pass string) [32]byte {
-	return sha256.Sum256([]byte(hash + "\x00" + calstore.Normalize(name) + "\x00" + pass))
+	return sha256.Sum256([]byte(hash + "\x00" + address.Normalize(name) + "\x00" + pass))
 }
 
 // checkPassword compares with the stored bcrypt hash and caches a success

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"imipd/address"
 	"io"
 	"mime"
 	"net/http"
@@ -90,7 +91,7 @@ func (s *CalDAVServer) loadForWrite(ctx context.Context, user, uid string) (itip
 func organizedBy(cal *ical.Calendar, u *itip.User) bool {
 	for _, c := range cal.Children {
 		if c.Name == ical.CompEvent {
-			if p := c.Props.Get(ical.PropOrganizer); p != nil && u.Is(itip.NormAddr(p.Value)) {
+			if p := c.Props.Get(ical.PropOrganizer); p != nil && u.Is(address.Normalize(p.Value)) {
 				return true
 			}
 		}

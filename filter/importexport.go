@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"imipd/address"
 	"io"
 	"sort"
 	"strings"
@@ -51,7 +52,7 @@ func (p *Processor) Import(ctx context.Context, user string, r io.Reader) (int, 
 	}
 	now := p.now()
 	err = p.Store.Write(ctx, func(tx calstore.Tx) error {
-		addr := calstore.Normalize(user)
+		addr := address.Normalize(user)
 		if u, err := tx.User(addr); err == nil {
 			addr = u.Address
 		} else if errors.Is(err, calstore.ErrNotFound) {

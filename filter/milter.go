@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"imipd/address"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -14,7 +15,6 @@ import (
 
 	milter "github.com/d--j/go-milter"
 
-	"imipd/calstore"
 	"imipd/itip"
 	"imipd/itip/imip"
 )
@@ -795,7 +795,7 @@ func (m *Milter) result(msg *milterMsg, log *slog.Logger) string {
 	var shown []Result
 	outcomes := make([]string, 0, len(rep.Results))
 	for _, res := range rep.Results {
-		own := env.Outgoing && calstore.Normalize(res.Recipient) == calstore.Normalize(env.MailFrom)
+		own := env.Outgoing && address.Normalize(res.Recipient) == address.Normalize(env.MailFrom)
 		tag := ""
 		if own {
 			tag = " (sender)"

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"imipd/address"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -618,14 +619,14 @@ func Compose(it calstore.OutboxItem, now time.Time, hostname string, zone *time.
 		return "", nil, fmt.Errorf("outbox item %d: no usable METHOD (%q)", it.ID, method)
 	}
 
-	from := calstore.Normalize(it.From)
-	sentBy := calstore.Normalize(it.SentBy)
+	from := address.Normalize(it.From)
+	sentBy := address.Normalize(it.SentBy)
 	if sentBy == from {
 		sentBy = ""
 	}
 	to := make([]*mail.Address, 0, len(it.To))
 	for _, a := range it.To {
-		to = append(to, &mail.Address{Address: calstore.Normalize(a)})
+		to = append(to, &mail.Address{Address: address.Normalize(a)})
 	}
 	subject := it.Subject
 	if subject == "" {
@@ -660,7 +661,7 @@ func Compose(it calstore.OutboxItem, now time.Time, hostname string, zone *time.
 	// (1) what it is about, in words.
 	reader := ""
 	if len(it.To) == 1 {
-		reader = calstore.Normalize(it.To[0])
+		reader = address.Normalize(it.To[0])
 	}
 	text := "A calendar message (" + method + ")."
 	if msg != nil {

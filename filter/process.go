@@ -476,7 +476,7 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 				return err
 			}
 			if !ok && env.ForcedUser != "" {
-				primary, ok = calstore.Normalize(rcpt), true
+				primary, ok = address.Normalize(rcpt), true
 			}
 			if !ok || seen[primary] {
 				return nil
@@ -668,7 +668,7 @@ func (p *Processor) learnSent(ctx context.Context, sender string, rcpts []string
 			return err
 		}
 		for _, r := range fresh {
-			a := calstore.Normalize(r)
+			a := address.Normalize(r)
 			if a == sender || !strings.Contains(a, "@") {
 				continue
 			}
@@ -687,7 +687,7 @@ func (p *Processor) learnSent(ctx context.Context, sender string, rcpts []string
 // from the message as if they had sent it. Only the envelope sender counts:
 // OwnMail tied it to the SASL login, while anyone writes any From.
 func (p *Processor) delegators(ctx context.Context, sender string, objs []object, have []rcptUser) ([]rcptUser, error) {
-	sender = calstore.Normalize(sender)
+	sender = address.Normalize(sender)
 	seen := map[string]bool{}
 	for _, u := range have {
 		seen[u.addr] = true
@@ -797,7 +797,7 @@ func eachParty(cal *ical.Calendar, fn func(addr, cn string)) {
 		}
 		for _, name := range []string{ical.PropOrganizer, ical.PropAttendee} {
 			for _, pr := range c.Props[name] {
-				if a := itip.NormAddr(pr.Value); a != "" {
+				if a := address.Normalize(pr.Value); a != "" {
 					fn(a, pr.Params.Get(ical.ParamCommonName))
 				}
 			}

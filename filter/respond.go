@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"imipd/address"
 	"strconv"
 
 	"github.com/emersion/go-ical"
@@ -58,7 +59,7 @@ func (p *Processor) Respond(ctx context.Context, user string, id uint64, action,
 				From: pi.From, Now: now, Outgoing: pi.Outgoing, Force: true})
 		} else {
 			res, err = itip.Respond(itip.Decision{Kind: pi.Kind, Action: action, RecurrenceID: pi.RecurrenceID,
-				Attendee: pi.Attendee, Msg: msg, Stored: stored, User: u, Now: now, SentBy: calstore.Normalize(as)})
+				Attendee: pi.Attendee, Msg: msg, Stored: stored, User: u, Now: now, SentBy: address.Normalize(as)})
 			if err != nil {
 				return err
 			}
@@ -134,7 +135,7 @@ func (p *Processor) Answer(ctx context.Context, user, uid, rid, action, as strin
 			return fmt.Errorf("event %s of %s: %w", uid, u.Address, err)
 		}
 		res, err = itip.Respond(itip.Decision{Kind: itip.KindInvitation, Action: action, RecurrenceID: rid, Msg: msg, Stored: stored, User: u, Now: now,
-			SentBy: calstore.Normalize(as)})
+			SentBy: address.Normalize(as)})
 		if err != nil {
 			return err
 		}

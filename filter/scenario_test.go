@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"imipd/address"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -268,7 +269,7 @@ func runScenario(t *testing.T, dir string) {
 		wo, wr, _ := strings.Cut(want, "/")
 		found := false
 		for _, g := range rep.Results {
-			if g.User == calstore.Normalize(addr) {
+			if g.User == address.Normalize(addr) {
 				found = true
 				if string(g.Outcome) != wo || g.Reason != wr {
 					t.Errorf("%s: %s/%s, want %s/%s", addr, g.Outcome, g.Reason, wo, wr)
@@ -296,7 +297,7 @@ func runScenario(t *testing.T, dir string) {
 	}
 	got := rep.Results[len(rep.Results)-1]
 	for _, r := range rep.Results {
-		if r.User == calstore.Normalize(user) {
+		if r.User == address.Normalize(user) {
 			got = r // the last result for the case's user
 		}
 	}

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"imipd/address"
 	"strconv"
 	"strings"
 	"time"
@@ -8,7 +9,6 @@ import (
 	"github.com/emersion/go-ical"
 
 	"imipd/calstore"
-	"imipd/itip"
 	"imipd/itip/ics"
 )
 
@@ -116,10 +116,10 @@ func instanceView(c *ical.Component, z *ics.Zones) InstanceView {
 		iv.RecurrenceID = tm(ical.PropRecurrenceID)
 	}
 	if p := c.Props.Get(ical.PropOrganizer); p != nil {
-		iv.Organizer = itip.NormAddr(p.Value)
+		iv.Organizer = address.Normalize(p.Value)
 	}
 	for _, p := range c.Props[ical.PropAttendee] {
-		a := AttendeeView{Address: itip.NormAddr(p.Value), PartStat: strings.ToUpper(p.Params.Get(ical.ParamParticipationStatus)),
+		a := AttendeeView{Address: address.Normalize(p.Value), PartStat: strings.ToUpper(p.Params.Get(ical.ParamParticipationStatus)),
 			Role: strings.ToUpper(p.Params.Get(ical.ParamRole)), CN: p.Params.Get(ical.ParamCommonName)}
 		if a.PartStat == "" {
 			a.PartStat = "NEEDS-ACTION"

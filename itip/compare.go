@@ -1,6 +1,7 @@
 package itip
 
 import (
+	"imipd/address"
 	"slices"
 	"sort"
 	"strconv"
@@ -148,7 +149,7 @@ func valueMeaning(c *ical.Component, p *ical.Prop, z *ics.Zones) []string {
 	case name == ical.PropRecurrenceRule || name == "EXRULE":
 		return []string{ruleMeaning(raw, c, z)}
 	case name == ical.PropOrganizer:
-		return []string{NormAddr(raw)}
+		return []string{address.Normalize(raw)}
 	case name == ical.PropCategories || name == ical.PropResources:
 		return textList(raw)
 	case textProps[name]:

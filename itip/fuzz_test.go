@@ -2,6 +2,7 @@ package itip_test
 
 import (
 	"bytes"
+	"imipd/address"
 	"io"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func FuzzApply(f *testing.F) {
 			Msg: m,
 			User: itip.User{Address: "bob@example.test", Aliases: []string{"org@remote.test"}, Policy: []itip.Policy{itip.Always, itip.Known, itip.Never}[flags%3],
 				Delimiter: []string{"+", "", "-+"}[int(flags>>5)%3]},
-			From:     itip.NormAddr(from),
+			From:     address.Normalize(from),
 			Now:      time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC),
 			Outgoing: flags&8 != 0,
 			Force:    flags&16 != 0,

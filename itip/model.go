@@ -166,10 +166,6 @@ func (m *Message) DTStamp() time.Time {
 	return t
 }
 
-// NormAddr is address.Normalize: calendar addresses are compared in the one
-// canonical form (docs/rules.md "Users and addresses"), "mailto:" of any case removed.
-func NormAddr(v string) string { return address.Normalize(v) }
-
 // ParseMessage normalises a decoded calendar into an iTIP message. methodParam
 // is the METHOD the transport claimed ("" if none); the object's own METHOD wins
 // (docs/rules.md "iMIP detection").
@@ -274,8 +270,8 @@ func parseInstance(c *ical.Component, z *ics.Zones) (*Instance, error) {
 
 func partyOf(p *ical.Prop) Party {
 	pt := Party{
-		Address:  NormAddr(p.Value),
-		SentBy:   NormAddr(strings.Trim(p.Params.Get("SENT-BY"), `"`)),
+		Address:  address.Normalize(p.Value),
+		SentBy:   address.Normalize(strings.Trim(p.Params.Get("SENT-BY"), `"`)),
 		CN:       p.Params.Get(ical.ParamCommonName),
 		PartStat: strings.ToUpper(p.Params.Get(ical.ParamParticipationStatus)),
 		Role:     strings.ToUpper(p.Params.Get(ical.ParamRole)),

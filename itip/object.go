@@ -1,6 +1,7 @@
 package itip
 
 import (
+	"imipd/address"
 	"maps"
 	"slices"
 	"strconv"
@@ -96,7 +97,7 @@ func (o *object) organizer() Party {
 // hasParty reports whether addr is organizer or attendee in any component.
 func (o *object) hasParty(addr string) bool {
 	for _, c := range o.events() {
-		if p := c.Props.Get(ical.PropOrganizer); p != nil && NormAddr(p.Value) == addr {
+		if p := c.Props.Get(ical.PropOrganizer); p != nil && address.Normalize(p.Value) == addr {
 			return true
 		}
 		if attendeeProp(c, addr) != nil {
@@ -134,7 +135,7 @@ func atoiLoose(s string) int {
 // attendeeProp returns the ATTENDEE property of addr in c, or nil.
 func attendeeProp(c *ical.Component, addr string) *ical.Prop {
 	for i := range c.Props[ical.PropAttendee] {
-		if NormAddr(c.Props[ical.PropAttendee][i].Value) == addr {
+		if address.Normalize(c.Props[ical.PropAttendee][i].Value) == addr {
 			return &c.Props[ical.PropAttendee][i]
 		}
 	}
@@ -144,7 +145,7 @@ func attendeeProp(c *ical.Component, addr string) *ical.Prop {
 // userAttendee returns the ATTENDEE property of any of the user's addresses.
 func userAttendee(c *ical.Component, u *User) *ical.Prop {
 	for i := range c.Props[ical.PropAttendee] {
-		if u.Is(NormAddr(c.Props[ical.PropAttendee][i].Value)) {
+		if u.Is(address.Normalize(c.Props[ical.PropAttendee][i].Value)) {
 			return &c.Props[ical.PropAttendee][i]
 		}
 	}

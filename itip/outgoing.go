@@ -1,6 +1,7 @@
 package itip
 
 import (
+	"imipd/address"
 	"strings"
 
 	"github.com/emersion/go-ical"
@@ -117,7 +118,7 @@ func organizerUpdate(st *object, m *Message) *ical.Calendar {
 		}
 		for i := range nc.Props[ical.PropAttendee] {
 			np := &nc.Props[ical.PropAttendee][i]
-			if op := attendeeProp(old, NormAddr(np.Value)); op != nil {
+			if op := attendeeProp(old, address.Normalize(np.Value)); op != nil {
 				if ps := op.Params.Get(ical.ParamParticipationStatus); ps != "" && !strings.EqualFold(ps, "NEEDS-ACTION") {
 					np.Params.Set(ical.ParamParticipationStatus, ps)
 				}

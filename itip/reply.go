@@ -1,6 +1,7 @@
 package itip
 
 import (
+	"imipd/address"
 	"slices"
 	"strings"
 	"time"
@@ -125,7 +126,7 @@ func answeringAttendee(in *Input, st *object) (Party, bool) {
 					if known == nil {
 						known = map[string]bool{}
 					}
-					known[NormAddr(p.Value)] = true
+					known[address.Normalize(p.Value)] = true
 				}
 			}
 		}
@@ -167,7 +168,7 @@ func attendeeSpeaker(st *object, a Party) speaker {
 // missing; replyParams decides which (v: how the sender rule vouched for
 // the author). It reports whether the stored object changed.
 func setAttendeeParams(o *object, inst *Instance, mp *ical.Prop, v vouch) bool {
-	addr := NormAddr(mp.Value)
+	addr := address.Normalize(mp.Value)
 	t := o.find(inst.RecurrenceID)
 	if t == nil {
 		if inst.RecurrenceID == "" {
@@ -307,7 +308,7 @@ func calAddresses(vs []string) ([]string, bool) {
 		if len(v) < 7 || !strings.EqualFold(v[:7], "mailto:") || !qsafe(v) {
 			return nil, false
 		}
-		a := NormAddr(v)
+		a := address.Normalize(v)
 		if strings.Count(a, "@") != 1 || strings.HasPrefix(a, "@") || strings.HasSuffix(a, "@") || strings.ContainsAny(a, " \t,;:") {
 			return nil, false
 		}

@@ -3,6 +3,7 @@ package itip
 import (
 	"errors"
 	"fmt"
+	"imipd/address"
 	"slices"
 	"strings"
 	"time"
@@ -169,7 +170,7 @@ func answer(d Decision) (Result, error) {
 		}
 		p.Params.Set(ical.ParamParticipationStatus, ps)
 		p.Params.Del(ical.ParamRSVP)
-		if a := NormAddr(p.Value); a != "" {
+		if a := address.Normalize(p.Value); a != "" {
 			from = a
 		}
 		rc := ical.NewComponent(ical.CompEvent)
@@ -188,7 +189,7 @@ func answer(d Decision) (Result, error) {
 		rc.Props.SetDateTime(ical.PropDateTimeStamp, d.Now.UTC())
 		reply.Children = append(reply.Children, rc)
 		if op := rc.Props.Get(ical.PropOrganizer); op != nil {
-			org = NormAddr(op.Value)
+			org = address.Normalize(op.Value)
 		}
 	}
 	if len(reply.Children) == 0 {
@@ -300,7 +301,7 @@ func acceptCounter(d Decision) (Result, error) {
 	}
 	for i := range t.Props[ical.PropAttendee] {
 		p := &t.Props[ical.PropAttendee][i]
-		switch a := NormAddr(p.Value); {
+		switch a := address.Normalize(p.Value); {
 		case a == d.Attendee:
 			p.Params.Set(ical.ParamParticipationStatus, "ACCEPTED")
 		case moved && !d.User.Is(a):
@@ -380,7 +381,7 @@ func otherAttendees(o *object, u *User, skip string) []string {
 	var out []string
 	for _, c := range o.events() {
 		for _, p := range c.Props[ical.PropAttendee] {
-			a := NormAddr(p.Value)
+			a := address.Normalize(p.Value)
 			if a == "" || a == skip || u.Is(a) || seen[a] {
 				continue
 			}

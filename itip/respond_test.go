@@ -1,6 +1,7 @@
 package itip_test
 
 import (
+	"imipd/address"
 	"slices"
 	"strings"
 	"testing"
@@ -448,7 +449,7 @@ func hasAttendee(addr string) func(t *testing.T, cal *ical.Calendar) {
 			}
 			found := false
 			for _, a := range c.Props[ical.PropAttendee] {
-				found = found || itip.NormAddr(a.Value) == addr
+				found = found || address.Normalize(a.Value) == addr
 			}
 			if !found {
 				t.Errorf("component %v without ATTENDEE %s", c.Props.Get(ical.PropRecurrenceID), addr)
@@ -534,7 +535,7 @@ func checkSent(t *testing.T, out itip.Outgoing, w sent) {
 		}
 		if w.method == itip.Reply {
 			as := c.Props[ical.PropAttendee]
-			if len(as) != 1 || itip.NormAddr(as[0].Value) != bobAddr {
+			if len(as) != 1 || address.Normalize(as[0].Value) != bobAddr {
 				t.Errorf("component %q: REPLY attendees %v, want only %s (RFC 5546 §3.2.3)", rid, as, bobAddr)
 			} else {
 				if ps := as[0].Params.Get(ical.ParamParticipationStatus); ps != w.partstat {
@@ -544,7 +545,7 @@ func checkSent(t *testing.T, out itip.Outgoing, w sent) {
 					t.Errorf("component %q: REPLY ATTENDEE keeps RSVP", rid)
 				}
 			}
-			if o := c.Props.Get(ical.PropOrganizer); o == nil || itip.NormAddr(o.Value) != orgAddr {
+			if o := c.Props.Get(ical.PropOrganizer); o == nil || address.Normalize(o.Value) != orgAddr {
 				t.Errorf("component %q: REPLY ORGANIZER %v, want %s", rid, o, orgAddr)
 			}
 			for _, name := range []string{ical.PropRecurrenceRule, ical.PropExceptionDates, ical.PropRecurrenceDates, ical.PropDescription, ical.PropLocation, ical.PropStatus} {

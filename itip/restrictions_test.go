@@ -2,6 +2,7 @@ package itip_test
 
 import (
 	"fmt"
+	"imipd/address"
 	"slices"
 	"strconv"
 	"strings"
@@ -312,8 +313,8 @@ func checkRestrictions(t reporter, method itip.Method, cal *ical.Calendar) {
 		if r.oneAttendee {
 			for _, a := range c.Props[ical.PropAttendee] {
 				if attendee == "" {
-					attendee = itip.NormAddr(a.Value)
-				} else if itip.NormAddr(a.Value) != attendee {
+					attendee = address.Normalize(a.Value)
+				} else if address.Normalize(a.Value) != attendee {
 					t.Errorf("%s: ATTENDEE %s, %s: only the attendee sending it (%s)", where, a.Value, r.section, attendee)
 				}
 			}

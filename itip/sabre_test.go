@@ -3,6 +3,7 @@ package itip_test
 import (
 	"bufio"
 	"errors"
+	"imipd/address"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -105,8 +106,8 @@ func TestSabreProcess(t *testing.T) {
 				res = itip.Apply(itip.Input{
 					Msg:    msg,
 					Stored: stored,
-					User:   itip.User{Address: itip.NormAddr(meta["recipient"]), Policy: itip.Always},
-					From:   itip.NormAddr(meta["sender"]),
+					User:   itip.User{Address: address.Normalize(meta["recipient"]), Policy: itip.Always},
+					From:   address.Normalize(meta["sender"]),
 					Now:    time.Date(2014, 8, 1, 0, 0, 0, 0, time.UTC),
 				})
 			}

@@ -1,6 +1,7 @@
 package itip
 
 import (
+	"imipd/address"
 	"slices"
 
 	"github.com/emersion/go-ical"
@@ -102,7 +103,7 @@ func (o *object) sentBys(prop, addr string) []string {
 	}
 	for _, c := range o.events() {
 		for _, p := range c.Props[prop] {
-			if NormAddr(p.Value) != addr {
+			if address.Normalize(p.Value) != addr {
 				continue
 			}
 			if sb := sentByOf(&p); sb != "" && !slices.Contains(out, sb) {
@@ -134,7 +135,7 @@ func settleOrganizerSentBy(cal *ical.Calendar, prev *object, from string) {
 		}
 		for i := range c.Props[ical.PropOrganizer] {
 			p := &c.Props[ical.PropOrganizer][i]
-			addr := NormAddr(p.Value)
+			addr := address.Normalize(p.Value)
 			known := prev.sentBys(ical.PropOrganizer, addr)
 			sb := sentByOf(p)
 			if sb != "" && (from == addr || slices.Contains(known, sb)) || sb == "" && len(known) == 0 {

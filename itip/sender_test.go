@@ -2,6 +2,7 @@ package itip_test
 
 import (
 	"fmt"
+	"imipd/address"
 	"strings"
 	"testing"
 	"time"
@@ -186,8 +187,8 @@ func sentBysIn(cal *ical.Calendar, prop, addr string) []string {
 	var out []string
 	for _, c := range cal.Children {
 		for _, p := range c.Props[prop] {
-			if itip.NormAddr(p.Value) == addr {
-				out = append(out, itip.NormAddr(p.Params.Get("SENT-BY")))
+			if address.Normalize(p.Value) == addr {
+				out = append(out, address.Normalize(p.Params.Get("SENT-BY")))
 			}
 		}
 	}
@@ -220,13 +221,13 @@ func FuzzSenderRule(f *testing.F) {
 			party, local = "dave@remote.test", "alice@example.test"
 		}
 		claimed, stored := pick(claimedI), pick(storedI)
-		if itip.NormAddr(stored) == party {
+		if address.Normalize(stored) == party {
 			stored = "" // a party's SENT-BY is never the party itself
 		}
 		in := itip.Input{
 			User:   itip.User{Address: local, Delegates: []string{"sec@example.test"}, Policy: []itip.Policy{itip.Always, itip.Known, itip.Never}[int(flags)%3]},
-			From:   itip.NormAddr(pick(fromI)),
-			Sender: itip.NormAddr(pick(senderI)),
+			From:   address.Normalize(pick(fromI)),
+			Sender: address.Normalize(pick(senderI)),
 			Known:  flags&4 != 0,
 			Force:  flags&16 != 0,
 			Now:    senderNow,
@@ -248,7 +249,7 @@ func FuzzSenderRule(f *testing.F) {
 			t.Fatalf("Sender %q gives %s/%s, Sender %q gives %s/%s", in.Sender, r.Outcome, r.Reason, in2.Sender, r2.Outcome, r2.Reason)
 		}
 		self := in.From == party
-		known := !noStored && stored != "" && in.From == itip.NormAddr(stored)
+		known := !noStored && stored != "" && in.From == address.Normalize(stored)
 		if !noStored && !in.Force && !self && !known {
 			if r.Cal != nil || len(r.Send) > 0 {
 				t.Fatalf("%s from %s (claimed SENT-BY %q, stored %q): %s/%s changed the event or sent %d messages",
@@ -264,10 +265,10 @@ func FuzzSenderRule(f *testing.F) {
 		}
 		allowed := map[string]bool{"": true}
 		if !noStored {
-			allowed[itip.NormAddr(stored)] = true
+			allowed[address.Normalize(stored)] = true
 		}
 		if self {
-			allowed[itip.NormAddr(claimed)] = true
+			allowed[address.Normalize(claimed)] = true
 		}
 		for _, got := range sentBysIn(r.Cal, prop, party) {
 			if !allowed[got] {
@@ -383,7 +384,7 @@ func TestRespondStoresNoUnverifiedData(t *testing.T) {
 	}
 	for _, c := range r.Cal.Children {
 		for _, p := range c.Props[ical.PropAttendee] {
-			if itip.NormAddr(p.Value) != "zoe@else.test" {
+			if address.Normalize(p.Value) != "zoe@else.test" {
 				continue
 			}
 			if len(p.Params) != 1 || p.Params.Get(ical.ParamParticipationStatus) != "ACCEPTED" {

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"imipd/address"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -73,7 +74,7 @@ func (s *Store) BatchUser(ctx context.Context, user string, fn func(calstore.Tx)
 	if s.closed.Load() {
 		return calstore.ErrClosed
 	}
-	c := &batchCall{user: calstore.Normalize(user), ctx: ctx, fn: fn, done: make(chan batchResult, 1)}
+	c := &batchCall{user: address.Normalize(user), ctx: ctx, fn: fn, done: make(chan batchResult, 1)}
 	s.enqueue(c)
 	r := <-c.done
 	if r.panic != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"imipd/address"
 	"slices"
 	"time"
 
@@ -85,8 +86,8 @@ func decode(what string, buf []byte, v any) error {
 
 // user resolves any address of a user; in a Write it locks the user's
 // row until commit (package doc).
-func (t *tx) user(address string) (userRef, error) {
-	a := calstore.Normalize(address)
+func (t *tx) user(addr string) (userRef, error) {
+	a := address.Normalize(addr)
 	if a == "" {
 		return userRef{}, fmt.Errorf("%w: empty address", calstore.ErrInvalid)
 	}
@@ -808,7 +809,7 @@ func (t *tx) Contacts(user string) ([]calstore.Contact, error) {
 }
 
 // IsContact implements calstore.Tx.
-func (t *tx) IsContact(user, address string) (bool, error) {
+func (t *tx) IsContact(user, addr string) (bool, error) {
 	if err := t.check(false); err != nil {
 		return false, err
 	}
@@ -816,7 +817,7 @@ func (t *tx) IsContact(user, address string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	a := calstore.Normalize(address)
+	a := address.Normalize(addr)
 	if a == "" {
 		return false, nil
 	}

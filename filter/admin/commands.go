@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"imipd/address"
 	"io"
 	"path"
 	"sort"
@@ -236,7 +237,7 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	addr := calstore.Normalize(rest[0])
+	addr := address.Normalize(rest[0])
 	if !strings.Contains(addr, "@") {
 		return usagef("user %s: %q is not an address", sub, rest[0])
 	}
@@ -522,8 +523,8 @@ func (c *ctl) contacts(ctx context.Context, args []string) error {
 // as delivery does (docs/rules.md "Users and addresses"); others must be added first.
 func (c *ctl) localUser(tx calstore.Tx, addr string) error {
 	_, err := tx.User(addr)
-	if errors.Is(err, calstore.ErrNotFound) && c.proc.IsLocal(calstore.Normalize(addr)) {
-		return tx.PutUser(calstore.User{Address: calstore.Normalize(addr), Created: c.proc.Time().UTC()})
+	if errors.Is(err, calstore.ErrNotFound) && c.proc.IsLocal(address.Normalize(addr)) {
+		return tx.PutUser(calstore.User{Address: address.Normalize(addr), Created: c.proc.Time().UTC()})
 	}
 	return err
 }
@@ -541,7 +542,7 @@ func (c *ctl) importICS(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "%d event(s) imported for %s\n", n, calstore.Normalize(rest[0]))
+	fmt.Fprintf(c.out, "%d event(s) imported for %s\n", n, address.Normalize(rest[0]))
 	return nil
 }
 
@@ -616,7 +617,7 @@ func sortByStart(views []filter.EventView) {
 }
 
 func ownStatus(v filter.EventView, user string) string {
-	user = calstore.Normalize(user)
+	user = address.Normalize(user)
 	if v.Organizer == user {
 		return "organizer"
 	}
