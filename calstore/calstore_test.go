@@ -47,7 +47,6 @@ func TestStore(t *testing.T) {
 	})
 }
 
-
 // readBolt opens the file with bbolt directly and runs fn.
 func readBolt(t *testing.T, path string, write bool, fn func(*bolt.Tx) error) {
 	t.Helper()
