@@ -220,17 +220,31 @@ type Store interface {
 	Close() error
 }
 
-// Tx is a transaction. It is valid only inside the fn given to Read or
-// Write; afterwards its methods return ErrClosed. It must not be used from
-// several goroutines at once.
+// Tx is a transaction: every role below in one. It is valid only inside
+// the fn given to Read or Write; afterwards its methods return ErrClosed.
+// It must not be used from several goroutines at once. A function that
+// needs one role takes that role's interface (UserTx, EventTx, ...), so
+// its signature says what it touches.
 //
-// Every address argument is normalised with Normalize. A "user" argument
-// names a user by its primary address or any alias; User fields stored in
-// records hold the primary address. Methods on per-user data return
-// ErrNotFound when the user does not exist. Returned values are copies:
-// changing them does not change the store; values passed in are copied too.
-// Zero timestamps on new records are set to the current time.
+// Every address argument is normalised with address.Normalize. A "user"
+// argument names a user by its primary address or any alias; User fields
+// stored in records hold the primary address. Methods on per-user data
+// return ErrNotFound when the user does not exist. Returned values are
+// copies: changing them does not change the store; values passed in are
+// copied too. Zero timestamps on new records are set to the current time.
 type Tx interface {
+	UserTx
+	EventTx
+	LogTx
+	PendingTx
+	ContactTx
+	OutboxTx
+	BudgetTx
+	DowntimeTx
+}
+
+// UserTx is the users and their addresses.
+type UserTx interface {
 	User(address string) (User, error) // by primary address OR alias; ErrNotFound
 	Users() ([]User, error)            // sorted by Address
 	// PutUser creates or replaces the user identified by u.Address.
@@ -240,7 +254,11 @@ type Tx interface {
 	// (renaming a user to one of its aliases is such a conflict too).
 	PutUser(u User) error
 	DeleteUser(address string) error // removes the user, its events, log entries, pending items and contacts (not its outbox items)
+}
 
+// EventTx is a user's events, their history and the change counter
+// (CalDAV CTag and sync-token).
+type EventTx interface {
 	Event(user, uid string) (Event, error)
 	Events(user string) ([]Event, error) // sorted by UID
 	// PutEvent stores ev (replacing the UID's object), advances the user's
@@ -264,34 +282,52 @@ type Tx interface {
 	// current counter. Deleted UIDs are remembered for ever (one small key
 	// each); since 0 lists every event and every deletion.
 	Changes(user string, since uint64) (cur uint64, changed, deleted []string, err error)
+}
 
+// LogTx is the processed-message log: the once-only record.
+type LogTx interface {
 	LogEntry(user, key string) (LogEntry, error) // the once-only lookup; ErrNotFound
 	AddLog(e LogEntry) error                     // ErrExists when (User,Key) present
 	// Log returns the log, most recently added first; user "" = all users;
 	// limit<=0 = all.
 	Log(user string, limit int) ([]LogEntry, error)
+}
 
+// PendingTx is what waits for a user's or an admin's decision.
+type PendingTx interface {
 	AddPending(p Pending) (Pending, error) // assigns ID, Status "open" if empty
 	PendingItem(user string, id uint64) (Pending, error)
 	PendingList(user string, openOnly bool) ([]Pending, error) // by ID
 	PendingForUID(user, uid string) ([]Pending, error)         // open items for an event (to mark obsolete), by ID
 	PutPending(p Pending) error                                // replaces an existing item (by p.User, p.ID); ErrNotFound
+}
 
+// ContactTx is the addresses a user knows (docs/rules.md "Policy").
+type ContactTx interface {
 	// AddContact is idempotent per (User, Address): an existing contact
 	// keeps its Source, and its Name unless c.Name is non-empty.
 	AddContact(c Contact) error
 	Contacts(user string) ([]Contact, error) // sorted by Address
 	IsContact(user, address string) (bool, error)
+}
 
+// OutboxTx is the outgoing iTIP mail: what the decision call queues and
+// the outbox sender delivers.
+type OutboxTx interface {
 	Enqueue(o OutboxItem) (OutboxItem, error) // assigns ID, Status "queued"
 	OutboxItem(id uint64) (OutboxItem, error)
-	Outbox() ([]OutboxItem, error) // by ID
-	PutOutbox(o OutboxItem) error  // replaces an existing item; ErrNotFound
-	DeleteOutbox(id uint64) error  // removes an item (retention); ErrNotFound
+	// Outbox lists every item, by ID: for the admin listing and copying a
+	// store, not for the sender (OutboxDue).
+	Outbox() ([]OutboxItem, error)
+	PutOutbox(o OutboxItem) error // replaces an existing item; ErrNotFound
+	DeleteOutbox(id uint64) error // removes an item (retention); ErrNotFound
 	// OutboxQueued is the number of outbox items with status queued, from
-	// a counter the outbox methods keep (the queue gauge reads no item).
+	// a counter or an index (the queue gauge reads no item).
 	OutboxQueued() (int, error)
+}
 
+// BudgetTx counts uses of named budgets in a sliding window.
+type BudgetTx interface {
 	// TakeBudget spends one use of the budget named key at time at when
 	// fewer than limit uses of key are live at at, and reports whether it
 	// did; a use is live for window after it was taken. limit <= 0 never
@@ -305,7 +341,11 @@ type Tx interface {
 	// BudgetUsed is the number of uses of key live at at. A lookup of the
 	// key's own uses, never a scan of others'.
 	BudgetUsed(key string, at time.Time) (int, error)
+}
 
+// DowntimeTx is the catch-up record: imipd's last sign of life and the
+// stretches it did not run (README "Catching up after downtime").
+type DowntimeTx interface {
 	// Alive is the last sign of life imipd recorded with SetAlive; zero
 	// when none was.
 	Alive() (time.Time, error)

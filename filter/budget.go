@@ -80,7 +80,7 @@ func (p *Processor) budgetSends(tx calstore.Tx, user, uid string, res *itip.Resu
 
 // spendAuto decides one target of one automatic message: "" when it may
 // be sent (and its budgets are spent), else the reason word.
-func (p *Processor) spendAuto(tx calstore.Tx, user, uid string, m itip.Method, target string, now time.Time) (string, error) {
+func (p *Processor) spendAuto(tx calstore.BudgetTx, user, uid string, m itip.Method, target string, now time.Time) (string, error) {
 	ask := ""
 	if m == itip.Refresh {
 		ask = budgetKey("refresh", user, target, uid)

@@ -26,7 +26,7 @@ var errStoredUnreadable = errors.New("stored event unreadable")
 // is none (ev is then a new record for uid). With a cache (nil: none), a
 // calendar decoded or written before from the same bytes is reused: the
 // caller must not change it (itip.Apply does not).
-func loadEvent(tx calstore.Tx, user, uid string, cache *calCache) (ev calstore.Event, cal *ical.Calendar, err error) {
+func loadEvent(tx calstore.EventTx, user, uid string, cache *calCache) (ev calstore.Event, cal *ical.Calendar, err error) {
 	ev, err = tx.Event(user, uid)
 	if errors.Is(err, calstore.ErrNotFound) {
 		return calstore.Event{UID: uid}, nil, nil

@@ -14,7 +14,7 @@ import (
 // author are looked up (a delegate's mail names itself, itip.Respond's
 // markSentBy does), so a message costs at most one user lookup per such
 // party; the claim only picks whom to look up, the configuration decides.
-func delegateFor(tx calstore.Tx, m *itip.Message, from string) ([]string, error) {
+func delegateFor(tx calstore.UserTx, m *itip.Message, from string) ([]string, error) {
 	if from == "" {
 		return nil, nil
 	}

@@ -741,7 +741,7 @@ func (p *Processor) delegators(ctx context.Context, sender string, objs []object
 // event), so the known-sender test is one lookup. Parties already in old
 // (the copy being replaced, nil if none) were learned when it was stored:
 // a REPLY to a meeting of 500 does not touch 500 contacts.
-func learnParties(tx calstore.Tx, user string, cal, old *ical.Calendar) error {
+func learnParties(tx calstore.ContactTx, user string, cal, old *ical.Calendar) error {
 	if old != nil && sameParties(cal, old) {
 		return nil // a REPLY or a PARTSTAT change: nobody new (and no map of a big meeting)
 	}
@@ -807,7 +807,7 @@ func eachParty(cal *ical.Calendar, fn func(addr, cn string)) {
 
 // enqueue puts the messages a decision sends into the outbox (drained by
 // the daemon's sender, Outbox in outbox.go).
-func enqueue(tx calstore.Tx, user, uid string, send []itip.Outgoing, now time.Time) error {
+func enqueue(tx calstore.OutboxTx, user, uid string, send []itip.Outgoing, now time.Time) error {
 	for _, s := range send {
 		if _, err := tx.Enqueue(calstore.OutboxItem{
 			User: user, From: s.From, SentBy: s.SentBy, To: s.To, Method: string(s.Method), UID: uid,

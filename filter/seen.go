@@ -24,7 +24,7 @@ func (p *Processor) seenBefore(ctx context.Context, user, key string) (res itip.
 
 // logged is the once-only lookup: the outcome recorded for the message's
 // key and the user, if any (a retried delivery gets the same answer again).
-func logged(tx calstore.Tx, user, key string) (itip.Result, bool, error) {
+func logged(tx calstore.LogTx, user, key string) (itip.Result, bool, error) {
 	prev, err := tx.LogEntry(user, key)
 	switch {
 	case err == nil:

@@ -521,7 +521,7 @@ func (c *ctl) contacts(ctx context.Context, args []string) error {
 
 // localUser creates the record of a user at a local domain on first use,
 // as delivery does (docs/rules.md "Users and addresses"); others must be added first.
-func (c *ctl) localUser(tx calstore.Tx, addr string) error {
+func (c *ctl) localUser(tx calstore.UserTx, addr string) error {
 	_, err := tx.User(addr)
 	if errors.Is(err, calstore.ErrNotFound) && c.proc.IsLocal(address.Normalize(addr)) {
 		return tx.PutUser(calstore.User{Address: address.Normalize(addr), Created: c.proc.Time().UTC()})
