@@ -5,11 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"imipd/address"
 	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"imipd/address"
 )
 
 // tx implements Tx on a bbolt transaction. Values are JSON-encoded; decoding

@@ -3,10 +3,10 @@ package filter
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"imipd/address"
 	"strings"
 	"time"
 
+	"imipd/address"
 	"imipd/calstore"
 	"imipd/itip"
 )

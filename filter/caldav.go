@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"imipd/address"
 	"io"
 	"log/slog"
 	"net"
@@ -27,6 +26,7 @@ import (
 	"github.com/emersion/go-webdav/caldav"
 	"golang.org/x/crypto/bcrypt"
 
+	"imipd/address"
 	"imipd/calstore"
 	"imipd/itip/ics"
 )

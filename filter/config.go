@@ -11,6 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"imipd/filter/conn"
 	"imipd/itip"
 	"imipd/itip/ics"
 	"imipd/itip/imip"
@@ -104,7 +105,7 @@ type MilterConfig struct {
 
 // SocketKeys are the unix socket keys of [milter] and [lmtp] (a listen
 // address "unix:/PATH"): imipd sets them right after it creates the
-// socket (ListenOptions).
+// socket (conn.ListenOptions).
 type SocketKeys struct {
 	SocketMode  string `toml:"socket_mode"`  // octal, default "0660"
 	SocketGroup string `toml:"socket_group"` // e.g. "postfix"; default imipd's own group
@@ -123,10 +124,10 @@ type PeerKeys struct {
 
 // ListenOptions returns the listener options of these keys (validated by
 // Processing already).
-func (k PeerKeys) ListenOptions(sk SocketKeys) ListenOptions {
-	peers, _ := ParsePeers(k.Peers)
-	mode, _ := ParseSocketMode(sk.SocketMode)
-	return ListenOptions{Peers: peers, SocketMode: mode, SocketGroup: sk.SocketGroup}
+func (k PeerKeys) ListenOptions(sk SocketKeys) conn.ListenOptions {
+	peers, _ := conn.ParsePeers(k.Peers)
+	mode, _ := conn.ParseSocketMode(sk.SocketMode)
+	return conn.ListenOptions{Peers: peers, SocketMode: mode, SocketGroup: sk.SocketGroup}
 }
 
 // checkListener validates a listener's address against its peer and
@@ -135,10 +136,10 @@ func (k PeerKeys) ListenOptions(sk SocketKeys) ListenOptions {
 func checkListener(key, addr string, pk PeerKeys, sk SocketKeys) []string {
 	var problems []string
 	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
-	if _, err := ParsePeers(pk.Peers); err != nil {
+	if _, err := conn.ParsePeers(pk.Peers); err != nil {
 		bad("%s.peers: %v", key, err)
 	}
-	if _, err := ParseSocketMode(sk.SocketMode); err != nil {
+	if _, err := conn.ParseSocketMode(sk.SocketMode); err != nil {
 		bad("%s.socket_mode: %v", key, err)
 	}
 	if addr == "" {
@@ -154,7 +155,7 @@ func checkListener(key, addr string, pk PeerKeys, sk SocketKeys) []string {
 	if !strings.HasPrefix(addr, "unix:") && (sk.SocketMode != "" || sk.SocketGroup != "") {
 		bad("%s.socket_mode, socket_group: only for a unix:/PATH listen address", key)
 	}
-	host, loopback, err := listenHost(addr)
+	host, loopback, err := conn.ListenHost(addr)
 	switch {
 	case err != nil:
 		bad("%s.listen: %q: %v", key, addr, err)
@@ -539,7 +540,7 @@ func (f File) Processing() (Config, error) {
 	if l := f.CalDAV.Listen; l != "" {
 		if err := checkHostPort(l); err != nil {
 			bad("caldav.listen", "%q: %v", l, err)
-		} else if _, loopback, _ := listenHost(l); f.CalDAV.Cert == "" && !loopback {
+		} else if _, loopback, _ := conn.ListenHost(l); f.CalDAV.Cert == "" && !loopback {
 			bad("caldav.listen", "%q: plain HTTP (no cert and key) only on a loopback address, behind a reverse proxy with TLS", l)
 		}
 	}

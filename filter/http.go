@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"imipd/calstore"
+	"imipd/filter/conn"
 )
 
 // PushPath is the Open-Xchange compatible push endpoint the Dovecot chronos
@@ -146,17 +147,10 @@ func NewHTTPHandler(p *Processor, opt HTTPOptions, log *slog.Logger) (http.Handl
 // it; the daemon keeps serving.
 func recoverPanics(h http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			v := recover()
-			if v == nil {
-				return
-			}
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			log.Error("panic in HTTP handler", "path", r.URL.Path, "panic", fmt.Sprint(v))
+		defer conn.Recover(func(p *conn.Panic) {
+			log.Error("panic in HTTP handler", "path", r.URL.Path, "panic", p)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
-		}()
+		})()
 		h.ServeHTTP(w, r)
 	})
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"imipd/address"
 	"io"
 	"sort"
 	"strings"
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/calstore"
 	"imipd/itip"
 	"imipd/itip/ics"

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"imipd/calstore"
+	"imipd/filter/conn"
 )
 
 // LMTPOptions configures the LMTP proxy (docs/rules.md "Transports").
@@ -117,7 +117,7 @@ type LMTPProxy struct {
 
 	mu      sync.Mutex
 	closing bool
-	conns   *connTable // of *lmtpConn
+	conns   *conn.Table // of *lmtpConn
 }
 
 // NewLMTPProxy returns a proxy processing with p and forwarding to
@@ -136,7 +136,7 @@ func NewLMTPProxy(p *Processor, opt LMTPOptions, log *slog.Logger) *LMTPProxy {
 		opt.MaxMessage = 64 << 20
 	}
 	if opt.FirstReadTimeout <= 0 {
-		opt.FirstReadTimeout = DefaultFirstReadTimeout
+		opt.FirstReadTimeout = conn.DefaultFirstReadTimeout
 	}
 	if opt.ReadTimeout <= 0 {
 		opt.ReadTimeout = 5 * time.Minute
@@ -160,7 +160,7 @@ func NewLMTPProxy(p *Processor, opt LMTPOptions, log *slog.Logger) *LMTPProxy {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("transport", "lmtp")
-	l := &LMTPProxy{p: p, opt: opt, log: log, conns: newConnTable("LMTP", opt.MaxConnections, opt.MaxConnectionsPerPeer, log),
+	l := &LMTPProxy{p: p, opt: opt, log: log, conns: conn.NewTable("LMTP", opt.MaxConnections, opt.MaxConnectionsPerPeer, log),
 		pool: newLMTPPool(opt.Forward, opt.Domain, opt.PoolSize, opt.PoolIdle, p.Time)}
 	srv := smtp.NewServer(smtp.BackendFunc(l.newSession))
 	srv.LMTP = true
@@ -199,7 +199,7 @@ func (l *LMTPProxy) Shutdown(ctx context.Context) error {
 	l.pool.close()
 	l.mu.Lock()
 	l.closing = true
-	l.conns.each(func(e evictable) {
+	l.conns.Each(func(e conn.Evictable) {
 		if c := e.(*lmtpConn); !c.txn {
 			c.Conn.Close()
 		}
@@ -209,7 +209,7 @@ func (l *LMTPProxy) Shutdown(ctx context.Context) error {
 	if ctx.Err() != nil {
 		// go-smtp's Close after Shutdown does nothing: cut them here.
 		l.mu.Lock()
-		l.conns.each(func(e evictable) {
+		l.conns.Each(func(e conn.Evictable) {
 			c := e.(*lmtpConn)
 			c.Conn.Close()
 			if c.sess != nil {
@@ -241,7 +241,7 @@ func (ln *lmtpListener) Accept() (net.Conn, error) {
 		ln.l.mu.Lock()
 		closing := ln.l.closing
 		ln.l.mu.Unlock()
-		if closing || !ln.l.conns.add(lc, c.RemoteAddr()) {
+		if closing || !ln.l.conns.Add(lc, c.RemoteAddr()) {
 			c.Close()
 			continue
 		}
@@ -284,7 +284,7 @@ func (c *lmtpConn) SetReadDeadline(t time.Time) error {
 // (connTable). It runs under the table's lock, so it does not take l.mu:
 // begin sets busy before it looks at evicted, evictIdle sets evicted
 // before it looks at busy, so one of them backs off.
-func (c *lmtpConn) evictIdle() bool {
+func (c *lmtpConn) EvictIdle() bool {
 	if c.busy.Load() {
 		return false
 	}
@@ -317,7 +317,7 @@ func (c *lmtpConn) Read(p []byte) (int, error) {
 }
 
 func (c *lmtpConn) Close() error {
-	c.once.Do(func() { c.l.conns.remove(c) })
+	c.once.Do(func() { c.l.conns.Remove(c) })
 	return c.Conn.Close()
 }
 
@@ -616,14 +616,12 @@ func (s *lmtpSession) drop() {
 func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err error) {
 	s.op.Lock()
 	defer s.op.Unlock()
-	defer func() {
-		s.txnOpen = false
-		if v := recover(); v != nil {
-			s.log().Error("panic in LMTP session", "panic", v, "stack", string(debug.Stack()))
-			s.drop()
-			err = errInternal // go-smtp gives it to every recipient not answered yet
-		}
-	}()
+	defer func() { s.txnOpen = false }()
+	defer conn.Recover(func(p *conn.Panic) {
+		s.log().Error("panic in LMTP session", "panic", p)
+		s.drop()
+		err = errInternal // go-smtp gives it to every recipient not answered yet
+	})()
 	rcpts := s.rcpts
 
 	sp := newSpool()
@@ -727,11 +725,7 @@ func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
 }
 
 func safeProcess(ctx context.Context, p *Processor, r io.Reader, env Envelope) (rep *Report, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("panic in processing: %v\n%s", v, debug.Stack())
-		}
-	}()
+	defer conn.Recover(func(p *conn.Panic) { err = fmt.Errorf("processing: %w\n%s", p, p.Stack) })()
 	return p.Process(ctx, r, env)
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"imipd/filter/conn"
 )
 
 // Downstream connection pool defaults (LMTPOptions.PoolSize, PoolIdle).
@@ -88,16 +90,16 @@ func (p *lmtpPool) get() (*downstream, error) {
 func (p *lmtpPool) dial() (*downstream, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), lmtpDialTimeout)
 	defer cancel()
-	conn, err := Dial(ctx, p.forward)
+	nc, err := conn.Dial(ctx, p.forward)
 	if err != nil {
 		return nil, err
 	}
-	c := smtp.NewClientLMTP(conn)
+	c := smtp.NewClientLMTP(nc)
 	if err := c.Hello(p.domain); err != nil {
 		c.Close()
 		return nil, err
 	}
-	return &downstream{conn: conn, c: c}, nil
+	return &downstream{conn: nc, c: c}, nil
 }
 
 // put takes back a connection in a known state (dirty or not); over the

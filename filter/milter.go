@@ -5,16 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"imipd/address"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
 	milter "github.com/d--j/go-milter"
 
+	"imipd/address"
+	"imipd/filter/conn"
 	"imipd/itip"
 	"imipd/itip/imip"
 )
@@ -152,7 +152,7 @@ type Milter struct {
 	mu        sync.Mutex
 	closing   bool
 	listeners map[net.Listener]struct{}
-	conns     *connTable     // of *milterConn
+	conns     *conn.Table    // of *milterConn
 	wg        sync.WaitGroup // live connections and processing calls
 }
 
@@ -174,7 +174,7 @@ func NewMilter(p *Processor, opt MilterOptions, log *slog.Logger) *Milter {
 		opt.ProcessTimeout = DefaultMilterProcessTimeout
 	}
 	if opt.FirstReadTimeout <= 0 {
-		opt.FirstReadTimeout = DefaultFirstReadTimeout
+		opt.FirstReadTimeout = conn.DefaultFirstReadTimeout
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -183,7 +183,7 @@ func NewMilter(p *Processor, opt MilterOptions, log *slog.Logger) *Milter {
 	return &Milter{
 		p: p, opt: opt, log: log,
 		listeners: map[net.Listener]struct{}{},
-		conns:     newConnTable("milter", opt.MaxConnections, opt.MaxConnectionsPerPeer, log),
+		conns:     conn.NewTable("milter", opt.MaxConnections, opt.MaxConnectionsPerPeer, log),
 	}
 }
 
@@ -244,7 +244,7 @@ func (m *Milter) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	m.conns.each(func(c evictable) { c.(*milterConn).shutdown() })
+	m.conns.Each(func(c conn.Evictable) { c.(*milterConn).shutdown() })
 	m.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
@@ -255,7 +255,7 @@ func (m *Milter) Shutdown(ctx context.Context) error {
 	case <-done:
 		return errors.Join(errs...)
 	case <-ctx.Done():
-		m.conns.each(func(c evictable) { c.(*milterConn).Close() })
+		m.conns.Each(func(c conn.Evictable) { c.(*milterConn).Close() })
 		return ctx.Err()
 	}
 }
@@ -275,7 +275,7 @@ func (m *Milter) track(nc net.Conn) *milterConn {
 		return nil
 	}
 	c := newMilterConn(nc, m.opt)
-	if !m.conns.add(c, nc.RemoteAddr()) {
+	if !m.conns.Add(c, nc.RemoteAddr()) {
 		c.release()
 		return nil
 	}
@@ -365,7 +365,7 @@ func MilterServerOptions() []milter.Option {
 // Serve returns once the connection is closed.
 func (m *Milter) serveConn(c *milterConn) {
 	defer m.wg.Done()
-	defer m.conns.remove(c)
+	defer m.conns.Remove(c)
 	srv := milter.NewServer(append(MilterServerOptions(),
 		milter.WithMilter(func() milter.Milter { return newMilterSession(m, c) }))...)
 	if err := srv.Serve(&oneConnListener{c: c}); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -432,12 +432,12 @@ func newMilterSession(m *Milter, c *milterConn) *milterSession {
 var _ milter.Milter = (*milterSession)(nil)
 
 // recover turns a panic in a callback into a log line and a failed message.
-func (s *milterSession) recover(stage string) {
-	if v := recover(); v != nil {
+func (s *milterSession) recover(stage string) func() {
+	return conn.Recover(func(p *conn.Panic) {
 		s.msg.failed = true
 		s.m.log.Error("milter callback panicked", "stage", stage, "queue_id", s.msg.queueID,
-			"message_id", s.msg.messageID, "err", fmt.Sprint(v), "stack", string(debug.Stack()))
-	}
+			"message_id", s.msg.messageID, "panic", p)
+	})
 }
 
 // queueID picks up the queue ID ("i"), which Postfix and Sendmail send from
@@ -455,7 +455,7 @@ func (s *milterSession) NewConnection(milter.Modifier) error {
 }
 
 func (s *milterSession) MailFrom(from, _ string, mod milter.Modifier) (*milter.Response, error) {
-	defer s.recover("mail")
+	defer s.recover("mail")()
 	s.reset()
 	s.msg = milterMsg{from: from, authAuthen: mod.Get(macroAuthAuthen), daemonName: mod.Get(macroDaemonName)}
 	s.c.setInMessage(true)
@@ -464,14 +464,14 @@ func (s *milterSession) MailFrom(from, _ string, mod milter.Modifier) (*milter.R
 }
 
 func (s *milterSession) RcptTo(rcpt, _ string, mod milter.Modifier) (*milter.Response, error) {
-	defer s.recover("rcpt")
+	defer s.recover("rcpt")()
 	s.queueID(mod)
 	s.msg.rcpts = append(s.msg.rcpts, rcpt)
 	return milter.RespContinue, nil
 }
 
 func (s *milterSession) Header(name, value string, mod milter.Modifier) (*milter.Response, error) {
-	defer s.recover("header")
+	defer s.recover("header")()
 	msg := &s.msg
 	if IsHeaderName(name, s.m.opt.Header) {
 		msg.forged++
@@ -534,14 +534,14 @@ func appendCRLF(b []byte, v string) []byte {
 }
 
 func (s *milterSession) Headers(mod milter.Modifier) (*milter.Response, error) {
-	defer s.recover("eoh")
+	defer s.recover("eoh")()
 	s.queueID(mod)
 	s.endHeader()
 	return milter.RespContinue, nil
 }
 
 func (s *milterSession) BodyChunk(chunk []byte, _ milter.Modifier) (*milter.Response, error) {
-	defer s.recover("body")
+	defer s.recover("body")()
 	s.endHeader() // an MTA that sends no end-of-header event
 	s.msg.size += int64(len(chunk))
 	if s.msg.plain {
@@ -606,7 +606,7 @@ func (s *milterSession) reset() {
 }
 
 func (s *milterSession) Abort(milter.Modifier) error {
-	defer s.recover("abort")
+	defer s.recover("abort")()
 	s.reset()
 	s.msg = milterMsg{}
 	s.c.setInMessage(false)
@@ -644,13 +644,11 @@ var bufsPool = sync.Pool{New: func() any {
 func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response, err error) {
 	defer s.c.setInMessage(false)
 	defer s.reset()
-	defer func() {
-		if v := recover(); v != nil {
-			s.m.log.Error("milter end of message panicked; accepted", "queue_id", s.msg.queueID,
-				"message_id", s.msg.messageID, "err", fmt.Sprint(v), "stack", string(debug.Stack()))
-			resp, err = milter.RespAccept, nil
-		}
-	}()
+	defer conn.Recover(func(p *conn.Panic) {
+		s.m.log.Error("milter end of message panicked; accepted", "queue_id", s.msg.queueID,
+			"message_id", s.msg.messageID, "panic", p)
+		resp, err = milter.RespAccept, nil
+	})()
 	s.queueID(mod)
 	msg := &s.msg
 	log := s.m.log // the message's log; With(...) only where something is logged (the plain path logs nothing)

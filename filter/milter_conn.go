@@ -273,7 +273,7 @@ func (c *milterConn) abortStream() {
 // evictIdle closes the connection unless a message is in progress
 // (connTable). A connection between messages (or before its first) reads
 // end of file; go-milter ends the session.
-func (c *milterConn) evictIdle() bool {
+func (c *milterConn) EvictIdle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.inMessage {

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
+	"imipd/filter/conn"
 	"imipd/itip/imip"
 )
 
@@ -62,10 +62,6 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *parsed) *milterS
 		defer m.wg.Done()
 		defer close(st.done)
 		defer func() {
-			if v := recover(); v != nil {
-				st.err = fmt.Errorf("panic: %v", v)
-				m.log.Error("processing panicked", "queue_id", queueID, "err", st.err, "stack", string(debug.Stack()))
-			}
 			// Process read what it needed: later writes fail at once.
 			st.closeRead(errStreamFinished)
 			if st.timedOut.Load() && st.err == nil {
@@ -73,6 +69,10 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *parsed) *milterS
 					"timeout", m.opt.ProcessTimeout)
 			}
 		}()
+		defer conn.Recover(func(p *conn.Panic) {
+			st.err = p
+			m.log.Error("processing panicked", "queue_id", queueID, "panic", p)
+		})()
 		st.env = env
 		out, err := m.p.OwnMail(ctx, m.opt.Own, sub)
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"imipd/calstore"
 	"imipd/filter"
+	"imipd/filter/conn"
 )
 
 // The milter is driven by go-milter's own client (the MTA side) over TCP on
@@ -155,7 +156,7 @@ func newMilterFixture(t *testing.T, transport string, opt filter.MilterOptions, 
 			t.Fatal(derr)
 		}
 		t.Cleanup(func() { os.RemoveAll(dir) })
-		ln, err = filter.Listen("unix:"+filepath.Join(dir, "m.sock"), filter.ListenOptions{})
+		ln, err = conn.Listen("unix:"+filepath.Join(dir, "m.sock"), conn.ListenOptions{})
 		f.dialer = &recordingDialer{d: &net.Dialer{}}
 	case "pipe":
 		pl := newPipeListener()

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"imipd/address"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -24,7 +23,9 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"imipd/address"
 	"imipd/calstore"
+	"imipd/filter/conn"
 	"imipd/itip"
 	"imipd/itip/ics"
 )
@@ -519,23 +520,23 @@ func (o *Outbox) send(ctx context.Context, it calstore.OutboxItem, raw []byte) e
 // that counts, after TLS, carries the hostname.
 func (o *Outbox) connect(ctx context.Context, tlsCfg *tls.Config, startTLS bool) (*smtp.Client, error) {
 	dctx, dcancel := context.WithTimeout(ctx, outboxDialTimeout)
-	conn, err := Dial(dctx, o.opt.Address)
+	nc, err := conn.Dial(dctx, o.opt.Address)
 	dcancel()
 	if err != nil {
 		return nil, connErr("connect", err)
 	}
 	// Closing the connection is how a stopping daemon ends a stuck
 	// conversation (go-smtp has no context); ctx ends when send returns.
-	context.AfterFunc(ctx, func() { conn.Close() })
+	context.AfterFunc(ctx, func() { nc.Close() })
 	var c *smtp.Client
 	if startTLS {
-		c, err = smtp.NewClientStartTLS(conn, tlsCfg)
+		c, err = smtp.NewClientStartTLS(nc, tlsCfg)
 		if err != nil {
-			conn.Close()
+			nc.Close()
 			return nil, connErr("starttls", err)
 		}
 	} else {
-		c = smtp.NewClient(conn)
+		c = smtp.NewClient(nc)
 	}
 	c.CommandTimeout = outboxCommandTimeout
 	c.SubmissionTimeout = outboxSubmitTimeout
@@ -549,7 +550,7 @@ func (o *Outbox) connect(ctx context.Context, tlsCfg *tls.Config, startTLS bool)
 // target parses the address: network, host (for TLS) and whether it is
 // loopback (unix sockets count as loopback).
 func (o *Outbox) target() (network, host string, loopback bool, err error) {
-	network, addr, err := SplitAddr(o.opt.Address)
+	network, addr, err := conn.SplitAddr(o.opt.Address)
 	if err != nil {
 		return "", "", false, err
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"imipd/address"
 	"strconv"
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/calstore"
 	"imipd/itip"
 	"imipd/itip/ics"

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"imipd/address"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/calstore"
 	"imipd/filter"
 	"imipd/itip/ics"

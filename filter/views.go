@@ -1,13 +1,13 @@
 package filter
 
 import (
-	"imipd/address"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/calstore"
 	"imipd/itip/ics"
 )

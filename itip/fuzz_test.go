@@ -2,13 +2,13 @@ package itip_test
 
 import (
 	"bytes"
-	"imipd/address"
 	"io"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/itip"
 	"imipd/itip/ics"
 )

@@ -1,7 +1,6 @@
 package itip
 
 import (
-	"imipd/address"
 	"maps"
 	"slices"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/itip/ics"
 )
 

@@ -1,10 +1,11 @@
 package itip
 
 import (
-	"imipd/address"
 	"strings"
 
 	"github.com/emersion/go-ical"
+
+	"imipd/address"
 )
 
 // applyOutgoing teaches the calendar what the user sent (docs/rules.md "Outgoing mail

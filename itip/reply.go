@@ -1,13 +1,14 @@
 package itip
 
 import (
-	"imipd/address"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
+
+	"imipd/address"
 )
 
 // applyReply handles REPLY (RFC 5546 §3.2.3) at the organizer: only the

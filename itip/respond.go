@@ -3,13 +3,13 @@ package itip
 import (
 	"errors"
 	"fmt"
-	"imipd/address"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/itip/ics"
 )
 

@@ -1,7 +1,6 @@
 package itip_test
 
 import (
-	"imipd/address"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/itip"
 	"imipd/itip/ics"
 	"imipd/itip/icstest"

@@ -2,7 +2,6 @@ package itip_test
 
 import (
 	"fmt"
-	"imipd/address"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/itip"
 	"imipd/itip/ics"
 )

@@ -3,7 +3,6 @@ package itip_test
 import (
 	"bufio"
 	"errors"
-	"imipd/address"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/itip"
 	"imipd/itip/ics"
 	"imipd/itip/icstest"

@@ -1,10 +1,11 @@
 package itip
 
 import (
-	"imipd/address"
 	"slices"
 
 	"github.com/emersion/go-ical"
+
+	"imipd/address"
 )
 
 // The sender rule (docs/rules.md "Sender checks"; RFC 5545 §3.2.18 SENT-BY, RFC 5546

@@ -3,11 +3,11 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"imipd/address"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
 
+	"imipd/address"
 	"imipd/calstore"
 )
 

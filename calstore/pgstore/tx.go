@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"imipd/address"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"imipd/address"
 	"imipd/calstore"
 )
 

@@ -40,6 +40,7 @@ import (
 	"imipd/calstore"
 	"imipd/filter"
 	"imipd/filter/admin"
+	"imipd/filter/conn"
 )
 
 // exitStoreDamaged is the exit status for a damaged store file
@@ -174,13 +175,13 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	adm := &admin.Server{Log: log, Env: func() admin.Env { return admin.Env{Cfg: cfg, Store: db, Proc: proc} }}
 	servers = append(servers, server{"admin", adminLn, adm.Serve, adm.Shutdown})
 
-	listenOpts := func(pk filter.PeerKeys, sk filter.SocketKeys, name string) filter.ListenOptions {
+	listenOpts := func(pk filter.PeerKeys, sk filter.SocketKeys, name string) conn.ListenOptions {
 		o := pk.ListenOptions(sk)
 		o.Log = log.With("listener", name)
 		return o
 	}
 	if addr := cfg.Milter.Listen; addr != "" {
-		ln, err := filter.Listen(addr, listenOpts(cfg.Milter.PeerKeys, cfg.Milter.SocketKeys, "milter"))
+		ln, err := conn.Listen(addr, listenOpts(cfg.Milter.PeerKeys, cfg.Milter.SocketKeys, "milter"))
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("milter.listen: %w", err)
@@ -189,7 +190,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 		servers = append(servers, server{"milter", ln, m.Serve, m.Shutdown})
 	}
 	if addr := cfg.LMTP.Listen; addr != "" {
-		ln, err := filter.Listen(addr, listenOpts(cfg.LMTP.PeerKeys, cfg.LMTP.SocketKeys, "lmtp"))
+		ln, err := conn.Listen(addr, listenOpts(cfg.LMTP.PeerKeys, cfg.LMTP.SocketKeys, "lmtp"))
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("lmtp.listen: %w", err)
@@ -207,7 +208,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 			closeAll(servers)
 			return fmt.Errorf("http: %w", err)
 		}
-		ln, err := filter.Listen("inet:"+addr, listenOpts(cfg.HTTP.PeerKeys, filter.SocketKeys{}, "http"))
+		ln, err := conn.Listen("inet:"+addr, listenOpts(cfg.HTTP.PeerKeys, filter.SocketKeys{}, "http"))
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("http.listen: %w", err)

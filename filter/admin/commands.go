@@ -11,7 +11,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"imipd/address"
 	"io"
 	"path"
 	"sort"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/emersion/go-vcard"
 
+	"imipd/address"
 	"imipd/calstore"
 	"imipd/filter"
 	"imipd/itip"

@@ -12,6 +12,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"imipd/filter/conn"
 )
 
 // The admin socket protocol: one command per connection, JSON objects one
@@ -130,11 +132,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-func (s *Server) handle(conn net.Conn) {
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(CommandTimeout))
-	dec := json.NewDecoder(bufio.NewReader(io.LimitReader(conn, 256<<20)))
-	enc := json.NewEncoder(conn)
+func (s *Server) handle(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(CommandTimeout))
+	dec := json.NewDecoder(bufio.NewReader(io.LimitReader(c, 256<<20)))
+	enc := json.NewEncoder(c)
 	var req frame
 	if err := dec.Decode(&req); err != nil {
 		return
@@ -157,14 +159,12 @@ func (s *Server) handle(conn net.Conn) {
 	defer cancel()
 	code, msg := 0, ""
 	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				code, msg = 1, fmt.Sprintf("internal error: %v", r)
-				if s.Log != nil {
-					s.Log.Error("admin command panicked", "args", req.Args, "panic", r)
-				}
+		defer conn.Recover(func(p *conn.Panic) {
+			code, msg = 1, fmt.Sprintf("internal error: %v", p.Value)
+			if s.Log != nil {
+				s.Log.Error("admin command panicked", "args", req.Args, "panic", p)
 			}
-		}()
+		})()
 		if err := Run(ctx, env, req.Args); err != nil {
 			code, msg = ExitCode(err), err.Error()
 		}

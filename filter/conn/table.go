@@ -1,4 +1,4 @@
-package filter
+package conn
 
 import (
 	"cmp"
@@ -21,14 +21,14 @@ const (
 	DefaultFirstReadTimeout = 10 * time.Second
 )
 
-// evictable is a connection a connTable may close to make room.
-type evictable interface {
-	// evictIdle closes the connection if no message is in progress on it
+// Evictable is a connection a Table may close to make room.
+type Evictable interface {
+	// EvictIdle closes the connection if no message is in progress on it
 	// and reports whether it did. It must not call back into the table.
-	evictIdle() bool
+	EvictIdle() bool
 }
 
-// connTable is a listener's set of live connections and its caps, the one
+// Table is a listener's set of live connections and its caps, the one
 // place the milter and the LMTP proxy limit connections (SECURITY.md
 // "Listeners"): at most max in all and perPeer from one remote address (a
 // unix socket's connections are one peer). When a cap is reached, the
@@ -37,14 +37,14 @@ type evictable interface {
 // closed to make room, so idle connections can never keep the MTA's new
 // ones out; when none is idle, the new connection is refused (the MTA
 // applies its default action, or retries).
-type connTable struct {
+type Table struct {
 	max, perPeer int
 	what         string // "milter" or "LMTP", for the log
 	log          *slog.Logger
 
 	mu    sync.Mutex
 	seq   uint64
-	conns map[evictable]connEntry
+	conns map[Evictable]connEntry
 	peers map[netip.Addr]int
 }
 
@@ -53,15 +53,17 @@ type connEntry struct {
 	seq  uint64 // order of arrival: lower is older
 }
 
-func newConnTable(what string, max, perPeer int, log *slog.Logger) *connTable {
+// NewTable returns an empty table; max and perPeer of 0 (or below) are
+// DefaultMaxConnections and max; what names the listener in log lines.
+func NewTable(what string, max, perPeer int, log *slog.Logger) *Table {
 	if max <= 0 {
 		max = DefaultMaxConnections
 	}
 	if perPeer <= 0 || perPeer > max {
 		perPeer = max
 	}
-	return &connTable{max: max, perPeer: perPeer, what: what, log: log,
-		conns: map[evictable]connEntry{}, peers: map[netip.Addr]int{}}
+	return &Table{max: max, perPeer: perPeer, what: what, log: log,
+		conns: map[Evictable]connEntry{}, peers: map[netip.Addr]int{}}
 }
 
 // peerKey is a connection's peer for the per-peer cap: its IP address, or
@@ -82,9 +84,9 @@ func peerName(p netip.Addr) string {
 	return p.String()
 }
 
-// add registers c, from remote, evicting the oldest idle connection when
+// Add registers c, from remote, evicting the oldest idle connection when
 // a cap is reached; false: refused (nothing idle to evict).
-func (t *connTable) add(c evictable, remote net.Addr) bool {
+func (t *Table) Add(c Evictable, remote net.Addr) bool {
 	peer := peerKey(remote)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -106,9 +108,9 @@ func (t *connTable) add(c evictable, remote net.Addr) bool {
 
 // evictOldest closes the oldest idle connection (of peer when samePeer,
 // else of anyone) and forgets it.
-func (t *connTable) evictOldest(peer netip.Addr, samePeer bool) bool {
+func (t *Table) evictOldest(peer netip.Addr, samePeer bool) bool {
 	type cand struct {
-		c evictable
+		c Evictable
 		e connEntry
 	}
 	cands := make([]cand, 0, len(t.conns))
@@ -119,7 +121,7 @@ func (t *connTable) evictOldest(peer netip.Addr, samePeer bool) bool {
 	}
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.e.seq, b.e.seq) })
 	for _, x := range cands {
-		if x.c.evictIdle() {
+		if x.c.EvictIdle() {
 			t.log.Info(t.what+" idle connection closed to make room", "peer", peerName(x.e.peer))
 			t.removeLocked(x.c)
 			return true
@@ -128,14 +130,14 @@ func (t *connTable) evictOldest(peer netip.Addr, samePeer bool) bool {
 	return false
 }
 
-// remove forgets c (again: a no-op).
-func (t *connTable) remove(c evictable) {
+// Remove forgets c (again: a no-op).
+func (t *Table) Remove(c Evictable) {
 	t.mu.Lock()
 	t.removeLocked(c)
 	t.mu.Unlock()
 }
 
-func (t *connTable) removeLocked(c evictable) {
+func (t *Table) removeLocked(c Evictable) {
 	e, ok := t.conns[c]
 	if !ok {
 		return
@@ -146,9 +148,9 @@ func (t *connTable) removeLocked(c evictable) {
 	}
 }
 
-// each calls f for every connection (under the table's lock: f must not
+// Each calls f for every connection (under the table's lock: f must not
 // call back into the table).
-func (t *connTable) each(f func(evictable)) {
+func (t *Table) Each(f func(Evictable)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for c := range t.conns {

@@ -1,4 +1,4 @@
-package filter
+package conn
 
 import (
 	"context"
@@ -199,12 +199,12 @@ func ParseSocketMode(s string) (fs.FileMode, error) {
 	return fs.FileMode(v), nil
 }
 
-// listenHost returns the host of a listen address ("inet:HOST:PORT",
+// ListenHost returns the host of a listen address ("inet:HOST:PORT",
 // "HOST:PORT"; "" for a unix socket) and whether it is confined to
 // loopback: a loopback address or "localhost". An empty host (all
 // interfaces), 0.0.0.0, :: and every other address reach beyond the
 // machine. CalDAV and the MTA-facing listeners use this one test.
-func listenHost(addr string) (host string, loopback bool, err error) {
+func ListenHost(addr string) (host string, loopback bool, err error) {
 	if strings.HasPrefix(addr, "unix:") {
 		return "", true, nil
 	}
