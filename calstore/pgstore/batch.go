@@ -54,13 +54,7 @@ type batchResult struct {
 // once-only key another transaction committed first (its check then sees
 // the entry). Callers that know the user use BatchUser.
 func (s *Store) Batch(ctx context.Context, fn func(calstore.Tx) error) error {
-	var err error
-	for range maxBatchTries {
-		if err = s.Write(ctx, fn); !retryable(err) {
-			return err
-		}
-	}
-	return err
+	return s.retry(ctx, fn, retryable)
 }
 
 // BatchUser is Batch for a function that writes the data of one user (by
@@ -171,7 +165,7 @@ func (s *Store) runGroup(calls []*batchCall) {
 			if _, err := pt.Exec(ctx, "ROLLBACK TO SAVEPOINT call"); err != nil && r.panic == nil {
 				r.err = fmt.Errorf("%w (and rolling it back: %v)", r.err, err)
 			}
-			if r.panic == nil && retryable(r.err) && c.tries+1 < maxBatchTries {
+			if r.panic == nil && retryable(r.err) && c.tries+1 < maxTries {
 				c.tries++
 				retry, retried[i] = append(retry, c), true
 				continue
@@ -192,7 +186,7 @@ func (s *Store) runGroup(calls []*batchCall) {
 			if !ok[i] {
 				continue
 			}
-			if retryable(err) && c.tries+1 < maxBatchTries {
+			if retryable(err) && c.tries+1 < maxTries {
 				c.tries++
 				retry, retried[i] = append(retry, c), true
 				continue

@@ -24,15 +24,16 @@
 //
 // Writes of different users run in parallel; two Writes that lock two
 // users in opposite orders deadlock, and PostgreSQL aborts one (Write
-// returns the error; Batch retries). BatchUser (batch.go) groups the
-// concurrent deliveries to one user into one transaction, so a big
-// meeting's replies share the organizer's lock and a commit.
+// and Batch run it again). BatchUser (batch.go) groups the concurrent
+// deliveries to one user into one transaction, so a big meeting's
+// replies share the organizer's lock and a commit.
 package pgstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -169,8 +170,52 @@ func (s *Store) Read(ctx context.Context, fn func(calstore.Tx) error) error {
 }
 
 // Write implements calstore.Store: one READ COMMITTED transaction, users
-// locked as they are used (package doc).
+// locked as they are used (package doc). A transaction PostgreSQL aborted
+// for a deadlock or a serialisation failure (40P01, 40001) is run again,
+// up to maxTries times: the abort rolled back everything fn did, so fn
+// runs as from the start (like Batch's, a fn with effects outside the
+// transaction has them twice).
 func (s *Store) Write(ctx context.Context, fn func(calstore.Tx) error) error {
+	return s.retry(ctx, fn, aborted)
+}
+
+// retry runs fn in a transaction of its own (write) until it commits, or
+// fails with an error again does not accept, or maxTries runs failed.
+func (s *Store) retry(ctx context.Context, fn func(calstore.Tx) error, again func(error) bool) error {
+	var err error
+	for try := range maxTries {
+		if try > 0 {
+			if werr := backoff(ctx, try); werr != nil {
+				return err
+			}
+		}
+		if err = s.write(ctx, fn); !again(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// backoff waits before the try-th run again of an aborted transaction, a
+// few milliseconds growing with try and drawn at random: run again at
+// once, the victim of a deadlock can take its first lock back before the
+// transaction it lost to gets it (PostgreSQL's row locks do not queue
+// fairly), and the two deadlock again. It returns ctx's error when ctx
+// ends first.
+func backoff(ctx context.Context, try int) error {
+	d := time.Duration(try)*5*time.Millisecond + rand.N(5*time.Millisecond)
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}
+
+// write runs fn in one READ COMMITTED transaction and commits it.
+func (s *Store) write(ctx context.Context, fn func(calstore.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -211,28 +256,29 @@ func (s *Store) Write(ctx context.Context, fn func(calstore.Tx) error) error {
 	return nil
 }
 
-// maxBatchTries bounds Batch's runs of a function PostgreSQL aborted for
-// a deadlock, a serialisation failure or a once-only key another
-// transaction committed first.
-const maxBatchTries = 3
+// maxTries bounds the runs of a function PostgreSQL aborted for a
+// deadlock or a serialisation failure (Write, Batch), or, in Batch, for a
+// once-only key another transaction committed first.
+const maxTries = 3
 
-// retryable reports whether err aborted a transaction that may succeed
-// when run again: a deadlock (40P01), a serialisation failure (40001), a
-// unique key another transaction committed first (23505), or a once-only
-// key found by AddLog rather than by the function's own check.
+// aborted reports whether PostgreSQL aborted the transaction of err for a
+// deadlock (40P01) or a serialisation failure (40001): run again, it may
+// commit.
+func aborted(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// retryable reports whether Batch runs the function of err again: the
+// transaction was aborted, or a once-only key was committed first by
+// another transaction (23505, or found by AddLog rather than by the
+// function's own check; the function's check then sees it).
 func retryable(err error) bool {
-	if errors.Is(err, errRetry) {
+	if aborted(err) || errors.Is(err, errRetry) {
 		return true
 	}
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		return false
-	}
-	switch pe.Code {
-	case "40P01", "40001", "23505":
-		return true
-	}
-	return false
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // Close implements calstore.Store: it waits for running transactions and

@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"imipd/calstore"
 	"imipd/calstore/pgstore"
@@ -154,6 +156,97 @@ func TestDatabaseAway(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWriteRetries: a plain Write that PostgreSQL aborts for a deadlock
+// (two Writes locking alice and bob in opposite orders, a real 40P01) or
+// a serialisation failure (40001, as pgx returns it) runs again and
+// commits; other errors, a once-only key present among them, end it after
+// one run.
+func TestWriteRetries(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	users := []string{"alice@example.test", "bob@example.test"}
+	if err := s.Write(ctx, func(tx calstore.Tx) error {
+		for _, u := range users {
+			if err := tx.PutUser(calstore.User{Address: u}); err != nil {
+				return err
+			}
+		}
+		return tx.AddLog(calstore.LogEntry{User: users[0], Key: "present"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Deadlock: each Write's first run locks its first user, waits for
+	// the other's, then asks for the other's user.
+	var ready sync.WaitGroup
+	ready.Add(2)
+	var runs [2]atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 2 {
+		first, second := users[i], users[1-i]
+		wg.Go(func() {
+			err := s.Write(ctx, func(tx calstore.Tx) error {
+				uid := fmt.Sprint("deadlock", i)
+				if err := tx.PutEvent(first, calstore.Event{UID: uid}); err != nil {
+					return err
+				}
+				if runs[i].Add(1) == 1 {
+					ready.Done()
+					ready.Wait()
+				}
+				return tx.PutEvent(second, calstore.Event{UID: uid})
+			})
+			if err != nil {
+				t.Errorf("Write %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := runs[0].Load() + runs[1].Load(); got != 3 {
+		t.Errorf("deadlock: %d runs of the two functions, want 3 (the aborted one again)", got)
+	}
+	err := s.Read(ctx, func(tx calstore.Tx) error {
+		for _, u := range users {
+			for i := range 2 {
+				if _, err := tx.Event(u, fmt.Sprint("deadlock", i)); err != nil {
+					t.Errorf("deadlock: %v", err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	plain := errors.New("plain")
+	for _, c := range []struct {
+		name string
+		err  error // the first run's error
+		runs int32
+		want error
+	}{
+		{"serialisation failure", &pgconn.PgError{Code: "40001"}, 2, nil},
+		{"deadlock returned", fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: "40P01"}), 2, nil},
+		{"once-only key present", nil, 1, calstore.ErrExists},
+		{"other error", plain, 1, plain},
+	} {
+		var n atomic.Int32
+		err := s.Write(ctx, func(tx calstore.Tx) error {
+			if n.Add(1) == 1 && c.err != nil {
+				return c.err
+			}
+			if c.want == calstore.ErrExists {
+				return tx.AddLog(calstore.LogEntry{User: users[0], Key: "present"})
+			}
+			return tx.PutEvent(users[0], calstore.Event{UID: c.name})
+		})
+		if !errors.Is(err, c.want) || (c.want == nil && err != nil) || n.Load() != c.runs {
+			t.Errorf("%s: %v after %d runs, want %v after %d", c.name, err, n.Load(), c.want, c.runs)
+		}
 	}
 }
 
