@@ -25,6 +25,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./itip/ics/
 	$(GO) test -run='^$$' -fuzz='^FuzzValueRoundTrip$$' -fuzztime=$(FUZZTIME) ./itip/ics/
 	$(GO) test -run='^$$' -fuzz='^FuzzText$$' -fuzztime=$(FUZZTIME) ./itip/ics/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseList$$' -fuzztime=$(FUZZTIME) ./address/
 	$(GO) test -run='^$$' -fuzz='^FuzzApply$$' -fuzztime=$(FUZZTIME) ./itip/
 	$(GO) test -run='^$$' -fuzz='^FuzzSenderRule$$' -fuzztime=$(FUZZTIME) ./itip/
 	$(GO) test -run='^$$' -fuzz='^FuzzAttendeeEdit$$' -fuzztime=$(FUZZTIME) ./itip/

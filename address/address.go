@@ -1,7 +1,8 @@
 // Package address is imipd's one vocabulary for mail and calendar
 // addresses (docs/rules.md "Users and addresses"): the canonical form every layer
 // compares (Normalize), the domain (Domain) and the subaddress rule that
-// maps bob+detail@example.test to bob@example.test (Base).
+// maps bob+detail@example.test to bob@example.test (Base), and the one
+// lenient parser of address-list header values (ParseList).
 //
 // It is pure and a leaf: itip, calstore and filter all import it, so an
 // address is spelled one way wherever it is stored, looked up or compared.

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/mail"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"imipd/address"
 	"imipd/calstore"
 	"imipd/filter/conn"
 )
@@ -394,33 +394,8 @@ func headerRecipients(msg string) []string {
 	}
 	var out []string
 	for _, v := range values {
-		out = append(out, parseAddrs(v)...)
-	}
-	return out
-}
-
-// parseAddrs parses an address list, falling back to angle brackets or bare
-// words with an "@" when it is not RFC 5322.
-func parseAddrs(v string) []string {
-	var out []string
-	if l, err := mail.ParseAddressList(v); err == nil {
-		for _, a := range l {
+		for _, a := range address.ParseList(v, nil) {
 			out = append(out, a.Address)
-		}
-		return out
-	}
-	for _, part := range strings.Split(v, ",") {
-		part = strings.TrimSpace(part)
-		if i := strings.LastIndexByte(part, '<'); i >= 0 {
-			if j := strings.IndexByte(part[i:], '>'); j > 0 {
-				out = append(out, strings.TrimSpace(part[i+1:i+j]))
-				continue
-			}
-		}
-		for _, w := range strings.Fields(part) {
-			if strings.Contains(w, "@") {
-				out = append(out, strings.Trim(w, `<>"'`))
-			}
 		}
 	}
 	return out

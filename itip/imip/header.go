@@ -189,45 +189,8 @@ func messageID(v string) string {
 	return v
 }
 
-var addrParser = &mail.AddressParser{WordDecoder: wordDecoder}
-
-// angleAddr and bareAddr find addresses in values net/mail refuses.
-var (
-	angleAddr = regexp.MustCompile(`<\s*([^<>\s@]+@[^<>\s]+?)\s*>`)
-	bareAddr  = regexp.MustCompile(`[^\s<>,;:"()\[\]]+@[^\s<>,;:"()\[\]]+`)
-)
-
-// addresses parses an address list leniently; addresses are in
-// address.Normalize form.
-func addresses(v string) []mail.Address {
-	if strings.TrimSpace(v) == "" {
-		return nil
-	}
-	l, err := addrParser.ParseList(v)
-	if err == nil {
-		r := make([]mail.Address, 0, len(l))
-		for _, a := range l {
-			r = append(r, mail.Address{Name: a.Name, Address: address.Normalize(a.Address)})
-		}
-		return r
-	}
-	var r []mail.Address
-	if ms := angleAddr.FindAllStringSubmatchIndex(v, -1); len(ms) > 0 {
-		prev := 0
-		for _, m := range ms {
-			name := strings.TrimSpace(v[prev:m[0]])
-			name = strings.TrimLeft(name, ",; ")
-			name = strings.Trim(strings.TrimSpace(name), `"`)
-			r = append(r, mail.Address{Name: decodeWords(name), Address: address.Normalize(v[m[2]:m[3]])})
-			prev = m[1]
-		}
-		return r
-	}
-	for _, a := range bareAddr.FindAllString(v, -1) {
-		r = append(r, mail.Address{Address: address.Normalize(a)})
-	}
-	return r
-}
+// addresses parses an address list with imip's charsets (address.ParseList).
+func addresses(v string) []mail.Address { return address.ParseList(v, wordDecoder) }
 
 var (
 	dateComment = regexp.MustCompile(`\([^()]*\)`)
