@@ -114,7 +114,7 @@ func addInstances(st *object, m *Message, u *User) *ical.Calendar {
 		rid := cloneProp(*ds)
 		rid.Name = ical.PropRecurrenceID
 		nc.Props.Set(&rid)
-		key, err := ridKey(&rid, o.zones)
+		key, err := InstanceKey(&rid, o.zones)
 		if err != nil {
 			continue
 		}

@@ -294,31 +294,23 @@ func ruleMeaning(v string, c *ical.Component, z *ics.Zones) string {
 	return strings.Join(keys, ";")
 }
 
-// endOf is the effective end of a component (RFC 5545 §3.6.1): DTEND, or
-// DTSTART+DURATION, or without either the end of DTSTART's day (DATE) or
-// DTSTART itself.
+// endOf is the effective end of a component (ics.Zones.End: DTEND, or
+// DTSTART+DURATION, or the defaults of RFC 5545 §3.6.1). An end that cannot
+// be read compares by what is written: DTSTART, DTEND and DURATION as they
+// stand, with their TZIDs.
 func endOf(c *ical.Component, z *ics.Zones) string {
-	if p := c.Props.Get(ical.PropDateTimeEnd); p != nil {
-		return strings.Join(valueMeaning(c, p, z), ",")
+	if t, err := z.End(c); err == nil {
+		return timeKey(t)
 	}
-	ds := c.Props.Get(ical.PropDateTimeStart)
-	if ds == nil {
-		return ""
-	}
-	st, err := z.PropTime(ds)
-	if err != nil {
-		return "?"
-	}
-	if d := c.Props.Get(ical.PropDuration); d != nil {
-		dur, err := ics.ParseDuration(strings.TrimSpace(d.Value))
-		if err != nil {
-			return "?" + strings.TrimSpace(d.Value)
+	var b strings.Builder
+	b.WriteByte('?')
+	for _, name := range []string{ical.PropDateTimeStart, ical.PropDateTimeEnd, ical.PropDuration} {
+		if p := c.Props.Get(name); p != nil {
+			b.WriteString(strings.TrimSpace(p.Value) + "|" + p.Params.Get(ical.ParamTimezoneID))
 		}
-		st.T = dur.AddTo(st.T)
-	} else if st.AllDay {
-		st.T = st.T.AddDate(0, 0, 1)
+		b.WriteByte(';')
 	}
-	return timeKey(st)
+	return b.String()
 }
 
 // seriesYears is how long DTSTART's zones of a recurring component must

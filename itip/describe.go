@@ -168,11 +168,16 @@ func (d *describer) when(in *Instance) string {
 	if err != nil {
 		return " at " + ics.OneLine(ds.Value)
 	}
-	end, hasEnd := d.end(in, st)
+	// An end that cannot be read is no end (ics.Zones.End): the start
+	// alone is said.
+	end := st.T
+	if e, err := d.m.Zones.End(in.Comp); err == nil {
+		end = e.T
+	}
 	var b strings.Builder
 	if st.AllDay {
 		last := end.AddDate(0, 0, -1)
-		if !hasEnd || !last.After(st.T) {
+		if !last.After(st.T) {
 			b.WriteString(" on " + day(st.T) + " (all day)")
 		} else {
 			b.WriteString(" from " + day(st.T) + " to " + day(last) + " (all day)")
@@ -180,7 +185,7 @@ func (d *describer) when(in *Instance) string {
 	} else {
 		start := d.local(st.T, st.Floating)
 		switch {
-		case !hasEnd || !end.After(st.T):
+		case !end.After(st.T):
 			b.WriteString(" on " + day(start) + ", " + start.Format("15:04"))
 		case sameDay(start, d.local(end, st.Floating)):
 			b.WriteString(" on " + day(start) + ", " + start.Format("15:04") + "–" + d.local(end, st.Floating).Format("15:04"))
@@ -205,23 +210,6 @@ func (d *describer) when(in *Instance) string {
 		b.WriteString(", repeating " + d.rule(rr.Value, st))
 	}
 	return b.String()
-}
-
-// end is the end of the instance from DTEND or DURATION (RFC 5545
-// §3.6.1); ok is false when it has neither.
-func (d *describer) end(in *Instance, st ics.Time) (time.Time, bool) {
-	if de := in.Comp.Props.Get(ical.PropDateTimeEnd); de != nil {
-		if et, err := d.m.Zones.PropTime(de); err == nil {
-			return et.T, true
-		}
-		return time.Time{}, false
-	}
-	if du := in.Comp.Props.Get(ical.PropDuration); du != nil {
-		if dur, err := ics.ParseDuration(strings.TrimSpace(du.Value)); err == nil && !dur.Negative {
-			return dur.AddTo(st.T), true
-		}
-	}
-	return time.Time{}, false
 }
 
 // local is t in the reader's zone; a floating time is the same wall clock

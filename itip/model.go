@@ -93,7 +93,7 @@ type Party struct {
 // Instance is one VEVENT of the object: the master (RecurrenceID == "") or an
 // override.
 type Instance struct {
-	RecurrenceID string // normalised key (see ridKey), "" for the master
+	RecurrenceID string // normalised key (see InstanceKey), "" for the master
 	Range        string // RANGE parameter of RECURRENCE-ID ("THISANDFUTURE" or "")
 	Sequence     int
 	DTStamp      time.Time
@@ -239,7 +239,7 @@ func sortInstances(ins []*Instance) {
 func parseInstance(c *ical.Component, z *ics.Zones) (*Instance, error) {
 	in := &Instance{Comp: c, zones: z}
 	if p := c.Props.Get(ical.PropRecurrenceID); p != nil {
-		k, err := ridKey(p, z)
+		k, err := InstanceKey(p, z)
 		if err != nil {
 			return nil, parseErr("bad-recurrence-id", "%v", err)
 		}
@@ -286,9 +286,13 @@ func partyOf(p *ical.Prop) Party {
 	return pt
 }
 
-// ridKey normalises a RECURRENCE-ID to a comparable key: UTC date-time
-// "20060102T150405Z", a DATE "20060102", or the floating local value.
-func ridKey(p *ical.Prop, z *ics.Zones) (string, error) {
+// InstanceKey is the key of the instance a RECURRENCE-ID names (RFC 5545
+// §3.8.4.4), the one form every layer compares and stores (Instance.RecurrenceID,
+// PendingItem.RecurrenceID, the REPLY order's keys): a date-time as UTC
+// "20060102T150405Z" whatever zone it was written in, a DATE as "20060102",
+// a floating time as its wall clock "20060102T150405". The master's key is
+// "". Errors are ics.Zones.PropTime's (bad value, unknown TZID).
+func InstanceKey(p *ical.Prop, z *ics.Zones) (string, error) {
 	t, err := z.PropTime(p)
 	if err != nil {
 		return "", err

@@ -53,7 +53,7 @@ func (o *object) rid(c *ical.Component) string {
 	if p == nil {
 		return ""
 	}
-	k, err := ridKey(p, o.zones)
+	k, err := InstanceKey(p, o.zones)
 	if err != nil {
 		return strings.TrimSpace(p.Value)
 	}

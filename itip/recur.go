@@ -14,7 +14,7 @@ import (
 // belongs to a series; past it the answer is "yes" (lenient, bounded CPU).
 const maxExpand = 20000
 
-// isOccurrence reports whether rid (a ridKey) is an instance of the stored
+// isOccurrence reports whether rid (an InstanceKey) is an instance of the stored
 // master's recurrence set (RFC 5545 §3.8.5). Unknown or unparseable rules
 // count as yes: this check only keeps a REPLY for a day that is not in the
 // series from creating an override.

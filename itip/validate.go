@@ -100,7 +100,7 @@ var once = []string{
 }
 
 // dateProps are the VEVENT properties whose values are DATE, DATE-TIME or
-// PERIOD (RECURRENCE-ID is checked by ridKey, DTSTAMP by parseInstance).
+// PERIOD (RECURRENCE-ID is checked by InstanceKey, DTSTAMP by parseInstance).
 var dateProps = []string{
 	ical.PropDateTimeStart, ical.PropDateTimeEnd, ical.PropExceptionDates, ical.PropRecurrenceDates, ical.PropCreated, ical.PropLastModified,
 }
