@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"imipd/filter"
+	"imipd/filter/lmtp"
 )
 
 // ---- an LMTP sink: accepts every recipient, reads and drops the message ----
@@ -176,7 +177,7 @@ var lmtpHead = []string{"kind", "messages", "straight msg/s", "via imipd msg/s",
 // is the median of the pairs' ratios, rates and percentiles are pooled). A
 // target is recorded when target is not empty.
 func lmtpRuns(r *report, proc *filter.Processor, log *slog.Logger, name, addr string, n int, target string) [][]string {
-	px := filter.NewLMTPProxy(proc, filter.LMTPOptions{Forward: "inet:" + addr, Domain: "imipd.test"}, log)
+	px := lmtp.NewProxy(proc, lmtp.Options{Forward: "inet:" + addr, Domain: "imipd.test"}, log)
 	pxAddr, stopPx, err := listenTCP(func(ln net.Listener) { _ = px.Serve(ln) })
 	if err != nil {
 		fatal(err)

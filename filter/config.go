@@ -224,7 +224,7 @@ type LMTPConfig struct {
 	Listen  string `toml:"listen"`
 	Forward string `toml:"forward"`
 	// PoolSize is how many idle connections to Forward are kept for the
-	// next messages: unset = DefaultLMTPPoolSize, 0 = none (a connection
+	// next messages: unset = lmtp.DefaultPoolSize, 0 = none (a connection
 	// per upstream session). Dovecot runs one lmtp process per connection:
 	// keep it below its service lmtp process_limit (default 100).
 	PoolSize *int `toml:"pool_size"`
@@ -235,7 +235,7 @@ type LMTPConfig struct {
 	PeerKeys
 }
 
-// Pool returns the pool keys as LMTPOptions takes them (PoolSize: 0 for
+// Pool returns the pool keys as lmtp.Options takes them (PoolSize: 0 for
 // the default, negative for none).
 func (l LMTPConfig) Pool() (size int, idle time.Duration, problems []string) {
 	switch {

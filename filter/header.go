@@ -1,10 +1,13 @@
 package filter
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // HeaderValue renders the outcome header (docs/rules.md "The header"):
@@ -333,3 +336,52 @@ func HiddenFields(value, name string) (string, int) {
 	}
 	return string(out), f.removed
 }
+
+// WriteTagged writes the message read from r to w with every header field
+// named name removed (headerFilter: continuation lines included, names
+// compared with IsHeaderName, fields hidden behind a bare CR included) and,
+// when value is not empty, one "name: value" field first (folded, CRLF line
+// ends: the LMTP proxy's copy per header value).
+func WriteTagged(w io.Writer, r io.Reader, name, value string) error {
+	if value != "" {
+		if _, err := io.WriteString(w, name+": "+FoldValue(len(name)+2, value, "\r\n")+"\r\n"); err != nil {
+			return err
+		}
+	}
+	br := taggedReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil)
+		taggedReaders.Put(br)
+	}()
+	hf := newHeaderFilter(w, name, false)
+	midLine := false
+	for {
+		line, err := br.ReadSlice('\n')
+		if !midLine && err == nil && len(bytes.TrimRight(line, "\r\n")) == 0 {
+			// The end of the header: the rest as it is.
+			if werr := hf.Close(); werr != nil {
+				return werr
+			}
+			if _, werr := w.Write(line); werr != nil {
+				return werr
+			}
+			_, err := br.WriteTo(w)
+			return err
+		}
+		if _, werr := hf.Write(line); werr != nil {
+			return werr
+		}
+		midLine = err != nil
+		switch {
+		case err == nil, errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF):
+			return hf.Close()
+		default:
+			return err
+		}
+	}
+}
+
+// taggedReaders are WriteTagged's buffers (32 KiB each, reused).
+var taggedReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}

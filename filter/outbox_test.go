@@ -68,11 +68,17 @@ func newObSink(t *testing.T, tlsCfg *tls.Config) *obSink {
 	}))
 	s.srv.Domain = "sink.test"
 	s.srv.TLSConfig = tlsCfg
-	s.srv.ErrorLog = lmtpDiscardLog{}
+	s.srv.ErrorLog = discardLog{}
 	go s.srv.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
 	return s
 }
+
+// discardLog drops go-smtp's server log.
+type discardLog struct{}
+
+func (discardLog) Printf(string, ...any) {}
+func (discardLog) Println(...any)        {}
 
 func (s *obSink) messages() []obMsg {
 	s.mu.Lock()

@@ -41,6 +41,8 @@ import (
 	"imipd/filter"
 	"imipd/filter/admin"
 	"imipd/filter/conn"
+	"imipd/filter/lmtp"
+	"imipd/filter/push"
 )
 
 // exitStoreDamaged is the exit status for a damaged store file
@@ -195,11 +197,11 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 			closeAll(servers)
 			return fmt.Errorf("lmtp.listen: %w", err)
 		}
-		l := filter.NewLMTPProxy(proc, lmtpOptions(cfg), log.With("listener", "lmtp"))
+		l := lmtp.NewProxy(proc, lmtpOptions(cfg), log.With("listener", "lmtp"))
 		servers = append(servers, server{"lmtp", ln, l.Serve, l.Shutdown})
 	}
 	if addr := cfg.HTTP.Listen; addr != "" {
-		handler, err := filter.NewHTTPHandler(proc, filter.HTTPOptions{
+		handler, err := push.NewHandler(proc, push.Options{
 			PushUser: cfg.HTTP.PushUser, PushPassword: cfg.HTTP.PushPassword, PushResolve: cfg.HTTP.PushResolve,
 			Gatherer: reg,
 			Ready:    filter.StoreReady(db),
@@ -359,10 +361,10 @@ func milterOptions(cfg filter.File) filter.MilterOptions {
 		TempFailOnError: cfg.OnError == "tempfail"}
 }
 
-func lmtpOptions(cfg filter.File) filter.LMTPOptions {
+func lmtpOptions(cfg filter.File) lmtp.Options {
 	rt, wt, _ := cfg.LMTP.Durations("lmtp")
 	size, idle, _ := cfg.LMTP.Pool()
-	return filter.LMTPOptions{Forward: cfg.LMTP.Forward, Header: cfg.Header,
+	return lmtp.Options{Forward: cfg.LMTP.Forward, Header: cfg.Header,
 		ReadTimeout: rt, WriteTimeout: wt, FirstReadTimeout: cfg.LMTP.FirstRead(),
 		MaxConnections: cfg.LMTP.MaxConnections, MaxConnectionsPerPeer: cfg.LMTP.MaxConnectionsPerPeer,
 		TempFailOnError: cfg.OnError == "tempfail",

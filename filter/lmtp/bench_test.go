@@ -1,9 +1,9 @@
-package filter_test
+package lmtp_test
 
 import (
 	"testing"
 
-	"imipd/filter"
+	"imipd/filter/lmtp"
 )
 
 // BenchmarkLMTPPlain: one plain message per upstream connection (as Postfix
@@ -11,7 +11,7 @@ import (
 // lmtp_test.go, and through the proxy to it: the proxy's cost per message
 // is the difference (loopback TCP upstream, unix socket downstream).
 func BenchmarkLMTPPlain(b *testing.B) {
-	e := newLMTPEnv(b, filter.LMTPOptions{})
+	e := newLMTPEnv(b, lmtp.Options{})
 	rcpts := []string{"bob@example.test"}
 	for _, c := range []struct{ name, addr string }{
 		{"direct", e.ds.addr},

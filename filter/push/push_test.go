@@ -1,4 +1,4 @@
-package filter_test
+package push_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"imipd/calstore"
 	"imipd/calstore/storetest"
 	"imipd/filter"
+	"imipd/filter/push"
 )
 
 const (
@@ -59,14 +60,14 @@ type pushEnv struct {
 
 // newPushEnv starts the HTTP handler on a fresh store with the user
 // bob@example.test (alias robert@example.test, policy always).
-func newPushEnv(t testing.TB, opt filter.HTTPOptions) *pushEnv {
+func newPushEnv(t testing.TB, opt push.Options) *pushEnv {
 	t.Helper()
 	return newPushEnvFile(t, filepath.Join(t.TempDir(), "imipd.db"), opt)
 }
 
 // newPushEnvFile is newPushEnv on the store file at path (created if
 // absent); /healthz checks it with filter.StoreReady unless opt.Ready is set.
-func newPushEnvFile(t testing.TB, path string, opt filter.HTTPOptions) *pushEnv {
+func newPushEnvFile(t testing.TB, path string, opt push.Options) *pushEnv {
 	t.Helper()
 	db, err := calstore.Open(path, calstore.Options{NoSync: true})
 	if err != nil {
@@ -93,7 +94,7 @@ func newPushEnvFile(t testing.TB, path string, opt filter.HTTPOptions) *pushEnv 
 	if opt.Ready == nil {
 		opt.Ready = filter.StoreReady(db)
 	}
-	h, err := filter.NewHTTPHandler(p, opt, nil)
+	h, err := push.NewHandler(p, opt, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func (e *pushEnv) do(t testing.TB, method, path string, body io.Reader, auth boo
 
 func (e *pushEnv) push(t testing.TB, payload string) (int, pushAnswer) {
 	t.Helper()
-	resp, b := e.do(t, http.MethodPost, filter.PushPath, strings.NewReader(payload), true, nil)
+	resp, b := e.do(t, http.MethodPost, push.Path, strings.NewReader(payload), true, nil)
 	var a pushAnswer
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
@@ -181,7 +182,7 @@ func storedEvents(t testing.TB, db calstore.Store, user string) []calstore.Event
 }
 
 func TestPushRequestStored(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{})
+	e := newPushEnv(t, push.Options{})
 	code, a := e.push(t, pushJSON("bob@example.test", "messageNew", inviteMsg))
 	if code != 200 || a.Status != "ok" || a.User != "bob@example.test" || !a.Calendar {
 		t.Fatalf("got %d %+v", code, a)
@@ -203,7 +204,7 @@ func TestPushRequestStored(t *testing.T) {
 }
 
 func TestPushTwiceAppliedOnce(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{})
+	e := newPushEnv(t, push.Options{})
 	payload := pushJSON("bob@example.test", "messageNew", inviteMsg)
 	c1, a1 := e.push(t, payload)
 	c2, a2 := e.push(t, payload)
@@ -228,7 +229,7 @@ func TestPushTwiceAppliedOnce(t *testing.T) {
 }
 
 func TestPushAuth(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{})
+	e := newPushEnv(t, push.Options{})
 	payload := pushJSON("bob@example.test", "messageNew", inviteMsg)
 	for name, set := range map[string]func(*http.Request){
 		"none":           func(*http.Request) {},
@@ -238,7 +239,7 @@ func TestPushAuth(t *testing.T) {
 		"bearer":         func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+pushPass) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+filter.PushPath, strings.NewReader(payload))
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+push.Path, strings.NewReader(payload))
 			req.Header.Set("Content-Type", "application/json")
 			set(req)
 			resp, err := e.srv.Client().Do(req)
@@ -264,7 +265,7 @@ func TestPushAuth(t *testing.T) {
 }
 
 func TestPushBadRequests(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{})
+	e := newPushEnv(t, push.Options{})
 	for _, c := range []struct {
 		name, payload string
 		code          int
@@ -296,14 +297,14 @@ func TestPushBadRequests(t *testing.T) {
 }
 
 func TestPushContentType(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{})
+	e := newPushEnv(t, push.Options{})
 	payload := pushJSON("bob@example.test", "messageNew", inviteMsg)
 	for ct, want := range map[string]int{
 		"application/json":                200,
 		"Application/JSON; charset=UTF-8": 200,
 		"text/plain":                      415,
 	} {
-		resp, b := e.do(t, http.MethodPost, filter.PushPath, strings.NewReader(payload), true, map[string]string{"Content-Type": ct})
+		resp, b := e.do(t, http.MethodPost, push.Path, strings.NewReader(payload), true, map[string]string{"Content-Type": ct})
 		if resp.StatusCode != want {
 			t.Errorf("%q: status %d %s, want %d", ct, resp.StatusCode, b, want)
 		}
@@ -311,14 +312,14 @@ func TestPushContentType(t *testing.T) {
 }
 
 func TestPushTooLarge(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{MaxBody: 4096})
+	e := newPushEnv(t, push.Options{MaxBody: 4096})
 	big := pushJSON("bob@example.test", "messageNew", inviteMsg+strings.Repeat("x", 5000))
 	code, a := e.push(t, big)
 	if code != 413 || a.Error == "" {
 		t.Errorf("with Content-Length: %d %+v", code, a)
 	}
 	// Without Content-Length (chunked), the reader's cap answers.
-	resp, b := e.do(t, http.MethodPost, filter.PushPath, io.MultiReader(strings.NewReader(big)), true, nil)
+	resp, b := e.do(t, http.MethodPost, push.Path, io.MultiReader(strings.NewReader(big)), true, nil)
 	if resp.StatusCode != 413 || !strings.Contains(string(b), `"error"`) {
 		t.Errorf("chunked: %d %s", resp.StatusCode, b)
 	}
@@ -329,7 +330,7 @@ func TestPushTooLarge(t *testing.T) {
 }
 
 func TestPushMailLogin(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{PushResolve: filter.ResolveMailLogin})
+	e := newPushEnv(t, push.Options{PushResolve: push.ResolveMailLogin})
 	code, a := e.push(t, pushJSON("carol@elsewhere.test", "messageNew", inviteMsg))
 	if code != 404 || !strings.Contains(a.Error, "carol@elsewhere.test") {
 		t.Errorf("unknown user: %d %+v", code, a)
@@ -357,7 +358,7 @@ func TestPushMailLogin(t *testing.T) {
 // TestPushRecipientOnly: the user field names the user; the message's
 // recipient headers only decide whether that user is a recipient.
 func TestPushRecipientOnly(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{PushResolve: filter.ResolveRecipientOnly})
+	e := newPushEnv(t, push.Options{PushResolve: push.ResolveRecipientOnly})
 	// Delivered-To names an alias of the user.
 	msg := "Delivered-To: robert@example.test\r\n" + strings.ReplaceAll(inviteMsg, "To: bob@example.test\n", "To: Team <team@lists.remote.test>,\n  \"Carol\" <carol@elsewhere.test>\n")
 	code, a := e.push(t, pushJSON("bob@example.test", "messageNew", msg))
@@ -392,9 +393,9 @@ func TestPushRecipientOnly(t *testing.T) {
 // another in headers the sender wrote is never processed for the other
 // (issue 13, attack 7), in either resolve mode.
 func TestPushUserNotFromHeaders(t *testing.T) {
-	for _, mode := range []string{filter.ResolveRecipientOnly, filter.ResolveMailLogin} {
+	for _, mode := range []string{push.ResolveRecipientOnly, push.ResolveMailLogin} {
 		t.Run(mode, func(t *testing.T) {
-			e := newPushEnv(t, filter.HTTPOptions{PushResolve: mode})
+			e := newPushEnv(t, push.Options{PushResolve: mode})
 			err := e.db.Write(context.Background(), func(tx calstore.Tx) error {
 				return tx.PutUser(calstore.User{Address: "alice@example.test", Policy: "always"})
 			})
@@ -422,7 +423,7 @@ func TestPushUserNotFromHeaders(t *testing.T) {
 			if code != 200 || a.User != "bob@example.test" {
 				t.Errorf("user bob@example.test: %d %+v", code, a)
 			}
-			if mode == filter.ResolveRecipientOnly && (a.Status != "ignored" || len(a.Results) != 0) {
+			if mode == push.ResolveRecipientOnly && (a.Status != "ignored" || len(a.Results) != 0) {
 				t.Errorf("recipientOnly, bob not a recipient: %+v", a)
 			}
 			if evs := e.events(t, "alice@example.test"); len(evs) != 0 {
@@ -433,18 +434,18 @@ func TestPushUserNotFromHeaders(t *testing.T) {
 }
 
 func TestPushNotCalendar(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{})
+	e := newPushEnv(t, push.Options{})
 	msg := "From: a@remote.test\nTo: bob@example.test\nSubject: hi\n\nhello\n"
-	resp, b := e.do(t, http.MethodPost, filter.PushPath, strings.NewReader(pushJSON("bob@example.test", "messageNew", msg)), true, nil)
+	resp, b := e.do(t, http.MethodPost, push.Path, strings.NewReader(pushJSON("bob@example.test", "messageNew", msg)), true, nil)
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"results":[]`) || !strings.Contains(string(b), `"calendar":false`) {
 		t.Errorf("%d %s", resp.StatusCode, b)
 	}
 }
 
 func TestPushMethodNotAllowed(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{})
+	e := newPushEnv(t, push.Options{})
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
-		resp, b := e.do(t, m, filter.PushPath, nil, true, nil)
+		resp, b := e.do(t, m, push.Path, nil, true, nil)
 		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" || !strings.Contains(string(b), `"error"`) {
 			t.Errorf("%s: %d Allow=%q %s", m, resp.StatusCode, resp.Header.Get("Allow"), b)
 		}
@@ -452,7 +453,7 @@ func TestPushMethodNotAllowed(t *testing.T) {
 }
 
 func TestPushStoreFailure(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{})
+	e := newPushEnv(t, push.Options{})
 	e.db.Close()
 	code, a := e.push(t, pushJSON("bob@example.test", "messageNew", inviteMsg))
 	if code != 503 || a.Error == "" {
@@ -462,23 +463,23 @@ func TestPushStoreFailure(t *testing.T) {
 
 func TestHTTPOptionsErrors(t *testing.T) {
 	p := &filter.Processor{Cfg: filter.DefaultConfig()}
-	for name, opt := range map[string]filter.HTTPOptions{
+	for name, opt := range map[string]push.Options{
 		"user only":     {PushUser: "u"},
 		"password only": {PushPassword: "p"},
 		"bad resolve":   {PushUser: "u", PushPassword: "p", PushResolve: "synthetic"},
 	} {
-		if _, err := filter.NewHTTPHandler(p, opt, nil); err == nil {
+		if _, err := push.NewHandler(p, opt, nil); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
 	// Both empty: push endpoint off, the rest still served.
-	h, err := filter.NewHTTPHandler(p, filter.HTTPOptions{}, nil)
+	h, err := push.NewHandler(p, push.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	for path, want := range map[string]int{filter.PushPath: 404, "/healthz": 200, "/metrics": 404, "/": 404} {
+	for path, want := range map[string]int{push.Path: 404, "/healthz": 200, "/metrics": 404, "/": 404} {
 		resp, err := srv.Client().Post(srv.URL+path, "application/json", strings.NewReader("{}"))
 		if path == "/healthz" {
 			resp, err = srv.Client().Get(srv.URL + path)
@@ -496,7 +497,7 @@ func TestHTTPOptionsErrors(t *testing.T) {
 func TestHealthz(t *testing.T) {
 	var fail error
 	ready := func(ctx context.Context) error { return fail }
-	e := newPushEnv(t, filter.HTTPOptions{Ready: ready})
+	e := newPushEnv(t, push.Options{Ready: ready})
 	resp, b := e.do(t, http.MethodGet, "/healthz", nil, false, nil)
 	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != "ok" {
 		t.Errorf("ok: %d %q", resp.StatusCode, b)
@@ -517,7 +518,7 @@ func TestHealthzStoreDamaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newPushEnvFile(t, path, filter.HTTPOptions{})
+	e := newPushEnvFile(t, path, push.Options{})
 	health := func() (int, string) {
 		resp, b := e.do(t, http.MethodGet, "/healthz", nil, false, nil)
 		return resp.StatusCode, string(b)
@@ -553,7 +554,7 @@ func TestHealthzTimeout(t *testing.T) {
 		}
 		return nil
 	}
-	e := newPushEnv(t, filter.HTTPOptions{Ready: ready})
+	e := newPushEnv(t, push.Options{Ready: ready})
 	start := time.Now()
 	resp, b := e.do(t, http.MethodGet, "/healthz", nil, false, nil)
 	close(answered)
@@ -566,7 +567,7 @@ func TestHealthzTimeout(t *testing.T) {
 }
 
 func TestMetricsAfterPush(t *testing.T) {
-	e := newPushEnv(t, filter.HTTPOptions{})
+	e := newPushEnv(t, push.Options{})
 	if code, a := e.push(t, pushJSON("bob@example.test", "messageNew", inviteMsg)); code != 200 {
 		t.Fatalf("%d %+v", code, a)
 	}
@@ -595,10 +596,10 @@ func FuzzPushBody(f *testing.F) {
 	f.Add(`{"user":null,"event":"messageNew","body":"x"}`)
 	f.Add(`{`)
 	f.Add(``)
-	e := newPushEnv(f, filter.HTTPOptions{MaxBody: 1 << 16})
+	e := newPushEnv(f, push.Options{MaxBody: 1 << 16})
 	h := e.srv.Config.Handler
 	f.Fuzz(func(t *testing.T, payload string) {
-		req := httptest.NewRequest(http.MethodPost, filter.PushPath, strings.NewReader(payload))
+		req := httptest.NewRequest(http.MethodPost, push.Path, strings.NewReader(payload))
 		req.SetBasicAuth(pushUser, pushPass)
 		req.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()

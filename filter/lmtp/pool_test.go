@@ -1,4 +1,4 @@
-package filter_test
+package lmtp_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"imipd/filter"
+	"imipd/filter/lmtp"
 )
 
 // The downstream connection pool of the LMTP proxy, against the real go-smtp
@@ -75,7 +75,7 @@ func wantOpened(t *testing.T, ds *lmtpDS, want int) {
 }
 
 func TestLMTPPoolReuse(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e := newLMTPEnv(t, lmtp.Options{})
 	for range 3 {
 		d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test", "carol@example.test"}, lmtpPlain)
 		lmtpWantOK(t, d, "bob@example.test", "carol@example.test")
@@ -104,7 +104,7 @@ func TestLMTPPoolLostIdleConnection(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := newLMTPEnv(t, filter.LMTPOptions{})
+			e := newLMTPEnv(t, lmtp.Options{})
 			rcpts := []string{"bob@example.test", "carol@example.test"}
 			lmtpWantOK(t, lmtpDeliver(t, e.addr, "alice@remote.test", rcpts, lmtpPlain), rcpts...)
 			e.ds.mu.Lock()
@@ -144,7 +144,7 @@ func TestLMTPPoolDropMidTransaction(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := newLMTPEnv(t, filter.LMTPOptions{})
+			e := newLMTPEnv(t, lmtp.Options{})
 			lmtpWantOK(t, lmtpDeliver(t, e.addr, "alice@remote.test", []string{bob}, lmtpPlain), bob)
 			e.ds.mu.Lock()
 			c.fault(e.ds)
@@ -184,7 +184,7 @@ func TestLMTPPoolDropMidTransaction(t *testing.T) {
 // use four downstream connections; afterwards two stay, two are closed;
 // the next deliveries reuse the two.
 func TestLMTPPoolCap(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{PoolSize: 2})
+	e := newLMTPEnv(t, lmtp.Options{PoolSize: 2})
 	hold := make(chan struct{})
 	e.ds.mu.Lock()
 	e.ds.hold = hold
@@ -220,27 +220,27 @@ func TestLMTPPoolCap(t *testing.T) {
 func TestLMTPPoolCloses(t *testing.T) {
 	cases := []struct {
 		name  string
-		opt   filter.LMTPOptions
+		opt   lmtp.Options
 		close func(e *lmtpEnv)
 		idle  int // idle connections after one delivery
 	}{
-		{"idle timeout", filter.LMTPOptions{PoolIdle: time.Hour}, func(e *lmtpEnv) {
+		{"idle timeout", lmtp.Options{PoolIdle: time.Hour}, func(e *lmtpEnv) {
 			e.clock.set(lmtpNow.Add(time.Hour - time.Nanosecond))
-			filter.ReapLMTPPool(e.proxy)
+			lmtp.ReapPool(e.proxy)
 			if n := e.proxy.IdleDownstream(); n != 1 {
 				t.Errorf("idle downstream connections %d before PoolIdle, want 1", n)
 			}
 			e.clock.set(lmtpNow.Add(time.Hour))
-			filter.ReapLMTPPool(e.proxy)
+			lmtp.ReapPool(e.proxy)
 		}, 1},
-		{"shutdown", filter.LMTPOptions{}, func(e *lmtpEnv) {
+		{"shutdown", lmtp.Options{}, func(e *lmtpEnv) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := e.proxy.Shutdown(ctx); err != nil {
 				t.Errorf("Shutdown: %v", err)
 			}
 		}, 1},
-		{"pooling off", filter.LMTPOptions{PoolSize: -1}, func(*lmtpEnv) {}, 0},
+		{"pooling off", lmtp.Options{PoolSize: -1}, func(*lmtpEnv) {}, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -264,7 +264,7 @@ func TestLMTPPoolCloses(t *testing.T) {
 // Many concurrent deliveries share few downstream connections, all get
 // their 2xx (run with -race).
 func TestLMTPPoolConcurrent(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{PoolSize: 4})
+	e := newLMTPEnv(t, lmtp.Options{PoolSize: 4})
 	results := lmtpDeliverAll(t, e.addr, 40, []string{"bob@example.test", "carol@example.test"})()
 	for _, d := range results {
 		lmtpWantOK(t, d, "bob@example.test", "carol@example.test")
@@ -307,7 +307,7 @@ func TestLMTPConnAlive(t *testing.T) {
 			defer peer.Close()
 			c.peer(peer)
 			if c.want {
-				if !filter.ConnAlive(conn) {
+				if !lmtp.ConnAlive(conn) {
 					t.Error("an idle, open connection is not alive")
 				}
 				return
@@ -320,7 +320,7 @@ func TestLMTPConnAlive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := rc.Read(func(uintptr) bool { return !filter.ConnAlive(conn) }); err != nil {
+			if err := rc.Read(func(uintptr) bool { return !lmtp.ConnAlive(conn) }); err != nil {
 				t.Fatalf("connection still reported alive: %v", err)
 			}
 		})

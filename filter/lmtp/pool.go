@@ -1,4 +1,4 @@
-package filter
+package lmtp
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"imipd/filter/conn"
 )
 
-// Downstream connection pool defaults (LMTPOptions.PoolSize, PoolIdle).
+// Downstream connection pool defaults (Options.PoolSize, PoolIdle).
 const (
-	DefaultLMTPPoolSize = 32
-	DefaultLMTPPoolIdle = 30 * time.Second
+	DefaultPoolSize = 32
+	DefaultPoolIdle = 30 * time.Second
 )
 
 // downstream is one connection to the real LMTP server, greeted (LHLO done).
@@ -38,13 +38,13 @@ func (d *downstream) quit() {
 	}
 }
 
-// lmtpPool keeps downstream connections between transactions, so a message
+// pool keeps downstream connections between transactions, so a message
 // does not pay connect, greeting, LHLO and QUIT (issue 5). It holds at most
 // size idle connections (the ones in use are not counted: they are bounded
 // by the upstream connections), newest reused first; one idle longer than
 // idle is closed. A connection goes back only in a known state (every reply
 // of its last command read, no I/O error); the session drops any other.
-type lmtpPool struct {
+type pool struct {
 	forward, domain string
 	size            int // idle connections kept; 0: no pooling
 	idle            time.Duration
@@ -59,13 +59,13 @@ type lmtpPool struct {
 	timer  *time.Timer // reaps idle connections while conns is not empty
 }
 
-func newLMTPPool(forward, domain string, size int, idle time.Duration, now func() time.Time) *lmtpPool {
-	return &lmtpPool{forward: forward, domain: domain, size: size, idle: idle, now: now}
+func newPool(forward, domain string, size int, idle time.Duration, now func() time.Time) *pool {
+	return &pool{forward: forward, domain: domain, size: size, idle: idle, now: now}
 }
 
 // get returns an idle connection that still looks alive, or a new one
 // (also after close: a transaction finishing during Shutdown may need one).
-func (p *lmtpPool) get() (*downstream, error) {
+func (p *pool) get() (*downstream, error) {
 	for {
 		p.mu.Lock()
 		n := len(p.conns)
@@ -87,7 +87,7 @@ func (p *lmtpPool) get() (*downstream, error) {
 }
 
 // dial opens and greets a new connection.
-func (p *lmtpPool) dial() (*downstream, error) {
+func (p *pool) dial() (*downstream, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), lmtpDialTimeout)
 	defer cancel()
 	nc, err := conn.Dial(ctx, p.forward)
@@ -104,7 +104,7 @@ func (p *lmtpPool) dial() (*downstream, error) {
 
 // put takes back a connection in a known state (dirty or not); over the
 // cap, or after close, it is ended instead.
-func (p *lmtpPool) put(d *downstream) {
+func (p *pool) put(d *downstream) {
 	d.used = true
 	d.idle = p.now()
 	p.mu.Lock()
@@ -122,7 +122,7 @@ func (p *lmtpPool) put(d *downstream) {
 
 // reap ends the connections idle for longer than p.idle, and runs again
 // when the oldest left is due.
-func (p *lmtpPool) reap() {
+func (p *pool) reap() {
 	now := p.now()
 	p.mu.Lock()
 	k := 0
@@ -141,7 +141,7 @@ func (p *lmtpPool) reap() {
 }
 
 // close ends every idle connection; later puts end theirs.
-func (p *lmtpPool) close() {
+func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
 	old := p.conns
@@ -155,7 +155,7 @@ func (p *lmtpPool) close() {
 }
 
 // len is the number of idle connections.
-func (p *lmtpPool) len() int {
+func (p *pool) len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.conns)

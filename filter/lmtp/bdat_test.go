@@ -1,4 +1,4 @@
-package filter_test
+package lmtp_test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"imipd/filter"
+	"imipd/filter/lmtp"
 )
 
 // TestLMTPTruncatedBDAT: a BDAT LAST chunk shorter than announced, followed
@@ -21,7 +21,7 @@ func TestLMTPTruncatedBDAT(t *testing.T) {
 		truncated bool
 	}{{"truncated", true}, {"complete", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newLMTPEnv(t, filter.LMTPOptions{})
+			e := newLMTPEnv(t, lmtp.Options{})
 			e.setUsers(t, map[string]string{"bob@example.test": "always"}, nil)
 			// The whole invitation goes; a truncated chunk announces more.
 			msg := lmtpInvite("bdat-1")

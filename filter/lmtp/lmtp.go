@@ -1,7 +1,10 @@
-package filter
+// Package lmtp is imipd's LMTP proxy (RFC 2033): an MTA delivers to it,
+// it has each message processed once (filter.Processor) and forwards to the
+// real LMTP server a copy per distinct header value (docs/rules.md
+// "Transports").
+package lmtp
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -17,12 +20,12 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"imipd/calstore"
+	"imipd/filter"
 	"imipd/filter/conn"
 )
 
-// LMTPOptions configures the LMTP proxy (docs/rules.md "Transports").
-type LMTPOptions struct {
+// Options configures the LMTP proxy (docs/rules.md "Transports").
+type Options struct {
 	Forward     string        // downstream LMTP server: "unix:/PATH" or "inet:HOST:PORT"
 	Header      string        // header name, default X-IMIP-Processed
 	Domain      string        // our greeting and LHLO name, default the host name
@@ -31,7 +34,7 @@ type LMTPOptions struct {
 	// MaxConnections caps concurrent upstream connections, default 512,
 	// and MaxConnectionsPerPeer those from one address (default
 	// MaxConnections); at a cap the oldest idle one (no transaction) is
-	// closed to make room, else the new one is closed at once (connTable).
+	// closed to make room, else the new one is closed at once (conn.Table).
 	MaxConnections, MaxConnectionsPerPeer int
 	// FirstReadTimeout bounds the wait for a new connection's first
 	// command (LHLO, which an MTA sends at once), default 10 s.
@@ -41,13 +44,13 @@ type LMTPOptions struct {
 	// message untagged (config on_error = "tempfail").
 	TempFailOnError bool
 	WriteTimeout    time.Duration // upstream: per reply; default 1m
-	ProcessTimeout  time.Duration // Processor.Process per message; default 60s
+	ProcessTimeout  time.Duration // filter.Processor.Process per message; default 60s
 	// PoolSize is how many idle downstream connections are kept for the
-	// next transactions (default DefaultLMTPPoolSize; negative: none, each
+	// next transactions (default DefaultPoolSize; negative: none, each
 	// upstream session keeps its own as long as it lasts).
 	PoolSize int
 	// PoolIdle closes a downstream connection idle in the pool this long
-	// (default DefaultLMTPPoolIdle).
+	// (default DefaultPoolIdle).
 	PoolIdle time.Duration
 }
 
@@ -77,7 +80,7 @@ var (
 	errSpool = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local error storing the message, try again later"}
 )
 
-// LMTPProxy is the LMTP transport: an MTA (Postfix) delivers to it over LMTP
+// Proxy is the LMTP transport: an MTA (Postfix) delivers to it over LMTP
 // (RFC 2033); it processes each message once for all recipients, and forwards
 // to the real LMTP server (Dovecot) a copy per distinct header value, each
 // carrying the outcomes of its own recipients only.
@@ -90,7 +93,7 @@ var (
 //   - RCPT: relayed; the downstream's reply is returned as is, so an unknown
 //     user is refused at RCPT time with the downstream's words.
 //   - DATA: the message is read completely (at most MaxMessage, else 552
-//     for all), processed (Processor.Process, transport "lmtp"), and
+//     for all), processed (filter.Processor.Process, transport "lmtp"), and
 //     forwarded: one downstream transaction per distinct header value (all
 //     recipients of plain mail share one). Each accepted recipient gets one
 //     reply, in RCPT order (RFC 2033 §4.2): the downstream's own reply for
@@ -107,22 +110,22 @@ var (
 //
 // Duplicate RCPT of the same address is sent downstream once per copy and
 // every duplicate gets that one reply.
-type LMTPProxy struct {
-	p   *Processor
-	opt LMTPOptions
+type Proxy struct {
+	p   *filter.Processor
+	opt Options
 	log *slog.Logger
 	srv *smtp.Server
 	// pool holds idle downstream connections between transactions.
-	pool *lmtpPool
+	pool *pool
 
 	mu      sync.Mutex
 	closing bool
 	conns   *conn.Table // of *lmtpConn
 }
 
-// NewLMTPProxy returns a proxy processing with p and forwarding to
+// NewProxy returns a proxy processing with p and forwarding to
 // opt.Forward. Zero options take their defaults.
-func NewLMTPProxy(p *Processor, opt LMTPOptions, log *slog.Logger) *LMTPProxy {
+func NewProxy(p *filter.Processor, opt Options, log *slog.Logger) *Proxy {
 	if opt.Header == "" {
 		opt.Header = "X-IMIP-Processed"
 	}
@@ -149,19 +152,19 @@ func NewLMTPProxy(p *Processor, opt LMTPOptions, log *slog.Logger) *LMTPProxy {
 	}
 	switch {
 	case opt.PoolSize == 0:
-		opt.PoolSize = DefaultLMTPPoolSize
+		opt.PoolSize = DefaultPoolSize
 	case opt.PoolSize < 0:
 		opt.PoolSize = 0
 	}
 	if opt.PoolIdle <= 0 {
-		opt.PoolIdle = DefaultLMTPPoolIdle
+		opt.PoolIdle = DefaultPoolIdle
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("transport", "lmtp")
-	l := &LMTPProxy{p: p, opt: opt, log: log, conns: conn.NewTable("LMTP", opt.MaxConnections, opt.MaxConnectionsPerPeer, log),
-		pool: newLMTPPool(opt.Forward, opt.Domain, opt.PoolSize, opt.PoolIdle, p.Time)}
+	l := &Proxy{p: p, opt: opt, log: log, conns: conn.NewTable("LMTP", opt.MaxConnections, opt.MaxConnectionsPerPeer, log),
+		pool: newPool(opt.Forward, opt.Domain, opt.PoolSize, opt.PoolIdle, p.Time)}
 	srv := smtp.NewServer(smtp.BackendFunc(l.newSession))
 	srv.LMTP = true
 	srv.Domain = opt.Domain
@@ -177,7 +180,7 @@ func NewLMTPProxy(p *Processor, opt LMTPOptions, log *slog.Logger) *LMTPProxy {
 
 // Serve accepts upstream connections on ln until Shutdown, after which it
 // returns nil.
-func (l *LMTPProxy) Serve(ln net.Listener) error {
+func (l *Proxy) Serve(ln net.Listener) error {
 	l.mu.Lock()
 	closing := l.closing
 	l.mu.Unlock()
@@ -193,7 +196,7 @@ func (l *LMTPProxy) Serve(ln net.Listener) error {
 // replies), and returns when all connections are gone. When ctx ends first,
 // the remaining connections are cut (their recipients were not acknowledged,
 // so the upstream delivers again) and ctx's error is returned.
-func (l *LMTPProxy) Shutdown(ctx context.Context) error {
+func (l *Proxy) Shutdown(ctx context.Context) error {
 	// Idle downstream connections end now; the ones in use when their
 	// transaction ends.
 	l.pool.close()
@@ -228,7 +231,7 @@ func (l *LMTPProxy) Shutdown(ctx context.Context) error {
 // lmtpListener tracks accepted connections for Shutdown.
 type lmtpListener struct {
 	net.Listener
-	l *LMTPProxy
+	l *Proxy
 }
 
 func (ln *lmtpListener) Accept() (net.Conn, error) {
@@ -249,11 +252,11 @@ func (ln *lmtpListener) Accept() (net.Conn, error) {
 	}
 }
 
-// lmtpConn is an upstream connection; txn (under LMTPProxy.mu) is set while
+// lmtpConn is an upstream connection; txn (under Proxy.mu) is set while
 // a transaction is in progress, so Shutdown waits for it.
 type lmtpConn struct {
 	net.Conn
-	l    *LMTPProxy
+	l    *Proxy
 	txn  bool         // under l.mu
 	sess *lmtpSession // under l.mu
 	once sync.Once
@@ -262,8 +265,8 @@ type lmtpConn struct {
 	// chunk shorter than announced; go-smtp reads a chunk through an
 	// io.LimitReader, whose early end of file io.Copy does not report).
 	ended atomic.Bool
-	// busy mirrors txn, and evicted is set by evictIdle: the connTable
-	// reads them without l.mu (see evictIdle).
+	// busy mirrors txn, and evicted is set by EvictIdle: the conn.Table
+	// reads them without l.mu (see EvictIdle).
 	busy, evicted atomic.Bool
 	// firstBy is when the first command must have arrived
 	// (FirstReadTimeout); started is set by the first byte read.
@@ -280,8 +283,8 @@ func (c *lmtpConn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
-// evictIdle closes the connection unless a transaction is in progress
-// (connTable). It runs under the table's lock, so it does not take l.mu:
+// EvictIdle closes the connection unless a transaction is in progress
+// (conn.Table). It runs under the table's lock, so it does not take l.mu:
 // begin sets busy before it looks at evicted, evictIdle sets evicted
 // before it looks at busy, so one of them backs off.
 func (c *lmtpConn) EvictIdle() bool {
@@ -359,7 +362,7 @@ func (c *lmtpConn) end() {
 	}
 }
 
-func (l *LMTPProxy) newSession(c *smtp.Conn) (smtp.Session, error) {
+func (l *Proxy) newSession(c *smtp.Conn) (smtp.Session, error) {
 	s := &lmtpSession{l: l, remote: c.Conn().RemoteAddr()}
 	if lc, ok := c.Conn().(*lmtpConn); ok {
 		s.conn = lc
@@ -380,7 +383,7 @@ func (l *LMTPProxy) newSession(c *smtp.Conn) (smtp.Session, error) {
 // when the transaction ends (Reset, which go-smtp calls after DATA and on
 // RSET), so upstream sessions share a few downstream connections.
 type lmtpSession struct {
-	l       *LMTPProxy
+	l       *Proxy
 	remote  net.Addr
 	logOnce sync.Once
 	log_    *slog.Logger
@@ -617,8 +620,8 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 	s.op.Lock()
 	defer s.op.Unlock()
 	defer func() { s.txnOpen = false }()
-	defer conn.Recover(func(p *conn.Panic) {
-		s.log().Error("panic in LMTP session", "panic", p)
+	defer conn.Recover(func(pn *conn.Panic) {
+		s.log().Error("panic in LMTP session", "panic", pn)
 		s.drop()
 		err = errInternal // go-smtp gives it to every recipient not answered yet
 	})()
@@ -684,10 +687,9 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 // or, with TempFailOnError, returns nil: nothing is forwarded, every
 // recipient gets 451.
 func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
-	values := map[string]string{}
 	ctx, cancel := context.WithTimeout(context.Background(), s.l.opt.ProcessTimeout)
 	defer cancel()
-	env := Envelope{MailFrom: s.from, Rcpts: rcpts, Transport: "lmtp", Received: s.l.p.now()}
+	env := filter.Envelope{MailFrom: s.from, Rcpts: rcpts, Transport: "lmtp", Received: s.l.p.Time()}
 	rep, err := safeProcess(ctx, s.l.p, sp.Reader(), env)
 	if err != nil {
 		if s.l.opt.TempFailOnError {
@@ -695,37 +697,15 @@ func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
 			return nil
 		}
 		s.log().Error("processing failed, message forwarded untagged", "from", s.from, "err", err)
-		return values
+		return map[string]string{}
 	}
-	if !rep.Calendar {
-		return values
-	}
-	byRcpt := map[string][]Result{}
-	byUser := map[string][]Result{}
-	for _, r := range rep.Results {
-		byRcpt[r.Recipient] = append(byRcpt[r.Recipient], r)
-		byUser[r.User] = append(byUser[r.User], r)
-	}
-	for _, rc := range rcpts {
-		res := byRcpt[rc]
-		if res == nil && len(byUser) > 0 {
-			// A second address of a user already processed (an alias, a
-			// subaddress, or the same address spelled differently): Process
-			// reports each user once, under the first address.
-			_ = s.l.p.Store.Read(ctx, func(tx calstore.Tx) error {
-				if u, _, ok, err := s.l.p.resolveUser(tx, rc); ok && err == nil {
-					res = byUser[u]
-				}
-				return nil
-			})
-		}
-		values[rc] = HeaderValue(res)
-	}
-	return values
+	return s.l.p.RecipientValues(ctx, rep, rcpts)
 }
 
-func safeProcess(ctx context.Context, p *Processor, r io.Reader, env Envelope) (rep *Report, err error) {
-	defer conn.Recover(func(p *conn.Panic) { err = fmt.Errorf("processing: %w\n%s", p, p.Stack) })()
+// safeProcess is p.Process with a panic in it returned as an error, for
+// the error policy to apply.
+func safeProcess(ctx context.Context, p *filter.Processor, r io.Reader, env filter.Envelope) (rep *filter.Report, err error) {
+	defer conn.Recover(func(pn *conn.Panic) { err = fmt.Errorf("processing: %w\n%s", pn, pn.Stack) })()
 	return p.Process(ctx, r, env)
 }
 
@@ -822,7 +802,7 @@ func (s *lmtpSession) data(sp *spool, rcpts []string, value string, statuses map
 		fail(errDownstream)
 		return
 	}
-	if err := writeCopy(w, sp, s.l.opt.Header, value); err != nil {
+	if err := filter.WriteTagged(w, sp.Reader(), s.l.opt.Header, value); err != nil {
 		s.log().Warn("downstream LMTP failed while sending the message", "err", err)
 		s.drop()
 		fail(errDownstream)
@@ -915,57 +895,8 @@ func statusSummary(rcpts []string, st map[string]error) []string {
 	return out
 }
 
-// writeCopy writes the message with every header field named name removed
-// (headerFilter: continuation lines included, names compared with
-// IsHeaderName, fields hidden behind a bare CR included) and, when value is
-// not empty, one "name: value" field first.
-func writeCopy(w io.Writer, sp *spool, name, value string) error {
-	if value != "" {
-		if _, err := io.WriteString(w, name+": "+FoldValue(len(name)+2, value, "\r\n")+"\r\n"); err != nil {
-			return err
-		}
-	}
-	br := copyReaders.Get().(*bufio.Reader)
-	br.Reset(sp.Reader())
-	defer func() {
-		br.Reset(nil)
-		copyReaders.Put(br)
-	}()
-	hf := newHeaderFilter(w, name, false)
-	midLine := false
-	for {
-		line, err := br.ReadSlice('\n')
-		if !midLine && err == nil && len(bytes.TrimRight(line, "\r\n")) == 0 {
-			// The end of the header: the rest as it is.
-			if werr := hf.Close(); werr != nil {
-				return werr
-			}
-			if _, werr := w.Write(line); werr != nil {
-				return werr
-			}
-			_, err := br.WriteTo(w)
-			return err
-		}
-		if _, werr := hf.Write(line); werr != nil {
-			return werr
-		}
-		midLine = err != nil
-		switch {
-		case err == nil, errors.Is(err, bufio.ErrBufferFull):
-		case errors.Is(err, io.EOF):
-			return hf.Close()
-		default:
-			return err
-		}
-	}
-}
-
-// copyReaders are writeCopy's buffers, copyBufs LMTPData's for spooling
-// (32 KiB each, reused).
-var (
-	copyReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
-	copyBufs    = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-)
+// copyBufs are LMTPData's buffers for spooling (32 KiB each, reused).
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // deadlineReader renews the upstream read deadline while a message keeps
 // coming, so it may take longer than ReadTimeout in all (go-smtp sets the

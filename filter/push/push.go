@@ -1,4 +1,7 @@
-package filter
+// Package push is imipd's HTTP interface: the push endpoint Dovecot's
+// chronos push plugin posts delivered mail to (docs/rules.md "Transports"),
+// /healthz and /metrics.
+package push
 
 import (
 	"bufio"
@@ -20,13 +23,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"imipd/address"
-	"imipd/calstore"
+	"imipd/filter"
 	"imipd/filter/conn"
 )
 
-// PushPath is the Open-Xchange compatible push endpoint the Dovecot chronos
+// Path is the Open-Xchange compatible push endpoint the Dovecot chronos
 // push plugin posts to (push_notification_driver = chronos:url=...).
-const PushPath = "/chronos/v1/itip/pushmail"
+const Path = "/chronos/v1/itip/pushmail"
 
 // Push resolve modes (docs/rules.md "Transports", config key http.push_resolve).
 const (
@@ -34,22 +37,22 @@ const (
 	ResolveMailLogin     = "mailLogin"
 )
 
-// DefaultPushMaxBody is the default cap of a push request's JSON body.
-const DefaultPushMaxBody = 64 << 20
+// DefaultMaxBody is the default cap of a push request's JSON body.
+const DefaultMaxBody = 64 << 20
 
 // healthTimeout bounds the readiness check of /healthz.
 const healthTimeout = 2 * time.Second
 
-// HTTPOptions configures NewHTTPHandler.
-type HTTPOptions struct {
+// Options configures NewHandler.
+type Options struct {
 	// PushUser and PushPassword are the basic-auth credentials of the push
 	// endpoint. Both empty: the push endpoint is off (404). Only one of
 	// them set is a configuration error.
 	PushUser, PushPassword string
 	// PushResolve is "recipientOnly" (the default when empty) or
-	// "mailLogin"; see NewHTTPHandler.
+	// "mailLogin"; see NewHandler.
 	PushResolve string
-	// MaxBody caps the JSON body of a push request (DefaultPushMaxBody
+	// MaxBody caps the JSON body of a push request (DefaultMaxBody
 	// when <= 0); a larger body is answered 413.
 	MaxBody int64
 	// Gatherer is served at /metrics; nil: /metrics is 404.
@@ -59,7 +62,7 @@ type HTTPOptions struct {
 	Ready func(ctx context.Context) error
 }
 
-// NewHTTPHandler returns imipd's HTTP interface:
+// NewHandler returns imipd's HTTP interface:
 //
 // POST /chronos/v1/itip/pushmail, compatible with Open-Xchange's endpoint
 // for Dovecot's chronos push plugin. Basic auth; the body is JSON
@@ -102,12 +105,13 @@ type HTTPOptions struct {
 //     (a Bcc copy without a Delivered-To header, or a message written to
 //     someone else). The header only narrows: it never names another user.
 //
-// The message is then processed as Envelope{Transport: "push",
+// The message is then processed as filter.Envelope{Transport: "push",
 // ForcedUser: user}: for that user only, whatever its recipients say.
 //
 // GET /healthz: 200 "ok" when Ready succeeds within 2 seconds, else 503
-// with the error (StoreReady is the daemon's check). GET /metrics: the Gatherer in the Prometheus text format.
-func NewHTTPHandler(p *Processor, opt HTTPOptions, log *slog.Logger) (http.Handler, error) {
+// with the error (filter.StoreReady is the daemon's check). GET /metrics:
+// the Gatherer in the Prometheus text format.
+func NewHandler(p *filter.Processor, opt Options, log *slog.Logger) (http.Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -122,16 +126,16 @@ func NewHTTPHandler(p *Processor, opt HTTPOptions, log *slog.Logger) (http.Handl
 		return nil, fmt.Errorf("http: push_resolve %q: want %s or %s", opt.PushResolve, ResolveRecipientOnly, ResolveMailLogin)
 	}
 	if opt.MaxBody <= 0 {
-		opt.MaxBody = DefaultPushMaxBody
+		opt.MaxBody = DefaultMaxBody
 	}
 	mux := http.NewServeMux()
 	if opt.PushUser != "" {
-		if p == nil || p.Store == nil {
-			return nil, errors.New("http: the push endpoint needs a processor with a store")
+		if p == nil {
+			return nil, errors.New("http: the push endpoint needs a processor")
 		}
 		ph := &pushHandler{p: p, opt: opt, log: log.With("transport", "push"),
 			user: sha256.Sum256([]byte(opt.PushUser)), pass: sha256.Sum256([]byte(opt.PushPassword))}
-		mux.Handle(PushPath, ph)
+		mux.Handle(Path, ph)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { health(w, r, opt.Ready) })
 	if opt.Gatherer != nil {
@@ -147,8 +151,8 @@ func NewHTTPHandler(p *Processor, opt HTTPOptions, log *slog.Logger) (http.Handl
 // it; the daemon keeps serving.
 func recoverPanics(h http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer conn.Recover(func(p *conn.Panic) {
-			log.Error("panic in HTTP handler", "path", r.URL.Path, "panic", p)
+		defer conn.Recover(func(pn *conn.Panic) {
+			log.Error("panic in HTTP handler", "path", r.URL.Path, "panic", pn)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 		})()
 		h.ServeHTTP(w, r)
@@ -178,22 +182,6 @@ func health(w http.ResponseWriter, r *http.Request, ready func(context.Context) 
 	io.WriteString(w, "ok\n")
 }
 
-// StoreReady is the readiness check of /healthz for a store: it fails
-// while the store reports a fault (calstore.DB.Fault: a damaged page found
-// since start, which stays until the file is restored and imipd restarted;
-// or the last write failed in the store, until the next one commits), and
-// when reading the user list fails.
-func StoreReady(s calstore.Store) func(context.Context) error {
-	return func(ctx context.Context) error {
-		if f, ok := s.(interface{ Fault() error }); ok {
-			if err := f.Fault(); err != nil {
-				return err
-			}
-		}
-		return s.Read(ctx, func(tx calstore.Tx) error { _, err := tx.Users(); return err })
-	}
-}
-
 // promLog makes promhttp's error log a slog logger.
 type promLog struct{ log *slog.Logger }
 
@@ -209,15 +197,15 @@ type pushRequest struct {
 
 // pushResponse is the JSON answer of a processed push.
 type pushResponse struct {
-	Status   string   `json:"status"`
-	User     string   `json:"user,omitempty"`
-	Calendar bool     `json:"calendar"`
-	Results  []Result `json:"results"`
+	Status   string          `json:"status"`
+	User     string          `json:"user,omitempty"`
+	Calendar bool            `json:"calendar"`
+	Results  []filter.Result `json:"results"`
 }
 
 type pushHandler struct {
-	p          *Processor
-	opt        HTTPOptions
+	p          *filter.Processor
+	opt        Options
 	log        *slog.Logger
 	user, pass [sha256.Size]byte
 }
@@ -300,7 +288,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "user": user, "reason": "not-recipient"})
 		return
 	}
-	rep, err := h.p.Process(ctx, strings.NewReader(req.Body), Envelope{Transport: "push", ForcedUser: user, Received: h.p.now()})
+	rep, err := h.p.Process(ctx, strings.NewReader(req.Body), filter.Envelope{Transport: "push", ForcedUser: user, Received: h.p.Time()})
 	if err != nil {
 		h.log.Error("push: store failed", "user", user, "err", err)
 		w.Header().Set("Retry-After", "60")
@@ -309,7 +297,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := pushResponse{Status: "ok", User: user, Calendar: rep.Calendar, Results: rep.Results}
 	if resp.Results == nil {
-		resp.Results = []Result{}
+		resp.Results = []filter.Result{}
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -325,7 +313,7 @@ func (h *pushHandler) authorized(r *http.Request) bool {
 }
 
 // resolve finds the user to apply a push for: the user field, resolved to
-// its primary address (see NewHTTPHandler). recipient is false when
+// its primary address (see NewHandler). recipient is false when
 // PushResolve is recipientOnly and no recipient in the message's header is
 // that user.
 func (h *pushHandler) resolve(ctx context.Context, req pushRequest) (user string, recipient bool, err error) {
@@ -333,32 +321,14 @@ func (h *pushHandler) resolve(ctx context.Context, req pushRequest) (user string
 	if h.opt.PushResolve == ResolveRecipientOnly {
 		cands = headerRecipients(req.Body)
 	}
-	err = h.p.Store.Read(ctx, func(tx calstore.Tx) error {
-		primary, ok, err := h.p.LocalUser(tx, req.User)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return &errNoUser{fmt.Sprintf("unknown user %q: not a local user's address or alias (the push's user field names the mailbox owner; push_resolve %s)", req.User, h.opt.PushResolve)}
-		}
-		user = primary
-		if h.opt.PushResolve == ResolveMailLogin {
-			recipient = true
-			return nil
-		}
-		for _, c := range cands {
-			p, ok, err := h.p.LocalUser(tx, c)
-			if err != nil {
-				return err
-			}
-			if ok && p == primary {
-				recipient = true
-				return nil
-			}
-		}
-		return nil
-	})
-	return user, recipient, err
+	user, ok, named, err := h.p.MailboxOwner(ctx, req.User, cands)
+	switch {
+	case err != nil:
+		return "", false, err
+	case !ok:
+		return "", false, &errNoUser{fmt.Sprintf("unknown user %q: not a local user's address or alias (the push's user field names the mailbox owner; push_resolve %s)", req.User, h.opt.PushResolve)}
+	}
+	return user, named || h.opt.PushResolve == ResolveMailLogin, nil
 }
 
 // recipientFields are the header fields that name a message's recipients
@@ -367,7 +337,7 @@ var recipientFields = []string{"Delivered-To", "X-Original-To", "To", "Cc"}
 
 // headerRecipients returns the addresses of the message's Delivered-To,
 // X-Original-To, To and Cc header fields (names compared with
-// IsHeaderName), in message order. It reads the header leniently: a
+// filter.IsHeaderName), in message order. It reads the header leniently: a
 // malformed line is skipped, an address list that net/mail refuses is
 // split by hand.
 func headerRecipients(msg string) []string {
@@ -387,7 +357,7 @@ func headerRecipients(msg string) []string {
 			continue
 		}
 		k, v, ok := strings.Cut(line, ":")
-		inField = ok && slices.ContainsFunc(recipientFields, func(name string) bool { return IsHeaderName(k, name) })
+		inField = ok && slices.ContainsFunc(recipientFields, func(name string) bool { return filter.IsHeaderName(k, name) })
 		if inField {
 			values = append(values, strings.TrimSpace(v))
 		}

@@ -1,4 +1,4 @@
-package filter_test
+package lmtp_test
 
 import (
 	"bufio"
@@ -20,6 +20,7 @@ import (
 
 	"imipd/calstore"
 	"imipd/filter"
+	"imipd/filter/lmtp"
 )
 
 // The downstream is a real go-smtp LMTP server standing in for Dovecot: it
@@ -182,7 +183,7 @@ type lmtpEnv struct {
 	p     *filter.Processor
 	clock *testClock // the Processor's, at lmtpNow until set
 	ds    *lmtpDS
-	proxy *filter.LMTPProxy
+	proxy *lmtp.Proxy
 	addr  string // 127.0.0.1:PORT
 	serve chan error
 	logs  *lmtpLogs
@@ -208,14 +209,14 @@ func (l *lmtpLogs) String() string {
 
 var lmtpNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func newLMTPEnv(t testing.TB, opt filter.LMTPOptions) *lmtpEnv {
+func newLMTPEnv(t testing.TB, opt lmtp.Options) *lmtpEnv {
 	t.Helper()
 	return newLMTPEnvWith(t, opt, nil)
 }
 
 // newLMTPEnvWith is newLMTPEnv with the processing configuration changed by
 // tweak (nil: none) before the proxy starts.
-func newLMTPEnvWith(t testing.TB, opt filter.LMTPOptions, tweak func(*filter.Config)) *lmtpEnv {
+func newLMTPEnvWith(t testing.TB, opt lmtp.Options, tweak func(*filter.Config)) *lmtpEnv {
 	t.Helper()
 	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
 	if err != nil {
@@ -234,7 +235,7 @@ func newLMTPEnvWith(t testing.TB, opt filter.LMTPOptions, tweak func(*filter.Con
 	return e
 }
 
-func (e *lmtpEnv) start(t testing.TB, opt filter.LMTPOptions) {
+func (e *lmtpEnv) start(t testing.TB, opt lmtp.Options) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -243,7 +244,7 @@ func (e *lmtpEnv) start(t testing.TB, opt filter.LMTPOptions) {
 	e.addr = ln.Addr().String()
 	serve := make(chan error, 1)
 	e.logs = &lmtpLogs{}
-	proxy := filter.NewLMTPProxy(e.p, opt, slog.New(slog.NewTextHandler(e.logs, nil)))
+	proxy := lmtp.NewProxy(e.p, opt, slog.New(slog.NewTextHandler(e.logs, nil)))
 	e.serve, e.proxy = serve, proxy
 	go func() { serve <- proxy.Serve(ln) }()
 	t.Cleanup(func() {
@@ -406,7 +407,7 @@ func lmtpWantOK(t testing.TB, d lmtpDelivery, rcpts ...string) {
 }
 
 func TestLMTPPlainMail(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e := newLMTPEnv(t, lmtp.Options{})
 	d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test", "carol@example.test"}, lmtpPlain)
 	lmtpWantOK(t, d, "bob@example.test", "carol@example.test")
 	if got := d.ok["bob@example.test"].StatusText; !strings.Contains(got, "<bob@example.test> Saved") {
@@ -435,7 +436,7 @@ func TestLMTPPlainMail(t *testing.T) {
 }
 
 func TestLMTPPerRecipientHeader(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e := newLMTPEnv(t, lmtp.Options{})
 	e.setUsers(t, map[string]string{"bob@example.test": "never", "carol@example.test": "known"},
 		map[string][]string{"carol@example.test": {"alice@remote.test"}})
 	d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test", "carol@example.test"}, lmtpInvite("inv-1"))
@@ -463,7 +464,7 @@ func TestLMTPPerRecipientHeader(t *testing.T) {
 }
 
 func TestLMTPUnknownRecipient(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e := newLMTPEnv(t, lmtp.Options{})
 	e.ds.rejectRcpt["nobody@example.test"] = true
 	d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"nobody@example.test", "bob@example.test"}, lmtpPlain)
 	var se *smtp.SMTPError
@@ -478,7 +479,7 @@ func TestLMTPUnknownRecipient(t *testing.T) {
 }
 
 func TestLMTPDataFailureInOrder(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e := newLMTPEnv(t, lmtp.Options{})
 	e.ds.failData["carol@example.test"] = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox is full"}
 	e.ds.failData["erin@example.test"] = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Quota exceeded permanently"}
 	rcpts := []string{"bob@example.test", "carol@example.test", "dave@example.test", "erin@example.test"}
@@ -500,7 +501,7 @@ func TestLMTPDataFailureInOrder(t *testing.T) {
 }
 
 func TestLMTPDownstreamDisconnect(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e := newLMTPEnv(t, lmtp.Options{})
 	e.ds.dropData = true
 	d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test", "carol@example.test"}, lmtpPlain)
 	if d.err != nil {
@@ -520,9 +521,9 @@ func TestLMTPDownstreamDisconnect(t *testing.T) {
 }
 
 func TestLMTPDownstreamUnreachable(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e := newLMTPEnv(t, lmtp.Options{})
 	e.proxy.Shutdown(context.Background())
-	e.start(t, filter.LMTPOptions{Forward: "unix:" + filepath.Join(t.TempDir(), "none.sock")})
+	e.start(t, lmtp.Options{Forward: "unix:" + filepath.Join(t.TempDir(), "none.sock")})
 	d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test"}, lmtpPlain)
 	var se *smtp.SMTPError
 	if !errors.As(d.err, &se) || se.Code != 451 {
@@ -531,7 +532,7 @@ func TestLMTPDownstreamUnreachable(t *testing.T) {
 }
 
 func TestLMTPRetrySameHeader(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e := newLMTPEnv(t, lmtp.Options{})
 	e.setUsers(t, map[string]string{"carol@example.test": "known"}, map[string][]string{"carol@example.test": {"alice@remote.test"}})
 	e.ds.failData["carol@example.test"] = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox is full"}
 	msg := lmtpInvite("retry-1")
@@ -556,7 +557,7 @@ func TestLMTPRetrySameHeader(t *testing.T) {
 }
 
 func TestLMTPTooLarge(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{MaxMessage: 4096})
+	e := newLMTPEnv(t, lmtp.Options{MaxMessage: 4096})
 	big := lmtpPlain + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n", 128)
 	d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test", "carol@example.test"}, big)
 	for _, rc := range []string{"bob@example.test", "carol@example.test"} {
@@ -573,7 +574,7 @@ func TestLMTPTooLarge(t *testing.T) {
 
 // A message spooled to a file (over 1 MiB) reaches the downstream intact.
 func TestLMTPLargeMessage(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e := newLMTPEnv(t, lmtp.Options{})
 	big := lmtpPlain + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n", 40000)
 	d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test"}, big)
 	lmtpWantOK(t, d, "bob@example.test")
@@ -584,7 +585,7 @@ func TestLMTPLargeMessage(t *testing.T) {
 }
 
 func TestLMTPStoreFailureForwardsUntagged(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e := newLMTPEnv(t, lmtp.Options{})
 	e.db.Close() // every store call fails from now on
 	d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test"}, lmtpInvite("store-1"))
 	lmtpWantOK(t, d, "bob@example.test")
@@ -603,7 +604,7 @@ func TestLMTPStoreFailureForwardsUntagged(t *testing.T) {
 // Two addresses of one user (primary and alias) each get the user's header;
 // Process reports the user once, under the first address.
 func TestLMTPAliasRecipient(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{})
+	e := newLMTPEnv(t, lmtp.Options{})
 	err := e.db.Write(context.Background(), func(tx calstore.Tx) error {
 		if err := tx.PutUser(calstore.User{Address: "bob@example.test", Aliases: []string{"robert@example.test"}, Policy: "never"}); err != nil {
 			return err
@@ -658,7 +659,7 @@ func FuzzLMTPSession(f *testing.F) {
 func fuzzLMTPOnce(t *testing.T, p *filter.Processor, in []byte) {
 	start := time.Now()
 	ds := newLMTPDownstream(t)
-	proxy := filter.NewLMTPProxy(p, filter.LMTPOptions{Forward: ds.addr, MaxMessage: 1 << 16, ReadTimeout: 100 * time.Millisecond, ProcessTimeout: time.Second}, nil)
+	proxy := lmtp.NewProxy(p, lmtp.Options{Forward: ds.addr, MaxMessage: 1 << 16, ReadTimeout: 100 * time.Millisecond, ProcessTimeout: time.Second}, nil)
 	server, client := net.Pipe()
 	served := make(chan error, 1)
 	go func() { served <- proxy.Serve(newLMTPPipeListener(server)) }()
@@ -721,7 +722,7 @@ func (lmtpPipeAddr) String() string  { return "pipe" }
 func TestLMTPReadTimeout(t *testing.T) {
 	for _, name := range []string{"silent", "drip-command", "drip-data"} {
 		t.Run(name, func(t *testing.T) {
-			e := newLMTPEnv(t, filter.LMTPOptions{ReadTimeout: 200 * time.Millisecond})
+			e := newLMTPEnv(t, lmtp.Options{ReadTimeout: 200 * time.Millisecond})
 			c, err := net.Dial("tcp", e.addr)
 			if err != nil {
 				t.Fatal(err)
@@ -778,7 +779,7 @@ func TestLMTPReadTimeout(t *testing.T) {
 // At max_connections with every connection in a transaction, a new one is
 // closed at once; an idle one (greeted, no MAIL) is closed to make room.
 func TestLMTPMaxConnections(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{MaxConnections: 1})
+	e := newLMTPEnv(t, lmtp.Options{MaxConnections: 1})
 	first, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -816,7 +817,7 @@ func TestLMTPMaxConnections(t *testing.T) {
 // through, and a connection that never speaks is cut after
 // FirstReadTimeout.
 func TestLMTPIdleFlood(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{FirstReadTimeout: 200 * time.Millisecond})
+	e := newLMTPEnv(t, lmtp.Options{FirstReadTimeout: 200 * time.Millisecond})
 	var idle []net.Conn
 	t.Cleanup(func() {
 		for _, c := range idle {
@@ -857,7 +858,7 @@ func TestLMTPIdleFlood(t *testing.T) {
 // on_error = tempfail: a store failure answers 451 for every recipient and
 // forwards nothing (the MTA keeps the message and retries).
 func TestLMTPStoreFailureTempFail(t *testing.T) {
-	e := newLMTPEnv(t, filter.LMTPOptions{TempFailOnError: true})
+	e := newLMTPEnv(t, lmtp.Options{TempFailOnError: true})
 	e.db.Close()
 	d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test", "carol@example.test"}, lmtpInvite("store-2"))
 	for _, rc := range []string{"bob@example.test", "carol@example.test"} {
@@ -871,4 +872,42 @@ func TestLMTPStoreFailureTempFail(t *testing.T) {
 	if n := len(e.ds.transactions()); n != 0 {
 		t.Errorf("%d downstream transactions, want none", n)
 	}
+}
+
+// testClock is the Processor's clock in tests: it stands still until set.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// storedEvents returns a user's events (none for an unknown user).
+func storedEvents(t testing.TB, db calstore.Store, user string) []calstore.Event {
+	t.Helper()
+	var evs []calstore.Event
+	err := db.Read(context.Background(), func(tx calstore.Tx) error {
+		var err error
+		evs, err = tx.Events(user)
+		return err
+	})
+	if err != nil && !errors.Is(err, calstore.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return evs
 }

@@ -1,0 +1,205 @@
+package lmtp_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"imipd/calstore"
+	"imipd/filter"
+	"imipd/filter/lmtp"
+)
+
+const hdr = "X-IMIP-Processed"
+
+// TestLMTPSubaddressFlood is issue 13's attack 11 through the LMTP proxy:
+// one invitation to 500 bob+<random>@example.test (Dovecot's default
+// recipient_delimiter accepts them all) made 500 users with a pending
+// item each and grew the store from 4 MiB to 327 MiB. Now they are all
+// Bob: one user, one event, one pending item, every copy tagged alike.
+func TestLMTPSubaddressFlood(t *testing.T) {
+	e := newLMTPEnv(t, lmtp.Options{})
+	e.setUsers(t, map[string]string{"bob@example.test": "always"}, nil)
+	before := readState(t, e.db)
+	rcpts := hostileRcpts(rand.New(rand.NewPCG(1, 11)), "bob+", 500)
+	d := lmtpDeliver(t, e.addr, "mallory@remote.test", rcpts, flood("flood-1@remote.test", rcpts))
+	if d.err != nil || len(d.rcptErr) > 0 || len(d.failed) > 0 || len(d.ok) != len(rcpts) {
+		t.Fatalf("delivery: err %v, %d refused, %d failed, %d ok", d.err, len(d.rcptErr), len(d.failed), len(d.ok))
+	}
+	after := readState(t, e.db)
+	if strings.Join(after.users, " ") != "bob@example.test" {
+		t.Errorf("users after the flood: %d (%.3q...), want only bob", len(after.users), after.users[:min(3, len(after.users))])
+	}
+	if after.events["bob@example.test"] != 1 || after.opened["bob@example.test"] != 1 {
+		t.Errorf("bob: %d events, %d open pending items, want 1 and 1", after.events["bob@example.test"], after.opened["bob@example.test"])
+	}
+	// The object itself (500 attendees, ~40 KiB) is kept as the event and
+	// as the pending invitation; the flood made 500 of each.
+	t.Logf("500 subaddresses: %d users, store %d -> %d bytes", len(after.users), before.size, after.size)
+	if grew := after.size - before.size; grew > 4<<20 {
+		t.Errorf("store grew by %d bytes, want under 4 MiB", grew)
+	}
+	txns := e.ds.transactions()
+	if len(txns) != 1 {
+		t.Fatalf("%d downstream transactions, want one copy for all of Bob's addresses", len(txns))
+	}
+	if got := lmtpHeader(t, txns[0].Data, hdr); len(got) != 1 || got[0] != "needs-action; method=REQUEST; uid=flood-1@remote.test; reason=invitation" {
+		t.Errorf("header %q", got)
+	}
+}
+
+// TestLMTPRandomLocalRecipients: 1,000 random recipients at a local domain
+// made 1,000 users. Under create = auto the message makes at most
+// new_users_per_message users, and the hour at most new_users_per_hour;
+// under listed none. Everyone turned away gets ignored with its reason and
+// nothing stored.
+func TestLMTPRandomLocalRecipients(t *testing.T) {
+	for _, c := range []struct {
+		create, reason string
+		perMessage     int
+	}{
+		{filter.CreateAuto, "user-limit", filter.DefaultNewUsersPerMessage},
+		{filter.CreateListed, "unknown-user", 0},
+	} {
+		t.Run(c.create, func(t *testing.T) {
+			e := newLMTPEnvWith(t, lmtp.Options{}, func(cfg *filter.Config) { cfg.CreateUsers = c.create })
+			r := rand.New(rand.NewPCG(2, 11))
+			created := 0
+			for i := range 7 { // 7 × 1,000 recipients, within the hour
+				rcpts := hostileRcpts(r, "", 1000)
+				uid := fmt.Sprintf("random-%d@remote.test", i)
+				d := lmtpDeliver(t, e.addr, "mallory@remote.test", rcpts, strings.ReplaceAll(request(uid, uid, 0, rcpts[:1]), "\r\n", "\n"))
+				if d.err != nil || len(d.ok) != len(rcpts) {
+					t.Fatalf("delivery %d: err %v, %d ok", i, d.err, len(d.ok))
+				}
+				st := readState(t, e.db)
+				if n := len(st.users) - created; n > c.perMessage {
+					t.Fatalf("message %d made %d users, want at most %d", i, n, c.perMessage)
+				}
+				created = len(st.users)
+			}
+			want := min(7*c.perMessage, filter.DefaultNewUsersPerHour)
+			if created != want {
+				t.Errorf("%d users after 7,000 recipients, want %d", created, want)
+			}
+			ignored := 0
+			for _, tx := range e.ds.transactions() {
+				for _, v := range lmtpHeader(t, tx.Data, hdr) {
+					if strings.HasPrefix(v, "ignored;") && strings.HasSuffix(v, "; reason="+c.reason) {
+						ignored += len(tx.Rcpts)
+					}
+				}
+			}
+			if ignored != 7000-created {
+				t.Errorf("%d copies tagged ignored; reason=%s, want %d", ignored, c.reason, 7000-created)
+			}
+		})
+	}
+}
+
+// TestLMTPVerifiedRecipients: under create = auto only a recipient the
+// downstream server accepted can become a user, because the proxy passes
+// RCPT on before it processes anything (SECURITY.md "What imipd trusts").
+func TestLMTPVerifiedRecipients(t *testing.T) {
+	e := newLMTPEnv(t, lmtp.Options{})
+	e.ds.rejectRcpt["nobody@example.test"] = true
+	rcpts := []string{"nobody@example.test", "carol@example.test"}
+	d := lmtpDeliver(t, e.addr, "alice@remote.test", rcpts, flood("verified-1@remote.test", rcpts))
+	if d.rcptErr["nobody@example.test"] == nil || len(d.ok) != 1 {
+		t.Fatalf("delivery: refused %v, ok %d", d.rcptErr, len(d.ok))
+	}
+	if st := readState(t, e.db); strings.Join(st.users, " ") != "carol@example.test" {
+		t.Errorf("users %v, want carol only", st.users)
+	}
+}
+
+// hostileRcpts are n recipients local.part<random>@example.test.
+func hostileRcpts(r *rand.Rand, local string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%08x@example.test", local, r.Uint32())
+	}
+	return out
+}
+
+// flood is an invitation to every one of rcpts, each an ATTENDEE and in a
+// folded To (LF line ends).
+func flood(uid string, rcpts []string) string {
+	msg := strings.ReplaceAll(request(uid, uid, 0, rcpts), "\r\n", "\n")
+	return strings.Replace(msg, "To: "+strings.Join(rcpts, ", "), "To: "+strings.Join(rcpts, ",\n "), 1)
+}
+
+// storeState is what a test checks after an attack: every user, and the
+// events and open pending items of each, and the file's size.
+type storeState struct {
+	users          []string
+	events, opened map[string]int
+	size           int64
+}
+
+func readState(t *testing.T, db *calstore.DB) storeState {
+	t.Helper()
+	s := storeState{events: map[string]int{}, opened: map[string]int{}}
+	err := db.Read(context.Background(), func(tx calstore.Tx) error {
+		us, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		for _, u := range us {
+			s.users = append(s.users, u.Address)
+			if s.events[u.Address], s.opened[u.Address], err = tx.Counts(u.Address); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.size = fi.Size()
+	return s
+}
+
+// request is an iMIP REQUEST from alice@remote.test (after
+// filter/testdata/scenarios/request-new), CRLF line ends.
+func request(msgID, uid string, seq int, rcpts []string, extraHeaders ...string) string {
+	var att strings.Builder
+	for _, r := range rcpts {
+		fmt.Fprintf(&att, "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:%s\n", r)
+	}
+	h := strings.Join(extraHeaders, "\n")
+	if h != "" {
+		h += "\n"
+	}
+	msg := h + `From: Alice Organizer <alice@remote.test>
+To: ` + strings.Join(rcpts, ", ") + `
+Subject: Invitation: Planning
+Date: Wed, 25 Nov 2026 10:00:00 +0000
+Message-ID: <` + msgID + `>
+MIME-Version: 1.0
+Content-Type: text/calendar; method=REQUEST; charset=UTF-8
+
+BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+METHOD:REQUEST
+BEGIN:VEVENT
+UID:` + uid + `
+SEQUENCE:` + fmt.Sprint(seq) + `
+DTSTAMP:20261125T100000Z
+DTSTART:20261201T090000Z
+DTEND:20261201T100000Z
+SUMMARY:Planning
+ORGANIZER;CN=Alice:mailto:alice@remote.test
+` + att.String() + `END:VEVENT
+END:VCALENDAR
+`
+	return strings.ReplaceAll(msg, "\n", "\r\n")
+}
