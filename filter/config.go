@@ -224,7 +224,7 @@ type LMTPConfig struct {
 	Listen  string `toml:"listen"`
 	Forward string `toml:"forward"`
 	// PoolSize is how many idle connections to Forward are kept for the
-	// next messages: unset = lmtp.DefaultPoolSize, 0 = none (a connection
+	// next messages: unset = 32, 0 = none (a connection
 	// per upstream session). Dovecot runs one lmtp process per connection:
 	// keep it below its service lmtp process_limit (default 100).
 	PoolSize *int `toml:"pool_size"`

@@ -46,11 +46,11 @@ type Options struct {
 	WriteTimeout    time.Duration // upstream: per reply; default 1m
 	ProcessTimeout  time.Duration // filter.Processor.Process per message; default 60s
 	// PoolSize is how many idle downstream connections are kept for the
-	// next transactions (default DefaultPoolSize; negative: none, each
+	// next transactions (default 32; negative: none, each
 	// upstream session keeps its own as long as it lasts).
 	PoolSize int
 	// PoolIdle closes a downstream connection idle in the pool this long
-	// (default DefaultPoolIdle).
+	// (default 30 s).
 	PoolIdle time.Duration
 }
 
@@ -152,12 +152,12 @@ func NewProxy(p *filter.Processor, opt Options, log *slog.Logger) *Proxy {
 	}
 	switch {
 	case opt.PoolSize == 0:
-		opt.PoolSize = DefaultPoolSize
+		opt.PoolSize = defaultPoolSize
 	case opt.PoolSize < 0:
 		opt.PoolSize = 0
 	}
 	if opt.PoolIdle <= 0 {
-		opt.PoolIdle = DefaultPoolIdle
+		opt.PoolIdle = defaultPoolIdle
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -13,8 +13,8 @@ import (
 
 // Downstream connection pool defaults (Options.PoolSize, PoolIdle).
 const (
-	DefaultPoolSize = 32
-	DefaultPoolIdle = 30 * time.Second
+	defaultPoolSize = 32
+	defaultPoolIdle = 30 * time.Second
 )
 
 // downstream is one connection to the real LMTP server, greeted (LHLO done).

@@ -37,8 +37,8 @@ const (
 	ResolveMailLogin     = "mailLogin"
 )
 
-// DefaultMaxBody is the default cap of a push request's JSON body.
-const DefaultMaxBody = 64 << 20
+// defaultMaxBody is the default cap of a push request's JSON body.
+const defaultMaxBody = 64 << 20
 
 // healthTimeout bounds the readiness check of /healthz.
 const healthTimeout = 2 * time.Second
@@ -52,7 +52,7 @@ type Options struct {
 	// PushResolve is "recipientOnly" (the default when empty) or
 	// "mailLogin"; see NewHandler.
 	PushResolve string
-	// MaxBody caps the JSON body of a push request (DefaultMaxBody
+	// MaxBody caps the JSON body of a push request (64 MiB
 	// when <= 0); a larger body is answered 413.
 	MaxBody int64
 	// Gatherer is served at /metrics; nil: /metrics is 404.
@@ -126,7 +126,7 @@ func NewHandler(p *filter.Processor, opt Options, log *slog.Logger) (http.Handle
 		return nil, fmt.Errorf("http: push_resolve %q: want %s or %s", opt.PushResolve, ResolveRecipientOnly, ResolveMailLogin)
 	}
 	if opt.MaxBody <= 0 {
-		opt.MaxBody = DefaultMaxBody
+		opt.MaxBody = defaultMaxBody
 	}
 	mux := http.NewServeMux()
 	if opt.PushUser != "" {
