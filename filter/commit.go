@@ -61,7 +61,7 @@ func (p *Processor) ensureUser(tx calstore.Tx, addr string, now time.Time) (itip
 		pol = p.Cfg.DefaultPolicy
 	}
 	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol, Delimiter: p.Cfg.RecipientDelimiter,
-		Zone: userZone(u, p.Cfg.DefaultZone)}, nil
+		Zone: UserZone(u, p.Cfg.DefaultZone)}, nil
 }
 
 // origin is the message a decision came from, kept with pending items so

@@ -1,14 +1,6 @@
 package filter
 
-import (
-	"bytes"
-	"time"
-)
-
-// OnOutboxRound has o call f after each round of Run with the time the
-// round went by, so that tests wait for a round instead of sleeping. Set
-// it before Run.
-func OnOutboxRound(o *Outbox, f func(now time.Time)) { o.afterRound = f }
+import "bytes"
 
 // FilterHeader runs a header block through a headerFilter in writes of
 // piece bytes (0: one write).

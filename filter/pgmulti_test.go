@@ -173,58 +173,6 @@ func TestTwoInstancesReplies(t *testing.T) {
 	}
 }
 
-// TestTwoInstancesOutbox: two outbox senders, one per instance, against
-// one SMTP server: every queued item is delivered exactly once (the
-// attempt locks the item: the second sender sees it leased).
-func TestTwoInstancesOutbox(t *testing.T) {
-	ps := twoInstances(t)
-	sink := newObSink(t, nil)
-	const n = 60
-	err := ps[0].Store.Write(context.Background(), func(tx calstore.Tx) error {
-		for i := range n {
-			it := obReplyItem(false)
-			it.To = []string{fmt.Sprintf("o%d@remote.test", i)}
-			if _, err := tx.Enqueue(it); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, p := range ps {
-		o := filter.NewOutbox(p.Store, filter.OutboxOptions{Address: sink.addr, Hostname: "imipd.test"}, nil)
-		wg.Go(func() { o.Run(ctx) })
-	}
-	sink.wait(n, time.Minute)
-	// The senders stop after the message in flight, its result recorded.
-	cancel()
-	wg.Wait()
-	err = ps[1].Store.Read(context.Background(), func(tx calstore.Tx) error {
-		l, err := tx.Outbox()
-		for _, it := range l {
-			if it.Status != calstore.OutboxSent || it.Attempts != 1 {
-				t.Errorf("item %d: status %s after %d attempts, want sent after 1", it.ID, it.Status, it.Attempts)
-			}
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := sink.messages()
-	seen := map[string]int{}
-	for _, m := range msgs {
-		seen[strings.Join(m.rcpts, ",")]++
-	}
-	if len(msgs) != n || len(seen) != n {
-		t.Errorf("%d messages to %d recipients, want %d each (every item once)", len(msgs), len(seen), n)
-	}
-}
-
 // benchReplies imports, for each of users organizers org0..orgN-1, a
 // meeting with 50 attendees; reply(i) is attendee i%50's answer to
 // organizer i%users.

@@ -806,7 +806,7 @@ func eachParty(cal *ical.Calendar, fn func(addr, cn string)) {
 }
 
 // enqueue puts the messages a decision sends into the outbox (drained by
-// the daemon's sender, Outbox in outbox.go).
+// the daemon's sender, package outbox).
 func enqueue(tx calstore.OutboxTx, user, uid string, send []itip.Outgoing, now time.Time) error {
 	for _, s := range send {
 		if _, err := tx.Enqueue(calstore.OutboxItem{

@@ -33,10 +33,10 @@ func LoadZone(name string) (*time.Location, error) {
 	return l, nil
 }
 
-// userZone is the time zone a user reads descriptions in: their own
+// UserZone is the time zone a user reads descriptions in: their own
 // (imipctl user set -tz), else def (default_timezone), else UTC. A name
 // the zone database no longer knows falls back the same way.
-func userZone(u calstore.User, def *time.Location) *time.Location {
+func UserZone(u calstore.User, def *time.Location) *time.Location {
 	if u.TimeZone != "" {
 		if l, err := LoadZone(u.TimeZone); err == nil {
 			return l

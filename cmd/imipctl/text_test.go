@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"imipd/calstore"
-	"imipd/filter"
+	"imipd/outbox"
 )
 
 // escapedInvitation has a SUMMARY with TEXT escapes (RFC 5545 §3.3.11).
@@ -99,7 +99,7 @@ func TestTextUnescaped(t *testing.T) {
 	if want := "Reply: " + title; items[0].Subject != want {
 		t.Errorf("outbox subject %q, want %q", items[0].Subject, want)
 	}
-	_, raw, err := filter.Compose(items[0], time.Now(), "imipd.test", nil)
+	_, raw, err := outbox.Compose(items[0], time.Now(), "imipd.test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,7 @@ import (
 	"imipd/filter/conn"
 	"imipd/filter/lmtp"
 	"imipd/filter/push"
+	"imipd/outbox"
 )
 
 // exitStoreDamaged is the exit status for a damaged store file
@@ -162,11 +163,11 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	metrics := filter.NewMetrics(reg, func() float64 { return outboxQueued(db) })
 	proc := &filter.Processor{Store: db, Cfg: pc, Log: log, Metrics: metrics}
 	// The outbox sender ([submission] address; "" leaves items queued).
-	var outbox *filter.Outbox
+	var sender *outbox.Sender
 	if sc := cfg.Submission; sc.Address != "" {
-		outbox = filter.NewOutbox(db, filter.OutboxOptions{Address: sc.Address, Username: sc.Username, Password: sc.Password,
+		sender = outbox.New(db, outbox.Options{Address: sc.Address, Username: sc.Username, Password: sc.Password,
 			RequireTLS: sc.RequireTLS, DefaultZone: pc.DefaultZone, Now: proc.Now}, log.With("component", "outbox"))
-		proc.OnEnqueue = outbox.Kick
+		proc.OnEnqueue = sender.Kick
 	}
 
 	var servers []server
@@ -290,8 +291,8 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	outboxDone := make(chan struct{})
 	go func() {
 		defer close(outboxDone)
-		if outbox != nil {
-			if err := outbox.Run(outboxCtx); err != nil {
+		if sender != nil {
+			if err := sender.Run(outboxCtx); err != nil {
 				log.Error("outbox sender stopped", "err", err)
 			}
 		}

@@ -25,6 +25,7 @@ import (
 	"imipd/calstore"
 	"imipd/filter"
 	"imipd/itip"
+	"imipd/outbox"
 )
 
 // Usage is the command summary.
@@ -828,7 +829,7 @@ func (c *ctl) outbox(ctx context.Context, args []string) error {
 		if err != nil {
 			return usagef("outbox retry: %q is not an outbox id", rest[0])
 		}
-		if err := filter.RetryOutbox(ctx, c.store, id, c.proc.Time()); err != nil {
+		if err := outbox.Retry(ctx, c.store, id, c.proc.Time()); err != nil {
 			return fmt.Errorf("outbox %d: %w", id, err)
 		}
 		if c.proc.OnEnqueue != nil {

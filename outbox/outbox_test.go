@@ -1,4 +1,4 @@
-package filter_test
+package outbox_test
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"imipd/calstore"
-	"imipd/filter"
+	"imipd/outbox"
 )
 
 // ---- a submission server for the sender to talk to ----
@@ -259,7 +259,7 @@ func obPut(t *testing.T, s calstore.Store, it calstore.OutboxItem) {
 	}
 }
 
-// testClock is a clock for Processor.Now and OutboxOptions.Now in tests: it
+// testClock is a clock for Options.Now in tests: it
 // stands still until set.
 type testClock struct {
 	mu sync.Mutex
@@ -290,7 +290,7 @@ const obWaitLimit = 10 * time.Second
 // of each round; tests wait on that signal, never on a sleep.
 type obRunner struct {
 	t     *testing.T
-	ob    *filter.Outbox
+	ob    *outbox.Sender
 	db    calstore.Store
 	clock *testClock
 	stop  func() error // cancels Run and waits for it
@@ -301,12 +301,12 @@ type obRunner struct {
 }
 
 // obStart starts a sender for db on a new testClock (o.Now is replaced).
-func obStart(t *testing.T, db calstore.Store, o filter.OutboxOptions) *obRunner {
+func obStart(t *testing.T, db calstore.Store, o outbox.Options) *obRunner {
 	t.Helper()
 	r := &obRunner{t: t, db: db, clock: newObClock(), done: make(chan struct{})}
 	o.Now = r.clock.Now
-	r.ob = filter.NewOutbox(db, o, obLog(t))
-	filter.OnOutboxRound(r.ob, func(now time.Time) {
+	r.ob = outbox.New(db, o, obLog(t))
+	outbox.OnRound(r.ob, func(now time.Time) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.last = now
@@ -398,8 +398,8 @@ func (w obLogWriter) Write(b []byte) (int, error) {
 
 // obOpts: the backoffs are long on the wall clock (no wall-clock timer
 // fires during a test); tests move the sender's clock past them.
-func obOpts(addr string) filter.OutboxOptions {
-	return filter.OutboxOptions{Address: addr, Hostname: "imipd.test", MinBackoff: 30 * time.Second, MaxBackoff: 2 * time.Minute}
+func obOpts(addr string) outbox.Options {
+	return outbox.Options{Address: addr, Hostname: "imipd.test", MinBackoff: 30 * time.Second, MaxBackoff: 2 * time.Minute}
 }
 
 // obParsed is a received message taken apart with go-message.
@@ -459,7 +459,7 @@ func TestComposeReply(t *testing.T) {
 		it := obReplyItem(auto)
 		it.ID, it.Created = 7, time.Date(2026, 3, 1, 9, 0, 0, 123, time.UTC)
 		now := time.Date(2026, 3, 1, 9, 5, 0, 0, time.UTC)
-		id, raw, err := filter.Compose(it, now, "imipd.test", nil)
+		id, raw, err := outbox.Compose(it, now, "imipd.test", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -516,13 +516,13 @@ func TestComposeReply(t *testing.T) {
 			}
 		}
 		// Stable: another attempt at another time, same Message-ID.
-		id2, _, _ := filter.Compose(it, now.Add(time.Hour), "imipd.test", nil)
-		if id2 != id || id != filter.OutboxMessageID(it, "imipd.test") {
+		id2, _, _ := outbox.Compose(it, now.Add(time.Hour), "imipd.test", nil)
+		if id2 != id || id != outbox.MessageID(it, "imipd.test") {
 			t.Errorf("Message-ID not stable: %q, %q", id, id2)
 		}
 		other := it
 		other.ID = 8
-		if id3, _, _ := filter.Compose(other, now, "imipd.test", nil); id3 == id {
+		if id3, _, _ := outbox.Compose(other, now, "imipd.test", nil); id3 == id {
 			t.Errorf("two items, one Message-ID %q", id)
 		}
 	}
@@ -531,7 +531,7 @@ func TestComposeReply(t *testing.T) {
 func TestComposeSentBy(t *testing.T) {
 	it := obReplyItem(false)
 	it.SentBy = "mailto:Sec@example.test"
-	_, raw, err := filter.Compose(it, time.Now(), "imipd.test", nil)
+	_, raw, err := outbox.Compose(it, time.Now(), "imipd.test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -548,13 +548,13 @@ func TestComposeBad(t *testing.T) {
 	it := obReplyItem(false)
 	it.Method = ""
 	it.Body = []byte("not a calendar")
-	if _, _, err := filter.Compose(it, time.Now(), "h", nil); err == nil {
+	if _, _, err := outbox.Compose(it, time.Now(), "h", nil); err == nil {
 		t.Error("no METHOD anywhere: no error")
 	}
 	// METHOD from the body when the item has none.
 	it = obReplyItem(false)
 	it.Method = ""
-	_, raw, err := filter.Compose(it, time.Now(), "h", nil)
+	_, raw, err := outbox.Compose(it, time.Now(), "h", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -580,7 +580,7 @@ func TestOutboxDelivers(t *testing.T) {
 			t.Errorf("envelope %d: %s -> %v", i, m.from, m.rcpts)
 		}
 		p := obParse(t, m.data)
-		if mid, _ := p.h.MessageID(); mid != filter.OutboxMessageID(want, "imipd.test") {
+		if mid, _ := p.h.MessageID(); mid != outbox.MessageID(want, "imipd.test") {
 			t.Errorf("message %d: Message-ID %q", i, mid)
 		}
 		if (p.h.Get("Auto-Submitted") == "auto-replied") != want.Auto {
@@ -652,7 +652,7 @@ func TestOutboxPermanentAndRetry(t *testing.T) {
 	delete(sk.rcptErr, "alice@remote.test")
 	sk.mu.Unlock()
 	// The plain function: requeued now, the error kept for the listing.
-	if err := filter.RetryOutbox(context.Background(), db, it.ID, r.clock.Now()); err != nil {
+	if err := outbox.Retry(context.Background(), db, it.ID, r.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	r.ob.Kick()
@@ -661,26 +661,26 @@ func TestOutboxPermanentAndRetry(t *testing.T) {
 	if got.Attempts != 2 {
 		t.Errorf("after retry: %+v", got)
 	}
-	if err := filter.RetryOutbox(context.Background(), db, it.ID, r.clock.Now()); !errors.Is(err, calstore.ErrInvalid) {
+	if err := outbox.Retry(context.Background(), db, it.ID, r.clock.Now()); !errors.Is(err, calstore.ErrInvalid) {
 		t.Errorf("retry of a sent item: %v, want ErrInvalid", err)
 	}
-	if err := filter.RetryOutbox(context.Background(), db, 999, r.clock.Now()); !errors.Is(err, calstore.ErrNotFound) {
+	if err := outbox.Retry(context.Background(), db, 999, r.clock.Now()); !errors.Is(err, calstore.ErrNotFound) {
 		t.Errorf("retry of an unknown item: %v, want ErrNotFound", err)
 	}
 }
 
-func TestRetryOutboxKeepsError(t *testing.T) {
+func TestRetryKeepsError(t *testing.T) {
 	db := obStore(t)
 	it := obEnqueue(t, db, obReplyItem(false))
 	it.Status, it.LastError, it.Attempts, it.NextAttempt = calstore.OutboxFailed, "RCPT: 550 no", 3, time.Now().Add(time.Hour)
 	obPut(t, db, it)
 	now := time.Now().Add(time.Minute).Round(0)
-	if err := filter.RetryOutbox(context.Background(), db, it.ID, now); err != nil {
+	if err := outbox.Retry(context.Background(), db, it.ID, now); err != nil {
 		t.Fatal(err)
 	}
 	got := obItem(t, db, it.ID)
 	if got.Status != calstore.OutboxQueued || !got.NextAttempt.Equal(now) || got.LastError != "RCPT: 550 no" || got.Attempts != 3 {
-		t.Errorf("after RetryOutbox: %+v", got)
+		t.Errorf("after Retry: %+v", got)
 	}
 }
 

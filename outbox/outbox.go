@@ -1,12 +1,13 @@
-package filter
+// Package outbox is imipd's outbox sender: it delivers the outgoing iTIP
+// mail the decision call queued in the store (calstore.OutboxTx) over SMTP
+// submission, with retries and backoff (docs/rules.md "Transports"), and
+// composes each item as an iMIP message (Compose). Several imipd instances
+// may run a sender on one shared store: each claims what it sends (Sender).
+package outbox
 
 import (
-	"bytes"
 	"context"
-	crand "crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,25 +15,20 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"imipd/address"
 	"imipd/calstore"
+	"imipd/filter"
 	"imipd/filter/conn"
-	"imipd/itip"
-	"imipd/itip/ics"
 )
 
-// OutboxOptions configure the outbox sender (docs/rules.md "Transports": outgoing
+// Options configure the outbox sender (docs/rules.md "Transports": outgoing
 // iTIP over SMTP submission).
-type OutboxOptions struct {
+type Options struct {
 	Address            string // "inet:HOST:PORT" | "unix:/PATH" (SMTP submission)
 	Username, Password string // AUTH PLAIN when set (only over TLS, or to a loopback/unix address)
 	// RequireTLS refuses to send without STARTTLS. Without it STARTTLS is
@@ -57,38 +53,38 @@ type OutboxOptions struct {
 	// one of their own (default_timezone); nil = UTC.
 	DefaultZone *time.Location
 	// Now is the clock every retry, backoff, expiry and pruning decision
-	// reads, like Processor.Now; time.Now when nil. Run waits on wall-clock
+	// reads (the daemon passes filter.Processor.Now); time.Now when nil. Run waits on wall-clock
 	// timers; a caller moving Now forward calls Kick to have it looked at.
 	Now func() time.Time
 }
 
-// Defaults of OutboxOptions.
+// Defaults of Options.
 const (
-	DefaultOutboxMinBackoff = 30 * time.Second
-	DefaultOutboxMaxBackoff = time.Hour
-	DefaultOutboxMaxAge     = 5 * 24 * time.Hour
-	DefaultOutboxRetention  = 7 * 24 * time.Hour
+	DefaultMinBackoff = 30 * time.Second
+	DefaultMaxBackoff = time.Hour
+	DefaultMaxAge     = 5 * 24 * time.Hour
+	DefaultRetention  = 7 * 24 * time.Hour
 )
 
 // SMTP timeouts of the sender. The dial has its own; every command must be
-// answered within outboxCommandTimeout, the end of DATA within
-// outboxSubmitTimeout (RFC 5321 §4.5.3.2 suggests longer for a relay; a
+// answered within commandTimeout, the end of DATA within
+// submitTimeout (RFC 5321 §4.5.3.2 suggests longer for a relay; a
 // submission server answers in seconds).
 const (
-	outboxDialTimeout    = 30 * time.Second
-	outboxCommandTimeout = time.Minute
-	outboxSubmitTimeout  = 5 * time.Minute
-	// outboxStopGrace is how long a message in flight may still take after
+	dialTimeout    = 30 * time.Second
+	commandTimeout = time.Minute
+	submitTimeout  = 5 * time.Minute
+	// stopGrace is how long a message in flight may still take after
 	// Run's context ended (the daemon's shutdown), before its connection
 	// is closed.
-	outboxStopGrace = 15 * time.Second
-	// outboxIdle bounds a sleep without anything due, so that pruning runs
+	stopGrace = 15 * time.Second
+	// idle bounds a sleep without anything due, so that pruning runs
 	// and a store changed by another process is looked at.
-	outboxIdle = time.Minute
+	idle = time.Minute
 )
 
-// Outbox is the sender: it delivers the store's queued outbox items over
-// SMTP submission, with exponential backoff, oldest first.
+// Sender delivers the store's queued outbox items over SMTP submission,
+// with exponential backoff, oldest first.
 //
 // Delivery bookkeeping, and its bound on duplicates: before each attempt
 // one Store.Write records it (Attempts+1, NextAttempt = now + backoff,
@@ -103,9 +99,9 @@ const (
 // server's answer, RFC 1047), and every copy carries one Message-ID that
 // receivers — and imipd's own once-only log — de-duplicate on. Nothing
 // queued is ever lost: the item is in the store before anything is sent.
-type Outbox struct {
+type Sender struct {
 	store calstore.Store
-	opt   OutboxOptions
+	opt   Options
 	log   *slog.Logger
 	kick  chan struct{}
 	now   func() time.Time
@@ -114,8 +110,8 @@ type Outbox struct {
 	afterRound func(now time.Time)
 }
 
-// NewOutbox returns a sender for store; Run starts it.
-func NewOutbox(store calstore.Store, opt OutboxOptions, log *slog.Logger) *Outbox {
+// New returns a sender for store; Run starts it.
+func New(store calstore.Store, opt Options, log *slog.Logger) *Sender {
 	if opt.Hostname == "" {
 		if h, err := os.Hostname(); err == nil && h != "" {
 			opt.Hostname = h
@@ -124,19 +120,19 @@ func NewOutbox(store calstore.Store, opt OutboxOptions, log *slog.Logger) *Outbo
 		}
 	}
 	if opt.MinBackoff <= 0 {
-		opt.MinBackoff = DefaultOutboxMinBackoff
+		opt.MinBackoff = DefaultMinBackoff
 	}
 	if opt.MaxBackoff <= 0 {
-		opt.MaxBackoff = DefaultOutboxMaxBackoff
+		opt.MaxBackoff = DefaultMaxBackoff
 	}
 	if opt.MaxBackoff < opt.MinBackoff {
 		opt.MaxBackoff = opt.MinBackoff
 	}
 	if opt.MaxAge <= 0 {
-		opt.MaxAge = DefaultOutboxMaxAge
+		opt.MaxAge = DefaultMaxAge
 	}
 	if opt.Retention <= 0 {
-		opt.Retention = DefaultOutboxRetention
+		opt.Retention = DefaultRetention
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -145,33 +141,33 @@ func NewOutbox(store calstore.Store, opt OutboxOptions, log *slog.Logger) *Outbo
 	if now == nil {
 		now = time.Now
 	}
-	return &Outbox{store: store, opt: opt, log: log, kick: make(chan struct{}, 1), now: now}
+	return &Sender{store: store, opt: opt, log: log, kick: make(chan struct{}, 1), now: now}
 }
 
 // Kick tells the sender that something was enqueued: it looks at the outbox
 // now instead of at the next retry time. It never blocks.
-func (o *Outbox) Kick() {
+func (o *Sender) Kick() {
 	select {
 	case o.kick <- struct{}{}:
 	default:
 	}
 }
 
-// Retry requeues an item (RetryOutbox) and wakes the sender.
-func (o *Outbox) Retry(ctx context.Context, id uint64) error {
-	if err := RetryOutbox(ctx, o.store, id, o.now()); err != nil {
+// Retry requeues an item (the function Retry) and wakes the sender.
+func (o *Sender) Retry(ctx context.Context, id uint64) error {
+	if err := Retry(ctx, o.store, id, o.now()); err != nil {
 		return err
 	}
 	o.Kick()
 	return nil
 }
 
-// RetryOutbox requeues a failed or queued outbox item to be sent now:
+// Retry requeues a failed or queued outbox item to be sent now:
 // status queued, NextAttempt now; Attempts and LastError are kept. A sent
 // item is not sent again (calstore.ErrInvalid); an unknown ID is
 // calstore.ErrNotFound. A running sender notices at its next wake-up (at
-// most outboxIdle later); Outbox.Retry also wakes it.
-func RetryOutbox(ctx context.Context, s calstore.Store, id uint64, now time.Time) error {
+// most idle later); Sender.Retry also wakes it.
+func Retry(ctx context.Context, s calstore.Store, id uint64, now time.Time) error {
 	return s.Write(ctx, func(tx calstore.Tx) error {
 		it, err := tx.OutboxItem(id)
 		if err != nil {
@@ -191,7 +187,7 @@ func RetryOutbox(ctx context.Context, s calstore.Store, id uint64, now time.Time
 // item is due or Kick is called, until ctx ends; then it returns nil after
 // the message in flight, if any, is finished (for at most a few seconds).
 // It returns an error only when the store is closed under it.
-func (o *Outbox) Run(ctx context.Context) error {
+func (o *Sender) Run(ctx context.Context) error {
 	o.log.Info("outbox sender started", "address", o.opt.Address, "require_tls", o.opt.RequireTLS, "auth", o.opt.Username != "")
 	for {
 		now := o.now()
@@ -202,7 +198,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		wait := outboxIdle
+		wait := idle
 		if err != nil {
 			if errors.Is(err, calstore.ErrClosed) {
 				return err
@@ -210,7 +206,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 			o.log.Error("outbox: store", "err", err)
 			wait = o.opt.MinBackoff
 		} else if !next.IsZero() {
-			wait = min(max(next.Sub(o.now()), 0), outboxIdle)
+			wait = min(max(next.Sub(o.now()), 0), idle)
 		}
 		// The wait itself is on the wall clock, like every I/O deadline
 		// here (dial, SMTP commands, the stop grace): only decisions read
@@ -229,7 +225,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 
 // round prunes old sent items, sends every item due at now and returns
 // when the next queued item is due (zero: none queued).
-func (o *Outbox) round(ctx context.Context, now time.Time) (time.Time, error) {
+func (o *Sender) round(ctx context.Context, now time.Time) (time.Time, error) {
 	var items []calstore.OutboxItem
 	if err := o.store.Read(ctx, func(tx calstore.Tx) error {
 		var err error
@@ -293,7 +289,7 @@ func cmpU64(a, b uint64) int {
 
 // prune deletes sent items older than the retention (checked again inside
 // the transaction).
-func (o *Outbox) prune(ctx context.Context, ids []uint64, now time.Time) error {
+func (o *Sender) prune(ctx context.Context, ids []uint64, now time.Time) error {
 	n := 0
 	err := o.store.Write(ctx, func(tx calstore.Tx) error {
 		n = 0
@@ -323,7 +319,7 @@ func (o *Outbox) prune(ctx context.Context, ids []uint64, now time.Time) error {
 // backoff is the delay before attempt number attempts+1: MinBackoff
 // doubled per earlier attempt, capped at MaxBackoff, with jitter in
 // [d/2, d] so that items queued together spread out.
-func (o *Outbox) backoff(attempts int) time.Duration {
+func (o *Sender) backoff(attempts int) time.Duration {
 	d := o.opt.MinBackoff
 	for i := 1; i < attempts && d < o.opt.MaxBackoff; i++ {
 		d *= 2
@@ -338,7 +334,7 @@ func (o *Outbox) backoff(attempts int) time.Duration {
 
 // attempt sends one item: it records the attempt, sends, records the
 // result. It returns the item's next attempt time if it stays queued.
-func (o *Outbox) attempt(ctx context.Context, id uint64) (time.Time, error) {
+func (o *Sender) attempt(ctx context.Context, id uint64) (time.Time, error) {
 	now := o.now()
 	var it calstore.OutboxItem
 	ok := false
@@ -361,7 +357,7 @@ func (o *Outbox) attempt(ctx context.Context, id uint64) (time.Time, error) {
 		// The text part shows times in the sending user's zone.
 		zone = o.opt.DefaultZone
 		if u, err := tx.User(it.User); err == nil {
-			zone = userZone(u, o.opt.DefaultZone)
+			zone = filter.UserZone(u, o.opt.DefaultZone)
 		}
 		it.Attempts++
 		it.NextAttempt = now.Add(o.backoff(it.Attempts))
@@ -456,11 +452,11 @@ func msgErr(stage string, err error) error {
 const errNoStartTLS = "doesn't support STARTTLS"
 
 // send delivers raw for it over one SMTP connection.
-func (o *Outbox) send(ctx context.Context, it calstore.OutboxItem, raw []byte) error {
+func (o *Sender) send(ctx context.Context, it calstore.OutboxItem, raw []byte) error {
 	// The message in flight is finished for a while after ctx ends.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(outboxStopGrace, cancel) })
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(stopGrace, cancel) })
 	defer stop()
 
 	_, host, loopback, err := o.target()
@@ -518,8 +514,8 @@ func (o *Outbox) send(ctx context.Context, it calstore.OutboxItem, raw []byte) e
 // tlsCfg is set). go-smtp's client says "EHLO localhost" before STARTTLS
 // (it has no other way to start TLS on an existing connection); the EHLO
 // that counts, after TLS, carries the hostname.
-func (o *Outbox) connect(ctx context.Context, tlsCfg *tls.Config, startTLS bool) (*smtp.Client, error) {
-	dctx, dcancel := context.WithTimeout(ctx, outboxDialTimeout)
+func (o *Sender) connect(ctx context.Context, tlsCfg *tls.Config, startTLS bool) (*smtp.Client, error) {
+	dctx, dcancel := context.WithTimeout(ctx, dialTimeout)
 	nc, err := conn.Dial(dctx, o.opt.Address)
 	dcancel()
 	if err != nil {
@@ -538,8 +534,8 @@ func (o *Outbox) connect(ctx context.Context, tlsCfg *tls.Config, startTLS bool)
 	} else {
 		c = smtp.NewClient(nc)
 	}
-	c.CommandTimeout = outboxCommandTimeout
-	c.SubmissionTimeout = outboxSubmitTimeout
+	c.CommandTimeout = commandTimeout
+	c.SubmissionTimeout = submitTimeout
 	if err := c.Hello(o.opt.Hostname); err != nil {
 		c.Close()
 		return nil, connErr("EHLO", err)
@@ -549,7 +545,7 @@ func (o *Outbox) connect(ctx context.Context, tlsCfg *tls.Config, startTLS bool)
 
 // target parses the address: network, host (for TLS) and whether it is
 // loopback (unix sockets count as loopback).
-func (o *Outbox) target() (network, host string, loopback bool, err error) {
+func (o *Sender) target() (network, host string, loopback bool, err error) {
 	network, addr, err := conn.SplitAddr(o.opt.Address)
 	if err != nil {
 		return "", "", false, err
@@ -568,7 +564,7 @@ func (o *Outbox) target() (network, host string, loopback bool, err error) {
 	return network, host, ip != nil && ip.IsLoopback(), nil
 }
 
-func (o *Outbox) tlsConfig(host string, loopback bool) *tls.Config {
+func (o *Sender) tlsConfig(host string, loopback bool) *tls.Config {
 	var cfg *tls.Config
 	if o.opt.TLSConfig != nil {
 		cfg = o.opt.TLSConfig.Clone()
@@ -580,141 +576,4 @@ func (o *Outbox) tlsConfig(host string, loopback bool) *tls.Config {
 		cfg.ServerName = host
 	}
 	return cfg
-}
-
-// OutboxMessageID is the Message-ID (without angle brackets) Compose gives
-// an item: derived from the item's ID, creation time and the hostname, so
-// every attempt to send one item carries the same Message-ID.
-func OutboxMessageID(it calstore.OutboxItem, hostname string) string {
-	if hostname == "" {
-		hostname = "localhost"
-	}
-	h := sha256.Sum256([]byte(strconv.FormatUint(it.ID, 10) + "\x00" + it.Created.UTC().Format(time.RFC3339Nano) + "\x00" + hostname))
-	return "imipd." + hex.EncodeToString(h[:16]) + "@" + hostname
-}
-
-// Compose renders an outbox item as an iMIP message (RFC 6047 §2, RFC
-// 5322): From the user (with Sender the delegate when the item was sent by
-// one), To the recipients, Date now, a Message-ID stable per item
-// (OutboxMessageID), the item's Subject, and a multipart/alternative body
-// with a readable text/plain summary and the iCalendar object as
-// text/calendar; method=METHOD. Automatic answers carry Auto-Submitted:
-// auto-replied (RFC 3834) and X-Auto-Response-Suppress: All. The summary
-// shows times in zone (the sending user's; nil = UTC).
-func Compose(it calstore.OutboxItem, now time.Time, hostname string, zone *time.Location) (msgID string, raw []byte, err error) {
-	if strings.TrimSpace(it.From) == "" || len(it.To) == 0 {
-		return "", nil, fmt.Errorf("outbox item %d: no From or no recipients", it.ID)
-	}
-	if len(it.Body) == 0 {
-		return "", nil, fmt.Errorf("outbox item %d: empty calendar body", it.ID)
-	}
-	var msg *itip.Message
-	if cal, err := ics.Decode(it.Body, ics.DefaultLimits()); err == nil {
-		msg, _ = itip.ParseMessage(cal)
-	}
-	method := strings.ToUpper(strings.TrimSpace(it.Method))
-	if method == "" && msg != nil {
-		method = string(msg.Method)
-	}
-	if method == "" || strings.ContainsAny(method, " \t\r\n;\"") {
-		return "", nil, fmt.Errorf("outbox item %d: no usable METHOD (%q)", it.ID, method)
-	}
-
-	from := address.Normalize(it.From)
-	sentBy := address.Normalize(it.SentBy)
-	if sentBy == from {
-		sentBy = ""
-	}
-	to := make([]*mail.Address, 0, len(it.To))
-	for _, a := range it.To {
-		to = append(to, &mail.Address{Address: address.Normalize(a)})
-	}
-	subject := it.Subject
-	if subject == "" {
-		subject = "Calendar: " + method
-	}
-	msgID = OutboxMessageID(it, hostname)
-	// go-message writes fields in the reverse order of setting them: set
-	// from the last to the first.
-	var h mail.Header
-	var bnd [15]byte
-	crand.Read(bnd[:])
-	h.SetContentType("multipart/alternative", map[string]string{"boundary": "imipd-" + hex.EncodeToString(bnd[:])})
-	h.Set("MIME-Version", "1.0")
-	if it.Auto {
-		h.Set("X-Auto-Response-Suppress", "All")
-		h.Set("Auto-Submitted", "auto-replied")
-	}
-	h.SetSubject(subject)
-	h.SetAddressList("To", to)
-	if sentBy != "" {
-		h.SetAddressList("Sender", []*mail.Address{{Address: sentBy}})
-	}
-	h.SetAddressList("From", []*mail.Address{{Address: from}})
-	h.SetMessageID(msgID)
-	h.SetDate(now)
-
-	var buf bytes.Buffer
-	w, err := message.CreateWriter(&buf, h.Header)
-	if err != nil {
-		return "", nil, err
-	}
-	// (1) what it is about, in words.
-	reader := ""
-	if len(it.To) == 1 {
-		reader = address.Normalize(it.To[0])
-	}
-	text := "A calendar message (" + method + ")."
-	if msg != nil {
-		text = itip.Describe(msg, &itip.User{Address: reader, Zone: zone}) + "."
-	}
-	if sentBy != "" {
-		text += "\r\nSent by " + sentBy + " on behalf of " + from + "."
-	}
-	text += "\r\n\r\nCalendar programs read the attached iCalendar data (iTIP " + method + ").\r\n"
-	if err := writePart(w, "text/plain", nil, []byte(text)); err != nil {
-		return "", nil, err
-	}
-	// (2) the iTIP object itself.
-	if err := writePart(w, "text/calendar", map[string]string{"method": method}, it.Body); err != nil {
-		return "", nil, err
-	}
-	if err := w.Close(); err != nil {
-		return "", nil, err
-	}
-	return msgID, buf.Bytes(), nil
-}
-
-// writePart adds a UTF-8 text part: 7bit when the body is ASCII with short
-// lines, quoted-printable otherwise.
-func writePart(w *message.Writer, mediaType string, params map[string]string, body []byte) error {
-	p := map[string]string{"charset": "UTF-8"}
-	for k, v := range params {
-		p[k] = v
-	}
-	var ph message.Header
-	ph.Set("Content-Transfer-Encoding", transferEncoding(body))
-	ph.SetContentType(mediaType, p) // written first
-	pw, err := w.CreatePart(ph)
-	if err != nil {
-		return err
-	}
-	if _, err := pw.Write(body); err != nil {
-		return err
-	}
-	return pw.Close()
-}
-
-func transferEncoding(body []byte) string {
-	for _, line := range bytes.Split(body, []byte("\n")) {
-		if len(line) > 998 {
-			return "quoted-printable"
-		}
-		for _, c := range line {
-			if c >= 0x80 || (c < 0x20 && c != '\t' && c != '\r') || c == 0x7f {
-				return "quoted-printable"
-			}
-		}
-	}
-	return "7bit"
 }
