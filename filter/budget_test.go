@@ -84,10 +84,10 @@ func knownOrganizer(t *testing.T, db calstore.Store) {
 }
 
 // outcomes processes raw for env and returns "outcome/reason" per result.
-func outcomes(t *testing.T, p *filter.Processor, raw string, env filter.Envelope) []string {
+func outcomes(t *testing.T, p *filter.Processor, raw string, env filter.Delivery) []string {
 	t.Helper()
 	env.Transport, env.Received = "test", p.Now()
-	rep, err := p.Process(context.Background(), strings.NewReader(raw), env)
+	rep, err := p.Process(context.Background(), withMessage(env, strings.NewReader(raw)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func outcomes(t *testing.T, p *filter.Processor, raw string, env filter.Envelope
 // halfway); and 20 ADDs with 20 UIDs send the organizer at most
 // auto_send_limit REFRESHes an hour.
 func TestAddRefreshBudget(t *testing.T) {
-	rcpts := filter.Envelope{Rcpts: []string{"bob@example.test", "carl@example.test"}}
+	rcpts := filter.Delivery{Rcpts: []string{"bob@example.test", "carl@example.test"}}
 	t.Run("same UID", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "imipd.db")
 		c := &clock{time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
@@ -170,14 +170,14 @@ func TestAutoSendBudgetPerTarget(t *testing.T) {
 		ics := fmt.Sprintf(invite, org+"-ev@example.test", "", org+"@example.test", "dave@remote.test")
 		ics = strings.Replace(ics, "END:VEVENT", "ATTENDEE:mailto:carol@remote.test\nEND:VEVENT", 1)
 		outcomes(t, p, mail(org+"@example.test", "dave@remote.test", org+"-inv@example.test", "REQUEST", ics),
-			filter.Envelope{MailFrom: org + "@example.test", Rcpts: []string{"dave@remote.test", "carol@remote.test"}, Outgoing: true})
+			filter.Delivery{MailFrom: org + "@example.test", Rcpts: []string{"dave@remote.test", "carol@remote.test"}, Login: org + "@example.test"})
 	}
 	// refreshAs is a REFRESH from author for the attendee named in
 	// attendee (an ATTENDEE property value with its parameters).
 	refreshAs := func(org, author, attendee, id string) []string {
 		ics := "BEGIN:VCALENDAR\nVERSION:2.0\nMETHOD:REFRESH\nBEGIN:VEVENT\nUID:" + org + "-ev@example.test\nDTSTAMP:20261125T113000Z\n" +
 			"ORGANIZER:mailto:" + org + "@example.test\nATTENDEE" + attendee + "\nEND:VEVENT\nEND:VCALENDAR\n"
-		return outcomes(t, p, mail(author, org+"@example.test", id, "REFRESH", ics), filter.Envelope{Rcpts: []string{org + "@example.test"}})
+		return outcomes(t, p, mail(author, org+"@example.test", id, "REFRESH", ics), filter.Delivery{Rcpts: []string{org + "@example.test"}})
 	}
 	refresh := func(org, asker, id string) []string { return refreshAs(org, asker, ":mailto:"+asker, id) }
 	// The figure: Mallory's six REFRESHes naming herself as Dave's

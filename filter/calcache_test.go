@@ -2,8 +2,14 @@ package filter
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"imipd/calstore"
+	"imipd/itip"
 
 	"github.com/emersion/go-ical"
 )
@@ -37,16 +43,36 @@ func TestCalCacheBounds(t *testing.T) {
 	}
 }
 
-// A milter whose MaxMessage lowers the MIME caps processes each message
-// with a copy of its Processor: every copy uses the one cache.
-func TestCalCacheSharedByCappedCopies(t *testing.T) {
-	m := NewMilter(&Processor{Cfg: DefaultConfig()}, MilterOptions{MaxMessage: 4096}, nil)
-	p1, capped := m.processor()
-	p2, _ := m.processor()
-	if capped == nil || p1 == m.p || p2 == p1 {
-		t.Fatalf("want capped copies: capped %v, copies %p %p of %p", capped, p1, p2, m.p)
+// A delivery whose MaxMessage lowers the MIME caps is processed by the
+// Processor itself, with the one cache: what it stores is cached there.
+func TestCalCacheSharedByCappedDeliveries(t *testing.T) {
+	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if c := m.p.cals(); p1.cals() != c || p2.cals() != c {
-		t.Error("a capped copy has a cache of its own")
+	defer db.Close()
+	ctx := context.Background()
+	if err := db.Write(ctx, func(tx calstore.Tx) error {
+		return tx.PutUser(calstore.User{Address: "bob@example.test", Policy: "always"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("testdata/scenarios/request-new/message.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.LocalDomains = []string{"example.test"}
+	p := &Processor{Store: db, Cfg: cfg}
+	const maxMessage = 4096
+	if _, capped := p.mimeLimits(maxMessage); capped == nil {
+		t.Fatalf("MaxMessage %d lowers no cap", maxMessage)
+	}
+	rep, err := p.Process(ctx, Delivery{Transport: "test", Rcpts: []string{"bob@example.test"}, Message: bytes.NewReader(raw), MaxMessage: maxMessage})
+	if err != nil || len(rep.Results) != 1 || rep.Results[0].Outcome != itip.NeedsAction {
+		t.Fatalf("Process: %v, %+v", err, rep)
+	}
+	if len(p.cals().m) != 1 {
+		t.Errorf("the capped delivery left %d entries in the Processor's cache, want 1", len(p.cals().m))
 	}
 }

@@ -92,7 +92,7 @@ END:VCALENDAR
 		{"odd/uid 2@remote.test", "20270301T090000Z", "20270301T100000Z", "Later"},
 	} {
 		r := process(t, p, mail("Alice <alice@remote.test>", davUser, fmt.Sprintf("inv-%d@remote.test", i), "REQUEST",
-			fmt.Sprintf(davInvite, ev[0], ev[1], ev[2], ev[3])), filter.Envelope{MailFrom: "alice@remote.test", Rcpts: []string{davUser}})
+			fmt.Sprintf(davInvite, ev[0], ev[1], ev[2], ev[3])), filter.Delivery{MailFrom: "alice@remote.test", Rcpts: []string{davUser}})
 		if r.Outcome != "needs-action" {
 			t.Fatalf("invitation %s: outcome %s %s", ev[0], r.Outcome, r.Reason)
 		}
@@ -270,7 +270,7 @@ func TestCalDAVCTagAndSync(t *testing.T) {
 	if code, body := sync("urn:imipd:sync:99"); code != 403 || !strings.Contains(body, "valid-sync-token") {
 		t.Fatalf("sync, future token: %d %s", code, body)
 	}
-	if _, err := e.proc.Answer(context.Background(), davUser, "planning-1@remote.test", "", "accept", ""); err != nil {
+	if _, err := e.proc.Respond(context.Background(), filter.RespondRequest{User: davUser, UID: "planning-1@remote.test", Action: "accept"}); err != nil {
 		t.Fatal(err)
 	}
 	code, body = sync("urn:imipd:sync:3")

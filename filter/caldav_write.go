@@ -277,7 +277,7 @@ func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *i
 		return ev, err
 	}
 	for _, a := range answers {
-		if _, err := s.proc.Answer(ctx, user, uid, a.RecurrenceID, a.Action, ""); err != nil {
+		if _, err := s.proc.Respond(ctx, RespondRequest{User: user, UID: uid, RecurrenceID: a.RecurrenceID, Action: a.Action}); err != nil {
 			return ev, fmt.Errorf("answer %s of %s: %w", uid, user, err)
 		}
 	}
@@ -355,6 +355,6 @@ func (s *CalDAVServer) attendeeDelete(ctx context.Context, user, uid string, ifM
 	if ps == "DECLINED" {
 		return nil
 	}
-	_, err = s.proc.Answer(ctx, user, uid, "", "decline", "")
+	_, err = s.proc.Respond(ctx, RespondRequest{User: user, UID: uid, Action: "decline"})
 	return err
 }

@@ -45,13 +45,13 @@ func TestCalDAVPutValidatedBeforeWrite(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	both := filter.Envelope{MailFrom: "alice@remote.test", Rcpts: []string{davUser, "carol@example.test"}}
+	both := filter.Delivery{MailFrom: "alice@remote.test", Rcpts: []string{davUser, "carol@example.test"}}
 	deliver := func(seq int, loc string) *filter.Report {
 		t.Helper()
 		raw := mail("Alice <alice@remote.test>", davUser+", carol@example.test", fmt.Sprintf("team-%d@remote.test", seq), "REQUEST",
 			fmt.Sprintf(teamInvite, seq, 5+seq, loc))
 		both.Transport, both.Received = "test", e.proc.Now()
-		rep, err := e.proc.Process(context.Background(), strings.NewReader(raw), both)
+		rep, err := e.proc.Process(context.Background(), withMessage(both, strings.NewReader(raw)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestDamagedCopyIsolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := mail("Alice <alice@remote.test>", davUser+", carol@example.test", "team-upd@remote.test", "REQUEST", fmt.Sprintf(teamInvite, 1, 6, "Room 2"))
-	rep, err := p.Process(ctx, strings.NewReader(raw), filter.Envelope{MailFrom: "alice@remote.test", Rcpts: []string{davUser, "carol@example.test"}, Transport: "test"})
+	rep, err := p.Process(ctx, filter.Delivery{MailFrom: "alice@remote.test", Rcpts: []string{davUser, "carol@example.test"}, Transport: "test", Message: strings.NewReader(raw)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ END:VCALENDAR
 func TestCalDAVAnswerRecurringRewritten(t *testing.T) {
 	e := newDAVEnv(t, filter.CalDAVOptions{})
 	r := process(t, e.proc, mail("Alice <alice@remote.test>", davUser, "weekly-0@remote.test", "REQUEST", weeklyInvite),
-		filter.Envelope{MailFrom: "alice@remote.test", Rcpts: []string{davUser}})
+		filter.Delivery{MailFrom: "alice@remote.test", Rcpts: []string{davUser}})
 	if r.Outcome != "needs-action" {
 		t.Fatalf("invitation: %s %s", r.Outcome, r.Reason)
 	}

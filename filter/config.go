@@ -508,6 +508,7 @@ func (f File) Processing() (Config, error) {
 			bad("milter.outgoing_daemons", "empty daemon name")
 		}
 	}
+	c.Own = OwnMailRules{Logins: f.Milter.Logins, Daemons: f.Milter.OutgoingDaemons}
 	for key, cl := range map[string]ConnLimits{"milter": f.Milter.ConnLimits, "lmtp": f.LMTP.ConnLimits} {
 		_, _, ps := cl.Durations(key)
 		problems = append(problems, ps...)

@@ -29,10 +29,17 @@ func TestCountingDryRunsAndRepeats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deliver := func(env filter.Envelope) *filter.Report {
+	deliver := func(dryRun bool) *filter.Report {
 		t.Helper()
-		env.Transport, env.Received, env.Rcpts = "test", p.Now(), []string{"bob@example.test"}
-		rep, err := p.Process(context.Background(), bytes.NewReader(raw), env)
+		var rep *filter.Report
+		var err error
+		if dryRun {
+			rep, err = p.Check(context.Background(), filter.CheckRequest{Transport: "test", Received: p.Now(),
+				User: "bob@example.test", DryRun: true, Message: bytes.NewReader(raw)})
+		} else {
+			rep, err = p.Process(context.Background(), filter.Delivery{Transport: "test", Received: p.Now(),
+				Rcpts: []string{"bob@example.test"}, Message: bytes.NewReader(raw)})
+		}
 		if err != nil || len(rep.Results) != 1 {
 			t.Fatalf("process: %v %+v", err, rep)
 		}
@@ -40,7 +47,7 @@ func TestCountingDryRunsAndRepeats(t *testing.T) {
 	}
 	outcome := func(o string) float64 { return testutil.ToFloat64(p.Metrics.Outcomes.WithLabelValues("REQUEST", o)) }
 
-	rep := deliver(filter.Envelope{DryRun: true})
+	rep := deliver(true)
 	if rep.Results[0].Outcome != "needs-action" {
 		t.Fatalf("dry run: %+v", rep.Results[0])
 	}
@@ -55,11 +62,11 @@ func TestCountingDryRunsAndRepeats(t *testing.T) {
 	}
 
 	logs.Reset()
-	if r := deliver(filter.Envelope{}).Results[0]; r.Outcome != "needs-action" || r.Repeat {
+	if r := deliver(false).Results[0]; r.Outcome != "needs-action" || r.Repeat {
 		t.Fatalf("delivery: %+v", r)
 	}
 	for range 2 {
-		if r := deliver(filter.Envelope{}).Results[0]; r.Outcome != "needs-action" || !r.Repeat {
+		if r := deliver(false).Results[0]; r.Outcome != "needs-action" || !r.Repeat {
 			t.Fatalf("repeated delivery: %+v, want the earlier outcome marked as a repeat", r)
 		}
 	}

@@ -33,7 +33,7 @@ func TestDelegateOfAnotherLocalUser(t *testing.T) {
 		return "BEGIN:VCALENDAR\nVERSION:2.0\nMETHOD:REPLY\nBEGIN:VEVENT\nUID:m1@example.test\nSEQUENCE:0\nDTSTAMP:20261125T110000Z\n" +
 			"ORGANIZER:mailto:alice@example.test\nATTENDEE;PARTSTAT=" + partstat + ";SENT-BY=\"mailto:" + sentBy + "\":mailto:bob@example.test\nEND:VEVENT\nEND:VCALENDAR\n"
 	}
-	env := filter.Envelope{Rcpts: []string{"alice@example.test"}}
+	env := filter.Delivery{Rcpts: []string{"alice@example.test"}}
 	if r := process(t, p, mail("mallory@evil.test", "alice@example.test", "r1@evil.test", "REPLY", reply("mallory@evil.test", "DECLINED")), env); r.Reason != "sender-mismatch" {
 		t.Errorf("Mallory as Bob's SENT-BY: %s/%s, want needs-action/sender-mismatch", r.Outcome, r.Reason)
 	}

@@ -51,7 +51,7 @@ func BenchmarkHostile(b *testing.B) {
 			for b.Loop() {
 				i++
 				msg := strings.Replace(raw, "Message-ID: <gen-", fmt.Sprintf("Message-ID: <%d-gen-", i), 1)
-				rep, err := p.Process(context.Background(), strings.NewReader(msg), filter.Envelope{Rcpts: []string{"bob@example.test"}, Transport: "bench"})
+				rep, err := p.Process(context.Background(), filter.Delivery{Rcpts: []string{"bob@example.test"}, Transport: "bench", Message: strings.NewReader(msg)})
 				if err != nil || len(rep.Results) != 1 || rep.Results[0].Outcome == "error" {
 					b.Fatal(err, rep)
 				}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -13,9 +14,7 @@ import (
 
 	milter "github.com/d--j/go-milter"
 
-	"imipd/address"
 	"imipd/filter/conn"
-	"imipd/itip"
 	"imipd/itip/imip"
 )
 
@@ -73,14 +72,6 @@ type MilterOptions struct {
 	// milter_content_timeout (300 s, per packet), so imipd accepts the
 	// message (tagged "error") before Postfix gives up on the milter.
 	ProcessTimeout time.Duration
-
-	// Own says which messages are a local user's own outgoing mail, by
-	// SASL login ({auth_authen}) or, opted in, by {daemon_name} (OwnMail).
-	// Zero: a login must be one of its user's addresses, and mail without
-	// a login is nobody's own. Postfix sends $milter_macro_daemon_name,
-	// which is $myhostname unless master.cf overrides it for the cleanup
-	// service pickup uses (contrib sets "pickup").
-	Own OwnMailRules
 }
 
 // Milter defaults.
@@ -663,16 +654,19 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 		s.endHeader() // a message without body: the header ends here
 		switch {
 		case msg.plain:
-			value = s.m.plainResult(msg, s.hbuf)
+			// The header ruled out calendar data: nothing more to parse.
+			value = s.m.processNow(msg, &Parsed{Err: imip.ErrNoCalendar})
 		case msg.st == nil && imip.IsMultipart(msg.contentType):
 			// Small multipart mail: parsed here (microseconds, no I/O).
-			// Without calendar data and not a local user's own it is only
-			// counted, as Process would; else processed from the parse.
-			pm := s.m.parseSmall(s.hbuf)
-			if errors.Is(pm.err, imip.ErrNoCalendar) && s.m.onlyCounted(msg, time.Since(pm.start)) {
+			// Without calendar data Process only counts it (or learns
+			// contacts from a local user's own); else it runs on its own
+			// goroutine from the parse.
+			pm := s.m.p.Parse(bytes.NewReader(s.hbuf), s.m.opt.MaxMessage)
+			if errors.Is(pm.Err, imip.ErrNoCalendar) {
+				value = s.m.processNow(msg, pm)
 				break
 			}
-			msg.st = s.m.startStream(msg, nil, &pm)
+			msg.st = s.m.startStream(msg, nil, pm)
 			s.c.setStream(msg.st)
 			value = s.m.result(msg, log)
 		case msg.st == nil:
@@ -718,50 +712,27 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 	return milter.RespAccept, nil
 }
 
-// plainResult ends a message whose header rules out calendar data. Mail
-// that is not a local user's own (the common case) teaches nothing: it is
-// only counted, as Process would count it, without parsing anything. A
-// local user's own mail is processed synchronously, header block only
-// (cheap: the MIME walk stops at the header), so it teaches contacts. It
-// returns "" (no tag) unless processing failed.
-func (m *Milter) plainResult(msg *milterMsg, hdr []byte) string {
-	if m.onlyCounted(msg, 0) {
-		return ""
-	}
+// processNow processes a message without calendar data that the milter
+// parsed itself, synchronously: mail whose header rules it out (plain), or
+// small multipart mail. Process counts it, and learns contacts from a local
+// user's own mail (cheap: no MIME walk); for anyone else's it reads
+// nothing. It returns "" (no tag) unless processing failed.
+func (m *Milter) processNow(msg *milterMsg, pm *Parsed) string {
 	ctx, cancel := context.WithTimeout(context.Background(), m.opt.ProcessTimeout)
 	defer cancel()
-	env := Envelope{MailFrom: msg.from, Rcpts: msg.rcpts, Transport: "milter", QueueID: msg.queueID, Received: m.p.now()}
-	out, err := m.p.OwnMail(ctx, m.opt.Own, msg.submission())
-	if err == nil {
-		env.Outgoing = out
-		_, err = m.p.Process(ctx, bytes.NewReader(hdr), env)
-	}
+	rep, err := m.p.Process(ctx, m.delivery(msg, nil, pm))
 	if err != nil {
 		m.log.Error("processing failed; message accepted", "queue_id", msg.queueID, "message_id", msg.messageID, "err", err)
 		return "error"
 	}
-	return ""
+	return rep.Header()
 }
 
-// onlyCounted counts a message without calendar data that is not a local
-// user's own, as Process would (it teaches nothing), and reports whether it
-// did; a local user's own mail goes to Process, which learns contacts from
-// it. d is the time spent on it.
-func (m *Milter) onlyCounted(msg *milterMsg, d time.Duration) bool {
-	if m.opt.Own.mayBeOwn(msg.submission()) {
-		return false
-	}
-	m.p.Metrics.observe("milter", nil, d, nil)
-	return true
-}
-
-// parseSmall parses a small message held whole in buf with the limits of
-// the Processor that would process it (nothing parsed points into buf).
-func (m *Milter) parseSmall(buf []byte) parsed {
-	start := time.Now()
-	lim, _ := m.limits()
-	msg, err := imip.Parse(bytes.NewReader(buf), lim)
-	return parsed{msg: msg, err: err, start: start}
+// delivery is what the milter hands Process for msg: the envelope and
+// macros, and the message as src or pm.
+func (m *Milter) delivery(msg *milterMsg, src io.Reader, pm *Parsed) Delivery {
+	return Delivery{Transport: "milter", MailFrom: msg.from, Rcpts: msg.rcpts, QueueID: msg.queueID, Received: m.p.Time(),
+		Login: msg.authAuthen, Daemon: msg.daemonName, Message: src, Parsed: pm, MaxMessage: m.opt.MaxMessage}
 }
 
 // result ends the message's stream, waits for Process (ProcessTimeout) and
@@ -771,8 +742,7 @@ func (m *Milter) parseSmall(buf []byte) parsed {
 // sender's own result is left out of the header (it is the sender's
 // calendar, and the copy goes to the recipients) and only logged.
 func (m *Milter) result(msg *milterMsg, log *slog.Logger) string {
-	st := msg.st
-	rep, env, err := st.finish()
+	rep, err := msg.st.finish()
 	if err != nil {
 		log.Error("processing failed; message accepted", "err", err)
 		return "error"
@@ -783,31 +753,20 @@ func (m *Milter) result(msg *milterMsg, log *slog.Logger) string {
 	if rep.MessageID != "" && msg.messageID == "" {
 		log = log.With("message_id", rep.MessageID)
 	}
-	for _, res := range rep.Results {
-		if res.Outcome == itip.Rejected && st.capped[res.Reason] {
-			log.Warn("message over the milter size limit: passed on unprocessed", "max_message", m.opt.MaxMessage,
-				"reason", res.Reason, "size", msg.size)
-			return ""
-		}
+	if rep.OverMax != "" {
+		log.Warn("message over the milter size limit: passed on unprocessed", "max_message", m.opt.MaxMessage,
+			"reason", rep.OverMax, "size", msg.size)
+		return ""
 	}
-	var shown []Result
 	outcomes := make([]string, 0, len(rep.Results))
 	for _, res := range rep.Results {
-		own := env.Outgoing && address.Normalize(res.Recipient) == address.Normalize(env.MailFrom)
 		tag := ""
-		if own {
+		if res.Own {
 			tag = " (sender)"
-		} else {
-			shown = append(shown, res)
 		}
 		outcomes = append(outcomes, fmt.Sprintf("%s%s=%s/%s", res.User, tag, res.Outcome, res.Reason))
 	}
-	value := HeaderValue(shown)
-	log.Info("milter message", "outgoing", env.Outgoing, "outcomes", outcomes, "header", value)
+	value := rep.Header()
+	log.Info("milter message", "outgoing", rep.Outgoing, "outcomes", outcomes, "header", value)
 	return value
-}
-
-// submission is what the MTA said about who handed it the message.
-func (msg *milterMsg) submission() Submission {
-	return Submission{MailFrom: msg.from, Login: msg.authAuthen, Daemon: msg.daemonName}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"imipd/filter/conn"
-	"imipd/itip/imip"
 )
 
 // milterStream is one message's Processor.Process, running in its own
@@ -24,15 +23,10 @@ type milterStream struct {
 	// ProcessTimeout: it cancels ctx and cuts the pipe.
 	watch    *time.Timer
 	timedOut atomic.Bool
-	// capped names the imip limit reasons MaxMessage lowered: a rejection
-	// for one of them means "over MaxMessage", not a bad message.
-	capped map[string]bool
+	ended    bool // writes are dropped: Process stopped reading (session goroutine only)
 
-	ended bool // writes are dropped: Process stopped reading (session goroutine only)
-
-	done chan struct{} // closed when Process returned; then rep, env, err are set
+	done chan struct{} // closed when Process returned; then rep and err are set
 	rep  *Report
-	env  Envelope
 	err  error
 }
 
@@ -45,7 +39,7 @@ var (
 // (the header stage follows the last RCPT). Process reads src when it is not
 // nil (the whole message, buffered), else the stream's pipe; pm, when not
 // nil, is the message parsed already (no src, no pipe).
-func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *parsed) *milterStream {
+func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *Parsed) *milterStream {
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &milterStream{m: m, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	if src == nil && pm == nil { // streamed: the callbacks write into the pipe
@@ -53,10 +47,10 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *parsed) *milterS
 	}
 	st.watch = time.AfterFunc(m.opt.ProcessTimeout, st.expire)
 	st.watch.Stop()
-	p, capped := m.processor()
-	st.capped = capped
-	env := Envelope{MailFrom: msg.from, Rcpts: msg.rcpts, Transport: "milter", QueueID: msg.queueID, Received: m.p.now()}
-	sub, queueID := msg.submission(), msg.queueID
+	if src == nil && pm == nil {
+		src = st.pipe
+	}
+	d, queueID := m.delivery(msg, src, pm), msg.queueID
 	m.wg.Add(1) // a connection is live, so the counter is not zero: no race with Shutdown's Wait
 	go func() {
 		defer m.wg.Done()
@@ -73,67 +67,9 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *parsed) *milterS
 			st.err = p
 			m.log.Error("processing panicked", "queue_id", queueID, "panic", p)
 		})()
-		st.env = env
-		out, err := m.p.OwnMail(ctx, m.opt.Own, sub)
-		if err != nil {
-			st.err = err
-			return
-		}
-		st.env.Outgoing = out
-		if pm != nil {
-			st.rep, st.err = p.processParsed(ctx, *pm, st.env)
-			return
-		}
-		if src == nil {
-			src = st.pipe
-		}
-		st.rep, st.err = p.Process(ctx, src, st.env)
+		st.rep, st.err = m.p.Process(ctx, d)
 	}()
 	return st
-}
-
-// processor returns the Processor for one message: m.p, or a copy whose
-// MIME caps are lowered to MaxMessage (limits), with the reasons of the
-// caps lowered. The copy shares m.p's decoded-calendar cache.
-func (m *Milter) processor() (*Processor, map[string]bool) {
-	lim, capped := m.limits()
-	if capped == nil {
-		return m.p, nil
-	}
-	m.p.cals() // made before the copy, so that every copy shares it
-	p := *m.p
-	p.Cfg.MIME = lim
-	return &p, capped
-}
-
-// limits returns the Processor's MIME caps lowered to MaxMessage, and the
-// reasons of the caps lowered (nil: none).
-func (m *Milter) limits() (imip.Limits, map[string]bool) {
-	lim := m.p.Cfg.MIME
-	d := imip.DefaultLimits()
-	limit := m.opt.MaxMessage
-	var capped map[string]bool
-	lower := func(v *int64, def int64, reason string) {
-		if *v <= 0 {
-			*v = def
-		}
-		if *v > limit {
-			*v = limit
-			if capped == nil {
-				capped = map[string]bool{}
-			}
-			capped[reason] = true
-		}
-	}
-	hb := int64(lim.MaxHeaderBytes)
-	lower(&hb, int64(d.MaxHeaderBytes), imip.ReasonHeaderSize)
-	lower(&lim.MaxCalendarBytes, d.MaxCalendarBytes, imip.ReasonCalendarSize)
-	lower(&lim.MaxDecodedBytes, d.MaxDecodedBytes, imip.ReasonDecodedSize)
-	if capped == nil {
-		return m.p.Cfg.MIME, nil
-	}
-	lim.MaxHeaderBytes = int(hb)
-	return lim, capped
 }
 
 // write hands b to Process and returns once Process has read it, has
@@ -168,7 +104,7 @@ func (st *milterStream) closeRead(err error) {
 
 // finish ends the message (EOF for Process) and waits up to ProcessTimeout
 // for the result.
-func (st *milterStream) finish() (*Report, Envelope, error) {
+func (st *milterStream) finish() (*Report, error) {
 	if st.pipe != nil {
 		st.pipe.closeWrite(nil)
 	}
@@ -181,16 +117,16 @@ func (st *milterStream) finish() (*Report, Envelope, error) {
 		select {
 		case <-st.done: // finished as the deadline passed: the result counts
 		default:
-			return nil, Envelope{}, fmt.Errorf("processing: %w", context.DeadlineExceeded)
+			return nil, fmt.Errorf("processing: %w", context.DeadlineExceeded)
 		}
 	}
 	if st.err != nil {
-		return nil, st.env, st.err
+		return nil, st.err
 	}
 	if st.timedOut.Load() { // cut while reading: the result is not the message's
-		return nil, st.env, fmt.Errorf("processing: %w", context.DeadlineExceeded)
+		return nil, fmt.Errorf("processing: %w", context.DeadlineExceeded)
 	}
-	return st.rep, st.env, nil
+	return st.rep, nil
 }
 
 // abort cuts the stream: Process sees a read error and its context is

@@ -103,6 +103,7 @@ type milterFixture struct {
 	t        *testing.T
 	version  uint32 // the protocol version the MTA side offers: 6 unless set
 	db       *calstore.DB
+	p        *filter.Processor
 	m        *filter.Milter
 	metrics  *filter.Metrics
 	network  string
@@ -144,7 +145,7 @@ func newMilterFixture(t *testing.T, transport string, opt filter.MilterOptions, 
 	}
 	metrics := filter.NewMetrics(prometheus.NewRegistry(), nil)
 	p := &filter.Processor{Store: store, Cfg: cfg, Now: func() time.Time { return milterNow }, Metrics: metrics}
-	f := &milterFixture{t: t, db: db, m: filter.NewMilter(p, opt, nil), metrics: metrics, serveErr: make(chan error, 1)}
+	f := &milterFixture{t: t, db: db, p: p, m: filter.NewMilter(p, opt, nil), metrics: metrics, serveErr: make(chan error, 1)}
 	var ln net.Listener
 	switch transport {
 	case "tcp":
@@ -616,10 +617,11 @@ func TestMilterBccMixedOutcomes(t *testing.T) {
 }
 
 // A local user's own mail (SMTP AUTH with the user's own login, or, opted
-// in, local submission by a daemon named in Own.Daemons) updates the
+// in, local submission by a daemon named in Config.Own.Daemons) updates the
 // sender's organizer copy; the local recipient still gets it as incoming;
 // the header shows only recipients. A login of someone else, or no login
-// without the opt-in, is not the sender's own mail (filter.OwnMail).
+// without the opt-in, is not the sender's own mail (Processor.Process
+// decides it from the login and daemon the milter passes).
 func TestMilterOutgoing(t *testing.T) {
 	for _, c := range []struct {
 		name, daemon, auth string
@@ -640,7 +642,8 @@ func TestMilterOutgoing(t *testing.T) {
 		{"other-daemon", "mx.example.test", "", filter.OwnMailRules{Daemons: []string{"pickup"}}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := newMilterFixture(t, "tcp", filter.MilterOptions{Own: c.own}, nil)
+			f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+			f.p.Cfg.Own = c.own
 			s := f.session(c.daemon)
 			ops, code := sendMessage(t, s, envelope{from: "alice@example.test", rcpts: []string{"carol@remote.test", "bob@example.test"}, auth: c.auth}, outgoingRequest)
 			// bob's outcome only; never the sender's "organizer-copy".

@@ -35,10 +35,10 @@ func mail(from, to, id, method, ics string) string {
 	return fmt.Sprintf("From: %s\r\nTo: %s\r\nDate: Wed, 25 Nov 2026 11:00:00 +0000\r\nMessage-ID: <%s>\r\nSubject: t\r\nMIME-Version: 1.0\r\nContent-Type: %s\r\n\r\n%s", from, to, id, ct, body)
 }
 
-func process(t *testing.T, p *filter.Processor, raw string, env filter.Envelope) filter.Result {
+func process(t *testing.T, p *filter.Processor, raw string, env filter.Delivery) filter.Result {
 	t.Helper()
 	env.Transport, env.Received = "test", p.Now()
-	rep, err := p.Process(context.Background(), strings.NewReader(raw), env)
+	rep, err := p.Process(context.Background(), withMessage(env, strings.NewReader(raw)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +70,11 @@ func TestLearnSentContacts(t *testing.T) {
 	p, db := newProc(t)
 	ics := fmt.Sprintf(invite, "r1@remote.test", "", "carol@remote.test", "alice@example.test")
 	in := mail("carol@remote.test", "alice@example.test", "i1@remote.test", "REQUEST", ics)
-	if r := process(t, p, in, filter.Envelope{Rcpts: []string{"alice@example.test"}}); r.Reason != "unknown-sender" {
+	if r := process(t, p, in, filter.Delivery{Rcpts: []string{"alice@example.test"}}); r.Reason != "unknown-sender" {
 		t.Fatalf("before: %s/%s, want held as unknown-sender", r.Outcome, r.Reason)
 	}
 	process(t, p, mail("alice@example.test", "carol@remote.test", "out1@example.test", "", ""),
-		filter.Envelope{MailFrom: "alice@example.test", Rcpts: []string{"carol@remote.test"}, Outgoing: true})
+		filter.Delivery{MailFrom: "alice@example.test", Rcpts: []string{"carol@remote.test"}, Login: "alice@example.test"})
 	var known bool
 	db.Read(context.Background(), func(tx calstore.Tx) error {
 		known, _ = tx.IsContact("alice@example.test", "carol@remote.test")
@@ -84,13 +84,13 @@ func TestLearnSentContacts(t *testing.T) {
 		t.Fatal("carol not learned as alice's contact")
 	}
 	in2 := mail("carol@remote.test", "alice@example.test", "i2@remote.test", "REQUEST", strings.Replace(ics, "r1@", "r2@", 1))
-	if r := process(t, p, in2, filter.Envelope{Rcpts: []string{"alice@example.test"}}); r.Reason != "invitation" {
+	if r := process(t, p, in2, filter.Delivery{Rcpts: []string{"alice@example.test"}}); r.Reason != "invitation" {
 		t.Fatalf("after: %s/%s, want needs-action/invitation", r.Outcome, r.Reason)
 	}
 	// Switched off, nothing is learned.
 	p.Cfg.LearnSentContacts = false
 	process(t, p, mail("alice@example.test", "dave@remote.test", "out2@example.test", "", ""),
-		filter.Envelope{MailFrom: "alice@example.test", Rcpts: []string{"dave@remote.test"}, Outgoing: true})
+		filter.Delivery{MailFrom: "alice@example.test", Rcpts: []string{"dave@remote.test"}, Login: "alice@example.test"})
 	db.Read(context.Background(), func(tx calstore.Tx) error {
 		known, _ = tx.IsContact("alice@example.test", "dave@remote.test")
 		return nil
@@ -109,7 +109,7 @@ func TestDelegateOrganizes(t *testing.T) {
 	})
 	ics := fmt.Sprintf(invite, "d1@example.test", ";SENT-BY=\"mailto:sec@example.test\"", "boss@example.test", "carol@remote.test")
 	raw := mail("sec@example.test", "carol@remote.test", "d1@example.test", "REQUEST", ics)
-	rep, err := p.Process(context.Background(), strings.NewReader(raw), filter.Envelope{MailFrom: "sec@example.test", Rcpts: []string{"carol@remote.test"}, Outgoing: true, Transport: "test"})
+	rep, err := p.Process(context.Background(), filter.Delivery{MailFrom: "sec@example.test", Rcpts: []string{"carol@remote.test"}, Login: "sec@example.test", Transport: "test", Message: strings.NewReader(raw)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestDelegateOrganizes(t *testing.T) {
 	}
 	// Someone who is not a delegate teaches nothing.
 	raw2 := mail("mallory@example.test", "carol@remote.test", "d2@example.test", "REQUEST", strings.Replace(strings.Replace(ics, "d1@", "d2@", 1), "sec@", "mallory@", 1))
-	rep, _ = p.Process(context.Background(), strings.NewReader(raw2), filter.Envelope{MailFrom: "mallory@example.test", Rcpts: []string{"carol@remote.test"}, Outgoing: true, Transport: "test"})
+	rep, _ = p.Process(context.Background(), filter.Delivery{MailFrom: "mallory@example.test", Rcpts: []string{"carol@remote.test"}, Login: "mallory@example.test", Transport: "test", Message: strings.NewReader(raw2)})
 	for _, r := range rep.Results {
 		if r.User == "boss@example.test" {
 			t.Fatalf("non-delegate reached the boss's calendar: %+v", r)
@@ -139,12 +139,12 @@ func TestRefreshLimit(t *testing.T) {
 	p.Cfg.AutoSendLimit = 2
 	ics := fmt.Sprintf(invite, "f1@example.test", "", "alice@example.test", "carol@remote.test")
 	process(t, p, mail("alice@example.test", "carol@remote.test", "f1@example.test", "REQUEST", ics),
-		filter.Envelope{MailFrom: "alice@example.test", Rcpts: []string{"carol@remote.test"}, Outgoing: true})
+		filter.Delivery{MailFrom: "alice@example.test", Rcpts: []string{"carol@remote.test"}, Login: "alice@example.test"})
 	refresh := "BEGIN:VCALENDAR\nVERSION:2.0\nMETHOD:REFRESH\nBEGIN:VEVENT\nUID:f1@example.test\nDTSTAMP:20261125T113000Z\nORGANIZER:mailto:alice@example.test\nATTENDEE:mailto:carol@remote.test\nEND:VEVENT\nEND:VCALENDAR\n"
 	var got []string
 	for i := 0; i < 3; i++ {
 		r := process(t, p, mail("carol@remote.test", "alice@example.test", fmt.Sprintf("rf%d@remote.test", i), "REFRESH", refresh),
-			filter.Envelope{Rcpts: []string{"alice@example.test"}})
+			filter.Delivery{Rcpts: []string{"alice@example.test"}})
 		got = append(got, string(r.Outcome)+"/"+r.Reason)
 	}
 	want := "applied/refresh-answered applied/refresh-answered ignored/send-budget"
@@ -164,7 +164,7 @@ func TestRespondAsDelegate(t *testing.T) {
 		return nil
 	})
 	ics := fmt.Sprintf(invite, "inv-d@remote.test", "", "carol@remote.test", "boss@example.test")
-	r := process(t, p, mail("carol@remote.test", "boss@example.test", "inv-d@remote.test", "REQUEST", ics), filter.Envelope{Rcpts: []string{"boss@example.test"}})
+	r := process(t, p, mail("carol@remote.test", "boss@example.test", "inv-d@remote.test", "REQUEST", ics), filter.Delivery{Rcpts: []string{"boss@example.test"}})
 	if r.Reason != "invitation" {
 		t.Fatalf("invitation: %+v", r)
 	}
@@ -174,10 +174,10 @@ func TestRespondAsDelegate(t *testing.T) {
 		id = ps[0].ID
 		return nil
 	})
-	if _, err := p.Respond(context.Background(), "boss@example.test", id, "accept", "mallory@example.test"); err == nil {
+	if _, err := p.Respond(context.Background(), filter.RespondRequest{User: "boss@example.test", Pending: id, Action: "accept", As: "mallory@example.test"}); err == nil {
 		t.Fatal("a non-delegate answered for the boss")
 	}
-	if _, err := p.Respond(context.Background(), "boss@example.test", id, "accept", "sec@example.test"); err != nil {
+	if _, err := p.Respond(context.Background(), filter.RespondRequest{User: "boss@example.test", Pending: id, Action: "accept", As: "sec@example.test"}); err != nil {
 		t.Fatal(err)
 	}
 	var items []calstore.OutboxItem

@@ -9,17 +9,9 @@ import (
 	"imipd/calstore"
 )
 
-// Submission is what a transport knows about who handed it a message,
-// besides the message: the envelope sender and, on the milter, the SASL
-// login and the MTA service.
-type Submission struct {
-	MailFrom string // envelope sender
-	Login    string // SASL login ({auth_authen}); "" when not authenticated
-	Daemon   string // {daemon_name}: the MTA service that took the message
-}
-
-// OwnMailRules say which submissions are a local user's own mail (config
-// [milter] logins and outgoing_daemons; SECURITY.md "Who is trusted").
+// OwnMailRules say which deliveries are a local user's own mail (config
+// [milter] logins and outgoing_daemons; SECURITY.md "Who is trusted"),
+// from Delivery.Login and Delivery.Daemon.
 type OwnMailRules struct {
 	// Logins maps a SASL login to the address of the user it belongs to,
 	// for logins that are not themselves one of the user's addresses
@@ -28,21 +20,24 @@ type OwnMailRules struct {
 	// Daemons are {daemon_name} values whose mail WITHOUT a login counts as
 	// the envelope sender's own (Postfix's pickup: sendmail(1)). Default
 	// none: any local account can pass any sender to sendmail(1), so this
-	// is an administrator's opt-in.
+	// is an administrator's opt-in. Postfix sends
+	// $milter_macro_daemon_name, which is $myhostname unless master.cf
+	// overrides it for the cleanup service pickup uses (contrib sets
+	// "pickup").
 	Daemons []string
 }
 
 // mayBeOwn is ownMail without the store: false means the message is
 // certainly not a local user's own (no sender, or neither a login nor a
-// daemon opted in), so a transport may skip the store read.
-func (r OwnMailRules) mayBeOwn(s Submission) bool {
-	if s.MailFrom == "" {
+// daemon opted in), so the store is not read.
+func (r OwnMailRules) mayBeOwn(mailFrom, login, daemon string) bool {
+	if mailFrom == "" {
 		return false
 	}
-	if s.Login != "" {
+	if login != "" {
 		return true
 	}
-	return s.Daemon != "" && slices.Contains(r.Daemons, s.Daemon)
+	return daemon != "" && slices.Contains(r.Daemons, daemon)
 }
 
 // loginOwner is the address a SASL login stands for: its Logins entry, or
@@ -56,7 +51,7 @@ func (r OwnMailRules) loginOwner(login string) string {
 	return login
 }
 
-// OwnMail decides whether a message is a local user's own outgoing mail
+// ownMail decides whether a message is a local user's own outgoing mail
 // (docs/rules.md "Outgoing mail teaches the calendar"), the one place that does: the
 // envelope sender is a local user, and
 //   - with a SASL login: the login belongs to that same user (it is one of
@@ -65,28 +60,30 @@ func (r OwnMailRules) loginOwner(login string) string {
 //   - without a login: the MTA service that took it is one of Daemons
 //     (opt-in; default none).
 //
+// The rules are Config.Own; mailFrom, login and daemon are the Delivery's.
 // Mail that is not a user's own is still processed, as incoming mail for
 // its local recipients.
-func (p *Processor) OwnMail(ctx context.Context, r OwnMailRules, s Submission) (bool, error) {
-	if !r.mayBeOwn(s) {
+func (p *Processor) ownMail(ctx context.Context, mailFrom, login, daemon string) (bool, error) {
+	r := p.Cfg.Own
+	if !r.mayBeOwn(mailFrom, login, daemon) {
 		return false, nil
 	}
 	own := false
 	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
-		sender, ok, err := p.LocalUser(tx, s.MailFrom)
+		sender, ok, err := p.LocalUser(tx, mailFrom)
 		if err != nil || !ok {
 			return err
 		}
-		if s.Login == "" {
+		if login == "" {
 			own = true // a daemon opted in (mayBeOwn)
 			return nil
 		}
-		owner, ok, err := p.LocalUser(tx, r.loginOwner(s.Login))
+		owner, ok, err := p.LocalUser(tx, r.loginOwner(login))
 		own = ok && owner == sender
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("sender %s, login %q: %w", s.MailFrom, s.Login, err)
+		return false, fmt.Errorf("sender %s, login %q: %w", mailFrom, login, err)
 	}
 	return own, nil
 }

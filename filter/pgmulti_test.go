@@ -77,7 +77,7 @@ func TestTwoInstancesOnceOnly(t *testing.T) {
 			wg.Go(func() {
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				rep, err := p.Process(context.Background(), strings.NewReader(msg), filter.Envelope{Rcpts: []string{"bob@example.test"}, Transport: "milter"})
+				rep, err := p.Process(context.Background(), filter.Delivery{Rcpts: []string{"bob@example.test"}, Transport: "milter", Message: strings.NewReader(msg)})
 				if err != nil || len(rep.Results) != 1 {
 					t.Errorf("message %d on instance %d: %v %+v", i, k, err, rep)
 					return
@@ -147,7 +147,7 @@ func TestTwoInstancesReplies(t *testing.T) {
 				"ORGANIZER:mailto:org@example.test\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:"+from+"\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 		p := ps[i%2]
 		wg.Go(func() {
-			rep, err := p.Process(context.Background(), strings.NewReader(msg), filter.Envelope{Rcpts: []string{"org@example.test"}, Transport: "milter"})
+			rep, err := p.Process(context.Background(), filter.Delivery{Rcpts: []string{"org@example.test"}, Transport: "milter", Message: strings.NewReader(msg)})
 			if err != nil || len(rep.Results) != 1 || rep.Results[0].Outcome != itip.Applied {
 				t.Errorf("reply %d: %v %+v", i, err, rep)
 			}
@@ -264,7 +264,7 @@ func BenchmarkStoreReply16(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						msg, rcpt := reply(n.Add(1))
-						rep, err := p.Process(context.Background(), strings.NewReader(msg), filter.Envelope{Rcpts: []string{rcpt}, Transport: "bench"})
+						rep, err := p.Process(context.Background(), filter.Delivery{Rcpts: []string{rcpt}, Transport: "bench", Message: strings.NewReader(msg)})
 						// Outdated: the same attendee's later answer (i+50)
 						// came first, a few times a run.
 						if err != nil || len(rep.Results) != 1 || (rep.Results[0].Outcome != itip.Applied && rep.Results[0].Outcome != itip.Outdated) {

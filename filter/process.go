@@ -48,6 +48,11 @@ type Config struct {
 	DefaultZone *time.Location
 	MIME        imip.Limits
 	ICS         ics.Limits
+	// Own says which deliveries are a local user's own outgoing mail, by
+	// SASL login or, opted in, by the MTA service (ownMail; [milter]
+	// logins and outgoing_daemons). Zero: a login must be one of its
+	// user's addresses, and mail without a login is nobody's own.
+	Own OwnMailRules
 }
 
 // DefaultConfig is the embedded default (docs/rules.md "Interfaces").
@@ -93,16 +98,83 @@ type Processor struct {
 	calCache *calCache // decoded stored calendars (calcache.go), made on first use
 }
 
-// Envelope is what the transport knows besides the message.
-type Envelope struct {
-	MailFrom   string   // envelope sender
-	Rcpts      []string // envelope recipients
-	Transport  string   // milter, lmtp, push, cli
-	QueueID    string   // MTA queue id, for logs
+// Delivery is one message as a transport hands it over: raw facts, never a
+// decision. Whether the message is a local user's own outgoing mail, which
+// recipients are users and what each one's header says, Process decides.
+type Delivery struct {
+	Transport string   // milter, lmtp, push: the metrics' and the log's label
+	MailFrom  string   // envelope sender (MAIL FROM)
+	Rcpts     []string // envelope recipients (RCPT TO)
+	QueueID   string   // MTA queue id, for logs
+	Received  time.Time
+	// Login is the SASL login the MTA authenticated ({auth_authen}; ""
+	// when none) and Daemon the MTA service that took the message
+	// ({daemon_name}): with MailFrom, Config.Own decides from them
+	// whether the message is the sender's own (ownMail).
+	Login, Daemon string
+
+	// PushUser is the push transport's calendar user: the mailbox owner
+	// the push request names, as its primary address (the push adapter
+	// resolved it; with push_resolve recipientOnly the message's header
+	// recipients decided only whether this user is a recipient, never
+	// another user). The message is processed for this user alone,
+	// whatever Rcpts say, and the user is not counted against the new-user
+	// caps: the mailbox exists.
+	PushUser string
+
+	// Message is the message as a stream, read once. Parsed, when set,
+	// is the message already parsed while it streamed (Processor.Parse,
+	// or a transport that saw the header rule out calendar data); Message
+	// is then not read.
+	Message io.Reader
+	Parsed  *Parsed
+
+	// MaxMessage, when above 0, lowers the MIME caps (Config.MIME: the
+	// header block, one calendar part, all calendar data) to what the
+	// transport lets processing hold of one message. A message that
+	// passes such a lowered cap is not processed: Report.OverMax names
+	// the cap and the report's header values are "".
+	MaxMessage int64
+}
+
+// Parsed is a message a transport parsed while it streamed, with the
+// limits Processor.Parse applies, from Start on.
+type Parsed struct {
+	Msg   *imip.Message
+	Err   error // imip.Parse's: imip.ErrNoCalendar for mail without calendar data
+	Start time.Time
+}
+
+// CheckRequest is an administrator's message (imipctl check, process,
+// scan and catchup): no envelope, the user named by the administrator.
+type CheckRequest struct {
+	Message   io.Reader
+	Transport string // cli, scan, catchup: the log's label
+	Received  time.Time
+	// User applies the message for this user, whatever its recipients;
+	// "" takes the recipients from To and Cc (imipctl check on a file,
+	// where there is no envelope).
+	User string
+	// Outgoing: the message is User's own outgoing mail (imipctl process
+	// -outgoing); the administrator vouches for it.
+	Outgoing bool
+	// DryRun decides and changes nothing (imipctl check): nothing is
+	// stored, logged as processed or counted, and the report carries a
+	// description of each iTIP object.
+	DryRun bool
+}
+
+// envelope is what processing knows besides the message: a Delivery's
+// facts and what was decided from them, or a CheckRequest's modes.
+type envelope struct {
+	MailFrom   string
+	Rcpts      []string
+	Transport  string
+	QueueID    string
 	Received   time.Time
-	Outgoing   bool   // the envelope sender is a local user sending (submission)
+	Outgoing   bool   // the envelope sender is a local user sending (ownMail, or an administrator)
 	DryRun     bool   // decide, change nothing (imipctl check)
-	ForcedUser string // imipctl process -user: apply for this user whatever the recipients
+	ForcedUser string // apply for this user whatever the recipients (PushUser, CheckRequest.User)
 	// RcptsFromHeaders takes the recipients from To and Cc (imipctl check
 	// on a file, where there is no envelope).
 	RcptsFromHeaders bool
@@ -123,46 +195,168 @@ type Result struct {
 	Summary string `json:"-"`
 	Sends   int    `json:"-"`
 	Pending int    `json:"-"`
+	// Own: the sender's own copy of their outgoing mail (their calendar,
+	// not a recipient's): left out of Report.Header.
+	Own bool `json:"-"`
 }
 
-// Report is the answer of Process for one message.
+// Report is the answer of Process and Check for one message.
 type Report struct {
 	MessageID, From, Sender string
 	Calendar                bool     // the message carries calendar data
 	Results                 []Result // one per (recipient user, iTIP object)
+	// Outgoing: Process found the message a local user's own outgoing
+	// mail (docs/rules.md "Outgoing mail teaches the calendar").
+	Outgoing bool
+	// OverMax is the reason word of a cap lowered to
+	// Delivery.MaxMessage that the message passed: it was not processed,
+	// and Header and HeaderFor give "".
+	OverMax string
 	// For a dry run only (imipctl check): a person's description of each
 	// iTIP object, and one technical line per calendar part.
 	Description, Objects []string
+
+	users map[string]string // envelope recipient -> the user it resolved to (recipients)
 }
 
-// Process extracts iMIP from the raw message and applies it for every local
-// recipient. It never returns an error for bad mail (that is an outcome); an
-// error means the store failed, and the transport applies its error policy.
-func (p *Processor) Process(ctx context.Context, raw io.Reader, env Envelope) (*Report, error) {
-	pm := parsed{start: time.Now()}
-	pm.msg, pm.err = imip.Parse(raw, p.Cfg.MIME)
-	return p.processParsed(ctx, pm, env)
-}
-
-// parsed is a message a transport parsed itself, with p.Cfg.MIME, from
-// start on (the milter decides small multipart mail on its own goroutine).
-type parsed struct {
-	msg   *imip.Message
-	err   error
-	start time.Time
-}
-
-// processParsed is Process for a message already parsed: processing and
-// its metrics.
-func (p *Processor) processParsed(ctx context.Context, pm parsed, env Envelope) (rep *Report, err error) {
-	if !env.DryRun { // imipctl check is no message seen and changes nothing: not counted
-		defer func() { p.Metrics.observe(env.Transport, rep, time.Since(pm.start), err) }()
+// Header is the header value of the message's one copy for all its
+// recipients (the milter's: Bcc-safe, HeaderValue of the results): "" for
+// mail without calendar data or over a cap lowered by MaxMessage. The
+// sender's own result of outgoing mail is left out (Result.Own).
+func (r *Report) Header() string {
+	if r == nil || !r.Calendar || r.OverMax != "" {
+		return ""
 	}
-	return p.process(ctx, pm.msg, pm.err, env)
+	var shown []Result
+	for _, res := range r.Results {
+		if !res.Own {
+			shown = append(shown, res)
+		}
+	}
+	return HeaderValue(shown)
+}
+
+// HeaderFor is the header value of envelope recipient rcpt's own copy (the
+// LMTP proxy's): HeaderValue of the results of the user rcpt resolved to,
+// whichever of that user's addresses or subaddresses it is; "" for a
+// recipient that is no user, for mail without calendar data or over a cap
+// lowered by MaxMessage.
+func (r *Report) HeaderFor(rcpt string) string {
+	if r == nil || !r.Calendar || r.OverMax != "" {
+		return ""
+	}
+	user, ok := r.users[rcpt]
+	if !ok {
+		return ""
+	}
+	var res []Result
+	for _, x := range r.Results {
+		if x.User == user {
+			res = append(res, x)
+		}
+	}
+	return HeaderValue(res)
+}
+
+// Process is the one processing call every transport makes: it extracts
+// iMIP from the delivered message, decides whether it is the sender's own
+// outgoing mail (ownMail), applies it for every local recipient, and counts
+// it in the metrics. It never returns an error for bad mail (that is an
+// outcome); an error means the store failed, and the transport applies its
+// error policy.
+func (p *Processor) Process(ctx context.Context, d Delivery) (rep *Report, err error) {
+	lim, capped := p.mimeLimits(d.MaxMessage)
+	pm := d.Parsed
+	if pm == nil {
+		pm = &Parsed{Start: time.Now()}
+		pm.Msg, pm.Err = imip.Parse(d.Message, lim)
+	}
+	start := pm.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
+	defer func() { p.Metrics.observe(d.Transport, rep, time.Since(start), err) }()
+	env := envelope{MailFrom: d.MailFrom, Rcpts: d.Rcpts, Transport: d.Transport, QueueID: d.QueueID,
+		Received: d.Received, ForcedUser: d.PushUser}
+	if env.Outgoing, err = p.ownMail(ctx, d.MailFrom, d.Login, d.Daemon); err != nil {
+		return nil, err
+	}
+	rep, err = p.process(ctx, pm.Msg, pm.Err, env)
+	if rep != nil {
+		rep.Outgoing = env.Outgoing
+		for i := range rep.Results {
+			r := &rep.Results[i]
+			r.Own = env.Outgoing && address.Normalize(r.Recipient) == address.Normalize(env.MailFrom)
+			if r.Outcome == itip.Rejected && capped[r.Reason] && rep.OverMax == "" {
+				rep.OverMax = r.Reason
+			}
+		}
+	}
+	return rep, err
+}
+
+// Check is the administrator's processing call (imipctl check, process,
+// scan, catchup): the message applied for the user the administrator
+// names, or with DryRun only decided. A message applied for real is
+// counted in the metrics, a dry run is not (it is no message seen).
+func (p *Processor) Check(ctx context.Context, c CheckRequest) (rep *Report, err error) {
+	start := time.Now()
+	msg, perr := imip.Parse(c.Message, p.Cfg.MIME)
+	env := envelope{Transport: c.Transport, Received: c.Received, ForcedUser: c.User, DryRun: c.DryRun,
+		RcptsFromHeaders: c.User == "", Outgoing: c.Outgoing}
+	if c.Outgoing {
+		env.MailFrom = c.User
+	}
+	if !c.DryRun {
+		defer func() { p.Metrics.observe(c.Transport, rep, time.Since(start), err) }()
+	}
+	return p.process(ctx, msg, perr, env)
+}
+
+// Parse parses a message a transport holds whole, with the MIME caps
+// Process applies for the same maxMessage (Delivery.MaxMessage), for
+// Delivery.Parsed: the message is parsed once.
+func (p *Processor) Parse(r io.Reader, maxMessage int64) *Parsed {
+	start := time.Now()
+	lim, _ := p.mimeLimits(maxMessage)
+	msg, err := imip.Parse(r, lim)
+	return &Parsed{Msg: msg, Err: err, Start: start}
+}
+
+// mimeLimits returns Config.MIME's caps lowered to maxMessage (Delivery),
+// and the reasons of the caps lowered (nil: none).
+func (p *Processor) mimeLimits(maxMessage int64) (imip.Limits, map[string]bool) {
+	lim := p.Cfg.MIME
+	if maxMessage <= 0 {
+		return lim, nil
+	}
+	d := imip.DefaultLimits()
+	var capped map[string]bool
+	lower := func(v *int64, def int64, reason string) {
+		if *v <= 0 {
+			*v = def
+		}
+		if *v > maxMessage {
+			*v = maxMessage
+			if capped == nil {
+				capped = map[string]bool{}
+			}
+			capped[reason] = true
+		}
+	}
+	hb := int64(lim.MaxHeaderBytes)
+	lower(&hb, int64(d.MaxHeaderBytes), imip.ReasonHeaderSize)
+	lower(&lim.MaxCalendarBytes, d.MaxCalendarBytes, imip.ReasonCalendarSize)
+	lower(&lim.MaxDecodedBytes, d.MaxDecodedBytes, imip.ReasonDecodedSize)
+	if capped == nil {
+		return p.Cfg.MIME, nil
+	}
+	lim.MaxHeaderBytes = int(hb)
+	return lim, capped
 }
 
 // process is Process after the parse: msg and err are imip.Parse's.
-func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, env Envelope) (*Report, error) {
+func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, env envelope) (*Report, error) {
 	now := p.now()
 	log := p.logger().With("transport", env.Transport)
 	if env.DryRun {
@@ -188,10 +382,11 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 	if errors.Is(err, imip.ErrNoCalendar) {
 		return rep, nil
 	}
-	users, err2 := p.recipients(ctx, env)
+	users, byRcpt, err2 := p.recipients(ctx, env)
 	if err2 != nil {
 		return rep, err2
 	}
+	rep.users = byRcpt
 	var lim *imip.LimitError
 	if errors.As(err, &lim) {
 		rep.Calendar = true
@@ -465,11 +660,13 @@ type rcptUser struct {
 // recipients resolves the envelope to local users (resolveUser): each user
 // once, in envelope order, however many of its addresses and subaddresses
 // the envelope names. Recipients at local domains without a user record
-// are users to be created (admitUsers decides).
-func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, error) {
+// are users to be created (admitUsers decides). byRcpt maps each address
+// that resolved to its user (Report.HeaderFor).
+func (p *Processor) recipients(ctx context.Context, env envelope) (users []rcptUser, byRcpt map[string]string, err error) {
 	var out []rcptUser
 	seen := map[string]bool{}
-	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
+	byRcpt = map[string]string{}
+	err = p.Store.Read(ctx, func(tx calstore.Tx) error {
 		add := func(rcpt string, outgoing bool) error {
 			primary, exists, ok, err := p.resolveUser(tx, rcpt)
 			if err != nil {
@@ -477,6 +674,9 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 			}
 			if !ok && env.ForcedUser != "" {
 				primary, ok = address.Normalize(rcpt), true
+			}
+			if ok {
+				byRcpt[rcpt] = primary
 			}
 			if !ok || seen[primary] {
 				return nil
@@ -504,7 +704,7 @@ func (p *Processor) recipients(ctx context.Context, env Envelope) ([]rcptUser, e
 		}
 		return nil
 	})
-	return out, err
+	return out, byRcpt, err
 }
 
 // userBatcher is a store with Batch per user (calstore/pgstore).
@@ -521,7 +721,7 @@ var errDryRun = errors.New("dry run")
 // transaction (seenBefore), or from the write transaction's own check:
 // seen is true and res the earlier outcome. drops are the automatic mail
 // the budgets stopped (budgetSends), for the log.
-func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (res itip.Result, drops []unsent, seen bool, err error) {
+func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env envelope, now time.Time) (res itip.Result, drops []unsent, seen bool, err error) {
 	if !env.DryRun {
 		res, seen, err = p.seenBefore(ctx, u.addr, key)
 	}
@@ -560,7 +760,7 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 // applyInTx is the whole decision for one user inside tx, after the
 // once-only check (applyOne): the user, the stored event, the rules, the
 // budgets of automatic mail, the writes and the log.
-func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time) (itip.Result, []unsent, error) {
+func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env envelope, now time.Time) (itip.Result, []unsent, error) {
 	if ok, err := p.admitNewUser(tx, u, env, now); err != nil || !ok {
 		// Over new_users_per_hour: nothing is stored.
 		return itip.Result{Outcome: itip.Ignored, Reason: ReasonUserLimit}, nil, err
@@ -609,7 +809,7 @@ func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key str
 
 // record writes a decision for one user: commit and the once-only log
 // entry. The calendar it writes goes into the decoded-calendar cache.
-func (p *Processor) record(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env Envelope, now time.Time,
+func (p *Processor) record(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env envelope, now time.Time,
 	ev calstore.Event, cal *ical.Calendar, res itip.Result) error {
 	method := string(in.Msg.Method)
 	h := calstore.HistoryEntry{MessageID: msg.MessageID, Method: method, Outcome: string(res.Outcome), Reason: res.Reason, From: msg.From, Summary: res.Note}
@@ -643,7 +843,7 @@ func (p *Processor) learnSent(ctx context.Context, sender string, rcpts []string
 		case !exists && p.Cfg.CreateUsers == CreateListed:
 			return nil
 		case !exists:
-			// A local sender the MTA authenticated (Milter.outgoing): the
+			// A local sender the MTA authenticated (ownMail): the
 			// user's record is created below.
 			sender, fresh = primary, append(fresh, rcpts...)
 			return nil
@@ -685,7 +885,7 @@ func (p *Processor) learnSent(ctx context.Context, sender string, rcpts []string
 // CANCEL or PUBLISH, or the answering attendee of a REPLY or COUNTER, when
 // that user names the envelope sender as a delegate. Their own copy learns
 // from the message as if they had sent it. Only the envelope sender counts:
-// OwnMail tied it to the SASL login, while anyone writes any From.
+// ownMail tied it to the SASL login, while anyone writes any From.
 func (p *Processor) delegators(ctx context.Context, sender string, objs []object, have []rcptUser) ([]rcptUser, error) {
 	sender = address.Normalize(sender)
 	seen := map[string]bool{}

@@ -53,7 +53,7 @@ func BenchmarkProcessReply(b *testing.B) {
 		}
 		raw.WriteString("\r\n")
 		raw.Write(body)
-		rep, err := p.Process(context.Background(), strings.NewReader(raw.String()), filter.Envelope{Rcpts: []string{"org@example.test"}, Transport: "bench"})
+		rep, err := p.Process(context.Background(), filter.Delivery{Rcpts: []string{"org@example.test"}, Transport: "bench", Message: strings.NewReader(raw.String())})
 		if err != nil || len(rep.Results) != 1 || rep.Results[0].Outcome != "applied" {
 			b.Fatal(err, rep)
 		}
@@ -83,7 +83,7 @@ func BenchmarkProcessMultipartNoCalendar(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(raw)))
 	for b.Loop() {
-		rep, err := p.Process(context.Background(), strings.NewReader(raw), filter.Envelope{MailFrom: "carol@remote.test", Rcpts: []string{"bob@example.test"}, Transport: "bench"})
+		rep, err := p.Process(context.Background(), filter.Delivery{MailFrom: "carol@remote.test", Rcpts: []string{"bob@example.test"}, Transport: "bench", Message: strings.NewReader(raw)})
 		if err != nil || rep.Calendar {
 			b.Fatal(err, rep)
 		}

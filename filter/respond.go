@@ -18,12 +18,60 @@ import (
 // obsolete.
 var ErrNotOpen = errors.New("filter: pending item is not open")
 
-// Respond records the user's decision on pending item id and queues the iTIP
-// messages it sends (docs/rules.md "Admin CLI": respond). One transaction: the item,
-// the event and the outbox change together.
-// as, when not empty, is a delegate of the user deciding on the user's
-// behalf (docs/rules.md "Working on behalf of").
-func (p *Processor) Respond(ctx context.Context, user string, id uint64, action, as string) (itip.Result, error) {
+// RespondRequest is a user's decision on one item: an open pending item,
+// a stored event or one of its occurrences. Name the item one way:
+//   - Pending (with UID and Instance empty): an open pending item's
+//     number (imipctl respond);
+//   - UID, with RecurrenceID for one occurrence in itip's RECURRENCE-ID
+//     form ("" = the whole event): a calendar app's answer (CalDAV);
+//   - Ref and Instance: an occurrence as the user typed it (imipctl
+//     respond -instance): Ref is an open pending item's number or the
+//     event's UID, Instance what itip.ParseInstance reads.
+type RespondRequest struct {
+	User          string
+	Pending       uint64
+	UID           string
+	RecurrenceID  string
+	Ref, Instance string
+	// Action is what the user decided: accept, tentative or decline for an
+	// event or occurrence; for a pending item also its kind's other
+	// actions (itip.Respond: apply, ignore, ...).
+	Action string
+	// As, when not empty, is a delegate of the user deciding on the user's
+	// behalf (docs/rules.md "Working on behalf of").
+	As string
+}
+
+// Answered is what Respond did: the decision, and the event and occurrence
+// it was about (for Ref and Instance, as resolved; for a pending item, the
+// UID is not filled in).
+type Answered struct {
+	Result       itip.Result
+	UID          string
+	RecurrenceID string
+}
+
+// Respond is the one call for a user's decision (docs/rules.md "Admin
+// CLI": respond; a calendar app's PARTSTAT): it records the decision and
+// queues the iTIP messages it sends, and OnEnqueue wakes the sender. See
+// RespondRequest for the ways to name the item.
+func (p *Processor) Respond(ctx context.Context, r RespondRequest) (Answered, error) {
+	switch {
+	case r.Instance != "":
+		return p.respondInstance(ctx, r.User, r.Ref, r.Instance, r.Action, r.As)
+	case r.UID != "":
+		res, err := p.answer(ctx, r.User, r.UID, r.RecurrenceID, r.Action, r.As)
+		return Answered{Result: res, UID: r.UID, RecurrenceID: r.RecurrenceID}, err
+	default:
+		res, err := p.respondPending(ctx, r.User, r.Pending, r.Action, r.As)
+		return Answered{Result: res}, err
+	}
+}
+
+// respondPending records the user's decision on pending item id and queues
+// the iTIP messages it sends. One transaction: the item, the event and the
+// outbox change together.
+func (p *Processor) respondPending(ctx context.Context, user string, id uint64, action, as string) (itip.Result, error) {
 	now := p.now()
 	var res itip.Result
 	err := p.Store.Write(ctx, func(tx calstore.Tx) error {
@@ -78,16 +126,16 @@ func (p *Processor) Respond(ctx context.Context, user string, id uint64, action,
 	return res, err
 }
 
-// Answer sets the user's PARTSTAT on a stored event (whole event, or the
+// answer sets the user's PARTSTAT on a stored event (whole event, or the
 // instance rid in itip's RECURRENCE-ID form: an occurrence of the series
 // without an override gets one) with action accept, tentative or decline,
-// for a calendar app's write and for `imipctl respond -instance`; as is a
-// delegate deciding for the user, as for Respond. It reuses the decision of `imipctl respond`: the open
-// invitation or rescheduled item of the UID and instance is decided with
-// Respond; when none is open (the user answered before and changes their
-// mind), the same itip.Respond decision is taken on the stored copy. Either
-// way the REPLY goes to the outbox and OnEnqueue wakes the sender.
-func (p *Processor) Answer(ctx context.Context, user, uid, rid, action, as string) (itip.Result, error) {
+// for a calendar app's write and for `imipctl respond -instance`. It reuses
+// the decision of `imipctl respond`: the open invitation or rescheduled
+// item of the UID and instance is decided with respondPending; when none is
+// open (the user answered before and changes their mind), the same
+// itip.Respond decision is taken on the stored copy. Either way the REPLY
+// goes to the outbox.
+func (p *Processor) answer(ctx context.Context, user, uid, rid, action, as string) (itip.Result, error) {
 	if _, ok := map[string]bool{"accept": true, "tentative": true, "decline": true}[action]; !ok {
 		return itip.Result{}, fmt.Errorf("%w: %q", itip.ErrAction, action)
 	}
@@ -105,7 +153,7 @@ func (p *Processor) Answer(ctx context.Context, user, uid, rid, action, as strin
 		return itip.Result{}, err
 	}
 	if id != 0 {
-		res, err := p.Respond(ctx, user, id, action, as)
+		res, err := p.respondPending(ctx, user, id, action, as)
 		if !errors.Is(err, ErrNotOpen) {
 			return res, err
 		}
@@ -152,12 +200,12 @@ func (p *Processor) Answer(ctx context.Context, user, uid, rid, action, as strin
 	return res, err
 }
 
-// RespondInstance answers one occurrence of an event (`imipctl respond
+// respondInstance answers one occurrence of an event (`imipctl respond
 // -instance`): ref is an open pending item's number or the event's UID,
 // instance the occurrence as the user typed it (itip.ParseInstance). The
-// decision is Answer's, the one path a calendar app's answer takes too. It
+// decision is answer's, the one path a calendar app's answer takes too. It
 // returns the event's UID and the occurrence's RECURRENCE-ID key.
-func (p *Processor) RespondInstance(ctx context.Context, user, ref, instance, action, as string) (itip.Result, string, string, error) {
+func (p *Processor) respondInstance(ctx context.Context, user, ref, instance, action, as string) (Answered, error) {
 	uid := ref
 	var data []byte
 	var u calstore.User
@@ -181,19 +229,19 @@ func (p *Processor) RespondInstance(ctx context.Context, user, ref, instance, ac
 		return nil
 	})
 	if err != nil {
-		return itip.Result{}, uid, "", err
+		return Answered{UID: uid}, err
 	}
 	cal, err := ics.Decode(data, storedLimits)
 	if err != nil {
-		return itip.Result{}, uid, "", fmt.Errorf("event %s of %s: %w", uid, user, err)
+		return Answered{UID: uid}, fmt.Errorf("event %s of %s: %w", uid, user, err)
 	}
 	if organizedBy(cal, &itip.User{Address: u.Address, Aliases: u.Aliases}) {
-		return itip.Result{}, uid, "", fmt.Errorf("%w: %s is your own event (you organize it): there is nothing to answer", itip.ErrAction, uid)
+		return Answered{UID: uid}, fmt.Errorf("%w: %s is your own event (you organize it): there is nothing to answer", itip.ErrAction, uid)
 	}
 	rid, err := itip.ParseInstance(instance, cal)
 	if err != nil {
-		return itip.Result{}, uid, "", err
+		return Answered{UID: uid}, err
 	}
-	res, err := p.Answer(ctx, user, uid, rid, action, as)
-	return res, uid, rid, err
+	res, err := p.answer(ctx, user, uid, rid, action, as)
+	return Answered{Result: res, UID: uid, RecurrenceID: rid}, err
 }

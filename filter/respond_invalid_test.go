@@ -19,7 +19,7 @@ func TestRespondToNowInvalid(t *testing.T) {
 	p, db := newProc(t)
 	ics := fmt.Sprintf(davInvite, "old-1@remote.test", "20261201T090000Z", "20261201T100000Z", "Old")
 	if r := process(t, p, mail("Alice <alice@remote.test>", davUser, "old-1@remote.test", "REQUEST", ics),
-		filter.Envelope{MailFrom: "alice@remote.test", Rcpts: []string{davUser}}); r.Outcome != itip.NeedsAction {
+		filter.Delivery{MailFrom: "alice@remote.test", Rcpts: []string{davUser}}); r.Outcome != itip.NeedsAction {
 		t.Fatalf("invitation: %s %s", r.Outcome, r.Reason)
 	}
 	var id uint64
@@ -35,12 +35,12 @@ func TestRespondToNowInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Respond(context.Background(), davUser, id, "accept", ""); !errors.Is(err, itip.ErrInvalid) {
+	if _, err := p.Respond(context.Background(), filter.RespondRequest{User: davUser, Pending: id, Action: "accept"}); !errors.Is(err, itip.ErrInvalid) {
 		t.Fatalf("accepting an invitation without DTSTART: %v, want itip.ErrInvalid", err)
 	}
-	res, err := p.Respond(context.Background(), davUser, id, "ignore", "")
-	if err != nil || res.Outcome != itip.Ignored {
-		t.Fatalf("ignoring it: %+v %v", res, err)
+	res, err := p.Respond(context.Background(), filter.RespondRequest{User: davUser, Pending: id, Action: "ignore"})
+	if err != nil || res.Result.Outcome != itip.Ignored {
+		t.Fatalf("ignoring it: %+v %v", res.Result, err)
 	}
 	db.Read(context.Background(), func(tx calstore.Tx) error {
 		if pi, err := tx.PendingItem(davUser, id); err != nil || pi.Status != calstore.PendingDone {

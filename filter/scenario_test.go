@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -213,15 +214,15 @@ func runScenario(t *testing.T, dir string) {
 	if sc.kv["repeat"] == "2" {
 		repeat = 2
 	}
-	env := filter.Envelope{Rcpts: append([]string{user}, sc.rcpts...), Transport: "test", Received: now}
+	env := filter.Delivery{Rcpts: append([]string{user}, sc.rcpts...), Transport: "test", Received: now}
 	if sc.kv["outgoing"] == "yes" {
-		env = filter.Envelope{MailFrom: user, Rcpts: sc.rcpts, Transport: "test", Received: now, Outgoing: true}
+		env = filter.Delivery{MailFrom: user, Rcpts: sc.rcpts, Transport: "test", Received: now, Login: user}
 	}
 	// deliver runs delivery i (0-based) on p and returns its CPU cost.
 	deliver := func(p *filter.Processor, i int) (*filter.Report, time.Duration) {
 		runtime.GC() // garbage of earlier work is not this message's cost
 		c0 := cpuTime()
-		rep, err := p.Process(ctx, bytes.NewReader(raw), env)
+		rep, err := p.Process(ctx, withMessage(env, bytes.NewReader(raw)))
 		cost := cpuTime() - c0
 		if err != nil {
 			t.Fatalf("delivery %d: %v", i+1, err)
@@ -495,4 +496,10 @@ func itipUID(t *testing.T, cal *ical.Calendar) string {
 	}
 	t.Fatal("before.ics has no VEVENT with UID")
 	return ""
+}
+
+// withMessage is d carrying the message r.
+func withMessage(d filter.Delivery, r io.Reader) filter.Delivery {
+	d.Message = r
+	return d
 }

@@ -70,16 +70,16 @@ func TestInterposedDelivery(t *testing.T) {
 			if _, err := p.Import(ctx, "org@example.test", strings.NewReader(stored)); err != nil {
 				t.Fatal(err)
 			}
-			env := filter.Envelope{MailFrom: "carol@remote.test", Rcpts: []string{"org@example.test"}, Transport: "test"}
+			env := filter.Delivery{MailFrom: "carol@remote.test", Rcpts: []string{"org@example.test"}, Transport: "test"}
 			if c.interpose != "" {
 				st.before = func() {
-					rep, err := p.Process(ctx, strings.NewReader(c.interpose), env)
+					rep, err := p.Process(ctx, withMessage(env, strings.NewReader(c.interpose)))
 					if err != nil || len(rep.Results) != 1 || rep.Results[0].Outcome != "applied" {
 						t.Errorf("interposed message: %+v %v", rep, err)
 					}
 				}
 			}
-			rep, err := p.Process(ctx, strings.NewReader(c.first), env)
+			rep, err := p.Process(ctx, withMessage(env, strings.NewReader(c.first)))
 			if err != nil || len(rep.Results) != 1 {
 				t.Fatal(rep, err)
 			}

@@ -61,7 +61,7 @@ func TestPendingStaysCurrent(t *testing.T) {
 			p, db := newProc(t)
 			const bob, uid = "bob@example.test", "moved-1@remote.test"
 			db.Write(ctx, func(tx calstore.Tx) error { return tx.PutUser(calstore.User{Address: bob, Policy: "always"}) })
-			env := filter.Envelope{Rcpts: []string{bob}}
+			env := filter.Delivery{Rcpts: []string{bob}}
 			if r := process(t, p, mail("carol@remote.test", bob, "inv-1@remote.test", "REQUEST", fmt.Sprintf(invite, uid, "", "carol@remote.test", bob)), env); r.Reason != "invitation" {
 				t.Fatalf("invitation: %+v", r)
 			}
@@ -71,7 +71,7 @@ func TestPendingStaysCurrent(t *testing.T) {
 			}
 			old := open[0]
 			if c.first != "" {
-				if _, err := p.Respond(ctx, bob, old.ID, c.first, ""); err != nil {
+				if _, err := p.Respond(ctx, filter.RespondRequest{User: bob, Pending: old.ID, Action: c.first}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -97,10 +97,10 @@ func TestPendingStaysCurrent(t *testing.T) {
 			if all[0].ID != old.ID || all[0].Status != calstore.PendingObsolete || all[0].Resolution != "superseded" {
 				t.Errorf("old item: %s", brief(all[:1]))
 			}
-			if _, err := p.Respond(ctx, bob, old.ID, "accept", ""); !errors.Is(err, filter.ErrNotOpen) {
+			if _, err := p.Respond(ctx, filter.RespondRequest{User: bob, Pending: old.ID, Action: "accept"}); !errors.Is(err, filter.ErrNotOpen) {
 				t.Errorf("answering the superseded item: %v, want ErrNotOpen", err)
 			}
-			if _, err := p.Respond(ctx, bob, now.ID, "accept", ""); err != nil {
+			if _, err := p.Respond(ctx, filter.RespondRequest{User: bob, Pending: now.ID, Action: "accept"}); err != nil {
 				t.Fatal(err)
 			}
 			var items []calstore.OutboxItem

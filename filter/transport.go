@@ -7,40 +7,8 @@ import (
 )
 
 // What the transport adapters (filter/lmtp, filter/push) ask the Processor
-// besides the processing call: the store stays behind these methods.
-
-// RecipientValues returns the header value (HeaderValue) each envelope
-// recipient of rep's message gets: its own results, so that each copy
-// carries the outcomes of its recipients only (LMTP, docs/rules.md "The
-// header"). A second address of a user already processed (an alias, a
-// subaddress, the same address spelled differently) gets that user's
-// results: Process reports each user once, under the first address. A
-// recipient without results, or a message without calendar data, gets "".
-func (p *Processor) RecipientValues(ctx context.Context, rep *Report, rcpts []string) map[string]string {
-	values := make(map[string]string, len(rcpts))
-	if rep == nil || !rep.Calendar {
-		return values
-	}
-	byRcpt := map[string][]Result{}
-	byUser := map[string][]Result{}
-	for _, r := range rep.Results {
-		byRcpt[r.Recipient] = append(byRcpt[r.Recipient], r)
-		byUser[r.User] = append(byUser[r.User], r)
-	}
-	for _, rc := range rcpts {
-		res := byRcpt[rc]
-		if res == nil && len(byUser) > 0 {
-			_ = p.Store.Read(ctx, func(tx calstore.Tx) error {
-				if u, _, ok, err := p.resolveUser(tx, rc); ok && err == nil {
-					res = byUser[u]
-				}
-				return nil
-			})
-		}
-		values[rc] = HeaderValue(res)
-	}
-	return values
-}
+// besides the processing call (each recipient's header value is the
+// Report's: Report.HeaderFor): the store stays behind these methods.
 
 // MailboxOwner resolves the owner of a mailbox a message was delivered to
 // (the push's user field) to a local user's primary address (LocalUser);

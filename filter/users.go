@@ -90,9 +90,10 @@ func (p *Processor) IsLocal(addr string) bool {
 // stored users yet may become users: none under create = listed
 // (unknown-user), else at most NewUsersPerMessage per message (user-limit;
 // the hourly cap is admitNewUser's, in the write transaction). Existing
-// users, a user named by the administrator (ForcedUser) and dry runs are
+// users, a user named by the administrator or the push (ForcedUser:
+// CheckRequest.User, Delivery.PushUser) and dry runs are
 // not counted. It sets refuse on the users it turns away.
-func (p *Processor) admitUsers(users []rcptUser, env Envelope) {
+func (p *Processor) admitUsers(users []rcptUser, env envelope) {
 	fresh := 0
 	for i := range users {
 		u := &users[i]
@@ -118,7 +119,7 @@ const NewUserWindow = time.Hour
 // sliding NewUserWindow, counted in the store with the transaction that
 // creates the user) when u is not a user yet, and reports whether u may be
 // one. Existing users, ForcedUser and dry runs spend nothing.
-func (p *Processor) admitNewUser(tx calstore.Tx, u rcptUser, env Envelope, now time.Time) (bool, error) {
+func (p *Processor) admitNewUser(tx calstore.Tx, u rcptUser, env envelope, now time.Time) (bool, error) {
 	if u.exists || env.ForcedUser != "" || env.DryRun || p.Cfg.NewUsersPerHour <= 0 {
 		return true, nil
 	}

@@ -170,7 +170,7 @@ func TestPerUserCaps(t *testing.T) {
 	p.Cfg.DefaultPolicy = itip.Always
 	deliver := func(raw string) []filter.Result {
 		t.Helper()
-		rep, err := p.Process(context.Background(), strings.NewReader(raw), filter.Envelope{Transport: "lmtp", Rcpts: []string{"bob@example.test"}})
+		rep, err := p.Process(context.Background(), filter.Delivery{Transport: "lmtp", Rcpts: []string{"bob@example.test"}, Message: strings.NewReader(raw)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +241,7 @@ func TestNewUsersPerHour(t *testing.T) {
 		t.Helper()
 		p.Now = func() time.Time { return now }
 		rcpts := hostileRcpts(r, "", 4)
-		rep, err := p.Process(context.Background(), strings.NewReader(request("h@remote.test", "h@remote.test", 0, rcpts[:1])), filter.Envelope{Transport: "lmtp", Rcpts: rcpts})
+		rep, err := p.Process(context.Background(), filter.Delivery{Transport: "lmtp", Rcpts: rcpts, Message: strings.NewReader(request("h@remote.test", "h@remote.test", 0, rcpts[:1]))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +286,7 @@ func TestSubaddressAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	rcpts := []string{"bob+team@example.test"}
-	rep, err := p.Process(ctx, strings.NewReader(request("team-1@remote.test", "team-1@remote.test", 0, rcpts)), filter.Envelope{Transport: "lmtp", Rcpts: rcpts})
+	rep, err := p.Process(ctx, filter.Delivery{Transport: "lmtp", Rcpts: rcpts, Message: strings.NewReader(request("team-1@remote.test", "team-1@remote.test", 0, rcpts))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestSubaddressAnswer(t *testing.T) {
 		}
 		return err
 	})
-	if _, err := p.Respond(ctx, "bob@example.test", id, "accept", ""); err != nil {
+	if _, err := p.Respond(ctx, filter.RespondRequest{User: "bob@example.test", Pending: id, Action: "accept"}); err != nil {
 		t.Fatalf("respond accept: %v", err)
 	}
 	err = db.Read(ctx, func(tx calstore.Tx) error {

@@ -355,8 +355,7 @@ func outboxQueued(db calstore.Store) float64 {
 // (validated by Processing already).
 func milterOptions(cfg filter.File) filter.MilterOptions {
 	rt, wt, _ := cfg.Milter.Durations("milter")
-	own := filter.OwnMailRules{Logins: cfg.Milter.Logins, Daemons: cfg.Milter.OutgoingDaemons}
-	return filter.MilterOptions{Header: cfg.Header, Own: own,
+	return filter.MilterOptions{Header: cfg.Header,
 		ReadTimeout: rt, WriteTimeout: wt, FirstReadTimeout: cfg.Milter.FirstRead(),
 		MaxConnections: cfg.Milter.MaxConnections, MaxConnectionsPerPeer: cfg.Milter.MaxConnectionsPerPeer,
 		TempFailOnError: cfg.OnError == "tempfail"}

@@ -218,7 +218,7 @@ func (c *ctl) processFile(ctx context.Context, transport, user string, f maildir
 		t.gone++
 		return nil
 	}
-	rep, err := c.proc.Process(ctx, bytes.NewReader(raw), filter.Envelope{Transport: transport, ForcedUser: user, Received: f.received})
+	rep, err := c.proc.Check(ctx, filter.CheckRequest{Transport: transport, User: user, Received: f.received, Message: bytes.NewReader(raw)})
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", transport, f.path, err)
 	}

@@ -742,14 +742,14 @@ func (c *ctl) respond(ctx context.Context, args []string) error {
 	if err != nil {
 		return usagef("respond: %q is not a pending id", rest[1])
 	}
-	res, err := c.proc.Respond(ctx, rest[0], id, rest[2], *as)
+	res, err := c.proc.Respond(ctx, filter.RespondRequest{User: rest[0], Pending: id, Action: rest[2], As: *as})
 	if errors.Is(err, itip.ErrAction) {
 		return usagef("%v", err)
 	}
 	if err != nil {
 		return err
 	}
-	c.printAnswer(fmt.Sprintf("pending %d", id), res)
+	c.printAnswer(fmt.Sprintf("pending %d", id), res.Result)
 	return nil
 }
 
@@ -768,14 +768,14 @@ func (c *ctl) printAnswer(what string, res itip.Result) {
 // respondInstance answers one occurrence: USER, the pending item or UID,
 // ACTION in rest.
 func (c *ctl) respondInstance(ctx context.Context, rest []string, instance, as string) error {
-	res, uid, rid, err := c.proc.RespondInstance(ctx, rest[0], rest[1], instance, rest[2], as)
+	res, err := c.proc.Respond(ctx, filter.RespondRequest{User: rest[0], Ref: rest[1], Instance: instance, Action: rest[2], As: as})
 	if errors.Is(err, itip.ErrAction) || errors.Is(err, itip.ErrNoInstance) {
 		return usagef("%v", err)
 	}
 	if err != nil {
 		return err
 	}
-	c.printAnswer(fmt.Sprintf("%s, occurrence %s", uid, rid), res)
+	c.printAnswer(fmt.Sprintf("%s, occurrence %s", res.UID, res.RecurrenceID), res.Result)
 	return nil
 }
 
@@ -878,8 +878,7 @@ func (c *ctl) check(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	env := filter.Envelope{Transport: "cli", DryRun: true, Received: c.proc.Time(), ForcedUser: *user, RcptsFromHeaders: *user == ""}
-	rep, err := c.proc.Process(ctx, bytes.NewReader(raw), env)
+	rep, err := c.proc.Check(ctx, filter.CheckRequest{Transport: "cli", DryRun: true, Received: c.proc.Time(), User: *user, Message: bytes.NewReader(raw)})
 	if err != nil {
 		return err
 	}
@@ -938,7 +937,7 @@ func (c *ctl) process(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := c.proc.Process(ctx, bytes.NewReader(raw), filter.Envelope{Transport: "cli", ForcedUser: *user, Outgoing: *outgoing, MailFrom: *user, Received: c.proc.Time()})
+	rep, err := c.proc.Check(ctx, filter.CheckRequest{Transport: "cli", User: *user, Outgoing: *outgoing, Received: c.proc.Time(), Message: bytes.NewReader(raw)})
 	if err != nil {
 		return err
 	}

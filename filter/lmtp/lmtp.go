@@ -689,8 +689,8 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
 	ctx, cancel := context.WithTimeout(context.Background(), s.l.opt.ProcessTimeout)
 	defer cancel()
-	env := filter.Envelope{MailFrom: s.from, Rcpts: rcpts, Transport: "lmtp", Received: s.l.p.Time()}
-	rep, err := safeProcess(ctx, s.l.p, sp.Reader(), env)
+	d := filter.Delivery{MailFrom: s.from, Rcpts: rcpts, Transport: "lmtp", Received: s.l.p.Time(), Message: sp.Reader()}
+	rep, err := safeProcess(ctx, s.l.p, d)
 	if err != nil {
 		if s.l.opt.TempFailOnError {
 			s.log().Error("processing failed, message temporarily refused (on_error = tempfail)", "from", s.from, "err", err)
@@ -699,14 +699,18 @@ func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
 		s.log().Error("processing failed, message forwarded untagged", "from", s.from, "err", err)
 		return map[string]string{}
 	}
-	return s.l.p.RecipientValues(ctx, rep, rcpts)
+	values := make(map[string]string, len(rcpts))
+	for _, rc := range rcpts {
+		values[rc] = rep.HeaderFor(rc)
+	}
+	return values
 }
 
 // safeProcess is p.Process with a panic in it returned as an error, for
 // the error policy to apply.
-func safeProcess(ctx context.Context, p *filter.Processor, r io.Reader, env filter.Envelope) (rep *filter.Report, err error) {
+func safeProcess(ctx context.Context, p *filter.Processor, d filter.Delivery) (rep *filter.Report, err error) {
 	defer conn.Recover(func(pn *conn.Panic) { err = fmt.Errorf("processing: %w\n%s", pn, pn.Stack) })()
-	return p.Process(ctx, r, env)
+	return p.Process(ctx, d)
 }
 
 // deliver forwards one copy per distinct header value and returns each

@@ -105,8 +105,8 @@ type Options struct {
 //     (a Bcc copy without a Delivered-To header, or a message written to
 //     someone else). The header only narrows: it never names another user.
 //
-// The message is then processed as filter.Envelope{Transport: "push",
-// ForcedUser: user}: for that user only, whatever its recipients say.
+// The message is then processed as filter.Delivery{Transport: "push",
+// PushUser: user}: for that user only, whatever its recipients say.
 //
 // GET /healthz: 200 "ok" when Ready succeeds within 2 seconds, else 503
 // with the error (filter.StoreReady is the daemon's check). GET /metrics:
@@ -288,7 +288,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "user": user, "reason": "not-recipient"})
 		return
 	}
-	rep, err := h.p.Process(ctx, strings.NewReader(req.Body), filter.Envelope{Transport: "push", ForcedUser: user, Received: h.p.Time()})
+	rep, err := h.p.Process(ctx, filter.Delivery{Transport: "push", PushUser: user, Received: h.p.Time(), Message: strings.NewReader(req.Body)})
 	if err != nil {
 		h.log.Error("push: store failed", "user", user, "err", err)
 		w.Header().Set("Retry-After", "60")
