@@ -6,9 +6,10 @@ import (
 	"imipd/calstore"
 )
 
-// What the transport adapters (filter/lmtp, filter/push) ask the Processor
-// besides the processing call (each recipient's header value is the
-// Report's: Report.HeaderFor): the store stays behind these methods.
+// What the transport adapters ask of the store besides the processing call
+// (each recipient's header value is the Report's: Report.HeaderFor): whose
+// mailbox a push names (MailboxOwner) and whether the store is ready
+// (StoreReady, for /healthz). The adapters never import calstore.
 
 // MailboxOwner resolves the owner of a mailbox a message was delivered to
 // (the push's user field) to a local user's primary address (LocalUser);
