@@ -489,44 +489,6 @@ func TestCalDAVFeed(t *testing.T) {
 	}
 }
 
-func TestCalDAVConfig(t *testing.T) {
-	for _, tc := range []struct {
-		c    filter.CalDAVConfig
-		want string // "" = valid
-	}{
-		{filter.CalDAVConfig{}, ""},
-		{filter.CalDAVConfig{Listen: "127.0.0.1:8443"}, ""},
-		{filter.CalDAVConfig{Listen: "[::1]:8443", ProxyAuthHeader: "X-Remote-User", BaseURL: "https://cal.example.org/x"}, ""},
-		{filter.CalDAVConfig{Listen: "0.0.0.0:8443"}, "caldav.listen"},
-		{filter.CalDAVConfig{Listen: "0.0.0.0:8443", Cert: "c.pem", Key: "k.pem"}, ""},
-		{filter.CalDAVConfig{Listen: "8443"}, "caldav.listen"},
-		{filter.CalDAVConfig{Listen: "127.0.0.1:8443", Cert: "c.pem"}, "caldav.cert"},
-		{filter.CalDAVConfig{Listen: "127.0.0.1:8443", ProxyAuthHeader: "Authorization"}, "caldav.proxy_auth_header"},
-		{filter.CalDAVConfig{Listen: "127.0.0.1:8443", BaseURL: "cal.example.org"}, "caldav.base_url"},
-		{filter.CalDAVConfig{Listen: "127.0.0.1:8443", TrustedProxies: []string{"proxy.example.org"}}, "caldav.trusted_proxies"},
-		{filter.CalDAVConfig{Listen: "127.0.0.1:8443", CalendarName: "a\nb"}, "caldav.calendar_name"},
-	} {
-		f := filter.Defaults()
-		f.CalDAV = tc.c
-		_, err := f.Processing()
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("%+v: %v", tc.c, err)
-		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("%+v: error %v, want one naming %s", tc.c, err, tc.want)
-		}
-	}
-	f := filter.Defaults()
-	f.CalDAV.Listen = "127.0.0.1:8443"
-	if got := f.FeedURL("tok"); got != "http://127.0.0.1:8443/feed/tok.ics" {
-		t.Errorf("FeedURL %s", got)
-	}
-	f.CalDAV.BaseURL = "https://cal.example.org/"
-	if got := f.FeedURL("tok"); got != "https://cal.example.org/feed/tok.ics" {
-		t.Errorf("FeedURL %s", got)
-	}
-}
-
 // The feed (and export) leave out a VTIMEZONE observance whose rule no zone
 // has, stored before intake refused it: python-icalendar (caldav, khal)
 // fails on the whole feed over one such zone (issue 13, attacks 5 and 10,

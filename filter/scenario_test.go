@@ -19,6 +19,7 @@ import (
 
 	"imipd/address"
 	"imipd/calstore"
+	"imipd/config"
 	"imipd/filter"
 	"imipd/itip/ics"
 	"imipd/itip/icstest"
@@ -426,11 +427,11 @@ func checkStored(t *testing.T, db *calstore.DB, user, uid string, want []byte, w
 }
 
 // scenarioConfig builds the processing configuration the way the daemon
-// does, from a configuration file's values (filter.File.Processing), so the
+// does, from a configuration file's values (config.File.Validate), so the
 // [limits] table is tested through its real mapping.
 func scenarioConfig(t *testing.T, sc scenario) filter.Config {
 	t.Helper()
-	f := filter.Defaults()
+	f := config.Defaults()
 	f.LocalDomains = []string{"example.test"}
 	f.TrustedAuthServIDs = sc.trusted
 	f.RequireAuthenticatedSender = sc.kv["require_auth"] == "yes"
@@ -466,11 +467,11 @@ func scenarioConfig(t *testing.T, sc scenario) filter.Config {
 			t.Fatalf("limit %q: unknown [limits] key", l)
 		}
 	}
-	cfg, err := f.Processing()
+	s, err := f.Validate()
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	return cfg
+	return s.Processor
 }
 
 func fileExists(path string) bool {

@@ -21,6 +21,7 @@ import (
 	_ "time/tzdata" // IANA zones on machines without /usr/share/zoneinfo
 
 	"imipd/calstore"
+	"imipd/config"
 	"imipd/filter"
 	"imipd/filter/admin"
 )
@@ -131,20 +132,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	if len(rest) == 0 {
 		return admin.UsageError{Msg: "no command"}
 	}
-	cfg := filter.Defaults()
-	if *cfgPath != "" {
-		f, err := filter.LoadFile(*cfgPath)
-		if err != nil {
-			return err
-		}
-		cfg = f
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
 	}
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
-	}
-	pc, err := cfg.Processing()
-	if err != nil {
-		return err
 	}
 	if helpAsked(rest) {
 		if u := admin.CommandUsage(rest); u != "" {
@@ -196,7 +189,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return err
 	}
 	defer db.Close()
-	env := admin.Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc}, Out: stdout, Client: client}
+	env := admin.Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: cfg.Processor}, Out: stdout, Client: client}
 	return admin.Run(ctx, env, rest)
 }
 

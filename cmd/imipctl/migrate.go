@@ -11,7 +11,7 @@ import (
 	"os"
 
 	"imipd/calstore"
-	"imipd/filter"
+	"imipd/config"
 	"imipd/filter/admin"
 )
 
@@ -21,7 +21,7 @@ import (
 // (calstore.Copy, calstore.Dump). It runs here, never through the admin
 // socket: imipd must not run on the bbolt file meanwhile (its lock makes
 // the open fail), and the destination must be empty.
-func migrate(ctx context.Context, cfg filter.File, args []string, stdout io.Writer) error {
+func migrate(ctx context.Context, cfg config.Settings, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	to := fs.String("to", "", "postgres or bbolt")

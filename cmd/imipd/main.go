@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"imipd/calstore"
+	"imipd/config"
 	"imipd/filter"
 	"imipd/filter/admin"
 	"imipd/filter/conn"
@@ -72,21 +73,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "imipd: unexpected argument %q\n", flag.Arg(0))
 		os.Exit(2)
 	}
-	cfg := filter.Defaults()
-	if *cfgPath != "" {
-		f, err := filter.LoadFile(*cfgPath)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "imipd: configuration errors:\n%v\n", err)
-			os.Exit(1)
-		}
-		cfg = f
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "imipd: configuration errors:\n%v\n", err)
+		os.Exit(1)
 	}
 	if *test {
-		if _, err := cfg.Processing(); err != nil {
-			fmt.Fprintf(os.Stderr, "imipd: configuration errors:\n%v\n", err)
-			os.Exit(1)
-		}
-		for _, w := range cfg.Warnings() {
+		for _, w := range cfg.Warnings {
 			fmt.Fprintf(os.Stderr, "imipd: warning: %s\n", w)
 		}
 		fmt.Println("configuration ok")
@@ -101,7 +94,7 @@ func main() {
 	// same structured log; go-milter's warnings at level Warn.
 	slog.SetDefault(log)
 	filter.SetMilterLibraryLog(log)
-	for _, w := range cfg.Warnings() {
+	for _, w := range cfg.Warnings {
 		log.Warn("configuration", "warning", w)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -121,11 +114,7 @@ func main() {
 // run starts every configured listener and blocks until ctx ends or a
 // listener fails, then shuts down in order: listeners stop accepting,
 // in-flight work finishes, the store closes.
-func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
-	pc, err := cfg.Processing()
-	if err != nil {
-		return err
-	}
+func run(ctx context.Context, cfg config.Settings, log *slog.Logger) error {
 	if err := cfg.EnsureDataDir(); err != nil {
 		return err
 	}
@@ -161,12 +150,12 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := filter.NewMetrics(reg, func() float64 { return outboxQueued(db) })
-	proc := &filter.Processor{Store: db, Cfg: pc, Log: log, Metrics: metrics}
+	proc := &filter.Processor{Store: db, Cfg: cfg.Processor, Log: log, Metrics: metrics}
 	// The outbox sender ([submission] address; "" leaves items queued).
 	var sender *outbox.Sender
-	if sc := cfg.Submission; sc.Address != "" {
-		sender = outbox.New(db, outbox.Options{Address: sc.Address, Username: sc.Username, Password: sc.Password,
-			RequireTLS: sc.RequireTLS, DefaultZone: pc.DefaultZone, Now: proc.Now}, log.With("component", "outbox"))
+	if opt := cfg.Outbox; opt.Address != "" {
+		opt.Now = proc.Now
+		sender = outbox.New(db, opt, log.With("component", "outbox"))
 		proc.OnEnqueue = sender.Kick
 	}
 
@@ -178,40 +167,37 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 	adm := &admin.Server{Log: log, Env: func() admin.Env { return admin.Env{Cfg: cfg, Store: db, Proc: proc} }}
 	servers = append(servers, server{"admin", adminLn, adm.Serve, adm.Shutdown})
 
-	listenOpts := func(pk filter.PeerKeys, sk filter.SocketKeys, name string) conn.ListenOptions {
-		o := pk.ListenOptions(sk)
-		o.Log = log.With("listener", name)
-		return o
+	listen := func(l config.Listener, name string) (net.Listener, error) {
+		l.Options.Log = log.With("listener", name)
+		return conn.Listen(l.Addr, l.Options)
 	}
-	if addr := cfg.Milter.Listen; addr != "" {
-		ln, err := conn.Listen(addr, listenOpts(cfg.Milter.PeerKeys, cfg.Milter.SocketKeys, "milter"))
+	if cfg.MilterListen.Addr != "" {
+		ln, err := listen(cfg.MilterListen, "milter")
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("milter.listen: %w", err)
 		}
-		m := filter.NewMilter(proc, milterOptions(cfg), log.With("listener", "milter"))
+		m := filter.NewMilter(proc, cfg.Milter, log.With("listener", "milter"))
 		servers = append(servers, server{"milter", ln, m.Serve, m.Shutdown})
 	}
-	if addr := cfg.LMTP.Listen; addr != "" {
-		ln, err := conn.Listen(addr, listenOpts(cfg.LMTP.PeerKeys, cfg.LMTP.SocketKeys, "lmtp"))
+	if cfg.LMTPListen.Addr != "" {
+		ln, err := listen(cfg.LMTPListen, "lmtp")
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("lmtp.listen: %w", err)
 		}
-		l := lmtp.NewProxy(proc, lmtpOptions(cfg), log.With("listener", "lmtp"))
+		l := lmtp.NewProxy(proc, cfg.LMTP, log.With("listener", "lmtp"))
 		servers = append(servers, server{"lmtp", ln, l.Serve, l.Shutdown})
 	}
-	if addr := cfg.HTTP.Listen; addr != "" {
-		handler, err := push.NewHandler(proc, push.Options{
-			PushUser: cfg.HTTP.PushUser, PushPassword: cfg.HTTP.PushPassword, PushResolve: cfg.HTTP.PushResolve,
-			Gatherer: reg,
-			Ready:    filter.StoreReady(db),
-		}, log.With("listener", "http"))
+	if cfg.HTTPListen.Addr != "" {
+		opt := cfg.HTTP
+		opt.Gatherer, opt.Ready = reg, filter.StoreReady(db)
+		handler, err := push.NewHandler(proc, opt, log.With("listener", "http"))
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("http: %w", err)
 		}
-		ln, err := conn.Listen("inet:"+addr, listenOpts(cfg.HTTP.PeerKeys, filter.SocketKeys{}, "http"))
+		ln, err := listen(cfg.HTTPListen, "http")
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("http.listen: %w", err)
@@ -227,25 +213,19 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 		servers = append(servers, server{"http", ln, serve, hs.Shutdown})
 	}
 
-	if cc := cfg.CalDAV; cc.Listen != "" {
+	if cfg.CalDAVListen != "" {
 		// CalDAV and the ICS feed for users' calendar apps (off by default).
-		proxies, err := filter.ParseTrustedProxies(cc.TrustedProxies) // checked with the config
-		if err != nil {
-			closeAll(servers)
-			return fmt.Errorf("caldav.trusted_proxies: %w", err)
-		}
-		handler := filter.NewCalDAVHandler(proc, filter.CalDAVOptions{CalendarName: cc.CalendarName, TLS: cc.Cert != "",
-			ProxyAuthHeader: cc.ProxyAuthHeader, TrustedProxies: proxies}, log.With("listener", "caldav"))
+		handler := filter.NewCalDAVHandler(proc, cfg.CalDAV, log.With("listener", "caldav"))
 		var tlsConf *tls.Config
-		if cc.Cert != "" {
-			cert, err := tls.LoadX509KeyPair(cc.Cert, cc.Key)
+		if cfg.CalDAVCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.CalDAVCert, cfg.CalDAVKey)
 			if err != nil {
 				closeAll(servers)
 				return fmt.Errorf("caldav.cert: %w", err)
 			}
 			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
-		ln, err := net.Listen("tcp", cc.Listen)
+		ln, err := net.Listen("tcp", cfg.CalDAVListen)
 		if err != nil {
 			closeAll(servers)
 			return fmt.Errorf("caldav.listen: %w", err)
@@ -254,7 +234,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 			WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		serve := func(ln net.Listener) error {
 			var err error
-			if cc.Cert != "" {
+			if tlsConf != nil {
 				err = hs.ServeTLS(ln, "", "")
 			} else {
 				err = hs.Serve(ln)
@@ -297,7 +277,7 @@ func run(ctx context.Context, cfg filter.File, log *slog.Logger) error {
 			}
 		}
 	}()
-	log.Info("imipd started", "data_dir", cfg.DataDir, "local_domains", pc.LocalDomains, "default_policy", pc.DefaultPolicy)
+	log.Info("imipd started", "data_dir", cfg.DataDir, "local_domains", cfg.Processor.LocalDomains, "default_policy", cfg.Processor.DefaultPolicy)
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -349,24 +329,4 @@ func outboxQueued(db calstore.Store) float64 {
 		return err
 	})
 	return float64(n)
-}
-
-// milterOptions and lmtpOptions carry the [milter] and [lmtp] keys
-// (validated by Processing already).
-func milterOptions(cfg filter.File) filter.MilterOptions {
-	rt, wt, _ := cfg.Milter.Durations("milter")
-	return filter.MilterOptions{Header: cfg.Header,
-		ReadTimeout: rt, WriteTimeout: wt, FirstReadTimeout: cfg.Milter.FirstRead(),
-		MaxConnections: cfg.Milter.MaxConnections, MaxConnectionsPerPeer: cfg.Milter.MaxConnectionsPerPeer,
-		TempFailOnError: cfg.OnError == "tempfail"}
-}
-
-func lmtpOptions(cfg filter.File) lmtp.Options {
-	rt, wt, _ := cfg.LMTP.Durations("lmtp")
-	size, idle, _ := cfg.LMTP.Pool()
-	return lmtp.Options{Forward: cfg.LMTP.Forward, Header: cfg.Header,
-		ReadTimeout: rt, WriteTimeout: wt, FirstReadTimeout: cfg.LMTP.FirstRead(),
-		MaxConnections: cfg.LMTP.MaxConnections, MaxConnectionsPerPeer: cfg.LMTP.MaxConnectionsPerPeer,
-		TempFailOnError: cfg.OnError == "tempfail",
-		PoolSize:        size, PoolIdle: idle}
 }

@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"imipd/calstore"
-	"imipd/filter"
+	"imipd/config"
 	"imipd/filter/admin"
 )
 
@@ -32,11 +36,15 @@ func (h startedHandler) Handle(_ context.Context, r slog.Record) error {
 // kernel, talks to it over the admin socket, then stops it as SIGTERM would:
 // run returns nil and the store is released.
 func TestRunServesAndStops(t *testing.T) {
-	cfg := filter.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.LocalDomains = []string{"example.test"}
-	cfg.Milter.Listen = "inet:127.0.0.1:0"
-	cfg.HTTP.Listen = "127.0.0.1:0"
+	f := config.Defaults()
+	f.DataDir = t.TempDir()
+	f.LocalDomains = []string{"example.test"}
+	f.Milter.Listen = "inet:127.0.0.1:0"
+	f.HTTP.Listen = "127.0.0.1:0"
+	cfg, err := f.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	started := make(chan struct{})
@@ -83,12 +91,20 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 }
 
+// TestRunRefusesBadConfig: imipd does not start on a configuration with
+// an error; it names the key and exits 1.
 func TestRunRefusesBadConfig(t *testing.T) {
-	cfg := filter.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.DefaultPolicy = "sometimes"
-	if err := run(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
-		t.Fatal("bad default_policy accepted")
+	conf := filepath.Join(t.TempDir(), "imipd.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("data_dir = %q\ndefault_policy = \"sometimes\"\n", t.TempDir())), 0o600)
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "-config", conf)
+	cmd.Env = append(os.Environ(), "IMIPD_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("bad default_policy accepted: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "default_policy") {
+		t.Errorf("the error does not name default_policy:\n%s", out)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"imipd/config"
 	"imipd/filter"
 )
 
@@ -182,11 +183,11 @@ func TestCallReadsOnlyNamedFiles(t *testing.T) {
 func TestAccessCoversCommands(t *testing.T) {
 	dir := t.TempDir()
 	db := testDB(t, dir)
-	cfg := filter.Defaults()
-	cfg.DataDir = dir
-	cfg.LocalDomains = []string{"example.test"}
-	pc, _ := cfg.Processing()
-	sock := serve(t, dir, func() Env { return Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc}} })
+	f := config.Defaults()
+	f.DataDir = dir
+	f.LocalDomains = []string{"example.test"}
+	cfg, _ := f.Validate()
+	sock := serve(t, dir, func() Env { return Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: cfg.Processor}} })
 
 	eml := "../testdata/scenarios/request-new/message.eml"
 	ics := filepath.Join(dir, "cal.ics")

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"imipd/calstore"
+	"imipd/config"
 	"imipd/filter"
-	"imipd/itip"
 )
 
 // catchupSlack is subtracted from a downtime's start: Maildir names carry
@@ -265,7 +265,7 @@ func (t *tally) String() string {
 	sort.Strings(keys)
 	s := fmt.Sprintf("%d older than the timeframe", t.skipped)
 	if t.skipped > 0 {
-		s += fmt.Sprintf(" (timeframe %s, by arrival: not processed", itip.FormatTimeframe(t.timeframe))
+		s += fmt.Sprintf(" (timeframe %s, by arrival: not processed", config.FormatDuration(t.timeframe))
 		if t.hint != "" {
 			s += "; " + t.hint
 		}

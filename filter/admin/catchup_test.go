@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"imipd/calstore"
+	"imipd/config"
 	"imipd/filter"
 )
 
@@ -57,12 +58,12 @@ func TestCatchup(t *testing.T) {
 		t.Fatalf("restart: downtime %v, %v", ok, err)
 	}
 
-	cfg := filter.Defaults()
-	cfg.DataDir = dir
-	cfg.DefaultPolicy = "always"
-	cfg.LocalDomains = []string{"example.test"}
-	pc, _ := cfg.Processing()
-	env := Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc, Now: func() time.Time { return start }}}
+	f := config.Defaults()
+	f.DataDir = dir
+	f.DefaultPolicy = "always"
+	f.LocalDomains = []string{"example.test"}
+	cfg, _ := f.Validate()
+	env := Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: cfg.Processor, Now: func() time.Time { return start }}}
 	sock := serve(t, dir, func() Env { return env })
 	call := func(args ...string) string {
 		var out bytes.Buffer
@@ -122,9 +123,9 @@ func TestCatchupSummary(t *testing.T) {
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	filter.RecordStart(ctx, db, at)
 	filter.RecordStart(ctx, db, at.Add(time.Minute))
-	cfg := filter.Defaults()
-	pc, _ := cfg.Processing()
-	env := Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc}, Client: LocalClient{}}
+	f := config.Defaults()
+	cfg, _ := f.Validate()
+	env := Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: cfg.Processor}, Client: LocalClient{}}
 	for _, bad := range [][]string{{"catchup"}, {"catchup", "-maildirs", "vmail/%n"}, {"catchup", "-maildirs", "/vmail/x"},
 		{"catchup", "-maildirs", "/vmail/../%n"}, {"catchup", "-maildirs", "/vmail/%x/%n"}, {"catchup", "-maildirs", "/v/%n", "extra"}} {
 		var out bytes.Buffer

@@ -23,6 +23,7 @@ import (
 
 	"imipd/address"
 	"imipd/calstore"
+	"imipd/config"
 	"imipd/filter"
 	"imipd/itip"
 	"imipd/outbox"
@@ -67,7 +68,7 @@ func usagef(format string, a ...any) error { return UsageError{fmt.Sprintf(forma
 
 // Env is what a command runs against.
 type Env struct {
-	Cfg   filter.File
+	Cfg   config.Settings
 	Store calstore.Store
 	Proc  *filter.Processor
 	Out   io.Writer
@@ -94,7 +95,7 @@ type FileInfo struct {
 }
 
 type ctl struct {
-	cfg    filter.File
+	cfg    config.Settings
 	out    io.Writer
 	store  calstore.Store
 	proc   *filter.Processor
@@ -281,7 +282,7 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 			if err := tx.PutUser(u); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "user %s: policy %s, time zone %s\n", u.Address, policyText(u.Policy, c.cfg.DefaultPolicy), zoneText(u.TimeZone, c.cfg.DefaultTimezone))
+			fmt.Fprintf(c.out, "user %s: policy %s, time zone %s\n", u.Address, policyText(u.Policy, c.cfg.Processor.DefaultPolicy), zoneText(u.TimeZone, c.cfg.Processor.DefaultZone))
 			return nil
 		})
 	case "show":
@@ -294,7 +295,7 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 				return c.json(showUser(u))
 			}
 			fmt.Fprintf(c.out, "address:   %s\npolicy:    %s\ntime zone: %s\naliases:   %s\ndelegates: %s\ncreated:   %s\ncaldav:    %s\nfeed:      %s\n", u.Address,
-				policyText(u.Policy, c.cfg.DefaultPolicy), zoneText(u.TimeZone, c.cfg.DefaultTimezone), strings.Join(u.Aliases, ", "), strings.Join(u.Delegates, ", "), u.Created.Format(time.RFC3339),
+				policyText(u.Policy, c.cfg.Processor.DefaultPolicy), zoneText(u.TimeZone, c.cfg.Processor.DefaultZone), strings.Join(u.Aliases, ", "), strings.Join(u.Delegates, ", "), u.Created.Format(time.RFC3339),
 				yesNo(u.PasswordHash != "", "app password set", "no app password"), yesNo(u.FeedHash != "", "active", "none"))
 			return nil
 		})
@@ -392,19 +393,19 @@ func yesNo(b bool, yes, no string) string {
 	return no
 }
 
-func zoneText(z, def string) string {
+func zoneText(z string, def *time.Location) string {
 	if z != "" {
 		return z
 	}
-	if def == "" {
-		def = "UTC"
+	if def == nil {
+		def = time.UTC
 	}
-	return def + " (server default)"
+	return def.String() + " (server default)"
 }
 
-func policyText(p, def string) string {
+func policyText(p string, def itip.Policy) string {
 	if p == "" {
-		return def + " (server default)"
+		return string(def) + " (server default)"
 	}
 	return p
 }
@@ -430,7 +431,7 @@ func (c *ctl) users(ctx context.Context, args []string) error {
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ADDRESS\tPOLICY\tALIASES\tDELEGATES")
 		for _, u := range us {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Address, policyText(u.Policy, c.cfg.DefaultPolicy), strings.Join(u.Aliases, ","), strings.Join(u.Delegates, ","))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Address, policyText(u.Policy, c.cfg.Processor.DefaultPolicy), strings.Join(u.Aliases, ","), strings.Join(u.Delegates, ","))
 		}
 		return tw.Flush()
 	})
@@ -981,7 +982,7 @@ func (c *ctl) scan(ctx context.Context, args []string) error {
 		// nor makes the rules ignore them (itip: Input.Timeframe).
 		tf := time.Duration(0)
 		if *timeframe != "0" {
-			if tf, err = itip.ParseTimeframe(*timeframe); err != nil {
+			if tf, err = config.ParseDuration(*timeframe); err != nil {
 				return usagef("scan: -timeframe %q: want a duration (\"8W\", \"90D\") or 0 for no limit", *timeframe)
 			}
 		}

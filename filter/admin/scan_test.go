@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"imipd/calstore"
+	"imipd/config"
 	"imipd/filter"
 )
 
@@ -72,12 +73,12 @@ func serve(t *testing.T, dir string, env func() Env) string {
 func scanEnv(t *testing.T, dir string, now time.Time) (Env, *calstore.DB) {
 	t.Helper()
 	db := testDB(t, dir)
-	cfg := filter.Defaults()
-	cfg.DataDir = dir
-	cfg.DefaultPolicy = "always"
-	cfg.LocalDomains = []string{"example.test"}
-	pc, _ := cfg.Processing()
-	return Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc, Now: func() time.Time { return now }}, Client: LocalClient{}}, db
+	f := config.Defaults()
+	f.DataDir = dir
+	f.DefaultPolicy = "always"
+	f.LocalDomains = []string{"example.test"}
+	cfg, _ := f.Validate()
+	return Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: cfg.Processor, Now: func() time.Time { return now }}, Client: LocalClient{}}, db
 }
 
 // TestScanMaildir backfills a Maildir: oldest first by arrival, messages

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"imipd/config"
 	"imipd/filter"
 )
 
@@ -17,10 +18,10 @@ import (
 func TestSocketSameAsLocal(t *testing.T) {
 	dir := t.TempDir()
 	db := testDB(t, dir)
-	cfg := filter.Defaults()
-	cfg.DataDir = dir
-	pc, _ := cfg.Processing()
-	env := func() Env { return Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: pc}} }
+	f := config.Defaults()
+	f.DataDir = dir
+	cfg, _ := f.Validate()
+	env := func() Env { return Env{Cfg: cfg, Store: db, Proc: &filter.Processor{Store: db, Cfg: cfg.Processor}} }
 	sock := filepath.Join(dir, "imipd.sock")
 	ln, err := Listen(sock)
 	if err != nil {

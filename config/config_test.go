@@ -1,4 +1,4 @@
-package filter
+package config
 
 import (
 	"errors"
@@ -7,10 +7,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"imipd/filter"
 )
 
+// loadFile is Load returning the file as read.
+func loadFile(path string) (File, error) {
+	f, _, err := load(path)
+	return f, err
+}
+
 func TestConfigExample(t *testing.T) {
-	f, err := LoadFile("../contrib/imipd.toml")
+	f, err := loadFile("../contrib/imipd.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +30,7 @@ func TestConfigExample(t *testing.T) {
 func TestConfigErrorsNameKeys(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "bad.toml")
 	os.WriteFile(p, []byte("default_policy = \"sometimes\"\ndefault_timezone = \"Mars/Olympus\"\ntimeframe = \"4X\"\nbogus = 1\n[milter]\nlisten = \"127.0.0.1:1\"\n"), 0o600)
-	_, err := LoadFile(p)
+	_, err := loadFile(p)
 	var ce *ConfigError
 	if !errors.As(err, &ce) {
 		t.Fatalf("got %v", err)
@@ -37,19 +45,20 @@ func TestConfigErrorsNameKeys(t *testing.T) {
 func TestConfigLimits(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "limits.toml")
 	os.WriteFile(p, []byte("[limits]\nmime_depth = 3\nattendees = 5\ncalendar_bytes = 4096\n"), 0o600)
-	f, err := LoadFile(p)
+	f, err := loadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.Processing()
+	s, err := f.Validate()
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := s.Processor
 	if c.MIME.MaxDepth != 3 || c.ICS.MaxAttendees != 5 || c.MIME.MaxCalendarBytes != 4096 || c.ICS.MaxBytes != 4096 {
 		t.Fatalf("limits not carried: %+v %+v", c.MIME, c.ICS)
 	}
 	os.WriteFile(p, []byte("[limits]\nmime_parts = -1\n"), 0o600)
-	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "limits.mime_parts") {
+	if _, err := loadFile(p); err == nil || !strings.Contains(err.Error(), "limits.mime_parts") {
 		t.Fatalf("negative limit: %v", err)
 	}
 }
@@ -57,18 +66,22 @@ func TestConfigLimits(t *testing.T) {
 func TestConfigConnLimits(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.toml")
 	os.WriteFile(p, []byte("[milter]\nread_timeout = \"30s\"\nmax_connections = 64\n[lmtp]\nlisten = \"inet:127.0.0.1:2424\"\nforward = \"unix:/run/dovecot/lmtp\"\nwrite_timeout = \"2m\"\n"), 0o600)
-	f, err := LoadFile(p)
+	f, err := loadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, _, _ := f.Milter.Durations("milter"); r.String() != "30s" || f.Milter.MaxConnections != 64 {
-		t.Fatalf("milter: %v %+v", r, f.Milter)
+	s, err := f.Validate()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, w, _ := f.LMTP.Durations("lmtp"); w.String() != "2m0s" {
+	if r := s.Milter.ReadTimeout; r.String() != "30s" || s.Milter.MaxConnections != 64 {
+		t.Fatalf("milter: %v %+v", r, s.Milter)
+	}
+	if w := s.LMTP.WriteTimeout; w.String() != "2m0s" {
 		t.Fatalf("lmtp write_timeout %v", w)
 	}
 	os.WriteFile(p, []byte("[milter]\nread_timeout = \"soon\"\n"), 0o600)
-	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "milter.read_timeout") {
+	if _, err := loadFile(p); err == nil || !strings.Contains(err.Error(), "milter.read_timeout") {
 		t.Fatalf("bad timeout: %v", err)
 	}
 }
@@ -88,7 +101,7 @@ func TestConfigLMTPPool(t *testing.T) {
 		{"pool_idle = \"a while\"", 0, 0, "lmtp.pool_idle"},
 	} {
 		os.WriteFile(p, []byte("[lmtp]\n"+c.toml+"\n"), 0o600)
-		f, err := LoadFile(p)
+		f, err := loadFile(p)
 		if c.bad != "" {
 			if err == nil || !strings.Contains(err.Error(), c.bad) {
 				t.Errorf("%q: %v, want an error naming %s", c.toml, err, c.bad)
@@ -98,7 +111,8 @@ func TestConfigLMTPPool(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", c.toml, err)
 		}
-		if size, idle, _ := f.LMTP.Pool(); size != c.size || idle != c.idle {
+		s, _ := f.Validate()
+		if size, idle := s.LMTP.PoolSize, s.LMTP.PoolIdle; size != c.size || idle != c.idle {
 			t.Errorf("%q: pool %d %v, want %d %v", c.toml, size, idle, c.size, c.idle)
 		}
 	}
@@ -129,7 +143,7 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "c.toml")
 			os.WriteFile(p, []byte(tc.src), 0o600)
-			_, err := LoadFile(p)
+			_, err := loadFile(p)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -151,7 +165,7 @@ func TestConfigOwnMail(t *testing.T) {
 	}
 	p := filepath.Join(t.TempDir(), "o.toml")
 	os.WriteFile(p, []byte("[milter]\nlogins = { \"alice\" = \"alice@example.test\" }\noutgoing_daemons = [\"pickup\"]\n"), 0o600)
-	f, err := LoadFile(p)
+	f, err := loadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +173,7 @@ func TestConfigOwnMail(t *testing.T) {
 		t.Fatalf("%+v", f.Milter)
 	}
 	os.WriteFile(p, []byte("[milter]\nlogins = { \"alice\" = \"alice\" }\n"), 0o600)
-	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "milter.logins") {
+	if _, err := loadFile(p); err == nil || !strings.Contains(err.Error(), "milter.logins") {
 		t.Fatalf("login mapped to a non-address: %v", err)
 	}
 }
@@ -184,7 +198,7 @@ func TestConfigAutoSendLimit(t *testing.T) {
 		{"refresh_limit = 4\nauto_send_limit = 2\n", 0, "refresh_limit: replaced by auto_send_limit; remove it", false},
 	} {
 		os.WriteFile(p, []byte(c.toml), 0o600)
-		f, err := LoadFile(p)
+		f, err := loadFile(p)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%q: got %v, want an error with %q", c.toml, err, c.err)
@@ -195,7 +209,8 @@ func TestConfigAutoSendLimit(t *testing.T) {
 			t.Errorf("%q: %v", c.toml, err)
 			continue
 		}
-		pc, _ := f.Processing()
+		s, _ := f.Validate()
+		pc := s.Processor
 		if pc.AutoSendLimit != c.limit {
 			t.Errorf("%q: AutoSendLimit %d, want %d", c.toml, pc.AutoSendLimit, c.limit)
 		}
@@ -213,17 +228,17 @@ func TestConfigUsers(t *testing.T) {
 		events, parts       int
 		bad                 string
 	}{
-		{file: "", delim: "+", create: CreateAuto, events: DefaultEventsPerUser, parts: DefaultCalendarParts},
+		{file: "", delim: "+", create: filter.CreateAuto, events: filter.DefaultEventsPerUser, parts: filter.DefaultCalendarParts},
 		{file: "recipient_delimiter = \"-+\"\n[users]\ncreate = \"listed\"\n[limits]\nevents_per_user = 7\ncalendar_parts = 2\n",
-			delim: "-+", create: CreateListed, events: 7, parts: 2},
-		{file: "recipient_delimiter = \"\"\n", delim: "", create: CreateAuto, events: DefaultEventsPerUser, parts: DefaultCalendarParts},
+			delim: "-+", create: filter.CreateListed, events: 7, parts: 2},
+		{file: "recipient_delimiter = \"\"\n", delim: "", create: filter.CreateAuto, events: filter.DefaultEventsPerUser, parts: filter.DefaultCalendarParts},
 		{file: "recipient_delimiter = \"@\"\n", bad: "recipient_delimiter"},
 		{file: "recipient_delimiter = \"+ \"\n", bad: "recipient_delimiter"},
 		{file: "[users]\ncreate = \"everyone\"\n", bad: "users.create"},
 		{file: "[limits]\nnew_users_per_hour = -1\n", bad: "limits.new_users_per_hour"},
 	} {
 		os.WriteFile(p, []byte(c.file), 0o600)
-		f, err := LoadFile(p)
+		f, err := loadFile(p)
 		if c.bad != "" {
 			if err == nil || !strings.Contains(err.Error(), c.bad) {
 				t.Errorf("%q: got %v, want an error naming %s", c.file, err, c.bad)
@@ -233,7 +248,8 @@ func TestConfigUsers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", c.file, err)
 		}
-		pc, _ := f.Processing()
+		s, _ := f.Validate()
+		pc := s.Processor
 		if pc.RecipientDelimiter != c.delim || pc.CreateUsers != c.create || pc.EventsPerUser != c.events || pc.CalendarParts != c.parts {
 			t.Errorf("%q: got delimiter %q, create %q, events %d, parts %d", c.file, pc.RecipientDelimiter, pc.CreateUsers, pc.EventsPerUser, pc.CalendarParts)
 		}
@@ -262,7 +278,7 @@ func TestConfigListeners(t *testing.T) {
 	} {
 		p := filepath.Join(t.TempDir(), "l.toml")
 		os.WriteFile(p, []byte(c.toml), 0o600)
-		_, err := LoadFile(p)
+		_, err := loadFile(p)
 		switch {
 		case c.problem == "" && err != nil:
 			t.Errorf("%q: %v", c.toml, err)
@@ -297,7 +313,7 @@ listen = "127.0.0.1:http"
 attendees = "many"
 `
 	os.WriteFile(p, []byte(src), 0o600)
-	f, err := LoadFile(p)
+	f, err := loadFile(p)
 	var ce *ConfigError
 	if !errors.As(err, &ce) {
 		t.Fatalf("got %v", err)
@@ -326,7 +342,47 @@ attendees = "many"
 		t.Errorf("timeframe of the wrong type: %q, want the default kept", f.Timeframe)
 	}
 	os.WriteFile(p, []byte("[http]\npush_user = \"dovecot\"\npush_password = \"s3cret\"\n[milter]\nlisten = \"inet:localhost:8891\"\n[lmtp]\nlisten = \"inet:[::1]:2424\"\nforward = \"unix:/run/dovecot/lmtp\"\n"), 0o600)
-	if _, err := LoadFile(p); err != nil {
+	if _, err := loadFile(p); err != nil {
 		t.Errorf("a good file: %v", err)
+	}
+}
+
+func TestCalDAVConfig(t *testing.T) {
+	for _, tc := range []struct {
+		c    CalDAVConfig
+		want string // "" = valid
+	}{
+		{CalDAVConfig{}, ""},
+		{CalDAVConfig{Listen: "127.0.0.1:8443"}, ""},
+		{CalDAVConfig{Listen: "[::1]:8443", ProxyAuthHeader: "X-Remote-User", BaseURL: "https://cal.example.org/x"}, ""},
+		{CalDAVConfig{Listen: "0.0.0.0:8443"}, "caldav.listen"},
+		{CalDAVConfig{Listen: "0.0.0.0:8443", Cert: "c.pem", Key: "k.pem"}, ""},
+		{CalDAVConfig{Listen: "8443"}, "caldav.listen"},
+		{CalDAVConfig{Listen: "127.0.0.1:8443", Cert: "c.pem"}, "caldav.cert"},
+		{CalDAVConfig{Listen: "127.0.0.1:8443", ProxyAuthHeader: "Authorization"}, "caldav.proxy_auth_header"},
+		{CalDAVConfig{Listen: "127.0.0.1:8443", BaseURL: "cal.example.org"}, "caldav.base_url"},
+		{CalDAVConfig{Listen: "127.0.0.1:8443", TrustedProxies: []string{"proxy.example.org"}}, "caldav.trusted_proxies"},
+		{CalDAVConfig{Listen: "127.0.0.1:8443", CalendarName: "a\nb"}, "caldav.calendar_name"},
+	} {
+		f := Defaults()
+		f.CalDAV = tc.c
+		_, err := f.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v", tc.c, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: error %v, want one naming %s", tc.c, err, tc.want)
+		}
+	}
+	f := Defaults()
+	f.CalDAV.Listen = "127.0.0.1:8443"
+	s, _ := f.Validate()
+	if got := s.FeedURL("tok"); got != "http://127.0.0.1:8443/feed/tok.ics" {
+		t.Errorf("FeedURL %s", got)
+	}
+	f.CalDAV.BaseURL = "https://cal.example.org/"
+	s, _ = f.Validate()
+	if got := s.FeedURL("tok"); got != "https://cal.example.org/feed/tok.ics" {
+		t.Errorf("FeedURL %s", got)
 	}
 }

@@ -1,4 +1,4 @@
-package filter
+package config
 
 import (
 	"context"
@@ -30,31 +30,9 @@ type StoreConfig struct {
 	DSNFile string `toml:"dsn_file"`
 }
 
-// problems validates [store]; a DSN is parsed (not connected to).
-func (s StoreConfig) problems() []string {
-	var p []string
-	switch s.Driver {
-	case "", StoreBbolt:
-		if s.DSN != "" || s.DSNFile != "" {
-			p = append(p, "store.dsn: only with driver = \"postgres\"")
-		}
-	case StorePostgres:
-		if (s.DSN == "") == (s.DSNFile == "") {
-			p = append(p, "store.dsn: driver \"postgres\" needs dsn or dsn_file, not both")
-			break
-		}
-		if _, err := s.dsn(); err != nil {
-			p = append(p, err.Error())
-		}
-	default:
-		p = append(p, fmt.Sprintf("store.driver: %q: want bbolt or postgres", s.Driver))
-	}
-	return p
-}
-
-// dsn returns the DSN, read from DSNFile when set, checked by pgx's
+// readDSN returns the DSN, read from DSNFile when set, checked by pgx's
 // parser. Errors name the key, never the value.
-func (s StoreConfig) dsn() (string, error) {
+func (s StoreConfig) readDSN() (string, error) {
 	key, dsn := "store.dsn", s.DSN
 	if s.DSNFile != "" {
 		key = "store.dsn_file"
@@ -78,28 +56,56 @@ func (s StoreConfig) dsn() (string, error) {
 	return dsn, nil
 }
 
+// Store is where the calendar store lives ([store]): the bbolt file in
+// the data directory, or PostgreSQL.
+type Store struct {
+	Driver string // StoreBbolt or StorePostgres
+	dsn    string // read from dsn or dsn_file; never shown
+}
+
+// settings checks [store] and reads its DSN.
+func (s StoreConfig) settings(p *problems) Store {
+	st := Store{Driver: StoreBbolt}
+	switch s.Driver {
+	case "", StoreBbolt:
+		if s.DSN != "" || s.DSNFile != "" {
+			p.bad("store.dsn", "only with driver = \"postgres\"")
+		}
+	case StorePostgres:
+		st.Driver = StorePostgres
+		if (s.DSN == "") == (s.DSNFile == "") {
+			p.bad("store.dsn", "driver \"postgres\" needs dsn or dsn_file, not both")
+			break
+		}
+		dsn, err := s.readDSN()
+		if err != nil {
+			*p = append(*p, err.Error())
+		}
+		st.dsn = dsn
+	default:
+		p.bad("store.driver", "%q: want bbolt or postgres", s.Driver)
+	}
+	return st
+}
+
 // Postgres reports whether the store is PostgreSQL.
-func (f File) Postgres() bool { return f.Store.Driver == StorePostgres }
+func (s Settings) Postgres() bool { return s.Store.Driver == StorePostgres }
 
 // StoreName is what logs say the store is: the bbolt file, or
 // "postgres" (the DSN may hold a password).
-func (f File) StoreName() string {
-	if f.Postgres() {
+func (s Settings) StoreName() string {
+	if s.Postgres() {
 		return "postgres"
 	}
-	return f.DBPath()
+	return s.DBPath()
 }
 
 // OpenStore opens the configured store: the bbolt file with opt, or the
 // PostgreSQL database (opt does not apply; the tables are created or
 // migrated on first use).
-func (f File) OpenStore(ctx context.Context, opt calstore.Options) (calstore.Store, error) {
-	if !f.Postgres() {
-		return calstore.Open(f.DBPath(), opt)
+func (s Settings) OpenStore(ctx context.Context, opt calstore.Options) (calstore.Store, error) {
+	if !s.Postgres() {
+		return calstore.Open(s.DBPath(), opt)
 	}
-	dsn, err := f.Store.dsn()
-	if err != nil {
-		return nil, err
-	}
-	return pgstore.Open(ctx, dsn)
+	return pgstore.Open(ctx, s.Store.dsn)
 }

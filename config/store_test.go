@@ -1,4 +1,4 @@
-package filter
+package config
 
 import (
 	"os"
@@ -40,7 +40,7 @@ func TestConfigStore(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "c.toml")
 			os.WriteFile(p, []byte(tc.src), 0o600)
-			f, err := LoadFile(p)
+			f, err := loadFile(p)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("rejected: %v", err)
@@ -49,11 +49,12 @@ func TestConfigStore(t *testing.T) {
 			case err != nil && strings.Contains(err.Error(), secret):
 				t.Fatalf("the error shows the password:\n%v", err)
 			}
-			if f.Postgres() != tc.postgres {
-				t.Errorf("Postgres() = %v, want %v", f.Postgres(), tc.postgres)
+			s, _ := f.Validate()
+			if s.Postgres() != tc.postgres {
+				t.Errorf("Postgres() = %v, want %v", s.Postgres(), tc.postgres)
 			}
-			if strings.Contains(f.StoreName(), secret) {
-				t.Errorf("StoreName shows the password: %q", f.StoreName())
+			if strings.Contains(s.StoreName(), secret) {
+				t.Errorf("StoreName shows the password: %q", s.StoreName())
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package filter
+package config
 
 import (
 	"fmt"
@@ -9,11 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
-
-	"imipd/itip"
 )
 
 // decodeKeys decodes a parsed TOML file into f key by key, so one value of
@@ -160,19 +157,6 @@ func tomlType(md toml.MetaData, key ...string) string {
 		return "another type"
 	}
 	return "a date or time"
-}
-
-// durationSyntax is the syntax of every duration key.
-const durationSyntax = `numbers with units W, D, h, m, s or ms, e.g. "30s", "5m", "1h 30m", "4W"`
-
-// parseDuration parses a duration key's value; the problem names the key
-// and the syntax.
-func parseDuration(key, v string) (time.Duration, string) {
-	d, err := itip.ParseTimeframe(v)
-	if err != nil {
-		return 0, fmt.Sprintf("%s: %q is not a duration: want %s", key, v, durationSyntax)
-	}
-	return d, ""
 }
 
 // hostName is a DNS host name (RFC 1123 labels).
