@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -384,5 +385,88 @@ func TestCalDAVConfig(t *testing.T) {
 	s, _ = f.Validate()
 	if got := s.FeedURL("tok"); got != "https://cal.example.org/feed/tok.ics" {
 		t.Errorf("FeedURL %s", got)
+	}
+}
+
+// TestValidateSettings: each key reaches the constructor that uses it,
+// parsed once: durations, the pool, listeners with their peers and socket
+// mode, the header and on_error in both MTA adapters, the own-mail rules
+// in the Processor, the outbox with the default time zone, CalDAV's proxies.
+func TestValidateSettings(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(p, []byte(`header = "X-Cal"
+on_error = "tempfail"
+default_timezone = "Europe/Berlin"
+[milter]
+listen = "unix:/run/imipd/milter.sock"
+socket_mode = "0620"
+socket_group = "postfix"
+first_read_timeout = "2s"
+max_connections_per_peer = 8
+logins = { "alice" = "alice@example.test" }
+outgoing_daemons = ["pickup"]
+[lmtp]
+listen = "inet:0.0.0.0:2424"
+allow_remote = true
+peers = ["192.0.2.25", "2001:db8::/64"]
+forward = "unix:/run/dovecot/lmtp"
+read_timeout = "1m 30s"
+pool_size = 4
+pool_idle = "45s"
+[http]
+listen = "127.0.0.1:8009"
+push_user = "dovecot"
+push_password = "pw"
+push_resolve = "mailLogin"
+[submission]
+address = "inet:127.0.0.1:587"
+username = "imipd"
+password = "pw2"
+require_tls = true
+[caldav]
+listen = "127.0.0.1:8443"
+trusted_proxies = ["10.0.0.0/8"]
+calendar_name = "Cal"
+[store]
+driver = "bbolt"
+`), 0o600)
+	s, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"milter header", s.Milter.Header, "X-Cal"},
+		{"lmtp header", s.LMTP.Header, "X-Cal"},
+		{"milter on_error", s.Milter.TempFailOnError, true},
+		{"lmtp on_error", s.LMTP.TempFailOnError, true},
+		{"milter first read", s.Milter.FirstReadTimeout, 2 * time.Second},
+		{"milter per peer", s.Milter.MaxConnectionsPerPeer, 8},
+		{"own logins", s.Processor.Own.Logins["alice"], "alice@example.test"},
+		{"own daemons", strings.Join(s.Processor.Own.Daemons, ","), "pickup"},
+		{"milter listen", s.MilterListen.Addr, "unix:/run/imipd/milter.sock"},
+		{"milter socket mode", s.MilterListen.Options.SocketMode.String(), "-rw--w----"},
+		{"milter socket group", s.MilterListen.Options.SocketGroup, "postfix"},
+		{"lmtp peers", fmt.Sprint(s.LMTPListen.Options.Peers), "[192.0.2.25/32 2001:db8::/64]"},
+		{"lmtp read", s.LMTP.ReadTimeout, 90 * time.Second},
+		{"lmtp forward", s.LMTP.Forward, "unix:/run/dovecot/lmtp"},
+		{"lmtp pool", s.LMTP.PoolSize, 4},
+		{"lmtp pool idle", s.LMTP.PoolIdle, 45 * time.Second},
+		{"http listen", s.HTTPListen.Addr, "inet:127.0.0.1:8009"},
+		{"push", s.HTTP.PushUser + ":" + s.HTTP.PushPassword + ":" + s.HTTP.PushResolve, "dovecot:pw:mailLogin"},
+		{"outbox", s.Outbox.Address + ":" + s.Outbox.Username + ":" + s.Outbox.Password, "inet:127.0.0.1:587:imipd:pw2"},
+		{"outbox tls", s.Outbox.RequireTLS, true},
+		{"outbox zone", s.Outbox.DefaultZone.String(), "Europe/Berlin"},
+		{"processor zone", s.Processor.DefaultZone.String(), "Europe/Berlin"},
+		{"caldav listen", s.CalDAVListen, "127.0.0.1:8443"},
+		{"caldav proxies", fmt.Sprint(s.CalDAV.TrustedProxies), "[10.0.0.0/8]"},
+		{"caldav name", s.CalDAV.CalendarName, "Cal"},
+		{"store", s.StoreName(), s.DBPath()},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)
+		}
 	}
 }
