@@ -31,7 +31,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzAttendeeEdit$$' -fuzztime=$(FUZZTIME) ./itip/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseInstance$$' -fuzztime=$(FUZZTIME) ./itip/
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthResults$$' -fuzztime=$(FUZZTIME) ./filter/
-	$(GO) test -run='^$$' -fuzz='^FuzzMilterSession$$' -fuzztime=$(FUZZTIME) ./filter/
+	$(GO) test -run='^$$' -fuzz='^FuzzMilterSession$$' -fuzztime=$(FUZZTIME) ./filter/milter/
 	$(GO) test -run='^$$' -fuzz='^FuzzLMTPSession$$' -fuzztime=$(FUZZTIME) ./filter/lmtp/
 	$(GO) test -run='^$$' -fuzz='^FuzzPushBody$$' -fuzztime=$(FUZZTIME) ./filter/push/
 	$(GO) test -run='^$$' -fuzz='^FuzzHeaderFilter$$' -fuzztime=$(FUZZTIME) ./filter/

@@ -11,7 +11,7 @@
 //     6 over loopback TCP, a new session per message, 16 concurrent
 //     sessions and one) drives a do-nothing go-milter server (the baseline:
 //     imipd's negotiation, buffered reads and TCP_QUICKACK) and imipd's
-//     filter.Milter on a real, synced bbolt store in a temporary directory;
+//     milter.Milter on a real, synced bbolt store in a temporary directory;
 //   - memory: imipd as a child process (`imipd -config FILE`), VmHWM and
 //     VmRSS from /proc/PID/status around one 50 MB message without calendar;
 //   - LMTP: N deliveries through imipd's LMTP proxy to a private Dovecot
@@ -41,6 +41,7 @@ import (
 
 	"imipd/calstore"
 	"imipd/filter"
+	"imipd/filter/milter"
 	"imipd/itip"
 )
 
@@ -120,7 +121,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	m := filter.NewMilter(proc, filter.MilterOptions{}, log)
+	m := milter.New(proc, milter.Options{}, log)
 	imipdAddr, stopImipd, err := listenTCP(func(ln net.Listener) { _ = m.Serve(ln) })
 	if err != nil {
 		fatal(err)

@@ -15,23 +15,23 @@ import (
 	"syscall"
 	"time"
 
-	milter "github.com/d--j/go-milter"
+	gomilter "github.com/d--j/go-milter"
 	"golang.org/x/sys/unix"
 
 	"imipd/calstore"
-	"imipd/filter"
+	"imipd/filter/milter"
 )
 
 // ---- the baseline: a go-milter server that does nothing ----
 
 // serveBaseline serves a do-nothing go-milter server on ln, negotiating
-// what imipd's milter negotiates (filter.MilterServerOptions: protocol 6,
+// what imipd's milter negotiates (milter.ServerOptions: protocol 6,
 // no replies before the end of the message, its macros at MAIL), with the same connection
 // treatment (buffered reads, TCP_QUICKACK re-armed after every read), so
 // the comparison isolates imipd's work.
 func serveBaseline(ln net.Listener) {
-	srv := milter.NewServer(append(filter.MilterServerOptions(),
-		milter.WithMilter(func() milter.Milter { return milter.NoOpMilter{} }))...)
+	srv := gomilter.NewServer(append(milter.ServerOptions(),
+		gomilter.WithMilter(func() gomilter.Milter { return gomilter.NoOpMilter{} }))...)
 	_ = srv.Serve(quickAckListener{ln})
 }
 
@@ -44,26 +44,26 @@ func serveBaseline(ln net.Listener) {
 func serveOneWrite(db *calstore.DB) func(ln net.Listener) {
 	return func(ln net.Listener) {
 		m := oneWriteMilter{db: db, data: storedEvent()}
-		srv := milter.NewServer(append(filter.MilterServerOptions(),
-			milter.WithMilter(func() milter.Milter { return m }))...)
+		srv := gomilter.NewServer(append(milter.ServerOptions(),
+			gomilter.WithMilter(func() gomilter.Milter { return m }))...)
 		_ = srv.Serve(quickAckListener{ln})
 	}
 }
 
 type oneWriteMilter struct {
-	milter.NoOpMilter
+	gomilter.NoOpMilter
 	db   *calstore.DB
 	data []byte
 }
 
-func (m oneWriteMilter) EndOfMessage(milter.Modifier) (*milter.Response, error) {
+func (m oneWriteMilter) EndOfMessage(gomilter.Modifier) (*gomilter.Response, error) {
 	err := m.db.Write(context.Background(), func(tx calstore.Tx) error {
 		return tx.PutEvent(rcptPlain, calstore.Event{UID: "one-write@example.test", Data: m.data})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return milter.RespAccept, nil
+	return gomilter.RespAccept, nil
 }
 
 type quickAckListener struct{ net.Listener }
@@ -197,15 +197,15 @@ func driveMilter(network, addr string, k kind, n, conc int) loadResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := milter.NewClient(network, addr,
-				milter.WithDialer(&net.Dialer{Timeout: 10 * time.Second}),
-				milter.WithReadTimeout(120*time.Second),
-				milter.WithWriteTimeout(120*time.Second),
-				milter.WithoutDefaultMacros(),
-				milter.WithMacroRequest(milter.StageConnect, []milter.MacroName{"j", milter.MacroDaemonName}),
-				milter.WithMacroRequest(milter.StageMail, []milter.MacroName{milter.MacroQueueId}),
-				milter.WithMacroRequest(milter.StageRcpt, []milter.MacroName{milter.MacroQueueId, milter.MacroRcptAddr}),
-				milter.WithMacroRequest(milter.StageEOM, []milter.MacroName{milter.MacroQueueId}),
+			c := gomilter.NewClient(network, addr,
+				gomilter.WithDialer(&net.Dialer{Timeout: 10 * time.Second}),
+				gomilter.WithReadTimeout(120*time.Second),
+				gomilter.WithWriteTimeout(120*time.Second),
+				gomilter.WithoutDefaultMacros(),
+				gomilter.WithMacroRequest(gomilter.StageConnect, []gomilter.MacroName{"j", gomilter.MacroDaemonName}),
+				gomilter.WithMacroRequest(gomilter.StageMail, []gomilter.MacroName{gomilter.MacroQueueId}),
+				gomilter.WithMacroRequest(gomilter.StageRcpt, []gomilter.MacroName{gomilter.MacroQueueId, gomilter.MacroRcptAddr}),
+				gomilter.WithMacroRequest(gomilter.StageEOM, []gomilter.MacroName{gomilter.MacroQueueId}),
 			)
 			for {
 				i := next.Add(1) - 1
@@ -248,27 +248,27 @@ func driveMilter(network, addr string, k kind, n, conc int) loadResult {
 // milterMessage runs one session with one message, offering protocol 6
 // with every option as Postfix does; it returns the value of the header the
 // milter added ("" when none).
-func milterMessage(c *milter.Client, m *message) (string, error) {
-	macros := milter.NewMacroBag()
+func milterMessage(c *gomilter.Client, m *message) (string, error) {
+	macros := gomilter.NewMacroBag()
 	macros.Set("j", "mx.example.test")
-	macros.Set(milter.MacroDaemonName, "mx.example.test")
-	macros.Set(milter.MacroQueueId, "4ABCDEF")
-	macros.Set(milter.MacroRcptAddr, m.rcpt)
+	macros.Set(gomilter.MacroDaemonName, "mx.example.test")
+	macros.Set(gomilter.MacroQueueId, "4ABCDEF")
+	macros.Set(gomilter.MacroRcptAddr, m.rcpt)
 	s, err := c.Session(macros)
 	if err != nil {
 		return "", err
 	}
 	defer s.Close()
-	cont := func(act *milter.Action, err error) error {
+	cont := func(act *gomilter.Action, err error) error {
 		if err != nil {
 			return err
 		}
-		if act.Type != milter.ActionContinue {
+		if act.Type != gomilter.ActionContinue {
 			return fmt.Errorf("action %v, want continue", act)
 		}
 		return nil
 	}
-	if err := cont(s.Conn("client.remote.test", milter.FamilyInet, 40000, "192.0.2.7")); err != nil {
+	if err := cont(s.Conn("client.remote.test", gomilter.FamilyInet, 40000, "192.0.2.7")); err != nil {
 		return "", err
 	}
 	if err := cont(s.Helo("client.remote.test")); err != nil {
@@ -292,7 +292,7 @@ func milterMessage(c *milter.Client, m *message) (string, error) {
 		return "", err
 	}
 	for b := m.body; len(b) > 0; {
-		n := min(len(b), int(milter.DataSize64K))
+		n := min(len(b), int(gomilter.DataSize64K))
 		if err := cont(s.BodyChunk(b[:n])); err != nil {
 			return "", err
 		}
@@ -302,11 +302,11 @@ func milterMessage(c *milter.Client, m *message) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("end: %w", err)
 	}
-	if act.Type != milter.ActionAccept {
+	if act.Type != gomilter.ActionAccept {
 		return "", fmt.Errorf("end: action %v", act)
 	}
 	for _, mod := range mods {
-		if mod.Type == milter.ActionAddHeader {
+		if mod.Type == gomilter.ActionAddHeader {
 			return mod.HeaderValue, nil
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"imipd/filter"
 	"imipd/filter/conn"
 	"imipd/filter/lmtp"
+	"imipd/filter/milter"
 	"imipd/filter/push"
 	"imipd/itip"
 	"imipd/itip/ics"
@@ -32,7 +33,7 @@ type Settings struct {
 
 	// Milter, LMTP and HTTP are the adapters' options; each listens on
 	// its Listener, none when the address is "".
-	Milter       filter.MilterOptions
+	Milter       milter.Options
 	MilterListen Listener
 	LMTP         lmtp.Options
 	LMTPListen   Listener
@@ -123,7 +124,7 @@ func (f File) Validate() (Settings, error) {
 		}
 	}
 	s.Processor.Own = filter.OwnMailRules{Logins: m.Logins, Daemons: m.OutgoingDaemons}
-	s.Milter = filter.MilterOptions{Header: f.Header, TempFailOnError: onError}
+	s.Milter = milter.Options{Header: f.Header, TempFailOnError: onError}
 	s.Milter.ReadTimeout, s.Milter.WriteTimeout, s.Milter.FirstReadTimeout = m.ConnLimits.parse("milter", &p)
 	s.Milter.MaxConnections, s.Milter.MaxConnectionsPerPeer = m.MaxConnections, m.MaxConnectionsPerPeer
 	s.MilterListen = listener("milter", m.Listen, m.PeerKeys, m.SocketKeys, &p)

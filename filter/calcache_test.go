@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/emersion/go-ical"
+
 	"imipd/calstore"
 	"imipd/itip"
-
-	"github.com/emersion/go-ical"
 )
 
 // The cache stays within its bounds, answers only for the same bytes, and

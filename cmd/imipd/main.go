@@ -43,6 +43,7 @@ import (
 	"imipd/filter/admin"
 	"imipd/filter/conn"
 	"imipd/filter/lmtp"
+	"imipd/filter/milter"
 	"imipd/filter/push"
 	"imipd/outbox"
 )
@@ -93,7 +94,7 @@ func main() {
 	// Libraries that log through the standard log package end up in the
 	// same structured log; go-milter's warnings at level Warn.
 	slog.SetDefault(log)
-	filter.SetMilterLibraryLog(log)
+	milter.SetLibraryLog(log)
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", "warning", w)
 	}
@@ -177,7 +178,7 @@ func run(ctx context.Context, cfg config.Settings, log *slog.Logger) error {
 			closeAll(servers)
 			return fmt.Errorf("milter.listen: %w", err)
 		}
-		m := filter.NewMilter(proc, cfg.Milter, log.With("listener", "milter"))
+		m := milter.New(proc, cfg.Milter, log.With("listener", "milter"))
 		servers = append(servers, server{"milter", ln, m.Serve, m.Shutdown})
 	}
 	if cfg.LMTPListen.Addr != "" {

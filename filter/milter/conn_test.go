@@ -1,4 +1,4 @@
-package filter
+package milter
 
 import (
 	"encoding/binary"
@@ -82,7 +82,7 @@ func TestMilterConnPacketGuard(t *testing.T) {
 			srv, cli := net.Pipe()
 			defer cli.Close()
 			go func() { cli.Write(c.in); cli.Close() }()
-			mc := newMilterConn(srv, MilterOptions{ReadTimeout: 5 * time.Second, WriteTimeout: time.Second})
+			mc := newMilterConn(srv, Options{ReadTimeout: 5 * time.Second, WriteTimeout: time.Second})
 			defer mc.release()
 			got, err := io.ReadAll(mc)
 			if c.err == nil {

@@ -1,4 +1,4 @@
-package filter_test
+package milter_test
 
 import (
 	"bytes"
@@ -16,13 +16,14 @@ import (
 	"testing"
 	"time"
 
-	milter "github.com/d--j/go-milter"
+	gomilter "github.com/d--j/go-milter"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"imipd/calstore"
 	"imipd/filter"
 	"imipd/filter/conn"
+	"imipd/filter/milter"
 )
 
 // The milter is driven by go-milter's own client (the MTA side) over TCP on
@@ -34,7 +35,7 @@ import (
 var milterNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 // pipeListener is a net.Listener whose connections are net.Pipe ends; its
-// Dial (a milter.Dialer) makes one.
+// Dial (a gomilter.Dialer) makes one.
 type pipeListener struct {
 	ch   chan net.Conn
 	once sync.Once
@@ -78,7 +79,7 @@ func (pipeAddr) String() string  { return "pipe" }
 
 // recordingDialer remembers the connections it made (to stall on them).
 type recordingDialer struct {
-	d     milter.Dialer
+	d     gomilter.Dialer
 	mu    sync.Mutex
 	conns []net.Conn
 }
@@ -104,7 +105,7 @@ type milterFixture struct {
 	version  uint32 // the protocol version the MTA side offers: 6 unless set
 	db       *calstore.DB
 	p        *filter.Processor
-	m        *filter.Milter
+	m        *milter.Milter
 	metrics  *filter.Metrics
 	network  string
 	addr     string
@@ -116,7 +117,7 @@ type milterFixture struct {
 // newMilterFixture serves a Milter over transport ("tcp", "unix", "pipe") on
 // a real bbolt store holding bob, dave (policy always) and alice at
 // example.test. wrap, when not nil, wraps the store the Processor sees.
-func newMilterFixture(t *testing.T, transport string, opt filter.MilterOptions, wrap func(calstore.Store) calstore.Store) *milterFixture {
+func newMilterFixture(t *testing.T, transport string, opt milter.Options, wrap func(calstore.Store) calstore.Store) *milterFixture {
 	t.Helper()
 	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
 	if err != nil {
@@ -145,7 +146,7 @@ func newMilterFixture(t *testing.T, transport string, opt filter.MilterOptions, 
 	}
 	metrics := filter.NewMetrics(prometheus.NewRegistry(), nil)
 	p := &filter.Processor{Store: store, Cfg: cfg, Now: func() time.Time { return milterNow }, Metrics: metrics}
-	f := &milterFixture{t: t, db: db, p: p, m: filter.NewMilter(p, opt, nil), metrics: metrics, serveErr: make(chan error, 1)}
+	f := &milterFixture{t: t, db: db, p: p, m: milter.New(p, opt, nil), metrics: metrics, serveErr: make(chan error, 1)}
 	var ln net.Listener
 	switch transport {
 	case "tcp":
@@ -200,8 +201,8 @@ func (f *milterFixture) stop(timeout time.Duration) error {
 // mtaSession is the MTA side of one milter connection, with the macros it
 // sends (set before each stage, as Postfix evaluates them).
 type mtaSession struct {
-	*milter.ClientSession
-	macros *milter.MacroBag
+	*gomilter.ClientSession
+	macros *gomilter.MacroBag
 }
 
 // session opens an MTA-side session and sends the connect stage with the
@@ -217,36 +218,36 @@ func (f *milterFixture) session(daemon string) *mtaSession {
 	}
 	// Postfix's default macro lists (postconf(5) milter_*_macros), cut to
 	// what the tests set.
-	var offer milter.Option // version 6: every option go-milter's client knows
+	var offer gomilter.Option // version 6: every option go-milter's client knows
 	if version == 2 {
-		offer = milter.WithProtocols(milter.OptNoConnect | milter.OptNoHelo | milter.OptNoMailFrom |
-			milter.OptNoRcptTo | milter.OptNoBody | milter.OptNoHeaders | milter.OptNoEOH)
+		offer = gomilter.WithProtocols(gomilter.OptNoConnect | gomilter.OptNoHelo | gomilter.OptNoMailFrom |
+			gomilter.OptNoRcptTo | gomilter.OptNoBody | gomilter.OptNoHeaders | gomilter.OptNoEOH)
 	}
-	c := milter.NewClient(f.network, f.addr,
+	c := gomilter.NewClient(f.network, f.addr,
 		offer,
-		milter.WithDialer(f.dialer),
-		milter.WithMaximumVersion(version),
-		milter.WithReadTimeout(10*time.Second),
-		milter.WithWriteTimeout(10*time.Second),
-		milter.WithoutDefaultMacros(),
-		milter.WithMacroRequest(milter.StageConnect, []milter.MacroName{"j", milter.MacroDaemonName}),
-		milter.WithMacroRequest(milter.StageMail, []milter.MacroName{milter.MacroQueueId, milter.MacroAuthType, milter.MacroAuthAuthen}),
-		milter.WithMacroRequest(milter.StageRcpt, []milter.MacroName{milter.MacroQueueId, milter.MacroRcptAddr}),
-		milter.WithMacroRequest(milter.StageEOM, []milter.MacroName{milter.MacroQueueId}),
+		gomilter.WithDialer(f.dialer),
+		gomilter.WithMaximumVersion(version),
+		gomilter.WithReadTimeout(10*time.Second),
+		gomilter.WithWriteTimeout(10*time.Second),
+		gomilter.WithoutDefaultMacros(),
+		gomilter.WithMacroRequest(gomilter.StageConnect, []gomilter.MacroName{"j", gomilter.MacroDaemonName}),
+		gomilter.WithMacroRequest(gomilter.StageMail, []gomilter.MacroName{gomilter.MacroQueueId, gomilter.MacroAuthType, gomilter.MacroAuthAuthen}),
+		gomilter.WithMacroRequest(gomilter.StageRcpt, []gomilter.MacroName{gomilter.MacroQueueId, gomilter.MacroRcptAddr}),
+		gomilter.WithMacroRequest(gomilter.StageEOM, []gomilter.MacroName{gomilter.MacroQueueId}),
 	)
-	macros := milter.NewMacroBag()
+	macros := gomilter.NewMacroBag()
 	macros.Set("j", "mx.example.test")
-	macros.Set(milter.MacroDaemonName, daemon)
+	macros.Set(gomilter.MacroDaemonName, daemon)
 	s, err := c.Session(macros)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	f.t.Cleanup(func() { s.Close() })
-	act, err := s.Conn("client.remote.test", milter.FamilyInet, 40000, "192.0.2.7")
-	if err != nil || act.Type != milter.ActionContinue {
+	act, err := s.Conn("client.remote.test", gomilter.FamilyInet, 40000, "192.0.2.7")
+	if err != nil || act.Type != gomilter.ActionContinue {
 		f.t.Fatalf("connect: %v %v", act, err)
 	}
-	if act, err := s.Helo("client.remote.test"); err != nil || act.Type != milter.ActionContinue {
+	if act, err := s.Helo("client.remote.test"); err != nil || act.Type != gomilter.ActionContinue {
 		f.t.Fatalf("helo: %v %v", act, err)
 	}
 	return &mtaSession{ClientSession: s, macros: macros}
@@ -262,30 +263,30 @@ type envelope struct {
 // sendMessage runs one message through the session as Postfix would and
 // returns the end-of-message modifications (as "del NAME #i" and
 // "add NAME: VALUE") and the final action.
-func sendMessage(t *testing.T, s *mtaSession, env envelope, raw string) ([]string, milter.ActionType) {
+func sendMessage(t *testing.T, s *mtaSession, env envelope, raw string) ([]string, gomilter.ActionType) {
 	t.Helper()
 	if env.qid == "" {
 		env.qid = "4ABCDEF"
 	}
-	s.macros.Set(milter.MacroQueueId, env.qid)
-	s.macros.Set(milter.MacroAuthType, "")
-	s.macros.Set(milter.MacroAuthAuthen, env.auth)
+	s.macros.Set(gomilter.MacroQueueId, env.qid)
+	s.macros.Set(gomilter.MacroAuthType, "")
+	s.macros.Set(gomilter.MacroAuthAuthen, env.auth)
 	if env.auth != "" {
-		s.macros.Set(milter.MacroAuthType, "PLAIN")
+		s.macros.Set(gomilter.MacroAuthType, "PLAIN")
 	}
-	must := func(what string, act *milter.Action, err error) {
+	must := func(what string, act *gomilter.Action, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if act.Type != milter.ActionContinue {
+		if act.Type != gomilter.ActionContinue {
 			t.Fatalf("%s: action %v, want continue", what, act)
 		}
 	}
 	act, err := s.Mail(env.from, "")
 	must("mail", act, err)
 	for _, r := range env.rcpts {
-		s.macros.Set(milter.MacroRcptAddr, r)
+		s.macros.Set(gomilter.MacroRcptAddr, r)
 		act, err := s.Rcpt(r, "")
 		must("rcpt", act, err)
 	}
@@ -302,7 +303,7 @@ func sendMessage(t *testing.T, s *mtaSession, env envelope, raw string) ([]strin
 	act, err = s.HeaderEnd()
 	must("eoh", act, err)
 	for b := []byte(body); len(b) > 0; {
-		n := min(len(b), int(milter.DataSize64K))
+		n := min(len(b), int(gomilter.DataSize64K))
 		act, err := s.BodyChunk(b[:n])
 		must("body", act, err)
 		b = b[n:]
@@ -314,13 +315,13 @@ func sendMessage(t *testing.T, s *mtaSession, env envelope, raw string) ([]strin
 	var ops []string
 	for _, m := range mods {
 		switch m.Type {
-		case milter.ActionChangeHeader:
+		case gomilter.ActionChangeHeader:
 			if m.HeaderValue != "" {
 				ops = append(ops, fmt.Sprintf("chg %s #%d: %q", m.HeaderName, m.HeaderIndex, m.HeaderValue))
 				continue
 			}
 			ops = append(ops, fmt.Sprintf("del %s #%d", m.HeaderName, m.HeaderIndex))
-		case milter.ActionAddHeader:
+		case gomilter.ActionAddHeader:
 			ops = append(ops, "add "+m.HeaderName+": "+m.HeaderValue)
 		default:
 			t.Fatalf("unexpected modification %v", m)
@@ -345,7 +346,7 @@ func splitFields(head string) [][2]string {
 }
 
 // request is an iMIP REQUEST from alice@remote.test (after
-// testdata/scenarios/request-new), CRLF line ends as a milter sees them.
+// filter/testdata/scenarios/request-new), CRLF line ends as a milter sees them.
 func request(msgID, uid string, seq int, rcpts []string, extraHeaders ...string) string {
 	var att strings.Builder
 	for _, r := range rcpts {
@@ -391,7 +392,7 @@ const plainMessage = "From: Carol <carol@remote.test>\r\n" +
 	"Shall we?\r\n"
 
 // outgoingRequest is alice@example.test's own invitation to bob (local) and
-// carol (remote), after testdata/scenarios/outgoing-request.
+// carol (remote), after filter/testdata/scenarios/outgoing-request.
 const outgoingRequest = "From: Alice <alice@example.test>\r\n" +
 	"To: carol@remote.test, bob@example.test\r\n" +
 	"Subject: Invitation: Kickoff\r\n" +
@@ -420,10 +421,10 @@ func (f *milterFixture) event(user, uid string) (calstore.Event, error) {
 	return ev, err
 }
 
-func wantOps(t *testing.T, got []string, code milter.ActionType, want ...string) {
+func wantOps(t *testing.T, got []string, code gomilter.ActionType, want ...string) {
 	t.Helper()
-	if code != milter.ActionAccept {
-		t.Errorf("final action %v, want accept", milter.Action{Type: code})
+	if code != gomilter.ActionAccept {
+		t.Errorf("final action %v, want accept", gomilter.Action{Type: code})
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("modifications:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -444,7 +445,7 @@ var mtas = []struct {
 func TestMilterPlainMessage(t *testing.T) {
 	for _, mta := range mtas {
 		t.Run(mta.name, func(t *testing.T) {
-			f := newMilterFixture(t, mta.transport, filter.MilterOptions{}, nil)
+			f := newMilterFixture(t, mta.transport, milter.Options{}, nil)
 			f.version = mta.version
 			s := f.session("")
 			ops, code := sendMessage(t, s, envelope{from: "carol@remote.test", rcpts: []string{"bob@example.test"}}, plainMessage)
@@ -478,7 +479,7 @@ func TestMilterSmallMultipart(t *testing.T) {
 		{"plain, a local user's own", "alice@example.test", "alice@example.test", multipart("alice@example.test", text, html), nil, "no"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+			f := newMilterFixture(t, "tcp", milter.Options{}, nil)
 			ops, code := sendMessage(t, f.session(""), envelope{from: c.from, rcpts: []string{"bob@example.test"}, auth: c.auth}, c.raw)
 			wantOps(t, ops, code, c.want...)
 			if n := testutil.ToFloat64(f.metrics.Messages.WithLabelValues("milter", c.calendar)); n != 1 {
@@ -505,7 +506,7 @@ func TestMilterSmallMultipart(t *testing.T) {
 func TestMilterRequest(t *testing.T) {
 	for _, mta := range mtas {
 		t.Run(mta.name, func(t *testing.T) {
-			f := newMilterFixture(t, mta.transport, filter.MilterOptions{}, nil)
+			f := newMilterFixture(t, mta.transport, milter.Options{}, nil)
 			f.version = mta.version
 			s := f.session("")
 			ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}},
@@ -523,7 +524,7 @@ func TestMilterRequest(t *testing.T) {
 }
 
 func TestMilterForgedHeaderWithCalendar(t *testing.T) {
-	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+	f := newMilterFixture(t, "tcp", milter.Options{}, nil)
 	s := f.session("")
 	raw := request("req-f@remote.test", "planning-f@remote.test", 0, []string{"bob@example.test"},
 		"X-IMIP-Processed: applied; method=REQUEST; uid=planning-f@remote.test")
@@ -540,7 +541,7 @@ func TestMilterForgedHeaderWithCalendar(t *testing.T) {
 // with no bare CR left (go-milter sends a lone CR as LF, and Postfix would
 // make a field of what follows it).
 func TestMilterForgedHeaderHidden(t *testing.T) {
-	f := newMilterFixture(t, "pipe", filter.MilterOptions{}, nil)
+	f := newMilterFixture(t, "pipe", milter.Options{}, nil)
 	s := f.session("")
 	raw := strings.Replace(plainMessage, "Subject: lunch\r\n", "X-IMIP-Processed : applied\r\n"+
 		"Subject: lunch\r\nComments: a\r\nComments: b\rX-IMIP-Processed: applied\r\n\tuid=forged\rX-Kept: c\r\n", 1)
@@ -549,7 +550,7 @@ func TestMilterForgedHeaderHidden(t *testing.T) {
 }
 
 func TestMilterCustomHeaderName(t *testing.T) {
-	f := newMilterFixture(t, "pipe", filter.MilterOptions{Header: "X-Cal"}, nil)
+	f := newMilterFixture(t, "pipe", milter.Options{Header: "X-Cal"}, nil)
 	s := f.session("")
 	raw := request("req-c@remote.test", "planning-c@remote.test", 0, []string{"bob@example.test"}, "X-CAL: forged", "X-IMIP-Processed: other")
 	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, raw)
@@ -559,7 +560,7 @@ func TestMilterCustomHeaderName(t *testing.T) {
 func TestMilterTwoMessagesOneConnection(t *testing.T) {
 	for _, mta := range mtas {
 		t.Run(mta.name, func(t *testing.T) {
-			f := newMilterFixture(t, mta.transport, filter.MilterOptions{}, nil)
+			f := newMilterFixture(t, mta.transport, milter.Options{}, nil)
 			f.version = mta.version
 			s := f.session("")
 			env := envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}, qid: "Q1"}
@@ -570,7 +571,7 @@ func TestMilterTwoMessagesOneConnection(t *testing.T) {
 			ops, code = sendMessage(t, s, env, plainMessage)
 			wantOps(t, ops, code, "del "+hdr+" #2", "del "+hdr+" #1")
 			// An aborted message, then a third one.
-			s.macros.Set(milter.MacroQueueId, "Q3")
+			s.macros.Set(gomilter.MacroQueueId, "Q3")
 			if _, err := s.Mail("x@remote.test", ""); err != nil {
 				t.Fatal(err)
 			}
@@ -592,7 +593,7 @@ func TestMilterTwoMessagesOneConnection(t *testing.T) {
 // Bcc: one copy goes to bob and dave, who get different outcomes; the
 // header names neither and shows no single recipient's outcome.
 func TestMilterBccMixedOutcomes(t *testing.T) {
-	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+	f := newMilterFixture(t, "tcp", milter.Options{}, nil)
 	// dave already holds a newer version of the event.
 	newer := strings.ReplaceAll(strings.SplitN(request("x@remote.test", "planning-b@remote.test", 3, []string{"dave@example.test"}), "\r\n\r\n", 2)[1], "METHOD:REQUEST\r\n", "")
 	err := f.db.Write(context.Background(), func(tx calstore.Tx) error {
@@ -604,7 +605,7 @@ func TestMilterBccMixedOutcomes(t *testing.T) {
 	s := f.session("")
 	raw := request("req-b@remote.test", "planning-b@remote.test", 0, []string{"bob@example.test"})
 	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test", "dave@example.test"}}, raw)
-	if code != milter.ActionAccept || len(ops) != 1 {
+	if code != gomilter.ActionAccept || len(ops) != 1 {
 		t.Fatalf("got %v %q", code, ops)
 	}
 	v := strings.TrimPrefix(ops[0], "add "+hdr+": ")
@@ -642,7 +643,7 @@ func TestMilterOutgoing(t *testing.T) {
 		{"other-daemon", "mx.example.test", "", filter.OwnMailRules{Daemons: []string{"pickup"}}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+			f := newMilterFixture(t, "tcp", milter.Options{}, nil)
 			f.p.Cfg.Own = c.own
 			s := f.session(c.daemon)
 			ops, code := sendMessage(t, s, envelope{from: "alice@example.test", rcpts: []string{"carol@remote.test", "bob@example.test"}, auth: c.auth}, outgoingRequest)
@@ -662,7 +663,7 @@ func TestMilterOutgoing(t *testing.T) {
 	}
 	// A sender at a foreign domain that authenticated is not a local user.
 	t.Run("remote-sender", func(t *testing.T) {
-		f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+		f := newMilterFixture(t, "tcp", milter.Options{}, nil)
 		s := f.session("")
 		raw := strings.ReplaceAll(outgoingRequest, "alice@example.test", "alice@elsewhere.test")
 		ops, code := sendMessage(t, s, envelope{from: "alice@elsewhere.test", rcpts: []string{"bob@example.test"}, auth: "alice@elsewhere.test"}, raw)
@@ -690,7 +691,7 @@ func TestMilterLoginOfSomeoneElse(t *testing.T) {
 		{"from-header-delegate", "alice@example.test", "sec@example.test"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+			f := newMilterFixture(t, "tcp", milter.Options{}, nil)
 			if err := f.db.Write(context.Background(), func(tx calstore.Tx) error {
 				return tx.PutUser(calstore.User{Address: "bob@example.test", Policy: "always", Delegates: []string{"sec@example.test"}})
 			}); err != nil {
@@ -727,7 +728,7 @@ func TestMilterOverMaxMessage(t *testing.T) {
 			"END:VCALENDAR\r\n", "END:VCALENDAR\r\n"+strings.Repeat("padding line\r\n", 300), 1))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := newMilterFixture(t, "tcp", filter.MilterOptions{MaxMessage: 2048}, nil)
+			f := newMilterFixture(t, "tcp", milter.Options{MaxMessage: 2048}, nil)
 			s := f.session("")
 			ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, c.raw)
 			// Accepted unprocessed: the forged header still goes, no tag.
@@ -768,7 +769,7 @@ func (panicStore) Write(context.Context, func(calstore.Tx) error) error { panic(
 func (panicStore) Batch(context.Context, func(calstore.Tx) error) error { panic("store exploded") }
 
 func TestMilterPanicAccepts(t *testing.T) {
-	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, func(s calstore.Store) calstore.Store { return panicStore{s} })
+	f := newMilterFixture(t, "tcp", milter.Options{}, func(s calstore.Store) calstore.Store { return panicStore{s} })
 	s := f.session("")
 	raw := request("p@remote.test", "p@remote.test", 0, []string{"bob@example.test"}, "X-IMIP-Processed: forged")
 	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, raw)
@@ -780,11 +781,11 @@ func TestMilterPanicAccepts(t *testing.T) {
 
 // on_error = tempfail: the same failure makes Postfix keep the message.
 func TestMilterPanicTempFail(t *testing.T) {
-	f := newMilterFixture(t, "tcp", filter.MilterOptions{TempFailOnError: true}, func(s calstore.Store) calstore.Store { return panicStore{s} })
+	f := newMilterFixture(t, "tcp", milter.Options{TempFailOnError: true}, func(s calstore.Store) calstore.Store { return panicStore{s} })
 	s := f.session("")
 	raw := request("pt@remote.test", "pt@remote.test", 0, []string{"bob@example.test"})
 	_, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, raw)
-	if code != milter.ActionTempFail {
+	if code != gomilter.ActionTempFail {
 		t.Fatalf("action %v, want tempfail", code)
 	}
 }
@@ -816,7 +817,7 @@ func (b *blockStore) Batch(ctx context.Context, fn func(calstore.Tx) error) erro
 
 func TestMilterProcessTimeout(t *testing.T) {
 	var bs *blockStore
-	f := newMilterFixture(t, "tcp", filter.MilterOptions{ProcessTimeout: 100 * time.Millisecond},
+	f := newMilterFixture(t, "tcp", milter.Options{ProcessTimeout: 100 * time.Millisecond},
 		func(s calstore.Store) calstore.Store { bs = newBlockStore(s); return bs })
 	s := f.session("")
 	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}},
@@ -826,12 +827,12 @@ func TestMilterProcessTimeout(t *testing.T) {
 
 func TestMilterShutdownWaitsForMessage(t *testing.T) {
 	var bs *blockStore
-	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, func(s calstore.Store) calstore.Store { bs = newBlockStore(s); return bs })
+	f := newMilterFixture(t, "tcp", milter.Options{}, func(s calstore.Store) calstore.Store { bs = newBlockStore(s); return bs })
 	s := f.session("")
 	f.session("") // a second connection, between messages
 	type res struct {
 		ops  []string
-		code milter.ActionType
+		code gomilter.ActionType
 	}
 	got := make(chan res, 1)
 	go func() {
@@ -868,12 +869,12 @@ func TestMilterShutdownWaitsForMessage(t *testing.T) {
 
 func TestMilterShutdownDeadline(t *testing.T) {
 	var bs *blockStore
-	f := newMilterFixture(t, "pipe", filter.MilterOptions{}, func(s calstore.Store) calstore.Store { bs = newBlockStore(s); return bs })
+	f := newMilterFixture(t, "pipe", milter.Options{}, func(s calstore.Store) calstore.Store { bs = newBlockStore(s); return bs })
 	s := f.session("")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.macros.Set(milter.MacroQueueId, "Q")
+		s.macros.Set(gomilter.MacroQueueId, "Q")
 		s.Mail("alice@remote.test", "")
 		s.Rcpt("bob@example.test", "")
 		s.DataStart()
@@ -897,7 +898,7 @@ func TestMilterShutdownDeadline(t *testing.T) {
 // A client that connects and sends nothing, or stops in the middle of a
 // message, is cut by ReadTimeout.
 func TestMilterReadTimeout(t *testing.T) {
-	opt := filter.MilterOptions{ReadTimeout: 200 * time.Millisecond}
+	opt := milter.Options{ReadTimeout: 200 * time.Millisecond}
 	t.Run("silent", func(t *testing.T) {
 		f := newMilterFixture(t, "tcp", opt, nil)
 		c, err := net.Dial("tcp", f.addr)
@@ -910,7 +911,7 @@ func TestMilterReadTimeout(t *testing.T) {
 	t.Run("mid-message", func(t *testing.T) {
 		f := newMilterFixture(t, "tcp", opt, nil)
 		s := f.session("")
-		if act, err := s.Mail("alice@remote.test", ""); err != nil || act.Type != milter.ActionContinue {
+		if act, err := s.Mail("alice@remote.test", ""); err != nil || act.Type != gomilter.ActionContinue {
 			t.Fatal(act, err)
 		}
 		expectCut(t, f.dialer.last())
@@ -947,12 +948,12 @@ func TestMilterReadTimeout(t *testing.T) {
 // is closed at once (Postfix applies default_action); once one is idle
 // again, a new connection makes room by closing it.
 func TestMilterMaxConnections(t *testing.T) {
-	f := newMilterFixture(t, "tcp", filter.MilterOptions{MaxConnections: 2}, nil)
+	f := newMilterFixture(t, "tcp", milter.Options{MaxConnections: 2}, nil)
 	f.version = 2 // a reply to MAIL: the server is inside the message when Mail returns
 	var busy []*mtaSession
 	for range 2 {
 		s := f.session("")
-		if act, err := s.Mail("carol@remote.test", ""); err != nil || act.Type != milter.ActionContinue {
+		if act, err := s.Mail("carol@remote.test", ""); err != nil || act.Type != gomilter.ActionContinue {
 			t.Fatalf("mail: %v %v", act, err)
 		}
 		busy = append(busy, s)
@@ -987,7 +988,7 @@ func TestMilterMaxConnections(t *testing.T) {
 	if _, err := busy[0].Mail("carol@remote.test", ""); err == nil {
 		t.Error("the idle connection was not the one closed to make room")
 	}
-	if act, err := busy[1].Rcpt("bob@example.test", ""); err != nil || act.Type != milter.ActionContinue {
+	if act, err := busy[1].Rcpt("bob@example.test", ""); err != nil || act.Type != gomilter.ActionContinue {
 		t.Errorf("the connection inside a message was closed: %v %v", act, err)
 	}
 }
@@ -998,7 +999,7 @@ func TestMilterMaxConnections(t *testing.T) {
 // closed, oldest first, to make room: after 600 of them a real message is
 // still processed.
 func TestMilterIdleFlood(t *testing.T) {
-	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+	f := newMilterFixture(t, "tcp", milter.Options{}, nil)
 	var idle []net.Conn
 	for i := range 600 {
 		if i%10 == 5 { // a negotiated session, idle between messages
@@ -1027,7 +1028,7 @@ func TestMilterIdleFlood(t *testing.T) {
 // A connection that sends nothing is cut after FirstReadTimeout, long
 // before ReadTimeout.
 func TestMilterFirstReadTimeout(t *testing.T) {
-	f := newMilterFixture(t, "tcp", filter.MilterOptions{FirstReadTimeout: 200 * time.Millisecond}, nil)
+	f := newMilterFixture(t, "tcp", milter.Options{FirstReadTimeout: 200 * time.Millisecond}, nil)
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -1140,7 +1141,7 @@ func FuzzMilterSession(f *testing.F) {
 	cfg.LocalDomains = []string{"example.test"}
 	p := &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return milterNow }}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m := filter.NewMilter(p, filter.MilterOptions{ReadTimeout: time.Second, WriteTimeout: time.Second, ProcessTimeout: time.Second, MaxMessage: 4096}, nil)
+		m := milter.New(p, milter.Options{ReadTimeout: time.Second, WriteTimeout: time.Second, ProcessTimeout: time.Second, MaxMessage: 4096}, nil)
 		ln := newPipeListener()
 		served := make(chan error, 1)
 		go func() { served <- m.Serve(ln) }()

@@ -1,4 +1,4 @@
-package filter_test
+package milter_test
 
 import (
 	"context"
@@ -6,16 +6,16 @@ import (
 	"testing"
 	"time"
 
-	milter "github.com/d--j/go-milter"
+	gomilter "github.com/d--j/go-milter"
 
-	"imipd/filter"
+	"imipd/filter/milter"
 )
 
 // A calendar part after a large attachment, sent in many body chunks,
 // streams through and is applied; a large plain message is accepted
 // untagged.
 func TestMilterStreamLargeMessages(t *testing.T) {
-	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+	f := newMilterFixture(t, "tcp", milter.Options{}, nil)
 	s := f.session("")
 	req := request("big-cal@remote.test", "big-cal@remote.test", 0, []string{"bob@example.test"})
 	head, cal, _ := strings.Cut(req, "\r\n\r\n")
@@ -34,7 +34,7 @@ func TestMilterStreamLargeMessages(t *testing.T) {
 // A connection that ends in the middle of a body cuts that message's
 // processing: Shutdown does not wait for it.
 func TestMilterStreamConnectionLost(t *testing.T) {
-	f := newMilterFixture(t, "tcp", filter.MilterOptions{}, nil)
+	f := newMilterFixture(t, "tcp", milter.Options{}, nil)
 	s := f.session("")
 	if _, err := s.Mail("alice@remote.test", ""); err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestMilterStreamConnectionLost(t *testing.T) {
 	if _, err := s.HeaderEnd(); err != nil {
 		t.Fatal(err)
 	}
-	if act, err := s.BodyChunk([]byte("--x\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\n")); err != nil || act.Type != milter.ActionContinue {
+	if act, err := s.BodyChunk([]byte("--x\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\n")); err != nil || act.Type != gomilter.ActionContinue {
 		t.Fatal(act, err)
 	}
 	f.dialer.last().Close()

@@ -1,4 +1,4 @@
-package filter
+package milter
 
 import (
 	"context"
@@ -8,10 +8,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"imipd/filter"
 	"imipd/filter/conn"
 )
 
-// milterStream is one message's Processor.Process, running in its own
+// milterStream is one message's filter.Processor.Process, running in its own
 // goroutine and reading the message from a pipe the milter callbacks write
 // into as the MTA sends it.
 type milterStream struct {
@@ -26,7 +27,7 @@ type milterStream struct {
 	ended    bool // writes are dropped: Process stopped reading (session goroutine only)
 
 	done chan struct{} // closed when Process returned; then rep and err are set
-	rep  *Report
+	rep  *filter.Report
 	err  error
 }
 
@@ -35,11 +36,11 @@ var (
 	errStreamFinished = errors.New("processing finished")
 )
 
-// startStream starts Processor.Process for msg, whose envelope is complete
+// startStream starts filter.Processor.Process for msg, whose envelope is complete
 // (the header stage follows the last RCPT). Process reads src when it is not
 // nil (the whole message, buffered), else the stream's pipe; pm, when not
 // nil, is the message parsed already (no src, no pipe).
-func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *Parsed) *milterStream {
+func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *filter.Parsed) *milterStream {
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &milterStream{m: m, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	if src == nil && pm == nil { // streamed: the callbacks write into the pipe
@@ -104,7 +105,7 @@ func (st *milterStream) closeRead(err error) {
 
 // finish ends the message (EOF for Process) and waits up to ProcessTimeout
 // for the result.
-func (st *milterStream) finish() (*Report, error) {
+func (st *milterStream) finish() (*filter.Report, error) {
 	if st.pipe != nil {
 		st.pipe.closeWrite(nil)
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package filter
+package milter
 
 import (
 	"net"

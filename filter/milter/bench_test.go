@@ -1,20 +1,24 @@
-package filter_test
+package milter_test
 
 import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	milter "github.com/d--j/go-milter"
+	gomilter "github.com/d--j/go-milter"
 
+	"imipd/calstore"
 	"imipd/filter"
+	"imipd/filter/milter"
 )
 
-// The milter benchmarks drive filter.Milter over loopback TCP with
+// The milter benchmarks drive milter.Milter over loopback TCP with
 // go-milter's client, one MTA session per message as Postfix opens them
 // (protocol 6), on a real bbolt store (NOSYNC=1 in the environment turns
 // fsync off, to see the transport's cost alone). Compare with
@@ -23,26 +27,26 @@ import (
 
 // benchMilter starts a milter on benchProcessor's store and returns a
 // client.
-func benchMilter(b *testing.B) *milter.Client {
-	m := filter.NewMilter(benchProcessor(b), filter.MilterOptions{}, nil)
+func benchMilter(b *testing.B) *gomilter.Client {
+	m := milter.New(benchProcessor(b), milter.Options{}, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	go m.Serve(ln)
 	b.Cleanup(func() { m.Shutdown(context.Background()) })
-	return milter.NewClient("tcp", ln.Addr().String(), milter.WithoutDefaultMacros())
+	return gomilter.NewClient("tcp", ln.Addr().String(), gomilter.WithoutDefaultMacros())
 }
 
 // benchSend runs one message through a new session and returns the value
 // of the header the milter added.
-func benchSend(c *milter.Client, from, rcpt string, fields [][2]string, body []byte) (string, error) {
+func benchSend(c *gomilter.Client, from, rcpt string, fields [][2]string, body []byte) (string, error) {
 	s, err := c.Session(nil)
 	if err != nil {
 		return "", err
 	}
 	defer s.Close()
-	s.Conn("client.remote.test", milter.FamilyInet, 40000, "192.0.2.7")
+	s.Conn("client.remote.test", gomilter.FamilyInet, 40000, "192.0.2.7")
 	s.Helo("client.remote.test")
 	s.Mail(from, "")
 	s.Rcpt(rcpt, "")
@@ -62,11 +66,11 @@ func benchSend(c *milter.Client, from, rcpt string, fields [][2]string, body []b
 	if err != nil {
 		return "", err
 	}
-	if act.Type != milter.ActionAccept {
+	if act.Type != gomilter.ActionAccept {
 		return "", fmt.Errorf("action %v", act)
 	}
 	for _, m := range mods {
-		if m.Type == milter.ActionAddHeader {
+		if m.Type == gomilter.ActionAddHeader {
 			return m.HeaderValue, nil
 		}
 	}
@@ -120,17 +124,17 @@ func BenchmarkMilterReply(b *testing.B) {
 }
 
 // benchNoOpMilter serves a do-nothing go-milter server that negotiates as
-// imipd does (filter.MilterServerOptions): the baseline of the milter
+// imipd does (milter.ServerOptions): the baseline of the milter
 // benchmarks, run as their do-nothing sub-benchmark.
-func benchNoOpMilter(b *testing.B) *milter.Client {
+func benchNoOpMilter(b *testing.B) *gomilter.Client {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := milter.NewServer(append(filter.MilterServerOptions(), milter.WithMilter(func() milter.Milter { return milter.NoOpMilter{} }))...)
+	srv := gomilter.NewServer(append(milter.ServerOptions(), gomilter.WithMilter(func() gomilter.Milter { return gomilter.NoOpMilter{} }))...)
 	go srv.Serve(ln)
 	b.Cleanup(func() { srv.Close() })
-	return milter.NewClient("tcp", ln.Addr().String(), milter.WithoutDefaultMacros())
+	return gomilter.NewClient("tcp", ln.Addr().String(), gomilter.WithoutDefaultMacros())
 }
 
 // BenchmarkMilterMultipartNoCalendar: text and HTML mail
@@ -141,7 +145,7 @@ func BenchmarkMilterMultipartNoCalendar(b *testing.B) {
 	b.Run("do-nothing", func(b *testing.B) { benchMultipart(b, benchNoOpMilter(b)) })
 }
 
-func benchMultipart(b *testing.B, c *milter.Client) {
+func benchMultipart(b *testing.B, c *gomilter.Client) {
 	html := "<html><body>" + strings.Repeat("<p>Hello Bob, the <b>quarterly numbers</b> are on the <a href=3D\"https://wiki.example.test/q\">wiki</a>.</p>\r\n", 30) + "</body></html>\r\n"
 	text := strings.Repeat("Hello Bob, the quarterly numbers are on the wiki.\r\n", 30)
 	body := []byte("--alt-1\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n" + text +
@@ -161,4 +165,28 @@ func benchMultipart(b *testing.B, c *milter.Client) {
 			}
 		}
 	})
+}
+
+// benchProcessor is a Processor on a real bbolt store (NOSYNC=1 in the
+// environment turns fsync off) holding org@example.test's 50-attendee event
+// (policy always), which replyMessage answers.
+func benchProcessor(b *testing.B) *filter.Processor {
+	db, err := calstore.Open(filepath.Join(b.TempDir(), "imipd.db"), calstore.Options{NoSync: os.Getenv("NOSYNC") != ""})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	cfg := filter.DefaultConfig()
+	cfg.LocalDomains = []string{"example.test"}
+	cfg.DefaultPolicy = "always"
+	p := &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }}
+	var att []string
+	for i := range 50 {
+		att = append(att, fmt.Sprintf("ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:a%d@remote.test", i))
+	}
+	stored := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:bench@example.test\r\nSEQUENCE:0\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:20261201T090000Z\r\nDTEND:20261201T100000Z\r\nSUMMARY:All hands\r\nORGANIZER:mailto:org@example.test\r\n" + strings.Join(att, "\r\n") + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	if _, err := p.Import(context.Background(), "org@example.test", strings.NewReader(stored)); err != nil {
+		b.Fatal(err)
+	}
+	return p
 }

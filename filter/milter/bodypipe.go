@@ -1,4 +1,4 @@
-package filter
+package milter
 
 import (
 	"io"
@@ -8,7 +8,7 @@ import (
 )
 
 // bodyPipe carries a streamed message from the milter callbacks (the
-// writer: the MTA session's goroutine) to Processor.Process (the reader).
+// writer: the MTA session's goroutine) to filter.Processor.Process (the reader).
 // Like io.Pipe, a Write returns once the reader took every byte (or either
 // side closed), so the writer's slice is never kept and nothing is copied
 // or queued. Unlike io.Pipe, it is an imip.DashSkipper: while the parse

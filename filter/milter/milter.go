@@ -1,4 +1,9 @@
-package filter
+// Package milter is imipd's milter adapter (docs/rules.md "Transports"):
+// Postfix or Sendmail hands it each message over the milter protocol, it
+// streams the message into filter.Processor.Process with the envelope and
+// the MTA's macros, removes forged copies of the outcome header and adds
+// the report's header value. See Milter.
+package milter
 
 import (
 	"bytes"
@@ -12,24 +17,25 @@ import (
 	"sync"
 	"time"
 
-	milter "github.com/d--j/go-milter"
+	gomilter "github.com/d--j/go-milter"
 
+	"imipd/filter"
 	"imipd/filter/conn"
 	"imipd/itip/imip"
 )
 
-// MilterOptions configure the milter adapter. Zero fields take the defaults
+// Options configure the milter adapter. Zero fields take the defaults
 // named on each field.
-type MilterOptions struct {
+type Options struct {
 	// Header is the outcome header's name (config `header`), default
 	// X-IMIP-Processed.
 	Header string
 
 	// MaxMessage bounds what processing may hold of one message, default
 	// 64 MiB. The message itself is not held: it streams into
-	// Processor.Process while the MTA sends it (see Milter), and the MIME
+	// filter.Processor.Process while the MTA sends it (see Milter), and the MIME
 	// parser keeps only the header block and calendar parts, under
-	// Config.MIME. MaxMessage lowers those caps (header block, one calendar
+	// filter.Config.MIME. MaxMessage lowers those caps (header block, one calendar
 	// part, all calendar data) when it is below them; a message that passes
 	// such a lowered cap is not processed: forged copies of Header are still
 	// removed, no header is added, and the message is accepted. At the
@@ -56,7 +62,7 @@ type MilterOptions struct {
 	// MaxConnections; a unix socket's are one peer). At a cap the oldest
 	// idle connection (no message in progress) is closed to make room;
 	// with none idle the new one is closed at once (Postfix then applies
-	// the milter's default_action, accept in contrib). See connTable.
+	// the milter's default_action, accept in contrib). See conn.Table.
 	// go-milter allocates a packet's announced length (imipd refuses more
 	// than 1 MiB) before reading it, so this also bounds memory.
 	MaxConnections, MaxConnectionsPerPeer int
@@ -66,7 +72,7 @@ type MilterOptions struct {
 	// default 10 s; it replaces ReadTimeout for that packet when shorter.
 	FirstReadTimeout time.Duration
 
-	// ProcessTimeout bounds each wait for Processor.Process, default 60 s:
+	// ProcessTimeout bounds each wait for filter.Processor.Process, default 60 s:
 	// every hand-over of a body chunk to the running Process and the wait
 	// for its result at the end of the message. Shorter than Postfix's
 	// milter_content_timeout (300 s, per packet), so imipd accepts the
@@ -76,10 +82,10 @@ type MilterOptions struct {
 
 // Milter defaults.
 const (
-	DefaultMilterMaxMessage     = 64 << 20
-	DefaultMilterReadTimeout    = 5 * time.Minute
-	DefaultMilterWriteTimeout   = time.Minute
-	DefaultMilterProcessTimeout = 60 * time.Second
+	defaultMaxMessage     = 64 << 20
+	defaultReadTimeout    = 5 * time.Minute
+	defaultWriteTimeout   = time.Minute
+	defaultProcessTimeout = 60 * time.Second
 )
 
 // Milter macros read (sendmail's names, as Postfix sends them; see postconf(5)
@@ -122,7 +128,7 @@ const (
 // only the header block is processed at the end of the message. Otherwise
 // the message is kept while it is at most 64 KiB (headerFlush; nearly all
 // calendar mail) and processed from that buffer at its end. A larger one
-// streams: Processor.Process starts in a goroutine reading a bodyPipe, and
+// streams: filter.Processor.Process starts in a goroutine reading a bodyPipe, and
 // what was kept and every later body chunk are written into it as they
 // arrive, without copies. While the parse skips a part that cannot be
 // calendar data (an attachment), the session goroutine drops the chunks
@@ -136,8 +142,8 @@ const (
 // failure or a panic is logged, and the message goes on (tagged "error" when
 // processing failed; on_error = tempfail answers 451 instead).
 type Milter struct {
-	p   *Processor
-	opt MilterOptions
+	p   *filter.Processor
+	opt Options
 	log *slog.Logger
 
 	mu        sync.Mutex
@@ -147,22 +153,22 @@ type Milter struct {
 	wg        sync.WaitGroup // live connections and processing calls
 }
 
-// NewMilter returns a milter adapter for p. A nil log discards.
-func NewMilter(p *Processor, opt MilterOptions, log *slog.Logger) *Milter {
+// New returns a milter adapter for p. A nil log discards.
+func New(p *filter.Processor, opt Options, log *slog.Logger) *Milter {
 	if opt.Header == "" {
 		opt.Header = "X-IMIP-Processed"
 	}
 	if opt.MaxMessage <= 0 {
-		opt.MaxMessage = DefaultMilterMaxMessage
+		opt.MaxMessage = defaultMaxMessage
 	}
 	if opt.ReadTimeout <= 0 {
-		opt.ReadTimeout = DefaultMilterReadTimeout
+		opt.ReadTimeout = defaultReadTimeout
 	}
 	if opt.WriteTimeout <= 0 {
-		opt.WriteTimeout = DefaultMilterWriteTimeout
+		opt.WriteTimeout = defaultWriteTimeout
 	}
 	if opt.ProcessTimeout <= 0 {
-		opt.ProcessTimeout = DefaultMilterProcessTimeout
+		opt.ProcessTimeout = defaultProcessTimeout
 	}
 	if opt.FirstReadTimeout <= 0 {
 		opt.FirstReadTimeout = conn.DefaultFirstReadTimeout
@@ -258,7 +264,7 @@ func (m *Milter) isClosing() bool {
 }
 
 // track registers a new connection, or returns nil when shutting down or
-// over a cap with no idle connection to make room (connTable).
+// over a cap with no idle connection to make room (conn.Table).
 func (m *Milter) track(nc net.Conn) *milterConn {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -274,26 +280,26 @@ func (m *Milter) track(nc net.Conn) *milterConn {
 	return c
 }
 
-// SetMilterLibraryLog routes go-milter's own warnings (a broken MTA
+// SetLibraryLog routes go-milter's own warnings (a broken MTA
 // connection, a malformed packet) to log at level Warn; by default the
 // library writes them with package log. It sets a package variable of
 // go-milter: call it once, before serving.
-func SetMilterLibraryLog(log *slog.Logger) {
-	milter.LogWarning = func(format string, v ...any) {
+func SetLibraryLog(log *slog.Logger) {
+	gomilter.LogWarning = func(format string, v ...any) {
 		log.Warn("go-milter: "+fmt.Sprintf(format, v...), "transport", "milter")
 	}
 }
 
 // milterActions are the modifications imipd makes: add its header, delete
 // forged copies of it.
-const milterActions = milter.OptAddHeader | milter.OptChangeHeader
+const milterActions = gomilter.OptAddHeader | gomilter.OptChangeHeader
 
 // milterProtocol is what imipd asks the MTA for (see Milter): no HELO, DATA,
 // end-of-header or unknown-command events, and no reply to any event before
 // the end of the message.
-const milterProtocol = milter.OptNoHelo | milter.OptNoData | milter.OptNoEOH | milter.OptNoUnknown |
-	milter.OptNoConnReply | milter.OptNoMailReply | milter.OptNoRcptReply |
-	milter.OptNoHeaderReply | milter.OptNoEOHReply | milter.OptNoBodyReply
+const milterProtocol = gomilter.OptNoHelo | gomilter.OptNoData | gomilter.OptNoEOH | gomilter.OptNoUnknown |
+	gomilter.OptNoConnReply | gomilter.OptNoMailReply | gomilter.OptNoRcptReply |
+	gomilter.OptNoHeaderReply | gomilter.OptNoEOHReply | gomilter.OptNoBodyReply
 
 // milterMacros are the macros imipd asks for (SMFIF_SETSYMLIST), where the
 // MTA lets a milter choose: all it needs at MAIL ({daemon_name} too, so the
@@ -305,21 +311,21 @@ const milterProtocol = milter.OptNoHelo | milter.OptNoData | milter.OptNoEOH | m
 // of the message Sendmail 8.17 sends its own list ({msg_id}) instead, so
 // the queue ID from MAIL is the one kept.
 var milterMacros = []struct {
-	stage milter.MacroStage
-	names []milter.MacroName
+	stage gomilter.MacroStage
+	names []gomilter.MacroName
 }{
-	{milter.StageMail, []milter.MacroName{macroQueueID, macroAuthAuthen, macroDaemonName}},
-	{milter.StageEOM, []milter.MacroName{macroQueueID}},
+	{gomilter.StageMail, []gomilter.MacroName{macroQueueID, macroAuthAuthen, macroDaemonName}},
+	{gomilter.StageEOM, []gomilter.MacroName{macroQueueID}},
 }
 
 // negotiateMilter answers the MTA's option negotiation (a
-// milter.NegotiationCallbackFunc): the highest protocol version both speak
+// gomilter.NegotiationCallbackFunc): the highest protocol version both speak
 // (2 to 6); imipd's two actions (refused when the MTA does not offer them:
 // imipd could not tag mail); of milterProtocol what the MTA offers (a
 // version 2 MTA gets replies to every event); and when the MTA lets the
 // milter choose its macros (SMFIF_SETSYMLIST: Postfix, sendmail 8.14),
 // milterMacros and no connect event. The body chunk size is the MTA's.
-func negotiateMilter(mtaVersion, milterVersion uint32, mtaActions, _ milter.OptAction, mtaProtocol, _ milter.OptProtocol, offered milter.DataSize) (uint32, milter.OptAction, milter.OptProtocol, milter.DataSize, error) {
+func negotiateMilter(mtaVersion, milterVersion uint32, mtaActions, _ gomilter.OptAction, mtaProtocol, _ gomilter.OptProtocol, offered gomilter.DataSize) (uint32, gomilter.OptAction, gomilter.OptProtocol, gomilter.DataSize, error) {
 	if mtaVersion < 2 {
 		return 0, 0, 0, 0, fmt.Errorf("milter: MTA speaks protocol version %d, imipd needs 2 or later", mtaVersion)
 	}
@@ -327,25 +333,25 @@ func negotiateMilter(mtaVersion, milterVersion uint32, mtaActions, _ milter.OptA
 		return 0, 0, 0, 0, fmt.Errorf("milter: MTA does not allow adding and changing header fields (offered actions %v)", mtaActions)
 	}
 	actions, protocol := milterActions, milterProtocol
-	if mtaActions&milter.OptSetMacros != 0 {
-		actions |= milter.OptSetMacros
-		protocol |= milter.OptNoConnect
+	if mtaActions&gomilter.OptSetMacros != 0 {
+		actions |= gomilter.OptSetMacros
+		protocol |= gomilter.OptNoConnect
 	}
 	return min(mtaVersion, milterVersion), actions, protocol & mtaProtocol, offered, nil
 }
 
-// MilterServerOptions are the go-milter server options of every imipd
+// ServerOptions are the go-milter server options of every imipd
 // milter connection (bench/ gives them to its do-nothing baseline too, so
 // both negotiate alike): negotiateMilter, milterMacros, and go-milter's own
 // timeouts off (milterConn applies ReadTimeout and WriteTimeout).
-func MilterServerOptions() []milter.Option {
-	opts := []milter.Option{
-		milter.WithNegotiationCallback(negotiateMilter),
-		milter.WithReadTimeout(0),
-		milter.WithWriteTimeout(0),
+func ServerOptions() []gomilter.Option {
+	opts := []gomilter.Option{
+		gomilter.WithNegotiationCallback(negotiateMilter),
+		gomilter.WithReadTimeout(0),
+		gomilter.WithWriteTimeout(0),
 	}
 	for _, m := range milterMacros {
-		opts = append(opts, milter.WithMacroRequest(m.stage, m.names))
+		opts = append(opts, gomilter.WithMacroRequest(m.stage, m.names))
 	}
 	return opts
 }
@@ -357,8 +363,8 @@ func MilterServerOptions() []milter.Option {
 func (m *Milter) serveConn(c *milterConn) {
 	defer m.wg.Done()
 	defer m.conns.Remove(c)
-	srv := milter.NewServer(append(MilterServerOptions(),
-		milter.WithMilter(func() milter.Milter { return newMilterSession(m, c) }))...)
+	srv := gomilter.NewServer(append(ServerOptions(),
+		gomilter.WithMilter(func() gomilter.Milter { return newMilterSession(m, c) }))...)
 	if err := srv.Serve(&oneConnListener{c: c}); err != nil && !errors.Is(err, net.ErrClosed) {
 		m.log.Warn("milter connection", "err", err)
 	}
@@ -370,7 +376,7 @@ type milterMsg struct {
 	from       string
 	rcpts      []string
 	authAuthen string // {auth_authen} at MAIL: the SASL login, "" when not authenticated
-	daemonName string // {daemon_name}: the MTA service (MilterOptions.Own)
+	daemonName string // {daemon_name}: the MTA service (Options.Own)
 	queueID    string
 	messageID  string
 	inBody     bool
@@ -387,7 +393,7 @@ type milterMsg struct {
 }
 
 // hiddenField is a header field that carries a copy of imipd's header
-// behind a bare CR (HiddenFields): at the end of the message it is
+// behind a bare CR (filter.HiddenFields): at the end of the message it is
 // rewritten to value, the index-th field of its name.
 type hiddenField struct {
 	name, value string
@@ -396,13 +402,13 @@ type hiddenField struct {
 
 // headerFlush is the size of the collected header block at which Process
 // starts before the end of the header (Postfix's header_size_limit is
-// 100 KiB by default; imip's own cap is Config.MIME.MaxHeaderBytes).
+// 100 KiB by default; imip's own cap is filter.Config.MIME.MaxHeaderBytes).
 const headerFlush = 64 << 10
 
 // milterSession is go-milter's callback object: one connection, its
 // messages one after the other (see Milter for the lifecycle).
 type milterSession struct {
-	milter.NoOpMilter // Helo, Data, Unknown: not negotiated; continue if sent
+	gomilter.NoOpMilter // Helo, Data, Unknown: not negotiated; continue if sent
 
 	m    *Milter
 	c    *milterConn
@@ -420,7 +426,7 @@ func newMilterSession(m *Milter, c *milterConn) *milterSession {
 	return &milterSession{m: m, c: c, hbuf: b.hbuf[:0], names: b.names[:0], bufs: b}
 }
 
-var _ milter.Milter = (*milterSession)(nil)
+var _ gomilter.Milter = (*milterSession)(nil)
 
 // recover turns a panic in a callback into a log line and a failed message.
 func (s *milterSession) recover(stage string) func() {
@@ -433,44 +439,44 @@ func (s *milterSession) recover(stage string) func() {
 
 // queueID picks up the queue ID ("i"), which Postfix and Sendmail send from
 // the MAIL stage on (milterMacros).
-func (s *milterSession) queueID(mod milter.Modifier) {
+func (s *milterSession) queueID(mod gomilter.Modifier) {
 	if v := mod.Get(macroQueueID); v != "" {
 		s.msg.queueID = v
 	}
 }
 
-func (s *milterSession) NewConnection(milter.Modifier) error {
+func (s *milterSession) NewConnection(gomilter.Modifier) error {
 	s.reset()
 	s.msg = milterMsg{}
 	return nil
 }
 
-func (s *milterSession) MailFrom(from, _ string, mod milter.Modifier) (*milter.Response, error) {
+func (s *milterSession) MailFrom(from, _ string, mod gomilter.Modifier) (*gomilter.Response, error) {
 	defer s.recover("mail")()
 	s.reset()
 	s.msg = milterMsg{from: from, authAuthen: mod.Get(macroAuthAuthen), daemonName: mod.Get(macroDaemonName)}
 	s.c.setInMessage(true)
 	s.queueID(mod)
-	return milter.RespContinue, nil
+	return gomilter.RespContinue, nil
 }
 
-func (s *milterSession) RcptTo(rcpt, _ string, mod milter.Modifier) (*milter.Response, error) {
+func (s *milterSession) RcptTo(rcpt, _ string, mod gomilter.Modifier) (*gomilter.Response, error) {
 	defer s.recover("rcpt")()
 	s.queueID(mod)
 	s.msg.rcpts = append(s.msg.rcpts, rcpt)
-	return milter.RespContinue, nil
+	return gomilter.RespContinue, nil
 }
 
-func (s *milterSession) Header(name, value string, mod milter.Modifier) (*milter.Response, error) {
+func (s *milterSession) Header(name, value string, mod gomilter.Modifier) (*gomilter.Response, error) {
 	defer s.recover("header")()
 	msg := &s.msg
-	if IsHeaderName(name, s.m.opt.Header) {
+	if filter.IsHeaderName(name, s.m.opt.Header) {
 		msg.forged++
 	} else if strings.IndexByte(value, '\r') >= 0 {
-		if clean, n := HiddenFields(value, s.m.opt.Header); n > 0 {
+		if clean, n := filter.HiddenFields(value, s.m.opt.Header); n > 0 {
 			index := 1
 			for _, prev := range s.names {
-				if IsHeaderName(prev, name) {
+				if filter.IsHeaderName(prev, name) {
 					index++
 				}
 			}
@@ -482,7 +488,7 @@ func (s *milterSession) Header(name, value string, mod milter.Modifier) (*milter
 		msg.messageID = strings.TrimSpace(value)
 	}
 	if msg.inBody {
-		return milter.RespContinue, nil // not a sequence an MTA sends
+		return gomilter.RespContinue, nil // not a sequence an MTA sends
 	}
 	switch {
 	case !msg.ctSeen && strings.EqualFold(name, "Content-Type"):
@@ -502,7 +508,7 @@ func (s *milterSession) Header(name, value string, mod milter.Modifier) (*milter
 		s.stream().write(s.hbuf)
 		s.hbuf = s.hbuf[:0]
 	}
-	return milter.RespContinue, nil
+	return gomilter.RespContinue, nil
 }
 
 // unfolder joins a folded header value into one line.
@@ -524,29 +530,29 @@ func appendCRLF(b []byte, v string) []byte {
 	}
 }
 
-func (s *milterSession) Headers(mod milter.Modifier) (*milter.Response, error) {
+func (s *milterSession) Headers(mod gomilter.Modifier) (*gomilter.Response, error) {
 	defer s.recover("eoh")()
 	s.queueID(mod)
 	s.endHeader()
-	return milter.RespContinue, nil
+	return gomilter.RespContinue, nil
 }
 
-func (s *milterSession) BodyChunk(chunk []byte, _ milter.Modifier) (*milter.Response, error) {
+func (s *milterSession) BodyChunk(chunk []byte, _ gomilter.Modifier) (*gomilter.Response, error) {
 	defer s.recover("body")()
 	s.endHeader() // an MTA that sends no end-of-header event
 	s.msg.size += int64(len(chunk))
 	if s.msg.plain {
-		return milter.RespContinue, nil // no calendar possible: not read
+		return gomilter.RespContinue, nil // no calendar possible: not read
 	}
 	if s.msg.st == nil && len(s.hbuf)+len(chunk) <= headerFlush {
 		s.hbuf = append(s.hbuf, chunk...) // small so far: kept (see endHeader)
-		return milter.RespContinue, nil
+		return gomilter.RespContinue, nil
 	}
 	st := s.stream()
 	st.write(s.hbuf)
 	s.hbuf = s.hbuf[:0]
 	st.write(chunk)
-	return milter.RespContinue, nil
+	return gomilter.RespContinue, nil
 }
 
 // endHeader writes the rest of the header block and the blank line that
@@ -596,7 +602,7 @@ func (s *milterSession) reset() {
 	s.names = s.names[:0]
 }
 
-func (s *milterSession) Abort(milter.Modifier) error {
+func (s *milterSession) Abort(gomilter.Modifier) error {
 	defer s.recover("abort")()
 	s.reset()
 	s.msg = milterMsg{}
@@ -606,7 +612,7 @@ func (s *milterSession) Abort(milter.Modifier) error {
 
 // Cleanup ends the connection's message in progress, if any, and returns
 // the connection's read buffer (go-milter reads no more after Cleanup).
-func (s *milterSession) Cleanup(milter.Modifier) {
+func (s *milterSession) Cleanup(gomilter.Modifier) {
 	s.reset()
 	s.c.setInMessage(false)
 	s.c.release()
@@ -632,13 +638,13 @@ var bufsPool = sync.Pool{New: func() any {
 
 // EndOfMessage processes, removes forged headers, adds the outcome header
 // and accepts.
-func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response, err error) {
+func (s *milterSession) EndOfMessage(mod gomilter.Modifier) (resp *gomilter.Response, err error) {
 	defer s.c.setInMessage(false)
 	defer s.reset()
 	defer conn.Recover(func(p *conn.Panic) {
 		s.m.log.Error("milter end of message panicked; accepted", "queue_id", s.msg.queueID,
 			"message_id", s.msg.messageID, "panic", p)
-		resp, err = milter.RespAccept, nil
+		resp, err = gomilter.RespAccept, nil
 	})()
 	s.queueID(mod)
 	msg := &s.msg
@@ -655,7 +661,7 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 		switch {
 		case msg.plain:
 			// The header ruled out calendar data: nothing more to parse.
-			value = s.m.processNow(msg, &Parsed{Err: imip.ErrNoCalendar})
+			value = s.m.processNow(msg, &filter.Parsed{Err: imip.ErrNoCalendar})
 		case msg.st == nil && imip.IsMultipart(msg.contentType):
 			// Small multipart mail: parsed here (microseconds, no I/O).
 			// Without calendar data Process only counts it (or learns
@@ -701,15 +707,15 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 	}
 	if value == "error" && s.m.opt.TempFailOnError {
 		log.Warn("processing failed; message temporarily refused (on_error = tempfail)")
-		return milter.RespTempFail, nil
+		return gomilter.RespTempFail, nil
 	}
 	if value != "" {
 		// Folded with LF, as Postfix wants it.
-		if err := mod.AddHeader(s.m.opt.Header, FoldValue(len(s.m.opt.Header)+2, value, "\n")); err != nil {
+		if err := mod.AddHeader(s.m.opt.Header, filter.FoldValue(len(s.m.opt.Header)+2, value, "\n")); err != nil {
 			return nil, fmt.Errorf("milter: add %s: %w", s.m.opt.Header, err)
 		}
 	}
-	return milter.RespAccept, nil
+	return gomilter.RespAccept, nil
 }
 
 // processNow processes a message without calendar data that the milter
@@ -717,7 +723,7 @@ func (s *milterSession) EndOfMessage(mod milter.Modifier) (resp *milter.Response
 // small multipart mail. Process counts it, and learns contacts from a local
 // user's own mail (cheap: no MIME walk); for anyone else's it reads
 // nothing. It returns "" (no tag) unless processing failed.
-func (m *Milter) processNow(msg *milterMsg, pm *Parsed) string {
+func (m *Milter) processNow(msg *milterMsg, pm *filter.Parsed) string {
 	ctx, cancel := context.WithTimeout(context.Background(), m.opt.ProcessTimeout)
 	defer cancel()
 	rep, err := m.p.Process(ctx, m.delivery(msg, nil, pm))
@@ -730,14 +736,14 @@ func (m *Milter) processNow(msg *milterMsg, pm *Parsed) string {
 
 // delivery is what the milter hands Process for msg: the envelope and
 // macros, and the message as src or pm.
-func (m *Milter) delivery(msg *milterMsg, src io.Reader, pm *Parsed) Delivery {
-	return Delivery{Transport: "milter", MailFrom: msg.from, Rcpts: msg.rcpts, QueueID: msg.queueID, Received: m.p.Time(),
+func (m *Milter) delivery(msg *milterMsg, src io.Reader, pm *filter.Parsed) filter.Delivery {
+	return filter.Delivery{Transport: "milter", MailFrom: msg.from, Rcpts: msg.rcpts, QueueID: msg.queueID, Received: m.p.Time(),
 		Login: msg.authAuthen, Daemon: msg.daemonName, Message: src, Parsed: pm, MaxMessage: m.opt.MaxMessage}
 }
 
 // result ends the message's stream, waits for Process (ProcessTimeout) and
-// returns the header value: HeaderValue of the results (Bcc-safe: one copy
-// for all), "" for mail without calendar data or over a cap lowered by
+// returns the header value: the report's Header (Bcc-safe: one copy for
+// all), "" for mail without calendar data or over a cap lowered by
 // MaxMessage, "error" when processing failed. For outgoing mail the
 // sender's own result is left out of the header (it is the sender's
 // calendar, and the copy goes to the recipients) and only logged.

@@ -1,4 +1,4 @@
-package filter
+package milter
 
 import (
 	"bufio"
@@ -79,7 +79,7 @@ type milterConn struct {
 // connection per SMTP session, so most live for one message.
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 
-func newMilterConn(nc net.Conn, opt MilterOptions) *milterConn {
+func newMilterConn(nc net.Conn, opt Options) *milterConn {
 	c := &milterConn{Conn: nc, rto: opt.ReadTimeout, wto: opt.WriteTimeout, fto: opt.FirstReadTimeout, rc: quickAckConn(nc), done: make(chan struct{})}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(rawReader{c})
@@ -271,7 +271,7 @@ func (c *milterConn) abortStream() {
 }
 
 // evictIdle closes the connection unless a message is in progress
-// (connTable). A connection between messages (or before its first) reads
+// (conn.Table). A connection between messages (or before its first) reads
 // end of file; go-milter ends the session.
 func (c *milterConn) EvictIdle() bool {
 	c.mu.Lock()
