@@ -16,8 +16,8 @@ import (
 	"imipd/itip/imip"
 )
 
-// corpusDir is the shared corpus of real mail (../shared/corpus beside the
-// project); TestDescribeCorpus is skipped where it is absent.
+// corpusDir is where the corpus of real mail lies, beside the repository;
+// TestDescribeCorpus is skipped where it is absent.
 const corpusDir = "../../shared/corpus"
 
 var update = flag.Bool("update", false, "rewrite testdata/describe.golden from the corpus")

@@ -18,11 +18,14 @@ import (
 	"imipd/itip/icstest"
 )
 
-// sabreDir holds sabre/vobject 4.6's iTIP tests as data (../shared/peer-cases).
+// sabreDir is where sabre/vobject 4.6's iTIP tests lie as data, beside the
+// repository; the test is skipped where they are absent. Expectations come
+// from RFC 5546 and docs/rules.md, not from that directory.
 const sabreDir = "../../shared/peer-cases/sabre"
 
 // sabreDeviations are the process cases where imipd deliberately disagrees
-// with sabre/vobject (../shared/peer-cases/sabre/README.md and docs/rules.md).
+// with sabre/vobject, each by a rule of RFC 5546 or docs/rules.md ("Bad
+// input" for a missing ORGANIZER, "User interaction" for a party crasher).
 // The test asserts that imipd does differ there, so a deviation that silently
 // disappears is noticed.
 var sabreDeviations = map[string]string{

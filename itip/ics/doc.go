@@ -2,8 +2,8 @@
 // resolves their time zones, on top of go-ical's data model
 // (ical.Calendar, ical.Component, ical.Prop, ical.Params).
 //
-// Why not go-ical's own codec (see /work/shared/STYLE.md, "Known limits"):
-// its decoder panics on some malformed lines (e.g. `X;A=b`), builds
+// Why not go-ical's own codec (its limits, verified against the version in
+// go.mod): its decoder panics on some malformed lines (e.g. `X;A=b`), builds
 // parameter values one byte at a time (quadratic in the line length) and
 // recurses without bound; its encoder does not fold lines, cannot write a
 // parameter value containing '"', and orders properties only by name.

@@ -8,7 +8,8 @@ import (
 	"testing"
 )
 
-// corpusDir is the shared corpus of real messages, beside the repository.
+// corpusDir is where the corpus of real messages lies, beside the
+// repository; TestCorpus is skipped where it is absent.
 const corpusDir = "../../../shared/corpus"
 
 type manifestRow struct {
