@@ -9,25 +9,18 @@ import (
 // event with REFRESH (§3.2.4: "the Attendee SHOULD send a REFRESH").
 func applyAdd(in *Input) Result {
 	m := in.Msg
-	org := m.Organizer()
-	st := newObject(in.Stored)
+	st := readStored(in.Stored)
 	if st == nil {
 		return addUnknown(in)
 	}
-	if so := st.organizer(); so.Address != "" && so.Address != org.Address && !in.Force {
-		return held(in, "organizer-changed")
-	}
-	if r, ok := checkSender(in, organizerSpeaker(st, m)); !ok {
+	if r, ok := checkOrganizerSender(in, st); !ok {
 		return r
 	}
-	master := st.master()
-	if master == nil {
+	if st.master() == nil {
 		return result(Ignored, "unknown-event")
 	}
-	seq, stamp := st.version(master)
-	if cmp := compareVersion(m.Sequence(), m.DTStamp(), seq, stamp); cmp <= 0 {
-		o, _ := versionOutcome(cmp)
-		return result(o, "")
+	if r, ok := addOrder(st, m); !ok {
+		return r
 	}
 	if r, ok := gate(in, true); !ok {
 		return r
@@ -61,7 +54,7 @@ func applyAdd(in *Input) Result {
 // and hour is filter's budget.
 func addUnknown(in *Input) Result {
 	org := in.Msg.Organizer()
-	if authorVouch(in, organizerSpeaker(nil, in.Msg)) != vouchSelf || in.User.Is(org.Address) ||
+	if !organizerWrote(in) || in.User.Is(org.Address) ||
 		in.LocalAddress != nil && in.LocalAddress(org.Address) {
 		return result(Ignored, "unknown-event")
 	}
@@ -100,10 +93,10 @@ func refreshFor(in *Input, organizer string) Outgoing {
 
 // addInstances returns a copy of the stored object with the ADD's instances:
 // each becomes an RDATE of the master and an override carrying its data.
-func addInstances(st *object, m *Message, u *User) *ical.Calendar {
-	out := cloneCal(st.cal)
+func addInstances(st *Event, m *Message, u *User) *ical.Calendar {
+	out := cloneCal(st.Cal)
 	mergeTimezones(out, m.Cal)
-	o := newObject(out)
+	o := readStored(out)
 	om := o.master()
 	for _, inst := range m.Instances {
 		ds := inst.Comp.Props.Get(ical.PropDateTimeStart)
@@ -114,11 +107,11 @@ func addInstances(st *object, m *Message, u *User) *ical.Calendar {
 		rid := cloneProp(*ds)
 		rid.Name = ical.PropRecurrenceID
 		nc.Props.Set(&rid)
-		key, err := InstanceKey(&rid, o.zones)
+		key, err := InstanceKey(&rid, o.Zones)
 		if err != nil {
 			continue
 		}
-		keepPrivate(nc, om, o.zones, m.Zones, u, "")
+		keepPrivate(nc, om, o.Zones, m.Zones, u, "")
 		rdate := cloneProp(*ds)
 		rdate.Name = ical.PropRecurrenceDates
 		om.Props.Add(&rdate)
@@ -129,6 +122,6 @@ func addInstances(st *object, m *Message, u *User) *ical.Calendar {
 		ds := cloneProp(*p)
 		om.Props.Set(&ds)
 	}
-	sortEvents(out, newObject(out))
+	sortEvents(out, readStored(out))
 	return out
 }

@@ -66,7 +66,7 @@ var actionOf = map[string]string{"ACCEPTED": "accept", "TENTATIVE": "tentative",
 // the whole series first. A refusal wraps ErrAttendeeEdit and says what was
 // refused. Neither calendar is changed.
 func AttendeeEdit(stored, edited *ical.Calendar, u *User) ([]Answer, error) {
-	so, eo := newObject(stored), newObject(edited)
+	so, eo := readStored(stored), readStored(edited)
 	var keys []string
 	for _, c := range so.events() {
 		keys = append(keys, so.rid(c))
@@ -90,16 +90,16 @@ func AttendeeEdit(stored, edited *ical.Calendar, u *User) ([]Answer, error) {
 		if ec == nil {
 			return nil, fmt.Errorf("%w: removing an occurrence (RECURRENCE-ID %s) is not allowed: decline it instead", ErrAttendeeEdit, k)
 		}
-		sc, sz := so.find(k), so.zones
+		sc, sz := so.find(k), so.Zones
 		if sc == nil {
 			// A new override compares with the occurrence the series
 			// makes (RFC 5545 §3.8.4.4).
-			tmp := newObject(shallowCal(stored))
-			if sc = tmp.makeOverride(&Instance{Comp: ec, zones: eo.zones}); sc == nil {
+			tmp := readStored(shallowCal(stored))
+			if sc = tmp.makeOverride(&Instance{Comp: ec, zones: eo.Zones}); sc == nil {
 				return nil, fmt.Errorf("%w: adding an occurrence (RECURRENCE-ID %s) is not allowed: it is not an occurrence of the series", ErrAttendeeEdit, k)
 			}
 		}
-		bad, oldPS, newPS := attendeeDiff(sc, ec, sz, eo.zones, u)
+		bad, oldPS, newPS := attendeeDiff(sc, ec, sz, eo.Zones, u)
 		for _, b := range bad {
 			if !slices.Contains(refused, b) {
 				refused = append(refused, b)
@@ -135,7 +135,7 @@ func AttendeeEdit(stored, edited *ical.Calendar, u *User) ([]Answer, error) {
 // addableOverride reports whether an attendee may add an override for
 // the instance key (RFC 6638 §3.2.2.1 item 11): the series must make
 // that occurrence.
-func (o *object) addableOverride(key string) error {
+func (o *Event) addableOverride(key string) error {
 	if key == "" || o.master() == nil || !o.isOccurrence(key) {
 		return fmt.Errorf("%w: adding an occurrence (RECURRENCE-ID %s) is not allowed: it is not an occurrence of the series; you may change only your own PARTSTAT, alarms, TRANSP and CLASS", ErrAttendeeEdit, key)
 	}
@@ -183,7 +183,7 @@ func partstats(c *ical.Component) map[string]string {
 // RECURRENCE-ID; components stored has no copy of are left out.
 func WithPersonal(stored, edited *ical.Calendar) *ical.Calendar {
 	out := cloneCal(stored)
-	so, eo := newObject(out), newObject(edited)
+	so, eo := readStored(out), readStored(edited)
 	for _, c := range so.events() {
 		ec := eo.find(so.rid(c))
 		if ec == nil {
@@ -215,7 +215,7 @@ func WithPersonal(stored, edited *ical.Calendar) *ical.Calendar {
 // AttendeeStatus returns the user's PARTSTAT in the event's master (or its
 // first component) and whether the user attends it.
 func AttendeeStatus(cal *ical.Calendar, u *User) (string, bool) {
-	o := newObject(cal)
+	o := readStored(cal)
 	c := o.master()
 	if evs := o.events(); c == nil && len(evs) > 0 {
 		c = evs[0]

@@ -13,15 +13,11 @@ import (
 // cancels that instance; RANGE=THISANDFUTURE ends the series before it.
 func applyCancel(in *Input) Result {
 	m := in.Msg
-	org := m.Organizer()
-	st := newObject(in.Stored)
+	st := readStored(in.Stored)
 	if st == nil {
 		return cancelUnknown(in)
 	}
-	if so := st.organizer(); so.Address != "" && so.Address != org.Address && !in.Force {
-		return held(in, "organizer-changed")
-	}
-	if r, ok := checkSender(in, organizerSpeaker(st, m)); !ok {
+	if r, ok := checkOrganizerSender(in, st); !ok {
 		return r
 	}
 	if r, ok := cancelOrder(st, m); !ok {
@@ -57,7 +53,7 @@ func applyCancel(in *Input) Result {
 // nobody is asked.
 func cancelUnknown(in *Input) Result {
 	m := in.Msg
-	if authorVouch(in, organizerSpeaker(nil, m)) != vouchSelf || in.User.Is(m.Organizer().Address) {
+	if !organizerWrote(in) || in.User.Is(m.Organizer().Address) {
 		return result(Ignored, "unknown-event")
 	}
 	if _, ok := gate(in, false); !ok {
@@ -75,37 +71,10 @@ func cancelUnknown(in *Input) Result {
 	return r
 }
 
-// cancelOrder: imipd, as Open-Xchange, applies a CANCEL whose SEQUENCE is equal to or
-// greater than the stored one; an instance already cancelled at that
-// version is a duplicate.
-func cancelOrder(st *object, m *Message) (Result, bool) {
-	dup := true
-	for _, inst := range m.Instances {
-		t := st.target(inst.RecurrenceID)
-		if t == nil {
-			dup = false
-			continue
-		}
-		seq, stamp := st.version(t)
-		if inst.Sequence < seq {
-			return result(Outdated, ""), false
-		}
-		exact := st.find(inst.RecurrenceID)
-		if exact == nil || !strings.EqualFold(propValue(exact, ical.PropStatus), "CANCELLED") ||
-			compareVersion(inst.Sequence, inst.DTStamp, seq, stamp) > 0 {
-			dup = false
-		}
-	}
-	if dup {
-		return result(Duplicate, ""), false
-	}
-	return Result{}, true
-}
-
 // cancelled returns a copy of the stored object with m's cancellation applied.
-func cancelled(st *object, m *Message) *ical.Calendar {
-	out := cloneCal(st.cal)
-	o := newObject(out)
+func cancelled(st *Event, m *Message) *ical.Calendar {
+	out := cloneCal(st.Cal)
+	o := readStored(out)
 	if mm := m.Master(); mm != nil {
 		for _, c := range o.events() {
 			setStatusCancelled(c, mm)
@@ -125,7 +94,7 @@ func cancelled(st *object, m *Message) *ical.Calendar {
 			setStatusCancelled(c, inst)
 		}
 	}
-	sortEvents(out, newObject(out))
+	sortEvents(out, readStored(out))
 	return out
 }
 
@@ -140,7 +109,7 @@ func setStatusCancelled(c *ical.Component, inst *Instance) {
 
 // endSeriesBefore applies RANGE=THISANDFUTURE (RFC 5545 §3.2.13): the series
 // ends before the instance; later overrides are cancelled.
-func endSeriesBefore(o *object, inst *Instance) {
+func endSeriesBefore(o *Event, inst *Instance) {
 	t, ok := parseKey(inst.RecurrenceID)
 	if !ok {
 		return

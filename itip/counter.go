@@ -30,7 +30,7 @@ func applyCounter(in *Input) Result {
 // attendee: recorded on the event's history, nothing changes.
 func applyDeclineCounter(in *Input) Result {
 	m := in.Msg
-	st := newObject(in.Stored)
+	st := readStored(in.Stored)
 	if st == nil {
 		return result(Ignored, "unknown-event")
 	}
@@ -45,26 +45,13 @@ func applyDeclineCounter(in *Input) Result {
 	return r
 }
 
-// answersOlder reports whether a COUNTER or DECLINECOUNTER carries a lower
-// SEQUENCE than the stored component it refers to: it answers a version that no
-// longer exists (RFC 5546 §2.1.5, §3.2.7, §3.2.8; docs/rules.md "Ordering and
-// once-only").
-func answersOlder(st *object, m *Message) bool {
-	t := st.target(m.First().RecurrenceID)
-	if t == nil {
-		return false
-	}
-	seq, _ := st.version(t)
-	return m.Sequence() < seq
-}
-
 // atOrganizer is the common start of the methods an attendee sends to the
 // organizer (REPLY §3.2.3, REFRESH §3.2.6, COUNTER §3.2.7): the event must be
 // stored with the user as its organizer (a REPLY without ORGANIZER, as
 // Outlook sends it, is matched by UID), and the author must be the attendee
 // the message speaks for. ok is false when r is the result.
-func atOrganizer(in *Input) (st *object, who Party, r Result, ok bool) {
-	st = newObject(in.Stored)
+func atOrganizer(in *Input) (st *Event, who Party, r Result, ok bool) {
+	st = readStored(in.Stored)
 	if st == nil {
 		return nil, Party{}, result(Ignored, "unknown-event"), false
 	}
@@ -74,11 +61,8 @@ func atOrganizer(in *Input) (st *object, who Party, r Result, ok bool) {
 	if mo := in.Msg.Organizer().Address; mo != "" && !in.User.Is(mo) {
 		return nil, Party{}, result(Ignored, "not-organizer"), false
 	}
-	who, found := answeringAttendee(in, st)
-	if !found {
-		return nil, Party{}, held(in, "sender-mismatch"), false
-	}
-	if r, ok := checkSender(in, attendeeSpeaker(st, who)); !ok {
+	who, r, ok = checkAttendeeSender(in, st)
+	if !ok {
 		return nil, Party{}, r, false
 	}
 	return st, who, Result{}, true

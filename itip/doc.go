@@ -8,6 +8,12 @@
 // record and iTIP messages to send. It reads no clock, does no I/O and keeps no
 // globals; the caller (package filter) owns the store and the transport.
 //
+// One event model serves the incoming message and the user's stored copy:
+// Event (model.go) is one UID's components read once into Instances with
+// their RECURRENCE-ID key (InstanceKey), SEQUENCE, DTSTAMP and parties;
+// Message is an Event with its METHOD. The rules compare Instance with
+// Instance; object.go holds Event's lookups and its copy-on-write changes.
+//
 // Each rule lives in one function that names its RFC section:
 //
 //	validate.go RFC 5546 §3.2 restriction tables, RFC 5545 §3.3 values (intake)

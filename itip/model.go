@@ -90,53 +90,74 @@ type Party struct {
 	RSVP     bool
 }
 
-// Instance is one VEVENT of the object: the master (RecurrenceID == "") or an
-// override.
+// Instance is one component of an Event, read once: the master
+// (RecurrenceID == "") or an override. Its fields are what the rules compare;
+// Comp is the component itself, whose properties hold the rest.
 type Instance struct {
-	RecurrenceID string // normalised key (see InstanceKey), "" for the master
+	RecurrenceID string // InstanceKey of RECURRENCE-ID, "" for the master
 	Range        string // RANGE parameter of RECURRENCE-ID ("THISANDFUTURE" or "")
 	Sequence     int
 	DTStamp      time.Time
 	Organizer    Party
-	Attendees    []Party
+	Attendees    []Party // in the order of Comp's ATTENDEE properties
 	Comp         *ical.Component
 	zones        *ics.Zones
 }
 
 // Attendee returns the attendee with the given address, or nil.
 func (in *Instance) Attendee(addr string) *Party {
+	if i := in.attendeeIndex(addr); i >= 0 {
+		return &in.Attendees[i]
+	}
+	return nil
+}
+
+// attendeeIndex is the index of addr among the instance's attendees (and
+// of its property in Comp's ATTENDEE list), -1 if absent.
+func (in *Instance) attendeeIndex(addr string) int {
 	for i := range in.Attendees {
 		if in.Attendees[i].Address == addr {
-			return &in.Attendees[i]
+			return i
+		}
+	}
+	return -1
+}
+
+// Event is one UID's components read once (RFC 5545 §3.6.1, RFC 5546 §1.4):
+// the one model of an event, for an incoming iTIP message (Message) and for
+// the user's stored copy alike, so rules compare Instance with Instance
+// instead of reading raw properties again.
+type Event struct {
+	Kind      string // component type: VEVENT, VTODO, VJOURNAL, VFREEBUSY
+	UID       string
+	Instances []*Instance // a message's: master first when present, then overrides by RECURRENCE-ID; a stored copy's: as written
+	Cal       *ical.Calendar
+	Zones     *ics.Zones
+}
+
+// Message is an incoming iTIP object (RFC 5546 §1.4, §3): its METHOD and
+// its Event.
+type Message struct {
+	Method Method
+	Event
+}
+
+// Master returns the master instance or nil.
+func (e *Event) Master() *Instance {
+	for _, in := range e.Instances {
+		if in.RecurrenceID == "" {
+			return in
 		}
 	}
 	return nil
 }
 
-// Message is the normalised form of one iTIP object (RFC 5546 §1.4, §3).
-type Message struct {
-	Method    Method
-	Kind      string // component type: VEVENT, VTODO, VJOURNAL, VFREEBUSY
-	UID       string
-	Instances []*Instance // master first when present, then overrides by RECURRENCE-ID
-	Cal       *ical.Calendar
-	Zones     *ics.Zones
-}
-
-// Master returns the master instance or nil.
-func (m *Message) Master() *Instance {
-	if len(m.Instances) > 0 && m.Instances[0].RecurrenceID == "" {
-		return m.Instances[0]
-	}
-	return nil
-}
-
-// First returns the first instance (master if present).
-func (m *Message) First() *Instance { return m.Instances[0] }
+// First returns the first instance (a message's master if present).
+func (e *Event) First() *Instance { return e.Instances[0] }
 
 // Organizer returns the organizer of the first instance that names one.
-func (m *Message) Organizer() Party {
-	for _, in := range m.Instances {
+func (e *Event) Organizer() Party {
+	for _, in := range e.Instances {
 		if in.Organizer.Address != "" {
 			return in.Organizer
 		}
@@ -144,10 +165,10 @@ func (m *Message) Organizer() Party {
 	return Party{}
 }
 
-// Sequence is the highest SEQUENCE of the message's instances.
-func (m *Message) Sequence() int {
+// Sequence is the highest SEQUENCE of the event's instances.
+func (e *Event) Sequence() int {
 	s := 0
-	for _, in := range m.Instances {
+	for _, in := range e.Instances {
 		if in.Sequence > s {
 			s = in.Sequence
 		}
@@ -155,10 +176,10 @@ func (m *Message) Sequence() int {
 	return s
 }
 
-// DTStamp is the latest DTSTAMP of the message's instances.
-func (m *Message) DTStamp() time.Time {
+// DTStamp is the latest DTSTAMP of the event's instances.
+func (e *Event) DTStamp() time.Time {
 	var t time.Time
-	for _, in := range m.Instances {
+	for _, in := range e.Instances {
 		if in.DTStamp.After(t) {
 			t = in.DTStamp
 		}
@@ -166,9 +187,8 @@ func (m *Message) DTStamp() time.Time {
 	return t
 }
 
-// ParseMessage normalises a decoded calendar into an iTIP message. methodParam
-// is the METHOD the transport claimed ("" if none); the object's own METHOD wins
-// (docs/rules.md "iMIP detection").
+// ParseMessage normalises a decoded calendar into an iTIP message. The
+// object's own METHOD counts (docs/rules.md "iMIP detection").
 func ParseMessage(cal *ical.Calendar) (*Message, error) {
 	return ParseMessageShared(cal, nil)
 }
@@ -177,15 +197,15 @@ func ParseMessage(cal *ical.Calendar) (*Message, error) {
 // conversions counted against zb, shared by the calendar parts of one mail
 // message (nil: a budget of its own; SECURITY.md "Time zones").
 func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
-	m := &Message{Cal: cal, Zones: ics.NewZonesShared(cal, zb)}
 	mp := cal.Props.Get(ical.PropMethod)
 	if mp == nil || strings.TrimSpace(mp.Value) == "" {
 		return nil, parseErr("missing-method", "no METHOD property")
 	}
-	m.Method = Method(strings.ToUpper(strings.TrimSpace(mp.Value)))
+	m := &Message{Method: Method(strings.ToUpper(strings.TrimSpace(mp.Value)))}
 	if !m.Method.Valid() {
 		return nil, parseErr("bad-method", "%q", mp.Value)
 	}
+	m.Cal, m.Zones = cal, ics.NewZonesShared(cal, zb)
 	for _, c := range cal.Children {
 		switch c.Name {
 		case ical.CompEvent, ical.CompToDo, ical.CompJournal, ical.CompFreeBusy:
@@ -197,7 +217,7 @@ func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
 		} else if m.Kind != c.Name {
 			return nil, parseErr("mixed-components", "%s and %s", m.Kind, c.Name)
 		}
-		in, err := parseInstance(c, m.Zones)
+		in, err := readInstance(c, m.Zones, true)
 		if err != nil {
 			return nil, err
 		}
@@ -232,26 +252,56 @@ func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
 	return m, nil
 }
 
+// readStored reads a user's stored copy (nil: none) into an Event: its
+// VEVENTs as written, leniently (what imipd or a calendar app stored is not
+// judged again): a SEQUENCE is read up to its first non-digit, a
+// RECURRENCE-ID that cannot be read keys by its written value.
+func readStored(cal *ical.Calendar) *Event {
+	if cal == nil {
+		return nil
+	}
+	e := &Event{Kind: ical.CompEvent, Cal: cal, Zones: ics.NewZones(cal)}
+	for _, c := range cal.Children {
+		if c.Name != ical.CompEvent {
+			continue
+		}
+		in, _ := readInstance(c, e.Zones, false)
+		e.Instances = append(e.Instances, in)
+		if e.UID == "" {
+			e.UID = propValue(c, ical.PropUID)
+		}
+	}
+	return e
+}
+
 func sortInstances(ins []*Instance) {
 	sort.SliceStable(ins, func(i, j int) bool { return ins[i].RecurrenceID < ins[j].RecurrenceID })
 }
 
-func parseInstance(c *ical.Component, z *ics.Zones) (*Instance, error) {
+// readInstance reads one component. strict (an incoming message) makes a
+// RECURRENCE-ID or SEQUENCE that cannot be read an error; otherwise (a
+// stored copy) they are read leniently and no error is returned.
+func readInstance(c *ical.Component, z *ics.Zones, strict bool) (*Instance, error) {
 	in := &Instance{Comp: c, zones: z}
 	if p := c.Props.Get(ical.PropRecurrenceID); p != nil {
 		k, err := InstanceKey(p, z)
 		if err != nil {
-			return nil, parseErr("bad-recurrence-id", "%v", err)
+			if strict {
+				return nil, parseErr("bad-recurrence-id", "%v", err)
+			}
+			k = strings.TrimSpace(p.Value)
 		}
 		in.RecurrenceID = k
 		in.Range = strings.ToUpper(p.Params.Get("RANGE"))
 	}
 	if p := c.Props.Get(ical.PropSequence); p != nil {
-		n, err := strconv.Atoi(strings.TrimSpace(p.Value))
-		if err != nil || n < 0 {
+		if !strict {
+			in.Sequence = atoiLoose(p.Value)
+		} else if n, err := strconv.Atoi(strings.TrimSpace(p.Value)); err != nil || n < 0 {
 			return nil, parseErr("bad-sequence", "%q", p.Value)
+		} else {
+			in.Sequence = n
 		}
-		in.Sequence = n
 	}
 	if p := c.Props.Get(ical.PropDateTimeStamp); p != nil {
 		t, err := z.PropTime(p)
@@ -262,10 +312,24 @@ func parseInstance(c *ical.Component, z *ics.Zones) (*Instance, error) {
 	if p := c.Props.Get(ical.PropOrganizer); p != nil {
 		in.Organizer = partyOf(p)
 	}
-	for i := range c.Props[ical.PropAttendee] {
-		in.Attendees = append(in.Attendees, partyOf(&c.Props[ical.PropAttendee][i]))
+	if ps := c.Props[ical.PropAttendee]; len(ps) > 0 {
+		in.Attendees = make([]Party, len(ps))
+		for i := range ps {
+			in.Attendees[i] = partyOf(&ps[i])
+		}
 	}
 	return in, nil
+}
+
+func atoiLoose(s string) int {
+	n := 0
+	for _, r := range strings.TrimSpace(s) {
+		if r < '0' || r > '9' || n > 1<<30 {
+			return n
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n
 }
 
 func partyOf(p *ical.Prop) Party {

@@ -4,7 +4,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-ical"
@@ -13,123 +12,118 @@ import (
 	"imipd/itip/ics"
 )
 
-// object wraps a stored calendar (master and overrides of one UID) with its
-// zone cache, so RECURRENCE-IDs compare as instants.
-type object struct {
-	cal   *ical.Calendar
-	zones *ics.Zones
-}
+// The methods below read a stored copy (readStored) through its
+// Instances. A calendar imipd builds is changed through them (replace,
+// ownAttendees, makeOverride), which keep the Instances current; a
+// property changed in place (a parameter set on an ATTENDEE) is read from
+// the component, not from the Instance's Party values.
 
-func newObject(cal *ical.Calendar) *object {
-	if cal == nil {
-		return nil
-	}
-	return &object{cal: cal, zones: ics.NewZones(cal)}
-}
-
-// events returns the VEVENT children.
-func (o *object) events() []*ical.Component {
-	var out []*ical.Component
-	for _, c := range o.cal.Children {
-		if c.Name == ical.CompEvent {
-			out = append(out, c)
-		}
+// events returns the VEVENT components, in the order of Instances.
+func (e *Event) events() []*ical.Component {
+	out := make([]*ical.Component, len(e.Instances))
+	for i, in := range e.Instances {
+		out[i] = in.Comp
 	}
 	return out
 }
 
-// find returns the component for a RECURRENCE-ID key ("" = master), or nil.
-func (o *object) find(rid string) *ical.Component {
-	for _, c := range o.events() {
-		if o.rid(c) == rid {
-			return c
+// instance returns the instance with RECURRENCE-ID key rid ("" = master),
+// or nil.
+func (e *Event) instance(rid string) *Instance {
+	for _, in := range e.Instances {
+		if in.RecurrenceID == rid {
+			return in
 		}
 	}
 	return nil
 }
 
-func (o *object) rid(c *ical.Component) string {
-	p := c.Props.Get(ical.PropRecurrenceID)
-	if p == nil {
-		return ""
+// find returns the component for a RECURRENCE-ID key ("" = master), or nil.
+func (e *Event) find(rid string) *ical.Component {
+	if in := e.instance(rid); in != nil {
+		return in.Comp
 	}
-	k, err := InstanceKey(p, o.zones)
-	if err != nil {
-		return strings.TrimSpace(p.Value)
+	return nil
+}
+
+// instanceOf returns the instance of component c, or nil.
+func (e *Event) instanceOf(c *ical.Component) *Instance {
+	for _, in := range e.Instances {
+		if in.Comp == c {
+			return in
+		}
 	}
-	return k
+	return nil
+}
+
+// rid returns the RECURRENCE-ID key of component c of e.
+func (e *Event) rid(c *ical.Component) string {
+	if in := e.instanceOf(c); in != nil {
+		return in.RecurrenceID
+	}
+	in, _ := readInstance(c, e.Zones, false)
+	return in.RecurrenceID
 }
 
 // master returns the master component or nil.
-func (o *object) master() *ical.Component { return o.find("") }
+func (e *Event) master() *ical.Component { return e.find("") }
 
-// target returns the component a message instance is compared against: the
-// override with that RECURRENCE-ID, else the master (RFC 5546 §2.1.5).
-func (o *object) target(rid string) *ical.Component {
-	if c := o.find(rid); c != nil {
-		return c
+// targetInstance returns the instance a message instance is compared
+// against: the override with that RECURRENCE-ID, else the master (RFC 5546
+// §2.1.5).
+func (e *Event) targetInstance(rid string) *Instance {
+	if in := e.instance(rid); in != nil {
+		return in
 	}
-	return o.master()
+	return e.instance("")
+}
+
+// target is targetInstance's component.
+func (e *Event) target(rid string) *ical.Component {
+	if in := e.targetInstance(rid); in != nil {
+		return in.Comp
+	}
+	return nil
 }
 
 // replace puts c in place of the component with the same RECURRENCE-ID or
 // appends it.
-func (o *object) replace(rid string, c *ical.Component) {
-	for i, x := range o.cal.Children {
-		if x.Name == ical.CompEvent && o.rid(x) == rid {
-			o.cal.Children[i] = c
-			return
+func (e *Event) replace(rid string, c *ical.Component) {
+	in, _ := readInstance(c, e.Zones, false)
+	in.RecurrenceID = rid
+	if old := e.instance(rid); old != nil {
+		for i, x := range e.Cal.Children {
+			if x == old.Comp {
+				e.Cal.Children[i] = c
+			}
 		}
+		*old = *in
+		return
 	}
-	o.cal.Children = append(o.cal.Children, c)
+	e.Cal.Children = append(e.Cal.Children, c)
+	e.Instances = append(e.Instances, in)
 }
 
 // organizer returns the stored organizer (first component naming one).
-func (o *object) organizer() Party {
-	for _, c := range o.events() {
-		if p := c.Props.Get(ical.PropOrganizer); p != nil {
-			return partyOf(p)
-		}
-	}
-	return Party{}
-}
+func (e *Event) organizer() Party { return e.Organizer() }
 
 // hasParty reports whether addr is organizer or attendee in any component.
-func (o *object) hasParty(addr string) bool {
-	for _, c := range o.events() {
-		if p := c.Props.Get(ical.PropOrganizer); p != nil && address.Normalize(p.Value) == addr {
-			return true
-		}
-		if attendeeProp(c, addr) != nil {
+func (e *Event) hasParty(addr string) bool {
+	for _, in := range e.Instances {
+		if in.Organizer.Address == addr || in.attendeeIndex(addr) >= 0 {
 			return true
 		}
 	}
 	return false
 }
 
-func (o *object) version(c *ical.Component) (int, time.Time) {
-	seq := 0
-	if p := c.Props.Get(ical.PropSequence); p != nil {
-		seq = atoiLoose(p.Value)
+// version returns SEQUENCE and DTSTAMP of component c of e.
+func (e *Event) version(c *ical.Component) (int, time.Time) {
+	in := e.instanceOf(c)
+	if in == nil {
+		in, _ = readInstance(c, e.Zones, false)
 	}
-	var st time.Time
-	if p := c.Props.Get(ical.PropDateTimeStamp); p != nil {
-		if t, err := o.zones.PropTime(p); err == nil {
-			st = t.T
-		}
-	}
-	return seq, st
-}
-
-func atoiLoose(s string) int {
-	n := 0
-	for _, r := range strings.TrimSpace(s) {
-		if r < '0' || r > '9' || n > 1<<30 {
-			return n
-		}
-		n = n*10 + int(r-'0')
-	}
-	return n
+	return in.Sequence, in.DTStamp
 }
 
 // attendeeProp returns the ATTENDEE property of addr in c, or nil.
@@ -199,18 +193,35 @@ func shallowCal(cal *ical.Calendar) *ical.Calendar {
 	return &ical.Calendar{Component: shallowComp(cal.Component)}
 }
 
-// ownAttendees puts in place of the child c of o's calendar a copy with its
+// ownAttendees puts in place of the child c of e's calendar a copy with its
 // own property map and its own ATTENDEE list (each attendee's parameters
 // still shared: copy the one to change), and returns it.
-func (o *object) ownAttendees(c *ical.Component) *ical.Component {
+func (e *Event) ownAttendees(c *ical.Component) *ical.Component {
 	n := shallowComp(c)
 	n.Props[ical.PropAttendee] = append([]ical.Prop(nil), c.Props[ical.PropAttendee]...)
-	for i, ch := range o.cal.Children {
+	for i, ch := range e.Cal.Children {
 		if ch == c {
-			o.cal.Children[i] = n
+			e.Cal.Children[i] = n
 		}
 	}
+	if in := e.instanceOf(c); in != nil {
+		in.Comp = n
+	}
 	return n
+}
+
+// shallowCopy is a copy of e for copy on write: its calendar's top
+// component (shallowCal) and its Instances are its own, every component
+// is shared until ownAttendees or replace puts a copy in its place.
+func (e *Event) shallowCopy() *Event {
+	n := *e
+	n.Cal = shallowCal(e.Cal)
+	n.Instances = make([]*Instance, len(e.Instances))
+	for i, in := range e.Instances {
+		c := *in
+		n.Instances[i] = &c
+	}
+	return &n
 }
 
 // newStoredCal makes the VCALENDAR a user's copy lives in: the message's
@@ -258,21 +269,14 @@ func setInt(c *ical.Component, name string, v int) {
 }
 
 // uid returns the event's UID.
-func (o *object) uid() string {
-	for _, c := range o.events() {
-		if v := propValue(c, ical.PropUID); v != "" {
-			return v
-		}
-	}
-	return ""
-}
+func (e *Event) uid() string { return e.UID }
 
 // summary returns the SUMMARY of the master (or first component), its
 // TEXT escapes read.
-func (o *object) summary() string {
-	c := o.master()
-	if evs := o.events(); c == nil && len(evs) > 0 {
-		c = evs[0]
+func (e *Event) summary() string {
+	c := e.master()
+	if c == nil && len(e.Instances) > 0 {
+		c = e.Instances[0].Comp
 	}
 	if c == nil {
 		return ""

@@ -19,7 +19,7 @@ func applyOutgoing(in *Input) Result {
 	if !in.User.Is(in.From) && !in.User.IsDelegate(in.From) {
 		return result(Ignored, "not-author")
 	}
-	st := newObject(in.Stored)
+	st := readStored(in.Stored)
 	switch m.Method {
 	case Publish, Request, Add, Cancel:
 		if !in.User.Is(m.Organizer().Address) {
@@ -52,9 +52,8 @@ func applyOutgoing(in *Input) Result {
 			if st.master() == nil {
 				return result(Ignored, "unknown-event")
 			}
-			seq, stamp := st.version(st.master())
-			if o, ok := versionOutcome(compareVersion(m.Sequence(), m.DTStamp(), seq, stamp)); ok {
-				return result(o, "")
+			if r, ok := addOrder(st, m); !ok {
+				return r
 			}
 			r := result(Applied, "organizer-copy")
 			r.Cal = addInstances(st, m, &in.User)
@@ -73,15 +72,16 @@ func applyOutgoing(in *Input) Result {
 		if st == nil {
 			return result(Ignored, "unknown-event")
 		}
-		out := cloneCal(st.cal)
-		o := newObject(out)
+		out := cloneCal(st.Cal)
+		o := readStored(out)
 		changed := false
 		for _, inst := range m.Instances {
 			for _, a := range inst.Attendees {
 				if !in.User.Is(a.Address) {
 					continue
 				}
-				if mp := attendeeProp(inst.Comp, a.Address); mp != nil && setAttendeeParams(o, inst, mp, vouchSelf) {
+				j := inst.attendeeIndex(a.Address)
+				if setAttendeeParams(o, inst, a.Address, &inst.Comp.Props[ical.PropAttendee][j], vouchSelf) {
 					changed = true
 				}
 			}
@@ -89,7 +89,7 @@ func applyOutgoing(in *Input) Result {
 		if !changed {
 			return result(Ignored, "not-attendee")
 		}
-		sortEvents(out, newObject(out))
+		sortEvents(out, o)
 		r := result(Applied, "answered")
 		r.Cal = out
 		r.Obsolete = "answered"
@@ -109,12 +109,12 @@ func applyOutgoing(in *Input) Result {
 // organizerUpdate replaces the organizer's copy with what the organizer sent,
 // keeping the attendees' answers where the timing did not change (a mere
 // update does not void them).
-func organizerUpdate(st *object, m *Message) *ical.Calendar {
-	out := cloneCal(st.cal)
+func organizerUpdate(st *Event, m *Message) *ical.Calendar {
+	out := cloneCal(st.Cal)
 	mergeTimezones(out, m.Cal)
-	o := newObject(out)
+	o := readStored(out)
 	carry := func(nc, old *ical.Component) {
-		if old == nil || timingChanged(old, nc, o.zones, m.Zones) {
+		if old == nil || timingChanged(old, nc, o.Zones, m.Zones) {
 			return
 		}
 		for i := range nc.Props[ical.PropAttendee] {
@@ -146,6 +146,6 @@ func organizerUpdate(st *object, m *Message) *ical.Calendar {
 			o.replace(inst.RecurrenceID, nc)
 		}
 	}
-	sortEvents(out, newObject(out))
+	sortEvents(out, readStored(out))
 	return out
 }

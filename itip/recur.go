@@ -18,18 +18,18 @@ const maxExpand = 20000
 // master's recurrence set (RFC 5545 §3.8.5). Unknown or unparseable rules
 // count as yes: this check only keeps a REPLY for a day that is not in the
 // series from creating an override.
-func (o *object) isOccurrence(rid string) bool {
+func (o *Event) isOccurrence(rid string) bool {
 	m := o.master()
 	if m == nil {
 		return true
 	}
-	ds, err := o.zones.PropTime(m.Props.Get(ical.PropDateTimeStart))
+	ds, err := o.Zones.PropTime(m.Props.Get(ical.PropDateTimeStart))
 	if m.Props.Get(ical.PropDateTimeStart) == nil || err != nil {
 		return true
 	}
 	key := func(t time.Time) string { return timeKey(ics.Time{T: t, AllDay: ds.AllDay, Floating: ds.Floating}) }
 	for i := range m.Props[ical.PropExceptionDates] {
-		ts, _ := o.zones.PropTimes(&m.Props[ical.PropExceptionDates][i])
+		ts, _ := o.Zones.PropTimes(&m.Props[ical.PropExceptionDates][i])
 		for _, t := range ts {
 			if timeKey(t) == rid {
 				return false
@@ -40,7 +40,7 @@ func (o *object) isOccurrence(rid string) bool {
 		return true
 	}
 	for i := range m.Props[ical.PropRecurrenceDates] {
-		ts, _ := o.zones.PropTimes(&m.Props[ical.PropRecurrenceDates][i])
+		ts, _ := o.Zones.PropTimes(&m.Props[ical.PropRecurrenceDates][i])
 		for _, t := range ts {
 			if timeKey(t) == rid {
 				return true

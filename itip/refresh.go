@@ -64,7 +64,7 @@ func asMethod(cal *ical.Calendar, m Method) *ical.Calendar {
 // A requester on no component (the organizer chose "send" on a pending
 // REFRESH from a non-attendee) gets every component, still without the
 // organizer's own data. Only the VTIMEZONEs the answer uses go with it.
-func refreshAnswer(st *object, requester string, now time.Time) *ical.Calendar {
+func refreshAnswer(st *Event, requester string, now time.Time) *ical.Calendar {
 	cal := ical.NewCalendar()
 	cal.Props.SetText(ical.PropVersion, "2.0")
 	cal.Props.SetText(ical.PropProductID, ProdID)
@@ -100,7 +100,7 @@ func refreshAnswer(st *object, requester string, now time.Time) *ical.Calendar {
 			master.Props.Add(&exdates[i])
 		}
 	}
-	usedTimezones(cal, st.cal)
+	usedTimezones(cal, st.Cal)
 	return cal
 }
 

@@ -30,33 +30,18 @@ func applyReply(in *Input) Result {
 	newer := false
 	worst := 1
 	for _, inst := range m.Instances {
-		t := st.find(inst.RecurrenceID)
-		if t == nil {
-			t = st.master()
-		}
+		t := st.targetInstance(inst.RecurrenceID)
 		if t == nil {
 			return result(Ignored, "unknown-instance")
 		}
-		if inst.RecurrenceID != "" && st.find(inst.RecurrenceID) == nil && !st.isOccurrence(inst.RecurrenceID) {
+		if inst.RecurrenceID != "" && t.RecurrenceID != inst.RecurrenceID && !st.isOccurrence(inst.RecurrenceID) {
 			return result(Ignored, "unknown-instance")
 		}
-		if attendeeProp(t, replier.Address) == nil {
+		if t.attendeeIndex(replier.Address) < 0 {
 			crasher = true
 			continue
 		}
-		// docs/rules.md "Ordering and once-only": a REPLY to an older SEQUENCE
-		// answers a version that no longer exists.
-		if seq, _ := st.version(t); inst.Sequence < seq {
-			worst = min(worst, -1)
-			continue
-		}
-		last, seen := in.ReplyStamps[replyStampKey(replier.Address, inst.RecurrenceID)]
-		if !seen {
-			newer = true
-			continue
-		}
-		cmp := compareVersion(0, inst.DTStamp, 0, last)
-		if cmp > 0 {
+		if cmp := replyOrder(inst, t, replier.Address, in.ReplyStamps); cmp > 0 {
 			newer = true
 		} else {
 			worst = min(worst, cmp)
@@ -82,109 +67,52 @@ func applyReply(in *Input) Result {
 	// attendee it changes; the rest is shared with the stored copy, which
 	// nobody changes (a REPLY to a big meeting changes one PARTSTAT of
 	// hundreds).
-	out := shallowCal(st.cal)
-	o := newObject(out)
-	stamps := make(map[string]time.Time, len(in.ReplyStamps)+1)
+	o := st.shallowCopy()
+	stamps := make(map[string]time.Time, len(in.ReplyStamps)+len(m.Instances))
 	for k, v := range in.ReplyStamps {
 		stamps[k] = v
 	}
 	for _, inst := range m.Instances {
 		key := replyStampKey(replier.Address, inst.RecurrenceID)
-		if last, seen := stamps[key]; seen && !inst.DTStamp.After(last) {
+		if !replyStampNewer(stamps, key, inst.DTStamp) {
 			continue
 		}
-		mp := attendeeProp(inst.Comp, replier.Address)
-		if mp == nil {
+		j := inst.attendeeIndex(replier.Address)
+		if j < 0 {
 			continue
 		}
-		if setAttendeeParams(o, inst, mp, v) {
+		if setAttendeeParams(o, inst, replier.Address, &inst.Comp.Props[ical.PropAttendee][j], v) {
 			stamps[key] = inst.DTStamp
 		}
 	}
-	sortEvents(out, newObject(out))
+	sortEvents(o.Cal, o)
 	r = result(Applied, "")
-	r.Cal = out
+	r.Cal = o.Cal
 	r.ReplyStamps = stamps
 	r.Note = desc
 	return r
 }
 
-// answeringAttendee picks the attendee a REPLY, REFRESH or COUNTER speaks
-// for: RFC 5546 wants exactly one, but some clients send the whole list, so
-// the one the sender rule ranks highest for the author is taken (the
-// attendee who wrote it, else one the author is a known SENT-BY of in the
-// stored copy st, else one the author only claims to be SENT-BY of: then
-// checkSender holds the message); failing that, a lone attendee. The stored
-// copy is read once, for the SENT-BY values naming the author.
-func answeringAttendee(in *Input, st *object) (Party, bool) {
-	from := in.From
-	var known map[string]bool // stored attendees with SENT-BY = the author
-	if st != nil && from != "" {
-		for _, c := range st.events() {
-			for i := range c.Props[ical.PropAttendee] {
-				p := &c.Props[ical.PropAttendee][i]
-				if p.Params.Get("SENT-BY") != "" && sentByOf(p) == from {
-					if known == nil {
-						known = map[string]bool{}
-					}
-					known[address.Normalize(p.Value)] = true
-				}
-			}
-		}
-	}
-	best, found := vouchNone, Party{}
-	for _, inst := range in.Msg.Instances {
-		for _, a := range inst.Attendees {
-			s := speaker{Address: a.Address, Claimed: a.SentBy}
-			if known[a.Address] {
-				s.Known = []string{from}
-			}
-			if v := authorVouch(in, s); v > best {
-				best, found = v, a
-				if v == vouchSelf {
-					return a, true
-				}
-			}
-		}
-	}
-	if best != vouchNone {
-		return found, true
-	}
-	if len(in.Msg.First().Attendees) == 1 {
-		return in.Msg.First().Attendees[0], true
-	}
-	return Party{}, false
-}
-
-// attendeeSpeaker is attendee a of a message as the sender rule sees it:
-// the SENT-BY values the stored copy holds for that attendee, and the
-// message's claim.
-func attendeeSpeaker(st *object, a Party) speaker {
-	return speaker{Address: a.Address, Claimed: a.SentBy, Known: st.sentBys(ical.PropAttendee, a.Address)}
-}
-
-// setAttendeeParams takes the parameters of the answering attendee mp onto
-// the stored attendee with the same address (its URI is kept), in the
-// override for inst's RECURRENCE-ID, which is created from the master when
-// missing; replyParams decides which (v: how the sender rule vouched for
-// the author). It reports whether the stored object changed.
-func setAttendeeParams(o *object, inst *Instance, mp *ical.Prop, v vouch) bool {
-	addr := address.Normalize(mp.Value)
-	t := o.find(inst.RecurrenceID)
+// setAttendeeParams takes the parameters of attendee addr's property mp in
+// a REPLY onto the stored attendee with the same address (its URI is
+// kept), in the override for inst's RECURRENCE-ID, which is created from
+// the master when missing; replyParams decides which (v: how the sender
+// rule vouched for the author). It reports whether the stored object
+// changed.
+func setAttendeeParams(o *Event, inst *Instance, addr string, mp *ical.Prop, v vouch) bool {
+	t := o.instance(inst.RecurrenceID)
 	if t == nil {
-		if inst.RecurrenceID == "" {
+		if inst.RecurrenceID == "" || o.makeOverride(inst) == nil {
 			return false
 		}
-		t = o.makeOverride(inst)
-		if t == nil {
-			return false
-		}
+		t = o.Instances[len(o.Instances)-1]
 	}
-	if attendeeProp(t, addr) == nil {
+	j := t.attendeeIndex(addr)
+	if j < 0 {
 		return false
 	}
-	t = o.ownAttendees(t)
-	sp := attendeeProp(t, addr)
+	c := o.ownAttendees(t.Comp)
+	sp := &c.Props[ical.PropAttendee][j]
 	sp.Params = replyParams(sp.Params, mp.Params, v)
 	return true
 }
@@ -321,7 +249,7 @@ func calAddresses(vs []string) ([]string, bool) {
 // makeOverride creates the override for inst's RECURRENCE-ID from the master
 // (RFC 5545 §3.8.4.4): a copy without RRULE/RDATE/EXDATE, starting at the
 // recurrence instant, with the master's length.
-func (o *object) makeOverride(inst *Instance) *ical.Component {
+func (o *Event) makeOverride(inst *Instance) *ical.Component {
 	master := o.master()
 	rp := inst.Comp.Props.Get(ical.PropRecurrenceID)
 	if master == nil || rp == nil {
@@ -344,8 +272,8 @@ func (o *object) makeOverride(inst *Instance) *ical.Component {
 		start = cloneProp(*ds)
 		start.Value = formatLike(ds, rt.T, o)
 		if de := master.Props.Get(ical.PropDateTimeEnd); de != nil {
-			ts, e1 := o.zones.PropTime(ds)
-			te, e2 := o.zones.PropTime(de)
+			ts, e1 := o.Zones.PropTime(ds)
+			te, e2 := o.Zones.PropTime(de)
 			if e1 == nil && e2 == nil {
 				end := cloneProp(*de)
 				end.Value = formatLike(de, rt.T.Add(te.T.Sub(ts.T)), o)
@@ -357,18 +285,20 @@ func (o *object) makeOverride(inst *Instance) *ical.Component {
 	rid.Name = ical.PropRecurrenceID
 	c.Props.Set(&rid)
 	c.Props.Set(&start)
-	o.cal.Children = append(o.cal.Children, c)
+	o.Cal.Children = append(o.Cal.Children, c)
+	ni, _ := readInstance(c, o.Zones, false)
+	o.Instances = append(o.Instances, ni)
 	return c
 }
 
 // formatLike formats t the way property p is written (UTC, DATE, or local
 // time in p's TZID).
-func formatLike(p *ical.Prop, t time.Time, o *object) string {
+func formatLike(p *ical.Prop, t time.Time, o *Event) string {
 	if strings.EqualFold(p.Params.Get(ical.ParamValue), "DATE") || len(strings.TrimSpace(p.Value)) == 8 {
 		return t.Format("20060102")
 	}
 	if tz := p.Params.Get(ical.ParamTimezoneID); tz != "" {
-		if loc, err := o.zones.Location(tz); err == nil {
+		if loc, err := o.Zones.Location(tz); err == nil {
 			return t.In(loc).Format("20060102T150405")
 		}
 	}

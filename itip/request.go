@@ -2,7 +2,6 @@ package itip
 
 import (
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/emersion/go-ical"
@@ -16,38 +15,8 @@ import (
 // recurring event, possibly before its master.
 func applyRequest(in *Input) Result {
 	m := in.Msg
-	org := m.Organizer()
-	st := newObject(in.Stored)
-	if in.User.Is(org.Address) {
-		if in.User.Is(in.From) || in.User.IsDelegate(in.From) {
-			// The organizer's own copy of what they (or their delegate)
-			// sent (they were a recipient too); the submission path
-			// already recorded it.
-			return result(Ignored, "own-message")
-		}
-		return held(in, "sender-mismatch")
-	}
-	if st != nil {
-		if so := st.organizer(); so.Address != "" && so.Address != org.Address && !in.Force {
-			// docs/rules.md "Sender checks": an organizer change is never
-			// auto-applied (the same UID from another organizer is how
-			// forged updates look).
-			return held(in, "organizer-changed")
-		}
-	}
-	if st == nil && !in.Force {
-		// A new event: a SENT-BY only the message names may introduce an
-		// invitation, which the user decides on anyway; a PUBLISH would be
-		// stored without the user, so it waits for them.
-		switch authorVouch(in, organizerSpeaker(nil, m)) {
-		case vouchNone:
-			return held(in, "sender-mismatch")
-		case vouchClaimed:
-			if m.Method == Publish {
-				return held(in, "sender-mismatch")
-			}
-		}
-	} else if r, ok := checkSender(in, organizerSpeaker(st, m)); !ok {
+	st := readStored(in.Stored)
+	if r, ok := checkRequestSender(in, st); !ok {
 		return r
 	}
 	if st != nil {
@@ -68,29 +37,6 @@ func applyRequest(in *Input) Result {
 		settleOrganizerSentBy(r.Cal, st, in.From)
 	}
 	return r
-}
-
-// requestOrder applies RFC 5546 §2.1.5 per instance: the message is applied
-// when at least one of its components is newer than the stored component it
-// replaces (the override with that RECURRENCE-ID, else the master).
-func requestOrder(st *object, m *Message) (Result, bool) {
-	worst := 1
-	for _, inst := range m.Instances {
-		t := st.target(inst.RecurrenceID)
-		if t == nil {
-			return Result{}, true // a component we do not have yet
-		}
-		seq, stamp := st.version(t)
-		cmp := compareVersion(inst.Sequence, inst.DTStamp, seq, stamp)
-		if cmp > 0 {
-			return Result{}, true
-		}
-		if cmp < worst {
-			worst = cmp
-		}
-	}
-	o, _ := versionOutcome(worst)
-	return result(o, ""), false
 }
 
 // newInvitation stores a first REQUEST or PUBLISH.
@@ -135,11 +81,11 @@ func newInvitation(in *Input) Result {
 
 // updateRequest merges a newer REQUEST into the stored copy, keeping the
 // user's private data (own PARTSTAT unless rescheduled, VALARM, TRANSP, CLASS).
-func updateRequest(in *Input, st *object) Result {
+func updateRequest(in *Input, st *Event) Result {
 	m := in.Msg
-	out := cloneCal(st.cal)
+	out := cloneCal(st.Cal)
 	mergeTimezones(out, m.Cal)
-	o := newObject(out)
+	o := readStored(out)
 	var resched, unasked []string // RECURRENCE-IDs to ask the user about again, or for the first time
 	merge := func(inst *Instance) *ical.Component {
 		nc := cloneComp(inst.Comp)
@@ -147,7 +93,7 @@ func updateRequest(in *Input, st *object) Result {
 		if src == nil {
 			src = o.master()
 		}
-		switch keepPrivate(nc, src, o.zones, m.Zones, &in.User, inst.RecurrenceID) {
+		switch keepPrivate(nc, src, o.Zones, m.Zones, &in.User, inst.RecurrenceID) {
 		case reasked:
 			resched = append(resched, inst.RecurrenceID)
 		case fresh:
@@ -171,14 +117,12 @@ func updateRequest(in *Input, st *object) Result {
 			seen[inst.RecurrenceID] = true
 			comps = append(comps, merge(inst))
 		}
-		for _, c := range o.events() {
-			rid := o.rid(c)
-			if rid == "" || seen[rid] {
+		for _, ov := range o.Instances {
+			if ov.RecurrenceID == "" || seen[ov.RecurrenceID] {
 				continue
 			}
-			seq, stamp := o.version(c)
-			if compareVersion(seq, stamp, master.Sequence, master.DTStamp) >= 0 {
-				comps = append(comps, c)
+			if outlives(ov, master) {
+				comps = append(comps, ov.Comp)
 			}
 		}
 		out.Children = comps
@@ -187,7 +131,7 @@ func updateRequest(in *Input, st *object) Result {
 			o.replace(inst.RecurrenceID, merge(inst))
 		}
 	}
-	sortEvents(out, newObject(out))
+	sortEvents(out, readStored(out))
 	desc := Describe(m, &in.User)
 	if len(resched) > 0 {
 		// docs/rules.md "Methods": a reschedule resets the user's answer and asks again.
@@ -373,16 +317,18 @@ func length(c *ical.Component, z *ics.Zones) (string, bool) {
 }
 
 // sortEvents orders a stored object: VTIMEZONEs, then the master, then
-// overrides by RECURRENCE-ID, so stored objects are deterministic.
-func sortEvents(cal *ical.Calendar, o *object) {
-	sort.SliceStable(cal.Children, func(i, j int) bool {
-		ci, cj := cal.Children[i], cal.Children[j]
-		if (ci.Name == ical.CompEvent) != (cj.Name == ical.CompEvent) {
-			return ci.Name != ical.CompEvent
+// overrides by RECURRENCE-ID, so stored objects are deterministic. o reads
+// cal (its Instances name cal's components).
+func sortEvents(cal *ical.Calendar, o *Event) {
+	slices.SortStableFunc(cal.Children, func(ci, cj *ical.Component) int {
+		if ei, ej := ci.Name == ical.CompEvent, cj.Name == ical.CompEvent; ei != ej {
+			if ei {
+				return 1
+			}
+			return -1
+		} else if !ei {
+			return 0
 		}
-		if ci.Name != ical.CompEvent {
-			return false
-		}
-		return o.rid(ci) < o.rid(cj)
+		return strings.Compare(o.rid(ci), o.rid(cj))
 	})
 }

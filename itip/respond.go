@@ -103,7 +103,7 @@ func respond(d Decision) (Result, error) {
 			return Result{}, fmt.Errorf("itip: event %s no longer stored", d.Msg.UID)
 		}
 		r := Result{Outcome: Applied, Reason: "refresh-answered"}
-		r.Send = []Outgoing{{Method: Request, From: d.User.Address, To: []string{d.Attendee}, Cal: refreshAnswer(newObject(d.Stored), d.Attendee, d.Now)}}
+		r.Send = []Outgoing{{Method: Request, From: d.User.Address, To: []string{d.Attendee}, Cal: refreshAnswer(readStored(d.Stored), d.Attendee, d.Now)}}
 		return r, nil
 	}
 	return Result{}, fmt.Errorf("%w: unknown kind %q", ErrAction, d.Kind)
@@ -130,7 +130,7 @@ func answer(d Decision) (Result, error) {
 	} else {
 		out = cloneCal(d.Stored)
 	}
-	o := newObject(out)
+	o := readStored(out)
 	reply := ical.NewCalendar()
 	reply.Props.SetText(ical.PropVersion, "2.0")
 	reply.Props.SetText(ical.PropProductID, ProdID)
@@ -214,7 +214,7 @@ var ErrNoInstance = errors.New("itip: no such occurrence")
 // addOverride adds the override of the occurrence rid (a RECURRENCE-ID
 // key, Instance.RecurrenceID) made from the master (RFC 5545 §3.8.4.4);
 // an instant the series does not make is ErrNoInstance, naming the event.
-func (o *object) addOverride(rid string) error {
+func (o *Event) addOverride(rid string) error {
 	m := o.master()
 	if m == nil || !o.isOccurrence(rid) {
 		return fmt.Errorf("%w: %s is not an occurrence of %q (UID %s)", ErrNoInstance, rid, o.summary(), o.uid())
@@ -225,7 +225,7 @@ func (o *object) addOverride(rid string) error {
 	}
 	c := ical.NewComponent(ical.CompEvent)
 	c.Props.Set(&p)
-	if o.makeOverride(&Instance{Comp: c, zones: o.zones}) == nil {
+	if o.makeOverride(&Instance{Comp: c, zones: o.Zones}) == nil {
 		return fmt.Errorf("%w: %s of %q (UID %s)", ErrNoInstance, rid, o.summary(), o.uid())
 	}
 	return nil
@@ -238,7 +238,7 @@ func addCrasher(d Decision) (Result, error) {
 		return Result{}, fmt.Errorf("itip: event %s no longer stored", d.Msg.UID)
 	}
 	out := cloneCal(d.Stored)
-	o := newObject(out)
+	o := readStored(out)
 	var ap *ical.Prop
 	for _, inst := range d.Msg.Instances {
 		if p := attendeeProp(inst.Comp, d.Attendee); p != nil {
@@ -273,7 +273,7 @@ func acceptCounter(d Decision) (Result, error) {
 	}
 	out := cloneCal(d.Stored)
 	mergeTimezones(out, d.Msg.Cal)
-	o := newObject(out)
+	o := readStored(out)
 	prop := d.Msg.First()
 	t := o.find(prop.RecurrenceID)
 	if t == nil {
@@ -293,7 +293,7 @@ func acceptCounter(d Decision) (Result, error) {
 			}
 		}
 	}
-	moved := timingChanged(before, t, o.zones, o.zones)
+	moved := timingChanged(before, t, o.Zones, o.Zones)
 	for _, c := range o.events() {
 		seq, _ := o.version(c)
 		setInt(c, ical.PropSequence, seq+1)
@@ -325,7 +325,7 @@ func declineCounter(d Decision) (Result, error) {
 	c := ical.NewComponent(ical.CompEvent)
 	c.Props.SetText(ical.PropUID, d.Msg.UID)
 	seq := in.Sequence
-	if st := newObject(d.Stored); st != nil {
+	if st := readStored(d.Stored); st != nil {
 		if t := st.target(in.RecurrenceID); t != nil {
 			seq, _ = st.version(t)
 		}
@@ -376,7 +376,7 @@ func usedTimezones(dst, src *ical.Calendar) {
 
 // otherAttendees lists the attendees of the object other than the user and
 // skip, once each.
-func otherAttendees(o *object, u *User, skip string) []string {
+func otherAttendees(o *Event, u *User, skip string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, c := range o.events() {
@@ -420,7 +420,7 @@ var instanceLayouts = []string{"20060102T150405", "2006-01-02T15:04:05", "2006-0
 // An instant the series does not make (RFC 5545 §3.8.5.1 EXDATE
 // included) and no override has is ErrNoInstance, naming the event.
 func ParseInstance(s string, stored *ical.Calendar) (string, error) {
-	o := newObject(stored)
+	o := readStored(stored)
 	if o == nil || len(o.events()) == 0 {
 		return "", fmt.Errorf("%w: no event", ErrNoInstance)
 	}
@@ -428,7 +428,7 @@ func ParseInstance(s string, stored *ical.Calendar) (string, error) {
 	if ref == nil {
 		ref = o.events()[0]
 	}
-	ds, err := o.zones.PropTime(ref.Props.Get(ical.PropDateTimeStart))
+	ds, err := o.Zones.PropTime(ref.Props.Get(ical.PropDateTimeStart))
 	if err != nil {
 		return "", fmt.Errorf("%w: %q (UID %s) has no start to count occurrences from: %v", ErrNoInstance, o.summary(), o.uid(), err)
 	}

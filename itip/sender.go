@@ -82,10 +82,75 @@ func checkSender(in *Input, s speaker) (Result, bool) {
 	return held(in, "sender-mismatch"), false
 }
 
+// checkOrganizerSender is the sender rule for a message from the organizer
+// to an event the user has a copy of (st; ADD, CANCEL, REQUEST, PUBLISH):
+// another ORGANIZER than the stored one is never auto-applied (the same UID
+// from another organizer is how forged updates look), and the author must
+// speak for the stored organizer.
+func checkOrganizerSender(in *Input, st *Event) (Result, bool) {
+	if so := st.organizer(); so.Address != "" && so.Address != in.Msg.Organizer().Address && !in.Force {
+		return held(in, "organizer-changed"), false
+	}
+	return checkSender(in, organizerSpeaker(st, in.Msg))
+}
+
+// checkRequestSender is the sender rule for a REQUEST or PUBLISH (st: the
+// stored copy, nil for a new event). The user's own invitation coming back
+// (they were a recipient too) is ignored when the user or their delegate
+// wrote it: the submission path already recorded it. For a new event a
+// SENT-BY only the message names may introduce an invitation, which the
+// user decides on anyway; a PUBLISH would be stored without the user, so it
+// waits for them.
+func checkRequestSender(in *Input, st *Event) (Result, bool) {
+	m := in.Msg
+	if in.User.Is(m.Organizer().Address) {
+		if in.User.Is(in.From) || in.User.IsDelegate(in.From) {
+			return result(Ignored, "own-message"), false
+		}
+		return held(in, "sender-mismatch"), false
+	}
+	if st != nil {
+		return checkOrganizerSender(in, st)
+	}
+	if in.Force {
+		return Result{}, true
+	}
+	switch authorVouch(in, organizerSpeaker(nil, m)) {
+	case vouchNone:
+		return held(in, "sender-mismatch"), false
+	case vouchClaimed:
+		if m.Method == Publish {
+			return held(in, "sender-mismatch"), false
+		}
+	}
+	return Result{}, true
+}
+
+// checkAttendeeSender is the sender rule for a REPLY, REFRESH or COUNTER to
+// the user's event st: the attendee it speaks for (answeringAttendee), whom
+// the author must speak for.
+func checkAttendeeSender(in *Input, st *Event) (Party, Result, bool) {
+	who, found := answeringAttendee(in, st)
+	if !found {
+		return Party{}, held(in, "sender-mismatch"), false
+	}
+	if r, ok := checkSender(in, attendeeSpeaker(st, who)); !ok {
+		return Party{}, r, false
+	}
+	return who, Result{}, true
+}
+
+// organizerWrote reports whether the author is the organizer the message
+// names (with no stored copy, no SENT-BY is known): the only author whose
+// message about an unknown event imipd acts on (cancelUnknown, addUnknown).
+func organizerWrote(in *Input) bool {
+	return authorVouch(in, organizerSpeaker(nil, in.Msg)) == vouchSelf
+}
+
 // organizerSpeaker is the organizer as the sender rule sees it: the stored
 // organizer's address when there is a stored copy (never the one the message
 // claims), the SENT-BY values stored for it, and the message's claim.
-func organizerSpeaker(st *object, m *Message) speaker {
+func organizerSpeaker(st *Event, m *Message) speaker {
 	org := m.Organizer()
 	s := speaker{Address: org.Address, Claimed: org.SentBy}
 	if st != nil {
@@ -95,21 +160,80 @@ func organizerSpeaker(st *object, m *Message) speaker {
 	return s
 }
 
+// answeringAttendee picks the attendee a REPLY, REFRESH or COUNTER speaks
+// for: RFC 5546 wants exactly one, but some clients send the whole list, so
+// the one the sender rule ranks highest for the author is taken (the
+// attendee who wrote it, else one the author is a known SENT-BY of in the
+// stored copy st, else one the author only claims to be SENT-BY of: then
+// checkSender holds the message); failing that, a lone attendee.
+func answeringAttendee(in *Input, st *Event) (Party, bool) {
+	from := in.From
+	best, found := vouchNone, Party{}
+	for _, inst := range in.Msg.Instances {
+		for _, a := range inst.Attendees {
+			s := speaker{Address: a.Address, Claimed: a.SentBy}
+			if from != "" && st.hasSentBy(a.Address, from) {
+				s.Known = []string{from}
+			}
+			if v := authorVouch(in, s); v > best {
+				best, found = v, a
+				if v == vouchSelf {
+					return a, true
+				}
+			}
+		}
+	}
+	if best != vouchNone {
+		return found, true
+	}
+	if len(in.Msg.First().Attendees) == 1 {
+		return in.Msg.First().Attendees[0], true
+	}
+	return Party{}, false
+}
+
+// attendeeSpeaker is attendee a of a message as the sender rule sees it:
+// the SENT-BY values the stored copy holds for that attendee, and the
+// message's claim.
+func attendeeSpeaker(st *Event, a Party) speaker {
+	return speaker{Address: a.Address, Claimed: a.SentBy, Known: st.sentBys(ical.PropAttendee, a.Address)}
+}
+
+// hasSentBy reports whether the stored copy names sb as SENT-BY of
+// attendee addr in any component.
+func (e *Event) hasSentBy(addr, sb string) bool {
+	if e == nil {
+		return false
+	}
+	for _, in := range e.Instances {
+		for i := range in.Attendees {
+			if a := &in.Attendees[i]; a.Address == addr && a.SentBy == sb {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // sentBys lists the SENT-BY values the stored copy holds for party addr in
 // properties named prop (ORGANIZER or ATTENDEE), in any component.
-func (o *object) sentBys(prop, addr string) []string {
-	var out []string
-	if o == nil || addr == "" {
+func (e *Event) sentBys(prop, addr string) []string {
+	if e == nil || addr == "" {
 		return nil
 	}
-	for _, c := range o.events() {
-		for _, p := range c.Props[prop] {
-			if address.Normalize(p.Value) != addr {
-				continue
-			}
-			if sb := sentByOf(&p); sb != "" && !slices.Contains(out, sb) {
-				out = append(out, sb)
-			}
+	var out []string
+	add := func(p *Party) {
+		if p.Address == addr && p.SentBy != "" && !slices.Contains(out, p.SentBy) {
+			out = append(out, p.SentBy)
+		}
+	}
+	for _, in := range e.Instances {
+		if prop == ical.PropOrganizer {
+			add(&in.Organizer)
+			continue
+		}
+		for i := range in.Attendees {
+			add(&in.Attendees[i])
 		}
 	}
 	return out
@@ -129,7 +253,7 @@ func sentByOf(p *ical.Prop) string {
 // own mail (or the user's own, which does not come here), a held message
 // the user applies anyway (Input.Force) teaches none, and the organizer's
 // own update that names no SENT-BY does not unlearn the known one.
-func settleOrganizerSentBy(cal *ical.Calendar, prev *object, from string) {
+func settleOrganizerSentBy(cal *ical.Calendar, prev *Event, from string) {
 	for _, c := range cal.Children {
 		if c.Name != ical.CompEvent {
 			continue
