@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,10 +174,43 @@ func TestTwoInstancesReplies(t *testing.T) {
 	}
 }
 
+// startCPU starts counting processor time for a benchmark; the function
+// it returns reports, per op, this process's (imipd's side and the load)
+// as imipd-µs/op and, with server, the PostgreSQL server's
+// (pgtest.Cluster.CPU) as server-µs/op: how the machine's cores were
+// shared.
+func startCPU(b *testing.B, c *pgtest.Cluster, server bool) func() {
+	self := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	srv := func() time.Duration {
+		if !server {
+			return 0
+		}
+		d, err := c.CPU()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	self0, srv0 := self(), srv()
+	return func() {
+		n := float64(b.N)
+		b.ReportMetric(float64((self()-self0).Microseconds())/n, "imipd-µs/op")
+		if server {
+			b.ReportMetric(float64((srv()-srv0).Microseconds())/n, "server-µs/op")
+		}
+	}
+}
+
 // benchReplies imports, for each of users organizers org0..orgN-1, a
 // meeting with 50 attendees; reply(i) is attendee i%50's answer to
 // organizer i%users.
-func benchReplies(b *testing.B, p *filter.Processor, users int) (reply func(i int64) (msg, rcpt string)) {
+func benchReplies(b testing.TB, p *filter.Processor, users int) (reply func(i int64) (msg, rcpt string)) {
 	for u := range users {
 		var att []string
 		for i := range 50 {
@@ -260,6 +294,7 @@ func BenchmarkStoreReply16(b *testing.B) {
 				var n atomic.Int64
 				b.ReportAllocs()
 				b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+				cpu := startCPU(b, cluster, driver == "postgres")
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
@@ -273,6 +308,8 @@ func BenchmarkStoreReply16(b *testing.B) {
 						}
 					}
 				})
+				b.StopTimer()
+				cpu()
 			})
 		}
 	}

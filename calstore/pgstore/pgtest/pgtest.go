@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -244,4 +245,71 @@ func Main(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// CPU returns the processor time the server has used since it started
+// (user and system): the postmaster's own and that of its children,
+// running (backends, WAL writer, checkpointer) and ended (counted into the
+// postmaster's when it reaped them), read from /proc. Benchmarks divide
+// the difference over a run by its deliveries: the server's CPU per
+// delivery, which shares the machine with imipd.
+func (c *Cluster) CPU() (time.Duration, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: server CPU: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: server CPU: postmaster.pid: %w", err)
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: server CPU: %w", err)
+	}
+	var total time.Duration
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		ppid, own, reaped, err := ProcCPU(pid)
+		if err != nil {
+			continue // ended meanwhile
+		}
+		switch {
+		case pid == pm:
+			total += own + reaped
+		case ppid == pm:
+			total += own
+		}
+	}
+	return total, nil
+}
+
+// ProcCPU reads /proc/PID/stat: the parent's PID, the processor time the
+// process used (user and system), and that of its children it waited for.
+func ProcCPU(pid int) (ppid int, own, reaped time.Duration, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	// The command name, in parentheses, may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var v [5]int64 // ppid, utime, stime, cutime, cstime
+	for k, idx := range []int{1, 11, 12, 13, 14} {
+		if v[k], err = strconv.ParseInt(f[idx], 10, 64); err != nil {
+			return 0, 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+	}
+	// Times are in clock ticks, USER_HZ: 100 a second on Linux.
+	const tick = 10 * time.Millisecond
+	return int(v[0]), time.Duration(v[1]+v[2]) * tick, time.Duration(v[3]+v[4]) * tick, nil
 }
