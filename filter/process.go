@@ -718,11 +718,17 @@ var errDryRun = errors.New("dry run")
 // applyOne runs the rules for one user inside one write transaction
 // (applyInTx): the once-only check, the evaluation and every write are
 // atomic. A message already processed for the user is answered from a read
-// transaction (seenBefore), or from the write transaction's own check:
+// transaction (seenBefore; not on PostgreSQL), or from the write
+// transaction's own check:
 // seen is true and res the earlier outcome. drops are the automatic mail
 // the budgets stopped (budgetSends), for the log.
 func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env envelope, now time.Time) (res itip.Result, drops []unsent, seen bool, err error) {
-	if !env.DryRun {
+	// A store that batches per user (PostgreSQL) skips the read: there
+	// every transaction costs round trips and work on the server, and the
+	// write transaction's own check answers a repeat (rare) as well, at the
+	// price of the user's lock.
+	ub, perUser := p.Store.(userBatcher)
+	if !env.DryRun && !perUser {
 		res, seen, err = p.seenBefore(ctx, u.addr, key)
 	}
 	if !seen && err == nil {
@@ -730,7 +736,7 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 		// the once-only check is inside, so a re-run sees its own group's
 		// writes. A dry run must roll back, so it takes a transaction alone.
 		write := p.Store.Batch
-		if ub, ok := p.Store.(userBatcher); ok {
+		if perUser {
 			// A store that batches per user (PostgreSQL): the user's
 			// deliveries share a transaction and its lock.
 			write = func(ctx context.Context, fn func(calstore.Tx) error) error { return ub.BatchUser(ctx, u.addr, fn) }

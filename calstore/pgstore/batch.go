@@ -118,8 +118,8 @@ func (s *Store) batchLoop(user string) {
 	}
 }
 
-// runGroup runs calls in one transaction, each in a savepoint, answers
-// each, and queues again those to retry.
+// runGroup runs calls in one transaction, each in a savepoint when
+// there are several, answers each, and queues again those to retry.
 func (s *Store) runGroup(calls []*batchCall) {
 	if s.closed.Load() {
 		for _, c := range calls {
@@ -129,7 +129,7 @@ func (s *Store) runGroup(calls []*batchCall) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	pt, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	ses, err := acquire(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		err = fmt.Errorf("pgstore: begin write: %w", mapErr(err))
 		s.note(err)
@@ -138,32 +138,42 @@ func (s *Store) runGroup(calls []*batchCall) {
 		}
 		return
 	}
+	defer ses.rollback(ctx) // unless committed
+	// A lone call needs no savepoint: when it fails, nothing commits.
+	savepoints := len(calls) > 1
 	results := make([]batchResult, len(calls))
 	ok := make([]bool, len(calls))      // ran without error: commits with the group
 	retried := make([]bool, len(calls)) // queued again, answered later
 	var retry []*batchCall
-	broken := error(nil)
+	anyOK := false
 	for i, c := range calls {
-		if broken != nil {
-			results[i] = batchResult{err: broken}
+		if ses.broken() {
+			results[i] = batchResult{err: fmt.Errorf("pgstore: connection lost: %w", pgx.ErrTxClosed)}
 			continue
 		}
 		if err := c.ctx.Err(); err != nil {
 			results[i] = batchResult{err: err}
 			continue
 		}
-		if _, err := pt.Exec(ctx, "SAVEPOINT call"); err != nil {
-			broken = fmt.Errorf("pgstore: savepoint: %w", err) // the connection is gone
-			results[i] = batchResult{err: broken}
-			continue
+		mark := 0
+		if savepoints {
+			mark = ses.savepoint()
 		}
-		r := runCall(ctx, pt, c)
+		r := runCall(ctx, ses, c)
 		if r.err == nil && r.panic == nil {
 			r.err = c.ctx.Err() // cancelled while fn ran: rolled back
 		}
+		if r.err == nil && r.panic == nil && savepoints {
+			if err := ses.releaseSavepoint(ctx, mark); err != nil {
+				r.err = fmt.Errorf("pgstore: %w", err)
+			}
+		}
 		if r.err != nil || r.panic != nil {
-			if _, err := pt.Exec(ctx, "ROLLBACK TO SAVEPOINT call"); err != nil && r.panic == nil {
-				r.err = fmt.Errorf("%w (and rolling it back: %v)", r.err, err)
+			if r.err != nil && ses.broken() {
+				s.note(r.err)
+			}
+			if savepoints {
+				ses.rollbackTo(mark)
 			}
 			if r.panic == nil && retryable(r.err) && c.tries+1 < maxTries {
 				c.tries++
@@ -173,28 +183,26 @@ func (s *Store) runGroup(calls []*batchCall) {
 			results[i] = r
 			continue
 		}
-		if _, err := pt.Exec(ctx, "RELEASE SAVEPOINT call"); err != nil {
-			results[i] = batchResult{err: fmt.Errorf("pgstore: release savepoint: %w", err)}
-			continue
-		}
-		ok[i] = true
+		ok[i], anyOK = true, true
 	}
-	if err := pt.Commit(ctx); err != nil {
-		err = fmt.Errorf("pgstore: commit: %w", mapErr(err))
-		s.note(err)
-		for i, c := range calls {
-			if !ok[i] {
-				continue
+	if anyOK {
+		if err := ses.commit(ctx); err != nil {
+			err = fmt.Errorf("pgstore: commit: %w", mapErr(err))
+			s.note(err)
+			for i, c := range calls {
+				if !ok[i] {
+					continue
+				}
+				if retryable(err) && c.tries+1 < maxTries {
+					c.tries++
+					retry, retried[i] = append(retry, c), true
+					continue
+				}
+				results[i] = batchResult{err: err}
 			}
-			if retryable(err) && c.tries+1 < maxTries {
-				c.tries++
-				retry, retried[i] = append(retry, c), true
-				continue
-			}
-			results[i] = batchResult{err: err}
+		} else {
+			s.note(nil)
 		}
-	} else {
-		s.note(nil)
 	}
 	for i, c := range calls {
 		if !retried[i] {
@@ -208,8 +216,8 @@ func (s *Store) runGroup(calls []*batchCall) {
 
 // runCall runs one call's function in the group's transaction; a panic
 // is returned for the caller's goroutine.
-func runCall(ctx context.Context, pt pgx.Tx, c *batchCall) (r batchResult) {
-	t := newTx(ctx, pt, true)
+func runCall(ctx context.Context, ses *session, c *batchCall) (r batchResult) {
+	t := newTx(ctx, ses, true)
 	defer func() {
 		t.done = true
 		if p := recover(); p != nil {

@@ -157,14 +157,14 @@ func (s *Store) Read(ctx context.Context, fn func(calstore.Tx) error) error {
 	if s.closed.Load() {
 		return calstore.ErrClosed
 	}
-	pt, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	ses, err := acquire(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return fmt.Errorf("pgstore: begin read: %w", ctxErr(ctx, err))
 	}
-	t := newTx(ctx, pt, false)
+	t := newTx(ctx, ses, false)
 	defer func() {
 		t.done = true
-		end(ctx, pt)
+		end(ctx, ses)
 	}()
 	return fn(t)
 }
@@ -222,32 +222,31 @@ func (s *Store) write(ctx context.Context, fn func(calstore.Tx) error) error {
 	if s.closed.Load() {
 		return calstore.ErrClosed
 	}
-	pt, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	ses, err := acquire(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		err = fmt.Errorf("pgstore: begin write: %w", ctxErr(ctx, err))
 		s.note(err)
 		return err
 	}
-	t := newTx(ctx, pt, true)
-	committed := false
+	t := newTx(ctx, ses, true)
 	defer func() {
 		t.done = true
-		if !committed {
-			// Also on a panic in fn: nothing fn did stays.
-			end(ctx, pt)
-		}
+		// Also on a panic in fn: nothing fn did stays.
+		end(ctx, ses)
 	}()
 	if err := fn(t); err != nil {
+		if ses.broken() {
+			s.note(err) // the server away, the connection lost
+		}
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	t.done = true
-	committed = true
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	if err := pt.Commit(cctx); err != nil {
+	if err := ses.commit(cctx); err != nil {
 		err = fmt.Errorf("pgstore: commit: %w", mapErr(err))
 		s.note(err)
 		return err
@@ -321,12 +320,12 @@ func (s *Store) note(err error) {
 	}
 }
 
-// end rolls pt back, without the caller's cancellation (a cancelled
-// context would leave the connection's state unknown).
-func end(ctx context.Context, pt pgx.Tx) {
+// end rolls ses back unless it ended, without the caller's cancellation
+// (a cancelled context would leave the connection's state unknown).
+func end(ctx context.Context, ses *session) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	_ = pt.Rollback(cctx) // an error closes the connection; nothing was committed
+	ses.rollback(cctx)
 }
 
 // ctxErr returns ctx's error when the context ended, else err.

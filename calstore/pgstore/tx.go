@@ -19,13 +19,15 @@ import (
 // tx implements calstore.Tx on a pgx transaction.
 type tx struct {
 	ctx      context.Context
-	pt       pgx.Tx
+	pt       *session
 	writable bool
 	done     bool
 	// users caches resolved addresses for the transaction: in a Write the
 	// row is locked, in a Read the snapshot does not move; PutUser and
-	// DeleteUser empty it.
-	users map[string]userRef
+	// DeleteUser empty it. changes holds the change counters of the users
+	// resolved, by id.
+	users   map[string]userRef
+	changes map[int64]int64
 }
 
 // userRef is a resolved user: its row id, primary address and record.
@@ -37,7 +39,7 @@ type userRef struct {
 
 var _ calstore.Tx = (*tx)(nil)
 
-func newTx(ctx context.Context, pt pgx.Tx, writable bool) *tx {
+func newTx(ctx context.Context, pt *session, writable bool) *tx {
 	return &tx{ctx: ctx, pt: pt, writable: writable}
 }
 
@@ -87,41 +89,78 @@ func decode(what string, buf []byte, v any) error {
 // user resolves any address of a user; in a Write it locks the user's
 // row until commit (package doc).
 func (t *tx) user(addr string) (userRef, error) {
+	r, _, err := t.userAlso(addr, nil)
+	return r, err
+}
+
+// also is a query that goes out with a user's resolution (userAlso) in
+// one round trip. Its $1 is the user's address: a query naming the user
+// by id would have to wait for the answer.
+type also struct {
+	sql  string
+	args []any // $2…
+	scan func(pgx.Row) error
+}
+
+// userAlso is user, and when the user is not resolved yet in the
+// transaction, also runs q after the resolution, in the same round trip
+// (in a Write after the user's lock is taken, so it sees what the last
+// writer committed). ran tells whether q ran; if not, the caller asks
+// with the user's id.
+func (t *tx) userAlso(addr string, q *also) (r userRef, ran bool, err error) {
 	a := address.Normalize(addr)
 	if a == "" {
-		return userRef{}, fmt.Errorf("%w: empty address", calstore.ErrInvalid)
+		return userRef{}, false, fmt.Errorf("%w: empty address", calstore.ErrInvalid)
 	}
 	if r, ok := t.users[a]; ok {
-		return r, nil
+		return r, false, nil
 	}
-	q := `SELECT u.id, u.address, u.record FROM addresses a JOIN users u ON u.id = a.user_id WHERE a.address = $1`
+	sql := `SELECT u.id, u.address, u.record, u.changes FROM addresses a JOIN users u ON u.id = a.user_id WHERE a.address = $1`
 	if t.writable {
-		q += ` FOR UPDATE OF u`
+		sql += ` FOR UPDATE OF u`
 	}
-	var r userRef
 	var primary []byte
-	err := t.pt.QueryRow(t.ctx, q, []byte(a)).Scan(&r.id, &primary, &r.record)
+	var changes int64
+	var b pgx.Batch
+	b.Queue(sql, []byte(a))
+	if q != nil {
+		b.Queue(q.sql, append([]any{[]byte(a)}, q.args...)...)
+	}
+	br := t.pt.SendBatch(t.ctx, &b)
+	err = br.QueryRow().Scan(&r.id, &primary, &r.record, &changes)
+	if err == nil && q != nil {
+		err, ran = q.scan(br.QueryRow()), true
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if errors.Is(err, pgx.ErrNoRows) && t.writable {
 		// No row to lock: lock the address instead, as PutUser does
 		// before it creates a user, and look again. A Write that found
 		// no user keeps it that way until it ends, so a once-only check
 		// on a user another instance is creating waits for that one.
 		if err := t.lockAddress(a); err != nil {
-			return userRef{}, err
+			return userRef{}, false, err
 		}
-		err = t.pt.QueryRow(t.ctx, q, []byte(a)).Scan(&r.id, &primary, &r.record)
+		err = t.pt.QueryRow(t.ctx, sql, []byte(a)).Scan(&r.id, &primary, &r.record, &changes)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return userRef{}, fmt.Errorf("%w: user %s", calstore.ErrNotFound, a)
+		return userRef{}, false, fmt.Errorf("%w: user %s", calstore.ErrNotFound, a)
 	} else if err != nil {
-		return userRef{}, t.dbErr("user "+a, err)
+		return userRef{}, false, t.dbErr("user "+a, err)
 	}
 	r.primary = string(primary)
 	if t.users == nil {
 		t.users = map[string]userRef{}
 	}
+	if t.changes == nil {
+		t.changes = map[int64]int64{}
+	}
 	t.users[a] = r
-	return r, nil
+	// The counter does not move under the lock (Write) or in the snapshot
+	// (Read) but by this transaction's bump.
+	t.changes[r.id] = changes
+	return r, ran, nil
 }
 
 // lockAddress takes the transaction's advisory lock on an address (held
@@ -326,13 +365,12 @@ func (t *tx) Events(user string) ([]calstore.Event, error) {
 }
 
 // bump advances the user's change counter (under the row lock) and
-// returns the new value.
-func (t *tx) bump(r userRef) (uint64, error) {
-	var n int64
-	if err := t.pt.QueryRow(t.ctx, `UPDATE users SET changes = changes + 1 WHERE id = $1 RETURNING changes`, r.id).Scan(&n); err != nil {
-		return 0, t.dbErr("change counter of "+r.primary, err)
-	}
-	return uint64(n), nil
+// returns the new value. The update goes out with the next statement.
+func (t *tx) bump(r userRef) uint64 {
+	n := t.changes[r.id] + 1
+	t.changes[r.id] = n
+	t.pt.queue("change counter of "+r.primary, `UPDATE users SET changes = $2 WHERE id = $1`, r.id, n)
+	return uint64(n)
 }
 
 // PutEvent implements calstore.Tx.
@@ -353,16 +391,13 @@ func (t *tx) PutEvent(user string, ev calstore.Event) error {
 	if ev.Updated.IsZero() {
 		ev.Updated = calstore.Now()
 	}
-	if ev.Change, err = t.bump(r); err != nil {
-		return err
-	}
+	ev.Change = t.bump(r)
 	buf, err := calstore.EncodeEvent(ev)
 	if err != nil {
 		return err
 	}
-	// The rest in one round trip (a pipeline of statements).
+	// The rest goes out with the next statement (session.go).
 	uid := []byte(ev.UID)
-	var b pgx.Batch
 	if len(add) > 0 {
 		entries := make([][]byte, 0, len(add))
 		for _, h := range add {
@@ -375,18 +410,15 @@ func (t *tx) PutEvent(user string, ev calstore.Event) error {
 			}
 			entries = append(entries, hb)
 		}
-		b.Queue(`INSERT INTO history (user_id, uid, entry) SELECT $1, $2, unnest($3::bytea[])`, r.id, uid, entries)
-		b.Queue(`DELETE FROM history WHERE user_id = $1 AND uid = $2 AND id <= (
+		t.pt.queue(what, `INSERT INTO history (user_id, uid, entry) SELECT $1, $2, unnest($3::bytea[])`, r.id, uid, entries)
+		t.pt.queue(what, `DELETE FROM history WHERE user_id = $1 AND uid = $2 AND id <= (
 			SELECT id FROM history WHERE user_id = $1 AND uid = $2 ORDER BY id DESC OFFSET $3 LIMIT 1)`,
 			r.id, uid, calstore.MaxHistory)
 	}
-	b.Queue(`DELETE FROM deleted WHERE user_id = $1 AND uid = $2`, r.id, uid)
-	b.Queue(`INSERT INTO events (user_id, uid, change, data) VALUES ($1, $2, $3, $4)
+	t.pt.queue(what, `DELETE FROM deleted WHERE user_id = $1 AND uid = $2`, r.id, uid)
+	t.pt.queue(what, `INSERT INTO events (user_id, uid, change, data) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (user_id, uid) DO UPDATE SET change = EXCLUDED.change, data = EXCLUDED.data`,
 		r.id, uid, int64(ev.Change), buf)
-	if err := t.pt.SendBatch(t.ctx, &b).Close(); err != nil {
-		return t.dbErr(what, err)
-	}
 	return nil
 }
 
@@ -407,16 +439,11 @@ func (t *tx) DeleteEvent(user, uid string) error {
 	if n == 0 {
 		return fmt.Errorf("%w: event %q of %s", calstore.ErrNotFound, uid, r.primary)
 	}
-	if _, err := t.exec(what, `DELETE FROM history WHERE user_id = $1 AND uid = $2`, r.id, []byte(uid)); err != nil {
-		return err
-	}
-	c, err := t.bump(r)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(what, `INSERT INTO deleted (user_id, uid, change) VALUES ($1, $2, $3)
+	t.pt.queue(what, `DELETE FROM history WHERE user_id = $1 AND uid = $2`, r.id, []byte(uid))
+	c := t.bump(r)
+	t.pt.queue(what, `INSERT INTO deleted (user_id, uid, change) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id, uid) DO UPDATE SET change = EXCLUDED.change`, r.id, []byte(uid), int64(c))
-	return err
+	return nil
 }
 
 // EventHistory implements calstore.Tx.
@@ -460,14 +487,8 @@ func (t *tx) Counts(user string) (events, openPending int, err error) {
 	return events, openPending, nil
 }
 
-// counter reads the user's change counter.
-func (t *tx) counter(r userRef) (uint64, error) {
-	var n int64
-	if err := t.pt.QueryRow(t.ctx, `SELECT changes FROM users WHERE id = $1`, r.id).Scan(&n); err != nil {
-		return 0, t.dbErr("change counter of "+r.primary, err)
-	}
-	return uint64(n), nil
-}
+// counter is the user's change counter (userAlso).
+func (t *tx) counter(r userRef) uint64 { return uint64(t.changes[r.id]) }
 
 // ChangeCounter implements calstore.Tx.
 func (t *tx) ChangeCounter(user string) (uint64, error) {
@@ -478,7 +499,7 @@ func (t *tx) ChangeCounter(user string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return t.counter(r)
+	return t.counter(r), nil
 }
 
 // Changes implements calstore.Tx.
@@ -490,9 +511,7 @@ func (t *tx) Changes(user string, since uint64) (cur uint64, changed, deleted []
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	if cur, err = t.counter(r); err != nil {
-		return 0, nil, nil, err
-	}
+	cur = t.counter(r)
 	ch, err := t.list("changes of "+r.primary, `SELECT uid FROM events WHERE user_id = $1 AND ($2 = 0 OR change > $2) ORDER BY uid`, r.id, int64(since))
 	if err != nil {
 		return 0, nil, nil, err
@@ -512,21 +531,37 @@ func strs(l [][]byte) []string {
 	return r
 }
 
-// LogEntry implements calstore.Tx.
+// LogEntry implements calstore.Tx. The first use of the user in a
+// transaction is usually the once-only check: user and entry then take
+// one round trip.
 func (t *tx) LogEntry(user, key string) (calstore.LogEntry, error) {
 	if err := t.check(false); err != nil {
 		return calstore.LogEntry{}, err
 	}
-	r, err := t.user(user)
+	var buf []byte
+	found := func(row pgx.Row) error {
+		err := row.Scan(&buf)
+		if errors.Is(err, pgx.ErrNoRows) {
+			buf = nil
+			return nil
+		}
+		return err
+	}
+	r, ran, err := t.userAlso(user, &also{
+		sql:  `SELECT entry FROM log WHERE user_id = (SELECT user_id FROM addresses WHERE address = $1) AND key = $2`,
+		args: []any{[]byte(key)},
+		scan: found,
+	})
 	if err != nil {
 		return calstore.LogEntry{}, err
 	}
-	var buf []byte
-	err = t.pt.QueryRow(t.ctx, `SELECT entry FROM log WHERE user_id = $1 AND key = $2`, r.id, []byte(key)).Scan(&buf)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if !ran {
+		if err := found(t.pt.QueryRow(t.ctx, `SELECT entry FROM log WHERE user_id = $1 AND key = $2`, r.id, []byte(key))); err != nil {
+			return calstore.LogEntry{}, t.dbErr("log of "+r.primary, err)
+		}
+	}
+	if buf == nil {
 		return calstore.LogEntry{}, fmt.Errorf("%w: log key %q of %s", calstore.ErrNotFound, key, r.primary)
-	} else if err != nil {
-		return calstore.LogEntry{}, t.dbErr("log of "+r.primary, err)
 	}
 	var e calstore.LogEntry
 	return e, decode("log entry", buf, &e)
