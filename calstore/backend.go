@@ -95,9 +95,10 @@ func CheckBudget(key string, window time.Duration) error {
 // MaxBudgetKeyLen bytes (Tx.BudgetUsed).
 func CheckBudgetKey(key string) error { return validBudgetKey(key) }
 
-// BudgetNanos is the expiry encoding of budgets: Unix nanoseconds, times
-// before 1970 as 0.
-func BudgetNanos(t time.Time) uint64 { return nanos(t) }
+// KeyNanos is the encoding of times in keys and indexed columns (budget
+// expiry, the outbox's times): Unix nanoseconds, times before 1970 as 0,
+// times past the year 2262 as the largest int64.
+func KeyNanos(t time.Time) uint64 { return nanos(t) }
 
 // EncodeEvent returns the stored form of ev: the bytes json.Marshal gives.
 func EncodeEvent(ev Event) ([]byte, error) { return encodeEvent(ev) }

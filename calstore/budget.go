@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -28,7 +29,12 @@ func budgetPrefix(key string) []byte {
 	return append(b, key...)
 }
 
+// nanos is t in Unix nanoseconds for keys: times before 1970 as 0, times
+// past what int64 holds (the year 2262) as its largest value.
 func nanos(t time.Time) uint64 {
+	if t.Unix() >= math.MaxInt64/int64(time.Second) {
+		return math.MaxInt64
+	}
 	if n := t.UnixNano(); n > 0 {
 		return uint64(n)
 	}

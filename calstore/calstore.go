@@ -25,7 +25,7 @@ var (
 // SchemaVersion is the version of the bucket layout and value encoding
 // written by this package (see doc.go). Open refuses a file with a newer
 // version (ErrSchema) and migrates a file with an older one.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // MaxHistory is the number of HistoryEntry values kept per event; PutEvent
 // drops the oldest beyond it.
@@ -324,6 +324,25 @@ type OutboxTx interface {
 	// OutboxQueued is the number of outbox items with status queued, from
 	// a counter or an index (the queue gauge reads no item).
 	OutboxQueued() (int, error)
+
+	// OutboxDue returns the queued items due at at (NextAttempt at or
+	// before at), oldest first (by Created, then ID), at most limit of
+	// them (limit <= 0: all); an index lookup that reads no other item.
+	// In a Write the items returned are the transaction's: on a store
+	// several processes share (pgstore) each is locked until commit, and
+	// an item another transaction holds is skipped, not waited for. A
+	// sender claims an item by moving its NextAttempt (its lease) in the
+	// same Write.
+	OutboxDue(at time.Time, limit int) ([]OutboxItem, error)
+	// OutboxNextDue is the earliest NextAttempt after after of a queued
+	// item: when the sender has something to do next. Zero when no queued
+	// item is due after after.
+	OutboxNextDue(after time.Time) (time.Time, error)
+	// OutboxSentBefore lists the IDs of the sent items last Updated
+	// before before, oldest first (by Updated, then ID), at most limit of
+	// them (limit <= 0: all): what the sender's retention deletes. An
+	// index lookup that reads no item.
+	OutboxSentBefore(before time.Time, limit int) ([]uint64, error)
 }
 
 // BudgetTx counts uses of named budgets in a sliding window.

@@ -581,7 +581,7 @@ func TestMigrateOutboxQueued(t *testing.T) {
 		if err := meta.Put([]byte("schema"), []byte("2")); err != nil {
 			return err
 		}
-		for _, b := range []string{"budget", "budget-exp"} {
+		for _, b := range []string{"budget", "budget-exp", "outbox-due", "outbox-sent"} {
 			if err := tx.DeleteBucket([]byte(b)); err != nil {
 				return err
 			}
@@ -602,6 +602,65 @@ func TestMigrateOutboxQueued(t *testing.T) {
 	})
 	if err := openPath(t, path).Check(ctx); err == nil || !strings.Contains(err.Error(), "outbox-queued") {
 		t.Fatalf("Check with a wrong counter: %v", err)
+	}
+}
+
+// TestMigrateOutboxIndex: a schema 3 file (no outbox indexes) gets them
+// built on open, so the sender's queries answer for items queued and sent
+// before; Check notices an index that disagrees with the outbox.
+func TestMigrateOutboxIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imipd.db")
+	db := openPath(t, path)
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	var ids []uint64
+	must(t, db.Write(ctx, func(tx calstore.Tx) error {
+		for i, st := range []string{calstore.OutboxSent, calstore.OutboxQueued, calstore.OutboxFailed, calstore.OutboxQueued} {
+			o, err := tx.Enqueue(calstore.OutboxItem{From: "a@x", To: []string{"b@x"}, Created: t0, NextAttempt: t0.Add(time.Duration(i) * time.Minute)})
+			if err != nil {
+				return err
+			}
+			o.Status = st
+			if err := tx.PutOutbox(o); err != nil {
+				return err
+			}
+			ids = append(ids, o.ID)
+		}
+		return nil
+	}))
+	db.Close()
+	// Turn it into what schema 3 wrote.
+	readBolt(t, path, true, func(tx *bolt.Tx) error {
+		for _, b := range []string{"outbox-due", "outbox-sent"} {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("3"))
+	})
+	db = openPath(t, path)
+	must(t, db.Check(ctx))
+	must(t, db.Read(ctx, func(tx calstore.Tx) error {
+		l, err := tx.OutboxDue(t0.Add(time.Hour), 0)
+		if len(l) != 2 || l[0].ID != ids[1] || l[1].ID != ids[3] || err != nil {
+			t.Errorf("after migration: OutboxDue = %+v, %v; want items %d and %d", l, err, ids[1], ids[3])
+		}
+		if next, err := tx.OutboxNextDue(t0.Add(time.Minute)); !next.Equal(t0.Add(3*time.Minute)) || err != nil {
+			t.Errorf("after migration: OutboxNextDue = %v, %v", next, err)
+		}
+		return nil
+	}))
+	must(t, db.Read(ctx, func(tx calstore.Tx) error {
+		if l, err := tx.OutboxSentBefore(time.Now().Add(time.Hour), 0); len(l) != 1 || l[0] != ids[0] || err != nil {
+			t.Errorf("after migration: OutboxSentBefore = %v, %v; want the sent item %d", l, err, ids[0])
+		}
+		return nil
+	}))
+	db.Close()
+	readBolt(t, path, true, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("outbox-due")).Put(make([]byte, 16), make([]byte, 8))
+	})
+	if err := openPath(t, path).Check(ctx); err == nil || !strings.Contains(err.Error(), "outbox-due") {
+		t.Fatalf("Check with a stray index entry: %v", err)
 	}
 }
 

@@ -59,8 +59,10 @@ var (
 	bucketOutbox   = []byte("outbox")
 	bucketBudget   = []byte("budget")     // schema 3: uses of budgets by key (budget.go)
 	bucketBudgetEx = []byte("budget-exp") // schema 3: the same uses by expiry, for pruning
+	// bucketOutboxDue and bucketOutboxSent (schema 4) are in outbox.go.
 
-	topBuckets = [][]byte{bucketMeta, bucketUsers, bucketAddrs, bucketUserdata, bucketLog, bucketOutbox, bucketBudget, bucketBudgetEx}
+	topBuckets = [][]byte{bucketMeta, bucketUsers, bucketAddrs, bucketUserdata, bucketLog, bucketOutbox, bucketBudget, bucketBudgetEx,
+		bucketOutboxDue, bucketOutboxSent}
 
 	keySchema       = []byte("schema")
 	keyPendingSeq   = []byte("pending-seq")
@@ -96,6 +98,7 @@ var (
 var migrations = map[int]func(*bolt.Tx) error{
 	1: migrateHistory,
 	2: migrateOutboxQueued,
+	3: migrateOutboxIndex,
 }
 
 // migrateOutboxQueued (schema 2 → 3) counts the queued outbox items once,
@@ -534,7 +537,7 @@ func checkData(ctx context.Context, btx *bolt.Tx) []error {
 	} else if got := readU64(btx.Bucket(bucketMeta).Get(keyOutboxQueued)); got != n {
 		errs = append(errs, fmt.Errorf("outbox-queued counter is %d, the outbox holds %d queued items", got, n))
 	}
-	return errs
+	return append(errs, checkOutboxIndex(btx)...)
 }
 
 // mapErr maps bbolt errors to package errors, keeping the original in the

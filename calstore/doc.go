@@ -35,7 +35,7 @@
 // Normalize. The conformance suite in calstore/storetest states the
 // behaviour of any Store in code.
 //
-// # File layout (SchemaVersion 3)
+// # File layout (SchemaVersion 4)
 //
 // Keys are bytes; "u64" is an 8-byte big-endian integer, so byte order is
 // numeric order. Values are JSON of the exported types, using their json
@@ -72,6 +72,11 @@
 //	log                      bucket: u64 sequence (bucket NextSequence, so
 //	                         commit order) -> LogEntry, for all users
 //	outbox                   bucket: u64 ID (bucket NextSequence) -> OutboxItem
+//	outbox-due               bucket (schema 4): u64 NextAttempt (Unix ns), u64
+//	                         ID -> u64 Created (Unix ns): one key per queued
+//	                         item (OutboxDue, OutboxNextDue)
+//	outbox-sent              bucket (schema 4): u64 Updated (Unix ns), u64 ID
+//	                         -> empty: one key per sent item (OutboxSentBefore)
 //	budget                   bucket (schema 3): u16 key length, key, u64
 //	                         expiry (Unix ns), u64 seq -> empty: one live
 //	                         use of a budget (TakeBudget)
@@ -87,9 +92,11 @@
 //
 // Schema 2 moved each event's history into <primary>/history (UID NUL u64
 // sequence -> HistoryEntry); schema 3 added the outbox-queued counter
-// (counted from the outbox by the migration) and the budget buckets. An
-// older binary refuses a newer file, so none changes the outbox without
-// keeping the counter (Check compares it with the outbox).
+// (counted from the outbox by the migration) and the budget buckets;
+// schema 4 the outbox indexes (built from the outbox by the migration).
+// An older binary refuses a newer file, so none changes the outbox without
+// keeping the counter and the indexes (Check compares them with the
+// outbox).
 //
 // Log order is the order entries were added (newest = highest sequence),
 // not LogEntry.Time. Pending IDs come from meta/pending-seq rather than a

@@ -423,7 +423,7 @@ func TestMultiOutboxKill9(t *testing.T) {
 		t.Fatalf("restart after kill -9: %v", err)
 	}
 	// Every item sent; an item the killed sender had in flight waits for
-	// its backoff (at most 30 s, the first retry).
+	// its lease to end (30 s after its claim).
 	deadline := time.Now().Add(45 * time.Second)
 	for {
 		sent := 0

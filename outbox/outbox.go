@@ -14,7 +14,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -86,19 +85,26 @@ const (
 // Sender delivers the store's queued outbox items over SMTP submission,
 // with exponential backoff, oldest first.
 //
-// Delivery bookkeeping, and its bound on duplicates: before each attempt
-// one Store.Write records it (Attempts+1, NextAttempt = now + backoff,
-// Updated); the message is sent; a second Write records the result (sent;
-// failed on a permanent 5xx answer to MAIL, RCPT or DATA; otherwise still
-// queued with LastError). A crash (or kill -9) between the server's
-// acceptance of DATA and the second Write leaves the item queued with the
-// attempt counted; it is sent again after restart, at the backoff time,
-// with the same Message-ID (Compose derives it from the item). So a message
-// is delivered at most once per crash that hits that window, plus what SMTP
-// itself allows (a connection lost after the final "." but before the
-// server's answer, RFC 1047), and every copy carries one Message-ID that
-// receivers — and imipd's own once-only log — de-duplicate on. Nothing
-// queued is ever lost: the item is in the store before anything is sent.
+// Delivery bookkeeping, and its bound on duplicates: each item is claimed
+// before it is sent, in one Store.Write that takes the oldest due item
+// (calstore.OutboxTx.OutboxDue) and records the attempt (Attempts+1,
+// Updated, NextAttempt moved to the end of a lease of at least 30 s, or to
+// the backoff when later); while the message is in flight the sender
+// renews the lease; a second Write records the result (sent; failed on a
+// permanent 5xx answer to MAIL, RCPT or DATA; otherwise still queued with
+// LastError) and puts NextAttempt at the backoff. Senders of several
+// imipd instances on one database (pgstore) claim different items and
+// never wait for each other (FOR UPDATE SKIP LOCKED), and none takes an
+// item another holds. A crash (or kill -9) between the server's acceptance
+// of DATA and the second Write leaves the item queued with the attempt
+// counted; it is sent again when its lease ends (after restart, or by
+// another instance), with the same Message-ID (Compose derives it from the
+// item). So a message is delivered at most once per crash that hits that
+// window, plus what SMTP itself allows (a connection lost after the final
+// "." but before the server's answer, RFC 1047), and every copy carries
+// one Message-ID that receivers — and imipd's own once-only log —
+// de-duplicate on. Nothing queued is ever lost: the item is in the store
+// before anything is sent.
 type Sender struct {
 	store calstore.Store
 	opt   Options
@@ -108,6 +114,11 @@ type Sender struct {
 	// afterRound, when set (by tests), is called after each round with
 	// the time that round went by.
 	afterRound func(now time.Time)
+	// lease is how long a claim holds an item at least (defaultLease;
+	// tests shorten it); afterRenew, when set (by tests), is called after
+	// each renewal of a claim with the new NextAttempt.
+	lease      time.Duration
+	afterRenew func(next time.Time)
 }
 
 // New returns a sender for store; Run starts it.
@@ -141,7 +152,7 @@ func New(store calstore.Store, opt Options, log *slog.Logger) *Sender {
 	if now == nil {
 		now = time.Now
 	}
-	return &Sender{store: store, opt: opt, log: log, kick: make(chan struct{}, 1), now: now}
+	return &Sender{store: store, opt: opt, log: log, kick: make(chan struct{}, 1), now: now, lease: defaultLease}
 }
 
 // Kick tells the sender that something was enqueued: it looks at the outbox
@@ -224,67 +235,53 @@ func (o *Sender) Run(ctx context.Context) error {
 }
 
 // round prunes old sent items, sends every item due at now and returns
-// when the next queued item is due (zero: none queued).
+// when the next queued item is due (zero: none queued). It reads what the
+// store's indexes say (calstore.OutboxTx), never the whole outbox, and
+// writes only when there is something to prune or to send.
 func (o *Sender) round(ctx context.Context, now time.Time) (time.Time, error) {
-	var items []calstore.OutboxItem
+	var old []uint64
+	due := false
 	if err := o.store.Read(ctx, func(tx calstore.Tx) error {
 		var err error
-		items, err = tx.Outbox()
+		if old, err = tx.OutboxSentBefore(now.Add(-o.opt.Retention), 0); err != nil {
+			return err
+		}
+		l, err := tx.OutboxDue(now, 1)
+		due = len(l) > 0
 		return err
 	}); err != nil {
 		return time.Time{}, err
-	}
-	var old []uint64
-	var due []calstore.OutboxItem
-	var next time.Time
-	for _, it := range items {
-		switch it.Status {
-		case calstore.OutboxSent:
-			if now.Sub(it.Updated) > o.opt.Retention {
-				old = append(old, it.ID)
-			}
-		case calstore.OutboxQueued:
-			if !it.NextAttempt.After(now) {
-				due = append(due, it)
-			} else if next.IsZero() || it.NextAttempt.Before(next) {
-				next = it.NextAttempt
-			}
-		}
 	}
 	if len(old) > 0 {
 		if err := o.prune(ctx, old, now); err != nil {
 			return time.Time{}, err
 		}
 	}
-	slices.SortStableFunc(due, func(a, b calstore.OutboxItem) int {
-		if c := a.Created.Compare(b.Created); c != 0 {
-			return c
-		}
-		return cmpU64(a.ID, b.ID)
-	})
-	for _, it := range due {
+	// One item at a time, each claimed in its own Write: another sender
+	// (another instance on the same database) takes the others meanwhile.
+	// An item claimed here is due again only after now, so the loop ends.
+	for due {
 		if ctx.Err() != nil {
 			return time.Time{}, nil
 		}
-		n, err := o.attempt(ctx, it.ID)
+		c, ok, err := o.claim(ctx, now)
 		if err != nil {
 			return time.Time{}, err
 		}
-		if !n.IsZero() && (next.IsZero() || n.Before(next)) {
-			next = n
+		if !ok {
+			break
+		}
+		if err := o.attempt(ctx, c); err != nil {
+			return time.Time{}, err
 		}
 	}
-	return next, nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	var next time.Time
+	err := o.store.Read(ctx, func(tx calstore.Tx) error {
+		var err error
+		next, err = tx.OutboxNextDue(now)
+		return err
+	})
+	return next, err
 }
 
 // prune deletes sent items older than the retention (checked again inside
@@ -332,51 +329,116 @@ func (o *Sender) backoff(attempts int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
-// attempt sends one item: it records the attempt, sends, records the
-// result. It returns the item's next attempt time if it stays queued.
-func (o *Sender) attempt(ctx context.Context, id uint64) (time.Time, error) {
-	now := o.now()
-	var it calstore.OutboxItem
-	ok := false
-	var zone *time.Location
-	err := o.store.Write(ctx, func(tx calstore.Tx) error {
-		var err error
-		it, err = tx.OutboxItem(id)
-		if errors.Is(err, calstore.ErrNotFound) {
-			ok = false
-			return nil
-		} else if err != nil {
+// defaultLease is how long a claim holds an item at least: the claim
+// moves the item's NextAttempt this far ahead (or to its backoff, when
+// later), and hold moves it again every third of it while the message is
+// in flight, so that no other sender takes an item being sent, however
+// slow the server, and another takes over within it after this one died.
+const defaultLease = 30 * time.Second
+
+// claimed is an item a sender has claimed.
+type claimed struct {
+	it    calstore.OutboxItem // as the claim stored it: attempt counted, NextAttempt the lease's end
+	at    time.Time           // when it was claimed
+	retry time.Time           // the next attempt after a temporary failure (the backoff)
+	zone  *time.Location      // the sending user's, for the text part
+}
+
+// claim takes the oldest item due at due that no other sender holds and
+// records the attempt: Attempts+1, NextAttempt the end of the lease,
+// Updated, in one Write. ok is false when none is left.
+func (o *Sender) claim(ctx context.Context, due time.Time) (c claimed, ok bool, err error) {
+	err = o.store.Write(ctx, func(tx calstore.Tx) error {
+		ok = false
+		l, err := tx.OutboxDue(due, 1)
+		if err != nil || len(l) == 0 {
 			return err
 		}
-		// Changed since the listing (retried, removed, sent by another
-		// round)? Only a queued, due item is sent.
-		if it.Status != calstore.OutboxQueued || it.NextAttempt.After(now) {
-			ok = false
-			return nil
-		}
+		c = claimed{it: l[0], at: o.now()}
 		// The text part shows times in the sending user's zone.
-		zone = o.opt.DefaultZone
-		if u, err := tx.User(it.User); err == nil {
-			zone = filter.UserZone(u, o.opt.DefaultZone)
+		c.zone = o.opt.DefaultZone
+		if u, err := tx.User(c.it.User); err == nil {
+			c.zone = filter.UserZone(u, o.opt.DefaultZone)
 		}
-		it.Attempts++
-		it.NextAttempt = now.Add(o.backoff(it.Attempts))
-		it.Updated = now
+		c.it.Attempts++
+		c.retry = c.at.Add(o.backoff(c.it.Attempts))
+		c.it.NextAttempt = maxTime(c.retry, c.at.Add(o.lease))
+		c.it.Updated = c.at
 		ok = true
-		return tx.PutOutbox(it)
+		return tx.PutOutbox(c.it)
 	})
-	if err != nil || !ok {
-		return time.Time{}, err
+	return c, ok, err
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
 	}
+	return b
+}
+
+// hold renews the claim on c's item while it is sent: every third of the
+// lease (on the wall clock, like every I/O deadline) it moves NextAttempt
+// to now + lease, as long as the item is still as this sender left it. The returned
+// function stops it and returns the item's NextAttempt as last written.
+func (o *Sender) hold(ctx context.Context, c claimed, log *slog.Logger) (stop func() time.Time) {
+	done, last := make(chan struct{}), make(chan time.Time, 1)
+	go func() {
+		until := c.it.NextAttempt
+		t := time.NewTicker(o.lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				last <- until
+				return
+			case <-t.C:
+			}
+			next := o.now().Add(o.lease)
+			renewed := false
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.lease/3)
+			err := o.store.Write(wctx, func(tx calstore.Tx) error {
+				renewed = false
+				cur, err := tx.OutboxItem(c.it.ID)
+				if err != nil || cur.Status != calstore.OutboxQueued || cur.Attempts != c.it.Attempts || !cur.NextAttempt.Equal(until) || !next.After(until) {
+					return err // gone, retried or taken over: no longer ours as claimed
+				}
+				cur.NextAttempt = next
+				renewed = true
+				return tx.PutOutbox(cur)
+			})
+			cancel()
+			switch {
+			case err != nil:
+				log.Warn("outbox: renewing the claim failed", "err", err)
+			case renewed:
+				until = next
+				if o.afterRenew != nil {
+					o.afterRenew(next)
+				}
+			}
+		}
+	}()
+	return func() time.Time {
+		close(done)
+		return <-last
+	}
+}
+
+// attempt sends a claimed item and records the result.
+func (o *Sender) attempt(ctx context.Context, c claimed) error {
+	it := c.it
 	log := o.log.With("outbox_id", it.ID, "method", it.Method, "uid", it.UID, "from", it.From, "to", it.To, "attempt", it.Attempts)
 
-	msgID, raw, cerr := Compose(it, now, o.opt.Hostname, zone)
+	msgID, raw, cerr := Compose(it, c.at, o.opt.Hostname, c.zone)
 	var serr error
 	if cerr != nil {
 		serr = &sendError{stage: "compose", err: cerr, permanent: true}
 	} else {
 		log = log.With("message_id", msgID)
+		stop := o.hold(ctx, c, log)
 		serr = o.send(ctx, it, raw)
+		it.NextAttempt = stop()
 	}
 
 	// The result is recorded even when ctx ended meanwhile (shutdown):
@@ -385,8 +447,8 @@ func (o *Sender) attempt(ctx context.Context, id uint64) (time.Time, error) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	var next time.Time
-	err = o.store.Write(bctx, func(tx calstore.Tx) error {
-		cur, err := tx.OutboxItem(id)
+	err := o.store.Write(bctx, func(tx calstore.Tx) error {
+		cur, err := tx.OutboxItem(it.ID)
 		if errors.Is(err, calstore.ErrNotFound) {
 			return nil
 		} else if err != nil {
@@ -394,6 +456,11 @@ func (o *Sender) attempt(ctx context.Context, id uint64) (time.Time, error) {
 		}
 		next = time.Time{}
 		cur.Updated = done
+		// The lease ends with the attempt: the next one is at the
+		// backoff, unless the item was changed meanwhile (retried).
+		if cur.Attempts == it.Attempts && cur.NextAttempt.Equal(it.NextAttempt) {
+			cur.NextAttempt = c.retry
+		}
 		var se *sendError
 		switch {
 		case serr == nil:
@@ -416,7 +483,7 @@ func (o *Sender) attempt(ctx context.Context, id uint64) (time.Time, error) {
 	switch {
 	case err != nil:
 		log.Error("outbox: recording the result failed; the item will be sent again", "err", err, "send_err", serr)
-		return time.Time{}, err
+		return err
 	case serr == nil:
 		log.Info("outbox: sent")
 	case next.IsZero():
@@ -424,7 +491,7 @@ func (o *Sender) attempt(ctx context.Context, id uint64) (time.Time, error) {
 	default:
 		log.Warn("outbox: not sent, will retry", "err", serr, "next_attempt", next)
 	}
-	return next, nil
+	return nil
 }
 
 // sendError is a failed delivery: which stage, and whether it is permanent

@@ -53,6 +53,9 @@ type obSink struct {
 	user     string
 	pass     string // with user: AUTH PLAIN required
 	got      chan struct{}
+	// gate, when set before the first message, holds every DATA until
+	// it is closed; inData is told when a DATA waits there.
+	gate, inData chan struct{}
 }
 
 func newObSink(t *testing.T, tlsCfg *tls.Config) *obSink {
@@ -152,6 +155,10 @@ func (ss *obSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	if ss.s.gate != nil {
+		ss.s.inData <- struct{}{}
+		<-ss.s.gate
 	}
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
@@ -300,12 +307,16 @@ type obRunner struct {
 	done chan struct{} // closed at the end of the next round
 }
 
-// obStart starts a sender for db on a new testClock (o.Now is replaced).
-func obStart(t *testing.T, db calstore.Store, o outbox.Options) *obRunner {
+// obStart starts a sender for db on a new testClock (o.Now is replaced),
+// after calling setup, if any, with it.
+func obStart(t *testing.T, db calstore.Store, o outbox.Options, setup ...func(*outbox.Sender)) *obRunner {
 	t.Helper()
 	r := &obRunner{t: t, db: db, clock: newObClock(), done: make(chan struct{})}
 	o.Now = r.clock.Now
 	r.ob = outbox.New(db, o, obLog(t))
+	for _, f := range setup {
+		f(r.ob)
+	}
 	outbox.OnRound(r.ob, func(now time.Time) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -781,6 +792,64 @@ func TestOutboxResendAfterCrash(t *testing.T) {
 	r.advance(r.clock.Now().Add(10 * o.MaxBackoff))
 	if n := len(sk.messages()); n != 2 {
 		t.Errorf("%d deliveries, want 2 (one per crash)", n)
+	}
+}
+
+// TestOutboxClaimHeld: while a message is in flight, its sender renews
+// the claim, so another sender on the same store leaves the item alone
+// however long the server takes, even when its clock is far past the
+// first lease; the result then puts the next attempt back to the backoff.
+func TestOutboxClaimHeld(t *testing.T) {
+	db := obStore(t)
+	sk := newObSink(t, nil)
+	sk.gate, sk.inData = make(chan struct{}), make(chan struct{}, 1)
+	it := obEnqueue(t, db, obReplyItem(false))
+	o := obOpts(sk.addr)
+	const lease = 300 * time.Millisecond
+	renewed := make(chan time.Time, 16)
+	r := obStart(t, db, o, func(s *outbox.Sender) {
+		outbox.SetLease(s, lease, func(next time.Time) { renewed <- next })
+	})
+	select {
+	case <-sk.inData:
+	case <-time.After(obWaitLimit):
+		t.Fatal("no DATA within the wait limit")
+	}
+	claimedAt := r.clock.Now()
+	got := obItem(t, db, it.ID)
+	if back := got.NextAttempt.Sub(claimedAt); got.Status != calstore.OutboxQueued || got.Attempts != 1 || back < o.MinBackoff/2 || back > o.MinBackoff {
+		t.Errorf("in flight: %+v, next attempt %v after the claim, want the backoff", got, back)
+	}
+	// An hour later by the sender's clock, the message still in flight:
+	// the claim moves with the clock.
+	later := claimedAt.Add(time.Hour)
+	r.clock.set(later)
+	select {
+	case n := <-renewed:
+		if !n.Equal(later.Add(lease)) {
+			t.Errorf("renewed to %v, want %v", n, later.Add(lease))
+		}
+	case <-time.After(obWaitLimit):
+		t.Fatal("claim not renewed within the wait limit")
+	}
+	if got := obItem(t, db, it.ID); !got.NextAttempt.Equal(later.Add(lease)) || got.Attempts != 1 {
+		t.Errorf("after the renewal: %+v", got)
+	}
+	// A second sender at that hour finds nothing due (else its round
+	// would block in the held DATA and never end).
+	r2 := obStart(t, db, o)
+	r2.advance(later)
+	if got := obItem(t, db, it.ID); got.Attempts != 1 {
+		t.Errorf("second sender attempted the held item: %+v", got)
+	}
+	close(sk.gate)
+	sk.wait(1, obWaitLimit)
+	got = r.until(it.ID, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
+	if back := got.NextAttempt.Sub(claimedAt); got.Attempts != 1 || back < o.MinBackoff/2 || back > o.MinBackoff {
+		t.Errorf("after delivery: %+v, next attempt %v after the claim, want the backoff", got, back)
+	}
+	if n := len(sk.messages()); n != 1 {
+		t.Errorf("%d messages, want 1", n)
 	}
 }
 

@@ -15,12 +15,15 @@
 // for the other transaction and reports calstore.ErrExists, and Batch
 // retries its function, which then sees the duplicate. The change counter
 // (CTag, sync token) is a column of the user's row, advanced under that
-// lock, so counter values commit in order per user. Outbox items read in
-// a Write are locked (FOR UPDATE): the sender's attempt, which reads the
-// item, checks it is queued and due, and moves its next attempt, runs in
-// one instance at a time, and the other sees the moved time and skips
-// it. Budgets take a transaction-scoped advisory lock per key. A Read is
-// a REPEATABLE READ READ ONLY transaction: one snapshot, no locks.
+// lock, so counter values commit in order per user. The outbox senders
+// of all instances share the queue: a sender claims the due items it
+// gets from OutboxDue in a Write (SELECT … FOR UPDATE SKIP LOCKED), moves
+// their next attempt (the lease) and commits; a second sender claiming at
+// the same moment skips the locked rows instead of waiting for them, and
+// after the commit sees the moved time and leaves the items alone. An item
+// read with OutboxItem in a Write is locked (FOR UPDATE). Budgets take a
+// transaction-scoped advisory lock per key. A Read is a REPEATABLE READ
+// READ ONLY transaction: one snapshot, no locks.
 //
 // Writes of different users run in parallel; two Writes that lock two
 // users in opposite orders deadlock, and PostgreSQL aborts one (Write

@@ -4,13 +4,13 @@ package pgstore
 // creates them in an empty database, applies migrations[v:] to a database
 // at version v, and refuses a newer one (calstore.ErrSchema), like the
 // bbolt backend's own versions (calstore.SchemaVersion).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[v] turns a database of schema version v into version v+1; it
 // runs inside the Open transaction, under an advisory lock, so instances
 // starting together migrate once.
 //
-// Layout (version 1). Keys that come from mail (UIDs, once-only keys,
+// Layout (version 2). Keys that come from mail (UIDs, once-only keys,
 // budget keys, addresses) are bytea: a UID may hold any byte, NUL
 // included, which text refuses, and bytea orders by bytes as bbolt does.
 // Records are the JSON of the calstore types (their json tags, the bytes
@@ -27,7 +27,9 @@ const SchemaVersion = 1
 //	log          id (order of adding), user, once-only key UNIQUE(user, key)
 //	pending      id (sequence: unique per store), user, UID, status, JSON
 //	contacts     (user, address) -> Contact JSON
-//	outbox       id, status, OutboxItem JSON; queued items indexed
+//	outbox       id, status, OutboxItem JSON; version 2 adds created,
+//	             updated and next_attempt (Unix ns, calstore.KeyNanos) and
+//	             indexes queued items by next_attempt, sent ones by updated
 //	budget       one row per live use of a budget key, with its expiry
 //	meta         name -> value: "alive" (Unix ns, the last sign of life any
 //	             instance recorded), "downtimes" (JSON, catch-up record)
@@ -107,5 +109,37 @@ CREATE TABLE meta (
 	name  text PRIMARY KEY,
 	value bytea NOT NULL
 );
+`,
+	// Version 2: the outbox's times as columns, so that the sender's
+	// queries (calstore.OutboxTx: OutboxDue, OutboxNextDue,
+	// OutboxSentBefore)
+	// are index range scans. Existing rows take them from their JSON
+	// (microseconds: PostgreSQL's timestamp precision).
+	1: `
+ALTER TABLE outbox
+	ADD COLUMN created bigint NOT NULL DEFAULT 0,
+	ADD COLUMN updated bigint NOT NULL DEFAULT 0,
+	ADD COLUMN next_attempt bigint NOT NULL DEFAULT 0;
+WITH j AS (
+	SELECT id, convert_from(record, 'UTF8')::jsonb AS r FROM outbox
+), s AS (
+	SELECT id,
+		extract(epoch FROM (r->>'created')::timestamptz) AS c,
+		extract(epoch FROM (r->>'updated')::timestamptz) AS u,
+		extract(epoch FROM (r->>'next_attempt')::timestamptz) AS n
+	FROM j
+)
+UPDATE outbox o SET
+	created = (greatest(0, least(s.c, 9223372036)) * 1000000000)::bigint,
+	updated = (greatest(0, least(s.u, 9223372036)) * 1000000000)::bigint,
+	next_attempt = (greatest(0, least(s.n, 9223372036)) * 1000000000)::bigint
+FROM s WHERE o.id = s.id;
+ALTER TABLE outbox
+	ALTER COLUMN created DROP DEFAULT,
+	ALTER COLUMN updated DROP DEFAULT,
+	ALTER COLUMN next_attempt DROP DEFAULT;
+DROP INDEX outbox_queued;
+CREATE INDEX outbox_due ON outbox (next_attempt) WHERE status = 'queued';
+CREATE INDEX outbox_sent ON outbox (updated) WHERE status = 'sent';
 `,
 }

@@ -880,7 +880,9 @@ func (t *tx) Enqueue(o calstore.OutboxItem) (calstore.OutboxItem, error) {
 	if err != nil {
 		return calstore.OutboxItem{}, err
 	}
-	if _, err := t.exec("enqueue", `INSERT INTO outbox (id, status, record) VALUES ($1, $2, $3)`, id, o.Status, buf); err != nil {
+	created, updated, next := outboxTimes(o)
+	if _, err := t.exec("enqueue", `INSERT INTO outbox (id, status, record, created, updated, next_attempt) VALUES ($1, $2, $3, $4, $5, $6)`,
+		id, o.Status, buf, created, updated, next); err != nil {
 		return calstore.OutboxItem{}, err
 	}
 	o.To = slices.Clone(o.To)
@@ -888,8 +890,13 @@ func (t *tx) Enqueue(o calstore.OutboxItem) (calstore.OutboxItem, error) {
 	return o, nil
 }
 
+// outboxTimes are the indexed columns of an item.
+func outboxTimes(o calstore.OutboxItem) (created, updated, next int64) {
+	return int64(calstore.KeyNanos(o.Created)), int64(calstore.KeyNanos(o.Updated)), int64(calstore.KeyNanos(o.NextAttempt))
+}
+
 // OutboxItem implements calstore.Tx. In a Write the item is locked until
-// commit (package doc: the sender's attempt is a lease).
+// commit (package doc).
 func (t *tx) OutboxItem(id uint64) (calstore.OutboxItem, error) {
 	if err := t.check(false); err != nil {
 		return calstore.OutboxItem{}, err
@@ -914,7 +921,12 @@ func (t *tx) Outbox() ([]calstore.OutboxItem, error) {
 	if err := t.check(false); err != nil {
 		return nil, err
 	}
-	bufs, err := t.list("outbox", `SELECT record FROM outbox ORDER BY id`)
+	return t.outboxItems("outbox", `SELECT record FROM outbox ORDER BY id`)
+}
+
+// outboxItems runs a query of outbox records and decodes them.
+func (t *tx) outboxItems(what, sql string, args ...any) ([]calstore.OutboxItem, error) {
+	bufs, err := t.list(what, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -927,6 +939,69 @@ func (t *tx) Outbox() ([]calstore.OutboxItem, error) {
 		l = append(l, o)
 	}
 	return l, nil
+}
+
+// OutboxDue implements calstore.Tx: a range of the outbox_due index. In
+// a Write the rows are locked FOR UPDATE SKIP LOCKED: two instances'
+// senders claiming at once get different items and never wait for each
+// other (package doc).
+func (t *tx) OutboxDue(at time.Time, limit int) ([]calstore.OutboxItem, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	q := `SELECT record FROM outbox WHERE status = 'queued' AND next_attempt <= $1 ORDER BY created, id`
+	args := []any{int64(calstore.KeyNanos(at))}
+	if limit > 0 {
+		q += ` LIMIT $2`
+		args = append(args, limit)
+	}
+	if t.writable {
+		q += ` FOR UPDATE SKIP LOCKED`
+	}
+	return t.outboxItems("outbox due", q, args...)
+}
+
+// OutboxNextDue implements calstore.Tx.
+func (t *tx) OutboxNextDue(after time.Time) (time.Time, error) {
+	if err := t.check(false); err != nil {
+		return time.Time{}, err
+	}
+	var n *int64
+	if err := t.pt.QueryRow(t.ctx, `SELECT min(next_attempt) FROM outbox WHERE status = 'queued' AND next_attempt > $1`,
+		int64(calstore.KeyNanos(after))).Scan(&n); err != nil {
+		return time.Time{}, t.dbErr("outbox next due", err)
+	}
+	if n == nil {
+		return time.Time{}, nil
+	}
+	return time.Unix(0, *n).UTC(), nil
+}
+
+// OutboxSentBefore implements calstore.Tx: a range of the outbox_sent
+// index.
+func (t *tx) OutboxSentBefore(before time.Time, limit int) ([]uint64, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	q := `SELECT id FROM outbox WHERE status = 'sent' AND updated < $1 ORDER BY updated, id`
+	args := []any{int64(calstore.KeyNanos(before))}
+	if limit > 0 {
+		q += ` LIMIT $2`
+		args = append(args, limit)
+	}
+	rows, err := t.pt.Query(t.ctx, q, args...)
+	if err != nil {
+		return nil, t.dbErr("outbox sent", err)
+	}
+	l, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, t.dbErr("outbox sent", err)
+	}
+	ids := make([]uint64, len(l))
+	for i, id := range l {
+		ids[i] = uint64(id)
+	}
+	return ids, nil
 }
 
 // PutOutbox implements calstore.Tx.
@@ -947,7 +1022,9 @@ func (t *tx) PutOutbox(o calstore.OutboxItem) error {
 	if err != nil {
 		return err
 	}
-	n, err := t.exec(fmt.Sprint("put outbox item ", o.ID), `UPDATE outbox SET status = $2, record = $3 WHERE id = $1`, int64(o.ID), o.Status, buf)
+	created, updated, next := outboxTimes(o)
+	n, err := t.exec(fmt.Sprint("put outbox item ", o.ID), `UPDATE outbox SET status = $2, record = $3, created = $4, updated = $5, next_attempt = $6 WHERE id = $1`,
+		int64(o.ID), o.Status, buf, created, updated, next)
 	if err != nil {
 		return err
 	}
@@ -995,7 +1072,7 @@ func (t *tx) TakeBudget(key string, at time.Time, window time.Duration, limit in
 	if err := calstore.CheckBudget(key, window); err != nil {
 		return false, err
 	}
-	now := int64(calstore.BudgetNanos(at))
+	now := int64(calstore.KeyNanos(at))
 	if _, err := t.exec("prune budgets", `DELETE FROM budget WHERE expiry <= $1`, now); err != nil {
 		return false, err
 	}
@@ -1011,7 +1088,7 @@ func (t *tx) TakeBudget(key string, at time.Time, window time.Duration, limit in
 	if err != nil || n >= limit {
 		return false, err
 	}
-	_, err = t.exec("take budget", `INSERT INTO budget (key, expiry) VALUES ($1, $2)`, []byte(key), int64(calstore.BudgetNanos(at.Add(window))))
+	_, err = t.exec("take budget", `INSERT INTO budget (key, expiry) VALUES ($1, $2)`, []byte(key), int64(calstore.KeyNanos(at.Add(window))))
 	return err == nil, err
 }
 
@@ -1031,7 +1108,7 @@ func (t *tx) BudgetUsed(key string, at time.Time) (int, error) {
 	if err := calstore.CheckBudgetKey(key); err != nil {
 		return 0, err
 	}
-	return t.budgetUsed(key, int64(calstore.BudgetNanos(at)))
+	return t.budgetUsed(key, int64(calstore.KeyNanos(at)))
 }
 
 // metaValue reads a row of meta (nil when absent), locked in a Write.
@@ -1073,7 +1150,7 @@ func (t *tx) SetAlive(at time.Time) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
-	return t.putMeta("alive", binary.BigEndian.AppendUint64(nil, calstore.BudgetNanos(at)))
+	return t.putMeta("alive", binary.BigEndian.AppendUint64(nil, calstore.KeyNanos(at)))
 }
 
 // Downtimes implements calstore.Tx.

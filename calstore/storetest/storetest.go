@@ -43,6 +43,9 @@ func Run(t *testing.T, open func(t *testing.T) calstore.Store) {
 		{"Contacts", testContacts},
 		{"Outbox", testOutbox},
 		{"OutboxQueued", testOutboxQueued},
+		{"OutboxDue", testOutboxDue},
+		{"OutboxClaim", testOutboxClaim},
+		{"OutboxSentBefore", testOutboxSentBefore},
 		{"Budget", testBudget},
 		{"BudgetPrune", testBudgetPrune},
 		{"BudgetInvalid", testBudgetInvalid},
@@ -1725,6 +1728,244 @@ func testOutboxQueued(t *testing.T, s calstore.Store) {
 		}
 		if n != 2 {
 			t.Errorf("outbox holds %d queued items, want 2", n)
+		}
+		return err
+	})
+}
+
+// enqueueAt queues an item created at created and due at next; it
+// returns its ID.
+func enqueueAt(t *testing.T, s calstore.Store, created, next time.Time) uint64 {
+	t.Helper()
+	var id uint64
+	write(t, s, func(tx calstore.Tx) error {
+		o, err := tx.Enqueue(calstore.OutboxItem{From: "a@x", To: []string{"b@x"}, Body: []byte("ICS"), Created: created, NextAttempt: next})
+		id = o.ID
+		return err
+	})
+	return id
+}
+
+// changeOutbox changes a stored item with fn.
+func changeOutbox(t *testing.T, s calstore.Store, id uint64, fn func(o *calstore.OutboxItem)) {
+	t.Helper()
+	write(t, s, func(tx calstore.Tx) error {
+		o, err := tx.OutboxItem(id)
+		if err != nil {
+			return err
+		}
+		fn(&o)
+		return tx.PutOutbox(o)
+	})
+}
+
+// ids lists the IDs of items.
+func ids(l []calstore.OutboxItem) []uint64 {
+	var out []uint64
+	for _, o := range l {
+		out = append(out, o.ID)
+	}
+	return out
+}
+
+// testOutboxDue: OutboxDue answers the queued items due at a time,
+// oldest first by Created (then ID), follows every change of status and
+// next attempt, and OutboxNextDue the first queued item due later.
+func testOutboxDue(t *testing.T, s calstore.Store) {
+	due := func(at time.Time, limit int, want []uint64, next time.Time) {
+		t.Helper()
+		read(t, s, func(tx calstore.Tx) error {
+			l, err := tx.OutboxDue(at, limit)
+			if err != nil {
+				return err
+			}
+			if got := ids(l); !slices.Equal(got, want) {
+				t.Errorf("OutboxDue(%v, %d) = %v, want %v", at.Sub(t0), limit, got, want)
+			}
+			for _, o := range l {
+				if o.Status != calstore.OutboxQueued || o.NextAttempt.After(at) || string(o.Body) != "ICS" {
+					t.Errorf("OutboxDue(%v): item %+v", at.Sub(t0), o)
+				}
+			}
+			n, err := tx.OutboxNextDue(at)
+			if err != nil {
+				return err
+			}
+			if !n.Equal(next) {
+				t.Errorf("OutboxNextDue(%v) = %v, want %v", at.Sub(t0), n, next)
+			}
+			return nil
+		})
+	}
+	due(t0, 0, nil, time.Time{})
+	// Created out of ID order; a is due last but was created first.
+	b := enqueueAt(t, s, t0.Add(2*time.Minute), t0)
+	a := enqueueAt(t, s, t0.Add(time.Minute), t0.Add(10*time.Minute))
+	c := enqueueAt(t, s, t0.Add(2*time.Minute), t0.Add(5*time.Minute)) // created with b: after b by ID
+	d := enqueueAt(t, s, t0, t0.Add(time.Hour))
+
+	due(t0.Add(-time.Second), 0, nil, t0)
+	due(t0, 0, []uint64{b}, t0.Add(5*time.Minute)) // due at its time exactly
+	due(t0.Add(5*time.Minute), 0, []uint64{b, c}, t0.Add(10*time.Minute))
+	due(t0.Add(10*time.Minute), 0, []uint64{a, b, c}, t0.Add(time.Hour))
+	due(t0.Add(10*time.Minute), 2, []uint64{a, b}, t0.Add(time.Hour))
+	due(t0.Add(2*time.Hour), 0, []uint64{d, a, b, c}, time.Time{})
+
+	// A claim moves the next attempt; sent, failed and deleted items are
+	// never due; a failed item queued again is.
+	changeOutbox(t, s, a, func(o *calstore.OutboxItem) { o.Attempts++; o.NextAttempt = t0.Add(3 * time.Hour) })
+	changeOutbox(t, s, b, func(o *calstore.OutboxItem) { o.Status = calstore.OutboxSent })
+	changeOutbox(t, s, c, func(o *calstore.OutboxItem) { o.Status = calstore.OutboxFailed })
+	write(t, s, func(tx calstore.Tx) error { return tx.DeleteOutbox(d) })
+	due(t0.Add(2*time.Hour), 0, nil, t0.Add(3*time.Hour))
+	changeOutbox(t, s, c, func(o *calstore.OutboxItem) { o.Status, o.NextAttempt = calstore.OutboxQueued, t0.Add(time.Hour) })
+	due(t0.Add(2*time.Hour), 0, []uint64{c}, t0.Add(3*time.Hour))
+	due(t0.Add(4*time.Hour), 0, []uint64{a, c}, time.Time{})
+	// A rolled-back claim leaves the item due.
+	err := s.Write(ctx, func(tx calstore.Tx) error {
+		l, err := tx.OutboxDue(t0.Add(4*time.Hour), 1)
+		if err != nil || len(l) != 1 {
+			return fmt.Errorf("claim: %v, %v", ids(l), err)
+		}
+		l[0].NextAttempt = t0.Add(5 * time.Hour)
+		if err := tx.PutOutbox(l[0]); err != nil {
+			return err
+		}
+		return errors.New("roll back")
+	})
+	if err == nil || err.Error() != "roll back" {
+		t.Fatalf("Write: %v, want the function's error", err)
+	}
+	due(t0.Add(4*time.Hour), 0, []uint64{a, c}, time.Time{})
+}
+
+// testOutboxClaim: senders claiming at once, each in its own Write
+// (OutboxDue, then the next attempt moved: the lease), claim every due
+// item once, and none of the items not due.
+func testOutboxClaim(t *testing.T, s calstore.Store) {
+	const n, senders = 40, 4
+	for i := range n {
+		enqueueAt(t, s, t0.Add(time.Duration(i)*time.Second), t0)
+	}
+	later := enqueueAt(t, s, t0, t0.Add(time.Hour))
+	var mu sync.Mutex
+	claimed := map[uint64]int{}
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Go(func() {
+			for {
+				var got []calstore.OutboxItem
+				err := s.Write(ctx, func(tx calstore.Tx) error {
+					var err error
+					if got, err = tx.OutboxDue(t0.Add(time.Minute), 1); err != nil {
+						return err
+					}
+					for _, o := range got {
+						o.Attempts++
+						o.NextAttempt = t0.Add(2 * time.Hour)
+						if err := tx.PutOutbox(o); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Errorf("claim: %v", err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, o := range got {
+					claimed[o.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(claimed) != n {
+		t.Errorf("%d items claimed, want %d", len(claimed), n)
+	}
+	for id, c := range claimed {
+		if c != 1 || id == later {
+			t.Errorf("item %d claimed %d times", id, c)
+		}
+	}
+	read(t, s, func(tx calstore.Tx) error {
+		l, err := tx.Outbox()
+		for _, o := range l {
+			if want := o.ID != later; (o.Attempts == 1) != want {
+				t.Errorf("item %d: %d attempts", o.ID, o.Attempts)
+			}
+		}
+		return err
+	})
+}
+
+// testOutboxSentBefore: OutboxSentBefore lists the sent items last
+// updated before a time, by their latest Updated, oldest first, and
+// nothing else; deleting them (the sender's retention) takes them off.
+func testOutboxSentBefore(t *testing.T, s calstore.Store) {
+	mk := func(status string, updated time.Time) uint64 {
+		id := enqueueAt(t, s, t0.Add(-48*time.Hour), t0)
+		changeOutbox(t, s, id, func(o *calstore.OutboxItem) { o.Status, o.Updated = status, updated })
+		return id
+	}
+	oldSent := mk(calstore.OutboxSent, t0.Add(-2*time.Hour))
+	edge := mk(calstore.OutboxSent, t0.Add(-time.Hour)) // at the cut: kept
+	newSent := mk(calstore.OutboxSent, t0)
+	oldFailed := mk(calstore.OutboxFailed, t0.Add(-3*time.Hour))
+	oldQueued := mk(calstore.OutboxQueued, t0.Add(-3*time.Hour))
+	moved := mk(calstore.OutboxSent, t0.Add(-3*time.Hour))
+	changeOutbox(t, s, moved, func(o *calstore.OutboxItem) { o.Updated = t0 }) // updated since
+	sent := func(before time.Time, limit int, want []uint64) {
+		t.Helper()
+		read(t, s, func(tx calstore.Tx) error {
+			got, err := tx.OutboxSentBefore(before, limit)
+			if !slices.Equal(got, want) {
+				t.Errorf("OutboxSentBefore(%v, %d) = %v, want %v", before.Sub(t0), limit, got, want)
+			}
+			return err
+		})
+	}
+	prune := func(before time.Time, left []uint64) {
+		t.Helper()
+		var l []uint64
+		read(t, s, func(tx calstore.Tx) error {
+			var err error
+			l, err = tx.OutboxSentBefore(before, 0)
+			return err
+		})
+		write(t, s, func(tx calstore.Tx) error {
+			for _, id := range l {
+				if err := tx.DeleteOutbox(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		read(t, s, func(tx calstore.Tx) error {
+			l, err := tx.Outbox()
+			if got := ids(l); !slices.Equal(got, left) {
+				t.Errorf("after deleting the items sent before %v: %v, want %v", before.Sub(t0), got, left)
+			}
+			return err
+		})
+	}
+	sent(t0.Add(-3*time.Hour), 0, nil)
+	sent(t0.Add(-time.Hour), 0, []uint64{oldSent})
+	sent(t0.Add(time.Second), 0, []uint64{oldSent, edge, newSent, moved})
+	sent(t0.Add(time.Second), 2, []uint64{oldSent, edge})
+	prune(t0.Add(-time.Hour), []uint64{edge, newSent, oldFailed, oldQueued, moved})
+	sent(t0.Add(-time.Hour), 0, nil)
+	prune(t0.Add(time.Second), []uint64{oldFailed, oldQueued})
+	sent(t0.Add(time.Hour), 0, nil)
+	read(t, s, func(tx calstore.Tx) error {
+		n, err := tx.OutboxQueued()
+		if n != 1 {
+			t.Errorf("OutboxQueued after pruning = %d, want 1", n)
 		}
 		return err
 	})
