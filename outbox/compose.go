@@ -19,10 +19,10 @@ import (
 	"imipd/itip/ics"
 )
 
-// MessageID is the Message-ID (without angle brackets) Compose gives
+// messageID is the Message-ID (without angle brackets) Compose gives
 // an item: derived from the item's ID, creation time and the hostname, so
 // every attempt to send one item carries the same Message-ID.
-func MessageID(it calstore.OutboxItem, hostname string) string {
+func messageID(it calstore.OutboxItem, hostname string) string {
 	if hostname == "" {
 		hostname = "localhost"
 	}
@@ -33,7 +33,7 @@ func MessageID(it calstore.OutboxItem, hostname string) string {
 // Compose renders an outbox item as an iMIP message (RFC 6047 §2, RFC
 // 5322): From the user (with Sender the delegate when the item was sent by
 // one), To the recipients, Date now, a Message-ID stable per item
-// (MessageID), the item's Subject, and a multipart/alternative body
+// (messageID), the item's Subject, and a multipart/alternative body
 // with a readable text/plain summary and the iCalendar object as
 // text/calendar; method=METHOD. Automatic answers carry Auto-Submitted:
 // auto-replied (RFC 3834) and X-Auto-Response-Suppress: All. The summary
@@ -70,7 +70,7 @@ func Compose(it calstore.OutboxItem, now time.Time, hostname string, zone *time.
 	if subject == "" {
 		subject = "Calendar: " + method
 	}
-	msgID = MessageID(it, hostname)
+	msgID = messageID(it, hostname)
 	// go-message writes fields in the reverse order of setting them: set
 	// from the last to the first.
 	var h mail.Header

@@ -13,3 +13,6 @@ func OnRound(s *Sender, f func(now time.Time)) { s.afterRound = f }
 func SetLease(s *Sender, d time.Duration, afterRenew func(next time.Time)) {
 	s.lease, s.afterRenew = d, afterRenew
 }
+
+// MessageID is the Message-ID Compose gives an item.
+var MessageID = messageID

@@ -59,10 +59,10 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultMinBackoff = 30 * time.Second
-	DefaultMaxBackoff = time.Hour
-	DefaultMaxAge     = 5 * 24 * time.Hour
-	DefaultRetention  = 7 * 24 * time.Hour
+	defaultMinBackoff = 30 * time.Second
+	defaultMaxBackoff = time.Hour
+	defaultMaxAge     = 5 * 24 * time.Hour
+	defaultRetention  = 7 * 24 * time.Hour
 )
 
 // SMTP timeouts of the sender. The dial has its own; every command must be
@@ -131,19 +131,19 @@ func New(store calstore.Store, opt Options, log *slog.Logger) *Sender {
 		}
 	}
 	if opt.MinBackoff <= 0 {
-		opt.MinBackoff = DefaultMinBackoff
+		opt.MinBackoff = defaultMinBackoff
 	}
 	if opt.MaxBackoff <= 0 {
-		opt.MaxBackoff = DefaultMaxBackoff
+		opt.MaxBackoff = defaultMaxBackoff
 	}
 	if opt.MaxBackoff < opt.MinBackoff {
 		opt.MaxBackoff = opt.MinBackoff
 	}
 	if opt.MaxAge <= 0 {
-		opt.MaxAge = DefaultMaxAge
+		opt.MaxAge = defaultMaxAge
 	}
 	if opt.Retention <= 0 {
-		opt.Retention = DefaultRetention
+		opt.Retention = defaultRetention
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
