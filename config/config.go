@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"imipd/filter"
 )
 
 // File is imipd's configuration file (TOML, docs/rules.md "Interfaces"). Every key
@@ -202,7 +204,7 @@ func Defaults() File {
 		DataDir:       "./imipd-data",
 		DefaultPolicy: "known",
 		Timeframe:     "4W",
-		Header:        "X-IMIP-Processed",
+		Header:        filter.DefaultHeader,
 		Milter:        MilterConfig{Listen: "inet:127.0.0.1:8891"},
 		HTTP:          HTTPConfig{Listen: "127.0.0.1:8009", PushResolve: "recipientOnly"},
 		Submission:    SubmissionConfig{Address: "unix:/var/spool/postfix/public/imipd"},

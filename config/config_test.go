@@ -390,7 +390,7 @@ func TestCalDAVConfig(t *testing.T) {
 
 // TestValidateSettings: each key reaches the constructor that uses it,
 // parsed once: durations, the pool, listeners with their peers and socket
-// mode, the header and on_error in both MTA adapters, the own-mail rules
+// mode, the header for the Processor, on_error in both MTA adapters, the own-mail rules
 // in the Processor, the outbox with the default time zone, CalDAV's proxies.
 func TestValidateSettings(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.toml")
@@ -438,8 +438,7 @@ driver = "bbolt"
 		name      string
 		got, want any
 	}{
-		{"milter header", s.Milter.Header, "X-Cal"},
-		{"lmtp header", s.LMTP.Header, "X-Cal"},
+		{"header", s.Processor.Header, "X-Cal"},
 		{"milter on_error", s.Milter.TempFailOnError, true},
 		{"lmtp on_error", s.LMTP.TempFailOnError, true},
 		{"milter first read", s.Milter.FirstReadTimeout, 2 * time.Second},

@@ -98,9 +98,6 @@ func (f File) Validate() (Settings, error) {
 	default:
 		p.bad("on_error", "%q: want accept (fail open) or tempfail (fail closed)", f.OnError)
 	}
-	if f.Header == "" || strings.ContainsAny(f.Header, ": \t\r\n") {
-		p.bad("header", "%q is not a header field name", f.Header)
-	}
 	for _, x := range []struct{ key, v string }{{"lmtp.forward", f.LMTP.Forward}, {"submission.address", f.Submission.Address}} {
 		if x.v != "" {
 			if err := checkAddress(x.v); err != nil {
@@ -124,13 +121,13 @@ func (f File) Validate() (Settings, error) {
 		}
 	}
 	s.Processor.Own = filter.OwnMailRules{Logins: m.Logins, Daemons: m.OutgoingDaemons}
-	s.Milter = milter.Options{Header: f.Header, TempFailOnError: onError}
+	s.Milter = milter.Options{TempFailOnError: onError}
 	s.Milter.ReadTimeout, s.Milter.WriteTimeout, s.Milter.FirstReadTimeout = m.ConnLimits.parse("milter", &p)
 	s.Milter.MaxConnections, s.Milter.MaxConnectionsPerPeer = m.MaxConnections, m.MaxConnectionsPerPeer
 	s.MilterListen = listener("milter", m.Listen, m.PeerKeys, m.SocketKeys, &p)
 
 	l := f.LMTP
-	s.LMTP = lmtp.Options{Forward: l.Forward, Header: f.Header, TempFailOnError: onError,
+	s.LMTP = lmtp.Options{Forward: l.Forward, TempFailOnError: onError,
 		MaxConnections: l.MaxConnections, MaxConnectionsPerPeer: l.MaxConnectionsPerPeer}
 	s.LMTP.ReadTimeout, s.LMTP.WriteTimeout, s.LMTP.FirstReadTimeout = l.ConnLimits.parse("lmtp", &p)
 	s.LMTPListen = listener("lmtp", l.Listen, l.PeerKeys, l.SocketKeys, &p)
@@ -186,6 +183,10 @@ func (f File) Validate() (Settings, error) {
 // configuration.
 func (f File) processing(p *problems) filter.Config {
 	c := filter.DefaultConfig()
+	if f.Header == "" || strings.ContainsAny(f.Header, ": \t\r\n") {
+		p.bad("header", "%q is not a header field name", f.Header)
+	}
+	c.Header = f.Header
 	for _, d := range f.LocalDomains {
 		d = strings.TrimSpace(d)
 		if d == "" || strings.ContainsAny(d, "@ /") {

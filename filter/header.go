@@ -10,6 +10,19 @@ import (
 	"sync"
 )
 
+// DefaultHeader is the outcome header's name unless the configuration
+// names another (header).
+const DefaultHeader = "X-IMIP-Processed"
+
+// HeaderName is the name of the outcome header the adapters write:
+// Config.Header, or DefaultHeader.
+func (p *Processor) HeaderName() string {
+	if p.Cfg.Header != "" {
+		return p.Cfg.Header
+	}
+	return DefaultHeader
+}
+
 // HeaderValue renders the outcome header (docs/rules.md "The header"):
 //
 //	<outcome>; method=<METHOD>; uid=<UID>[; reason=<word>]

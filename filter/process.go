@@ -22,6 +22,10 @@ import (
 
 // Config is the part of imipd's configuration the processing call needs.
 type Config struct {
+	// Header is the outcome header's name (config header; "" =
+	// DefaultHeader): the adapters write it and remove forged copies of
+	// it (HeaderName).
+	Header                     string
 	LocalDomains               []string
 	DefaultPolicy              itip.Policy
 	Timeframe                  time.Duration

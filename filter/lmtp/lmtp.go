@@ -27,7 +27,6 @@ import (
 // Options configures the LMTP proxy (docs/rules.md "Transports").
 type Options struct {
 	Forward     string        // downstream LMTP server: "unix:/PATH" or "inet:HOST:PORT"
-	Header      string        // header name, default X-IMIP-Processed
 	Domain      string        // our greeting and LHLO name, default the host name
 	MaxMessage  int64         // largest message accepted, default 64 MiB
 	ReadTimeout time.Duration // upstream: per command line, and per 4 KiB while DATA flows; default 5m
@@ -126,9 +125,6 @@ type Proxy struct {
 // NewProxy returns a proxy processing with p and forwarding to
 // opt.Forward. Zero options take their defaults.
 func NewProxy(p *filter.Processor, opt Options, log *slog.Logger) *Proxy {
-	if opt.Header == "" {
-		opt.Header = "X-IMIP-Processed"
-	}
 	if opt.Domain == "" {
 		opt.Domain, _ = os.Hostname()
 		if opt.Domain == "" {
@@ -806,7 +802,7 @@ func (s *lmtpSession) data(sp *spool, rcpts []string, value string, statuses map
 		fail(errDownstream)
 		return
 	}
-	if err := filter.WriteTagged(w, sp.Reader(), s.l.opt.Header, value); err != nil {
+	if err := filter.WriteTagged(w, sp.Reader(), s.l.p.HeaderName(), value); err != nil {
 		s.log().Warn("downstream LMTP failed while sending the message", "err", err)
 		s.drop()
 		fail(errDownstream)

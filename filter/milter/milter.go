@@ -27,19 +27,16 @@ import (
 // Options configure the milter adapter. Zero fields take the defaults
 // named on each field.
 type Options struct {
-	// Header is the outcome header's name (config `header`), default
-	// X-IMIP-Processed.
-	Header string
-
 	// MaxMessage bounds what processing may hold of one message, default
 	// 64 MiB. The message itself is not held: it streams into
 	// filter.Processor.Process while the MTA sends it (see Milter), and the MIME
 	// parser keeps only the header block and calendar parts, under
 	// filter.Config.MIME. MaxMessage lowers those caps (header block, one calendar
 	// part, all calendar data) when it is below them; a message that passes
-	// such a lowered cap is not processed: forged copies of Header are still
-	// removed, no header is added, and the message is accepted. At the
-	// default it is above every default cap and changes nothing.
+	// such a lowered cap is not processed: forged copies of the outcome
+	// header (Processor.HeaderName) are still removed, no header is added,
+	// and the message is accepted. At the default it is above every
+	// default cap and changes nothing.
 	MaxMessage int64
 
 	// ReadTimeout bounds each packet from the MTA, the wait for it
@@ -155,9 +152,6 @@ type Milter struct {
 
 // New returns a milter adapter for p. A nil log discards.
 func New(p *filter.Processor, opt Options, log *slog.Logger) *Milter {
-	if opt.Header == "" {
-		opt.Header = "X-IMIP-Processed"
-	}
 	if opt.MaxMessage <= 0 {
 		opt.MaxMessage = defaultMaxMessage
 	}
@@ -470,10 +464,10 @@ func (s *milterSession) RcptTo(rcpt, _ string, mod gomilter.Modifier) (*gomilter
 func (s *milterSession) Header(name, value string, mod gomilter.Modifier) (*gomilter.Response, error) {
 	defer s.recover("header")()
 	msg := &s.msg
-	if filter.IsHeaderName(name, s.m.opt.Header) {
+	if filter.IsHeaderName(name, s.m.p.HeaderName()) {
 		msg.forged++
 	} else if strings.IndexByte(value, '\r') >= 0 {
-		if clean, n := filter.HiddenFields(value, s.m.opt.Header); n > 0 {
+		if clean, n := filter.HiddenFields(value, s.m.p.HeaderName()); n > 0 {
 			index := 1
 			for _, prev := range s.names {
 				if filter.IsHeaderName(prev, name) {
@@ -690,12 +684,12 @@ func (s *milterSession) EndOfMessage(mod gomilter.Modifier) (resp *gomilter.Resp
 	// name (milter-protocol.txt, SMFIR_CHGHEADER); from the last, so no
 	// deletion shifts the index of one still to come.
 	for i := msg.forged; i >= 1; i-- {
-		if err := mod.ChangeHeader(i, s.m.opt.Header, ""); err != nil {
-			return nil, fmt.Errorf("milter: remove %s #%d: %w", s.m.opt.Header, i, err)
+		if err := mod.ChangeHeader(i, s.m.p.HeaderName(), ""); err != nil {
+			return nil, fmt.Errorf("milter: remove %s #%d: %w", s.m.p.HeaderName(), i, err)
 		}
 	}
 	if msg.forged > 0 {
-		log.Info("removed incoming copies of the header", "header", s.m.opt.Header, "count", msg.forged)
+		log.Info("removed incoming copies of the header", "header", s.m.p.HeaderName(), "count", msg.forged)
 	}
 	// A copy hidden behind a bare CR inside another field: that field is
 	// rewritten without it (SMFIR_CHGHEADER with the new value).
@@ -703,7 +697,7 @@ func (s *milterSession) EndOfMessage(mod gomilter.Modifier) (resp *gomilter.Resp
 		if err := mod.ChangeHeader(h.index, h.name, h.value); err != nil {
 			return nil, fmt.Errorf("milter: rewrite %s #%d: %w", h.name, h.index, err)
 		}
-		log.Info("removed a copy of the header hidden behind a bare CR", "header", s.m.opt.Header, "field", h.name, "index", h.index)
+		log.Info("removed a copy of the header hidden behind a bare CR", "header", s.m.p.HeaderName(), "field", h.name, "index", h.index)
 	}
 	if value == "error" && s.m.opt.TempFailOnError {
 		log.Warn("processing failed; message temporarily refused (on_error = tempfail)")
@@ -711,8 +705,8 @@ func (s *milterSession) EndOfMessage(mod gomilter.Modifier) (resp *gomilter.Resp
 	}
 	if value != "" {
 		// Folded with LF, as Postfix wants it.
-		if err := mod.AddHeader(s.m.opt.Header, filter.FoldValue(len(s.m.opt.Header)+2, value, "\n")); err != nil {
-			return nil, fmt.Errorf("milter: add %s: %w", s.m.opt.Header, err)
+		if err := mod.AddHeader(s.m.p.HeaderName(), filter.FoldValue(len(s.m.p.HeaderName())+2, value, "\n")); err != nil {
+			return nil, fmt.Errorf("milter: add %s: %w", s.m.p.HeaderName(), err)
 		}
 	}
 	return gomilter.RespAccept, nil

@@ -550,7 +550,8 @@ func TestMilterForgedHeaderHidden(t *testing.T) {
 }
 
 func TestMilterCustomHeaderName(t *testing.T) {
-	f := newMilterFixture(t, "pipe", milter.Options{Header: "X-Cal"}, nil)
+	f := newMilterFixture(t, "pipe", milter.Options{}, nil)
+	f.p.Cfg.Header = "X-Cal" // config header; read per message, set before the first
 	s := f.session("")
 	raw := request("req-c@remote.test", "planning-c@remote.test", 0, []string{"bob@example.test"}, "X-CAL: forged", "X-IMIP-Processed: other")
 	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, raw)
