@@ -285,6 +285,10 @@ func (p *Processor) Process(ctx context.Context, d Delivery) (rep *Report, err e
 	if env.Outgoing, err = p.ownMail(ctx, d.MailFrom, d.Login, d.Daemon); err != nil {
 		return nil, err
 	}
+	if errors.Is(pm.Err, imip.ErrNoCalendar) && !env.Outgoing {
+		// Most mail: nothing to decide and nothing to learn.
+		return newReport(pm.Msg), nil
+	}
 	rep, err = p.process(ctx, pm.Msg, pm.Err, env)
 	if rep != nil {
 		rep.Outgoing = env.Outgoing
@@ -369,9 +373,8 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 	if env.QueueID != "" {
 		log = log.With("queue_id", env.QueueID)
 	}
-	rep := &Report{}
+	rep := newReport(msg)
 	if msg != nil {
-		rep.MessageID, rep.From, rep.Sender = msg.MessageID, msg.From, msg.Sender
 		log = log.With("message_id", msg.MessageID)
 		if env.RcptsFromHeaders {
 			env.Rcpts = append(append([]string{}, msg.To...), msg.Cc...)
@@ -503,6 +506,15 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 		}
 	}
 	return rep, nil
+}
+
+// newReport is the report of a message: its identity, when msg is not nil.
+func newReport(msg *imip.Message) *Report {
+	rep := &Report{}
+	if msg != nil {
+		rep.MessageID, rep.From, rep.Sender = msg.MessageID, msg.From, msg.Sender
+	}
+	return rep
 }
 
 // Time is the Processor's clock: Now(), or time.Now when Now is nil. Every
