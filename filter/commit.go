@@ -13,9 +13,8 @@ import (
 	"imipd/itip/ics"
 )
 
-// storedLimits bound decoding of the store's own objects: generous, since
-// they were checked when they arrived, but still finite.
-var storedLimits = ics.Limits{MaxBytes: 64 << 20, MaxLineBytes: 4 << 20, MaxComponents: 100000, MaxProperties: 100000, MaxAttendees: 100000, MaxRecurrenceDates: 100000}
+// storedLimits bound decoding of the store's own objects (ics.StoredLimits).
+var storedLimits = ics.StoredLimits()
 
 // errStoredUnreadable marks a stored event that does not decode: damage to
 // one user's copy of one event (written by an older imipd, or by hand), not

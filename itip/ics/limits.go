@@ -30,6 +30,15 @@ func DefaultLimits() Limits {
 	}
 }
 
+// StoredLimits returns the limits for decoding imipd's own stored objects:
+// generous, since they passed the limits of mail (or of a calendar app's
+// write) when they arrived and grow only by what was applied to them, but
+// still finite. The decision call, the CalDAV server, the feed, export and
+// imipctl's views read stored events with them.
+func StoredLimits() Limits {
+	return Limits{MaxBytes: 64 << 20, MaxLineBytes: 4 << 20, MaxComponents: 100000, MaxProperties: 100000, MaxAttendees: 100000, MaxRecurrenceDates: 100000}
+}
+
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
 	if l.MaxBytes <= 0 {
