@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"imipd/filter"
+	"imipd/filter/admin"
 )
 
 // TestCorpusChains feeds the sequences of real mail in the corpus (the same
@@ -32,26 +33,26 @@ func TestCorpusChains(t *testing.T) {
 		user  string
 		steps []step
 		uid   string
-		check func(t *testing.T, ev filter.EventView)
+		check func(t *testing.T, ev admin.EventView)
 	}{
 		{
 			name: "exchange invitation then cancellation", user: "brechtel@med.uni-frankfurt.de",
 			steps: []step{{"test-01-1.eml", false, "needs-action"}, {"test-01-2.eml", false, "applied"}},
-			check: func(t *testing.T, ev filter.EventView) {
+			check: func(t *testing.T, ev admin.EventView) {
 				want(t, ev.Status == "CANCELLED" && ev.Sequence == 1, "cancelled at SEQUENCE 1: %+v", ev.Fields)
 			},
 		},
 		{
 			name: "exchange reschedule", user: "brechtel@med.uni-frankfurt.de",
 			steps: []step{{"test-02-1.eml", false, "needs-action"}, {"test-02-2.eml", false, "applied"}},
-			check: func(t *testing.T, ev filter.EventView) {
+			check: func(t *testing.T, ev admin.EventView) {
 				want(t, ev.Sequence == 1 && ev.Start == "2025-03-12T16:00:00+01:00", "moved to 12 Mar 16:00: %+v", ev.Fields)
 			},
 		},
 		{
 			name: "series, one instance cancelled, another moved (sent in the other order)", user: "brechtel@med.uni-frankfurt.de",
 			steps: []step{{"test-03-1.eml", false, "needs-action"}, {"test-03-2.eml", false, "applied"}, {"test-03-3.eml", false, "applied"}},
-			check: func(t *testing.T, ev filter.EventView) {
+			check: func(t *testing.T, ev admin.EventView) {
 				want(t, ev.RRule != "" && ev.Sequence == 0, "series kept: %+v", ev.Fields)
 				got := map[string]inst{}
 				for _, in := range ev.Instances {
@@ -65,28 +66,28 @@ func TestCorpusChains(t *testing.T) {
 			name: "five updates delivered out of order: the highest SEQUENCE wins", user: "brechtel@med.uni-frankfurt.de",
 			steps: []step{{"test-07-1.eml", false, "needs-action"}, {"test-07-2.eml", false, "applied"}, {"test-07-3.eml", false, "applied"},
 				{"test-07-4.eml", false, "outdated"}, {"test-07-5.eml", false, "outdated"}},
-			check: func(t *testing.T, ev filter.EventView) {
+			check: func(t *testing.T, ev admin.EventView) {
 				want(t, ev.Sequence == 4 && ev.Start == "2025-03-21T16:00:00+01:00", "SEQUENCE 4 on 21 Mar 16:00: %+v", ev.Fields)
 			},
 		},
 		{
 			name: "cancellation delivered before the invitation", user: "markus.brechtel@uk-koeln.de",
 			steps: []step{{"test-11-1.eml", false, "applied"}, {"test-11-2.eml", false, "outdated"}},
-			check: func(t *testing.T, ev filter.EventView) {
+			check: func(t *testing.T, ev admin.EventView) {
 				want(t, ev.Status == "CANCELLED", "stays cancelled: %+v", ev.Fields)
 			},
 		},
 		{
 			name: "organizer sends (submission), attendee accepts", user: "markus.brechtel@thengo.net",
 			steps: []step{{"test-05-1.eml", true, "applied"}, {"test-05-2.eml", false, "applied"}},
-			check: func(t *testing.T, ev filter.EventView) {
+			check: func(t *testing.T, ev admin.EventView) {
 				want(t, partstat(ev.Attendees, "markus.brechtel@uk-koeln.de") == "ACCEPTED", "attendee accepted: %+v", ev.Attendees)
 			},
 		},
 		{
 			name: "organizer sends, attendee declines", user: "markus.brechtel@thengo.net",
 			steps: []step{{"test-06-1.eml", true, "applied"}, {"test-06-2.eml", false, "applied"}},
-			check: func(t *testing.T, ev filter.EventView) {
+			check: func(t *testing.T, ev admin.EventView) {
 				want(t, partstat(ev.Attendees, "markus.brechtel@uk-koeln.de") == "DECLINED", "attendee declined: %+v", ev.Attendees)
 			},
 		},
@@ -95,7 +96,7 @@ func TestCorpusChains(t *testing.T) {
 			steps: []step{{"test-17-0.eml", false, "needs-action"}, {"test-17-1.eml", false, "needs-action"}, {"test-17-2.eml", false, "outdated"},
 				{"test-17-3.eml", false, "applied"}, {"test-17-4.eml", false, "applied"}, {"test-17-5.eml", false, "applied"},
 				{"test-17-6.eml", false, "applied"}, {"test-17-7.eml", false, "applied"}},
-			check: func(t *testing.T, ev filter.EventView) {
+			check: func(t *testing.T, ev admin.EventView) {
 				want(t, ev.Sequence == 5 && ev.RRule != "", "series at SEQUENCE 5: %+v", ev.Fields)
 				got := map[string]string{}
 				for _, in := range ev.Instances {
@@ -109,7 +110,7 @@ func TestCorpusChains(t *testing.T) {
 		{
 			name: "instance before its series", user: "attendee@example.com",
 			steps: []step{{"test-18-0.eml", false, "needs-action"}, {"test-18-1.eml", false, "needs-action"}},
-			check: func(t *testing.T, ev filter.EventView) {
+			check: func(t *testing.T, ev admin.EventView) {
 				want(t, ev.RRule != "" && len(ev.Instances) == 1 && ev.Instances[0].Sequence == 2, "series with the earlier-arrived instance: %+v", ev)
 			},
 		},
@@ -146,7 +147,7 @@ func TestCorpusChains(t *testing.T) {
 			if err := run(context.Background(), []string{"-config", cfg, "event", "-json", c.user, uid}, nil, &out); err != nil {
 				t.Fatal(err)
 			}
-			var ev filter.EventView
+			var ev admin.EventView
 			if err := json.Unmarshal(out.Bytes(), &ev); err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +163,7 @@ func want(t *testing.T, ok bool, format string, a ...any) {
 	}
 }
 
-func partstat(as []filter.AttendeeView, addr string) string {
+func partstat(as []admin.AttendeeView, addr string) string {
 	for _, a := range as {
 		if a.Address == addr {
 			return a.PartStat

@@ -563,14 +563,14 @@ func (c *ctl) events(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var views []filter.EventView
+	var views []EventView
 	err = c.store.Read(ctx, func(tx calstore.Tx) error {
 		evs, err := tx.Events(rest[0])
 		if err != nil {
 			return err
 		}
 		for _, ev := range evs {
-			v, err := filter.ViewEvent(ev)
+			v, err := ViewEvent(ev)
 			if err != nil {
 				// A damaged copy (written before calendar apps' writes
 				// were checked) is listed, not in the way of the others.
@@ -597,8 +597,8 @@ func (c *ctl) events(ctx context.Context, args []string) error {
 
 // sortByStart orders events by when they start (an all-day date at its
 // midnight UTC), then by UID; events without a readable start come last.
-func sortByStart(views []filter.EventView) {
-	start := func(v filter.EventView) (time.Time, bool) {
+func sortByStart(views []EventView) {
+	start := func(v EventView) (time.Time, bool) {
 		if t, err := time.Parse(time.RFC3339, v.Start); err == nil {
 			return t, true
 		}
@@ -618,7 +618,7 @@ func sortByStart(views []filter.EventView) {
 	})
 }
 
-func ownStatus(v filter.EventView, user string) string {
+func ownStatus(v EventView, user string) string {
 	user = address.Normalize(user)
 	if v.Organizer == user {
 		return "organizer"
@@ -649,7 +649,7 @@ func (c *ctl) event(ctx context.Context, args []string) error {
 	}); err != nil {
 		return fmt.Errorf("event %s of %s: %w", rest[1], rest[0], err)
 	}
-	v, err := filter.ViewEvent(ev)
+	v, err := ViewEvent(ev)
 	if err != nil {
 		return err
 	}

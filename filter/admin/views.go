@@ -1,4 +1,4 @@
-package filter
+package admin
 
 import (
 	"strconv"
@@ -52,7 +52,7 @@ type AttendeeView struct {
 
 // ViewEvent decodes a stored event into its view.
 func ViewEvent(ev calstore.Event) (EventView, error) {
-	cal, err := ics.Decode(ev.Data, storedLimits)
+	cal, err := ics.Decode(ev.Data, ics.StoredLimits())
 	if err != nil {
 		return EventView{UID: ev.UID}, err
 	}
