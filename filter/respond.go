@@ -235,7 +235,7 @@ func (p *Processor) respondInstance(ctx context.Context, user, ref, instance, ac
 	if err != nil {
 		return Answered{UID: uid}, fmt.Errorf("event %s of %s: %w", uid, user, err)
 	}
-	if organizedBy(cal, &itip.User{Address: u.Address, Aliases: u.Aliases}) {
+	if itip.OrganizedBy(cal, &itip.User{Address: u.Address, Aliases: u.Aliases}) {
 		return Answered{UID: uid}, fmt.Errorf("%w: %s is your own event (you organize it): there is nothing to answer", itip.ErrAction, uid)
 	}
 	rid, err := itip.ParseInstance(instance, cal)

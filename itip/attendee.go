@@ -9,6 +9,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"imipd/address"
 	"imipd/itip/ics"
 )
 
@@ -228,4 +229,17 @@ func AttendeeStatus(cal *ical.Calendar, u *User) (string, bool) {
 		return "", false
 	}
 	return partyOf(p).PartStat, true
+}
+
+// OrganizedBy reports whether the user organizes the stored event: one of
+// its VEVENTs names one of the user's addresses as ORGANIZER. Such an event
+// is not the user's to answer, nor to change as an attendee (RFC 6638
+// §3.2.2.1 is about attendees' copies).
+func OrganizedBy(cal *ical.Calendar, u *User) bool {
+	for _, c := range cal.Children {
+		if p := c.Props.Get(ical.PropOrganizer); c.Name == ical.CompEvent && p != nil && u.Is(address.Normalize(p.Value)) {
+			return true
+		}
+	}
+	return false
 }
