@@ -35,7 +35,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzLMTPSession$$' -fuzztime=$(FUZZTIME) ./filter/lmtp/
 	$(GO) test -run='^$$' -fuzz='^FuzzPushBody$$' -fuzztime=$(FUZZTIME) ./filter/push/
 	$(GO) test -run='^$$' -fuzz='^FuzzHeaderFilter$$' -fuzztime=$(FUZZTIME) ./filter/
-	$(GO) test -run='^$$' -fuzz='^FuzzQueryMatch$$' -fuzztime=$(FUZZTIME) ./filter/
+	$(GO) test -run='^$$' -fuzz='^FuzzQueryMatch$$' -fuzztime=$(FUZZTIME) ./caldav/
 	$(GO) test -run='^$$' -fuzz='^FuzzEventCodec$$' -fuzztime=$(FUZZTIME) ./calstore/
 	$(GO) test -run='^$$' -fuzz='^FuzzAddress$$' -fuzztime=$(FUZZTIME) ./address/
 

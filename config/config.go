@@ -175,7 +175,7 @@ type SubmissionConfig struct {
 }
 
 // CalDAVConfig is the [caldav] table: CalDAV and the ICS feed for users'
-// calendar apps (filter.CalDAVServer). Listen "" (the default) turns it off.
+// calendar apps (caldav.Server). Listen "" (the default) turns it off.
 type CalDAVConfig struct {
 	Listen string `toml:"listen"` // HOST:PORT
 	// Cert and Key (PEM files) make the listener serve TLS. Without them

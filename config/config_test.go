@@ -427,6 +427,8 @@ require_tls = true
 listen = "127.0.0.1:8443"
 trusted_proxies = ["10.0.0.0/8"]
 calendar_name = "Cal"
+[limits]
+calendar_bytes = 200000
 [store]
 driver = "bbolt"
 `), 0o600)
@@ -462,10 +464,27 @@ driver = "bbolt"
 		{"caldav listen", s.CalDAVListen, "127.0.0.1:8443"},
 		{"caldav proxies", fmt.Sprint(s.CalDAV.TrustedProxies), "[10.0.0.0/8]"},
 		{"caldav name", s.CalDAV.CalendarName, "Cal"},
+		{"caldav put limits", s.CalDAV.Limits.MaxBytes, 200000},
 		{"store", s.StoreName(), s.DBPath()},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)
 		}
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	got, err := parseTrustedProxies([]string{"127.0.0.1", "10.1.2.3/8", "::1", "::ffff:192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"127.0.0.1/32", "10.0.0.0/8", "::1/128", "192.0.2.1/32"}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("%d: %s, want %s", i, got[i], want[i])
+		}
+	}
+	if _, err := parseTrustedProxies([]string{"proxy.example"}); err == nil {
+		t.Error("a host name was accepted")
 	}
 }

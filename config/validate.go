@@ -2,12 +2,15 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"imipd/caldav"
 	"imipd/filter"
 	"imipd/filter/conn"
 	"imipd/filter/lmtp"
@@ -42,7 +45,8 @@ type Settings struct {
 
 	// CalDAV is the CalDAV server and the feed, off when CalDAVListen is
 	// "". CalDAVCert and CalDAVKey (PEM files) are its TLS certificate.
-	CalDAV                filter.CalDAVOptions
+	// The caller adds Now (the Processor's clock).
+	CalDAV                caldav.Options
 	CalDAVListen          string // HOST:PORT
 	CalDAVCert, CalDAVKey string
 	caldavBase            string // base_url
@@ -328,7 +332,8 @@ func listener(key, addr string, pk PeerKeys, sk SocketKeys, p *problems) Listene
 
 // settings checks [caldav] and fills the CalDAV settings.
 func (c CalDAVConfig) settings(s *Settings, p *problems) {
-	s.CalDAV = filter.CalDAVOptions{CalendarName: c.CalendarName, TLS: c.Cert != "", ProxyAuthHeader: c.ProxyAuthHeader}
+	s.CalDAV = caldav.Options{CalendarName: c.CalendarName, TLS: c.Cert != "", ProxyAuthHeader: c.ProxyAuthHeader,
+		Limits: s.Processor.ICS}
 	s.CalDAVListen, s.CalDAVCert, s.CalDAVKey = c.Listen, c.Cert, c.Key
 	s.caldavBase = c.BaseURL
 	if (c.Cert == "") != (c.Key == "") {
@@ -345,7 +350,7 @@ func (c CalDAVConfig) settings(s *Settings, p *problems) {
 		p.bad("caldav.proxy_auth_header", "%q is not a usable header field name", h)
 	}
 	var err error
-	if s.CalDAV.TrustedProxies, err = filter.ParseTrustedProxies(c.TrustedProxies); err != nil {
+	if s.CalDAV.TrustedProxies, err = parseTrustedProxies(c.TrustedProxies); err != nil {
 		p.bad("caldav.trusted_proxies", "%v", err)
 	}
 	if strings.ContainsAny(c.CalendarName, "\r\n\x00") {
@@ -392,4 +397,23 @@ func (s Settings) EnsureDataDir() error {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	return nil
+}
+
+// parseTrustedProxies parses [caldav] trusted_proxies: addresses or CIDR
+// prefixes (caldav.Options.TrustedProxies).
+func parseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, &net.ParseError{Type: "IP address or CIDR prefix", Text: s}
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

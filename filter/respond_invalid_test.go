@@ -12,19 +12,41 @@ import (
 	"imipd/itip"
 )
 
+const bobAddr = "bob@example.test"
+
+// plainInvite is Alice's invitation of Bob and Carol: UID, DTSTART, DTEND
+// and SUMMARY to fill in.
+const plainInvite = `BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+METHOD:REQUEST
+BEGIN:VEVENT
+UID:%s
+SEQUENCE:0
+DTSTAMP:20261125T100000Z
+DTSTART:%s
+DTEND:%s
+SUMMARY:%s
+ORGANIZER;CN=Alice:mailto:alice@remote.test
+ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.test
+ATTENDEE;PARTSTAT=ACCEPTED:mailto:carol@remote.test
+END:VEVENT
+END:VCALENDAR
+`
+
 // TestRespondToNowInvalid: a pending invitation kept before a stricter
 // intake rule (here: no DTSTART, itip/validate.go) can no longer be
 // answered, but the user can still dismiss it.
 func TestRespondToNowInvalid(t *testing.T) {
 	p, db := newProc(t)
-	ics := fmt.Sprintf(davInvite, "old-1@remote.test", "20261201T090000Z", "20261201T100000Z", "Old")
-	if r := process(t, p, mail("Alice <alice@remote.test>", davUser, "old-1@remote.test", "REQUEST", ics),
-		filter.Delivery{MailFrom: "alice@remote.test", Rcpts: []string{davUser}}); r.Outcome != itip.NeedsAction {
+	ics := fmt.Sprintf(plainInvite, "old-1@remote.test", "20261201T090000Z", "20261201T100000Z", "Old")
+	if r := process(t, p, mail("Alice <alice@remote.test>", bobAddr, "old-1@remote.test", "REQUEST", ics),
+		filter.Delivery{MailFrom: "alice@remote.test", Rcpts: []string{bobAddr}}); r.Outcome != itip.NeedsAction {
 		t.Fatalf("invitation: %s %s", r.Outcome, r.Reason)
 	}
 	var id uint64
 	err := db.Write(context.Background(), func(tx calstore.Tx) error {
-		l, err := tx.PendingList(davUser, true)
+		l, err := tx.PendingList(bobAddr, true)
 		if err != nil || len(l) != 1 {
 			return fmt.Errorf("pending %v: %w", l, err)
 		}
@@ -35,15 +57,15 @@ func TestRespondToNowInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Respond(context.Background(), filter.RespondRequest{User: davUser, Pending: id, Action: "accept"}); !errors.Is(err, itip.ErrInvalid) {
+	if _, err := p.Respond(context.Background(), filter.RespondRequest{User: bobAddr, Pending: id, Action: "accept"}); !errors.Is(err, itip.ErrInvalid) {
 		t.Fatalf("accepting an invitation without DTSTART: %v, want itip.ErrInvalid", err)
 	}
-	res, err := p.Respond(context.Background(), filter.RespondRequest{User: davUser, Pending: id, Action: "ignore"})
+	res, err := p.Respond(context.Background(), filter.RespondRequest{User: bobAddr, Pending: id, Action: "ignore"})
 	if err != nil || res.Result.Outcome != itip.Ignored {
 		t.Fatalf("ignoring it: %+v %v", res.Result, err)
 	}
 	db.Read(context.Background(), func(tx calstore.Tx) error {
-		if pi, err := tx.PendingItem(davUser, id); err != nil || pi.Status != calstore.PendingDone {
+		if pi, err := tx.PendingItem(bobAddr, id); err != nil || pi.Status != calstore.PendingDone {
 			t.Errorf("pending item after ignore: %+v %v", pi, err)
 		}
 		return nil

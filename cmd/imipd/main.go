@@ -37,6 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"imipd/caldav"
 	"imipd/calstore"
 	"imipd/config"
 	"imipd/filter"
@@ -216,7 +217,9 @@ func run(ctx context.Context, cfg config.Settings, log *slog.Logger) error {
 
 	if cfg.CalDAVListen != "" {
 		// CalDAV and the ICS feed for users' calendar apps (off by default).
-		handler := filter.NewCalDAVHandler(proc, cfg.CalDAV, log.With("listener", "caldav"))
+		opt := cfg.CalDAV
+		opt.Now = proc.Time
+		handler := caldav.New(db, proc, opt, log.With("listener", "caldav"))
 		var tlsConf *tls.Config
 		if cfg.CalDAVCert != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.CalDAVCert, cfg.CalDAVKey)

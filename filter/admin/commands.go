@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-vcard"
 
 	"imipd/address"
+	"imipd/caldav"
 	"imipd/calstore"
 	"imipd/config"
 	"imipd/filter"
@@ -308,7 +309,7 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 		if pass == "" || strings.ContainsAny(pass, "\r\n") {
 			return usagef("user password: want one line with the password on standard input")
 		}
-		hash, err := filter.HashPassword(pass)
+		hash, err := caldav.HashPassword(pass)
 		if err != nil {
 			return usagef("user password: %v", err)
 		}
@@ -335,7 +336,7 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 			return fmt.Errorf("user feed: no public URL to print: set caldav.base_url to the URL users reach imipd's CalDAV listener at (e.g. https://cal.example.org), and caldav.listen, which serves the feed")
 		}
 		if !*revoke {
-			if token, hash, err = filter.NewFeedToken(); err != nil {
+			if token, hash, err = caldav.NewFeedToken(); err != nil {
 				return err
 			}
 		}

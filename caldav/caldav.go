@@ -1,11 +1,9 @@
-package filter
+package caldav
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -23,37 +21,17 @@ import (
 
 	"github.com/emersion/go-ical"
 	"github.com/emersion/go-webdav"
-	"github.com/emersion/go-webdav/caldav"
+	gocaldav "github.com/emersion/go-webdav/caldav"
 	"golang.org/x/crypto/bcrypt"
 
 	"imipd/address"
 	"imipd/calstore"
+	"imipd/filter"
 	"imipd/itip/ics"
 )
 
-// CalDAV (RFC 4791) for users' calendar apps, over the store: one calendar
-// per user holding every stored event (master and overrides as one
-// resource per UID), discovery (RFC 6764 /.well-known/caldav, RFC 5397
-// current-user-principal, calendar-home-set), calendar-query,
-// calendar-multiget, ETags, CTag and sync-collection (RFC 6578). Writes are
-// what an attendee may change in someone else's event (caldav_write.go).
-// Also the read-only ICS feed, /feed/<token>.ics.
-//
-// URL layout (the principal has one path segment below /dav, as go-webdav
-// expects):
-//
-//	/.well-known/caldav                       308 to the principal
-//	/dav/USER/                                principal
-//	/dav/calendars/USER/                      calendar home set
-//	/dav/calendars/USER/invitations/          the calendar
-//	/dav/calendars/USER/invitations/NAME.ics  one event; NAME is the UID, or
-//	                                          "~" + base64url(UID) for a UID
-//	                                          with other characters than
-//	                                          A-Z a-z 0-9 @ . _ + = -
-//	/feed/TOKEN.ics                           the ICS feed (no login: the token)
-
-// CalDAVOptions configure NewCalDAVHandler.
-type CalDAVOptions struct {
+// Options configure New; config fills them from the [caldav] table.
+type Options struct {
 	// CalendarName is the calendar's display name (default "Invitations").
 	CalendarName string
 	// TLS says the listener serves TLS: basic auth is then accepted from
@@ -68,7 +46,7 @@ type CalDAVOptions struct {
 	// MaxSourceFailures from one source for any names, in Window give 429
 	// for that pair or source until the window passes (defaults 10, 50
 	// and one minute); an app that logged in with the right password
-	// before is let in regardless (caldav_login.go).
+	// before is let in regardless (login.go).
 	MaxFailures       int
 	MaxSourceFailures int
 	Window            time.Duration
@@ -79,6 +57,31 @@ type CalDAVOptions struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the
 	// client's address for counting failures (default loopback).
 	TrustedProxies []netip.Prefix
+	// Limits bound the decoding of a calendar app's PUT: the limits of
+	// mail ([limits]), as for a calendar part of a message.
+	Limits ics.Limits
+	// Now is the clock of login throttling and of the history entry a
+	// write leaves (default time.Now; the daemon passes the Processor's).
+	Now func() time.Time
+}
+
+// Scheduler is what the server needs of the decision call (filter.Processor
+// has it): Respond takes the user's answer to a stored event or one of its
+// occurrences (RespondRequest's User, UID, RecurrenceID and Action accept,
+// tentative or decline), sends the REPLY through the outbox and stores the
+// new PARTSTAT; Export writes the user's calendar as one VCALENDAR (the
+// feed).
+type Scheduler interface {
+	Respond(ctx context.Context, r filter.RespondRequest) (filter.Answered, error)
+	Export(ctx context.Context, user string, w io.Writer) error
+}
+
+// Store is what the server needs of the store (calstore.Store has it):
+// read transactions for what it serves, a write transaction for the
+// personal part of a client's PUT.
+type Store interface {
+	Read(ctx context.Context, fn func(calstore.Tx) error) error
+	Write(ctx context.Context, fn func(calstore.Tx) error) error
 }
 
 const (
@@ -107,18 +110,20 @@ func davReq(ctx context.Context) *davRequest {
 	return r
 }
 
-// CalDAVServer is the http.Handler of the [caldav] listener.
-type CalDAVServer struct {
-	proc  *Processor
-	opt   CalDAVOptions
+// Server is the http.Handler of the [caldav] listener: CalDAV and the feed.
+type Server struct {
+	store Store
+	sched Scheduler
+	opt   Options
 	log   *slog.Logger
-	dav   *caldav.Handler
+	dav   *gocaldav.Handler
 	guard *loginGuard
 	cache *authCache
 }
 
-// NewCalDAVHandler returns the CalDAV and feed handler.
-func NewCalDAVHandler(p *Processor, opt CalDAVOptions, log *slog.Logger) *CalDAVServer {
+// New returns the CalDAV and feed handler over store, answering through
+// sched; log nil discards.
+func New(store Store, sched Scheduler, opt Options, log *slog.Logger) *Server {
 	if opt.CalendarName == "" {
 		opt.CalendarName = "Invitations"
 	}
@@ -137,18 +142,21 @@ func NewCalDAVHandler(p *Processor, opt CalDAVOptions, log *slog.Logger) *CalDAV
 	if len(opt.TrustedProxies) == 0 {
 		opt.TrustedProxies = defaultTrustedProxies
 	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &CalDAVServer{proc: p, opt: opt, log: log,
+	s := &Server{store: store, sched: sched, opt: opt, log: log,
 		guard: newLoginGuard(opt),
 		cache: &authCache{m: map[[32]byte]time.Time{}}}
-	s.dav = &caldav.Handler{Backend: &davBackend{s: s}, Prefix: davPrefix}
+	s.dav = &gocaldav.Handler{Backend: &davBackend{s: s}, Prefix: davPrefix}
 	return s
 }
 
 // ServeHTTP implements http.Handler.
-func (s *CalDAVServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, feedPrefix) {
 		s.serveFeed(w, r)
 		return
@@ -241,30 +249,39 @@ func uidOfPath(user, p string) (string, error) {
 	return name, nil
 }
 
-// ETag is the ETag of a stored event: a hash of its stored data.
-func ETag(data []byte) string {
+// etag is the ETag of a stored event: a hash of its stored data.
+func etag(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:16])
 }
 
+// decodeStored decodes the data of the user's stored event.
+func decodeStored(user string, ev calstore.Event) (*ical.Calendar, error) {
+	cal, err := ics.Decode(ev.Data, ics.StoredLimits())
+	if err != nil {
+		return nil, fmt.Errorf("stored event %s of %s: %w", ev.UID, user, err)
+	}
+	return cal, nil
+}
+
 // calendarObject turns a stored event into a CalDAV resource. Its Data is
 // in written form (ics.Escaped), for go-ical's encoder.
-func calendarObject(user string, ev calstore.Event) (caldav.CalendarObject, error) {
-	cal, err := ics.Decode(ev.Data, storedLimits)
+func calendarObject(user string, ev calstore.Event) (gocaldav.CalendarObject, error) {
+	cal, err := decodeStored(user, ev)
 	if err != nil {
-		return caldav.CalendarObject{}, fmt.Errorf("stored event %s of %s: %w", ev.UID, user, err)
+		return gocaldav.CalendarObject{}, err
 	}
 	cal.Props.Del(ical.PropMethod) // RFC 4791 §4.1: no METHOD in a calendar collection
 	// go-webdav writes Data with go-ical's encoder, which writes values
 	// verbatim: hand it every value already encoded (issue 13, attack 10).
-	return caldav.CalendarObject{Path: objectPath(user, ev.UID), ModTime: ev.Updated, ETag: ETag(ev.Data), Data: ics.Escaped(cal)}, nil
+	return gocaldav.CalendarObject{Path: objectPath(user, ev.UID), ModTime: ev.Updated, ETag: etag(ev.Data), Data: ics.Escaped(cal)}, nil
 }
 
-// davBackend implements caldav.Backend over the store for the user of the
+// davBackend implements gocaldav.Backend over the store for the user of the
 // request.
-type davBackend struct{ s *CalDAVServer }
+type davBackend struct{ s *Server }
 
-var _ caldav.Backend = (*davBackend)(nil)
+var _ gocaldav.Backend = (*davBackend)(nil)
 
 func (b *davBackend) user(ctx context.Context) (string, error) {
 	u := davReq(ctx).user
@@ -284,24 +301,24 @@ func (b *davBackend) CalendarHomeSetPath(ctx context.Context) (string, error) {
 	return homeSetPath(u), err
 }
 
-func (b *davBackend) CreateCalendar(ctx context.Context, cal *caldav.Calendar) error {
+func (b *davBackend) CreateCalendar(ctx context.Context, cal *gocaldav.Calendar) error {
 	return webdav.NewHTTPError(http.StatusForbidden, errors.New("imipd keeps one calendar per user; creating calendars is not supported"))
 }
 
-func (b *davBackend) calendar(user string) caldav.Calendar {
-	return caldav.Calendar{Path: calendarPath(user), Name: b.s.opt.CalendarName,
+func (b *davBackend) calendar(user string) gocaldav.Calendar {
+	return gocaldav.Calendar{Path: calendarPath(user), Name: b.s.opt.CalendarName,
 		Description: "Invitations and replies imipd applied from your mail", SupportedComponentSet: []string{ical.CompEvent}}
 }
 
-func (b *davBackend) ListCalendars(ctx context.Context) ([]caldav.Calendar, error) {
+func (b *davBackend) ListCalendars(ctx context.Context) ([]gocaldav.Calendar, error) {
 	u, err := b.user(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return []caldav.Calendar{b.calendar(u)}, nil
+	return []gocaldav.Calendar{b.calendar(u)}, nil
 }
 
-func (b *davBackend) GetCalendar(ctx context.Context, p string) (*caldav.Calendar, error) {
+func (b *davBackend) GetCalendar(ctx context.Context, p string) (*gocaldav.Calendar, error) {
 	u, err := b.user(ctx)
 	if err != nil {
 		return nil, err
@@ -313,7 +330,7 @@ func (b *davBackend) GetCalendar(ctx context.Context, p string) (*caldav.Calenda
 	return &c, nil
 }
 
-func (b *davBackend) GetCalendarObject(ctx context.Context, p string, req *caldav.CalendarCompRequest) (*caldav.CalendarObject, error) {
+func (b *davBackend) GetCalendarObject(ctx context.Context, p string, req *gocaldav.CalendarCompRequest) (*gocaldav.CalendarObject, error) {
 	u, err := b.user(ctx)
 	if err != nil {
 		return nil, err
@@ -323,7 +340,7 @@ func (b *davBackend) GetCalendarObject(ctx context.Context, p string, req *calda
 		return nil, err
 	}
 	var ev calstore.Event
-	err = b.s.proc.Store.Read(ctx, func(tx calstore.Tx) error {
+	err = b.s.store.Read(ctx, func(tx calstore.Tx) error {
 		ev, err = tx.Event(u, uid)
 		return err
 	})
@@ -340,7 +357,7 @@ func (b *davBackend) GetCalendarObject(ctx context.Context, p string, req *calda
 	return &co, nil
 }
 
-func (b *davBackend) ListCalendarObjects(ctx context.Context, p string, req *caldav.CalendarCompRequest) ([]caldav.CalendarObject, error) {
+func (b *davBackend) ListCalendarObjects(ctx context.Context, p string, req *gocaldav.CalendarCompRequest) ([]gocaldav.CalendarObject, error) {
 	u, err := b.user(ctx)
 	if err != nil {
 		return nil, err
@@ -349,7 +366,7 @@ func (b *davBackend) ListCalendarObjects(ctx context.Context, p string, req *cal
 		return nil, webdav.NewHTTPError(http.StatusNotFound, fmt.Errorf("no calendar at %s", p))
 	}
 	var events []calstore.Event
-	err = b.s.proc.Store.Read(ctx, func(tx calstore.Tx) error {
+	err = b.s.store.Read(ctx, func(tx calstore.Tx) error {
 		var err error
 		events, err = tx.Events(u)
 		if errors.Is(err, calstore.ErrNotFound) {
@@ -360,7 +377,7 @@ func (b *davBackend) ListCalendarObjects(ctx context.Context, p string, req *cal
 	if err != nil {
 		return nil, err
 	}
-	out := make([]caldav.CalendarObject, 0, len(events))
+	out := make([]gocaldav.CalendarObject, 0, len(events))
 	for _, ev := range events {
 		co, err := calendarObject(u, ev)
 		if err != nil {
@@ -373,7 +390,7 @@ func (b *davBackend) ListCalendarObjects(ctx context.Context, p string, req *cal
 	return out, nil
 }
 
-func (b *davBackend) QueryCalendarObjects(ctx context.Context, p string, query *caldav.CalendarQuery) ([]caldav.CalendarObject, error) {
+func (b *davBackend) QueryCalendarObjects(ctx context.Context, p string, query *gocaldav.CalendarQuery) ([]gocaldav.CalendarObject, error) {
 	all, err := b.ListCalendarObjects(ctx, p, &query.CompRequest)
 	if err != nil {
 		return nil, err
@@ -382,7 +399,7 @@ func (b *davBackend) QueryCalendarObjects(ctx context.Context, p string, query *
 	// recurrence with rrule-go without a bound (one FREQ=SECONDLY series
 	// cost 1.8 s and 212 MB for a month) and knows no VTIMEZONE.
 	m := newQueryMatcher()
-	var out []caldav.CalendarObject
+	var out []gocaldav.CalendarObject
 	for i := range all {
 		if m.match(query.CompFilter, all[i].Data) {
 			out = append(out, all[i])
@@ -393,7 +410,7 @@ func (b *davBackend) QueryCalendarObjects(ctx context.Context, p string, query *
 
 // PutCalendarObject is not reached: ServeHTTP takes every PUT (servePut),
 // so that go-ical never decodes a client's body.
-func (b *davBackend) PutCalendarObject(ctx context.Context, p string, cal *ical.Calendar, opts *caldav.PutCalendarObjectOptions) (*caldav.CalendarObject, error) {
+func (b *davBackend) PutCalendarObject(ctx context.Context, p string, cal *ical.Calendar, opts *gocaldav.PutCalendarObjectOptions) (*gocaldav.CalendarObject, error) {
 	return nil, webdav.NewHTTPError(http.StatusInternalServerError, errors.New("caldav: PUT outside servePut"))
 }
 
@@ -435,7 +452,7 @@ func peerIP(r *http.Request) string {
 
 // authenticate returns the primary address of the request's user, or
 // writes 401, 403 or 429 and returns false.
-func (s *CalDAVServer) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
 	ctx := r.Context()
 	loop := isLoopback(r)
 	if h := s.opt.ProxyAuthHeader; h != "" && loop {
@@ -458,7 +475,7 @@ func (s *CalDAVServer) authenticate(w http.ResponseWriter, r *http.Request) (str
 		unauthorized(w, "login required")
 		return "", false
 	}
-	user, source, now := address.Normalize(name), s.clientAddr(r), s.proc.now()
+	user, source, now := address.Normalize(name), s.clientAddr(r), s.opt.Now()
 	u, err := s.lookupUser(ctx, name)
 	if err != nil && !errors.Is(err, calstore.ErrNotFound) {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
@@ -495,9 +512,9 @@ func unauthorized(w http.ResponseWriter, msg string) {
 	http.Error(w, msg, http.StatusUnauthorized)
 }
 
-func (s *CalDAVServer) lookupUser(ctx context.Context, name string) (calstore.User, error) {
+func (s *Server) lookupUser(ctx context.Context, name string) (calstore.User, error) {
 	var u calstore.User
-	err := s.proc.Store.Read(ctx, func(tx calstore.Tx) error {
+	err := s.store.Read(ctx, func(tx calstore.Tx) error {
 		var err error
 		u, err = tx.User(name)
 		return err
@@ -518,7 +535,7 @@ func passwordKey(hash, name, pass string) [32]byte {
 // under key for a few minutes (clients send the password with every
 // request, bcrypt is slow by design). An unknown user name costs a bcrypt
 // compare too, while the global budget for unknown names lasts.
-func (s *CalDAVServer) checkPassword(hash, pass string, key [32]byte, now time.Time) bool {
+func (s *Server) checkPassword(hash, pass string, key [32]byte, now time.Time) bool {
 	if hash == "" {
 		if s.guard.unknownCheck(now) {
 			_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
@@ -542,23 +559,6 @@ func HashPassword(pass string) (string, error) {
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.DefaultCost)
 	return string(h), err
-}
-
-// NewFeedToken returns a new random feed token (32 bytes, base64url) and
-// the hash stored for it (User.FeedHash).
-func NewFeedToken() (token, hash string, err error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", "", err
-	}
-	token = base64.RawURLEncoding.EncodeToString(b)
-	return token, FeedHash(token), nil
-}
-
-// FeedHash is the stored form of a feed token: hex SHA-256.
-func FeedHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }
 
 type authCache struct {
@@ -592,53 +592,4 @@ func (c *authCache) add(k [32]byte, now time.Time) {
 		}
 	}
 	c.m[k] = now.Add(authCacheTTL)
-}
-
-// ---- feed ----
-
-// serveFeed answers GET /feed/<token>.ics with the user's calendar (the
-// same VCALENDAR as imipctl export).
-func (s *CalDAVServer) serveFeed(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "the feed is read-only", http.StatusMethodNotAllowed)
-		return
-	}
-	token, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, feedPrefix), ".ics")
-	if !ok || token == "" || strings.Contains(token, "/") {
-		http.NotFound(w, r)
-		return
-	}
-	want := []byte(FeedHash(token))
-	var user string
-	err := s.proc.Store.Read(r.Context(), func(tx calstore.Tx) error {
-		us, err := tx.Users()
-		for _, u := range us {
-			if u.FeedHash != "" && subtle.ConstantTimeCompare([]byte(u.FeedHash), want) == 1 {
-				user = u.Address
-			}
-		}
-		return err
-	})
-	if err != nil {
-		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	if user == "" {
-		http.NotFound(w, r)
-		return
-	}
-	var buf bytes.Buffer
-	if err := s.proc.Export(r.Context(), user, &buf); err != nil {
-		s.log.Error("caldav: feed", "user", user, "err", err)
-		http.Error(w, "export failed", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.Header().Set("Cache-Control", "private, max-age=300")
-	w.Header().Set("ETag", `"`+ETag(buf.Bytes())+`"`)
-	if r.Method == http.MethodGet {
-		w.Write(buf.Bytes())
-	}
 }

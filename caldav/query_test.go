@@ -1,4 +1,4 @@
-package filter_test
+package caldav_test
 
 import (
 	"context"
@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-webdav/caldav"
+	gocaldav "github.com/emersion/go-webdav/caldav"
 
+	"imipd/caldav"
 	"imipd/calstore"
-	"imipd/filter"
 )
 
 // queryEvents are stored series for the time-range tests.
@@ -51,7 +51,7 @@ func putQueryEvents(tb testing.TB, db calstore.Store, uids ...string) {
 // could walk without end (sub-daily, BYxxx that may match nothing) match
 // without expansion, and no query allocates more than a few MB.
 func TestCalDAVQueryTimeRange(t *testing.T) {
-	e := newDAVEnv(t, filter.CalDAVOptions{})
+	e := newDAVEnv(t, caldav.Options{})
 	putQueryEvents(t, e.db, "weekly-tue", "tick", "never", "monthly-count")
 	day := func(m time.Month, d int) time.Time { return time.Date(2026, m, d, 0, 0, 0, 0, time.UTC) }
 	tests := []struct {
@@ -74,8 +74,8 @@ func TestCalDAVQueryTimeRange(t *testing.T) {
 			var m0, m1 runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&m0)
-			got, err := e.cl.QueryCalendar(context.Background(), calPath, &caldav.CalendarQuery{CompFilter: caldav.CompFilter{
-				Name: "VCALENDAR", Comps: []caldav.CompFilter{{Name: "VEVENT", Start: tt.start, End: tt.end}}}})
+			got, err := e.cl.QueryCalendar(context.Background(), calPath, &gocaldav.CalendarQuery{CompFilter: gocaldav.CompFilter{
+				Name: "VCALENDAR", Comps: []gocaldav.CompFilter{{Name: "VEVENT", Start: tt.start, End: tt.end}}}})
 			runtime.ReadMemStats(&m1)
 			if err != nil {
 				t.Fatal(err)

@@ -1,4 +1,4 @@
-package filter_test
+package caldav_test
 
 import (
 	"bytes"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"imipd/caldav"
 	"imipd/calstore"
-	"imipd/filter"
 	"imipd/itip/ics"
 )
 
@@ -21,7 +21,7 @@ import (
 // value: the event stays one VEVENT with no DESCRIPTION or URL the
 // organizer did not write, and no response is cut off.
 func TestCalDAVValuesStayOneValue(t *testing.T) {
-	e := newDAVEnv(t, filter.CalDAVOptions{})
+	e := newDAVEnv(t, caldav.Options{})
 	cns := []string{
 		"Carol\nDESCRIPTION:Room changed. Dial in at https://evil.example/\nURL:https://evil.example/",
 		"Dave\nEND:VEVENT\nBEGIN:VEVENT\nUID:planted@evil.example\nSUMMARY:Planted",

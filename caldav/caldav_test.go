@@ -1,4 +1,4 @@
-package filter_test
+package caldav_test
 
 import (
 	"bytes"
@@ -14,8 +14,9 @@ import (
 
 	"github.com/emersion/go-ical"
 	"github.com/emersion/go-webdav"
-	"github.com/emersion/go-webdav/caldav"
+	gocaldav "github.com/emersion/go-webdav/caldav"
 
+	"imipd/caldav"
 	"imipd/calstore"
 	"imipd/filter"
 )
@@ -47,17 +48,17 @@ type davEnv struct {
 	proc   *filter.Processor
 	db     *calstore.DB
 	srv    *httptest.Server
-	h      *filter.CalDAVServer
-	cl     *caldav.Client
+	h      *caldav.Server
+	cl     *gocaldav.Client
 	kicked atomic.Int32
 }
 
-func newDAVEnv(t *testing.T, opt filter.CalDAVOptions) *davEnv {
+func newDAVEnv(t *testing.T, opt caldav.Options) *davEnv {
 	t.Helper()
 	p, db := newProc(t)
 	e := &davEnv{proc: p, db: db}
 	p.OnEnqueue = func() { e.kicked.Add(1) }
-	hash, err := filter.HashPassword(davPass)
+	hash, err := caldav.HashPassword(davPass)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +98,10 @@ END:VCALENDAR
 			t.Fatalf("invitation %s: outcome %s %s", ev[0], r.Outcome, r.Reason)
 		}
 	}
-	e.h = filter.NewCalDAVHandler(p, opt, nil)
+	e.h = newServer(p, opt)
 	e.srv = httptest.NewServer(e.h)
 	t.Cleanup(e.srv.Close)
-	e.cl, err = caldav.NewClient(webdav.HTTPClientWithBasicAuth(e.srv.Client(), davUser, davPass), e.srv.URL)
+	e.cl, err = gocaldav.NewClient(webdav.HTTPClientWithBasicAuth(e.srv.Client(), davUser, davPass), e.srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func (e *davEnv) fetch(t *testing.T, path string) (string, string) {
 }
 
 func TestCalDAVDiscoveryAndList(t *testing.T) {
-	e := newDAVEnv(t, filter.CalDAVOptions{})
+	e := newDAVEnv(t, caldav.Options{})
 	ctx := context.Background()
 
 	resp, _ := e.do(t, "GET", "/.well-known/caldav", davUser, davPass, "", nil)
@@ -197,7 +198,7 @@ func TestCalDAVDiscoveryAndList(t *testing.T) {
 		t.Fatalf("calendars %+v %v", cals, err)
 	}
 
-	all, err := e.cl.QueryCalendar(ctx, calPath, &caldav.CalendarQuery{CompFilter: caldav.CompFilter{Name: "VCALENDAR", Comps: []caldav.CompFilter{{Name: "VEVENT"}}}})
+	all, err := e.cl.QueryCalendar(ctx, calPath, &gocaldav.CalendarQuery{CompFilter: gocaldav.CompFilter{Name: "VCALENDAR", Comps: []gocaldav.CompFilter{{Name: "VEVENT"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func TestCalDAVDiscoveryAndList(t *testing.T) {
 		t.Errorf("query without range: %d objects", len(all))
 	}
 
-	dec, err := e.cl.QueryCalendar(ctx, calPath, &caldav.CalendarQuery{CompFilter: caldav.CompFilter{Name: "VCALENDAR", Comps: []caldav.CompFilter{{
+	dec, err := e.cl.QueryCalendar(ctx, calPath, &gocaldav.CalendarQuery{CompFilter: gocaldav.CompFilter{Name: "VCALENDAR", Comps: []gocaldav.CompFilter{{
 		Name: "VEVENT", Start: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +225,7 @@ func TestCalDAVDiscoveryAndList(t *testing.T) {
 		t.Errorf("query 1 Dec: got %d objects %v", len(dec), dec)
 	}
 
-	mg, err := e.cl.MultiGetCalendar(ctx, calPath, &caldav.CalendarMultiGet{Paths: []string{planPath, oddPath}})
+	mg, err := e.cl.MultiGetCalendar(ctx, calPath, &gocaldav.CalendarMultiGet{Paths: []string{planPath, oddPath}})
 	if err != nil || len(mg) != 2 {
 		t.Fatalf("multiget: %d %v", len(mg), err)
 	}
@@ -239,7 +240,7 @@ func TestCalDAVDiscoveryAndList(t *testing.T) {
 	}
 
 	_, etag := e.fetch(t, planPath)
-	if want := `"` + filter.ETag([]byte(e.stored(t, "planning-1@remote.test"))) + `"`; etag != want {
+	if want := `"` + caldav.ETag([]byte(e.stored(t, "planning-1@remote.test"))) + `"`; etag != want {
 		t.Errorf("ETag %s, want %s", etag, want)
 	}
 	if resp, body := e.do(t, "GET", "/dav/calendars/mallory@example.test/invitations/planning-1@remote.test.ics", davUser, davPass, "", nil); resp.StatusCode != 404 {
@@ -248,7 +249,7 @@ func TestCalDAVDiscoveryAndList(t *testing.T) {
 }
 
 func TestCalDAVCTagAndSync(t *testing.T) {
-	e := newDAVEnv(t, filter.CalDAVOptions{})
+	e := newDAVEnv(t, caldav.Options{})
 	propfind := `<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:getctag/><d:sync-token/><d:displayname/></d:prop></d:propfind>`
 	hdr := map[string]string{"Depth": "0", "Content-Type": "application/xml"}
 	resp, body := e.do(t, "PROPFIND", calPath, davUser, davPass, propfind, hdr)
@@ -280,7 +281,7 @@ func TestCalDAVCTagAndSync(t *testing.T) {
 }
 
 func TestCalDAVAnswerByPartstat(t *testing.T) {
-	e := newDAVEnv(t, filter.CalDAVOptions{})
+	e := newDAVEnv(t, caldav.Options{})
 	if n := len(e.pending(t)); n != 2 {
 		t.Fatalf("%d open pending items before, want 2", n)
 	}
@@ -376,7 +377,7 @@ func TestCalDAVAnswerByPartstat(t *testing.T) {
 }
 
 func TestCalDAVRefusedWrites(t *testing.T) {
-	e := newDAVEnv(t, filter.CalDAVOptions{})
+	e := newDAVEnv(t, caldav.Options{})
 	own := calPath + "own-1@example.test.ics"
 	data, _ := e.fetch(t, own)
 	changed := strings.Replace(data, "SUMMARY:Bob's own", "SUMMARY:Renamed", 1)
@@ -399,7 +400,7 @@ func TestCalDAVRefusedWrites(t *testing.T) {
 }
 
 func TestCalDAVAuth(t *testing.T) {
-	e := newDAVEnv(t, filter.CalDAVOptions{ProxyAuthHeader: "X-Remote-User", MaxFailures: 10})
+	e := newDAVEnv(t, caldav.Options{ProxyAuthHeader: "X-Remote-User", MaxFailures: 10})
 	if resp, _ := e.do(t, "PROPFIND", calPath, "", "", "", map[string]string{"Depth": "0"}); resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Errorf("no credentials: %d", resp.StatusCode)
 	}
@@ -441,7 +442,7 @@ func TestCalDAVAuth(t *testing.T) {
 	if rec.Code != 403 || !strings.Contains(rec.Body.String(), "TLS") {
 		t.Errorf("proxy header from a remote peer: %d %s", rec.Code, rec.Body.String())
 	}
-	tlsH := filter.NewCalDAVHandler(e.proc, filter.CalDAVOptions{TLS: true}, nil)
+	tlsH := newServer(e.proc, caldav.Options{TLS: true})
 	req = httptest.NewRequest("GET", planPath, nil)
 	req.RemoteAddr = "192.0.2.7:4711"
 	req.SetBasicAuth(davUser, davPass)
@@ -453,8 +454,8 @@ func TestCalDAVAuth(t *testing.T) {
 }
 
 func TestCalDAVFeed(t *testing.T) {
-	e := newDAVEnv(t, filter.CalDAVOptions{})
-	token, hash, err := filter.NewFeedToken()
+	e := newDAVEnv(t, caldav.Options{})
+	token, hash, err := caldav.NewFeedToken()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +495,7 @@ func TestCalDAVFeed(t *testing.T) {
 // fails on the whole feed over one such zone (issue 13, attacks 5 and 10,
 // found listing a replayed store). The event stays, with its TZID.
 func TestCalDAVFeedNeverZone(t *testing.T) {
-	e := newDAVEnv(t, filter.CalDAVOptions{})
+	e := newDAVEnv(t, caldav.Options{})
 	err := e.db.Write(context.Background(), func(tx calstore.Tx) error {
 		return tx.PutEvent(davUser, calstore.Event{UID: "tz-never@remote.test", Data: []byte(strings.ReplaceAll(`BEGIN:VCALENDAR
 VERSION:2.0

@@ -1,4 +1,4 @@
-package filter_test
+package caldav_test
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"imipd/filter"
+	"imipd/caldav"
 )
 
 // Failed logins are counted per (source, user) and per source, the source
@@ -14,10 +14,10 @@ import (
 // attack 6: behind contrib/nginx every peer was 127.0.0.1, and ten wrong
 // passwords for Bob from anywhere locked Bob out everywhere).
 func TestCalDAVLoginThrottle(t *testing.T) {
-	e := newDAVEnv(t, filter.CalDAVOptions{})
+	e := newDAVEnv(t, caldav.Options{})
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	e.proc.Now = func() time.Time { return now }
-	plain := filter.NewCalDAVHandler(e.proc, filter.CalDAVOptions{}, nil)
+	plain := newServer(e.proc, caldav.Options{})
 	h := plain
 	login := func(peer, xff, user, pass string) int {
 		t.Helper()
@@ -57,7 +57,7 @@ func TestCalDAVLoginThrottle(t *testing.T) {
 	}
 	// A peer that is not a trusted proxy (here on a TLS listener, which
 	// takes passwords from anywhere) cannot choose its source.
-	h = filter.NewCalDAVHandler(e.proc, filter.CalDAVOptions{TLS: true}, nil)
+	h = newServer(e.proc, caldav.Options{TLS: true})
 	for i := 0; i < 10; i++ {
 		login("192.0.2.7", "198.51.100.1"+string(rune('0'+i)), "carol@example.test", "x")
 	}
@@ -94,10 +94,10 @@ func TestCalDAVLoginThrottle(t *testing.T) {
 // failures; after twice the cap the cache is not consulted either, while
 // Bob's own source stays open.
 func TestCalDAVLoginBlockedSourceNoOracle(t *testing.T) {
-	e := newDAVEnv(t, filter.CalDAVOptions{})
+	e := newDAVEnv(t, caldav.Options{})
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	e.proc.Now = func() time.Time { return now }
-	h := filter.NewCalDAVHandler(e.proc, filter.CalDAVOptions{}, nil)
+	h := newServer(e.proc, caldav.Options{})
 	login := func(xff, pass string) int {
 		t.Helper()
 		req := httptest.NewRequest("GET", planPath, nil)

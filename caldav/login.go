@@ -1,7 +1,6 @@
-package filter
+package caldav
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -19,7 +18,7 @@ import (
 // that costs no bcrypt. Unknown user names share one budget of password
 // checks across all sources, so they cannot cost unbounded bcrypt.
 
-// Defaults of CalDAVOptions' throttling fields.
+// Defaults of Options' throttling fields.
 const (
 	defaultMaxFailures       = 10 // per (source, user) in Window
 	defaultMaxSourceFailures = 50 // per source in Window, all user names
@@ -46,7 +45,7 @@ type loginGuard struct {
 	unknownAt     time.Time
 }
 
-func newLoginGuard(opt CalDAVOptions) *loginGuard {
+func newLoginGuard(opt Options) *loginGuard {
 	return &loginGuard{maxPair: opt.MaxFailures, maxSource: opt.MaxSourceFailures, window: opt.Window,
 		fails: map[string][]time.Time{}, unknownRate: float64(opt.UnknownLogins) / 60, unknownTokens: unknownBurst}
 }
@@ -138,7 +137,7 @@ func (g *loginGuard) unknownCheck(now time.Time) bool {
 // address, or, when the peer is a trusted proxy, the nearest address in
 // X-Forwarded-For (read from the right, as each proxy appends the peer it
 // saw) that is not itself a trusted proxy.
-func (s *CalDAVServer) clientAddr(r *http.Request) string {
+func (s *Server) clientAddr(r *http.Request) string {
 	peer := peerIP(r)
 	ip, err := netip.ParseAddr(peer)
 	if err != nil || !s.trustedProxy(ip) {
@@ -160,7 +159,7 @@ func (s *CalDAVServer) clientAddr(r *http.Request) string {
 	return peer
 }
 
-func (s *CalDAVServer) trustedProxy(ip netip.Addr) bool {
+func (s *Server) trustedProxy(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	for _, p := range s.opt.TrustedProxies {
 		if p.Contains(ip) {
@@ -168,23 +167,4 @@ func (s *CalDAVServer) trustedProxy(ip netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// ParseTrustedProxies parses [caldav] trusted_proxies: addresses or CIDR
-// prefixes.
-func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range list {
-		s = strings.TrimSpace(s)
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, &net.ParseError{Type: "IP address or CIDR prefix", Text: s}
-		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return out, nil
 }

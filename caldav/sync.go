@@ -1,4 +1,4 @@
-package filter
+package caldav
 
 import (
 	"bytes"
@@ -81,7 +81,7 @@ func (n *xnode) dropNS() {
 // asks for getctag or sync-token: go-webdav answers, and the two
 // properties move from its 404 propstat to a 200 one with their values.
 // It returns false (nothing written) for any other PROPFIND.
-func (s *CalDAVServer) servePropfindWithCTag(w http.ResponseWriter, r *http.Request, user string) bool {
+func (s *Server) servePropfindWithCTag(w http.ResponseWriter, r *http.Request, user string) bool {
 	if path.Clean(r.URL.Path) != path.Clean(calendarPath(user)) && path.Clean(r.URL.Path) != path.Clean(homeSetPath(user)) {
 		return false
 	}
@@ -95,7 +95,7 @@ func (s *CalDAVServer) servePropfindWithCTag(w http.ResponseWriter, r *http.Requ
 		return false
 	}
 	var n uint64
-	err = s.proc.Store.Read(r.Context(), func(tx calstore.Tx) error {
+	err = s.store.Read(r.Context(), func(tx calstore.Tx) error {
 		var err error
 		n, err = tx.ChangeCounter(user)
 		if errors.Is(err, calstore.ErrNotFound) {
@@ -253,7 +253,7 @@ func escapedHref(p string) string { return (&url.URL{Path: p}).EscapedPath() }
 // calendar: the events stored and deleted since the token, with the new
 // token. An unknown or future token is 403 DAV:valid-sync-token (the
 // client then syncs from scratch).
-func (s *CalDAVServer) serveSyncCollection(w http.ResponseWriter, r *http.Request, user string, body []byte) {
+func (s *Server) serveSyncCollection(w http.ResponseWriter, r *http.Request, user string, body []byte) {
 	if path.Clean(r.URL.Path) != path.Clean(calendarPath(user)) {
 		http.Error(w, "sync-collection is supported on the calendar "+calendarPath(user), http.StatusForbidden)
 		return
@@ -279,7 +279,7 @@ func (s *CalDAVServer) serveSyncCollection(w http.ResponseWriter, r *http.Reques
 	var events []calstore.Event
 	var cur uint64
 	var deleted []string
-	err := s.proc.Store.Read(r.Context(), func(tx calstore.Tx) error {
+	err := s.store.Read(r.Context(), func(tx calstore.Tx) error {
 		var changed []string
 		var err error
 		cur, changed, deleted, err = tx.Changes(user, since)

@@ -1,11 +1,11 @@
-package filter
+package caldav
 
 import (
 	"strings"
 	"time"
 
 	"github.com/emersion/go-ical"
-	"github.com/emersion/go-webdav/caldav"
+	gocaldav "github.com/emersion/go-webdav/caldav"
 	"github.com/teambition/rrule-go"
 
 	"imipd/itip/ics"
@@ -31,14 +31,14 @@ type queryMatcher struct {
 func newQueryMatcher() *queryMatcher { return &queryMatcher{left: maxQueryInstances} }
 
 // match reports whether the object matches the filter.
-func (q *queryMatcher) match(f caldav.CompFilter, cal *ical.Calendar) bool {
+func (q *queryMatcher) match(f gocaldav.CompFilter, cal *ical.Calendar) bool {
 	if cal == nil || cal.Component == nil {
 		return false
 	}
 	return q.comp(f, cal.Component, ics.NewZones(cal))
 }
 
-func (q *queryMatcher) comp(f caldav.CompFilter, c *ical.Component, z *ics.Zones) bool {
+func (q *queryMatcher) comp(f gocaldav.CompFilter, c *ical.Component, z *ics.Zones) bool {
 	if !strings.EqualFold(c.Name, f.Name) {
 		return f.IsNotDefined
 	}
@@ -72,7 +72,7 @@ func (q *queryMatcher) comp(f caldav.CompFilter, c *ical.Component, z *ics.Zones
 
 // propMatch is RFC 4791 §9.7.2: any property of that name satisfying the
 // parameter filters and the time range or text match.
-func propMatch(f caldav.PropFilter, c *ical.Component, z *ics.Zones) bool {
+func propMatch(f gocaldav.PropFilter, c *ical.Component, z *ics.Zones) bool {
 	props := c.Props[strings.ToUpper(f.Name)]
 	if f.IsNotDefined {
 		return len(props) == 0
@@ -106,7 +106,7 @@ func propMatch(f caldav.PropFilter, c *ical.Component, z *ics.Zones) bool {
 
 // textMatch is the default collation i;ascii-casemap (RFC 4791 §7.5):
 // substring, ASCII case-insensitive.
-func textMatch(m caldav.TextMatch, v string) bool {
+func textMatch(m gocaldav.TextMatch, v string) bool {
 	ok := strings.Contains(strings.ToLower(v), strings.ToLower(m.Text))
 	return ok != m.NegateCondition
 }

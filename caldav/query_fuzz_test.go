@@ -1,10 +1,10 @@
-package filter
+package caldav
 
 import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-webdav/caldav"
+	gocaldav "github.com/emersion/go-webdav/caldav"
 
 	"imipd/itip/ics"
 )
@@ -30,7 +30,7 @@ func FuzzQueryMatch(f *testing.F) {
 		start := base.Add(time.Duration(startH%(24*365*50)) * time.Hour)
 		end := start.Add(time.Duration(lenH%(24*365*5)) * time.Hour)
 		q := newQueryMatcher()
-		q.match(caldav.CompFilter{Name: "VCALENDAR", Comps: []caldav.CompFilter{{Name: "VEVENT", Start: start, End: end}}}, cal)
+		q.match(gocaldav.CompFilter{Name: "VCALENDAR", Comps: []gocaldav.CompFilter{{Name: "VEVENT", Start: start, End: end}}}, cal)
 		if q.left < 0 {
 			t.Fatalf("walked %d instances past the budget", -q.left)
 		}

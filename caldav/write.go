@@ -1,4 +1,4 @@
-package filter
+package caldav
 
 import (
 	"bytes"
@@ -13,10 +13,10 @@ import (
 
 	"github.com/emersion/go-ical"
 	"github.com/emersion/go-webdav"
-	"github.com/emersion/go-webdav/caldav"
+	gocaldav "github.com/emersion/go-webdav/caldav"
 
-	"imipd/address"
 	"imipd/calstore"
+	"imipd/filter"
 	"imipd/itip"
 	"imipd/itip/ics"
 )
@@ -62,41 +62,40 @@ func checkPrecondition(etag string, ifMatch, ifNoneMatch webdav.ConditionalMatch
 }
 
 // loadForWrite reads the user's record and stored event (the event's data
-// decoded) for a client write.
-func (s *CalDAVServer) loadForWrite(ctx context.Context, user, uid string) (itip.User, calstore.Event, *ical.Calendar, error) {
+// decoded) for a client write; the calendar is nil when either is missing.
+func (s *Server) loadForWrite(ctx context.Context, user, uid string) (itip.User, calstore.Event, *ical.Calendar, error) {
 	var u calstore.User
 	var ev calstore.Event
-	err := s.proc.Store.Read(ctx, func(tx calstore.Tx) error {
+	var cal *ical.Calendar
+	err := s.store.Read(ctx, func(tx calstore.Tx) error {
 		var err error
 		if u, err = tx.User(user); err != nil {
 			return err
 		}
-		ev, err = tx.Event(user, uid)
+		ev, cal, err = readEvent(tx, user, uid)
 		return err
 	})
 	if errors.Is(err, calstore.ErrNotFound) {
 		return itip.User{}, ev, nil, nil
 	}
-	if err != nil {
+	if err != nil || cal == nil {
 		return itip.User{}, ev, nil, err
-	}
-	cal, err := ics.Decode(ev.Data, storedLimits)
-	if err != nil {
-		return itip.User{}, ev, nil, fmt.Errorf("stored event %s of %s: %w", uid, user, err)
 	}
 	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates}, ev, cal, nil
 }
 
-// organizedBy reports whether the user organizes the stored event.
-func organizedBy(cal *ical.Calendar, u *itip.User) bool {
-	for _, c := range cal.Children {
-		if c.Name == ical.CompEvent {
-			if p := c.Props.Get(ical.PropOrganizer); p != nil && u.Is(address.Normalize(p.Value)) {
-				return true
-			}
-		}
+// readEvent reads and decodes the user's stored event uid; the calendar is
+// nil when there is none.
+func readEvent(tx calstore.Tx, user, uid string) (calstore.Event, *ical.Calendar, error) {
+	ev, err := tx.Event(user, uid)
+	if errors.Is(err, calstore.ErrNotFound) {
+		return calstore.Event{UID: uid}, nil, nil
 	}
-	return false
+	if err != nil {
+		return ev, nil, err
+	}
+	cal, err := decodeStored(user, ev)
+	return ev, cal, err
 }
 
 const organizerRefusal = "this is your own event (you are its organizer): imipd does not take organizer changes from calendar apps yet; change the event where you created it and send the update by mail"
@@ -166,7 +165,7 @@ func limitPrecondition(err error) error {
 // by imipd's bounded decoder with the limits of mail ([limits]), never by
 // go-ical's (which has no limits and panics on some input), and every check
 // happens before anything is written: a refused PUT changes nothing.
-func (s *CalDAVServer) servePut(w http.ResponseWriter, r *http.Request, user string) {
+func (s *Server) servePut(w http.ResponseWriter, r *http.Request, user string) {
 	uid, err := uidOfPath(user, r.URL.Path)
 	if err != nil {
 		writeDAVError(w, forbidden("%s is not in your calendar %s", r.URL.Path, calendarPath(user)))
@@ -190,7 +189,7 @@ func (s *CalDAVServer) servePut(w http.ResponseWriter, r *http.Request, user str
 		refuse(httpError(http.StatusBadRequest, fmt.Errorf("request body: %w", err)))
 		return
 	}
-	cal, err := ics.Decode(body, s.proc.Cfg.ICS)
+	cal, err := ics.Decode(body, s.opt.Limits)
 	if err != nil {
 		refuse(limitPrecondition(err))
 		return
@@ -201,7 +200,7 @@ func (s *CalDAVServer) servePut(w http.ResponseWriter, r *http.Request, user str
 		refuse(err)
 		return
 	}
-	w.Header().Set("ETag", `"`+ETag(ev.Data)+`"`)
+	w.Header().Set("ETag", `"`+etag(ev.Data)+`"`)
 	if !ev.Updated.IsZero() {
 		w.Header().Set("Last-Modified", ev.Updated.UTC().Format(http.TimeFormat))
 	}
@@ -232,7 +231,7 @@ func writeDAVError(w http.ResponseWriter, err error) {
 }
 
 // attendeePut applies a client's PUT of an existing event.
-func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *ical.Calendar, ifMatch, ifNoneMatch webdav.ConditionalMatch) (calstore.Event, error) {
+func (s *Server) attendeePut(ctx context.Context, user, uid string, cal *ical.Calendar, ifMatch, ifNoneMatch webdav.ConditionalMatch) (calstore.Event, error) {
 	u, ev, stored, err := s.loadForWrite(ctx, user, uid)
 	if err != nil {
 		return ev, err
@@ -243,10 +242,10 @@ func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *i
 		}
 		return ev, forbidden("imipd's calendar holds the invitations that arrive by mail; creating events from a calendar app is not supported")
 	}
-	if err := checkPrecondition(ETag(ev.Data), ifMatch, ifNoneMatch); err != nil {
+	if err := checkPrecondition(etag(ev.Data), ifMatch, ifNoneMatch); err != nil {
 		return ev, err
 	}
-	typ, newUID, err := caldav.ValidateCalendarObject(cal)
+	typ, newUID, err := gocaldav.ValidateCalendarObject(cal)
 	if err != nil {
 		return ev, httpError(http.StatusBadRequest, err)
 	}
@@ -264,7 +263,7 @@ func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *i
 			return ev, precondition(preValidData, err)
 		}
 	}
-	if organizedBy(stored, &u) {
+	if itip.OrganizedBy(stored, &u) {
 		return ev, forbidden(organizerRefusal)
 	}
 	answers, err := itip.AttendeeEdit(stored, cal, &u)
@@ -277,7 +276,7 @@ func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *i
 		return ev, err
 	}
 	for _, a := range answers {
-		if _, err := s.proc.Respond(ctx, RespondRequest{User: user, UID: uid, RecurrenceID: a.RecurrenceID, Action: a.Action}); err != nil {
+		if _, err := s.sched.Respond(ctx, filter.RespondRequest{User: user, UID: uid, RecurrenceID: a.RecurrenceID, Action: a.Action}); err != nil {
 			return ev, fmt.Errorf("answer %s of %s: %w", uid, user, err)
 		}
 	}
@@ -286,10 +285,10 @@ func (s *CalDAVServer) attendeePut(ctx context.Context, user, uid string, cal *i
 
 // storePersonal copies TRANSP, CLASS and the VALARMs of the client's
 // components into the stored ones and returns the stored event.
-func (s *CalDAVServer) storePersonal(ctx context.Context, user, uid string, cal *ical.Calendar) (calstore.Event, error) {
+func (s *Server) storePersonal(ctx context.Context, user, uid string, cal *ical.Calendar) (calstore.Event, error) {
 	var out calstore.Event
-	err := s.proc.Store.Write(ctx, func(tx calstore.Tx) error {
-		ev, stored, err := loadEvent(tx, user, uid, nil)
+	err := s.store.Write(ctx, func(tx calstore.Tx) error {
+		ev, stored, err := readEvent(tx, user, uid)
 		if err != nil {
 			return err
 		}
@@ -301,7 +300,7 @@ func (s *CalDAVServer) storePersonal(ctx context.Context, user, uid string, cal 
 		if err != nil || bytes.Equal(data, ev.Data) {
 			return err
 		}
-		now := s.proc.now()
+		now := s.opt.Now()
 		ev.Data = data
 		ev.Updated = now
 		ev.History = append(ev.History, calstore.HistoryEntry{Time: now, Method: "caldav", Outcome: string(itip.Applied), Reason: "personal",
@@ -326,7 +325,7 @@ func mergePersonal(stored, cal *ical.Calendar) ([]byte, error) {
 	if data == nil {
 		return nil, precondition(preValidData, errors.New("the event with your changes cannot be encoded"))
 	}
-	if _, err := ics.Decode(data, storedLimits); err != nil {
+	if _, err := ics.Decode(data, ics.StoredLimits()); err != nil {
 		return nil, limitPrecondition(fmt.Errorf("the event with your changes: %w", err))
 	}
 	return data, nil
@@ -334,7 +333,7 @@ func mergePersonal(stored, cal *ical.Calendar) ([]byte, error) {
 
 // attendeeDelete declines an event the user attends; the event stays in
 // the calendar with the user's PARTSTAT DECLINED.
-func (s *CalDAVServer) attendeeDelete(ctx context.Context, user, uid string, ifMatch webdav.ConditionalMatch) error {
+func (s *Server) attendeeDelete(ctx context.Context, user, uid string, ifMatch webdav.ConditionalMatch) error {
 	u, ev, stored, err := s.loadForWrite(ctx, user, uid)
 	if err != nil {
 		return err
@@ -342,10 +341,10 @@ func (s *CalDAVServer) attendeeDelete(ctx context.Context, user, uid string, ifM
 	if stored == nil {
 		return httpError(http.StatusNotFound, fmt.Errorf("no event %s", uid))
 	}
-	if err := checkPrecondition(ETag(ev.Data), ifMatch, ""); err != nil {
+	if err := checkPrecondition(etag(ev.Data), ifMatch, ""); err != nil {
 		return err
 	}
-	if organizedBy(stored, &u) {
+	if itip.OrganizedBy(stored, &u) {
 		return forbidden(organizerRefusal)
 	}
 	ps, attends := itip.AttendeeStatus(stored, &u)
@@ -355,6 +354,6 @@ func (s *CalDAVServer) attendeeDelete(ctx context.Context, user, uid string, ifM
 	if ps == "DECLINED" {
 		return nil
 	}
-	_, err = s.proc.Respond(ctx, RespondRequest{User: user, UID: uid, Action: "decline"})
+	_, err = s.sched.Respond(ctx, filter.RespondRequest{User: user, UID: uid, Action: "decline"})
 	return err
 }
