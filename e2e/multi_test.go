@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/mail"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/jackc/pgx/v5"
 
 	"imipd/calstore"
 	"imipd/calstore/pgstore"
@@ -108,8 +110,17 @@ func multiServices(t *testing.T, ds ...*privImipd) []int {
 // a failed connection is tried again until within has passed; a 5xx answer
 // is final. It returns the number of tries.
 func sendRetry(port int, from string, to []string, msg []byte, within time.Duration) (int, error) {
+	return sendRetryHeld(port, from, to, msg, within, nil)
+}
+
+// sendRetryHeld is sendRetry, calling hold (when not nil) before each
+// try: a test stops the load by making hold wait.
+func sendRetryHeld(port int, from string, to []string, msg []byte, within time.Duration, hold func()) (int, error) {
 	deadline := time.Now().Add(within)
 	for try := 1; ; try++ {
+		if hold != nil {
+			hold()
+		}
 		err := sendSMTP(port, from, to, msg)
 		if err == nil {
 			return try, nil
@@ -524,8 +535,10 @@ func sinkCount(t *testing.T, s *sinkServer) int {
 // while invitations are delivered through both instances (on_error =
 // tempfail, so Postfix answers 4xx meanwhile and the sender retries): every
 // message Postfix acknowledged is applied once, none half; /healthz answers
-// 503 on both while the server is away and 200 after, and neither imipd was
-// restarted. Then the same with no delivery running.
+// 503 on both while the server is away, naming the writes cut off by the
+// stop, and 200 after, before any more mail (the load is held while the
+// server starts: readiness tries a write of its own, pgstore.Store.Ready);
+// neither imipd was restarted. Then the same with no delivery running.
 func TestMultiDatabaseRestart(t *testing.T) {
 	ds, dsn := multiPair(t, privOptions{http: true, onError: "tempfail"})
 	ports := multiServices(t, ds[0], ds[1])
@@ -543,6 +556,12 @@ func TestMultiDatabaseRestart(t *testing.T) {
 		raws = append(raws, crashInvitation(uid, mid, []string{user}, now))
 	}
 	var next, acked, retried atomic.Int64
+	var held atomic.Bool
+	hold := func() {
+		for held.Load() {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -551,7 +570,7 @@ func TestMultiDatabaseRestart(t *testing.T) {
 				if i >= n {
 					return
 				}
-				tries, err := sendRetry(ports[i%2], "olga@remote.test", []string{user}, raws[i], 60*time.Second)
+				tries, err := sendRetryHeld(ports[i%2], "olga@remote.test", []string{user}, raws[i], 60*time.Second, hold)
 				if err != nil {
 					t.Errorf("invitation %d: %v", i, err)
 					continue
@@ -570,39 +589,57 @@ func TestMultiDatabaseRestart(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Hold the user's row, so each instance has deliveries waiting in
+	// their write transactions when the server stops: writes cut off, a
+	// fault each instance's /healthz names until a write commits again.
+	lock, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(context.Background(), `BEGIN; SELECT 1 FROM users WHERE address = 'carol@example.test'::bytea FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
 	if err := cluster.StopServer(); err != nil {
 		t.Fatal(err)
 	}
+	lock.Close(context.Background())
 	stopped := acked.Load()
-	health := func(want int) {
+	// health waits for every imipd's /healthz to answer want, and then
+	// for its body to hold body.
+	health := func(want int, body string) {
 		t.Helper()
 		deadline := time.Now().Add(15 * time.Second)
 		for i, d := range ds {
 			for {
 				c := &http.Client{Timeout: 5 * time.Second}
 				resp, err := c.Get("http://" + d.httpAddr + "/healthz")
-				code := 0
+				code, text := 0, ""
 				if err == nil {
-					code = resp.StatusCode
+					b, _ := io.ReadAll(resp.Body)
+					code, text = resp.StatusCode, string(b)
 					resp.Body.Close()
 				}
-				if code == want {
+				if code == want && strings.Contains(text, body) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Errorf("imipd %d: /healthz %d (%v), want %d", i, code, err, want)
+					t.Errorf("imipd %d: /healthz %d %q (%v), want %d with %q", i, code, text, err, want, body)
 					break
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
 		}
 	}
-	health(http.StatusServiceUnavailable)
+	health(http.StatusServiceUnavailable, "store writes failing")
 	time.Sleep(time.Second) // deliveries meet the missing server
+	held.Store(true)
+	time.Sleep(time.Second) // tries under way end (4xx)
 	if err := cluster.StartServer(); err != nil {
 		t.Fatal(err)
 	}
-	health(http.StatusOK)
+	health(http.StatusOK, "ok")
+	held.Store(false)
 	wg.Wait()
 	t.Logf("%d invitations, server stopped after %d acknowledged, %d retried after a 4xx, %v", n, stopped, retried.Load(), time.Since(now).Round(time.Millisecond))
 	if retried.Load() == 0 {
@@ -621,9 +658,9 @@ func TestMultiDatabaseRestart(t *testing.T) {
 	if err := cluster.StopServer(); err != nil {
 		t.Fatal(err)
 	}
-	health(http.StatusServiceUnavailable)
+	health(http.StatusServiceUnavailable, "")
 	if err := cluster.StartServer(); err != nil {
 		t.Fatal(err)
 	}
-	health(http.StatusOK)
+	health(http.StatusOK, "ok")
 }

@@ -42,8 +42,14 @@ func (p *Processor) MailboxOwner(ctx context.Context, owner string, rcpts []stri
 // while the store reports a fault (calstore.DB.Fault: a damaged page found
 // since start, which stays until the file is restored and imipd restarted;
 // or the last write failed in the store, until the next one commits), and
-// when reading the user list fails.
+// when reading the user list fails. A store with a check of its own
+// answers with it (pgstore.Store.Ready: the database answers, and after a
+// failed write takes a test write, so the instance turns ready when the
+// database is back without waiting for mail).
 func StoreReady(s calstore.Store) func(context.Context) error {
+	if r, ok := s.(interface{ Ready(context.Context) error }); ok {
+		return r.Ready
+	}
 	return func(ctx context.Context) error {
 		if f, ok := s.(interface{ Fault() error }); ok {
 			if err := f.Fault(); err != nil {

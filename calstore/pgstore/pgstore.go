@@ -294,12 +294,33 @@ func (s *Store) Close() error {
 }
 
 // Fault reports whether the last write transaction failed in the database
-// itself, at begin or commit (the server away, a connection lost, a full
-// disk); the next write that commits clears it. /healthz reads it
-// (filter.StoreReady).
+// itself (the server away, a connection lost, a full disk); the next
+// write that commits clears it, and so does Ready's test write.
 func (s *Store) Fault() error {
 	if f := s.lastFail.Load(); f != nil {
 		return fmt.Errorf("store writes failing since %s: %w", f.at.UTC().Format(time.RFC3339), f.err)
+	}
+	return nil
+}
+
+// Ready is the readiness check of /healthz (filter.StoreReady): nil when
+// the database answers and, after a write failed (Fault), takes writes
+// again. While a fault is recorded it tries a write of its own, a
+// transaction that takes a transaction ID and commits (so a server that
+// answers but cannot write, a full disk, a standby, stays unready); its
+// commit clears the fault, so an instance without mail turns ready when
+// the database is back. Else it pings the database.
+func (s *Store) Ready(ctx context.Context) error {
+	fault := s.Fault()
+	if fault == nil {
+		return s.Ping(ctx)
+	}
+	err := s.write(ctx, func(t calstore.Tx) error {
+		_, err := t.(*tx).exec("test write", `SELECT txid_current()`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%w (a test write: %w)", fault, err)
 	}
 	return nil
 }

@@ -81,9 +81,11 @@ func TestSchema(t *testing.T) {
 }
 
 // TestDatabaseAway: the server stops in the middle of a delivery-shaped
-// Write and stays away a while: the Write fails with nothing of it kept,
-// /healthz's check (filter.StoreReady) fails while the server is away, and
-// the same Store works again once it is back, without reopening.
+// Write (after some of its statements ran) and stays away a while: the
+// Write fails with nothing of it kept, /healthz's check (filter.StoreReady)
+// fails while the server is away, turns ready again once it is back
+// before any other write (its test write clears the fault), and the same
+// Store works again, without reopening.
 func TestDatabaseAway(t *testing.T) {
 	ctx := context.Background()
 	s := open(t)
@@ -107,11 +109,15 @@ func TestDatabaseAway(t *testing.T) {
 		if err := tx.PutEvent("alice@example.test", calstore.Event{UID: "half", Data: []byte("x")}); err != nil {
 			return err
 		}
+		// AddLog's answer is needed: the event's statements go out with it.
+		if err := tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "half"}); err != nil {
+			return err
+		}
 		if err := c.StopServer(); err != nil {
 			t.Fatal(err)
 		}
 		down = true
-		return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "half"})
+		return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "half2"})
 	})
 	if err == nil {
 		t.Fatal("Write across the server's stop: committed")
@@ -136,14 +142,26 @@ func TestDatabaseAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	down = false
+	// No write meanwhile: the check itself notices the server is back.
+	for try := 0; ; try++ {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := ready(cctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if try == 10 {
+			t.Fatalf("ready after the server is back, no write meanwhile: %v", err)
+		}
+	}
+	if err := s.Fault(); err != nil {
+		t.Errorf("Fault after the check's test write: %v", err)
+	}
 	err = s.Write(ctx, func(tx calstore.Tx) error {
 		return tx.AddLog(calstore.LogEntry{User: "alice@example.test", Key: "after"})
 	})
 	if err != nil {
 		t.Fatalf("first Write after the server is back: %v", err)
-	}
-	if err := ready(ctx); err != nil {
-		t.Errorf("ready after: %v", err)
 	}
 	err = s.Read(ctx, func(tx calstore.Tx) error {
 		if _, err := tx.Event("alice@example.test", "half"); !errors.Is(err, calstore.ErrNotFound) {
