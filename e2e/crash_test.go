@@ -49,6 +49,7 @@ type privImipd struct {
 	milterAddr string // host:port; "" = off
 	lmtpAddr   string // host:port; "" = off
 	httpAddr   string // host:port; "" = off
+	davAddr    string // host:port of [caldav]; "" = off
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -62,6 +63,7 @@ type privOptions struct {
 	policy      string // default "always"
 	readTimeout string // [milter]/[lmtp] read_timeout, default the daemon's
 	pgDSN       string // [store] driver = "postgres" with this dsn; "" = bbolt
+	caldav      bool   // [caldav] on a free port
 	submission  string // [submission] address ("" = no outbox)
 	onError     string // on_error, default the daemon's
 }
@@ -77,7 +79,7 @@ func newPrivImipd(t *testing.T, opt privOptions) *privImipd {
 	if d.dataDir == "" {
 		d.dataDir = filepath.Join(dir, "data")
 	}
-	ports, err := freePorts(3)
+	ports, err := freePorts(4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +108,10 @@ func newPrivImipd(t *testing.T, opt privOptions) *privImipd {
 	tail := ""
 	if opt.pgDSN != "" {
 		tail = fmt.Sprintf("\n[store]\ndriver = \"postgres\"\ndsn = %q\n", opt.pgDSN)
+	}
+	if opt.caldav {
+		d.davAddr = fmt.Sprintf("127.0.0.1:%d", ports[3])
+		tail += fmt.Sprintf("\n[caldav]\nlisten = %q\n", d.davAddr)
 	}
 	conf := fmt.Sprintf(`data_dir = %q
 local_domains = ["example.test"]
@@ -177,7 +183,7 @@ func (d *privImipd) start() error {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait(); lf.Close() }()
 	d.cmd, d.done = cmd, done
-	if err := waitListening(done, d.logFile, 15*time.Second, d.milterAddr, d.lmtpAddr, d.httpAddr); err != nil {
+	if err := waitListening(done, d.logFile, 15*time.Second, d.milterAddr, d.lmtpAddr, d.httpAddr, d.davAddr); err != nil {
 		if errors.Is(err, errExitedAtStart) {
 			d.cmd = nil
 		}

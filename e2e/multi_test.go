@@ -20,10 +20,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -663,4 +667,163 @@ func TestMultiDatabaseRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	health(http.StatusOK, "ok")
+}
+
+// pySync is a sync-collection client on python3-caldav (RFC 6578): argv
+// url user password stopfile. It asks for the changes since its last
+// token again and again, keeping href -> ETag (a change without an ETag is
+// a deletion), until stopfile exists; then once more, and once without a
+// token (the whole collection). It prints both maps and the number of
+// syncs as JSON.
+const pySync = `import json, os, sys, time
+import caldav
+
+url, user, password, stopfile = sys.argv[1:5]
+cal = caldav.DAVClient(url=url, username=user, password=password).principal().calendars()[0]
+ETAG = "{DAV:}getetag"
+seen, token, syncs = {}, None, 0
+while True:
+    last = os.path.exists(stopfile)
+    col = cal.objects_by_sync_token(sync_token=token)
+    for o in col:
+        etag = (o.props or {}).get(ETAG)
+        if etag:
+            seen[str(o.url)] = etag
+        else:
+            seen.pop(str(o.url), None)
+    token, syncs = col.sync_token, syncs + 1
+    if last:
+        break
+    time.sleep(0.05)
+full = {str(o.url): (o.props or {}).get(ETAG) for o in cal.objects_by_sync_token()}
+print(json.dumps({"syncs": syncs, "incremental": seen, "full": full}))
+`
+
+// TestMultiSyncCollection: a CalDAV client on instance B (python3-caldav's
+// sync-collection REPORT, from its last token again and again) while
+// invitations, their updates and cancellations are delivered through
+// instance A only: the changes it collected from B add up to the whole
+// collection B lists at the end, every event with its final ETag, and it
+// saw every one of A's UIDs (issue 17: sync tokens are consistent
+// whichever instance answers).
+func TestMultiSyncCollection(t *testing.T) {
+	if _, err := exec.LookPath(debianPython); err != nil {
+		t.Skipf("%s not installed", debianPython)
+	}
+	if out, err := exec.Command(debianPython, "-c", "import caldav").CombinedOutput(); err != nil {
+		t.Skipf("python3-caldav not installed (.ci/install-e2e installs it): %s", out)
+	}
+	ds, _ := multiPair(t, privOptions{caldav: true})
+	a, b := ds[0], ds[1]
+	ports := multiServices(t, a) // mail reaches A only
+	const user, pass = "carol@example.test", "sync-pass-1"
+	for _, args := range [][]string{{"user", "add", user}, {"user", "password", user}} {
+		cmd := exec.Command(E.imipctlBin, append([]string{"-config", b.conf}, args...)...)
+		cmd.Stdin = strings.NewReader(pass + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("imipctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	dir := t.TempDir()
+	stop := filepath.Join(dir, "stop")
+	client := exec.Command(debianPython, "-c", pySync, "http://"+b.davAddr+"/", user, pass, stop)
+	var out, errOut bytes.Buffer
+	client.Stdout, client.Stderr = &out, &errOut
+	if err := client.Start(); err != nil {
+		t.Fatal(err)
+	}
+	clientDone := make(chan error, 1)
+	go func() { clientDone <- client.Wait() }()
+	t.Cleanup(func() {
+		if client.ProcessState == nil {
+			client.Process.Kill()
+			<-clientDone
+		}
+	})
+
+	// Through A: n invitations, then an update (SEQUENCE 1, a new
+	// summary) of each, then a cancellation of every third, four
+	// senders at a time.
+	const n = 30
+	now := time.Now()
+	tag := unique("sync")
+	uids := make([]string, n)
+	var msgs [3][][]byte
+	for i := range n {
+		uids[i] = fmt.Sprintf("%s-%d@remote.test", tag, i)
+		inv := string(crashInvitation(uids[i], fmt.Sprintf("<%s-%d-0@remote.test>", tag, i), []string{user}, now))
+		msgs[0] = append(msgs[0], []byte(inv))
+		upd := strings.NewReplacer("SEQUENCE:0", "SEQUENCE:1", "SUMMARY:Crash test", "SUMMARY:Moved sync test",
+			"DTSTAMP:"+now.UTC().Format("20060102T150405Z"), "DTSTAMP:"+now.Add(time.Minute).UTC().Format("20060102T150405Z"),
+			"-0@remote.test>", "-1@remote.test>").Replace(inv)
+		msgs[1] = append(msgs[1], []byte(upd))
+		if i%3 == 0 {
+			cancel := strings.NewReplacer("SEQUENCE:1", "SEQUENCE:2", "METHOD:REQUEST", "METHOD:CANCEL", "method=REQUEST", "method=CANCEL",
+				"-1@remote.test>", "-2@remote.test>", "END:VEVENT", "STATUS:CANCELLED\r\nEND:VEVENT",
+				"DTSTAMP:"+now.Add(time.Minute).UTC().Format("20060102T150405Z"), "DTSTAMP:"+now.Add(2*time.Minute).UTC().Format("20060102T150405Z")).Replace(upd)
+			msgs[2] = append(msgs[2], []byte(cancel))
+		}
+	}
+	for _, round := range msgs {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(round) {
+						return
+					}
+					if _, err := sendRetry(ports[0], "olga@remote.test", []string{user}, round[i], 30*time.Second); err != nil {
+						t.Errorf("message %d: %v", i, err)
+					}
+					time.Sleep(50 * time.Millisecond) // the client syncs in between
+
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if err := os.WriteFile(stop, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-clientDone:
+		if err != nil {
+			t.Fatalf("sync client: %v\n%s", err, errOut.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("sync client still running 60s after the last message\n%s", errOut.String())
+	}
+	var res struct {
+		Syncs       int
+		Incremental map[string]string
+		Full        map[string]string
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("sync client output: %v\n%s\n%s", err, out.String(), errOut.String())
+	}
+	t.Logf("%d messages through A, %d syncs from B, %d objects", len(msgs[0])+len(msgs[1])+len(msgs[2]), res.Syncs, len(res.Full))
+	if res.Syncs < 10 {
+		t.Errorf("only %d syncs while A was written: not a test of incremental sync", res.Syncs)
+	}
+	for href, etag := range res.Full {
+		if got, ok := res.Incremental[href]; !ok || got != etag {
+			t.Errorf("%s: the changes from B gave ETag %q (present %v), the collection %q", href, got, ok, etag)
+		}
+	}
+	for href := range res.Incremental {
+		if _, ok := res.Full[href]; !ok {
+			t.Errorf("%s: in the changes from B, not in the collection", href)
+		}
+	}
+	all, err := url.PathUnescape(strings.Join(slices.Collect(maps.Keys(res.Full)), "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, uid := range uids {
+		if !strings.Contains(all, "/"+uid+".ics") {
+			t.Errorf("event %s: not in B's collection\n%s", uid, all)
+		}
+	}
 }
