@@ -134,17 +134,13 @@ func (q *queryMatcher) timeRange(start, end time.Time, c *ical.Component, z *ics
 	if err != nil {
 		return true
 	}
+	// The instance lasts to the event's end (ics.Zones.End: DTEND, else
+	// DURATION, else a day for a DATE; never before the start). An end it
+	// cannot read counts as none: the instance is its start, which is
+	// known.
 	var dur time.Duration
-	if de := c.Props.Get(ical.PropDateTimeEnd); de != nil {
-		if te, err := z.PropTime(de); err == nil {
-			dur = te.T.Sub(ds.T)
-		}
-	} else if dp := c.Props.Get(ical.PropDuration); dp != nil {
-		if d, err := ics.ParseDuration(strings.TrimSpace(dp.Value)); err == nil {
-			dur = d.AddTo(ds.T).Sub(ds.T)
-		}
-	} else if ds.AllDay {
-		dur = 24 * time.Hour
+	if e, err := z.End(c); err == nil {
+		dur = e.T.Sub(ds.T)
 	}
 	if inRange(ds.T, dur, start, end) {
 		return true
