@@ -84,6 +84,12 @@ func instanceView(c *ical.Component, z *ics.Zones) InstanceView {
 		}
 		return ""
 	}
+	format := func(t ics.Time) string {
+		if t.AllDay {
+			return t.T.Format("2006-01-02")
+		}
+		return t.T.Format(time.RFC3339)
+	}
 	tm := func(name string) string {
 		p := c.Props.Get(name)
 		if p == nil {
@@ -93,22 +99,20 @@ func instanceView(c *ical.Component, z *ics.Zones) InstanceView {
 		if err != nil {
 			return p.Value
 		}
-		if t.AllDay {
-			return t.T.Format("2006-01-02")
-		}
-		return t.T.Format(time.RFC3339)
+		return format(t)
 	}
 	iv := InstanceView{Fields: Fields{Summary: ics.Line(c.Props.Get(ical.PropSummary)), Status: strings.ToUpper(get(ical.PropStatus)), RRule: get(ical.PropRecurrenceRule),
-		Start: tm(ical.PropDateTimeStart), End: tm(ical.PropDateTimeEnd), Attendees: []AttendeeView{}}}
-	if iv.End == "" {
-		if d := c.Props.Get(ical.PropDuration); d != nil {
-			if ds := c.Props.Get(ical.PropDateTimeStart); ds != nil {
-				if t, err := z.PropTime(ds); err == nil {
-					if dur, err := ics.ParseDuration(strings.TrimSpace(d.Value)); err == nil {
-						iv.End = dur.AddTo(t.T).Format(time.RFC3339)
-					}
-				}
-			}
+		Start: tm(ical.PropDateTimeStart), Attendees: []AttendeeView{}}}
+	// The end is shown when the event names one (DTEND or DURATION), as
+	// ics.Zones.End reads it (never before the start; an all-day event's
+	// as a date); a DTEND that cannot be read as written, a DURATION that
+	// cannot be read not at all. Without either, no end is shown, though
+	// the event has one (its start, or a day).
+	if de := c.Props.Get(ical.PropDateTimeEnd); de != nil || c.Props.Get(ical.PropDuration) != nil {
+		if e, err := z.End(c); err == nil {
+			iv.End = format(e)
+		} else if de != nil {
+			iv.End = de.Value
 		}
 	}
 	iv.Sequence, _ = strconv.Atoi(get(ical.PropSequence))
