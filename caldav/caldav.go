@@ -78,7 +78,9 @@ type Scheduler interface {
 
 // Store is what the server needs of the store (calstore.Store has it):
 // read transactions for what it serves, a write transaction for the
-// personal part of a client's PUT.
+// personal part of a client's PUT. Inside them it uses two roles of
+// calstore.Tx: UserTx (logins, the feed's token) and EventTx (events,
+// the change counter).
 type Store interface {
 	Read(ctx context.Context, fn func(calstore.Tx) error) error
 	Write(ctx context.Context, fn func(calstore.Tx) error) error

@@ -86,7 +86,7 @@ func (s *Server) loadForWrite(ctx context.Context, user, uid string) (itip.User,
 
 // readEvent reads and decodes the user's stored event uid; the calendar is
 // nil when there is none.
-func readEvent(tx calstore.Tx, user, uid string) (calstore.Event, *ical.Calendar, error) {
+func readEvent(tx calstore.EventTx, user, uid string) (calstore.Event, *ical.Calendar, error) {
 	ev, err := tx.Event(user, uid)
 	if errors.Is(err, calstore.ErrNotFound) {
 		return calstore.Event{UID: uid}, nil, nil
