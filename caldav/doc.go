@@ -33,11 +33,11 @@
 //
 // The JSON views of stored events (imipctl events and event, -json) are
 // not here but in filter/admin, their only user: CalDAV and the feed serve
-// the stored iCalendar itself, never a view of it, and keeping the views
-// with imipctl's commands spares admin an import of this package for them.
+// the stored iCalendar itself, never a view of it, so the views belong with
+// the commands that print them.
 // The app password and feed token functions (HashPassword, NewFeedToken)
-// are here, beside the checks that read what they make; imipctl's passwd
-// and feed commands call them.
+// are here, beside the checks that read what they make; imipctl user
+// password and user feed call them.
 //
 // The go-webdav library of the same name is imported as gocaldav.
 package caldav
