@@ -204,15 +204,7 @@ func run(ctx context.Context, cfg config.Settings, log *slog.Logger) error {
 			closeAll(servers)
 			return fmt.Errorf("http.listen: %w", err)
 		}
-		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
-			WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		serve := func(ln net.Listener) error {
-			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		}
-		servers = append(servers, server{"http", ln, serve, hs.Shutdown})
+		servers = append(servers, httpServer("http", ln, handler, nil, log))
 	}
 
 	if cfg.CalDAVListen != "" {
@@ -234,21 +226,7 @@ func run(ctx context.Context, cfg config.Settings, log *slog.Logger) error {
 			closeAll(servers)
 			return fmt.Errorf("caldav.listen: %w", err)
 		}
-		hs := &http.Server{Handler: handler, TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
-			WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		serve := func(ln net.Listener) error {
-			var err error
-			if tlsConf != nil {
-				err = hs.ServeTLS(ln, "", "")
-			} else {
-				err = hs.Serve(ln)
-			}
-			if !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		}
-		servers = append(servers, server{"caldav", ln, serve, hs.Shutdown})
+		servers = append(servers, httpServer("caldav", ln, handler, tlsConf, log))
 	}
 
 	failed := make(chan error, len(servers))
@@ -313,6 +291,26 @@ type server struct {
 	ln       net.Listener
 	serve    func(net.Listener) error
 	shutdown func(context.Context) error
+}
+
+// httpServer serves handler on ln, over TLS when tlsConf is set, with the
+// daemon's HTTP timeouts.
+func httpServer(name string, ln net.Listener, handler http.Handler, tlsConf *tls.Config, log *slog.Logger) server {
+	hs := &http.Server{Handler: handler, TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
+		WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	serve := func(ln net.Listener) error {
+		var err error
+		if tlsConf != nil {
+			err = hs.ServeTLS(ln, "", "")
+		} else {
+			err = hs.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+	return server{name, ln, serve, hs.Shutdown}
 }
 
 func closeAll(ss []server) {
