@@ -3,7 +3,7 @@ package itip
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -275,7 +275,7 @@ func readStored(cal *ical.Calendar) *Event {
 }
 
 func sortInstances(ins []*Instance) {
-	sort.SliceStable(ins, func(i, j int) bool { return ins[i].RecurrenceID < ins[j].RecurrenceID })
+	slices.SortStableFunc(ins, func(a, b *Instance) int { return strings.Compare(a.RecurrenceID, b.RecurrenceID) })
 }
 
 // readInstance reads one component. strict (an incoming message) makes a

@@ -217,9 +217,10 @@ func (e *Event) shallowCopy() *Event {
 	n := *e
 	n.Cal = shallowCal(e.Cal)
 	n.Instances = make([]*Instance, len(e.Instances))
+	copies := make([]Instance, len(e.Instances))
 	for i, in := range e.Instances {
-		c := *in
-		n.Instances[i] = &c
+		copies[i] = *in
+		n.Instances[i] = &copies[i]
 	}
 	return &n
 }

@@ -102,7 +102,7 @@ func applyReply(in *Input) Result {
 func setAttendeeParams(o *Event, inst *Instance, addr string, mp *ical.Prop, v vouch) bool {
 	t := o.instance(inst.RecurrenceID)
 	if t == nil {
-		if inst.RecurrenceID == "" || o.makeOverride(inst) == nil {
+		if inst.RecurrenceID == "" || o.shareOverride(inst) == nil {
 			return false
 		}
 		t = o.Instances[len(o.Instances)-1]
@@ -250,12 +250,24 @@ func calAddresses(vs []string) ([]string, bool) {
 // (RFC 5545 §3.8.4.4): a copy without RRULE/RDATE/EXDATE, starting at the
 // recurrence instant, with the master's length.
 func (o *Event) makeOverride(inst *Instance) *ical.Component {
+	return o.override(inst, cloneComp)
+}
+
+// shareOverride is makeOverride for copy on write: the override shares the
+// master's properties (and VALARMs), so it is changed only by replacing
+// them (Props.Set, ownAttendees), never in place.
+func (o *Event) shareOverride(inst *Instance) *ical.Component {
+	return o.override(inst, shallowComp)
+}
+
+// override makes the override for inst from copy(master).
+func (o *Event) override(inst *Instance, copy func(*ical.Component) *ical.Component) *ical.Component {
 	master := o.master()
 	rp := inst.Comp.Props.Get(ical.PropRecurrenceID)
 	if master == nil || rp == nil {
 		return nil
 	}
-	c := cloneComp(master)
+	c := copy(master)
 	for _, name := range []string{ical.PropRecurrenceRule, ical.PropRecurrenceDates, ical.PropExceptionDates, "EXRULE"} {
 		c.Props.Del(name)
 	}

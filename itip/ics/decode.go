@@ -27,60 +27,154 @@ func Decode(data []byte, lim Limits) (cal *ical.Calendar, err error) {
 		}
 	}()
 	data = bytes.TrimPrefix(data, utf8BOM)
-	d := decoder{lines: lineReader{data: data, max: lim.MaxLineBytes}, lim: lim}
+	// One copy of the input: every name and value that needs no change is
+	// a substring of it, so a line costs no allocation of its own.
+	d := decoder{lines: lineReader{data: string(data), max: lim.MaxLineBytes}, lim: lim, nlines: bytes.Count(data, []byte{'\n'}) + 1}
+	d.props = make([]ical.Prop, 0, min(d.nlines, 64))
+	d.stack = make([]frame, 0, 4)
 	return d.decode()
 }
 
 // lineReader returns unfolded content lines (RFC 5545 3.1).
 type lineReader struct {
-	data []byte
+	data string
 	pos  int
 	max  int
 	buf  []byte
 	line int // number of the physical line last read, for messages
 }
 
-// next returns the next unfolded line, or ok=false at the end of data.
-// The returned slice is valid until the next call.
-func (r *lineReader) next() (line []byte, ok bool, err error) {
+// next returns the next unfolded line, or ok=false at the end of data: a
+// substring of data, or a new string when the line was folded.
+func (r *lineReader) next() (line string, ok bool, err error) {
 	if r.pos >= len(r.data) {
-		return nil, false, nil
+		return "", false, nil
 	}
 	r.buf = r.buf[:0]
-	for {
-		var phys []byte
+	for first := true; ; first = false {
+		var phys string
 		r.line++
-		if i := bytes.IndexByte(r.data[r.pos:], '\n'); i < 0 {
+		if i := strings.IndexByte(r.data[r.pos:], '\n'); i < 0 {
 			phys = r.data[r.pos:]
 			r.pos = len(r.data)
 		} else {
 			phys = r.data[r.pos : r.pos+i]
 			r.pos += i + 1
 		}
-		phys = bytes.TrimSuffix(phys, []byte{'\r'})
+		phys = strings.TrimSuffix(phys, "\r")
 		if len(r.buf)+len(phys) > r.max {
-			return nil, false, &LimitError{ReasonLineLength}
+			return "", false, &LimitError{ReasonLineLength}
+		}
+		// A line break followed by a space or tab is a fold.
+		folded := r.pos < len(r.data) && (r.data[r.pos] == ' ' || r.data[r.pos] == '\t')
+		if first && !folded {
+			return phys, true, nil
 		}
 		r.buf = append(r.buf, phys...)
-		// A line break followed by a space or tab is a fold.
-		if r.pos < len(r.data) && (r.data[r.pos] == ' ' || r.data[r.pos] == '\t') {
+		if folded {
 			r.pos++
 			continue
 		}
-		return r.buf, true, nil
+		return string(r.buf), true, nil
 	}
 }
 
+// frame is a component being read; its properties are props[start:] of
+// the decoder until its END.
 type frame struct {
 	comp                       *ical.Component
+	start                      int
 	props, attendees, recDates int
 }
 
 type decoder struct {
-	lines lineReader
-	lim   Limits
-	stack []frame
-	ncomp int
+	lines  lineReader
+	lim    Limits
+	stack  []frame
+	ncomp  int
+	props  []ical.Prop    // properties of the open components, innermost last
+	arena  []ical.Prop    // backing store setProps hands out, len = used
+	nlines int            // physical lines in the input, to size arena
+	count  map[string]int // scratch of setProps for many properties
+}
+
+// smallProps is the number of properties up to which setProps counts names
+// by scanning instead of with a map.
+const smallProps = 32
+
+// take returns n unused elements of the arena as a slice of length 0 and
+// capacity n; a new arena is sized by the lines of the input, so a small
+// calendar's properties share one array.
+func (d *decoder) take(n int) []ical.Prop {
+	if cap(d.arena)-len(d.arena) < n {
+		size := max(n, min(d.nlines, 1024))
+		d.arena = make([]ical.Prop, 0, size)
+	}
+	start := len(d.arena)
+	d.arena = d.arena[:start+n]
+	return d.arena[start : start : start+n]
+}
+
+// setProps gives c its properties ps (in the order read): one backing
+// array for all of them, each name's lines a slice of it whose capacity
+// ends where the next name's begin, so an append by a caller copies
+// instead of overwriting a neighbour.
+func (d *decoder) setProps(c *ical.Component, ps []ical.Prop) {
+	if len(ps) <= smallProps {
+		// Few properties: group them by scanning, one map write per name.
+		names := 0
+		for i := range ps {
+			if !seenBefore(ps, i) {
+				names++
+			}
+		}
+		c.Props = make(ical.Props, names)
+		for i := range ps {
+			if seenBefore(ps, i) {
+				continue
+			}
+			n := 1
+			for j := i + 1; j < len(ps); j++ {
+				if ps[j].Name == ps[i].Name {
+					n++
+				}
+			}
+			group := d.take(n)
+			for j := i; j < len(ps); j++ {
+				if ps[j].Name == ps[i].Name {
+					group = append(group, ps[j])
+				}
+			}
+			c.Props[ps[i].Name] = group
+		}
+		return
+	}
+	if d.count == nil {
+		d.count = make(map[string]int)
+	}
+	clear(d.count)
+	for i := range ps {
+		d.count[ps[i].Name]++
+	}
+	c.Props = make(ical.Props, len(d.count))
+	for i := range ps {
+		name := ps[i].Name
+		group, ok := c.Props[name]
+		if !ok {
+			group = d.take(d.count[name])
+		}
+		c.Props[name] = append(group, ps[i])
+	}
+}
+
+// seenBefore reports whether ps[i]'s name occurs in ps[:i].
+func seenBefore(ps []ical.Prop, i int) bool {
+	for j := 0; j < i; j++ {
+		if ps[j].Name == ps[i].Name {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) errorf(format string, args ...any) error {
@@ -97,17 +191,15 @@ func (d *decoder) decode() (*ical.Calendar, error) {
 		if !ok {
 			break
 		}
-		if len(bytes.TrimSpace(raw)) == 0 {
+		if len(strings.TrimSpace(raw)) == 0 {
 			continue
 		}
-		if i := bytes.IndexAny(raw, "\r\x00"); i >= 0 {
+		if i := strings.IndexAny(raw, "\r\x00"); i >= 0 {
 			return nil, d.errorf("control character %q in content line", raw[i])
 		}
-		var s string
-		if utf8.Valid(raw) {
-			s = string(raw)
-		} else {
-			s = strings.ToValidUTF8(string(raw), "\uFFFD")
+		s := raw
+		if !utf8.ValidString(raw) {
+			s = strings.ToValidUTF8(raw, "\uFFFD")
 		}
 		prop, err := parseContentLine(s)
 		if err != nil {
@@ -129,22 +221,25 @@ func (d *decoder) decode() (*ical.Calendar, error) {
 			if len(d.stack) >= d.lim.MaxDepth {
 				return nil, &LimitError{ReasonDepth}
 			}
-			comp := &ical.Component{Name: name, Props: make(ical.Props)}
+			comp := &ical.Component{Name: name}
 			if len(d.stack) == 0 {
 				root = comp
 			} else {
 				parent := d.stack[len(d.stack)-1].comp
 				parent.Children = append(parent.Children, comp)
 			}
-			d.stack = append(d.stack, frame{comp: comp})
+			d.stack = append(d.stack, frame{comp: comp, start: len(d.props)})
 		case "END":
 			if len(d.stack) == 0 {
 				return nil, d.errorf("END without BEGIN")
 			}
-			top := d.stack[len(d.stack)-1].comp
-			if name := strings.TrimSpace(prop.Value); !strings.EqualFold(name, top.Name) {
-				return nil, d.errorf("END:%s inside %s", name, top.Name)
+			f := d.stack[len(d.stack)-1]
+			if name := strings.TrimSpace(prop.Value); !strings.EqualFold(name, f.comp.Name) {
+				return nil, d.errorf("END:%s inside %s", name, f.comp.Name)
 			}
+			d.setProps(f.comp, d.props[f.start:])
+			clear(d.props[f.start:])
+			d.props = d.props[:f.start]
 			d.stack = d.stack[:len(d.stack)-1]
 			if len(d.stack) == 0 {
 				// The first VCALENDAR is complete; ignore what follows.
@@ -171,7 +266,7 @@ func (d *decoder) decode() (*ical.Calendar, error) {
 					return nil, &LimitError{ReasonRecurrenceDates}
 				}
 			}
-			f.comp.Props[prop.Name] = append(f.comp.Props[prop.Name], prop)
+			d.props = append(d.props, prop)
 		}
 	}
 	if len(d.stack) > 0 {
@@ -209,7 +304,13 @@ func parseContentLine(s string) (ical.Prop, error) {
 	if i == 0 {
 		return ical.Prop{}, fmt.Errorf("bad or empty property name")
 	}
-	prop := ical.Prop{Name: strings.ToUpper(s[:i]), Params: make(ical.Params)}
+	prop := ical.Prop{Name: strings.ToUpper(s[:i])}
+	if i < len(s) && s[i] == ';' {
+		// Params stays nil on a line without parameters: go-ical reads a
+		// nil map as empty, and imipd copies a property before it changes
+		// one (cloneParams makes a map of its own).
+		prop.Params = make(ical.Params, 1)
+	}
 	for i < len(s) && s[i] == ';' {
 		i++
 		j := i

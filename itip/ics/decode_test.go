@@ -278,3 +278,47 @@ func TestDecodeExchangeQuotedValue(t *testing.T) {
 		t.Fatalf("got %+v", p)
 	}
 }
+
+// TestDecodePropsOwnSlices checks that the properties Decode groups by name
+// keep their order, also when a component has more of them than setProps
+// counts by scanning, and that each name's lines are a slice of their own:
+// appending to one never changes another, nor a property of another
+// component.
+func TestDecodePropsOwnSlices(t *testing.T) {
+	for _, n := range []int{1, 5, smallProps, smallProps + 1, 300} {
+		var b strings.Builder
+		b.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:1\r\n")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "ATTENDEE:mailto:a%d@example.test\r\nX-N-%d:%d\r\nCOMMENT:c%d\r\n", i, i%3, i, i)
+		}
+		b.WriteString("BEGIN:VALARM\r\nACTION:DISPLAY\r\nEND:VALARM\r\nSUMMARY:s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+		cal := mustDecode(t, b.String())
+		ev := event(t, cal)
+		for i := 0; i < n; i++ {
+			if got, want := ev.Props[ical.PropAttendee][i].Value, fmt.Sprintf("mailto:a%d@example.test", i); got != want {
+				t.Fatalf("n=%d: ATTENDEE %d = %q, want %q", n, i, got, want)
+			}
+			if got, want := ev.Props[ical.PropComment][i].Value, fmt.Sprintf("c%d", i); got != want {
+				t.Fatalf("n=%d: COMMENT %d = %q, want %q", n, i, got, want)
+			}
+		}
+		if got := ev.Props.Get(ical.PropSummary).Value; got != "s" {
+			t.Fatalf("n=%d: SUMMARY %q", n, got)
+		}
+		ev.Props[ical.PropAttendee] = append(ev.Props[ical.PropAttendee], ical.Prop{Name: ical.PropAttendee, Value: "mailto:new@example.test"})
+		ev.Props.Add(&ical.Prop{Name: ical.PropComment, Value: "new"})
+		cal.Props.Add(&ical.Prop{Name: ical.PropVersion, Value: "3"})
+		if got := ev.Props[ical.PropComment][0].Value; got != "c0" {
+			t.Fatalf("n=%d: an append changed COMMENT to %q", n, got)
+		}
+		if got := ev.Props.Get(ical.PropSummary).Value; got != "s" {
+			t.Fatalf("n=%d: an append changed SUMMARY to %q", n, got)
+		}
+		if got := ev.Children[0].Props.Get(ical.PropAction).Value; got != "DISPLAY" {
+			t.Fatalf("n=%d: an append changed the VALARM's ACTION to %q", n, got)
+		}
+		if got := ev.Props.Get(ical.PropUID).Value; got != "1" {
+			t.Fatalf("n=%d: an append changed UID to %q", n, got)
+		}
+	}
+}

@@ -56,16 +56,36 @@ func Encode(w io.Writer, cal *ical.Calendar) error {
 	if cal == nil || cal.Component == nil {
 		return errors.New("ics: encode: nil calendar")
 	}
+	e := encoders.Get().(*encoder)
+	defer e.release()
 	if b, ok := w.(*bytes.Buffer); ok {
-		e := encoder{w: b} // Marshal: no second buffer
+		e.w = b // Marshal: no second buffer
 		return e.component(cal.Component, 0)
 	}
 	bw := bufio.NewWriter(w)
-	e := encoder{w: bw}
+	e.w = bw
 	if err := e.component(cal.Component, 0); err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// encoders keep an encoder's scratch (its line and name lists) from one
+// Encode to the next.
+var encoders = sync.Pool{New: func() any { return new(encoder) }}
+
+// release returns e to encoders, unless a huge line grew its scratch.
+func (e *encoder) release() {
+	e.w = nil
+	if e.line.Cap() > 64<<10 {
+		return
+	}
+	e.line.Reset()
+	clear(e.ranked[:cap(e.ranked)])
+	e.ranked = e.ranked[:0]
+	clear(e.pnames[:cap(e.pnames)])
+	e.pnames = e.pnames[:0]
+	encoders.Put(e)
 }
 
 // Marshal returns Encode's output, or nil if Encode fails (see Encode; this
@@ -96,7 +116,8 @@ type encoder struct {
 		WriteString(string) (int, error)
 	}
 	line   bytes.Buffer
-	pnames []string // scratch for prop
+	pnames []string     // scratch for prop
+	ranked []rankedName // scratch for component, a stack: nested components use the part after their parent's
 }
 
 func (e *encoder) component(c *ical.Component, depth int) error {
@@ -113,19 +134,21 @@ func (e *encoder) component(c *ical.Component, depth int) error {
 	if err := e.simple("BEGIN", name); err != nil {
 		return err
 	}
-	names := make([]rankedName, 0, len(c.Props))
+	base := len(e.ranked)
 	for n := range c.Props {
 		r, ok := propOrder[strings.ToUpper(n)]
 		if !ok {
 			r = len(propOrder)
 		}
-		names = append(names, rankedName{n, r})
+		e.ranked = append(e.ranked, rankedName{n, r})
 	}
-	sort.Slice(names, func(i, j int) bool {
-		if names[i].rank != names[j].rank {
-			return names[i].rank < names[j].rank
+	names := e.ranked[base:]
+	defer func() { e.ranked = e.ranked[:base] }()
+	slices.SortFunc(names, func(a, b rankedName) int {
+		if a.rank != b.rank {
+			return a.rank - b.rank
 		}
-		return names[i].name < names[j].name
+		return strings.Compare(a.name, b.name)
 	})
 	for _, rn := range names {
 		n := rn.name
@@ -299,6 +322,10 @@ func breakAt(v string, i int) int {
 func clean(v, nl string) string {
 	i := 0
 	for ; i < len(v); i++ {
+		// Only these bytes may start what breakAt finds.
+		if c := v[i]; c >= 0x20 && c != 0x7f && c != 0xc2 && c != 0xe2 {
+			continue
+		}
 		if n := breakAt(v, i); n > 0 && (nl != "\n" || v[i] != '\n') {
 			break
 		}

@@ -26,6 +26,7 @@ type Zones struct {
 	// budget counts the work of VTIMEZONE conversions (this calendar's
 	// own, or shared with the other calendars of one message).
 	budget *Budget
+	own    Budget // budget when not shared
 }
 
 // Budget is the work VTIMEZONE conversions may do: at most tzBudgetYears
@@ -57,10 +58,11 @@ func NewZones(cal *ical.Calendar) *Zones {
 // NewZonesShared is NewZones with the VTIMEZONE conversions counted against
 // b (nil: a budget of its own).
 func NewZonesShared(cal *ical.Calendar, b *Budget) *Zones {
+	z := &Zones{cal: cal, budget: b}
 	if b == nil {
-		b = NewBudget()
+		z.budget = &z.own
 	}
-	return &Zones{cal: cal, cache: make(map[string]zoneResult), budget: b}
+	return z
 }
 
 // Location resolves tzid, in this order: (1) an IANA name, after removing
@@ -79,6 +81,9 @@ func (z *Zones) Location(tzid string) (*time.Location, error) {
 	}
 	loc, err := z.resolve(tzid)
 	if len(z.cache) < maxCachedZones {
+		if z.cache == nil {
+			z.cache = make(map[string]zoneResult)
+		}
 		z.cache[tzid] = zoneResult{loc, err}
 	}
 	return loc, err
