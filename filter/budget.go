@@ -72,7 +72,7 @@ func (p *Processor) budgetSends(tx calstore.Tx, user, uid string, res *itip.Resu
 		}
 	}
 	if len(drops) > 0 && len(kept) == 0 {
-		res.Outcome, res.Reason, res.Note = itip.Ignored, drops[0].reason, ""
+		res.Outcome, res.Reason, res.Note = itip.Ignored, itip.Reason(drops[0].reason), ""
 	}
 	res.Send = kept
 	return drops, nil

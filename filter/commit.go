@@ -109,7 +109,7 @@ func commit(tx calstore.Tx, user string, ev calstore.Event, old *ical.Calendar, 
 			if pi.ID == keep || res.ObsoleteInstance != "" && pi.RecurrenceID != res.ObsoleteInstance {
 				continue
 			}
-			pi.Status, pi.Resolution, pi.Updated = calstore.PendingObsolete, res.Obsolete, now
+			pi.Status, pi.Resolution, pi.Updated = calstore.PendingObsolete, string(res.Obsolete), now
 			if err := tx.PutPending(pi); err != nil {
 				return err
 			}
@@ -120,7 +120,7 @@ func commit(tx calstore.Tx, user string, ev calstore.Event, old *ical.Calendar, 
 	}
 	for _, pi := range res.Pending {
 		if _, err := tx.AddPending(calstore.Pending{
-			User: user, UID: ev.UID, RecurrenceID: pi.RecurrenceID, Kind: pi.Kind, Reason: pi.Reason,
+			User: user, UID: ev.UID, RecurrenceID: pi.RecurrenceID, Kind: string(pi.Kind), Reason: string(pi.Reason),
 			Summary: pi.Summary, Actions: pi.Actions, Attendee: pi.Attendee,
 			From: o.From, Method: o.Method, MessageID: o.MessageID, Data: o.Data, Outgoing: o.Outgoing,
 			Created: now, Updated: now,
@@ -146,7 +146,7 @@ func supersede(tx calstore.Tx, user, uid string, items []itip.PendingItem, o ori
 		return err
 	}
 	for _, pi := range open {
-		if pi.ID == keep || pi.Status != calstore.PendingOpen || (pi.Kind != itip.KindInvitation && pi.Kind != itip.KindRescheduled) {
+		if pi.ID == keep || pi.Status != calstore.PendingOpen || (itip.Kind(pi.Kind) != itip.KindInvitation && itip.Kind(pi.Kind) != itip.KindRescheduled) {
 			continue
 		}
 		i := slices.IndexFunc(items, func(s itip.PendingItem) bool { return s.RecurrenceID == pi.RecurrenceID })
@@ -159,7 +159,7 @@ func supersede(tx calstore.Tx, user, uid string, items []itip.PendingItem, o ori
 		}
 		if _, err := tx.AddPending(calstore.Pending{
 			User: user, UID: uid, RecurrenceID: pi.RecurrenceID, Kind: pi.Kind, Reason: pi.Reason,
-			Summary: items[i].Summary, Actions: itip.ActionsFor(pi.Kind), Attendee: pi.Attendee,
+			Summary: items[i].Summary, Actions: itip.ActionsFor(itip.Kind(pi.Kind)), Attendee: pi.Attendee,
 			From: o.From, Method: o.Method, MessageID: o.MessageID, Data: o.Data, Outgoing: o.Outgoing,
 			Created: now, Updated: now,
 		}); err != nil {

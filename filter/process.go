@@ -490,7 +490,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 			for _, d := range drops {
 				log.Warn("automatic mail not sent", "user", u.addr, "uid", r.UID, "method", d.method, "target", d.target, "reason", d.reason)
 			}
-			r.Outcome, r.Reason, r.Summary = res.Outcome, res.Reason, res.Note
+			r.Outcome, r.Reason, r.Summary = res.Outcome, string(res.Reason), res.Note
 			r.Sends, r.Pending, r.Repeat = len(res.Send), len(res.Pending), seen
 			rep.Results = append(rep.Results, r)
 			switch {
@@ -566,7 +566,7 @@ func (p *Processor) decodeParts(msg *imip.Message, log *slog.Logger) []object {
 			o.err, o.reason = err, "invalid-itip"
 			var pe *itip.ParseError
 			if errors.As(err, &pe) {
-				o.reason = pe.Reason
+				o.reason = string(pe.Reason)
 			}
 		} else {
 			o.msg = m
@@ -810,7 +810,7 @@ func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key str
 		return itip.Result{}, nil, err
 	} else if reason != "" {
 		// Over a per-user cap: nothing is stored, sent, counted or logged.
-		res = itip.Result{Outcome: itip.Ignored, Reason: reason}
+		res = itip.Result{Outcome: itip.Ignored, Reason: itip.Reason(reason)}
 		if env.DryRun {
 			return res, nil, errDryRun
 		}
@@ -834,7 +834,7 @@ func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key str
 func (p *Processor) record(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env envelope, now time.Time,
 	ev calstore.Event, cal *ical.Calendar, res itip.Result) error {
 	method := string(in.Msg.Method)
-	h := calstore.HistoryEntry{MessageID: msg.MessageID, Method: method, Outcome: string(res.Outcome), Reason: res.Reason, From: msg.From, Summary: res.Note}
+	h := calstore.HistoryEntry{MessageID: msg.MessageID, Method: method, Outcome: string(res.Outcome), Reason: string(res.Reason), From: msg.From, Summary: res.Note}
 	o := origin{From: msg.From, Method: method, MessageID: msg.MessageID, Data: data, Outgoing: in.Outgoing}
 	var encoded []byte
 	if res.Cal != nil {
@@ -849,7 +849,7 @@ func (p *Processor) record(tx calstore.Tx, u rcptUser, in itip.Input, key string
 		p.cals().put(u.addr, in.Msg.UID, encoded, res.Cal)
 	}
 	return tx.AddLog(calstore.LogEntry{User: u.addr, Key: key, Time: now, MessageID: msg.MessageID, From: msg.From,
-		Method: method, UID: in.Msg.UID, Outcome: string(res.Outcome), Reason: res.Reason, Transport: env.Transport})
+		Method: method, UID: in.Msg.UID, Outcome: string(res.Outcome), Reason: string(res.Reason), Transport: env.Transport})
 }
 
 // learnSent records the recipients of a user's outgoing message as people

@@ -100,13 +100,13 @@ func (p *Processor) respondPending(ctx context.Context, user string, id uint64, 
 		if err != nil {
 			return err
 		}
-		if pi.Kind == itip.KindHeld && action == "apply" {
+		if itip.Kind(pi.Kind) == itip.KindHeld && action == "apply" {
 			// The user vouches for the message: apply it as if every gate
 			// passed; the ordering rules still hold.
 			res = itip.Apply(itip.Input{Msg: msg, Stored: stored, ReplyStamps: ev.ReplyStamps, User: u,
 				From: pi.From, Now: now, Outgoing: pi.Outgoing, Force: true})
 		} else {
-			res, err = itip.Respond(itip.Decision{Kind: pi.Kind, Action: action, RecurrenceID: pi.RecurrenceID,
+			res, err = itip.Respond(itip.Decision{Kind: itip.Kind(pi.Kind), Action: action, RecurrenceID: pi.RecurrenceID,
 				Attendee: pi.Attendee, Msg: msg, Stored: stored, User: u, Now: now, SentBy: address.Normalize(as)})
 			if err != nil {
 				return err
@@ -143,7 +143,7 @@ func (p *Processor) answer(ctx context.Context, user, uid, rid, action, as strin
 	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
 		open, err := tx.PendingForUID(user, uid)
 		for _, pi := range open {
-			if (pi.Kind == itip.KindInvitation || pi.Kind == itip.KindRescheduled) && pi.RecurrenceID == rid {
+			if (itip.Kind(pi.Kind) == itip.KindInvitation || itip.Kind(pi.Kind) == itip.KindRescheduled) && pi.RecurrenceID == rid {
 				id = pi.ID
 			}
 		}

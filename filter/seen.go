@@ -28,7 +28,7 @@ func logged(tx calstore.LogTx, user, key string) (itip.Result, bool, error) {
 	prev, err := tx.LogEntry(user, key)
 	switch {
 	case err == nil:
-		return itip.Result{Outcome: itip.Outcome(prev.Outcome), Reason: prev.Reason}, true, nil
+		return itip.Result{Outcome: itip.Outcome(prev.Outcome), Reason: itip.Reason(prev.Reason)}, true, nil
 	case errors.Is(err, calstore.ErrNotFound):
 		return itip.Result{}, false, nil
 	}

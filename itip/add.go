@@ -17,7 +17,7 @@ func applyAdd(in *Input) Result {
 		return r
 	}
 	if st.master() == nil {
-		return result(Ignored, "unknown-event")
+		return result(Ignored, ReasonUnknownEvent)
 	}
 	if r, ok := addOrder(st, m); !ok {
 		return r
@@ -27,7 +27,7 @@ func applyAdd(in *Input) Result {
 	}
 	out := addInstances(st, m, &in.User)
 	settleOrganizerSentBy(out, st, in.From)
-	r := result(Applied, "added")
+	r := result(Applied, ReasonAdded)
 	r.Cal = out
 	r.Note = Describe(m, &in.User)
 	return r
@@ -56,15 +56,15 @@ func addUnknown(in *Input) Result {
 	org := in.Msg.Organizer()
 	if !organizerWrote(in) || in.User.Is(org.Address) ||
 		in.LocalAddress != nil && in.LocalAddress(org.Address) {
-		return result(Ignored, "unknown-event")
+		return result(Ignored, ReasonUnknownEvent)
 	}
 	if in.AutoSubmitted {
-		return result(Ignored, "auto-submitted")
+		return result(Ignored, ReasonAutoSubmitted)
 	}
 	if r, ok := gate(in, false); !ok {
 		return r
 	}
-	r := result(Ignored, "refresh-sent")
+	r := result(Ignored, ReasonRefreshSent)
 	r.Send = []Outgoing{refreshFor(in, org.Address)}
 	r.Note = Describe(in.Msg, &in.User)
 	return r

@@ -60,7 +60,7 @@ type Input struct {
 // Result is the decision for one message and one user.
 type Result struct {
 	Outcome Outcome
-	Reason  string
+	Reason  Reason
 	// Cal is the new stored object, nil when the stored copy is unchanged.
 	Cal *ical.Calendar
 	// ReplyStamps, when not nil, replaces the stored per-attendee stamps.
@@ -69,7 +69,7 @@ type Result struct {
 	Pending []PendingItem
 	// Obsolete, when not empty, closes the user's open pending items for this
 	// UID with this reason (a later message decided them).
-	Obsolete string
+	Obsolete Reason
 	// Supersede keeps open questions current (README "Pending items stay
 	// current"): the user's open invitation or rescheduled item for this
 	// UID whose RecurrenceID is the RecurrenceID of one of these is closed
@@ -90,26 +90,16 @@ type Result struct {
 // PendingItem is a decision only the user can take (docs/rules.md "Methods",
 // "User interaction").
 type PendingItem struct {
-	Kind         string // invitation, rescheduled, party-crasher, counter, refresh, held
+	Kind         Kind
 	RecurrenceID string
-	Reason       string
+	Reason       Reason
 	Summary      string
 	Actions      []string
 	Attendee     string // the attendee concerned (party crasher, counter, refresh)
 }
 
-// Pending kinds and their actions.
-const (
-	KindInvitation   = "invitation"
-	KindRescheduled  = "rescheduled"
-	KindPartyCrasher = "party-crasher"
-	KindCounter      = "counter"
-	KindRefresh      = "refresh"
-	KindHeld         = "held"
-)
-
 // ActionsFor lists the allowed actions of a pending kind.
-func ActionsFor(kind string) []string {
+func ActionsFor(kind Kind) []string {
 	switch kind {
 	case KindInvitation, KindRescheduled:
 		return []string{"accept", "tentative", "decline"}
@@ -137,14 +127,14 @@ type Outgoing struct {
 	Auto bool
 }
 
-func result(o Outcome, reason string) Result { return Result{Outcome: o, Reason: reason} }
+func result(o Outcome, reason Reason) Result { return Result{Outcome: o, Reason: reason} }
 
 // held is the outcome of a message that must not be auto-applied: the user
 // may apply or ignore it later (docs/rules.md "Policy", "Sender checks").
-func held(in *Input, reason string) Result {
+func held(in *Input, reason Reason) Result {
 	r := result(NeedsAction, reason)
 	r.Pending = []PendingItem{{Kind: KindHeld, Reason: reason, Summary: Describe(in.Msg, &in.User), Actions: ActionsFor(KindHeld)}}
-	r.Note = "held: " + reason
+	r.Note = "held: " + string(reason)
 	return r
 }
 
@@ -152,11 +142,11 @@ func held(in *Input, reason string) Result {
 func Apply(in Input) Result {
 	m := in.Msg
 	if m == nil || len(m.Instances) == 0 {
-		return result(Rejected, "no-component")
+		return result(Rejected, ReasonNoComponent)
 	}
 	if m.Kind != ical.CompEvent {
 		// docs/rules.md "iMIP detection": only VEVENT is processed.
-		return result(Ignored, "unsupported-component")
+		return result(Ignored, ReasonUnsupportedComponent)
 	}
 	if in.Outgoing {
 		return applyOutgoing(&in)
@@ -177,7 +167,7 @@ func Apply(in Input) Result {
 	case DeclineCounter:
 		return applyDeclineCounter(&in)
 	}
-	return result(Rejected, "bad-method")
+	return result(Rejected, ReasonBadMethod)
 }
 
 // gate runs the checks that decide whether a message that passed the sender
@@ -189,24 +179,24 @@ func gate(in *Input, known bool) (r Result, ok bool) {
 		return Result{}, true
 	}
 	if in.AuthFail != "" {
-		return held(in, in.AuthFail), false
+		return held(in, Reason(in.AuthFail)), false
 	}
 	if in.MethodMismatch {
-		return held(in, "method-mismatch"), false
+		return held(in, ReasonMethodMismatch), false
 	}
 	if in.Timeframe > 0 && !in.Sent.IsZero() && in.Now.Sub(in.Sent) > in.Timeframe {
 		// docs/rules.md "Policy": old messages are not auto-processed. No pending item:
 		// the user has had them in the inbox for a long time.
-		return result(Ignored, "too-old"), false
+		return result(Ignored, ReasonTooOld), false
 	}
 	switch in.User.Policy {
 	case Never:
-		return held(in, "policy-never"), false
+		return held(in, ReasonPolicyNever), false
 	case Always:
 		return Result{}, true
 	default: // Known, and anything unset
 		if !known && !in.Known {
-			return held(in, "unknown-sender"), false
+			return held(in, ReasonUnknownSender), false
 		}
 	}
 	return Result{}, true

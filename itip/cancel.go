@@ -27,10 +27,10 @@ func applyCancel(in *Input) Result {
 		return r
 	}
 	out := cancelled(st, m)
-	reason := "cancelled"
+	reason := ReasonCancelled
 	if mm := m.Master(); mm != nil && len(mm.Attendees) > 0 && mm.Attendee(in.User.Address) != nil {
 		if t := st.master(); t != nil && len(t.Props[ical.PropAttendee]) > len(mm.Attendees) {
-			reason = "removed" // the organizer took the user off the list
+			reason = ReasonRemoved // the organizer took the user off the list
 		}
 	}
 	r := result(Applied, reason)
@@ -54,10 +54,10 @@ func applyCancel(in *Input) Result {
 func cancelUnknown(in *Input) Result {
 	m := in.Msg
 	if !organizerWrote(in) || in.User.Is(m.Organizer().Address) {
-		return result(Ignored, "unknown-event")
+		return result(Ignored, ReasonUnknownEvent)
 	}
 	if _, ok := gate(in, false); !ok {
-		return result(Ignored, "unknown-event")
+		return result(Ignored, ReasonUnknownEvent)
 	}
 	var comps []*ical.Component
 	for _, inst := range m.Instances {
@@ -65,7 +65,7 @@ func cancelUnknown(in *Input) Result {
 		c.Props.SetText(ical.PropStatus, "CANCELLED")
 		comps = append(comps, c)
 	}
-	r := result(Applied, "cancelled-unknown")
+	r := result(Applied, ReasonCancelledUnknown)
 	r.Cal = newStoredCal(m.Cal, comps...)
 	r.Note = Describe(m, &in.User)
 	return r

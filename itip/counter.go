@@ -11,17 +11,17 @@ func applyCounter(in *Input) Result {
 		return r
 	}
 	if !st.hasParty(who.Address) {
-		return result(Ignored, "not-attendee")
+		return result(Ignored, ReasonNotAttendee)
 	}
 	if answersOlder(st, m) {
 		return result(Outdated, "")
 	}
 	if !in.Force && in.AuthFail != "" {
-		return held(in, in.AuthFail)
+		return held(in, Reason(in.AuthFail))
 	}
 	desc := Describe(m, &in.User)
-	r = result(NeedsAction, "counter")
-	r.Pending = []PendingItem{{Kind: KindCounter, Reason: "counter", RecurrenceID: m.First().RecurrenceID, Attendee: who.Address, Summary: desc, Actions: ActionsFor(KindCounter)}}
+	r = result(NeedsAction, ReasonCounter)
+	r.Pending = []PendingItem{{Kind: KindCounter, Reason: ReasonCounter, RecurrenceID: m.First().RecurrenceID, Attendee: who.Address, Summary: desc, Actions: ActionsFor(KindCounter)}}
 	r.Note = desc
 	return r
 }
@@ -32,7 +32,7 @@ func applyDeclineCounter(in *Input) Result {
 	m := in.Msg
 	st := readStored(in.Stored)
 	if st == nil {
-		return result(Ignored, "unknown-event")
+		return result(Ignored, ReasonUnknownEvent)
 	}
 	if r, ok := checkSender(in, organizerSpeaker(st, m)); !ok {
 		return r
@@ -40,7 +40,7 @@ func applyDeclineCounter(in *Input) Result {
 	if answersOlder(st, m) {
 		return result(Outdated, "")
 	}
-	r := result(Applied, "recorded")
+	r := result(Applied, ReasonRecorded)
 	r.Note = Describe(m, &in.User)
 	return r
 }
@@ -53,13 +53,13 @@ func applyDeclineCounter(in *Input) Result {
 func atOrganizer(in *Input) (st *Event, who Party, r Result, ok bool) {
 	st = readStored(in.Stored)
 	if st == nil {
-		return nil, Party{}, result(Ignored, "unknown-event"), false
+		return nil, Party{}, result(Ignored, ReasonUnknownEvent), false
 	}
 	if !in.User.Is(st.organizer().Address) {
-		return nil, Party{}, result(Ignored, "not-organizer"), false
+		return nil, Party{}, result(Ignored, ReasonNotOrganizer), false
 	}
 	if mo := in.Msg.Organizer().Address; mo != "" && !in.User.Is(mo) {
-		return nil, Party{}, result(Ignored, "not-organizer"), false
+		return nil, Party{}, result(Ignored, ReasonNotOrganizer), false
 	}
 	who, r, ok = checkAttendeeSender(in, st)
 	if !ok {

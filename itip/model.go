@@ -61,21 +61,21 @@ var ErrInvalid = errors.New("itip: invalid iTIP object")
 
 // ParseError says why an object is not acceptable iTIP.
 type ParseError struct {
-	Reason string // missing-method, bad-method, missing-uid, mixed-uid, no-component, bad-sequence, bad-recurrence-id, and validate's words
+	Reason Reason // one of the ParseError reasons (reason.go)
 	Detail string
 }
 
 func (e *ParseError) Error() string {
 	if e.Detail == "" {
-		return "itip: " + e.Reason
+		return "itip: " + string(e.Reason)
 	}
-	return "itip: " + e.Reason + ": " + e.Detail
+	return "itip: " + string(e.Reason) + ": " + e.Detail
 }
 
 // Unwrap lets errors.Is(err, ErrInvalid) work.
 func (e *ParseError) Unwrap() error { return ErrInvalid }
 
-func parseErr(reason, format string, a ...any) error {
+func parseErr(reason Reason, format string, a ...any) error {
 	return &ParseError{Reason: reason, Detail: fmt.Sprintf(format, a...)}
 }
 
@@ -199,11 +199,11 @@ func ParseMessage(cal *ical.Calendar) (*Message, error) {
 func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
 	mp := cal.Props.Get(ical.PropMethod)
 	if mp == nil || strings.TrimSpace(mp.Value) == "" {
-		return nil, parseErr("missing-method", "no METHOD property")
+		return nil, parseErr(ReasonMissingMethod, "no METHOD property")
 	}
 	m := &Message{Method: Method(strings.ToUpper(strings.TrimSpace(mp.Value)))}
 	if !m.Method.Valid() {
-		return nil, parseErr("bad-method", "%q", mp.Value)
+		return nil, parseErr(ReasonBadMethod, "%q", mp.Value)
 	}
 	m.Cal, m.Zones = cal, ics.NewZonesShared(cal, zb)
 	for _, c := range cal.Children {
@@ -215,7 +215,7 @@ func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
 		if m.Kind == "" {
 			m.Kind = c.Name
 		} else if m.Kind != c.Name {
-			return nil, parseErr("mixed-components", "%s and %s", m.Kind, c.Name)
+			return nil, parseErr(ReasonMixedComponents, "%s and %s", m.Kind, c.Name)
 		}
 		in, err := readInstance(c, m.Zones, true)
 		if err != nil {
@@ -223,17 +223,17 @@ func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
 		}
 		uid := propValue(c, ical.PropUID)
 		if uid == "" {
-			return nil, parseErr("missing-uid", "%s without UID", c.Name)
+			return nil, parseErr(ReasonMissingUID, "%s without UID", c.Name)
 		}
 		if m.UID == "" {
 			m.UID = uid
 		} else if m.UID != uid {
-			return nil, parseErr("mixed-uid", "%q and %q", m.UID, uid)
+			return nil, parseErr(ReasonMixedUID, "%q and %q", m.UID, uid)
 		}
 		m.Instances = append(m.Instances, in)
 	}
 	if len(m.Instances) == 0 {
-		return nil, parseErr("no-component", "no VEVENT, VTODO, VJOURNAL or VFREEBUSY")
+		return nil, parseErr(ReasonNoComponent, "no VEVENT, VTODO, VJOURNAL or VFREEBUSY")
 	}
 	if m.Kind != ical.CompEvent {
 		// Recognised but not processed (docs/rules.md "iMIP detection": only
@@ -243,7 +243,7 @@ func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
 	sortInstances(m.Instances)
 	for i := 1; i < len(m.Instances); i++ {
 		if m.Instances[i].RecurrenceID == m.Instances[i-1].RecurrenceID {
-			return nil, parseErr("bad-recurrence-id", "two components for %q", m.Instances[i].RecurrenceID)
+			return nil, parseErr(ReasonBadRecurrenceID, "two components for %q", m.Instances[i].RecurrenceID)
 		}
 	}
 	if err := validate(m); err != nil {
@@ -287,7 +287,7 @@ func readInstance(c *ical.Component, z *ics.Zones, strict bool) (*Instance, erro
 		k, err := InstanceKey(p, z)
 		if err != nil {
 			if strict {
-				return nil, parseErr("bad-recurrence-id", "%v", err)
+				return nil, parseErr(ReasonBadRecurrenceID, "%v", err)
 			}
 			k = strings.TrimSpace(p.Value)
 		}
@@ -298,7 +298,7 @@ func readInstance(c *ical.Component, z *ics.Zones, strict bool) (*Instance, erro
 		if !strict {
 			in.Sequence = atoiLoose(p.Value)
 		} else if n, err := strconv.Atoi(strings.TrimSpace(p.Value)); err != nil || n < 0 {
-			return nil, parseErr("bad-sequence", "%q", p.Value)
+			return nil, parseErr(ReasonBadSequence, "%q", p.Value)
 		} else {
 			in.Sequence = n
 		}

@@ -17,24 +17,24 @@ import (
 func applyOutgoing(in *Input) Result {
 	m := in.Msg
 	if !in.User.Is(in.From) && !in.User.IsDelegate(in.From) {
-		return result(Ignored, "not-author")
+		return result(Ignored, ReasonNotAuthor)
 	}
 	st := readStored(in.Stored)
 	switch m.Method {
 	case Publish, Request, Add, Cancel:
 		if !in.User.Is(m.Organizer().Address) {
 			// e.g. the user forwards someone else's invitation
-			return result(Ignored, "not-organizer")
+			return result(Ignored, ReasonNotOrganizer)
 		}
 		if st == nil {
 			if m.Method != Request && m.Method != Publish {
-				return result(Ignored, "unknown-event")
+				return result(Ignored, ReasonUnknownEvent)
 			}
 			var comps []*ical.Component
 			for _, inst := range m.Instances {
 				comps = append(comps, cloneComp(inst.Comp))
 			}
-			r := result(Applied, "organizer-copy")
+			r := result(Applied, ReasonOrganizerCopy)
 			r.Cal = newStoredCal(m.Cal, comps...)
 			r.Note = "sent: " + Describe(m, &in.User)
 			return r
@@ -44,18 +44,18 @@ func applyOutgoing(in *Input) Result {
 			if r, ok := cancelOrder(st, m); !ok {
 				return r
 			}
-			r := result(Applied, "organizer-copy")
+			r := result(Applied, ReasonOrganizerCopy)
 			r.Cal = cancelled(st, m)
 			r.Note = "sent: " + Describe(m, &in.User)
 			return r
 		case Add:
 			if st.master() == nil {
-				return result(Ignored, "unknown-event")
+				return result(Ignored, ReasonUnknownEvent)
 			}
 			if r, ok := addOrder(st, m); !ok {
 				return r
 			}
-			r := result(Applied, "organizer-copy")
+			r := result(Applied, ReasonOrganizerCopy)
 			r.Cal = addInstances(st, m, &in.User)
 			r.Note = "sent: " + Describe(m, &in.User)
 			return r
@@ -64,13 +64,13 @@ func applyOutgoing(in *Input) Result {
 			return r
 		}
 		out := organizerUpdate(st, m)
-		r := result(Applied, "organizer-copy")
+		r := result(Applied, ReasonOrganizerCopy)
 		r.Cal = out
 		r.Note = "sent: " + Describe(m, &in.User)
 		return r
 	case Reply:
 		if st == nil {
-			return result(Ignored, "unknown-event")
+			return result(Ignored, ReasonUnknownEvent)
 		}
 		out := cloneCal(st.Cal)
 		o := readStored(out)
@@ -87,23 +87,23 @@ func applyOutgoing(in *Input) Result {
 			}
 		}
 		if !changed {
-			return result(Ignored, "not-attendee")
+			return result(Ignored, ReasonNotAttendee)
 		}
 		sortEvents(out, o)
-		r := result(Applied, "answered")
+		r := result(Applied, ReasonAnswered)
 		r.Cal = out
-		r.Obsolete = "answered"
+		r.Obsolete = ReasonAnswered
 		r.Note = "sent: " + Describe(m, &in.User)
 		return r
 	case Counter:
 		if st == nil {
-			return result(Ignored, "unknown-event")
+			return result(Ignored, ReasonUnknownEvent)
 		}
-		r := result(Applied, "recorded")
+		r := result(Applied, ReasonRecorded)
 		r.Note = "sent: " + Describe(m, &in.User)
 		return r
 	}
-	return result(Ignored, "nothing-to-do")
+	return result(Ignored, ReasonNothingToDo)
 }
 
 // organizerUpdate replaces the organizer's copy with what the organizer sent,

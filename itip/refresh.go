@@ -22,8 +22,8 @@ func applyRefresh(in *Input) Result {
 		return r
 	}
 	if !st.hasParty(asker.Address) {
-		r = result(NeedsAction, "not-attendee")
-		r.Pending = []PendingItem{{Kind: KindRefresh, Reason: "not-attendee", Attendee: asker.Address, Summary: Describe(m, &in.User), Actions: ActionsFor(KindRefresh)}}
+		r = result(NeedsAction, ReasonNotAttendee)
+		r.Pending = []PendingItem{{Kind: KindRefresh, Reason: ReasonNotAttendee, Attendee: asker.Address, Summary: Describe(m, &in.User), Actions: ActionsFor(KindRefresh)}}
 		return r
 	}
 	if r, ok := gate(in, true); !ok {
@@ -31,9 +31,9 @@ func applyRefresh(in *Input) Result {
 	}
 	if in.AutoSubmitted {
 		// Loop protection: never answer an automatic message automatically.
-		return result(Ignored, "auto-submitted")
+		return result(Ignored, ReasonAutoSubmitted)
 	}
-	r = result(Applied, "refresh-answered")
+	r = result(Applied, ReasonRefreshAnswered)
 	r.Send = []Outgoing{{Method: Request, From: in.User.Address, To: []string{asker.Address}, Cal: refreshAnswer(st, asker.Address, in.Now), Auto: true}}
 	r.Note = Describe(m, &in.User)
 	return r

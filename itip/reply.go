@@ -32,10 +32,10 @@ func applyReply(in *Input) Result {
 	for _, inst := range m.Instances {
 		t := st.targetInstance(inst.RecurrenceID)
 		if t == nil {
-			return result(Ignored, "unknown-instance")
+			return result(Ignored, ReasonUnknownInstance)
 		}
 		if inst.RecurrenceID != "" && t.RecurrenceID != inst.RecurrenceID && !st.isOccurrence(inst.RecurrenceID) {
-			return result(Ignored, "unknown-instance")
+			return result(Ignored, ReasonUnknownInstance)
 		}
 		if t.attendeeIndex(replier.Address) < 0 {
 			crasher = true
@@ -51,8 +51,8 @@ func applyReply(in *Input) Result {
 	if crasher {
 		// docs/rules.md "User interaction", as organizer: imipd cannot decide
 		// whether an uninvited attendee belongs to the event.
-		r := result(NeedsAction, "party-crasher")
-		r.Pending = []PendingItem{{Kind: KindPartyCrasher, Reason: "party-crasher", RecurrenceID: m.First().RecurrenceID, Attendee: replier.Address, Summary: desc, Actions: ActionsFor(KindPartyCrasher)}}
+		r := result(NeedsAction, ReasonPartyCrasher)
+		r.Pending = []PendingItem{{Kind: KindPartyCrasher, Reason: ReasonPartyCrasher, RecurrenceID: m.First().RecurrenceID, Attendee: replier.Address, Summary: desc, Actions: ActionsFor(KindPartyCrasher)}}
 		r.Note = "party crasher: " + desc
 		return r
 	}

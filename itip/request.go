@@ -58,7 +58,7 @@ func newInvitation(in *Input) Result {
 	}
 	desc := Describe(m, &in.User)
 	if m.Method == Publish {
-		r := result(Applied, "published")
+		r := result(Applied, ReasonPublished)
 		r.Cal = newStoredCal(m.Cal, comps...)
 		r.Note = desc
 		return r
@@ -67,14 +67,14 @@ func newInvitation(in *Input) Result {
 		// The user is not on the attendee list: a forwarded invitation.
 		// Answering would make the user a party crasher (docs/rules.md "User
 		// interaction"), so nothing is stored until the user decides.
-		r := result(NeedsAction, "not-invited")
-		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "not-invited", Summary: desc, Actions: ActionsFor(KindInvitation)}}
+		r := result(NeedsAction, ReasonNotInvited)
+		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: ReasonNotInvited, Summary: desc, Actions: ActionsFor(KindInvitation)}}
 		r.Note = desc
 		return r
 	}
-	r := result(NeedsAction, "invitation")
+	r := result(NeedsAction, ReasonInvitation)
 	r.Cal = newStoredCal(m.Cal, comps...)
-	r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "invitation", RecurrenceID: m.First().RecurrenceID, Summary: desc, Actions: ActionsFor(KindInvitation)}}
+	r.Pending = []PendingItem{{Kind: KindInvitation, Reason: ReasonInvitation, RecurrenceID: m.First().RecurrenceID, Summary: desc, Actions: ActionsFor(KindInvitation)}}
 	r.Note = desc
 	return r
 }
@@ -135,10 +135,10 @@ func updateRequest(in *Input, st *Event) Result {
 	desc := Describe(m, &in.User)
 	if len(resched) > 0 {
 		// docs/rules.md "Methods": a reschedule resets the user's answer and asks again.
-		r := result(NeedsAction, "rescheduled")
+		r := result(NeedsAction, ReasonRescheduled)
 		r.Cal = out
-		r.Obsolete = "rescheduled"
-		r.Pending = []PendingItem{{Kind: KindRescheduled, Reason: "rescheduled", RecurrenceID: resched[0], Summary: desc, Actions: ActionsFor(KindRescheduled)}}
+		r.Obsolete = ReasonRescheduled
+		r.Pending = []PendingItem{{Kind: KindRescheduled, Reason: ReasonRescheduled, RecurrenceID: resched[0], Summary: desc, Actions: ActionsFor(KindRescheduled)}}
 		r.Note = "rescheduled: " + desc
 		return r
 	}
@@ -146,14 +146,14 @@ func updateRequest(in *Input, st *Event) Result {
 		// Components the user had no copy of (the series arriving after one
 		// of its instances, another instance): a new invitation
 		// (RFC 5546 §3.2.2, docs/rules.md "Methods").
-		r := result(NeedsAction, "invitation")
+		r := result(NeedsAction, ReasonInvitation)
 		r.Cal = out
-		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: "invitation", RecurrenceID: unasked[0], Summary: desc, Actions: ActionsFor(KindInvitation)}}
+		r.Pending = []PendingItem{{Kind: KindInvitation, Reason: ReasonInvitation, RecurrenceID: unasked[0], Summary: desc, Actions: ActionsFor(KindInvitation)}}
 		r.Supersede = supersede(in, unasked)
 		r.Note = desc
 		return r
 	}
-	r := result(Applied, "updated")
+	r := result(Applied, ReasonUpdated)
 	r.Cal = out
 	r.Supersede = supersede(in, nil)
 	r.Note = "updated: " + desc

@@ -17,7 +17,7 @@ import (
 // respond). Held items ("apply") are not decided here: the caller runs Apply
 // again with Input.Force, so the ordering rules still hold.
 type Decision struct {
-	Kind         string
+	Kind         Kind
 	Action       string
 	RecurrenceID string
 	Attendee     string         // party crasher, counter proposer, refresh asker
@@ -83,7 +83,7 @@ func respond(d Decision) (Result, error) {
 			strings.Join(valid[:len(valid)-1], ", "), valid[len(valid)-1])
 	}
 	if d.Action == "ignore" {
-		return Result{Outcome: Ignored, Reason: "ignored"}, nil
+		return Result{Outcome: Ignored, Reason: ReasonIgnored}, nil
 	}
 	if d.Msg == nil {
 		return Result{}, fmt.Errorf("itip: pending item without its message")
@@ -102,7 +102,7 @@ func respond(d Decision) (Result, error) {
 		if d.Stored == nil {
 			return Result{}, fmt.Errorf("itip: event %s no longer stored", d.Msg.UID)
 		}
-		r := Result{Outcome: Applied, Reason: "refresh-answered"}
+		r := Result{Outcome: Applied, Reason: ReasonRefreshAnswered}
 		r.Send = []Outgoing{{Method: Request, From: d.User.Address, To: []string{d.Attendee}, Cal: refreshAnswer(readStored(d.Stored), d.Attendee, d.Now)}}
 		return r, nil
 	}
@@ -199,13 +199,16 @@ func answer(d Decision) (Result, error) {
 	// to a timezone" (0 or 1); only the zones the REPLY uses, not every
 	// zone of the stored copy.
 	usedTimezones(reply, out)
-	r := Result{Outcome: Applied, Reason: map[string]string{"ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined"}[ps], Cal: out,
-		Obsolete: "answered", ObsoleteInstance: d.RecurrenceID}
+	r := Result{Outcome: Applied, Reason: answerReason[ps], Cal: out,
+		Obsolete: ReasonAnswered, ObsoleteInstance: d.RecurrenceID}
 	if org != "" && !d.User.Is(org) {
 		r.Send = []Outgoing{{Method: Reply, From: from, To: []string{org}, Cal: reply}}
 	}
 	return r, nil
 }
+
+// answerReason is the reason of the user's answer by its PARTSTAT.
+var answerReason = map[string]Reason{"ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined"}
 
 // ErrNoInstance is returned for an answer to an instance the event does not
 // have.
@@ -257,7 +260,7 @@ func addCrasher(d Decision) (Result, error) {
 			c.Props.Add(&np)
 		}
 	}
-	r := Result{Outcome: Applied, Reason: "added", Cal: out}
+	r := Result{Outcome: Applied, Reason: ReasonAdded, Cal: out}
 	r.Send = []Outgoing{{Method: Request, From: d.User.Address, To: []string{d.Attendee}, Cal: stamped(asMethod(out, Request), d.Now)}}
 	if others := otherAttendees(o, &d.User, d.Attendee); len(others) > 0 {
 		r.Send = append(r.Send, Outgoing{Method: Request, From: d.User.Address, To: others, Cal: stamped(asMethod(out, Request), d.Now)})
@@ -308,7 +311,7 @@ func acceptCounter(d Decision) (Result, error) {
 			p.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
 		}
 	}
-	r := Result{Outcome: Applied, Reason: "counter-accepted", Cal: out}
+	r := Result{Outcome: Applied, Reason: ReasonCounterAccepted, Cal: out}
 	if to := otherAttendees(o, &d.User, ""); len(to) > 0 {
 		r.Send = []Outgoing{{Method: Request, From: d.User.Address, To: to, Cal: asMethod(out, Request)}}
 	}
@@ -346,7 +349,7 @@ func declineCounter(d Decision) (Result, error) {
 	// RFC 5546 §3.2.8: VTIMEZONE only if a date/time refers to it (here at
 	// most the RECURRENCE-ID), not the zones of the proposal.
 	usedTimezones(cal, d.Msg.Cal)
-	r := Result{Outcome: Applied, Reason: "counter-declined"}
+	r := Result{Outcome: Applied, Reason: ReasonCounterDeclined}
 	r.Send = []Outgoing{{Method: DeclineCounter, From: d.User.Address, To: []string{d.Attendee}, Cal: cal}}
 	return r, nil
 }

@@ -104,7 +104,7 @@ func TestSabreProcess(t *testing.T) {
 			var res itip.Result
 			msg, err := itip.ParseMessage(msgCal)
 			if err != nil {
-				res = itip.Result{Outcome: itip.Rejected, Reason: err.Error()}
+				res = itip.Result{Outcome: itip.Rejected, Reason: itip.Reason(err.Error())}
 			} else {
 				res = itip.Apply(itip.Input{
 					Msg:    msg,
@@ -123,7 +123,7 @@ func TestSabreProcess(t *testing.T) {
 			case "calendar":
 				want := decodeFile(t, filepath.Join(dir, "expected.ics"), false)
 				if res.Cal == nil {
-					mismatch = "imipd applied nothing: " + string(res.Outcome) + " " + res.Reason
+					mismatch = "imipd applied nothing: " + string(res.Outcome) + " " + string(res.Reason)
 				} else if d := icstest.Diff(res.Cal, want, icstest.Options{
 					IgnoreProps: []string{"PRODID", "CALSCALE", "VERSION", "DTSTAMP", "METHOD"},
 					// RFC 6638 SCHEDULE-STATUS is CalDAV server bookkeeping that

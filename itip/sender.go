@@ -79,7 +79,7 @@ func checkSender(in *Input, s speaker) (Result, bool) {
 	if in.Force || authorVouch(in, s).verified() {
 		return Result{}, true
 	}
-	return held(in, "sender-mismatch"), false
+	return held(in, ReasonSenderMismatch), false
 }
 
 // checkOrganizerSender is the sender rule for a message from the organizer
@@ -89,7 +89,7 @@ func checkSender(in *Input, s speaker) (Result, bool) {
 // speak for the stored organizer.
 func checkOrganizerSender(in *Input, st *Event) (Result, bool) {
 	if so := st.organizer(); so.Address != "" && so.Address != in.Msg.Organizer().Address && !in.Force {
-		return held(in, "organizer-changed"), false
+		return held(in, ReasonOrganizerChanged), false
 	}
 	return checkSender(in, organizerSpeaker(st, in.Msg))
 }
@@ -105,9 +105,9 @@ func checkRequestSender(in *Input, st *Event) (Result, bool) {
 	m := in.Msg
 	if in.User.Is(m.Organizer().Address) {
 		if in.User.Is(in.From) || in.User.IsDelegate(in.From) {
-			return result(Ignored, "own-message"), false
+			return result(Ignored, ReasonOwnMessage), false
 		}
-		return held(in, "sender-mismatch"), false
+		return held(in, ReasonSenderMismatch), false
 	}
 	if st != nil {
 		return checkOrganizerSender(in, st)
@@ -117,10 +117,10 @@ func checkRequestSender(in *Input, st *Event) (Result, bool) {
 	}
 	switch authorVouch(in, organizerSpeaker(nil, m)) {
 	case vouchNone:
-		return held(in, "sender-mismatch"), false
+		return held(in, ReasonSenderMismatch), false
 	case vouchClaimed:
 		if m.Method == Publish {
-			return held(in, "sender-mismatch"), false
+			return held(in, ReasonSenderMismatch), false
 		}
 	}
 	return Result{}, true
@@ -132,7 +132,7 @@ func checkRequestSender(in *Input, st *Event) (Result, bool) {
 func checkAttendeeSender(in *Input, st *Event) (Party, Result, bool) {
 	who, found := answeringAttendee(in, st)
 	if !found {
-		return Party{}, held(in, "sender-mismatch"), false
+		return Party{}, held(in, ReasonSenderMismatch), false
 	}
 	if r, ok := checkSender(in, attendeeSpeaker(st, who)); !ok {
 		return Party{}, r, false

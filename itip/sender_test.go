@@ -140,7 +140,7 @@ func TestSenderRule(t *testing.T) {
 				in.Stored = senderCal(t, s)
 			}
 			r := itip.Apply(in)
-			if string(r.Outcome) != c.outcome || r.Reason != c.reason {
+			if string(r.Outcome) != c.outcome || string(r.Reason) != c.reason {
 				t.Fatalf("got %s/%s, want %s/%s", r.Outcome, r.Reason, c.outcome, c.reason)
 			}
 			if r.Cal != nil {
@@ -175,7 +175,7 @@ func TestSenderRuleDelegate(t *testing.T) {
 		{"mallory@evil.test", "sender-mismatch"},
 	} {
 		r := itip.Apply(itip.Input{Msg: m, User: itip.User{Address: "bob@example.test", Delegates: []string{"sec@example.test"}, Policy: itip.Always}, From: c.from, Now: senderNow})
-		if r.Reason != c.reason {
+		if string(r.Reason) != c.reason {
 			t.Errorf("from %s: %s/%s, want reason %s", c.from, r.Outcome, r.Reason, c.reason)
 		}
 	}
@@ -320,7 +320,7 @@ func TestAddUnknownRefresh(t *testing.T) {
 			r := itip.Apply(itip.Input{Msg: c.msg, User: itip.User{Address: "bob@example.test", Policy: c.policy}, From: c.from,
 				Known: c.known, AutoSubmitted: c.auto, AuthFail: c.authFail, Sent: c.sent, Timeframe: 28 * 24 * time.Hour,
 				Force: c.force, LocalAddress: local, Now: senderNow})
-			if string(r.Outcome) != c.outcome || r.Reason != c.reason {
+			if string(r.Outcome) != c.outcome || string(r.Reason) != c.reason {
 				t.Errorf("got %s/%s, want %s/%s", r.Outcome, r.Reason, c.outcome, c.reason)
 			}
 			var to []string

@@ -61,7 +61,7 @@ import (
 func validate(m *Message) error {
 	for _, in := range m.Instances {
 		if in.DTStamp.IsZero() {
-			return parseErr("missing-dtstamp", "UID %q", m.UID)
+			return parseErr(ReasonMissingDTStamp, "UID %q", m.UID)
 		}
 		if err := validateInstance(m.Method, m.UID, in.Comp); err != nil {
 			return err
@@ -80,12 +80,12 @@ func validate(m *Message) error {
 	switch m.Method {
 	case Publish, Request, Add, Cancel, DeclineCounter:
 		if m.Organizer().Address == "" {
-			return parseErr("missing-organizer", "%s without ORGANIZER", m.Method)
+			return parseErr(ReasonMissingOrganizer, "%s without ORGANIZER", m.Method)
 		}
 	case Reply, Refresh, Counter:
 		for _, in := range m.Instances {
 			if len(in.Attendees) == 0 {
-				return parseErr("missing-attendee", "%s without ATTENDEE", m.Method)
+				return parseErr(ReasonMissingAttendee, "%s without ATTENDEE", m.Method)
 			}
 		}
 	}
@@ -125,23 +125,23 @@ func validateInstance(method Method, uid string, c *ical.Component) error {
 		ps := c.Props[name]
 		for i := 1; i < len(ps); i++ {
 			if !sameProp(&ps[0], &ps[i]) {
-				return parseErr("malformed", "UID %q: %s %d times with different values, RFC 5546 §3.2 allows one", uid, name, len(ps))
+				return parseErr(ReasonMalformed, "UID %q: %s %d times with different values, RFC 5546 §3.2 allows one", uid, name, len(ps))
 			}
 		}
 	}
 	if err := CheckEventComponents(c); err != nil {
-		return parseErr("malformed", "UID %q: %v", uid, err)
+		return parseErr(ReasonMalformed, "UID %q: %v", uid, err)
 	}
 	for _, name := range dateProps {
 		for i := range c.Props[name] {
 			if err := ics.CheckTimes(&c.Props[name][i]); err != nil {
-				return parseErr("bad-date", "UID %q: %v", uid, err)
+				return parseErr(ReasonBadDate, "UID %q: %v", uid, err)
 			}
 		}
 	}
 	if p := c.Props.Get(ical.PropDuration); p != nil {
 		if _, err := ics.ParseDuration(p.Value); err != nil {
-			return parseErr("bad-date", "UID %q: DURATION: %v", uid, err)
+			return parseErr(ReasonBadDate, "UID %q: DURATION: %v", uid, err)
 		}
 	}
 	for _, name := range []string{ical.PropRecurrenceRule, "EXRULE"} {
@@ -154,7 +154,7 @@ func validateInstance(method Method, uid string, c *ical.Component) error {
 	switch method {
 	case Publish, Request, Add, Counter:
 		if c.Props.Get(ical.PropDateTimeStart) == nil {
-			return parseErr("missing-dtstart", "UID %q: %s without DTSTART (RFC 5546 §3.2)", uid, method)
+			return parseErr(ReasonMissingDTStart, "UID %q: %s without DTSTART (RFC 5546 §3.2)", uid, method)
 		}
 	}
 	return nil
@@ -175,10 +175,10 @@ func checkSpan(uid string, c *ical.Component, z *ics.Zones) error {
 		return nil
 	}
 	if start.AllDay != end.AllDay {
-		return parseErr("bad-date", "UID %q: DTSTART %s and DTEND %s are not of one value type (RFC 5545 §3.8.2.2)", uid, ps.Value, pe.Value)
+		return parseErr(ReasonBadDate, "UID %q: DTSTART %s and DTEND %s are not of one value type (RFC 5545 §3.8.2.2)", uid, ps.Value, pe.Value)
 	}
 	if end.T.Before(start.T) {
-		return parseErr("bad-date", "UID %q: DTEND %s before DTSTART %s (RFC 5545 §3.8.2.2)", uid, pe.Value, ps.Value)
+		return parseErr(ReasonBadDate, "UID %q: DTEND %s before DTSTART %s (RFC 5545 §3.8.2.2)", uid, pe.Value, ps.Value)
 	}
 	return nil
 }
@@ -190,7 +190,7 @@ func checkSpan(uid string, c *ical.Component, z *ics.Zones) error {
 func checkZone(c *ical.Component) error {
 	tzid := propValue(c, ical.PropTimezoneID)
 	if tzid == "" {
-		return parseErr("malformed", "VTIMEZONE without TZID (RFC 5545 §3.6.5)")
+		return parseErr(ReasonMalformed, "VTIMEZONE without TZID (RFC 5545 §3.6.5)")
 	}
 	n := 0
 	for _, o := range c.Children {
@@ -200,15 +200,15 @@ func checkZone(c *ical.Component) error {
 		n++
 		for _, name := range []string{ical.PropDateTimeStart, ical.PropTimezoneOffsetTo, ical.PropTimezoneOffsetFrom} {
 			if o.Props.Get(name) == nil {
-				return parseErr("malformed", "VTIMEZONE %q: %s without %s (RFC 5545 §3.6.5)", tzid, o.Name, name)
+				return parseErr(ReasonMalformed, "VTIMEZONE %q: %s without %s (RFC 5545 §3.6.5)", tzid, o.Name, name)
 			}
 		}
 		if rr := o.Props.Get(ical.PropRecurrenceRule); rr != nil && ics.ZoneRuleNever(propValue(o, ical.PropDateTimeStart), rr.Value) {
-			return parseErr("malformed", "VTIMEZONE %q: %s RRULE %q gives no yearly onset (RFC 5545 §3.6.5)", tzid, o.Name, rr.Value)
+			return parseErr(ReasonMalformed, "VTIMEZONE %q: %s RRULE %q gives no yearly onset (RFC 5545 §3.6.5)", tzid, o.Name, rr.Value)
 		}
 	}
 	if n == 0 {
-		return parseErr("malformed", "VTIMEZONE %q without STANDARD or DAYLIGHT (RFC 5545 §3.6.5)", tzid)
+		return parseErr(ReasonMalformed, "VTIMEZONE %q without STANDARD or DAYLIGHT (RFC 5545 §3.6.5)", tzid)
 	}
 	return nil
 }
@@ -230,7 +230,7 @@ func checkRule(method Method, uid, rule string) error {
 			freq = strings.ToUpper(strings.TrimSpace(v))
 		case "UNTIL":
 			if err := ics.CheckTimes(&ical.Prop{Name: "UNTIL", Value: v}); err != nil {
-				return parseErr("bad-date", "UID %q: RRULE: %v", uid, err)
+				return parseErr(ReasonBadDate, "UID %q: RRULE: %v", uid, err)
 			}
 		}
 	}
@@ -240,9 +240,9 @@ func checkRule(method Method, uid, rule string) error {
 	case "SECONDLY", "MINUTELY":
 		switch method {
 		case Publish, Request, Add, Cancel, Counter:
-			return parseErr("rrule-frequency", "UID %q: FREQ=%s", uid, freq)
+			return parseErr(ReasonRRuleFrequency, "UID %q: FREQ=%s", uid, freq)
 		}
 		return nil
 	}
-	return parseErr("malformed", "UID %q: RRULE %q without a known FREQ (RFC 5545 §3.3.10)", uid, rule)
+	return parseErr(ReasonMalformed, "UID %q: RRULE %q without a known FREQ (RFC 5545 §3.3.10)", uid, rule)
 }

@@ -93,7 +93,7 @@ func TestValidate(t *testing.T) {
 		switch {
 		case c.reason == "" && err != nil:
 			t.Errorf("%s: refused (%v), want accepted", c.name, err)
-		case c.reason != "" && (!errors.As(err, &pe) || pe.Reason != c.reason):
+		case c.reason != "" && (!errors.As(err, &pe) || string(pe.Reason) != c.reason):
 			t.Errorf("%s: got %v, want %s", c.name, err, c.reason)
 		}
 	}
