@@ -30,4 +30,7 @@
 //	respond.go  the user's decisions on pending items
 //	attendee.go RFC 6638 §3.2.2.1 what an attendee's calendar app may change
 //	compare.go  RFC 5545 §3.3 property values compared by meaning
+//
+// reason.go names the reason words (Reason) and pending kinds (Kind) the
+// rules write.
 package itip
