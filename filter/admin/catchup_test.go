@@ -93,7 +93,7 @@ func TestCatchup(t *testing.T) {
 		ev, err := tx.Event("bob@example.test", "scan-1@remote.test")
 		if err != nil {
 			t.Errorf("the invitation of the downtime: %v", err)
-		} else if v, err := ViewEvent(ev); err != nil || v.Sequence != 1 {
+		} else if v, err := viewEvent(ev); err != nil || v.Sequence != 1 {
 			t.Errorf("event after catchup: %+v %v", v.Fields, err)
 		}
 		if _, err := tx.Event("bob@example.test", "live-1@remote.test"); err == nil {

@@ -571,7 +571,7 @@ func (c *ctl) events(ctx context.Context, args []string) error {
 			return err
 		}
 		for _, ev := range evs {
-			v, err := ViewEvent(ev)
+			v, err := viewEvent(ev)
 			if err != nil {
 				// A damaged copy (written before calendar apps' writes
 				// were checked) is listed, not in the way of the others.
@@ -650,7 +650,7 @@ func (c *ctl) event(ctx context.Context, args []string) error {
 	}); err != nil {
 		return fmt.Errorf("event %s of %s: %w", rest[1], rest[0], err)
 	}
-	v, err := ViewEvent(ev)
+	v, err := viewEvent(ev)
 	if err != nil {
 		return err
 	}

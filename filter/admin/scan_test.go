@@ -145,7 +145,7 @@ func TestScanMaildir(t *testing.T) {
 		ev.History, err = tx.EventHistory("bob@example.test", "scan-1@remote.test")
 		return err
 	})
-	v, err := ViewEvent(ev)
+	v, err := viewEvent(ev)
 	if err != nil || v.Sequence != 1 || v.Start != "2026-12-01T10:00:00Z" {
 		t.Fatalf("event after scan: %+v %v", v.Fields, err)
 	}

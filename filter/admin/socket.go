@@ -47,8 +47,8 @@ type frame struct {
 	Error  string     `json:"error,omitempty"`
 }
 
-// CommandTimeout bounds one command on the socket.
-const CommandTimeout = 10 * time.Minute
+// commandTimeout bounds one command on the socket.
+const commandTimeout = 10 * time.Minute
 
 // Server answers imipctl on a unix socket inside the daemon.
 type Server struct {
@@ -134,7 +134,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) handle(c net.Conn) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(CommandTimeout))
+	c.SetDeadline(time.Now().Add(commandTimeout))
 	dec := json.NewDecoder(bufio.NewReader(io.LimitReader(c, 256<<20)))
 	enc := json.NewEncoder(c)
 	var req frame
@@ -155,7 +155,7 @@ func (s *Server) handle(c net.Conn) {
 		return len(p), nil
 	})
 	env.Client = &remoteClient{send: send, dec: dec}
-	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	code, msg := 0, ""
 	func() {

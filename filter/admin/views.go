@@ -50,8 +50,8 @@ type AttendeeView struct {
 	CN       string `json:"cn,omitempty"`
 }
 
-// ViewEvent decodes a stored event into its view.
-func ViewEvent(ev calstore.Event) (EventView, error) {
+// viewEvent decodes a stored event into its view.
+func viewEvent(ev calstore.Event) (EventView, error) {
 	cal, err := ics.Decode(ev.Data, ics.StoredLimits())
 	if err != nil {
 		return EventView{UID: ev.UID}, err
