@@ -39,15 +39,15 @@ type ListenOptions struct {
 	SocketGroup string
 	// Peers are the addresses a TCP connection may come from; a connection
 	// from anyone else is closed at once with a log line. Empty:
-	// DefaultPeers.
+	// defaultPeers.
 	Peers []netip.Prefix
 	// Log gets the line of each refused connection; nil discards.
 	Log *slog.Logger
 }
 
-// DefaultPeers are the TCP peers a listener accepts without a peers key:
+// defaultPeers are the TCP peers a listener accepts without a peers key:
 // the loopback address of each family.
-var DefaultPeers = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
+var defaultPeers = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
 
 // Listen opens a listener for "inet:HOST:PORT" or "unix:/PATH". A unix
 // socket file left behind by an earlier run is removed first (one that
@@ -68,7 +68,7 @@ func Listen(addr string, opt ListenOptions) (net.Listener, error) {
 	}
 	peers := opt.Peers
 	if len(peers) == 0 {
-		peers = DefaultPeers
+		peers = defaultPeers
 	}
 	log := opt.Log
 	if log == nil {

@@ -12,8 +12,8 @@ import (
 
 // Connection defaults of the milter and LMTP listeners.
 const (
-	// DefaultMaxConnections caps a listener's connections.
-	DefaultMaxConnections = 512
+	// defaultMaxConnections caps a listener's connections.
+	defaultMaxConnections = 512
 	// DefaultFirstReadTimeout bounds the wait for a new connection's
 	// first packet (milter: the option negotiation) or command (LMTP:
 	// LHLO). An MTA sends it at once; a connection that sends nothing is
@@ -54,10 +54,10 @@ type connEntry struct {
 }
 
 // NewTable returns an empty table; max and perPeer of 0 (or below) are
-// DefaultMaxConnections and max; what names the listener in log lines.
+// defaultMaxConnections and max; what names the listener in log lines.
 func NewTable(what string, max, perPeer int, log *slog.Logger) *Table {
 	if max <= 0 {
-		max = DefaultMaxConnections
+		max = defaultMaxConnections
 	}
 	if perPeer <= 0 || perPeer > max {
 		perPeer = max
