@@ -27,14 +27,14 @@ import (
 	"imipd/filter/conn"
 )
 
-// Path is the Open-Xchange compatible push endpoint the Dovecot chronos
+// pushPath is the Open-Xchange compatible push endpoint the Dovecot chronos
 // push plugin posts to (push_notification_driver = chronos:url=...).
-const Path = "/chronos/v1/itip/pushmail"
+const pushPath = "/chronos/v1/itip/pushmail"
 
 // Push resolve modes (docs/rules.md "Transports", config key http.push_resolve).
 const (
-	ResolveRecipientOnly = "recipientOnly"
-	ResolveMailLogin     = "mailLogin"
+	resolveRecipientOnly = "recipientOnly"
+	resolveMailLogin     = "mailLogin"
 )
 
 // defaultMaxBody is the default cap of a push request's JSON body.
@@ -120,10 +120,10 @@ func NewHandler(p *filter.Processor, opt Options, log *slog.Logger) (http.Handle
 	}
 	switch opt.PushResolve {
 	case "":
-		opt.PushResolve = ResolveRecipientOnly
-	case ResolveRecipientOnly, ResolveMailLogin:
+		opt.PushResolve = resolveRecipientOnly
+	case resolveRecipientOnly, resolveMailLogin:
 	default:
-		return nil, fmt.Errorf("http: push_resolve %q: want %s or %s", opt.PushResolve, ResolveRecipientOnly, ResolveMailLogin)
+		return nil, fmt.Errorf("http: push_resolve %q: want %s or %s", opt.PushResolve, resolveRecipientOnly, resolveMailLogin)
 	}
 	if opt.MaxBody <= 0 {
 		opt.MaxBody = defaultMaxBody
@@ -135,7 +135,7 @@ func NewHandler(p *filter.Processor, opt Options, log *slog.Logger) (http.Handle
 		}
 		ph := &pushHandler{p: p, opt: opt, log: log.With("transport", "push"),
 			user: sha256.Sum256([]byte(opt.PushUser)), pass: sha256.Sum256([]byte(opt.PushPassword))}
-		mux.Handle(Path, ph)
+		mux.Handle(pushPath, ph)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { health(w, r, opt.Ready) })
 	if opt.Gatherer != nil {
@@ -318,7 +318,7 @@ func (h *pushHandler) authorized(r *http.Request) bool {
 // that user.
 func (h *pushHandler) resolve(ctx context.Context, req pushRequest) (user string, recipient bool, err error) {
 	var cands []string
-	if h.opt.PushResolve == ResolveRecipientOnly {
+	if h.opt.PushResolve == resolveRecipientOnly {
 		cands = headerRecipients(req.Body)
 	}
 	user, ok, named, err := h.p.MailboxOwner(ctx, req.User, cands)
@@ -328,7 +328,7 @@ func (h *pushHandler) resolve(ctx context.Context, req pushRequest) (user string
 	case !ok:
 		return "", false, &errNoUser{fmt.Sprintf("unknown user %q: not a local user's address or alias (the push's user field names the mailbox owner; push_resolve %s)", req.User, h.opt.PushResolve)}
 	}
-	return user, named || h.opt.PushResolve == ResolveMailLogin, nil
+	return user, named || h.opt.PushResolve == resolveMailLogin, nil
 }
 
 // recipientFields are the header fields that name a message's recipients

@@ -1,0 +1,8 @@
+package push
+
+// Names the external tests use.
+const (
+	Path                 = pushPath
+	ResolveRecipientOnly = resolveRecipientOnly
+	ResolveMailLogin     = resolveMailLogin
+)
