@@ -29,7 +29,7 @@ func TestViewEnd(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			data := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:e@remote.test\r\nDTSTAMP:20261125T100000Z\r\n" +
 				tc.props + "SUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-			v, err := ViewEvent(calstore.Event{UID: "e@remote.test", Data: []byte(data)})
+			v, err := viewEvent(calstore.Event{UID: "e@remote.test", Data: []byte(data)})
 			if err != nil {
 				t.Fatal(err)
 			}
