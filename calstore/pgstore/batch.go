@@ -54,7 +54,7 @@ type batchResult struct {
 // once-only key another transaction committed first (its check then sees
 // the entry). Callers that know the user use BatchUser.
 func (s *Store) Batch(ctx context.Context, fn func(calstore.Tx) error) error {
-	return s.retry(ctx, fn, retryable)
+	return s.retry(ctx, fn, retryable, true)
 }
 
 // BatchUser is Batch for a function that writes the data of one user (by
@@ -165,7 +165,7 @@ func (s *Store) runGroup(calls []*batchCall) {
 		}
 		if r.err == nil && r.panic == nil && savepoints {
 			if err := ses.releaseSavepoint(ctx, mark); err != nil {
-				r.err = fmt.Errorf("pgstore: %w", err)
+				r.err = fmt.Errorf("pgstore: %w", mapErr(err))
 			}
 		}
 		if r.err != nil || r.panic != nil {
@@ -218,6 +218,7 @@ func (s *Store) runGroup(calls []*batchCall) {
 // is returned for the caller's goroutine.
 func runCall(ctx context.Context, ses *session, c *batchCall) (r batchResult) {
 	t := newTx(ctx, ses, true)
+	t.batched = true
 	defer func() {
 		t.done = true
 		if p := recover(); p != nil {

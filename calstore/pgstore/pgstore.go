@@ -179,12 +179,13 @@ func (s *Store) Read(ctx context.Context, fn func(calstore.Tx) error) error {
 // runs as from the start (like Batch's, a fn with effects outside the
 // transaction has them twice).
 func (s *Store) Write(ctx context.Context, fn func(calstore.Tx) error) error {
-	return s.retry(ctx, fn, aborted)
+	return s.retry(ctx, fn, aborted, false)
 }
 
 // retry runs fn in a transaction of its own (write) until it commits, or
 // fails with an error again does not accept, or maxTries runs failed.
-func (s *Store) retry(ctx context.Context, fn func(calstore.Tx) error, again func(error) bool) error {
+// batched is Batch's: tx.AddLog may report a key present at commit.
+func (s *Store) retry(ctx context.Context, fn func(calstore.Tx) error, again func(error) bool, batched bool) error {
 	var err error
 	for try := range maxTries {
 		if try > 0 {
@@ -192,7 +193,7 @@ func (s *Store) retry(ctx context.Context, fn func(calstore.Tx) error, again fun
 				return err
 			}
 		}
-		if err = s.write(ctx, fn); !again(err) {
+		if err = s.write(ctx, fn, batched); !again(err) {
 			return err
 		}
 	}
@@ -217,8 +218,9 @@ func backoff(ctx context.Context, try int) error {
 	}
 }
 
-// write runs fn in one READ COMMITTED transaction and commits it.
-func (s *Store) write(ctx context.Context, fn func(calstore.Tx) error) error {
+// write runs fn in one READ COMMITTED transaction and commits it; batched
+// as for retry.
+func (s *Store) write(ctx context.Context, fn func(calstore.Tx) error, batched bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -232,6 +234,7 @@ func (s *Store) write(ctx context.Context, fn func(calstore.Tx) error) error {
 		return err
 	}
 	t := newTx(ctx, ses, true)
+	t.batched = batched
 	defer func() {
 		t.done = true
 		// Also on a panic in fn: nothing fn did stays.
@@ -318,7 +321,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	err := s.write(ctx, func(t calstore.Tx) error {
 		_, err := t.(*tx).exec("test write", `SELECT txid_current()`)
 		return err
-	})
+	}, false)
 	if err != nil {
 		return fmt.Errorf("%w (a test write: %w)", fault, err)
 	}

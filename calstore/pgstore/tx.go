@@ -22,6 +22,10 @@ type tx struct {
 	pt       *session
 	writable bool
 	done     bool
+	// batched: the function runs in Batch or BatchUser, which run it
+	// again for a once-only key present (retryable), so AddLog may leave
+	// finding it to the statements that follow, COMMIT at the latest.
+	batched bool
 	// users caches resolved addresses for the transaction: in a Write the
 	// row is locked, in a Read the snapshot does not move; PutUser and
 	// DeleteUser empty it. changes holds the change counters of the users
@@ -588,7 +592,15 @@ func (t *tx) AddLog(e calstore.LogEntry) error {
 	if err != nil {
 		return err
 	}
-	n, err := t.exec("add log of "+r.primary, `INSERT INTO log (user_id, key, entry) VALUES ($1, $2, $3) ON CONFLICT (user_id, key) DO NOTHING`,
+	what := "add log of " + r.primary
+	if t.batched {
+		// Goes out with the next statement or COMMIT; a key present
+		// fails it (23505, log_once: calstore.ErrExists), and the
+		// function runs again.
+		t.pt.queue(what, `INSERT INTO log (user_id, key, entry) VALUES ($1, $2, $3)`, r.id, []byte(e.Key), buf)
+		return nil
+	}
+	n, err := t.exec(what, `INSERT INTO log (user_id, key, entry) VALUES ($1, $2, $3) ON CONFLICT (user_id, key) DO NOTHING`,
 		r.id, []byte(e.Key), buf)
 	if err != nil {
 		return err
