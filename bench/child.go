@@ -59,6 +59,16 @@ func startChild(bin, dir, milterAddr string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startChildConf(bin, dir, milterAddr, "")
+}
+
+// startChildConf starts `imipd -config FILE` on data directory dir with
+// the milter on milterAddr and extra appended to the configuration (a
+// [store] section); the store is seeded already.
+func startChildConf(bin, dir, milterAddr, extra string) (*child, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	conf := fmt.Sprintf(`data_dir = %q
 local_domains = ["example.test"]
 [milter]
@@ -67,7 +77,7 @@ listen = %q
 listen = "127.0.0.1:%d"
 [submission]
 address = ""
-`, dir, milterAddr, freePort())
+`, dir, milterAddr, freePort()) + extra
 	cf := filepath.Join(dir, "imipd.toml")
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		return nil, err

@@ -3,7 +3,7 @@
 // Command bench is imipd's load comparison (issue 5), run by `make bench`
 // after the Go benchmarks:
 //
-//	go run -tags bench ./bench [-quick] [-postfix=auto|yes|no] [-dovecot=auto|yes|no] [-only milter,lmtp,rss,postfix]
+//	go run -tags bench ./bench [-quick] [-postfix=auto|yes|no] [-dovecot=auto|yes|no] [-only milter,lmtp,rss,postfix,pg]
 //
 // Every figure is compared with a baseline measured in the same run:
 //
@@ -20,7 +20,10 @@
 //     that drops every message (the proxy's own cost);
 //   - Postfix (as root, with Debian's postfix installed): smtp-source into a
 //     private Postfix delivering to discard, without milter and with imipd
-//     as milter over TCP and over a unix socket.
+//     as milter over TCP and over a unix socket;
+//   - PostgreSQL (with Debian's postgresql installed): REPLYs from 16
+//     sessions through imipd child processes on bbolt, on a private
+//     PostgreSQL cluster, and two imipds on that one database (pg.go).
 //
 // Targets are ratios within the run, never absolute times.
 package main
@@ -52,7 +55,7 @@ var (
 	mdOut      = flag.String("md", "", "also write the tables as Markdown to this file")
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the load comparison (this process: load generator, in-process milter and LMTP proxy) to this file")
 	reps       = flag.Int("reps", 5, "milter and LMTP comparisons: runs of each side per kind, in pairs back to back; the ratio is the median of the pairs' ratios")
-	only       = flag.String("only", "", "run only these comparisons, comma-separated: milter, lmtp, rss, postfix (default all)")
+	only       = flag.String("only", "", "run only these comparisons, comma-separated: milter, lmtp, rss, postfix, pg (default all)")
 )
 
 // part tells whether the comparison name runs (-only).
@@ -169,6 +172,9 @@ func main() {
 	}
 	if part("postfix") {
 		postfixComparison(r, dir, bin)
+	}
+	if part("pg") {
+		pgComparison(r, dir, bin)
 	}
 
 	out := "## Load comparison\n\n" + strings.Join(r.sections, "\n") + "\n### Targets\n\n| target | measured | verdict |\n|---|---|---|\n" +

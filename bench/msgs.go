@@ -107,7 +107,10 @@ var attendees = 100
 func attendee(k int) string { return fmt.Sprintf("att%03d@remote.test", k) }
 
 // storedEvent is the organizer's copy of the all-hands meeting.
-func storedEvent() []byte {
+func storedEvent() []byte { return storedEventOf(organizer, eventUID) }
+
+// storedEventOf is organizer's copy of the all-hands meeting uid.
+func storedEventOf(organizer, eventUID string) []byte {
 	var b strings.Builder
 	b.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//imipd bench//EN\r\nBEGIN:VEVENT\r\nUID:" + eventUID + "\r\n" +
 		"SEQUENCE:0\r\nDTSTAMP:20260101T090000Z\r\nDTSTART:20270115T140000Z\r\nDTEND:20270115T150000Z\r\nSUMMARY:All hands\r\n" +
@@ -125,7 +128,10 @@ var replySeq atomic.Int64
 
 var replyBase = time.Now().Add(-3 * time.Hour).UTC().Truncate(time.Second)
 
-func replyMessage(i int64) *message {
+func replyMessage(i int64) *message { return replyMessageTo(organizer, eventUID, i) }
+
+// replyMessageTo is the i-th REPLY to org's meeting uid (storedEventOf).
+func replyMessageTo(organizer, eventUID string, i int64) *message {
 	k := int(i % int64(attendees))
 	who := attendee(k)
 	partstat := [...]string{"ACCEPTED", "TENTATIVE", "DECLINED"}[i%3]
