@@ -69,6 +69,9 @@ func usagef(format string, a ...any) error { return UsageError{fmt.Sprintf(forma
 
 // Env is what a command runs against.
 type Env struct {
+	// Cfg is the configuration imipd runs with: the server defaults
+	// (policy, time zone) that user show and users print, and the feed
+	// URL (caldav.base_url) that user feed prints.
 	Cfg   config.Settings
 	Store calstore.Store
 	Proc  *filter.Processor
