@@ -27,6 +27,7 @@ import (
 	"imipd/address"
 	"imipd/calstore"
 	"imipd/filter"
+	"imipd/itip"
 	"imipd/itip/ics"
 )
 
@@ -70,10 +71,12 @@ type Options struct {
 // occurrences (RespondRequest's User, UID, RecurrenceID and Action accept,
 // tentative or decline), sends the REPLY through the outbox and stores the
 // new PARTSTAT; Export writes the user's calendar as one VCALENDAR (the
-// feed).
+// feed); UserView is how the rules see a stored user (its addresses,
+// subaddresses included), for checking what a client's write changes.
 type Scheduler interface {
 	Respond(ctx context.Context, r filter.RespondRequest) (filter.Answered, error)
 	Export(ctx context.Context, user string, w io.Writer) error
+	UserView(u calstore.User) itip.User
 }
 
 // Store is what the server needs of the store (calstore.Store has it):

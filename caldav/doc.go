@@ -26,8 +26,9 @@
 // interface: read transactions, and one write for the personal part of a
 // PUT). What the decision call decides it asks through the Scheduler
 // interface declared here, which filter.Processor satisfies: an answer
-// (accept, tentative, decline) taken from a client's PUT or DELETE, and
-// the calendar export the feed serves. So filter never imports caldav, and
+// (accept, tentative, decline) taken from a client's PUT or DELETE, the
+// calendar export the feed serves, and the rules' view of a user (its
+// addresses and subaddresses), so that a write is checked as mail is. So filter never imports caldav, and
 // caldav never touches the Processor's fields. The clock is Options.Now
 // (the daemon passes the Processor's).
 //

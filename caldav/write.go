@@ -81,7 +81,7 @@ func (s *Server) loadForWrite(ctx context.Context, user, uid string) (itip.User,
 	if err != nil || cal == nil {
 		return itip.User{}, ev, nil, err
 	}
-	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates}, ev, cal, nil
+	return s.sched.UserView(u), ev, cal, nil
 }
 
 // readEvent reads and decodes the user's stored event uid; the calendar is

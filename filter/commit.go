@@ -55,12 +55,7 @@ func (p *Processor) ensureUser(tx calstore.Tx, addr string, now time.Time) (itip
 	if err != nil {
 		return itip.User{}, err
 	}
-	pol := itip.Policy(u.Policy)
-	if pol == "" {
-		pol = p.Cfg.DefaultPolicy
-	}
-	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol, Delimiter: p.Cfg.RecipientDelimiter,
-		Zone: UserZone(u, p.Cfg.DefaultZone)}, nil
+	return p.UserView(u), nil
 }
 
 // origin is the message a decision came from, kept with pending items so

@@ -235,7 +235,7 @@ func (p *Processor) respondInstance(ctx context.Context, user, ref, instance, ac
 	if err != nil {
 		return Answered{UID: uid}, fmt.Errorf("event %s of %s: %w", uid, user, err)
 	}
-	if itip.OrganizedBy(cal, &itip.User{Address: u.Address, Aliases: u.Aliases}) {
+	if uv := p.UserView(u); itip.OrganizedBy(cal, &uv) {
 		return Answered{UID: uid}, fmt.Errorf("%w: %s is your own event (you organize it): there is nothing to answer", itip.ErrAction, uid)
 	}
 	rid, err := itip.ParseInstance(instance, cal)

@@ -32,6 +32,20 @@ const (
 	ReasonCalendarParts = "calendar-parts" // the message has more than calendar_parts calendar parts
 )
 
+// UserView is the rules' view of a stored user (the one conversion of
+// calstore.User to itip.User): its addresses and delegates, its policy
+// (the server default when it has none), the subaddress delimiter
+// (recipient_delimiter, so bob+team@ is Bob) and its time zone. The
+// decision call and a calendar app's write see a user the same way.
+func (p *Processor) UserView(u calstore.User) itip.User {
+	pol := itip.Policy(u.Policy)
+	if pol == "" {
+		pol = p.Cfg.DefaultPolicy
+	}
+	return itip.User{Address: u.Address, Aliases: u.Aliases, Delegates: u.Delegates, Policy: pol, Delimiter: p.Cfg.RecipientDelimiter,
+		Zone: UserZone(u, p.Cfg.DefaultZone)}
+}
+
 // resolveUser is the one rule that says who an address is (docs/rules.md "Users and
 // addresses"): every transport's recipients, the push request's user and
 // the outgoing sender go through it (LocalUser). The address is normalised
