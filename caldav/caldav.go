@@ -97,7 +97,7 @@ const (
 	maxDAVBody      = 4 << 20 // bytes of a PUT or REPORT body
 )
 
-// ctxUser carries the authenticated user (primary address) and the
+// ctxKey carries the authenticated user (primary address) and the
 // conditional headers of the request to the backend.
 type ctxKey struct{}
 
