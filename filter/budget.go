@@ -30,14 +30,15 @@ const (
 
 // Reason words of automatic mail that was not sent (README "Header").
 const (
-	ReasonSendBudget   = "send-budget"   // the target's budget for this hour is spent (or auto_send_limit = 0)
-	ReasonRefreshAsked = "refresh-asked" // this user asked this organizer for this UID within RefreshAskWindow
+	reasonSendBudget   itip.Reason = "send-budget"   // the target's budget for this hour is spent (or auto_send_limit = 0)
+	reasonRefreshAsked itip.Reason = "refresh-asked" // this user asked this organizer for this UID within RefreshAskWindow
 )
 
 // unsent is one target of automatic mail the budgets dropped.
 type unsent struct {
-	target, reason string
-	method         itip.Method
+	target string
+	reason itip.Reason
+	method itip.Method
 }
 
 // budgetSends keeps of res.Send what the budgets allow and spends them.
@@ -72,7 +73,7 @@ func (p *Processor) budgetSends(tx calstore.Tx, user, uid string, res *itip.Resu
 		}
 	}
 	if len(drops) > 0 && len(kept) == 0 {
-		res.Outcome, res.Reason, res.Note = itip.Ignored, itip.Reason(drops[0].reason), ""
+		res.Outcome, res.Reason, res.Note = itip.Ignored, drops[0].reason, ""
 	}
 	res.Send = kept
 	return drops, nil
@@ -80,18 +81,18 @@ func (p *Processor) budgetSends(tx calstore.Tx, user, uid string, res *itip.Resu
 
 // spendAuto decides one target of one automatic message: "" when it may
 // be sent (and its budgets are spent), else the reason word.
-func (p *Processor) spendAuto(tx calstore.BudgetTx, user, uid string, m itip.Method, target string, now time.Time) (string, error) {
+func (p *Processor) spendAuto(tx calstore.BudgetTx, user, uid string, m itip.Method, target string, now time.Time) (itip.Reason, error) {
 	ask := ""
 	if m == itip.Refresh {
 		ask = budgetKey("refresh", user, target, uid)
 		n, err := tx.BudgetUsed(ask, now)
 		if err != nil || n > 0 {
-			return ReasonRefreshAsked, err
+			return reasonRefreshAsked, err
 		}
 	}
 	ok, err := tx.TakeBudget(budgetKey("auto-send", target), now, AutoSendWindow, p.Cfg.AutoSendLimit)
 	if err != nil || !ok {
-		return ReasonSendBudget, err
+		return reasonSendBudget, err
 	}
 	if ask != "" {
 		if _, err := tx.TakeBudget(ask, now, RefreshAskWindow, 1); err != nil {

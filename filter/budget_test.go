@@ -93,7 +93,7 @@ func outcomes(t *testing.T, p *filter.Processor, raw string, env filter.Delivery
 	}
 	var out []string
 	for _, r := range rep.Results {
-		out = append(out, string(r.Outcome)+"/"+r.Reason)
+		out = append(out, string(r.Outcome)+"/"+string(r.Reason))
 	}
 	return out
 }

@@ -59,7 +59,7 @@ func TestDamagedCopyIsolated(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, r := range rep.Results {
-		got[r.User] = string(r.Outcome) + "/" + r.Reason
+		got[r.User] = string(r.Outcome) + "/" + string(r.Reason)
 	}
 	if got[bobAddr] != "error/stored-unreadable" || got["carol@example.test"] == "" || strings.HasPrefix(got["carol@example.test"], "error") {
 		t.Errorf("results %v", got)

@@ -18,3 +18,7 @@ func FilterHeader(block []byte, name string, piece int) []byte {
 	f.Close()
 	return b.Bytes()
 }
+
+// ReasonUserLimit is the reason word of the per-message and per-hour caps
+// on new users.
+const ReasonUserLimit = reasonUserLimit

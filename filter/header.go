@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"imipd/itip"
 )
 
 // DefaultHeader is the outcome header's name unless the configuration
@@ -51,7 +53,7 @@ func HeaderValue(results []Result) string {
 	for _, k := range order {
 		g := groups[k]
 		outs := map[string]bool{}
-		reasons := map[string]bool{}
+		reasons := map[itip.Reason]bool{}
 		for _, r := range g {
 			outs[string(r.Outcome)] = true
 			reasons[r.Reason] = true
@@ -76,7 +78,7 @@ func HeaderValue(results []Result) string {
 			sort.Strings(l)
 			b.WriteString("; outcomes=" + strings.Join(l, ","))
 		} else if len(reasons) == 1 && g[0].Reason != "" {
-			b.WriteString("; reason=" + safe(g[0].Reason))
+			b.WriteString("; reason=" + safe(string(g[0].Reason)))
 		}
 		parts = append(parts, b.String())
 	}

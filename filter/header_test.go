@@ -7,7 +7,7 @@ import (
 )
 
 func TestHeaderValue(t *testing.T) {
-	r := func(user string, o itip.Outcome, reason string) Result {
+	r := func(user string, o itip.Outcome, reason itip.Reason) Result {
 		return Result{User: user, Outcome: o, Method: "REQUEST", UID: "u1@x", Reason: reason}
 	}
 	cases := []struct {

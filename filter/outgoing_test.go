@@ -145,7 +145,7 @@ func TestRefreshLimit(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		r := process(t, p, mail("carol@remote.test", "alice@example.test", fmt.Sprintf("rf%d@remote.test", i), "REFRESH", refresh),
 			filter.Delivery{Rcpts: []string{"alice@example.test"}})
-		got = append(got, string(r.Outcome)+"/"+r.Reason)
+		got = append(got, string(r.Outcome)+"/"+string(r.Reason))
 	}
 	want := "applied/refresh-answered applied/refresh-answered ignored/send-budget"
 	if strings.Join(got, " ") != want {

@@ -191,7 +191,7 @@ type Result struct {
 	Outcome   itip.Outcome `json:"outcome"`
 	Method    string       `json:"method,omitempty"`
 	UID       string       `json:"uid,omitempty"`
-	Reason    string       `json:"reason,omitempty"`
+	Reason    itip.Reason  `json:"reason,omitempty"`
 	// Repeat: the message was processed for this user before (a retried
 	// delivery, a second scan); Outcome and Reason are the earlier ones
 	// and nothing was done again. Metrics count it as outcome "repeat".
@@ -215,7 +215,7 @@ type Report struct {
 	// OverMax is the reason word of a cap lowered to
 	// Delivery.MaxMessage that the message passed: it was not processed,
 	// and Header and HeaderFor give "".
-	OverMax string
+	OverMax itip.Reason
 	// For a dry run only (imipctl check): a person's description of each
 	// iTIP object, and one technical line per calendar part.
 	Description, Objects []string
@@ -333,21 +333,21 @@ func (p *Processor) Parse(r io.Reader, maxMessage int64) *Parsed {
 
 // mimeLimits returns Config.MIME's caps lowered to maxMessage (Delivery),
 // and the reasons of the caps lowered (nil: none).
-func (p *Processor) mimeLimits(maxMessage int64) (imip.Limits, map[string]bool) {
+func (p *Processor) mimeLimits(maxMessage int64) (imip.Limits, map[itip.Reason]bool) {
 	lim := p.Cfg.MIME
 	if maxMessage <= 0 {
 		return lim, nil
 	}
 	d := imip.DefaultLimits()
-	var capped map[string]bool
-	lower := func(v *int64, def int64, reason string) {
+	var capped map[itip.Reason]bool
+	lower := func(v *int64, def int64, reason itip.Reason) {
 		if *v <= 0 {
 			*v = def
 		}
 		if *v > maxMessage {
 			*v = maxMessage
 			if capped == nil {
-				capped = map[string]bool{}
+				capped = map[itip.Reason]bool{}
 			}
 			capped[reason] = true
 		}
@@ -398,7 +398,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 	if errors.As(err, &lim) {
 		rep.Calendar = true
 		for _, u := range users {
-			rep.Results = append(rep.Results, Result{Recipient: u.rcpt, User: u.addr, Outcome: itip.Rejected, Reason: lim.Reason})
+			rep.Results = append(rep.Results, Result{Recipient: u.rcpt, User: u.addr, Outcome: itip.Rejected, Reason: itip.Reason(lim.Reason)})
 		}
 		log.Warn("message over limit", "reason", lim.Reason, "err", err)
 		return rep, nil
@@ -406,7 +406,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 	if err != nil {
 		rep.Calendar = true
 		for _, u := range users {
-			rep.Results = append(rep.Results, Result{Recipient: u.rcpt, User: u.addr, Outcome: itip.Rejected, Reason: "malformed-mime"})
+			rep.Results = append(rep.Results, Result{Recipient: u.rcpt, User: u.addr, Outcome: itip.Rejected, Reason: reasonMalformedMIME})
 		}
 		log.Warn("unreadable message", "err", err)
 		return rep, nil
@@ -414,9 +414,9 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 	rep.Calendar = true
 	if n := len(msg.Parts); p.Cfg.CalendarParts > 0 && n > p.Cfg.CalendarParts {
 		for _, u := range users {
-			rep.Results = append(rep.Results, Result{Recipient: u.rcpt, User: u.addr, Outcome: itip.Rejected, Reason: ReasonCalendarParts})
+			rep.Results = append(rep.Results, Result{Recipient: u.rcpt, User: u.addr, Outcome: itip.Rejected, Reason: reasonCalendarParts})
 		}
-		log.Warn("message over limit", "reason", ReasonCalendarParts, "parts", n, "max", p.Cfg.CalendarParts)
+		log.Warn("message over limit", "reason", reasonCalendarParts, "parts", n, "max", p.Cfg.CalendarParts)
 		return rep, nil
 	}
 	objs := p.decodeParts(msg, log)
@@ -479,7 +479,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 				// One user's damaged copy: nothing changes for that user,
 				// the other recipients are processed, and the message is
 				// not refused for ever (on_error = tempfail would).
-				r.Outcome, r.Reason = itip.Error, "stored-unreadable"
+				r.Outcome, r.Reason = itip.Error, reasonStoredUnreadable
 				rep.Results = append(rep.Results, r)
 				log.Error("stored event unreadable; message not applied for this user", "user", u.addr, "uid", r.UID, "err", err)
 				continue
@@ -490,7 +490,7 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 			for _, d := range drops {
 				log.Warn("automatic mail not sent", "user", u.addr, "uid", r.UID, "method", d.method, "target", d.target, "reason", d.reason)
 			}
-			r.Outcome, r.Reason, r.Summary = res.Outcome, string(res.Reason), res.Note
+			r.Outcome, r.Reason, r.Summary = res.Outcome, res.Reason, res.Note
 			r.Sends, r.Pending, r.Repeat = len(res.Send), len(res.Pending), seen
 			rep.Results = append(rep.Results, r)
 			switch {
@@ -537,12 +537,22 @@ func (p *Processor) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// Reason words filter gives a message itself, beside the rules' words
+// (itip) and the parsers' limits (imip, ics); README "The header" lists them.
+const (
+	reasonMalformedMIME     itip.Reason = "malformed-mime"     // the MIME structure cannot be read
+	reasonMalformedCalendar itip.Reason = "malformed-calendar" // a calendar part is not iCalendar
+	reasonInvalidITIP       itip.Reason = "invalid-itip"       // a calendar part is not valid iTIP (no more precise word)
+	reasonConflictingParts  itip.Reason = "conflicting-parts"  // two calendar parts disagree about one UID
+	reasonStoredUnreadable  itip.Reason = "stored-unreadable"  // the user's stored copy cannot be read
+)
+
 // object is one distinct iTIP object of a message, or why a part was refused.
 type object struct {
 	msg         *itip.Message
 	data        []byte
 	methodParam string
-	reason      string
+	reason      itip.Reason
 	err         error
 }
 
@@ -557,16 +567,16 @@ func (p *Processor) decodeParts(msg *imip.Message, log *slog.Logger) []object {
 		o := object{data: part.Data, methodParam: part.Method}
 		cal, err := ics.Decode(part.Data, p.Cfg.ICS)
 		if err != nil {
-			o.err, o.reason = err, "malformed-calendar"
+			o.err, o.reason = err, reasonMalformedCalendar
 			var le *ics.LimitError
 			if errors.As(err, &le) {
-				o.reason = le.Reason
+				o.reason = itip.Reason(le.Reason)
 			}
 		} else if m, err := itip.ParseMessageShared(cal, zb); err != nil {
-			o.err, o.reason = err, "invalid-itip"
+			o.err, o.reason = err, reasonInvalidITIP
 			var pe *itip.ParseError
 			if errors.As(err, &pe) {
-				o.reason = string(pe.Reason)
+				o.reason = pe.Reason
 			}
 		} else {
 			o.msg = m
@@ -632,7 +642,7 @@ func conflicts(objs []object) []object {
 				methods = append(methods, fmt.Sprintf("%s/%d", c.msg.Method, c.msg.Sequence()))
 			}
 		}
-		out = append(out, object{data: o.data, methodParam: o.methodParam, reason: "conflicting-parts",
+		out = append(out, object{data: o.data, methodParam: o.methodParam, reason: reasonConflictingParts,
 			err: fmt.Errorf("%d calendar parts disagree about UID %q (%s)", n[uid], uid, strings.Join(methods, ", "))})
 	}
 	return out
@@ -641,7 +651,7 @@ func conflicts(objs []object) []object {
 // identity names an object by what the ordering rules look at.
 func identity(o object) string {
 	if o.msg == nil {
-		return "bad:" + o.reason
+		return "bad:" + string(o.reason)
 	}
 	var b strings.Builder
 	b.WriteString(string(o.msg.Method) + "\x00" + o.msg.UID)
@@ -669,8 +679,8 @@ type rcptUser struct {
 	rcpt     string
 	addr     string
 	outgoing bool
-	exists   bool   // a stored user (else one to create, admitUsers)
-	refuse   string // why this recipient is not made a user (admitUsers); "" = go on
+	exists   bool        // a stored user (else one to create, admitUsers)
+	refuse   itip.Reason // why this recipient is not made a user (admitUsers); "" = go on
 }
 
 // recipients resolves the envelope to local users (resolveUser): each user
@@ -785,7 +795,7 @@ func (p *Processor) applyOne(ctx context.Context, u rcptUser, in itip.Input, key
 func (p *Processor) applyInTx(tx calstore.Tx, u rcptUser, in itip.Input, key string, data []byte, msg *imip.Message, env envelope, now time.Time) (itip.Result, []unsent, error) {
 	if ok, err := p.admitNewUser(tx, u, env, now); err != nil || !ok {
 		// Over new_users_per_hour: nothing is stored.
-		return itip.Result{Outcome: itip.Ignored, Reason: ReasonUserLimit}, nil, err
+		return itip.Result{Outcome: itip.Ignored, Reason: reasonUserLimit}, nil, err
 	}
 	user, err := p.ensureUser(tx, u.addr, now)
 	if err != nil {

@@ -16,7 +16,8 @@ import (
 // backquotes, in README's "The header" section. Words are found in the
 // source, not listed here: the second argument of itip's result and held,
 // the first of parseErr, a value given to a field or variable named reason
-// (Result{Reason: ...}, o.reason = ...), and the constants named Reason*.
+// (Result{Reason: ...}, o.reason = ...), and the constants named Reason* or
+// reason*.
 func TestReasonWordsDocumented(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -79,7 +80,7 @@ func TestReasonWordsDocumented(t *testing.T) {
 					}
 				case *ast.ValueSpec:
 					for i, id := range n.Names {
-						if strings.HasPrefix(id.Name, "Reason") && i < len(n.Values) {
+						if strings.HasPrefix(strings.ToLower(id.Name), "reason") && i < len(n.Values) {
 							add(n.Values[i])
 						}
 					}

@@ -273,7 +273,7 @@ func runScenario(t *testing.T, dir string) {
 		for _, g := range rep.Results {
 			if g.User == address.Normalize(addr) {
 				found = true
-				if string(g.Outcome) != wo || g.Reason != wr {
+				if string(g.Outcome) != wo || string(g.Reason) != wr {
 					t.Errorf("%s: %s/%s, want %s/%s", addr, g.Outcome, g.Reason, wo, wr)
 				}
 			}
@@ -310,7 +310,7 @@ func runScenario(t *testing.T, dir string) {
 		if want == "-" {
 			want = ""
 		}
-		if got.Reason != want {
+		if string(got.Reason) != want {
 			t.Errorf("reason %q, want %q", got.Reason, want)
 		}
 	}

@@ -25,11 +25,11 @@ const (
 // Reason words of the recipient rule and the per-user and per-message caps
 // (SECURITY.md "Limits").
 const (
-	ReasonUnknownUser   = "unknown-user"   // create = listed and no such user
-	ReasonUserLimit     = "user-limit"     // over new_users_per_message or new_users_per_hour
-	ReasonEventLimit    = "event-limit"    // the user holds events_per_user events
-	ReasonPendingLimit  = "pending-limit"  // the user has pending_per_user open pending items
-	ReasonCalendarParts = "calendar-parts" // the message has more than calendar_parts calendar parts
+	reasonUnknownUser   itip.Reason = "unknown-user"   // create = listed and no such user
+	reasonUserLimit     itip.Reason = "user-limit"     // over new_users_per_message or new_users_per_hour
+	reasonEventLimit    itip.Reason = "event-limit"    // the user holds events_per_user events
+	reasonPendingLimit  itip.Reason = "pending-limit"  // the user has pending_per_user open pending items
+	reasonCalendarParts itip.Reason = "calendar-parts" // the message has more than calendar_parts calendar parts
 )
 
 // UserView is the rules' view of a stored user (the one conversion of
@@ -116,10 +116,10 @@ func (p *Processor) admitUsers(users []rcptUser, env envelope) {
 		}
 		switch {
 		case p.Cfg.CreateUsers == CreateListed:
-			u.refuse = ReasonUnknownUser
+			u.refuse = reasonUnknownUser
 		case env.DryRun:
 		case p.Cfg.NewUsersPerMessage > 0 && fresh >= p.Cfg.NewUsersPerMessage:
-			u.refuse = ReasonUserLimit
+			u.refuse = reasonUserLimit
 		default:
 			fresh++
 		}
@@ -151,7 +151,7 @@ func (p *Processor) admitNewUser(tx calstore.Tx, u rcptUser, env envelope, now t
 // (SECURITY.md "Limits"): a new event beyond EventsPerUser, or pending
 // items beyond PendingPerUser open ones. stored tells whether the user
 // holds the event already. The answer is a reason word, "" when under.
-func (p *Processor) overCap(tx calstore.Tx, user string, stored bool, res itip.Result) (string, error) {
+func (p *Processor) overCap(tx calstore.Tx, user string, stored bool, res itip.Result) (itip.Reason, error) {
 	newEvent := res.Cal != nil && !stored && p.Cfg.EventsPerUser > 0
 	newPending := len(res.Pending) > 0 && p.Cfg.PendingPerUser > 0
 	if !newEvent && !newPending {
@@ -163,9 +163,9 @@ func (p *Processor) overCap(tx calstore.Tx, user string, stored bool, res itip.R
 	}
 	switch {
 	case newEvent && events >= p.Cfg.EventsPerUser:
-		return ReasonEventLimit, nil
+		return reasonEventLimit, nil
 	case newPending && open+len(res.Pending) > p.Cfg.PendingPerUser:
-		return ReasonPendingLimit, nil
+		return reasonPendingLimit, nil
 	}
 	return "", nil
 }
