@@ -91,13 +91,16 @@ func (e *Event) target(rid string) *ical.Component {
 func (e *Event) replace(rid string, c *ical.Component) {
 	in, _ := readInstance(c, e.Zones, false)
 	in.RecurrenceID = rid
-	if old := e.instance(rid); old != nil {
+	for k, old := range e.Instances {
+		if old.RecurrenceID != rid {
+			continue
+		}
 		for i, x := range e.Cal.Children {
 			if x == old.Comp {
 				e.Cal.Children[i] = c
 			}
 		}
-		*old = *in
+		e.Instances[k] = in
 		return
 	}
 	e.Cal.Children = append(e.Cal.Children, c)
@@ -204,24 +207,27 @@ func (e *Event) ownAttendees(c *ical.Component) *ical.Component {
 			e.Cal.Children[i] = n
 		}
 	}
-	if in := e.instanceOf(c); in != nil {
-		in.Comp = n
+	for k, in := range e.Instances {
+		if in.Comp == c {
+			cp := *in
+			cp.Comp = n
+			e.Instances[k] = &cp
+		}
 	}
 	return n
 }
 
-// shallowCopy is a copy of e for copy on write: its calendar's top
-// component (shallowCal) and its Instances are its own, every component
-// is shared until ownAttendees or replace puts a copy in its place.
+// shallowCopy is a copy of e for copy on write: its calendar's list of
+// components and its list of Instances are its own; every component and
+// Instance is shared until replace, ownAttendees or makeOverride puts a new
+// one in its place (none changes one in place), and so are the calendar's
+// own properties (VERSION, PRODID), which no rule changes.
 func (e *Event) shallowCopy() *Event {
 	n := *e
-	n.Cal = shallowCal(e.Cal)
-	n.Instances = make([]*Instance, len(e.Instances))
-	copies := make([]Instance, len(e.Instances))
-	for i, in := range e.Instances {
-		copies[i] = *in
-		n.Instances[i] = &copies[i]
-	}
+	top := *e.Cal.Component
+	top.Children = slices.Clone(top.Children)
+	n.Cal = &ical.Calendar{Component: &top}
+	n.Instances = slices.Clone(e.Instances)
 	return &n
 }
 
