@@ -4,41 +4,41 @@ import (
 	"strings"
 )
 
-// AuthVerdict is what trusted Authentication-Results headers (RFC 8601) say
+// authVerdict is what trusted Authentication-Results headers (RFC 8601) say
 // about a message's author domain.
-type AuthVerdict struct {
-	Seen      bool   // a header from a trusted authserv-id was found
-	DMARC     string // result of the dmarc method ("pass", "fail", "none", ...), "" if absent
-	DKIMPass  []string
-	SPFPass   string // smtp.mailfrom domain of an spf=pass
-	HeaderDom string // header.from of the dmarc result
+type authVerdict struct {
+	seen      bool   // a header from a trusted authserv-id was found
+	dmarc     string // result of the dmarc method ("pass", "fail", "none", ...), "" if absent
+	dkimPass  []string
+	spfPass   string // smtp.mailfrom domain of an spf=pass
+	headerDom string // header.from of the dmarc result
 }
 
-// ParseAuthResults reads the Authentication-Results header values in order
+// parseAuthResults reads the Authentication-Results header values in order
 // and keeps only those whose authserv-id is trusted (RFC 8601 §5: headers from
 // other ids must be ignored; the MTA is expected to remove forged copies of
 // its own). It never fails: unparseable parts are skipped.
-func ParseAuthResults(values []string, trusted []string) AuthVerdict {
-	var v AuthVerdict
+func parseAuthResults(values []string, trusted []string) authVerdict {
+	var v authVerdict
 	for _, raw := range values {
 		id, rest := splitAuthServID(raw)
 		if id == "" || !containsFold(trusted, id) {
 			continue
 		}
-		v.Seen = true
+		v.seen = true
 		for _, res := range strings.Split(rest, ";") {
 			method, result, props := parseResinfo(res)
 			switch method {
 			case "dmarc":
-				v.DMARC = result
-				v.HeaderDom = props["header.from"]
+				v.dmarc = result
+				v.headerDom = props["header.from"]
 			case "dkim":
 				if result == "pass" {
-					v.DKIMPass = append(v.DKIMPass, props["header.d"])
+					v.dkimPass = append(v.dkimPass, props["header.d"])
 				}
 			case "spf":
 				if result == "pass" {
-					v.SPFPass = props["smtp.mailfrom"]
+					v.spfPass = props["smtp.mailfrom"]
 				}
 			}
 		}
@@ -50,17 +50,17 @@ func ParseAuthResults(values []string, trusted []string) AuthVerdict {
 // Fail returns the reason word when the verdict forbids auto-processing:
 // "dmarc-fail" on dmarc=fail; with requireAuth, "unauthenticated" unless DMARC
 // passed for the From domain (or, without DMARC, DKIM passed for it).
-func (v AuthVerdict) Fail(fromDomain string, requireAuth bool) string {
-	if v.DMARC == "fail" {
+func (v authVerdict) fail(fromDomain string, requireAuth bool) string {
+	if v.dmarc == "fail" {
 		return "dmarc-fail"
 	}
 	if !requireAuth {
 		return ""
 	}
-	if v.DMARC == "pass" && (v.HeaderDom == "" || strings.EqualFold(v.HeaderDom, fromDomain)) {
+	if v.dmarc == "pass" && (v.headerDom == "" || strings.EqualFold(v.headerDom, fromDomain)) {
 		return ""
 	}
-	for _, d := range v.DKIMPass {
+	for _, d := range v.dkimPass {
 		if strings.EqualFold(d, fromDomain) {
 			return ""
 		}

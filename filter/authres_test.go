@@ -22,7 +22,7 @@ func TestAuthResults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := ParseAuthResults(c.headers, trusted).Fail("remote.test", c.require)
+			got := parseAuthResults(c.headers, trusted).fail("remote.test", c.require)
 			if got != c.want {
 				t.Errorf("got %q, want %q", got, c.want)
 			}
@@ -34,7 +34,7 @@ func FuzzAuthResults(f *testing.F) {
 	f.Add("mx.example.test; dmarc=fail (p=reject) header.from=remote.test")
 	f.Add("mx.example.test (((; dkim=pass header.d=x")
 	f.Fuzz(func(t *testing.T, h string) {
-		v := ParseAuthResults([]string{h}, []string{"mx.example.test"})
-		_ = v.Fail("remote.test", true)
+		v := parseAuthResults([]string{h}, []string{"mx.example.test"})
+		_ = v.fail("remote.test", true)
 	})
 }

@@ -16,22 +16,22 @@ import (
 // an unknown event asks with) is counted in the store, in the transaction
 // that records the decision, before it is queued.
 const (
-	// AutoSendWindow is the period of Config.AutoSendLimit: at most that
-	// many automatic messages per target address in any AutoSendWindow,
+	// autoSendWindow is the period of Config.AutoSendLimit: at most that
+	// many automatic messages per target address in any autoSendWindow,
 	// whichever sender or local user caused them.
-	AutoSendWindow = time.Hour
-	// RefreshAskWindow: a local user asks an organizer automatically for a
+	autoSendWindow = time.Hour
+	// refreshAskWindow: a local user asks an organizer automatically for a
 	// UID (REFRESH, RFC 5546 §3.2.6) at most once in this window. A day
 	// covers the ADDs an organizer sends together and the time a person
 	// takes to answer, and still asks again the next day if the answer was
 	// lost.
-	RefreshAskWindow = 24 * time.Hour
+	refreshAskWindow = 24 * time.Hour
 )
 
 // Reason words of automatic mail that was not sent (README "Header").
 const (
 	reasonSendBudget   itip.Reason = "send-budget"   // the target's budget for this hour is spent (or auto_send_limit = 0)
-	reasonRefreshAsked itip.Reason = "refresh-asked" // this user asked this organizer for this UID within RefreshAskWindow
+	reasonRefreshAsked itip.Reason = "refresh-asked" // this user asked this organizer for this UID within refreshAskWindow
 )
 
 // unsent is one target of automatic mail the budgets dropped.
@@ -90,12 +90,12 @@ func (p *Processor) spendAuto(tx calstore.BudgetTx, user, uid string, m itip.Met
 			return reasonRefreshAsked, err
 		}
 	}
-	ok, err := tx.TakeBudget(budgetKey("auto-send", target), now, AutoSendWindow, p.Cfg.AutoSendLimit)
+	ok, err := tx.TakeBudget(budgetKey("auto-send", target), now, autoSendWindow, p.Cfg.AutoSendLimit)
 	if err != nil || !ok {
 		return reasonSendBudget, err
 	}
 	if ask != "" {
-		if _, err := tx.TakeBudget(ask, now, RefreshAskWindow, 1); err != nil {
+		if _, err := tx.TakeBudget(ask, now, refreshAskWindow, 1); err != nil {
 			return "", err
 		}
 	}

@@ -131,7 +131,7 @@ func commit(tx calstore.Tx, user string, ev calstore.Event, old *ical.Calendar, 
 // closed as "superseded" and opened again, same kind, with the new
 // description and the message o that changed the event (README "Pending
 // items stay current"). The new item gets a new ID: an answer to the old
-// one is refused (ErrNotOpen), so nobody decides on the old description.
+// one is refused (errNotOpen), so nobody decides on the old description.
 func supersede(tx calstore.Tx, user, uid string, items []itip.PendingItem, o origin, keep uint64, now time.Time) error {
 	if len(items) == 0 {
 		return nil

@@ -1,6 +1,10 @@
 package filter
 
-import "bytes"
+import (
+	"bytes"
+
+	"imipd/calstore"
+)
 
 // FilterHeader runs a header block through a headerFilter in writes of
 // piece bytes (0: one write).
@@ -22,3 +26,18 @@ func FilterHeader(block []byte, name string, piece int) []byte {
 // ReasonUserLimit is the reason word of the per-message and per-hour caps
 // on new users.
 const ReasonUserLimit = reasonUserLimit
+
+// Names the external tests use.
+const (
+	OutcomeRepeat    = outcomeRepeat
+	NewUserWindow    = newUserWindow
+	RefreshAskWindow = refreshAskWindow
+)
+
+// ErrNotOpen is Respond's error for a pending item that is no longer open.
+var ErrNotOpen = errNotOpen
+
+// LocalUser is localUser: the user addr resolves to.
+func (p *Processor) LocalUser(tx calstore.Tx, addr string) (string, bool, error) {
+	return p.localUser(tx, addr)
+}

@@ -37,10 +37,10 @@ func NewMetrics(reg prometheus.Registerer, outboxDepth func() float64) *Metrics 
 	return m
 }
 
-// OutcomeRepeat is the imipd_outcomes_total label of a message processed
+// outcomeRepeat is the imipd_outcomes_total label of a message processed
 // before for the user (Result.Repeat): a retried delivery or a second scan
 // adds to it, not to the outcome it had the first time.
-const OutcomeRepeat = "repeat"
+const outcomeRepeat = "repeat"
 
 // observe records one processing call (never a dry run).
 func (m *Metrics) observe(transport string, rep *Report, d time.Duration, err error) {
@@ -64,7 +64,7 @@ func (m *Metrics) observe(transport string, rep *Report, d time.Duration, err er
 			}
 			outcome := string(r.Outcome)
 			if r.Repeat {
-				outcome = OutcomeRepeat // counted once, when it happened
+				outcome = outcomeRepeat // counted once, when it happened
 			}
 			m.Outcomes.WithLabelValues(method, outcome).Inc()
 		}

@@ -70,7 +70,7 @@ func (p *Processor) ownMail(ctx context.Context, mailFrom, login, daemon string)
 	}
 	own := false
 	err := p.Store.Read(ctx, func(tx calstore.Tx) error {
-		sender, ok, err := p.LocalUser(tx, mailFrom)
+		sender, ok, err := p.localUser(tx, mailFrom)
 		if err != nil || !ok {
 			return err
 		}
@@ -78,7 +78,7 @@ func (p *Processor) ownMail(ctx context.Context, mailFrom, login, daemon string)
 			own = true // a daemon opted in (mayBeOwn)
 			return nil
 		}
-		owner, ok, err := p.LocalUser(tx, r.loginOwner(login))
+		owner, ok, err := p.localUser(tx, r.loginOwner(login))
 		own = ok && owner == sender
 		return err
 	})

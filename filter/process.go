@@ -33,7 +33,7 @@ type Config struct {
 	RequireAuthenticatedSender bool
 	LearnSentContacts          bool // people a user wrote to count as known (docs/rules.md "Policy")
 	// AutoSendLimit is the budget of automatic mail (REFRESH answers, the
-	// REFRESH an ADD asks with) per target address and AutoSendWindow,
+	// REFRESH an ADD asks with) per target address and autoSendWindow,
 	// across all senders and local users; 0 = no automatic mail.
 	AutoSendLimit int
 	// RecipientDelimiter separates a subaddress from the user
@@ -74,7 +74,7 @@ func DefaultConfig() Config {
 		NewUsersPerMessage: DefaultNewUsersPerMessage,
 		NewUsersPerHour:    DefaultNewUsersPerHour,
 		EventsPerUser:      DefaultEventsPerUser,
-		PendingPerUser:     DefaultPendingPerUser,
+		PendingPerUser:     defaultPendingPerUser,
 		CalendarParts:      DefaultCalendarParts,
 	}
 }
@@ -84,7 +84,7 @@ const (
 	DefaultNewUsersPerMessage = 10
 	DefaultNewUsersPerHour    = 50
 	DefaultEventsPerUser      = 10000
-	DefaultPendingPerUser     = 1000
+	defaultPendingPerUser     = 1000
 	DefaultCalendarParts      = 10
 )
 
@@ -144,9 +144,9 @@ type Delivery struct {
 // Parsed is a message a transport parsed while it streamed, with the
 // limits Processor.Parse applies, from Start on.
 type Parsed struct {
-	Msg   *imip.Message
+	msg   *imip.Message
 	Err   error // imip.Parse's: imip.ErrNoCalendar for mail without calendar data
-	Start time.Time
+	start time.Time
 }
 
 // CheckRequest is an administrator's message (imipctl check, process,
@@ -272,10 +272,10 @@ func (p *Processor) Process(ctx context.Context, d Delivery) (rep *Report, err e
 	lim, capped := p.mimeLimits(d.MaxMessage)
 	pm := d.Parsed
 	if pm == nil {
-		pm = &Parsed{Start: time.Now()}
-		pm.Msg, pm.Err = imip.Parse(d.Message, lim)
+		pm = &Parsed{start: time.Now()}
+		pm.msg, pm.Err = imip.Parse(d.Message, lim)
 	}
-	start := pm.Start
+	start := pm.start
 	if start.IsZero() {
 		start = time.Now()
 	}
@@ -287,9 +287,9 @@ func (p *Processor) Process(ctx context.Context, d Delivery) (rep *Report, err e
 	}
 	if errors.Is(pm.Err, imip.ErrNoCalendar) && !env.Outgoing {
 		// Most mail: nothing to decide and nothing to learn.
-		return newReport(pm.Msg), nil
+		return newReport(pm.msg), nil
 	}
-	rep, err = p.process(ctx, pm.Msg, pm.Err, env)
+	rep, err = p.process(ctx, pm.msg, pm.Err, env)
 	if rep != nil {
 		rep.Outgoing = env.Outgoing
 		for i := range rep.Results {
@@ -328,7 +328,7 @@ func (p *Processor) Parse(r io.Reader, maxMessage int64) *Parsed {
 	start := time.Now()
 	lim, _ := p.mimeLimits(maxMessage)
 	msg, err := imip.Parse(r, lim)
-	return &Parsed{Msg: msg, Err: err, Start: start}
+	return &Parsed{msg: msg, Err: err, start: start}
 }
 
 // mimeLimits returns Config.MIME's caps lowered to maxMessage (Delivery),
@@ -434,8 +434,8 @@ func (p *Processor) process(ctx context.Context, msg *imip.Message, err error, e
 	if sent.IsZero() {
 		sent = env.Received
 	}
-	auth := ParseAuthResults(msg.AuthResults, p.Cfg.TrustedAuthServIDs)
-	authFail := auth.Fail(address.Domain(msg.From), p.Cfg.RequireAuthenticatedSender)
+	auth := parseAuthResults(msg.AuthResults, p.Cfg.TrustedAuthServIDs)
+	authFail := auth.fail(address.Domain(msg.From), p.Cfg.RequireAuthenticatedSender)
 	p.admitUsers(users, env)
 	for _, u := range users {
 		if u.refuse != "" {

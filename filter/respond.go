@@ -14,9 +14,9 @@ import (
 	"imipd/itip/ics"
 )
 
-// ErrNotOpen is returned when a pending item was already decided or made
+// errNotOpen is returned when a pending item was already decided or made
 // obsolete.
-var ErrNotOpen = errors.New("filter: pending item is not open")
+var errNotOpen = errors.New("filter: pending item is not open")
 
 // RespondRequest is a user's decision on one item: an open pending item,
 // a stored event or one of its occurrences. Name the item one way:
@@ -80,7 +80,7 @@ func (p *Processor) respondPending(ctx context.Context, user string, id uint64, 
 			return fmt.Errorf("pending %d of %s: %w", id, user, err)
 		}
 		if pi.Status != calstore.PendingOpen {
-			return fmt.Errorf("pending %d of %s is %s: %w", id, user, pi.Status, ErrNotOpen)
+			return fmt.Errorf("pending %d of %s is %s: %w", id, user, pi.Status, errNotOpen)
 		}
 		u, err := p.ensureUser(tx, pi.User, now)
 		if err != nil {
@@ -154,7 +154,7 @@ func (p *Processor) answer(ctx context.Context, user, uid, rid, action, as strin
 	}
 	if id != 0 {
 		res, err := p.respondPending(ctx, user, id, action, as)
-		if !errors.Is(err, ErrNotOpen) {
+		if !errors.Is(err, errNotOpen) {
 			return res, err
 		}
 		// Decided meanwhile: answer on the stored copy.

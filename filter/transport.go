@@ -12,19 +12,19 @@ import (
 // (StoreReady, for /healthz). The adapters never import calstore.
 
 // MailboxOwner resolves the owner of a mailbox a message was delivered to
-// (the push's user field) to a local user's primary address (LocalUser);
+// (the push's user field) to a local user's primary address (localUser);
 // ok is false when it is nobody's. named reports whether one of the
 // addresses in rcpts (the recipients the message's header names) is that
 // same user. An error means the store failed.
 func (p *Processor) MailboxOwner(ctx context.Context, owner string, rcpts []string) (user string, ok, named bool, err error) {
 	err = p.Store.Read(ctx, func(tx calstore.Tx) error {
-		primary, found, err := p.LocalUser(tx, owner)
+		primary, found, err := p.localUser(tx, owner)
 		if err != nil || !found {
 			return err
 		}
 		user, ok = primary, true
 		for _, c := range rcpts {
-			other, found, err := p.LocalUser(tx, c)
+			other, found, err := p.localUser(tx, c)
 			if err != nil {
 				return err
 			}

@@ -48,7 +48,7 @@ func (p *Processor) UserView(u calstore.User) itip.User {
 
 // resolveUser is the one rule that says who an address is (docs/rules.md "Users and
 // addresses"): every transport's recipients, the push request's user and
-// the outgoing sender go through it (LocalUser). The address is normalised
+// the outgoing sender go through it (localUser). The address is normalised
 // (address.Normalize: angle brackets, "mailto:", case); a
 // user's address or alias matches first, then the address without its
 // subaddress (address.Base with recipient_delimiter), as Postfix looks up
@@ -77,11 +77,11 @@ func (p *Processor) resolveUser(tx calstore.Tx, addr string) (primary string, ex
 	return base, false, p.IsLocal(base), nil
 }
 
-// LocalUser resolves an address to a local user's primary address
+// localUser resolves an address to a local user's primary address
 // (resolveUser): a stored user, or under create = auto an address at a
 // local domain that becomes a user on first use. ok is false for everyone
 // else.
-func (p *Processor) LocalUser(tx calstore.Tx, addr string) (primary string, ok bool, err error) {
+func (p *Processor) localUser(tx calstore.Tx, addr string) (primary string, ok bool, err error) {
 	primary, exists, ok, err := p.resolveUser(tx, addr)
 	if !exists && p.Cfg.CreateUsers == CreateListed {
 		ok = false
@@ -126,11 +126,11 @@ func (p *Processor) admitUsers(users []rcptUser, env envelope) {
 	}
 }
 
-// NewUserWindow is the window of new_users_per_hour.
-const NewUserWindow = time.Hour
+// newUserWindow is the window of new_users_per_hour.
+const newUserWindow = time.Hour
 
 // admitNewUser spends one use of the new-user budget (NewUsersPerHour per
-// sliding NewUserWindow, counted in the store with the transaction that
+// sliding newUserWindow, counted in the store with the transaction that
 // creates the user) when u is not a user yet, and reports whether u may be
 // one. Existing users, ForcedUser and dry runs spend nothing.
 func (p *Processor) admitNewUser(tx calstore.Tx, u rcptUser, env envelope, now time.Time) (bool, error) {
@@ -144,7 +144,7 @@ func (p *Processor) admitNewUser(tx calstore.Tx, u rcptUser, env envelope, now t
 	case !errors.Is(err, calstore.ErrNotFound):
 		return false, err
 	}
-	return tx.TakeBudget(budgetKey("new-user"), now, NewUserWindow, p.Cfg.NewUsersPerHour)
+	return tx.TakeBudget(budgetKey("new-user"), now, newUserWindow, p.Cfg.NewUsersPerHour)
 }
 
 // overCap says whether storing res for a user would pass a per-user cap
