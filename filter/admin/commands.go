@@ -316,21 +316,12 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 		if err != nil {
 			return usagef("user password: %v", err)
 		}
-		return c.store.Write(ctx, func(tx calstore.Tx) error {
-			if err := c.localUser(tx, addr); err != nil {
-				return fmt.Errorf("user %s: %w", addr, err)
-			}
-			u, err := tx.User(addr)
-			if err != nil {
-				return fmt.Errorf("user %s: %w", addr, err)
-			}
-			u.PasswordHash = hash
-			if err := tx.PutUser(u); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.out, "user %s: CalDAV app password set (log in as %s)\n", u.Address, u.Address)
-			return nil
-		})
+		u, err := c.changeUser(ctx, addr, func(u *calstore.User) { u.PasswordHash = hash })
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "user %s: CalDAV app password set (log in as %s)\n", u.Address, u.Address)
+		return nil
 	case "feed":
 		token, hash := "", ""
 		if !*revoke && c.cfg.CalDAVBaseURL() == "" {
@@ -343,27 +334,18 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		return c.store.Write(ctx, func(tx calstore.Tx) error {
-			if err := c.localUser(tx, addr); err != nil {
-				return fmt.Errorf("user %s: %w", addr, err)
-			}
-			u, err := tx.User(addr)
-			if err != nil {
-				return fmt.Errorf("user %s: %w", addr, err)
-			}
-			u.FeedHash = hash
-			if err := tx.PutUser(u); err != nil {
-				return err
-			}
-			if *revoke {
-				fmt.Fprintf(c.out, "user %s: feed revoked\n", u.Address)
-				return nil
-			}
-			// Only the token's hash is kept: this is the one time it is shown;
-			// running the command again makes a new URL and ends the old one.
-			fmt.Fprintln(c.out, c.cfg.FeedURL(token))
+		u, err := c.changeUser(ctx, addr, func(u *calstore.User) { u.FeedHash = hash })
+		if err != nil {
+			return err
+		}
+		if *revoke {
+			fmt.Fprintf(c.out, "user %s: feed revoked\n", u.Address)
 			return nil
-		})
+		}
+		// Only the token's hash is kept: this is the one time it is shown;
+		// running the command again makes a new URL and ends the old one.
+		fmt.Fprintln(c.out, c.cfg.FeedURL(token))
+		return nil
 	case "remove":
 		return c.store.Write(ctx, func(tx calstore.Tx) error {
 			if err := tx.DeleteUser(addr); err != nil {
@@ -374,6 +356,24 @@ func (c *ctl) user(ctx context.Context, args []string) error {
 		})
 	}
 	return usagef("user: unknown subcommand %q", sub)
+}
+
+// changeUser changes addr's record in one write transaction (a local
+// user not stored yet is made first) and returns the record as written.
+func (c *ctl) changeUser(ctx context.Context, addr string, change func(*calstore.User)) (calstore.User, error) {
+	var u calstore.User
+	err := c.store.Write(ctx, func(tx calstore.Tx) error {
+		if err := c.localUser(tx, addr); err != nil {
+			return fmt.Errorf("user %s: %w", addr, err)
+		}
+		var err error
+		if u, err = tx.User(addr); err != nil {
+			return fmt.Errorf("user %s: %w", addr, err)
+		}
+		change(&u)
+		return tx.PutUser(u)
+	})
+	return u, err
 }
 
 // userView is a user as listings show it: the stored record without the
@@ -453,18 +453,15 @@ func (c *ctl) contacts(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return c.store.Write(ctx, func(tx calstore.Tx) error {
-			if err := c.localUser(tx, rest[0]); err != nil {
-				return err
-			}
-			for _, a := range rest[1:] {
-				if err := tx.AddContact(calstore.Contact{User: rest[0], Address: a, Source: calstore.SourceManual}); err != nil {
-					return fmt.Errorf("contact %s of %s: %w", a, rest[0], err)
-				}
-			}
-			fmt.Fprintf(c.out, "%d contact(s) added for %s\n", len(rest)-1, rest[0])
-			return nil
-		})
+		var cs []calstore.Contact
+		for _, a := range rest[1:] {
+			cs = append(cs, calstore.Contact{User: rest[0], Address: a, Source: calstore.SourceManual})
+		}
+		if err := c.addContacts(ctx, rest[0], cs); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "%d contact(s) added for %s\n", len(cs), rest[0])
+		return nil
 	case "import":
 		rest, err := parse(fs, args[1:], 2, 2, "USER FILE.vcf")
 		if err != nil {
@@ -489,18 +486,11 @@ func (c *ctl) contacts(ctx context.Context, args []string) error {
 				cs = append(cs, calstore.Contact{User: rest[0], Address: e, Name: name, Source: calstore.SourceVCard})
 			}
 		}
-		return c.store.Write(ctx, func(tx calstore.Tx) error {
-			if err := c.localUser(tx, rest[0]); err != nil {
-				return err
-			}
-			for _, ct := range cs {
-				if err := tx.AddContact(ct); err != nil {
-					return fmt.Errorf("contact %s of %s: %w", ct.Address, rest[0], err)
-				}
-			}
-			fmt.Fprintf(c.out, "%d address(es) imported for %s\n", len(cs), rest[0])
-			return nil
-		})
+		if err := c.addContacts(ctx, rest[0], cs); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "%d address(es) imported for %s\n", len(cs), rest[0])
+		return nil
 	case "list":
 		rest, err := parse(fs, args[1:], 1, 1, "USER")
 		if err != nil {
@@ -533,6 +523,22 @@ func (c *ctl) localUser(tx calstore.UserTx, addr string) error {
 		return tx.PutUser(calstore.User{Address: address.Normalize(addr), Created: c.proc.Time().UTC()})
 	}
 	return err
+}
+
+// addContacts adds cs to user's contacts in one write transaction (a
+// local user not stored yet is made first).
+func (c *ctl) addContacts(ctx context.Context, user string, cs []calstore.Contact) error {
+	return c.store.Write(ctx, func(tx calstore.Tx) error {
+		if err := c.localUser(tx, user); err != nil {
+			return err
+		}
+		for _, ct := range cs {
+			if err := tx.AddContact(ct); err != nil {
+				return fmt.Errorf("contact %s of %s: %w", ct.Address, user, err)
+			}
+		}
+		return nil
+	})
 }
 
 func (c *ctl) importICS(ctx context.Context, args []string) error {
