@@ -1,6 +1,12 @@
-// Package calstore is imipd's persistent state in one bbolt file: users and
-// their addresses, events with their scheduling metadata, pending actions,
-// the processed-message log (the once-only record), contacts and the outbox.
+// Package calstore is imipd's persistent state: users and their addresses,
+// events with their scheduling metadata, pending actions, the
+// processed-message log (the once-only record), contacts, the outbox, send
+// budgets and the sign-of-life record. Store is the interface every
+// backend implements; its Tx is composed of role interfaces (UserTx,
+// EventTx, LogTx, PendingTx, ContactTx, OutboxTx, BudgetTx, DowntimeTx), so
+// a helper takes the one it uses. DB is the implementation in one bbolt
+// file (below); calstore/pgstore is the PostgreSQL one, and
+// calstore/storetest the conformance suite both pass.
 //
 // # Use
 //
@@ -27,12 +33,13 @@
 // lock); a second Open waits Options.Timeout and returns ErrLocked. So
 // imipctl talks to the daemon, and opens the file itself only when no
 // daemon runs. Write transactions are serialised inside the process; reads
-// run in parallel with each other and with the writer. DB.Batch-style
-// coalescing is deliberately not used: it may run fn twice.
+// run in parallel with each other and with the writer. Batch is Write with
+// group commit (calstore's own, not bbolt's, which waits for more callers):
+// it may run fn more than once.
 //
 // Values read are copies (decoded from JSON), valid after the transaction;
 // values written are copied into the file. Addresses are compared after
-// Normalize. The conformance suite in calstore/storetest states the
+// address.Normalize. The conformance suite in calstore/storetest states the
 // behaviour of any Store in code.
 //
 // # File layout (SchemaVersion 4)
