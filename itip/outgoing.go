@@ -16,7 +16,7 @@ import (
 // delegates (docs/rules.md "Working on behalf of").
 func applyOutgoing(in *Input) Result {
 	m := in.Msg
-	if !in.User.Is(in.From) && !in.User.IsDelegate(in.From) {
+	if !userWrote(in) {
 		return result(Ignored, ReasonNotAuthor)
 	}
 	st := readStored(in.Stored)

@@ -104,7 +104,7 @@ func checkOrganizerSender(in *Input, st *Event) (Result, bool) {
 func checkRequestSender(in *Input, st *Event) (Result, bool) {
 	m := in.Msg
 	if in.User.Is(m.Organizer().Address) {
-		if in.User.Is(in.From) || in.User.IsDelegate(in.From) {
+		if userWrote(in) {
 			return result(Ignored, ReasonOwnMessage), false
 		}
 		return held(in, ReasonSenderMismatch), false
@@ -138,6 +138,14 @@ func checkAttendeeSender(in *Input, st *Event) (Party, Result, bool) {
 		return Party{}, r, false
 	}
 	return who, Result{}, true
+}
+
+// userWrote reports whether the user or one of the user's delegates wrote
+// the message (docs/rules.md "Working on behalf of"): the only authors of
+// the user's own outgoing mail (applyOutgoing) and of the user's own
+// invitation coming back.
+func userWrote(in *Input) bool {
+	return in.User.Is(in.From) || in.User.IsDelegate(in.From)
 }
 
 // organizerWrote reports whether the author is the organizer the message

@@ -30,7 +30,11 @@ func Decode(data []byte, lim Limits) (cal *ical.Calendar, err error) {
 	// One copy of the input: every name and value that needs no change is
 	// a substring of it, so a line costs no allocation of its own.
 	d := decoder{lines: lineReader{data: string(data), max: lim.MaxLineBytes}, lim: lim, nlines: bytes.Count(data, []byte{'\n'}) + 1}
-	d.props = make([]ical.Prop, 0, min(d.nlines, 64))
+	// One array for the scratch of the open components' properties and
+	// the first arena (take).
+	ns, na := min(d.nlines, 64), min(d.nlines, 1024)
+	buf := make([]ical.Prop, ns+na)
+	d.props, d.arena = buf[:0:ns], buf[ns:ns:ns+na]
 	d.stack = make([]frame, 0, 4)
 	return d.decode()
 }
