@@ -14,8 +14,8 @@ import (
 	"imipd/filter/admin"
 )
 
-// corpusDir is the shared corpus of real mail (../shared/corpus beside the
-// project); the test is skipped where it is absent.
+// corpusDir is where the optional corpus of real mail lies, test data
+// beside the repository; the test is skipped where it is absent.
 const corpusDir = "../../../shared/corpus"
 
 // TestCheckCorpus runs `imipctl check` over every file of the corpus:

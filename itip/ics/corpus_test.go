@@ -12,6 +12,8 @@ import (
 	"github.com/emersion/go-ical"
 )
 
+// corpusDir is where the optional corpus of real calendar data lies, test
+// data beside the repository; TestCorpus is skipped where it is absent.
 const corpusDir = "../../../shared/corpus"
 
 // TestCorpus decodes every *.ics of the shared real-world corpus, checks the
