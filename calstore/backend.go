@@ -130,13 +130,19 @@ func MergeContact(old, c Contact) (merged Contact, store bool) {
 func QueueOutbox(o *OutboxItem, id uint64) {
 	o.ID = id
 	o.Status = OutboxQueued
-	if o.Created.IsZero() {
-		o.Created = now()
-	}
-	if o.Updated.IsZero() {
-		o.Updated = o.Created
-	}
+	stampNew(&o.Created, &o.Updated)
 	if o.NextAttempt.IsZero() {
 		o.NextAttempt = o.Created
+	}
+}
+
+// stampNew gives a new record's unset times their defaults: created now,
+// updated when created.
+func stampNew(created, updated *time.Time) {
+	if created.IsZero() {
+		*created = now()
+	}
+	if updated.IsZero() {
+		*updated = *created
 	}
 }

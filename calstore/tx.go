@@ -620,12 +620,7 @@ func (t *tx) AddPending(p Pending) (Pending, error) {
 	}
 	p.ID = id
 	p.User = user
-	if p.Created.IsZero() {
-		p.Created = now()
-	}
-	if p.Updated.IsZero() {
-		p.Updated = p.Created
-	}
+	stampNew(&p.Created, &p.Updated)
 	if err := t.putPending(b, p, nil); err != nil {
 		return Pending{}, err
 	}
