@@ -10,9 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,34 +65,20 @@ func startSink() (string, func()) {
 // LMTP connection per message (as Postfix's lmtp client without a
 // connection cache).
 func driveLMTP(addr string, k kind, n, conc int) loadResult {
-	var next, errs atomic.Int64
-	lat := make([]time.Duration, n)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
+	var errs atomic.Int64
+	lat, wall := fanOut(n, conc, func() func(int64) time.Duration {
+		return func(i int64) time.Duration {
+			m := k.gen(i)
+			raw := m.raw()
+			t0 := time.Now()
+			if err := lmtpOne(addr, m.from, m.rcpt, raw); err != nil {
+				if errs.Add(1) == 1 {
+					fmt.Printf("    lmtp error: %v\n", err)
 				}
-				m := k.gen(i)
-				raw := m.raw()
-				t0 := time.Now()
-				if err := lmtpOne(addr, m.from, m.rcpt, raw); err != nil {
-					if errs.Add(1) == 1 {
-						fmt.Printf("    lmtp error: %v\n", err)
-					}
-				}
-				lat[i] = time.Since(t0)
 			}
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(start)
-	slices.Sort(lat)
+			return time.Since(t0)
+		}
+	})
 	return loadResult{n: n, wall: wall, lat: lat, errs: int(errs.Load())}
 }
 

@@ -116,6 +116,36 @@ type loadResult struct {
 
 func (r loadResult) rate() float64 { return float64(r.n) / r.wall.Seconds() }
 
+// fanOut runs the n deliveries of one load from conc workers, as every
+// driver does: each worker gets its own deliver from newWorker (its own
+// client, say) and calls it with the index of each delivery it takes;
+// deliver returns that delivery's latency. fanOut returns the latencies,
+// sorted, and the wall time.
+func fanOut(n, conc int, newWorker func() func(i int64) time.Duration) ([]time.Duration, time.Duration) {
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deliver := newWorker()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				lat[i] = deliver(i)
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	slices.Sort(lat)
+	return lat, wall
+}
+
 func (r loadResult) pct(p float64) time.Duration {
 	if len(r.lat) == 0 {
 		return 0
@@ -187,56 +217,42 @@ func driveMilter(network, addr string, k kind, n, conc int) loadResult {
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
-	lat := make([]time.Duration, n)
-	var next atomic.Int64
 	var errs, missing atomic.Int64
 	var sample atomic.Value
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := gomilter.NewClient(network, addr,
-				gomilter.WithDialer(&net.Dialer{Timeout: 10 * time.Second}),
-				gomilter.WithReadTimeout(120*time.Second),
-				gomilter.WithWriteTimeout(120*time.Second),
-				gomilter.WithoutDefaultMacros(),
-				gomilter.WithMacroRequest(gomilter.StageConnect, []gomilter.MacroName{"j", gomilter.MacroDaemonName}),
-				gomilter.WithMacroRequest(gomilter.StageMail, []gomilter.MacroName{gomilter.MacroQueueId}),
-				gomilter.WithMacroRequest(gomilter.StageRcpt, []gomilter.MacroName{gomilter.MacroQueueId, gomilter.MacroRcptAddr}),
-				gomilter.WithMacroRequest(gomilter.StageEOM, []gomilter.MacroName{gomilter.MacroQueueId}),
-			)
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
+	lat, wall := fanOut(n, conc, func() func(int64) time.Duration {
+		c := gomilter.NewClient(network, addr,
+			gomilter.WithDialer(&net.Dialer{Timeout: 10 * time.Second}),
+			gomilter.WithReadTimeout(120*time.Second),
+			gomilter.WithWriteTimeout(120*time.Second),
+			gomilter.WithoutDefaultMacros(),
+			gomilter.WithMacroRequest(gomilter.StageConnect, []gomilter.MacroName{"j", gomilter.MacroDaemonName}),
+			gomilter.WithMacroRequest(gomilter.StageMail, []gomilter.MacroName{gomilter.MacroQueueId}),
+			gomilter.WithMacroRequest(gomilter.StageRcpt, []gomilter.MacroName{gomilter.MacroQueueId, gomilter.MacroRcptAddr}),
+			gomilter.WithMacroRequest(gomilter.StageEOM, []gomilter.MacroName{gomilter.MacroQueueId}),
+		)
+		return func(i int64) time.Duration {
+			m := k.gen(i)
+			t0 := time.Now()
+			hdr, err := milterMessage(c, m)
+			d := time.Since(t0)
+			if err != nil {
+				if errs.Add(1) == 1 {
+					fmt.Printf("    error: %v\n", err)
 				}
-				m := k.gen(i)
-				t0 := time.Now()
-				hdr, err := milterMessage(c, m)
-				lat[i] = time.Since(t0)
-				if err != nil {
-					if errs.Add(1) == 1 {
-						fmt.Printf("    error: %v\n", err)
-					}
-					continue
-				}
-				if hdr != "" {
-					sample.Store(hdr)
-				}
-				if k.want != "" && !strings.HasPrefix(hdr, k.want) {
-					if missing.Add(1) <= 3 {
-						fmt.Printf("    %s: header %q, want %s...\n", k.name, hdr, k.want)
-					}
+				return d
+			}
+			if hdr != "" {
+				sample.Store(hdr)
+			}
+			if k.want != "" && !strings.HasPrefix(hdr, k.want) {
+				if missing.Add(1) <= 3 {
+					fmt.Printf("    %s: header %q, want %s...\n", k.name, hdr, k.want)
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(start)
+			return d
+		}
+	})
 	runtime.ReadMemStats(&ms1)
-	slices.Sort(lat)
 	r := loadResult{n: n, wall: wall, lat: lat, errs: int(errs.Load()), missing: int(missing.Load()),
 		allocs: float64(ms1.Mallocs-ms0.Mallocs) / float64(n)}
 	if s, ok := sample.Load().(string); ok {
