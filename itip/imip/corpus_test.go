@@ -74,7 +74,7 @@ func TestCorpus(t *testing.T) {
 			return nil // bare iCalendar files are not messages
 		}
 		emails++
-		if msg.Forwarded {
+		if msg.forwarded {
 			forwarded++
 		}
 		notes := strings.ToLower(row.notes)
@@ -97,9 +97,9 @@ func TestCorpus(t *testing.T) {
 		}
 		var methods []string
 		for _, p := range msg.Parts {
-			methods = append(methods, p.Path+":"+p.ContentType+":"+p.Method)
+			methods = append(methods, p.path+":"+p.contentType+":"+p.Method)
 		}
-		t.Logf("%-70s parts=%d fwd=%v err=%v %v", rel, len(msg.Parts), msg.Forwarded, err, methods)
+		t.Logf("%-70s parts=%d fwd=%v err=%v %v", rel, len(msg.Parts), msg.forwarded, err, methods)
 		return nil
 	})
 	if err != nil {

@@ -14,18 +14,18 @@
 // filename, else Content-Type name) ends in ".ics", whatever its type (Outlook
 // and others send application/octet-stream, Deutsche Bahn sends text/plain).
 // The content is never sniffed: text/plain starting with BEGIN:VCALENDAR is not a
-// candidate. See IsCalendarType.
+// candidate. See isCalendarType.
 //
 // multipart/* of every subtype is walked (mixed, alternative, related, signed,
 // report, ...). message/rfc822 and message/global are not followed: a forwarded
 // invitation, or a bounce carrying the original, must not be processed as if its
 // author had sent it. While such an embedded message is skipped, a shallow look
-// at its lines (which are read anyway) sets Message.Forwarded when a line starts
-// with a Content-Type naming a calendar type or with BEGIN:VCALENDAR; nothing in
-// it is extracted.
+// at its lines (which are read anyway) marks the message as forwarded when a
+// line starts with a Content-Type naming a calendar type or with BEGIN:VCALENDAR;
+// nothing in it is extracted.
 //
-// Part.Path numbers parts as IMAP does: "1" for a single-part message, "1", "2",
-// "2.1", ... for the parts of a multipart message.
+// A part's path numbers parts as IMAP does: "1" for a single-part message, "1",
+// "2", "2.1", ... for the parts of a multipart message.
 //
 // Part.Data is in canonical text form: every line, the last one included, ends
 // in CRLF (RFC 5545 3.1), also for LF-only input. Parts with identical Data (Outlook's and Google's

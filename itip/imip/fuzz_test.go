@@ -50,8 +50,8 @@ func FuzzParse(f *testing.F) {
 			if !utf8.Valid(p.Data) {
 				t.Fatalf("part %d not UTF-8", i)
 			}
-			if !IsCalendarType(p.ContentType, p.Filename) {
-				t.Fatalf("part %d: not a calendar type: %q %q", i, p.ContentType, p.Filename)
+			if !isCalendarType(p.contentType, p.filename) {
+				t.Fatalf("part %d: not a calendar type: %q %q", i, p.contentType, p.filename)
 			}
 		}
 		if total > lim.MaxDecodedBytes {

@@ -155,13 +155,13 @@ func filename(h header, ctParams map[string]string) string {
 // fillMessage sets the header fields of m from the top-level header.
 func fillMessage(m *Message, h header) {
 	if a := addresses(h.get("from")); len(a) > 0 {
-		m.From, m.FromName = a[0].Address, a[0].Name
+		m.From, m.fromName = a[0].Address, a[0].Name
 	}
 	if a := addresses(h.get("sender")); len(a) > 0 {
 		m.Sender = a[0].Address
 	}
 	if a := addresses(h.get("reply-to")); len(a) > 0 {
-		m.ReplyTo = a[0].Address
+		m.replyTo = a[0].Address
 	}
 	for _, v := range h.all("to") {
 		for _, a := range addresses(v) {
@@ -175,7 +175,7 @@ func fillMessage(m *Message, h header) {
 	}
 	m.Date = parseDate(h.get("date"))
 	m.MessageID = messageID(h.get("message-id"))
-	m.Subject = decodeWords(h.get("subject"))
+	m.subject = decodeWords(h.get("subject"))
 	m.AutoSubmitted = strings.ToLower(h.get("auto-submitted"))
 	m.AuthResults = h.all("authentication-results")
 }

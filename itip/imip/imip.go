@@ -23,21 +23,21 @@ type Limits struct {
 
 // Default limits; see DefaultLimits.
 const (
-	DefaultMaxDepth         = 10
-	DefaultMaxParts         = 200
-	DefaultMaxHeaderBytes   = 256 << 10
-	DefaultMaxDecodedBytes  = 8 << 20
-	DefaultMaxCalendarBytes = 1 << 20
+	defaultMaxDepth         = 10
+	defaultMaxParts         = 200
+	defaultMaxHeaderBytes   = 256 << 10
+	defaultMaxDecodedBytes  = 8 << 20
+	defaultMaxCalendarBytes = 1 << 20
 )
 
 // DefaultLimits returns the limits used for zero fields of a Limits.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxDepth:         DefaultMaxDepth,
-		MaxParts:         DefaultMaxParts,
-		MaxHeaderBytes:   DefaultMaxHeaderBytes,
-		MaxDecodedBytes:  DefaultMaxDecodedBytes,
-		MaxCalendarBytes: DefaultMaxCalendarBytes,
+		MaxDepth:         defaultMaxDepth,
+		MaxParts:         defaultMaxParts,
+		MaxHeaderBytes:   defaultMaxHeaderBytes,
+		MaxDecodedBytes:  defaultMaxDecodedBytes,
+		MaxCalendarBytes: defaultMaxCalendarBytes,
 	}
 }
 
@@ -76,46 +76,46 @@ const (
 )
 
 // LimitError reports a limit of Limits that was hit. Reason is one of the
-// Reason* words; Limit is the value of the limit that was exceeded.
+// Reason* words.
 type LimitError struct {
 	Reason string
-	Limit  int64
+	limit  int64
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("imip: message exceeds limit %s (%d)", e.Reason, e.Limit)
+	return fmt.Sprintf("imip: message exceeds limit %s (%d)", e.Reason, e.limit)
 }
 
 // Part is one calendar part of a message.
 type Part struct {
-	Path        string // IMAP-style MIME position: "1" for a single-part message, "1", "2.1", ... inside multiparts
-	ContentType string // lower-case media type, e.g. "text/calendar", "application/ics", "application/octet-stream"
+	path        string // IMAP-style MIME position: "1" for a single-part message, "1", "2.1", ... inside multiparts
+	contentType string // lower-case media type, e.g. "text/calendar", "application/ics", "application/octet-stream"
 	Method      string // upper-case value of the Content-Type method parameter, "" if none
-	Filename    string // from Content-Disposition filename, else Content-Type name ("" if none)
+	filename    string // from Content-Disposition filename, else Content-Type name ("" if none)
 	Data        []byte // decoded (transfer encoding removed), converted to UTF-8, UTF-8 BOM stripped, every line ending in CRLF
 }
 
 // Message holds the header fields imipd needs and the calendar parts of a message.
 type Message struct {
 	From          string    // address of the From header, lower-cased, "" if none/unparseable
-	FromName      string    // display name of the From address, RFC 2047 decoded
+	fromName      string    // display name of the From address, RFC 2047 decoded
 	Sender        string    // Sender header address, lower-cased
-	ReplyTo       string    // first Reply-To address, lower-cased
+	replyTo       string    // first Reply-To address, lower-cased
 	To, Cc        []string  // lower-cased addresses
 	Date          time.Time // zero if missing or unparseable
 	MessageID     string    // without angle brackets, as given
-	Subject       string    // RFC 2047 decoded
+	subject       string    // RFC 2047 decoded
 	AutoSubmitted string    // value of Auto-Submitted, lower-cased ("" if absent)
 	AuthResults   []string  // values of every Authentication-Results header, in order, unfolded
 	Parts         []Part    // calendar parts, in MIME order, exact byte-duplicates (same Data) removed
-	Forwarded     bool      // a calendar part was seen inside message/rfc822 or message/global (not extracted)
+	forwarded     bool      // a calendar part was seen inside message/rfc822 or message/global (not extracted)
 }
 
-// IsCalendarType reports whether a MIME leaf with this media type and filename is
+// isCalendarType reports whether a MIME leaf with this media type and filename is
 // a calendar candidate: text/calendar, text/x-vcalendar, application/ics, or any
 // type with a filename ending in ".ics" (any case). mediaType may carry
 // parameters and any case.
-func IsCalendarType(mediaType, filename string) bool {
+func isCalendarType(mediaType, filename string) bool {
 	mt := mediaType
 	if i := strings.IndexByte(mt, ';'); i >= 0 {
 		mt = mt[:i]
@@ -179,7 +179,7 @@ func kindOf(h header, mt string, params map[string]string) int {
 		return kindMultipart
 	case mt == "message/rfc822" || mt == "message/global":
 		return kindMessage
-	case IsCalendarType(mt, filename(h, params)):
+	case isCalendarType(mt, filename(h, params)):
 		return kindCalendar
 	}
 	return kindOther
@@ -449,8 +449,8 @@ func (w *walker) skip(fwd bool) (term, error) {
 		if t, ok := w.boundary(l, bol); ok {
 			return t, nil
 		}
-		if fwd && bol && !w.msg.Forwarded && looksCalendar(l) {
-			w.msg.Forwarded = true
+		if fwd && bol && !w.msg.forwarded && looksCalendar(l) {
+			w.msg.forwarded = true
 		}
 	}
 }
@@ -524,7 +524,7 @@ func looksCalendar(l []byte) bool {
 	if !strings.HasPrefix(s, "content-type:") {
 		return false
 	}
-	return IsCalendarType(strings.TrimSpace(s[len("content-type:"):]), "")
+	return isCalendarType(strings.TrimSpace(s[len("content-type:"):]), "")
 }
 
 // calendar reads the body of a calendar candidate, decodes it and adds it to the
@@ -591,10 +591,10 @@ func (w *walker) calendar(h header, mt string, params map[string]string, fn, pat
 		}
 	}
 	w.msg.Parts = append(w.msg.Parts, Part{
-		Path:        path,
-		ContentType: mt,
+		path:        path,
+		contentType: mt,
 		Method:      strings.ToUpper(strings.TrimSpace(params["method"])),
-		Filename:    fn,
+		filename:    fn,
 		Data:        data,
 	})
 	return t, nil

@@ -36,10 +36,10 @@ func TestParse(t *testing.T) {
 				data: canon(calRequest)}},
 			check: func(t *testing.T, m *Message) {
 				eq(t, "From", m.From, "olga@example.org")
-				eq(t, "FromName", m.FromName, "Olga Organizer")
+				eq(t, "FromName", m.fromName, "Olga Organizer")
 				eq(t, "To", strings.Join(m.To, ","), "ann@example.net,bob@example.net")
 				eq(t, "Cc", strings.Join(m.Cc, ","), "carol@example.net")
-				eq(t, "Subject", m.Subject, "Quarterly planning – Q1")
+				eq(t, "Subject", m.subject, "Quarterly planning – Q1")
 				eq(t, "MessageID", m.MessageID, "DM6PR01MB0001.namprd01.prod.example.org")
 				eq(t, "Date", m.Date.UTC().Format(time.RFC3339), "2025-01-02T10:00:00Z")
 				if len(m.AuthResults) != 2 || !strings.Contains(m.AuthResults[1], "dmarc=pass") ||
@@ -56,7 +56,7 @@ func TestParse(t *testing.T) {
 			check: func(t *testing.T, m *Message) {
 				eq(t, "Sender", m.Sender, "calendar-notification@google.com")
 				eq(t, "From", m.From, "olga@example.org")
-				eq(t, "ReplyTo", m.ReplyTo, "olga@example.org")
+				eq(t, "ReplyTo", m.replyTo, "olga@example.org")
 				eq(t, "AutoSubmitted", m.AutoSubmitted, "auto-generated")
 			},
 		},
@@ -159,8 +159,8 @@ func TestParse(t *testing.T) {
 			err:  ErrNoCalendar,
 			check: func(t *testing.T, m *Message) {
 				eq(t, "From", m.From, "ann@example.net")
-				eq(t, "FromName", m.FromName, "Ann A.")
-				eq(t, "Subject", m.Subject, "lunch?")
+				eq(t, "FromName", m.fromName, "Ann A.")
+				eq(t, "Subject", m.subject, "lunch?")
 			},
 		},
 		{
@@ -245,13 +245,13 @@ func TestParse(t *testing.T) {
 				}
 				for i, w := range tc.parts {
 					p := m.Parts[i]
-					eq(t, "Path", p.Path, w.path)
+					eq(t, "Path", p.path, w.path)
 					if w.ctype != "" {
-						eq(t, "ContentType", p.ContentType, w.ctype)
+						eq(t, "ContentType", p.contentType, w.ctype)
 					}
 					eq(t, "Method", p.Method, w.method)
 					if w.filename != "" {
-						eq(t, "Filename", p.Filename, w.filename)
+						eq(t, "Filename", p.filename, w.filename)
 					}
 					if w.data != "" {
 						eq(t, "Data", string(p.Data), w.data)
@@ -264,8 +264,8 @@ func TestParse(t *testing.T) {
 					}
 				}
 			}
-			if m.Forwarded != tc.fwd {
-				t.Errorf("Forwarded %v, want %v", m.Forwarded, tc.fwd)
+			if m.forwarded != tc.fwd {
+				t.Errorf("Forwarded %v, want %v", m.forwarded, tc.fwd)
 			}
 			if tc.check != nil {
 				tc.check(t, m)
@@ -401,7 +401,7 @@ func TestIsCalendarType(t *testing.T) {
 		{"multipart/mixed", "", false},
 	}
 	for _, c := range cases {
-		if got := IsCalendarType(c.mt, c.fn); got != c.want {
+		if got := isCalendarType(c.mt, c.fn); got != c.want {
 			t.Errorf("IsCalendarType(%q, %q) = %v", c.mt, c.fn, got)
 		}
 	}
