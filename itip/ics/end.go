@@ -51,7 +51,7 @@ func (z *Zones) End(c *ical.Component) (Time, error) {
 		if err != nil {
 			return Time{}, fmt.Errorf("%s: %w", ical.PropDuration, err)
 		}
-		if d.Negative {
+		if d.negative {
 			return st, nil
 		}
 		end := st

@@ -13,7 +13,7 @@ import (
 // Prop.Text it is lenient, as a reader must be with mail from outside: an
 // unescaped comma is part of the text (not a list separator), and a VALUE
 // parameter is not looked at. A nil property is "".
-func Text(p *ical.Prop) string {
+func text(p *ical.Prop) string {
 	if p == nil {
 		return ""
 	}
@@ -23,7 +23,7 @@ func Text(p *ical.Prop) string {
 // Line is Text for a one-line display (a title in a table, a description,
 // a mail subject): every run of white space, line breaks and control
 // characters becomes one space, and the ends are trimmed.
-func Line(p *ical.Prop) string { return OneLine(Text(p)) }
+func Line(p *ical.Prop) string { return OneLine(text(p)) }
 
 // OneLine is s with every run of white space, line breaks and control
 // characters as one space, the ends trimmed (a parameter value such as CN,

@@ -118,9 +118,9 @@ func (z *Zones) PropTimes(p *ical.Prop) ([]Time, error) {
 	return out, nil
 }
 
-// CompTimes returns the values of every property name of c (e.g. all
+// compTimes returns the values of every property name of c (e.g. all
 // EXDATE properties), in order.
-func (z *Zones) CompTimes(c *ical.Component, name string) ([]Time, error) {
+func (z *Zones) compTimes(c *ical.Component, name string) ([]Time, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -199,9 +199,9 @@ func inLocation(w time.Time, loc *time.Location) time.Time {
 // time, 23 or 25 hours across a DST change; weeks are folded in as 7 days);
 // Exact is the hours/minutes/seconds part.
 type Duration struct {
-	Days     int
-	Exact    time.Duration
-	Negative bool
+	days     int
+	exact    time.Duration
+	negative bool
 }
 
 // maxDurationPart bounds each number so that nothing overflows.
@@ -216,7 +216,7 @@ func ParseDuration(s string) (Duration, error) {
 	s = strings.ToUpper(strings.TrimSpace(s))
 	var d Duration
 	if s != "" && (s[0] == '+' || s[0] == '-') {
-		d.Negative = s[0] == '-'
+		d.negative = s[0] == '-'
 		s = s[1:]
 	}
 	if s == "" || s[0] != 'P' {
@@ -282,8 +282,8 @@ func ParseDuration(s string) (Duration, error) {
 	if total > maxDurationPart || secs > math.MaxInt64/int64(time.Second) {
 		return bad()
 	}
-	d.Days = int(total)
-	d.Exact = time.Duration(secs) * time.Second
+	d.days = int(total)
+	d.exact = time.Duration(secs) * time.Second
 	return d, nil
 }
 
@@ -291,28 +291,28 @@ func ParseDuration(s string) (Duration, error) {
 // location (so a day across a DST change keeps the wall time), then the
 // exact part. A negative duration subtracts both.
 func (d Duration) AddTo(t time.Time) time.Time {
-	if d.Negative {
-		return t.AddDate(0, 0, -d.Days).Add(-d.Exact)
+	if d.negative {
+		return t.AddDate(0, 0, -d.days).Add(-d.exact)
 	}
-	return t.AddDate(0, 0, d.Days).Add(d.Exact)
+	return t.AddDate(0, 0, d.days).Add(d.exact)
 }
 
 // String returns d in RFC 5545 form, e.g. "-P1DT2H".
 func (d Duration) String() string {
 	var b strings.Builder
-	if d.Negative {
+	if d.negative {
 		b.WriteByte('-')
 	}
 	b.WriteByte('P')
-	days := d.Days
-	if days > 0 && days%7 == 0 && d.Exact == 0 {
+	days := d.days
+	if days > 0 && days%7 == 0 && d.exact == 0 {
 		fmt.Fprintf(&b, "%dW", days/7)
 		return b.String()
 	}
 	if days > 0 {
 		fmt.Fprintf(&b, "%dD", days)
 	}
-	secs := int64(d.Exact / time.Second)
+	secs := int64(d.exact / time.Second)
 	if secs > 0 || days == 0 {
 		b.WriteByte('T')
 		h, m, s := secs/3600, secs/60%60, secs%60

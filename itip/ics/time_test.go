@@ -81,7 +81,7 @@ func TestPropTime(t *testing.T) {
 func TestPropTimesMulti(t *testing.T) {
 	cal := mustDecode(t, fixExchange)
 	z, ev := NewZones(cal), event(t, cal)
-	ts, err := z.CompTimes(ev, "exdate")
+	ts, err := z.compTimes(ev, "exdate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,16 +127,16 @@ func TestParseDuration(t *testing.T) {
 		want Duration
 		str  string
 	}{
-		{"P1D", Duration{Days: 1}, "P1D"},
-		{"PT1H30M", Duration{Exact: 90 * time.Minute}, "PT1H30M"},
-		{"-P1W", Duration{Days: 7, Negative: true}, "-P1W"},
-		{"P1DT2H", Duration{Days: 1, Exact: 2 * time.Hour}, "P1DT2H"},
-		{"+PT15M", Duration{Exact: 15 * time.Minute}, "PT15M"},
-		{"-PT15M", Duration{Exact: 15 * time.Minute, Negative: true}, "-PT15M"},
+		{"P1D", Duration{days: 1}, "P1D"},
+		{"PT1H30M", Duration{exact: 90 * time.Minute}, "PT1H30M"},
+		{"-P1W", Duration{days: 7, negative: true}, "-P1W"},
+		{"P1DT2H", Duration{days: 1, exact: 2 * time.Hour}, "P1DT2H"},
+		{"+PT15M", Duration{exact: 15 * time.Minute}, "PT15M"},
+		{"-PT15M", Duration{exact: 15 * time.Minute, negative: true}, "-PT15M"},
 		{"PT0S", Duration{}, "PT0S"},
-		{"P2W3D", Duration{Days: 17}, "P17D"},
-		{"PT1H5S", Duration{Exact: time.Hour + 5*time.Second}, "PT1H5S"},
-		{"p1dt1h", Duration{Days: 1, Exact: time.Hour}, "P1DT1H"},
+		{"P2W3D", Duration{days: 17}, "P17D"},
+		{"PT1H5S", Duration{exact: time.Hour + 5*time.Second}, "PT1H5S"},
+		{"p1dt1h", Duration{days: 1, exact: time.Hour}, "P1DT1H"},
 	}
 	for _, tt := range tests {
 		got, err := ParseDuration(tt.in)
