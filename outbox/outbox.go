@@ -164,20 +164,11 @@ func (o *Sender) Kick() {
 	}
 }
 
-// Retry requeues an item (the function Retry) and wakes the sender.
-func (o *Sender) Retry(ctx context.Context, id uint64) error {
-	if err := Retry(ctx, o.store, id, o.now()); err != nil {
-		return err
-	}
-	o.Kick()
-	return nil
-}
-
 // Retry requeues a failed or queued outbox item to be sent now:
 // status queued, NextAttempt now; Attempts and LastError are kept. A sent
 // item is not sent again (calstore.ErrInvalid); an unknown ID is
 // calstore.ErrNotFound. A running sender notices at its next wake-up (at
-// most idle later); Sender.Retry also wakes it.
+// most idle later); Sender.Kick wakes it at once.
 func Retry(ctx context.Context, s calstore.Store, id uint64, now time.Time) error {
 	return s.Write(ctx, func(tx calstore.Tx) error {
 		it, err := tx.OutboxItem(id)
