@@ -939,40 +939,20 @@ func testCopiedOut(t *testing.T, s calstore.Store) {
 	for round := range 2 {
 		var keep []func()
 		read(t, s, func(tx calstore.Tx) error {
-			u, err := tx.User("al@example.test")
-			if err != nil {
-				return err
-			}
-			ev, err := tx.Event("alice@example.test", "u")
-			if err != nil {
-				return err
-			}
-			hist, err := tx.EventHistory("alice@example.test", "u")
-			if err != nil {
-				return err
-			}
-			evs, err := tx.Events("alice@example.test")
-			if err != nil {
-				return err
-			}
-			ps, err := tx.PendingList("alice@example.test", false)
-			if err != nil {
-				return err
-			}
-			ob, err := tx.Outbox()
+			r, err := readReturned(tx)
 			if err != nil {
 				return err
 			}
 			m := func() {
-				u.Aliases[0] = "x"
-				mutate(ev.Data)
-				ev.ReplyStamps["b@x"] = time.Time{}
-				hist[0].Summary = "x"
-				mutate(evs[0].Data)
-				ps[0].Actions[0] = "x"
-				mutate(ps[0].Data)
-				ob[0].To[0] = "x"
-				mutate(ob[0].Body)
+				r.u.Aliases[0] = "x"
+				mutate(r.ev.Data)
+				r.ev.ReplyStamps["b@x"] = time.Time{}
+				r.hist[0].Summary = "x"
+				mutate(r.evs[0].Data)
+				r.ps[0].Actions[0] = "x"
+				mutate(r.ps[0].Data)
+				r.ob[0].To[0] = "x"
+				mutate(r.ob[0].Body)
 			}
 			if round == 0 {
 				m()
@@ -985,26 +965,11 @@ func testCopiedOut(t *testing.T, s calstore.Store) {
 			m()
 		}
 		read(t, s, func(tx calstore.Tx) error {
-			u, err := tx.User("al@example.test")
+			r, err := readReturned(tx)
 			if err != nil {
 				return err
 			}
-			ev, err := tx.Event("alice@example.test", "u")
-			if err != nil {
-				return err
-			}
-			hist, err := tx.EventHistory("alice@example.test", "u")
-			if err != nil {
-				return err
-			}
-			ps, err := tx.PendingList("alice@example.test", false)
-			if err != nil {
-				return err
-			}
-			ob, err := tx.Outbox()
-			if err != nil {
-				return err
-			}
+			u, ev, hist, ps, ob := r.u, r.ev, r.hist, r.ps, r.ob
 			if u.Aliases[0] != "al@example.test" || string(ev.Data) != "ORIGINAL" || len(ev.ReplyStamps) != 1 ||
 				!ev.ReplyStamps["b@x"].Equal(t0) || len(hist) != 1 || hist[0].Summary != "first" ||
 				ps[0].Actions[0] != "accept" || string(ps[0].Data) != "P" || ob[0].To[0] != "b@x" || string(ob[0].Body) != "B" {
@@ -1013,6 +978,37 @@ func testCopiedOut(t *testing.T, s calstore.Store) {
 			return nil
 		})
 	}
+}
+
+// returned is what testCopiedOut reads: every kind of value a Tx
+// returns.
+type returned struct {
+	u    calstore.User
+	ev   calstore.Event
+	hist []calstore.HistoryEntry
+	evs  []calstore.Event
+	ps   []calstore.Pending
+	ob   []calstore.OutboxItem
+}
+
+func readReturned(tx calstore.Tx) (r returned, err error) {
+	if r.u, err = tx.User("al@example.test"); err != nil {
+		return r, err
+	}
+	if r.ev, err = tx.Event("alice@example.test", "u"); err != nil {
+		return r, err
+	}
+	if r.hist, err = tx.EventHistory("alice@example.test", "u"); err != nil {
+		return r, err
+	}
+	if r.evs, err = tx.Events("alice@example.test"); err != nil {
+		return r, err
+	}
+	if r.ps, err = tx.PendingList("alice@example.test", false); err != nil {
+		return r, err
+	}
+	r.ob, err = tx.Outbox()
+	return r, err
 }
 
 var errTest = errors.New("test: abort")
