@@ -153,6 +153,11 @@ func inPeriod(opt rrule.ROption, ds ics.Time, target time.Time) (member, ok bool
 	if tw.Before(start) || !opt.Until.IsZero() && target.After(opt.Until) {
 		return false, true
 	}
+	// A rule with no BYxxx part makes one occurrence a period, at DTSTART's
+	// time of day (and weekday, day of the month, month: RFC 5545
+	// §3.3.10); periodOccurrence decides it without expanding.
+	plain := len(opt.Bysetpos)+len(opt.Bymonth)+len(opt.Bymonthday)+len(opt.Byyearday)+len(opt.Byweekno)+
+		len(opt.Byweekday)+len(opt.Byhour)+len(opt.Byminute)+len(opt.Bysecond) == 0
 	// RFC 5545 §3.3.10: parts DTSTART supplies when the rule names none.
 	if len(opt.Byhour) == 0 {
 		opt.Byhour = []int{start.Hour()}
@@ -202,6 +207,9 @@ func inPeriod(opt rrule.ROption, ds ics.Time, target time.Time) (member, ok bool
 		shift = 400 * ((9998 - tw.Year()) / 400)
 	}
 	ts := tw.AddDate(shift, 0, 0)
+	if plain {
+		return periodOccurrence(opt.Freq, start, ts), true
+	}
 	var first time.Time
 	switch opt.Freq {
 	case rrule.DAILY:
@@ -232,6 +240,32 @@ func inPeriod(opt rrule.ROption, ds ics.Time, target time.Time) (member, ok bool
 		}
 	}
 	return false, true
+}
+
+// periodOccurrence reports whether ts (in DTSTART's location, in a period
+// of the rule) is the one occurrence a rule without BYxxx parts makes in
+// that period: the day DTSTART's weekday (WEEKLY), day of the month
+// (MONTHLY) or month and day (YEARLY) names, at DTSTART's time of day, read
+// as wall time in the location as rrule-go builds it (a time in a DST gap
+// moves as time.Date moves it).
+func periodOccurrence(freq rrule.Frequency, start, ts time.Time) bool {
+	switch freq {
+	case rrule.WEEKLY:
+		if ts.Weekday() != start.Weekday() {
+			return false
+		}
+	case rrule.MONTHLY:
+		if ts.Day() != start.Day() {
+			return false
+		}
+	case rrule.YEARLY:
+		if ts.Month() != start.Month() || ts.Day() != start.Day() {
+			return false
+		}
+	}
+	c := time.Date(ts.Year(), ts.Month(), ts.Day(), start.Hour(), start.Minute(), start.Second(), 0, start.Location())
+	const layout = "20060102T150405"
+	return c.Format(layout) == ts.Format(layout)
 }
 
 var weekdays = []rrule.Weekday{rrule.MO, rrule.TU, rrule.WE, rrule.TH, rrule.FR, rrule.SA, rrule.SU}
