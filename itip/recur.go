@@ -158,29 +158,6 @@ func inPeriod(opt rrule.ROption, ds ics.Time, target time.Time) (member, ok bool
 	// §3.3.10); periodOccurrence decides it without expanding.
 	plain := len(opt.Bysetpos)+len(opt.Bymonth)+len(opt.Bymonthday)+len(opt.Byyearday)+len(opt.Byweekno)+
 		len(opt.Byweekday)+len(opt.Byhour)+len(opt.Byminute)+len(opt.Bysecond) == 0
-	// RFC 5545 §3.3.10: parts DTSTART supplies when the rule names none.
-	if len(opt.Byhour) == 0 {
-		opt.Byhour = []int{start.Hour()}
-	}
-	if len(opt.Byminute) == 0 {
-		opt.Byminute = []int{start.Minute()}
-	}
-	if len(opt.Bysecond) == 0 {
-		opt.Bysecond = []int{start.Second()}
-	}
-	if len(opt.Byweekno)+len(opt.Byyearday)+len(opt.Bymonthday)+len(opt.Byweekday) == 0 {
-		switch opt.Freq {
-		case rrule.YEARLY:
-			if len(opt.Bymonth) == 0 {
-				opt.Bymonth = []int{int(start.Month())}
-			}
-			opt.Bymonthday = []int{start.Day()}
-		case rrule.MONTHLY:
-			opt.Bymonthday = []int{start.Day()}
-		case rrule.WEEKLY:
-			opt.Byweekday = []rrule.Weekday{weekdays[(int(start.Weekday())+6)%7]}
-		}
-	}
 	interval := max(opt.Interval, 1)
 	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
 	weekStart := func(t time.Time) time.Time {
@@ -209,6 +186,29 @@ func inPeriod(opt rrule.ROption, ds ics.Time, target time.Time) (member, ok bool
 	ts := tw.AddDate(shift, 0, 0)
 	if plain {
 		return periodOccurrence(opt.Freq, start, ts), true
+	}
+	// RFC 5545 §3.3.10: parts DTSTART supplies when the rule names none.
+	if len(opt.Byhour) == 0 {
+		opt.Byhour = []int{start.Hour()}
+	}
+	if len(opt.Byminute) == 0 {
+		opt.Byminute = []int{start.Minute()}
+	}
+	if len(opt.Bysecond) == 0 {
+		opt.Bysecond = []int{start.Second()}
+	}
+	if len(opt.Byweekno)+len(opt.Byyearday)+len(opt.Bymonthday)+len(opt.Byweekday) == 0 {
+		switch opt.Freq {
+		case rrule.YEARLY:
+			if len(opt.Bymonth) == 0 {
+				opt.Bymonth = []int{int(start.Month())}
+			}
+			opt.Bymonthday = []int{start.Day()}
+		case rrule.MONTHLY:
+			opt.Bymonthday = []int{start.Day()}
+		case rrule.WEEKLY:
+			opt.Byweekday = []rrule.Weekday{weekdays[(int(start.Weekday())+6)%7]}
+		}
 	}
 	var first time.Time
 	switch opt.Freq {

@@ -260,27 +260,30 @@ func (o *Event) shareOverride(inst *Instance) *ical.Component {
 	return o.override(inst, shallowComp)
 }
 
-// override makes the override for inst from copy(master).
-func (o *Event) override(inst *Instance, copy func(*ical.Component) *ical.Component) *ical.Component {
-	master := o.master()
+// override makes the override for inst from dup(master).
+func (o *Event) override(inst *Instance, dup func(*ical.Component) *ical.Component) *ical.Component {
+	mi := o.instance("")
 	rp := inst.Comp.Props.Get(ical.PropRecurrenceID)
-	if master == nil || rp == nil {
+	if mi == nil || rp == nil {
 		return nil
 	}
-	c := copy(master)
-	for _, name := range []string{ical.PropRecurrenceRule, ical.PropRecurrenceDates, ical.PropExceptionDates, "EXRULE"} {
-		c.Props.Del(name)
-	}
+	master := mi.Comp
 	rt, err := inst.zones.PropTime(rp)
 	if err != nil {
 		return nil
 	}
+	c := dup(master)
+	for _, name := range []string{ical.PropRecurrenceRule, ical.PropRecurrenceDates, ical.PropExceptionDates, "EXRULE"} {
+		c.Props.Del(name)
+	}
 	// RECURRENCE-ID and DTSTART are written the way the master writes
 	// DTSTART (its TZID or UTC or DATE), whatever zone the message used.
-	start := cloneProp(*rp)
-	start.Name = ical.PropDateTimeStart
-	delete(start.Params, "RANGE")
-	if ds := master.Props.Get(ical.PropDateTimeStart); ds != nil {
+	var start ical.Prop
+	if ds := master.Props.Get(ical.PropDateTimeStart); ds == nil {
+		start = cloneProp(*rp)
+		start.Name = ical.PropDateTimeStart
+		delete(start.Params, "RANGE")
+	} else {
 		start = cloneProp(*ds)
 		start.Value = formatLike(ds, rt.T, o)
 		if de := master.Props.Get(ical.PropDateTimeEnd); de != nil {
@@ -298,8 +301,14 @@ func (o *Event) override(inst *Instance, copy func(*ical.Component) *ical.Compon
 	c.Props.Set(&rid)
 	c.Props.Set(&start)
 	o.Cal.Children = append(o.Cal.Children, c)
-	ni, _ := readInstance(c, o.Zones, false)
-	o.Instances = append(o.Instances, ni)
+	// The override is the master's instance (its SEQUENCE, DTSTAMP and
+	// parties are the master's properties) with its RECURRENCE-ID.
+	ni := *mi
+	ni.Comp, ni.Range = c, ""
+	if ni.RecurrenceID, err = InstanceKey(&rid, o.Zones); err != nil {
+		ni.RecurrenceID = strings.TrimSpace(rid.Value)
+	}
+	o.Instances = append(o.Instances, &ni)
 	return c
 }
 
