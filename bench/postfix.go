@@ -44,39 +44,15 @@ func startPostfix(root string) (*benchPostfix, error) {
 	if err := os.Chown(data, uid, gid); err != nil {
 		return nil, err
 	}
-	main := fmt.Sprintf(`# private Postfix for imipd's load comparison: everything is discarded
-compatibility_level = 3.6
-config_directory = %[1]s
-queue_directory = %[2]s/queue
-data_directory = %[2]s/data
-maillog_file = %[2]s/maillog
-maillog_file_prefixes = %[3]s
-myhostname = bench.example.test
-mydomain = example.test
-myorigin = example.test
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-smtp_host_lookup = native
-alias_maps =
-alias_database =
-biff = no
-relay_domains = example.test
+	main := "# private Postfix for imipd's load comparison: everything is discarded\n" +
+		privmta.PostfixBase("bench", p.etc, inst, inst+"/maillog", root) + `relay_domains = example.test
 local_transport = discard:
 default_transport = discard:
 relay_transport = discard:
-smtpd_tls_security_level = none
-smtp_tls_security_level = none
-delay_warning_time = 0
-notify_classes =
-shlib_directory = /usr/lib/postfix
 milter_default_action = accept
 smtpd_milters =
 non_smtpd_milters =
-`, p.etc, inst, root)
+`
 	if err := os.WriteFile(filepath.Join(p.etc, "main.cf"), []byte(main), 0o644); err != nil {
 		return nil, err
 	}

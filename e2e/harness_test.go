@@ -491,53 +491,29 @@ func (e *env) startPostfix(p *postfix) error {
 	if p.name == "lp" {
 		transports += fmt.Sprintf(", %s=nonpeer:inet:127.0.0.1:%d", nonPeerRcpt, e.lmtpPort)
 	}
-	main := fmt.Sprintf(`# private Postfix instance %[1]q for imipd's e2e tests
-compatibility_level = 3.6
-config_directory = %[2]s
-queue_directory = %[9]s/queue
-data_directory = %[9]s/data
-maillog_file = %[3]s
-maillog_file_prefixes = %[4]s
-myhostname = %[1]s.example.test
-mydomain = example.test
-myorigin = example.test
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-smtp_host_lookup = native
-lmtp_host_lookup = native
+	main := fmt.Sprintf("# private Postfix instance %q for imipd's e2e tests\n", p.name) +
+		privmta.PostfixBase(p.name, dir, inst, p.maillog, e.root) + fmt.Sprintf(`lmtp_host_lookup = native
 disable_dns_lookups = yes
-alias_maps =
-alias_database =
-biff = no
 local_transport = error:local delivery is disabled
 default_transport = error:outside mail is disabled
 relay_transport = error:outside mail is disabled
 # outside recipients of local users' invitations are dropped quietly
-transport_maps = inline:{ %[10]s }
+transport_maps = inline:{ %[5]s }
 virtual_mailbox_domains = example.test
-virtual_mailbox_maps = inline:{ %[5]s }
+virtual_mailbox_maps = inline:{ %[1]s }
 # as Debian's main.cf: bob+anything@ is bob's (Dovecot's default too, and
 # imipd's recipient_delimiter)
 recipient_delimiter = +
-smtpd_tls_security_level = none
-smtp_tls_security_level = none
-delay_warning_time = 0
-notify_classes =
 # short retries: a deferred message in these tests is a failure to see
 queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s
-shlib_directory = /usr/lib/postfix
 
 # ---- contrib/postfix/main.cf.snippet (common) ----
-%[6]s
-# ---- contrib/postfix/main.cf.snippet (%[7]s) ----
-%[8]s`, p.name, dir, p.maillog, e.root, strings.Join(names, ", "), common,
-		map[string]string{"mx": "milter", "lp": "lmtp"}[p.name], shape, inst, transports)
+%[2]s
+# ---- contrib/postfix/main.cf.snippet (%[3]s) ----
+%[4]s`, strings.Join(names, ", "), common,
+		map[string]string{"mx": "milter", "lp": "lmtp"}[p.name], shape, transports)
 	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(main), 0o644); err != nil {
 		return err
 	}

@@ -1,7 +1,7 @@
 // Package privmta holds what the end-to-end tests (e2e/) and the load
 // comparison (bench/) share to run a private Postfix and Dovecot on
-// loopback: Postfix's master.cf, the common part of dovecot.conf. Test
-// files cannot be imported, so it lives here.
+// loopback: Postfix's master.cf, the common part of main.cf and of
+// dovecot.conf. Test files cannot be imported, so it lives here.
 package privmta
 
 import "fmt"
@@ -35,6 +35,40 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 `
+
+// PostfixBase is the part of a private Postfix's main.cf that the e2e
+// tests and the load comparison share: the host name host.example.test,
+// its configuration in configDir, queue and data under dir, the log in
+// maillog (postlog, lines prefixed with prefixes), loopback only, no DNS,
+// no aliases, no TLS, no warnings or notices to anyone. Each caller adds
+// its transports and milters.
+func PostfixBase(host, configDir, dir, maillog, prefixes string) string {
+	return fmt.Sprintf(`compatibility_level = 3.6
+config_directory = %[2]s
+queue_directory = %[3]s/queue
+data_directory = %[3]s/data
+maillog_file = %[4]s
+maillog_file_prefixes = %[5]s
+myhostname = %[1]s.example.test
+mydomain = example.test
+myorigin = example.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+smtp_host_lookup = native
+alias_maps =
+alias_database =
+biff = no
+smtpd_tls_security_level = none
+smtp_tls_security_level = none
+delay_warning_time = 0
+notify_classes =
+shlib_directory = /usr/lib/postfix
+`, host, configDir, dir, maillog, prefixes)
+}
 
 // DovecotBase is the part of a private Dovecot's dovecot.conf that the
 // e2e tests and the load comparison share: its own instance name and
