@@ -169,15 +169,23 @@ func run(ctx context.Context, cfg config.Settings, log *slog.Logger) error {
 	adm := &admin.Server{Log: log, Env: func() admin.Env { return admin.Env{Cfg: cfg, Store: db, Proc: proc} }}
 	servers = append(servers, server{"admin", adminLn, adm.Serve, adm.Shutdown})
 
+	// fail closes the listeners opened so far and returns err.
+	fail := func(err error) error {
+		closeAll(servers)
+		return err
+	}
 	listen := func(l config.Listener, name string) (net.Listener, error) {
 		l.Options.Log = log.With("listener", name)
-		return conn.Listen(l.Addr, l.Options)
+		ln, err := conn.Listen(l.Addr, l.Options)
+		if err != nil {
+			return nil, fail(fmt.Errorf("%s.listen: %w", name, err))
+		}
+		return ln, nil
 	}
 	if cfg.MilterListen.Addr != "" {
 		ln, err := listen(cfg.MilterListen, "milter")
 		if err != nil {
-			closeAll(servers)
-			return fmt.Errorf("milter.listen: %w", err)
+			return err
 		}
 		m := milter.New(proc, cfg.Milter, log.With("listener", "milter"))
 		servers = append(servers, server{"milter", ln, m.Serve, m.Shutdown})
@@ -185,8 +193,7 @@ func run(ctx context.Context, cfg config.Settings, log *slog.Logger) error {
 	if cfg.LMTPListen.Addr != "" {
 		ln, err := listen(cfg.LMTPListen, "lmtp")
 		if err != nil {
-			closeAll(servers)
-			return fmt.Errorf("lmtp.listen: %w", err)
+			return err
 		}
 		l := lmtp.NewProxy(proc, cfg.LMTP, log.With("listener", "lmtp"))
 		servers = append(servers, server{"lmtp", ln, l.Serve, l.Shutdown})
@@ -196,13 +203,11 @@ func run(ctx context.Context, cfg config.Settings, log *slog.Logger) error {
 		opt.Gatherer, opt.Ready = reg, filter.StoreReady(db)
 		handler, err := push.NewHandler(proc, opt, log.With("listener", "http"))
 		if err != nil {
-			closeAll(servers)
-			return fmt.Errorf("http: %w", err)
+			return fail(fmt.Errorf("http: %w", err))
 		}
 		ln, err := listen(cfg.HTTPListen, "http")
 		if err != nil {
-			closeAll(servers)
-			return fmt.Errorf("http.listen: %w", err)
+			return err
 		}
 		servers = append(servers, httpServer("http", ln, handler, nil, log))
 	}
@@ -216,15 +221,13 @@ func run(ctx context.Context, cfg config.Settings, log *slog.Logger) error {
 		if cfg.CalDAVCert != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.CalDAVCert, cfg.CalDAVKey)
 			if err != nil {
-				closeAll(servers)
-				return fmt.Errorf("caldav.cert: %w", err)
+				return fail(fmt.Errorf("caldav.cert: %w", err))
 			}
 			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 		ln, err := net.Listen("tcp", cfg.CalDAVListen)
 		if err != nil {
-			closeAll(servers)
-			return fmt.Errorf("caldav.listen: %w", err)
+			return fail(fmt.Errorf("caldav.listen: %w", err))
 		}
 		servers = append(servers, httpServer("caldav", ln, handler, tlsConf, log))
 	}
