@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -101,7 +100,10 @@ func (s *session) Exec(ctx context.Context, sql string, args ...any) (pgconn.Com
 		return pgconn.CommandTag{}, err
 	}
 	tag, err := br.Exec()
-	return tag, errors.Join(err, br.Close())
+	if cerr := br.Close(); err == nil {
+		err = cerr // else the same error again
+	}
+	return tag, err
 }
 
 // Query runs a query, after the queued statements.
@@ -160,6 +162,13 @@ func (s *session) commit(ctx context.Context) error {
 	tag, err := s.Exec(ctx, "COMMIT")
 	if err == nil && tag.String() == "ROLLBACK" {
 		err = pgx.ErrTxCommitRollback // the transaction had failed
+	}
+	if err != nil && s.conn.Conn().PgConn().TxStatus() != 'I' {
+		// A queued statement failed and COMMIT was skipped: end the
+		// transaction, so the pool keeps the connection.
+		s.queued = nil
+		s.rollback(ctx)
+		return err
 	}
 	s.release()
 	return err
