@@ -283,7 +283,7 @@ func sortInstances(ins []*Instance) {
 // stored copy) they are read leniently and no error is returned.
 func readInstance(c *ical.Component, z *ics.Zones, strict bool) (*Instance, error) {
 	in := &Instance{Comp: c, zones: z}
-	if p := c.Props.Get(ical.PropRecurrenceID); p != nil {
+	if p := first(c, ical.PropRecurrenceID); p != nil {
 		k, err := InstanceKey(p, z)
 		if err != nil {
 			if strict {
@@ -292,9 +292,9 @@ func readInstance(c *ical.Component, z *ics.Zones, strict bool) (*Instance, erro
 			k = strings.TrimSpace(p.Value)
 		}
 		in.RecurrenceID = k
-		in.Range = strings.ToUpper(p.Params.Get("RANGE"))
+		in.Range = strings.ToUpper(param(p, "RANGE"))
 	}
-	if p := c.Props.Get(ical.PropSequence); p != nil {
+	if p := first(c, ical.PropSequence); p != nil {
 		if !strict {
 			in.Sequence = atoiLoose(p.Value)
 		} else if n, err := strconv.Atoi(strings.TrimSpace(p.Value)); err != nil || n < 0 {
@@ -303,13 +303,13 @@ func readInstance(c *ical.Component, z *ics.Zones, strict bool) (*Instance, erro
 			in.Sequence = n
 		}
 	}
-	if p := c.Props.Get(ical.PropDateTimeStamp); p != nil {
+	if p := first(c, ical.PropDateTimeStamp); p != nil {
 		t, err := z.PropTime(p)
 		if err == nil {
 			in.DTStamp = t.T
 		}
 	}
-	if p := c.Props.Get(ical.PropOrganizer); p != nil {
+	if p := first(c, ical.PropOrganizer); p != nil {
 		in.Organizer = partyOf(p)
 	}
 	if ps := c.Props[ical.PropAttendee]; len(ps) > 0 {
@@ -333,13 +333,13 @@ func atoiLoose(s string) int {
 }
 
 func partyOf(p *ical.Prop) Party {
-	pt := Party{
-		Address:  address.Normalize(p.Value),
-		SentBy:   address.Normalize(strings.Trim(p.Params.Get("SENT-BY"), `"`)),
-		CN:       p.Params.Get(ical.ParamCommonName),
-		PartStat: strings.ToUpper(p.Params.Get(ical.ParamParticipationStatus)),
-		Role:     strings.ToUpper(p.Params.Get(ical.ParamRole)),
-		RSVP:     strings.EqualFold(p.Params.Get(ical.ParamRSVP), "TRUE"),
+	pt := Party{Address: address.Normalize(p.Value)}
+	if len(p.Params) > 0 {
+		pt.SentBy = address.Normalize(strings.Trim(param(p, "SENT-BY"), `"`))
+		pt.CN = param(p, ical.ParamCommonName)
+		pt.PartStat = strings.ToUpper(param(p, ical.ParamParticipationStatus))
+		pt.Role = strings.ToUpper(param(p, ical.ParamRole))
+		pt.RSVP = strings.EqualFold(param(p, ical.ParamRSVP), "TRUE")
 	}
 	if pt.PartStat == "" {
 		pt.PartStat = "NEEDS-ACTION" // RFC 5545 §3.2.12 default
@@ -376,8 +376,26 @@ func timeKey(t ics.Time) string {
 }
 
 func propValue(c *ical.Component, name string) string {
-	if p := c.Props.Get(name); p != nil {
+	if p := first(c, name); p != nil {
 		return strings.TrimSpace(p.Value)
+	}
+	return ""
+}
+
+// first is c.Props.Get for an upper-case name (a constant such as
+// ical.PropUID; Decode and go-ical's Set store names so) without the
+// strings.ToUpper go-ical spends on every call.
+func first(c *ical.Component, name string) *ical.Prop {
+	if ps := c.Props[name]; len(ps) > 0 {
+		return &ps[0]
+	}
+	return nil
+}
+
+// param is p.Params.Get for an upper-case name, as first is Props.Get.
+func param(p *ical.Prop, name string) string {
+	if vs := p.Params[name]; len(vs) > 0 {
+		return vs[0]
 	}
 	return ""
 }

@@ -143,7 +143,7 @@ func (z *Zones) value(p *ical.Prop, v string) (Time, error) {
 	if err != nil {
 		return Time{}, fmt.Errorf("%s: %w", p.Name, err)
 	}
-	if vt := strings.ToUpper(p.Params.Get(ical.ParamValue)); vt == "DATE" && dt.hasTime {
+	if dt.hasTime && strings.EqualFold(paramValue(p, ical.ParamValue), "DATE") {
 		return Time{}, fmt.Errorf("%w: %s: VALUE=DATE with a date-time %q", ErrSyntax, p.Name, v)
 	}
 	switch {
@@ -152,7 +152,7 @@ func (z *Zones) value(p *ical.Prop, v string) (Time, error) {
 	case dt.utc:
 		return Time{T: dt.wall()}, nil
 	}
-	tzid := p.Params.Get(ical.PropTimezoneID)
+	tzid := paramValue(p, ical.PropTimezoneID)
 	if tzid == "" {
 		return Time{T: dt.wall(), Floating: true}, nil
 	}
@@ -368,4 +368,13 @@ func CheckTimes(p *ical.Prop) error {
 		}
 	}
 	return nil
+}
+
+// paramValue is p.Params.Get for an upper-case name (Decode stores
+// parameter names so) without go-ical's strings.ToUpper on every call.
+func paramValue(p *ical.Prop, name string) string {
+	if vs := p.Params[name]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
