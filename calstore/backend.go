@@ -24,7 +24,7 @@ func NormalizeUser(u User) (User, error) {
 		return User{}, err
 	}
 	switch u.Policy {
-	case "", PolicyAlways, PolicyKnown, PolicyNever:
+	case "", policyAlways, policyKnown, policyNever:
 	default:
 		return User{}, fmt.Errorf("%w: policy %q (want always, known, never or empty)", ErrInvalid, u.Policy)
 	}
@@ -52,14 +52,14 @@ func NormalizeContact(c Contact) (Contact, error) {
 // (Tx.Enqueue, Tx.PutOutbox).
 func NormalizeOutbox(o *OutboxItem) error { return normOutbox(o) }
 
-// CheckUID is ErrInvalid for an empty UID or one over MaxUIDLen bytes.
+// CheckUID is ErrInvalid for an empty UID or one over 4096 bytes.
 func CheckUID(uid string) error { return validUID(uid) }
 
-// CheckPendingUID is ErrInvalid for a pending item's UID over MaxUIDLen
+// CheckPendingUID is ErrInvalid for a pending item's UID over 4096
 // bytes (it may be empty).
 func CheckPendingUID(uid string) error {
-	if len(uid) > MaxUIDLen {
-		return fmt.Errorf("%w: UID longer than %d bytes", ErrInvalid, MaxUIDLen)
+	if len(uid) > maxUIDLen {
+		return fmt.Errorf("%w: UID longer than %d bytes", ErrInvalid, maxUIDLen)
 	}
 	return nil
 }
@@ -70,11 +70,11 @@ func CheckPendingStatus(s string) error { return validPendingStatus(s) }
 // CheckOutboxStatus is ErrInvalid for a status that is not an outbox one.
 func CheckOutboxStatus(s string) error { return validOutboxStatus(s) }
 
-// CheckLogKey is ErrInvalid for a once-only key of 0 or over MaxKeyLen
+// CheckLogKey is ErrInvalid for a once-only key of 0 or over 1024
 // bytes.
 func CheckLogKey(key string) error {
-	if key == "" || len(key) > MaxKeyLen {
-		return fmt.Errorf("%w: log key must have 1 to %d bytes", ErrInvalid, MaxKeyLen)
+	if key == "" || len(key) > maxKeyLen {
+		return fmt.Errorf("%w: log key must have 1 to %d bytes", ErrInvalid, maxKeyLen)
 	}
 	return nil
 }

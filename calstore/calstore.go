@@ -35,16 +35,16 @@ const MaxHistory = 100
 // and far above anything legitimate. Longer values give ErrInvalid.
 const (
 	MaxAddressLen = 1024 // bytes, after Normalize
-	MaxUIDLen     = 4096 // bytes, iCalendar UID
-	MaxKeyLen     = 1024 // bytes, LogEntry.Key
+	maxUIDLen     = 4096 // bytes, iCalendar UID
+	maxKeyLen     = 1024 // bytes, LogEntry.Key
 )
 
 // Policy values for User.Policy (docs/rules.md "Policy"). The empty
 // string means "the server's default_policy".
 const (
-	PolicyAlways = "always"
-	PolicyKnown  = "known"
-	PolicyNever  = "never"
+	policyAlways = "always"
+	policyKnown  = "known"
+	policyNever  = "never"
 )
 
 // Status values for Pending.Status.

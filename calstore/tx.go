@@ -81,8 +81,8 @@ func validUID(uid string) error {
 	if uid == "" {
 		return fmt.Errorf("%w: empty UID", ErrInvalid)
 	}
-	if len(uid) > MaxUIDLen {
-		return fmt.Errorf("%w: UID longer than %d bytes", ErrInvalid, MaxUIDLen)
+	if len(uid) > maxUIDLen {
+		return fmt.Errorf("%w: UID longer than %d bytes", ErrInvalid, maxUIDLen)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"imipd/calstore"
 	"imipd/filter"
+	"imipd/itip"
 )
 
 // autoTo counts the automatic outbox items addressed to target, by method.
@@ -69,7 +70,7 @@ func knownOrganizer(t *testing.T, db calstore.Store) {
 	t.Helper()
 	err := db.Write(context.Background(), func(tx calstore.Tx) error {
 		for _, u := range []string{"bob@example.test", "carl@example.test"} {
-			if err := tx.PutUser(calstore.User{Address: u, Policy: calstore.PolicyAlways}); err != nil {
+			if err := tx.PutUser(calstore.User{Address: u, Policy: string(itip.Always)}); err != nil {
 				return err
 			}
 			if err := tx.AddContact(calstore.Contact{User: u, Address: "alice@remote.test"}); err != nil {
