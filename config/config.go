@@ -1,6 +1,6 @@
 // Package config reads imipd's configuration file (TOML) and checks it
 // whole: File.Validate reports every problem naming its key
-// (ConfigError) and returns Settings, the values each part's constructor
+// (one error listing them) and returns Settings, the values each part's constructor
 // takes (filter.Config for the Processor, each adapter's options, the
 // listeners, the store). Every duration is parsed here, once
 // (ParseDuration). cmd/imipd and cmd/imipctl only wire what it returns.
@@ -211,10 +211,10 @@ func Defaults() File {
 	}
 }
 
-// ConfigError lists every problem of a configuration file, each naming its key.
-type ConfigError struct{ Problems []string }
+// configError lists every problem of a configuration file, each naming its key.
+type configError struct{ problems []string }
 
-func (e *ConfigError) Error() string { return strings.Join(e.Problems, "\n") }
+func (e *configError) Error() string { return strings.Join(e.problems, "\n") }
 
 // Load returns the settings of the configuration file at path, or of the
 // defaults when path is "": the file read over the defaults (unknown keys
@@ -241,7 +241,7 @@ func load(path string) (File, Settings, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return f, Settings{}, &ConfigError{Problems: []string{parseErrorText(path, string(src), pe)}}
+			return f, Settings{}, &configError{problems: []string{parseErrorText(path, string(src), pe)}}
 		}
 		return f, Settings{}, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -250,21 +250,21 @@ func load(path string) (File, Settings, error) {
 		problems = append(problems, path+": "+p)
 	}
 	s, err := f.Validate()
-	var ce *ConfigError
+	var ce *configError
 	if errors.As(err, &ce) {
-		for _, p := range ce.Problems {
+		for _, p := range ce.problems {
 			problems = append(problems, path+": "+p)
 		}
 	}
 	if len(problems) > 0 {
-		return f, s, &ConfigError{Problems: problems}
+		return f, s, &configError{problems: problems}
 	}
 	return f, s, nil
 }
 
 // Warnings are what is accepted in the file but should change: deprecated
 // keys. imipd -test prints them, the daemon logs them at start.
-func (f File) Warnings() []string {
+func (f File) warnings() []string {
 	var w []string
 	if f.RefreshLimit != nil && *f.RefreshLimit > 0 && f.AutoSendLimit == nil {
 		w = append(w, fmt.Sprintf("refresh_limit is deprecated: read as auto_send_limit = %d, which counts all automatic mail per target address and hour, across senders and users; rename the key", *f.RefreshLimit))

@@ -32,7 +32,7 @@ func TestConfigErrorsNameKeys(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "bad.toml")
 	os.WriteFile(p, []byte("default_policy = \"sometimes\"\ndefault_timezone = \"Mars/Olympus\"\ntimeframe = \"4X\"\nbogus = 1\n[milter]\nlisten = \"127.0.0.1:1\"\n"), 0o600)
 	_, err := loadFile(p)
-	var ce *ConfigError
+	var ce *configError
 	if !errors.As(err, &ce) {
 		t.Fatalf("got %v", err)
 	}
@@ -215,7 +215,7 @@ func TestConfigAutoSendLimit(t *testing.T) {
 		if pc.AutoSendLimit != c.limit {
 			t.Errorf("%q: AutoSendLimit %d, want %d", c.toml, pc.AutoSendLimit, c.limit)
 		}
-		w := f.Warnings()
+		w := f.warnings()
 		if got := len(w) == 1 && strings.Contains(w[0], "auto_send_limit = 4"); got != c.warning {
 			t.Errorf("%q: warnings %q", c.toml, w)
 		}
@@ -315,7 +315,7 @@ attendees = "many"
 `
 	os.WriteFile(p, []byte(src), 0o600)
 	f, err := loadFile(p)
-	var ce *ConfigError
+	var ce *configError
 	if !errors.As(err, &ce) {
 		t.Fatalf("got %v", err)
 	}
@@ -465,7 +465,7 @@ driver = "bbolt"
 		{"caldav proxies", fmt.Sprint(s.CalDAV.TrustedProxies), "[10.0.0.0/8]"},
 		{"caldav name", s.CalDAV.CalendarName, "Cal"},
 		{"caldav put limits", s.CalDAV.Limits.MaxBytes, 200000},
-		{"store", s.StoreName(), s.DBPath()},
+		{"store", s.storeName(), s.DBPath()},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)

@@ -14,8 +14,8 @@ import (
 
 // Store drivers ([store] driver).
 const (
-	StoreBbolt    = "bbolt"    // the default: one file in data_dir, one process
-	StorePostgres = "postgres" // PostgreSQL (calstore/pgstore): several instances on one database
+	storeBbolt    = "bbolt"    // the default: one file in data_dir, one process
+	storePostgres = "postgres" // PostgreSQL (calstore/pgstore): several instances on one database
 )
 
 // StoreConfig is the [store] table: where the calendar store lives.
@@ -59,20 +59,20 @@ func (s StoreConfig) readDSN() (string, error) {
 // Store is where the calendar store lives ([store]): the bbolt file in
 // the data directory, or PostgreSQL.
 type Store struct {
-	Driver string // StoreBbolt or StorePostgres
+	Driver string // "bbolt" or "postgres"
 	dsn    string // read from dsn or dsn_file; never shown
 }
 
 // settings checks [store] and reads its DSN.
 func (s StoreConfig) settings(p *problems) Store {
-	st := Store{Driver: StoreBbolt}
+	st := Store{Driver: storeBbolt}
 	switch s.Driver {
-	case "", StoreBbolt:
+	case "", storeBbolt:
 		if s.DSN != "" || s.DSNFile != "" {
 			p.bad("store.dsn", "only with driver = \"postgres\"")
 		}
-	case StorePostgres:
-		st.Driver = StorePostgres
+	case storePostgres:
+		st.Driver = storePostgres
 		if (s.DSN == "") == (s.DSNFile == "") {
 			p.bad("store.dsn", "driver \"postgres\" needs dsn or dsn_file, not both")
 			break
@@ -89,11 +89,11 @@ func (s StoreConfig) settings(p *problems) Store {
 }
 
 // Postgres reports whether the store is PostgreSQL.
-func (s Settings) Postgres() bool { return s.Store.Driver == StorePostgres }
+func (s Settings) Postgres() bool { return s.Store.Driver == storePostgres }
 
-// StoreName is what logs say the store is: the bbolt file, or
+// storeName is what logs say the store is: the bbolt file, or
 // "postgres" (the DSN may hold a password).
-func (s Settings) StoreName() string {
+func (s Settings) storeName() string {
 	if s.Postgres() {
 		return "postgres"
 	}

@@ -53,8 +53,8 @@ func TestConfigStore(t *testing.T) {
 			if s.Postgres() != tc.postgres {
 				t.Errorf("Postgres() = %v, want %v", s.Postgres(), tc.postgres)
 			}
-			if strings.Contains(s.StoreName(), secret) {
-				t.Errorf("StoreName shows the password: %q", s.StoreName())
+			if strings.Contains(s.storeName(), secret) {
+				t.Errorf("StoreName shows the password: %q", s.storeName())
 			}
 		})
 	}

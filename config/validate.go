@@ -88,11 +88,11 @@ func (p *problems) duration(key, v string) time.Duration {
 }
 
 // Validate checks the whole file and returns its settings. Every problem
-// is reported at once, each naming its key (ConfigError); no problem shows
+// is reported at once, each naming its key (configError); no problem shows
 // a secret's value.
 func (f File) Validate() (Settings, error) {
 	var p problems
-	s := Settings{DataDir: f.DataDir, Processor: f.processing(&p), Warnings: f.Warnings()}
+	s := Settings{DataDir: f.DataDir, Processor: f.processing(&p), Warnings: f.warnings()}
 	if f.DataDir == "" {
 		p.bad("data_dir", "must not be empty")
 	}
@@ -178,7 +178,7 @@ func (f File) Validate() (Settings, error) {
 	f.CalDAV.settings(&s, &p)
 	s.Store = f.Store.settings(&p)
 	if len(p) > 0 {
-		return s, &ConfigError{Problems: p}
+		return s, &configError{problems: p}
 	}
 	return s, nil
 }
