@@ -99,7 +99,7 @@ func addInstances(st *Event, m *Message, u *User) *ical.Calendar {
 	o := readStored(out)
 	om := o.master()
 	for _, inst := range m.Instances {
-		ds := inst.Comp.Props.Get(ical.PropDateTimeStart)
+		ds := first(inst.Comp, ical.PropDateTimeStart)
 		if ds == nil {
 			continue
 		}
@@ -118,7 +118,7 @@ func addInstances(st *Event, m *Message, u *User) *ical.Calendar {
 		o.replace(key, nc)
 	}
 	setInt(om, ical.PropSequence, m.Sequence())
-	if p := m.First().Comp.Props.Get(ical.PropDateTimeStamp); p != nil {
+	if p := first(m.First().Comp, ical.PropDateTimeStamp); p != nil {
 		ds := cloneProp(*p)
 		om.Props.Set(&ds)
 	}

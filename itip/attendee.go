@@ -237,7 +237,7 @@ func AttendeeStatus(cal *ical.Calendar, u *User) (string, bool) {
 // §3.2.2.1 is about attendees' copies).
 func OrganizedBy(cal *ical.Calendar, u *User) bool {
 	for _, c := range cal.Children {
-		if p := c.Props.Get(ical.PropOrganizer); c.Name == ical.CompEvent && p != nil && u.Is(address.Normalize(p.Value)) {
+		if p := first(c, ical.PropOrganizer); c.Name == ical.CompEvent && p != nil && u.Is(address.Normalize(p.Value)) {
 			return true
 		}
 	}

@@ -101,7 +101,7 @@ func cancelled(st *Event, m *Message) *ical.Calendar {
 func setStatusCancelled(c *ical.Component, inst *Instance) {
 	c.Props.SetText(ical.PropStatus, "CANCELLED")
 	setInt(c, ical.PropSequence, inst.Sequence)
-	if p := inst.Comp.Props.Get(ical.PropDateTimeStamp); p != nil {
+	if p := first(inst.Comp, ical.PropDateTimeStamp); p != nil {
 		ds := cloneProp(*p)
 		c.Props.Set(&ds)
 	}

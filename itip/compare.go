@@ -136,7 +136,7 @@ func valueMeaning(c *ical.Component, p *ical.Prop, z *ics.Zones) []string {
 			}
 			t, err := z.PropTime(&ical.Prop{Name: p.Name, Params: p.Params, Value: item})
 			if err != nil {
-				out = append(out, "?"+item+"|"+p.Params.Get(ical.ParamTimezoneID))
+				out = append(out, "?"+item+"|"+param(p.Params, ical.ParamTimezoneID))
 				continue
 			}
 			k := timeKey(t)
@@ -239,8 +239,8 @@ func ruleMeaning(v string, c *ical.Component, z *ics.Zones) string {
 			}
 		case k == "UNTIL":
 			u := ical.Prop{Name: "UNTIL", Value: val, Params: ical.Params{}}
-			if ds := c.Props.Get(ical.PropDateTimeStart); ds != nil && !strings.HasSuffix(val, "Z") {
-				if tz := ds.Params.Get(ical.ParamTimezoneID); tz != "" {
+			if ds := first(c, ical.PropDateTimeStart); ds != nil && !strings.HasSuffix(val, "Z") {
+				if tz := param(ds.Params, ical.ParamTimezoneID); tz != "" {
 					u.Params.Set(ical.ParamTimezoneID, tz)
 				}
 			}
@@ -306,7 +306,7 @@ func endOf(c *ical.Component, z *ics.Zones) string {
 	b.WriteByte('?')
 	for _, name := range []string{ical.PropDateTimeStart, ical.PropDateTimeEnd, ical.PropDuration} {
 		if p := c.Props.Get(name); p != nil {
-			b.WriteString(strings.TrimSpace(p.Value) + "|" + p.Params.Get(ical.ParamTimezoneID))
+			b.WriteString(strings.TrimSpace(p.Value) + "|" + param(p.Params, ical.ParamTimezoneID))
 		}
 		b.WriteByte(';')
 	}
@@ -329,8 +329,8 @@ func sameSeriesZone(a, b *ical.Component, za, zb *ics.Zones) bool {
 	if !recurs(a) && !recurs(b) {
 		return true
 	}
-	ta, ea := za.PropTime(a.Props.Get(ical.PropDateTimeStart))
-	tb, eb := zb.PropTime(b.Props.Get(ical.PropDateTimeStart))
+	ta, ea := za.PropTime(first(a, ical.PropDateTimeStart))
+	tb, eb := zb.PropTime(first(b, ical.PropDateTimeStart))
 	if ea != nil || eb != nil || ta.AllDay || ta.Floating || tb.AllDay || tb.Floating {
 		return true // compared by value alone
 	}

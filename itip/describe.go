@@ -160,7 +160,7 @@ func (d *describer) invitees(in *Instance, org string) string {
 // " from DAY to DAY (all day)"; an occurrence that moved adds ", moved
 // from …"; a recurrence adds ", repeating …".
 func (d *describer) when(in *Instance) string {
-	ds := in.Comp.Props.Get(ical.PropDateTimeStart)
+	ds := first(in.Comp, ical.PropDateTimeStart)
 	if ds == nil {
 		return ""
 	}
@@ -206,7 +206,7 @@ func (d *describer) when(in *Instance) string {
 			}
 		}
 	}
-	if rr := in.Comp.Props.Get(ical.PropRecurrenceRule); rr != nil {
+	if rr := first(in.Comp, ical.PropRecurrenceRule); rr != nil {
 		b.WriteString(", repeating " + d.rule(rr.Value, st))
 	}
 	return b.String()
@@ -286,7 +286,7 @@ var weekdayNames = map[string]string{"MO": "Mon", "TU": "Tue", "WE": "Wed", "TH"
 // title is the quoted SUMMARY on one line (its TEXT escapes undone), cut
 // at maxTitleRunes; "an untitled event" when it has none.
 func title(in *Instance) string {
-	t := ics.Line(in.Comp.Props.Get(ical.PropSummary))
+	t := ics.Line(first(in.Comp, ical.PropSummary))
 	if t == "" {
 		return "an untitled event"
 	}

@@ -197,7 +197,7 @@ func ParseMessage(cal *ical.Calendar) (*Message, error) {
 // conversions counted against zb, shared by the calendar parts of one mail
 // message (nil: a budget of its own; SECURITY.md "Time zones").
 func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
-	mp := cal.Props.Get(ical.PropMethod)
+	mp := first(cal.Component, ical.PropMethod)
 	if mp == nil || strings.TrimSpace(mp.Value) == "" {
 		return nil, parseErr(ReasonMissingMethod, "no METHOD property")
 	}
@@ -292,7 +292,7 @@ func readInstance(c *ical.Component, z *ics.Zones, strict bool) (*Instance, erro
 			k = strings.TrimSpace(p.Value)
 		}
 		in.RecurrenceID = k
-		in.Range = strings.ToUpper(param(p, "RANGE"))
+		in.Range = strings.ToUpper(param(p.Params, "RANGE"))
 	}
 	if p := first(c, ical.PropSequence); p != nil {
 		if !strict {
@@ -335,11 +335,11 @@ func atoiLoose(s string) int {
 func partyOf(p *ical.Prop) Party {
 	pt := Party{Address: address.Normalize(p.Value)}
 	if len(p.Params) > 0 {
-		pt.SentBy = address.Normalize(strings.Trim(param(p, "SENT-BY"), `"`))
-		pt.CN = param(p, ical.ParamCommonName)
-		pt.PartStat = strings.ToUpper(param(p, ical.ParamParticipationStatus))
-		pt.Role = strings.ToUpper(param(p, ical.ParamRole))
-		pt.RSVP = strings.EqualFold(param(p, ical.ParamRSVP), "TRUE")
+		pt.SentBy = address.Normalize(strings.Trim(param(p.Params, "SENT-BY"), `"`))
+		pt.CN = param(p.Params, ical.ParamCommonName)
+		pt.PartStat = strings.ToUpper(param(p.Params, ical.ParamParticipationStatus))
+		pt.Role = strings.ToUpper(param(p.Params, ical.ParamRole))
+		pt.RSVP = strings.EqualFold(param(p.Params, ical.ParamRSVP), "TRUE")
 	}
 	if pt.PartStat == "" {
 		pt.PartStat = "NEEDS-ACTION" // RFC 5545 §3.2.12 default
@@ -392,9 +392,9 @@ func first(c *ical.Component, name string) *ical.Prop {
 	return nil
 }
 
-// param is p.Params.Get for an upper-case name, as first is Props.Get.
-func param(p *ical.Prop, name string) string {
-	if vs := p.Params[name]; len(vs) > 0 {
+// param is ps.Get for an upper-case name, as first is Props.Get.
+func param(ps ical.Params, name string) string {
+	if vs := ps[name]; len(vs) > 0 {
 		return vs[0]
 	}
 	return ""

@@ -120,7 +120,7 @@ func organizerUpdate(st *Event, m *Message) *ical.Calendar {
 		for i := range nc.Props[ical.PropAttendee] {
 			np := &nc.Props[ical.PropAttendee][i]
 			if op := attendeeProp(old, address.Normalize(np.Value)); op != nil {
-				if ps := op.Params.Get(ical.ParamParticipationStatus); ps != "" && !strings.EqualFold(ps, "NEEDS-ACTION") {
+				if ps := param(op.Params, ical.ParamParticipationStatus); ps != "" && !strings.EqualFold(ps, "NEEDS-ACTION") {
 					np.Params.Set(ical.ParamParticipationStatus, ps)
 				}
 			}

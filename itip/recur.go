@@ -23,8 +23,8 @@ func (o *Event) isOccurrence(rid string) bool {
 	if m == nil {
 		return true
 	}
-	ds, err := o.Zones.PropTime(m.Props.Get(ical.PropDateTimeStart))
-	if m.Props.Get(ical.PropDateTimeStart) == nil || err != nil {
+	ds, err := o.Zones.PropTime(first(m, ical.PropDateTimeStart))
+	if first(m, ical.PropDateTimeStart) == nil || err != nil {
 		return true
 	}
 	key := func(t time.Time) string { return timeKey(ics.Time{T: t, AllDay: ds.AllDay, Floating: ds.Floating}) }

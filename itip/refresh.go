@@ -79,7 +79,7 @@ func refreshAnswer(st *Event, requester string, now time.Time) *ical.Calendar {
 	}
 	for _, c := range st.events() {
 		on := !invited || attendeeProp(c, requester) != nil
-		rid := c.Props.Get(ical.PropRecurrenceID)
+		rid := first(c, ical.PropRecurrenceID)
 		switch {
 		case on:
 			nc := withoutOwnData(c)

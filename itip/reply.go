@@ -263,7 +263,7 @@ func (o *Event) shareOverride(inst *Instance) *ical.Component {
 // override makes the override for inst from dup(master).
 func (o *Event) override(inst *Instance, dup func(*ical.Component) *ical.Component) *ical.Component {
 	mi := o.instance("")
-	rp := inst.Comp.Props.Get(ical.PropRecurrenceID)
+	rp := first(inst.Comp, ical.PropRecurrenceID)
 	if mi == nil || rp == nil {
 		return nil
 	}
@@ -279,14 +279,14 @@ func (o *Event) override(inst *Instance, dup func(*ical.Component) *ical.Compone
 	// RECURRENCE-ID and DTSTART are written the way the master writes
 	// DTSTART (its TZID or UTC or DATE), whatever zone the message used.
 	var start ical.Prop
-	if ds := master.Props.Get(ical.PropDateTimeStart); ds == nil {
+	if ds := first(master, ical.PropDateTimeStart); ds == nil {
 		start = cloneProp(*rp)
 		start.Name = ical.PropDateTimeStart
 		delete(start.Params, "RANGE")
 	} else {
 		start = cloneProp(*ds)
 		start.Value = formatLike(ds, rt.T, o)
-		if de := master.Props.Get(ical.PropDateTimeEnd); de != nil {
+		if de := first(master, ical.PropDateTimeEnd); de != nil {
 			ts, e1 := o.Zones.PropTime(ds)
 			te, e2 := o.Zones.PropTime(de)
 			if e1 == nil && e2 == nil {
@@ -315,10 +315,10 @@ func (o *Event) override(inst *Instance, dup func(*ical.Component) *ical.Compone
 // formatLike formats t the way property p is written (UTC, DATE, or local
 // time in p's TZID).
 func formatLike(p *ical.Prop, t time.Time, o *Event) string {
-	if strings.EqualFold(p.Params.Get(ical.ParamValue), "DATE") || len(strings.TrimSpace(p.Value)) == 8 {
+	if strings.EqualFold(param(p.Params, ical.ParamValue), "DATE") || len(strings.TrimSpace(p.Value)) == 8 {
 		return t.Format("20060102")
 	}
-	if tz := p.Params.Get(ical.ParamTimezoneID); tz != "" {
+	if tz := param(p.Params, ical.ParamTimezoneID); tz != "" {
 		if loc, err := o.Zones.Location(tz); err == nil {
 			return t.In(loc).Format("20060102T150405")
 		}

@@ -202,10 +202,10 @@ func keepPrivate(nc, old *ical.Component, zo, zn *ics.Zones, u *User, rid string
 		return fresh
 	}
 	var changed bool
-	if rid != "" && old.Props.Get(ical.PropRecurrenceID) == nil {
+	if rid != "" && first(old, ical.PropRecurrenceID) == nil {
 		// A new override compared with the series: moved when its start is
 		// not the original start, or its length differs from the series'.
-		changed = !sameInstant(nc.Props.Get(ical.PropDateTimeStart), nc.Props.Get(ical.PropRecurrenceID), zn, zn) ||
+		changed = !sameInstant(first(nc, ical.PropDateTimeStart), first(nc, ical.PropRecurrenceID), zn, zn) ||
 			!sameLength(nc, old, zn, zo)
 	} else {
 		changed = timingChanged(old, nc, zo, zn)
@@ -217,7 +217,7 @@ func keepPrivate(nc, old *ical.Component, zo, zn *ics.Zones, u *User, rid string
 	if np != nil {
 		ps := "NEEDS-ACTION"
 		if op != nil && !changed {
-			if v := op.Params.Get(ical.ParamParticipationStatus); v != "" {
+			if v := param(op.Params, ical.ParamParticipationStatus); v != "" {
 				ps = v
 			}
 		}
@@ -244,7 +244,7 @@ func keepPrivate(nc, old *ical.Component, zo, zn *ics.Zones, u *User, rid string
 		nc.Children = append(kept, alarms...)
 	}
 	if changed && op != nil && np != nil {
-		if ps := strings.ToUpper(op.Params.Get(ical.ParamParticipationStatus)); ps != "" && ps != "NEEDS-ACTION" {
+		if ps := strings.ToUpper(param(op.Params, ical.ParamParticipationStatus)); ps != "" && ps != "NEEDS-ACTION" {
 			return reasked
 		}
 	}
@@ -252,7 +252,7 @@ func keepPrivate(nc, old *ical.Component, zo, zn *ics.Zones, u *User, rid string
 }
 
 func roleOf(p *ical.Prop) string {
-	if r := p.Params.Get(ical.ParamRole); r != "" {
+	if r := param(p.Params, ical.ParamRole); r != "" {
 		return r
 	}
 	return "REQ-PARTICIPANT"
@@ -293,18 +293,18 @@ func sameLength(a, b *ical.Component, za, zb *ics.Zones) bool {
 }
 
 func length(c *ical.Component, z *ics.Zones) (string, bool) {
-	ds := c.Props.Get(ical.PropDateTimeStart)
+	ds := first(c, ical.PropDateTimeStart)
 	if ds == nil {
 		return "", false
 	}
-	if d := c.Props.Get(ical.PropDuration); d != nil {
+	if d := first(c, ical.PropDuration); d != nil {
 		dur, err := ics.ParseDuration(strings.TrimSpace(d.Value))
 		if err != nil {
 			return d.Value, true
 		}
 		return dur.String(), true
 	}
-	de := c.Props.Get(ical.PropDateTimeEnd)
+	de := first(c, ical.PropDateTimeEnd)
 	if de == nil {
 		return "", false
 	}

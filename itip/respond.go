@@ -63,7 +63,7 @@ func markSentBy(cal *ical.Calendar, m Method, u *User, delegate string) {
 			}
 			continue
 		}
-		if p := c.Props.Get(ical.PropOrganizer); p != nil {
+		if p := first(c, ical.PropOrganizer); p != nil {
 			p.Params.Set("SENT-BY", "mailto:"+delegate)
 		}
 	}
@@ -145,7 +145,7 @@ func answer(d Decision) (Result, error) {
 	// REPLY; an override stored without one takes the event's organizer.
 	var orgProp *ical.Prop
 	for _, c := range o.events() {
-		if orgProp = c.Props.Get(ical.PropOrganizer); orgProp != nil {
+		if orgProp = first(c, ical.PropOrganizer); orgProp != nil {
 			break
 		}
 	}
@@ -180,7 +180,7 @@ func answer(d Decision) (Result, error) {
 				rc.Props.Set(&cp)
 			}
 		}
-		if rc.Props.Get(ical.PropOrganizer) == nil && orgProp != nil {
+		if first(rc, ical.PropOrganizer) == nil && orgProp != nil {
 			cp := cloneProp(*orgProp)
 			rc.Props.Set(&cp)
 		}
@@ -188,7 +188,7 @@ func answer(d Decision) (Result, error) {
 		rc.Props.Set(&ap)
 		rc.Props.SetDateTime(ical.PropDateTimeStamp, d.Now.UTC())
 		reply.Children = append(reply.Children, rc)
-		if op := rc.Props.Get(ical.PropOrganizer); op != nil {
+		if op := first(rc, ical.PropOrganizer); op != nil {
 			org = address.Normalize(op.Value)
 		}
 	}
@@ -341,7 +341,7 @@ func declineCounter(d Decision) (Result, error) {
 	ap := ical.NewProp(ical.PropAttendee)
 	ap.Value = "mailto:" + d.Attendee
 	c.Props.Set(ap)
-	if p := in.Comp.Props.Get(ical.PropRecurrenceID); p != nil {
+	if p := first(in.Comp, ical.PropRecurrenceID); p != nil {
 		cp := cloneProp(*p)
 		c.Props.Set(&cp)
 	}
@@ -361,7 +361,7 @@ func usedTimezones(dst, src *ical.Calendar) {
 	for _, c := range dst.Children {
 		for _, ps := range c.Props {
 			for _, p := range ps {
-				if tz := p.Params.Get(ical.ParamTimezoneID); tz != "" {
+				if tz := param(p.Params, ical.ParamTimezoneID); tz != "" {
 					used[tz] = true
 				}
 			}
@@ -431,7 +431,7 @@ func ParseInstance(s string, stored *ical.Calendar) (string, error) {
 	if ref == nil {
 		ref = o.events()[0]
 	}
-	ds, err := o.Zones.PropTime(ref.Props.Get(ical.PropDateTimeStart))
+	ds, err := o.Zones.PropTime(first(ref, ical.PropDateTimeStart))
 	if err != nil {
 		return "", fmt.Errorf("%w: %q (UID %s) has no start to count occurrences from: %v", ErrNoInstance, o.summary(), o.uid(), err)
 	}

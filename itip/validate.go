@@ -139,7 +139,7 @@ func validateInstance(method Method, uid string, c *ical.Component) error {
 			}
 		}
 	}
-	if p := c.Props.Get(ical.PropDuration); p != nil {
+	if p := first(c, ical.PropDuration); p != nil {
 		if _, err := ics.ParseDuration(p.Value); err != nil {
 			return parseErr(ReasonBadDate, "UID %q: DURATION: %v", uid, err)
 		}
@@ -153,7 +153,7 @@ func validateInstance(method Method, uid string, c *ical.Component) error {
 	}
 	switch method {
 	case Publish, Request, Add, Counter:
-		if c.Props.Get(ical.PropDateTimeStart) == nil {
+		if first(c, ical.PropDateTimeStart) == nil {
 			return parseErr(ReasonMissingDTStart, "UID %q: %s without DTSTART (RFC 5546 §3.2)", uid, method)
 		}
 	}
@@ -165,7 +165,7 @@ func validateInstance(method Method, uid string, c *ical.Component) error {
 // accepted (zero-length events are common); a TZID that does not resolve
 // skips the comparison.
 func checkSpan(uid string, c *ical.Component, z *ics.Zones) error {
-	ps, pe := c.Props.Get(ical.PropDateTimeStart), c.Props.Get(ical.PropDateTimeEnd)
+	ps, pe := first(c, ical.PropDateTimeStart), first(c, ical.PropDateTimeEnd)
 	if ps == nil || pe == nil {
 		return nil
 	}
@@ -203,7 +203,7 @@ func checkZone(c *ical.Component) error {
 				return parseErr(ReasonMalformed, "VTIMEZONE %q: %s without %s (RFC 5545 §3.6.5)", tzid, o.Name, name)
 			}
 		}
-		if rr := o.Props.Get(ical.PropRecurrenceRule); rr != nil && ics.ZoneRuleNever(propValue(o, ical.PropDateTimeStart), rr.Value) {
+		if rr := first(o, ical.PropRecurrenceRule); rr != nil && ics.ZoneRuleNever(propValue(o, ical.PropDateTimeStart), rr.Value) {
 			return parseErr(ReasonMalformed, "VTIMEZONE %q: %s RRULE %q gives no yearly onset (RFC 5545 §3.6.5)", tzid, o.Name, rr.Value)
 		}
 	}

@@ -306,14 +306,11 @@ func isName(s string) bool {
 // parseContentLine parses one unfolded line (RFC 5545 3.1):
 // name *(";" param) ":" value.
 func parseContentLine(s string) (ical.Prop, error) {
-	i := 0
-	for i < len(s) && isNameByte(s[i]) {
-		i++
-	}
+	i := scanName(s, 0)
 	if i == 0 {
 		return ical.Prop{}, fmt.Errorf("bad or empty property name")
 	}
-	prop := ical.Prop{Name: strings.ToUpper(s[:i])}
+	prop := ical.Prop{Name: upperName(s[:i])}
 	if i < len(s) && s[i] == ';' {
 		// Params stays nil on a line without parameters: go-ical reads a
 		// nil map as empty, and imipd copies a property before it changes
@@ -323,13 +320,11 @@ func parseContentLine(s string) (ical.Prop, error) {
 	for i < len(s) && s[i] == ';' {
 		i++
 		j := i
-		for i < len(s) && isNameByte(s[i]) {
-			i++
-		}
+		i = scanName(s, i)
 		if i == j {
 			return ical.Prop{}, fmt.Errorf("property %s: bad or empty parameter name", prop.Name)
 		}
-		pname := strings.ToUpper(s[j:i])
+		pname := upperName(s[j:i])
 		if i >= len(s) || s[i] != '=' {
 			return ical.Prop{}, fmt.Errorf("property %s: parameter %s without '='", prop.Name, pname)
 		}
@@ -400,6 +395,26 @@ func indexSep(s string) int {
 		}
 	}
 	return -1
+}
+
+// scanName returns the end of the name starting at s[i:].
+func scanName(s string, i int) int {
+	for i < len(s) && isNameByte(s[i]) {
+		i++
+	}
+	return i
+}
+
+// upperName is name (made of name bytes) upper-cased; one that is already
+// upper-case, as nearly every name is, is returned as it is without a call
+// to strings.ToUpper.
+func upperName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if 'a' <= name[i] && name[i] <= 'z' {
+			return strings.ToUpper(name)
+		}
+	}
+	return name
 }
 
 // unescapeParam decodes RFC 6868 caret escapes: ^n and ^N newline, ^^ caret,

@@ -130,13 +130,13 @@ func (e *encoder) component(c *ical.Component, depth int) error {
 	if !isName(c.Name) {
 		return fmt.Errorf("ics: encode: bad component name %q", c.Name)
 	}
-	name := strings.ToUpper(c.Name)
+	name := upperName(c.Name)
 	if err := e.simple("BEGIN", name); err != nil {
 		return err
 	}
 	base := len(e.ranked)
 	for n := range c.Props {
-		r, ok := propOrder[strings.ToUpper(n)]
+		r, ok := propOrder[upperName(n)]
 		if !ok {
 			r = len(propOrder)
 		}
@@ -186,7 +186,7 @@ func (e *encoder) prop(key string, p *ical.Prop) error {
 	if name == "" {
 		name = key
 	}
-	name = strings.ToUpper(name)
+	name = upperName(name)
 	if !isName(name) {
 		return fmt.Errorf("ics: encode: bad property name %q", name)
 	}
@@ -210,7 +210,7 @@ func (e *encoder) prop(key string, p *ical.Prop) error {
 			return fmt.Errorf("ics: encode: property %s: bad parameter name %q", name, pn)
 		}
 		e.line.WriteByte(';')
-		e.line.WriteString(strings.ToUpper(pn))
+		e.line.WriteString(upperName(pn))
 		e.line.WriteByte('=')
 		for i, v := range p.Params[pn] {
 			if i > 0 {
