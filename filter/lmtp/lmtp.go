@@ -28,7 +28,7 @@ import (
 type Options struct {
 	Forward     string        // downstream LMTP server: "unix:/PATH" or "inet:HOST:PORT"
 	Domain      string        // our greeting and LHLO name, default the host name
-	MaxMessage  int64         // largest message accepted, default 64 MiB
+	maxMessage  int64         // largest message accepted, default 64 MiB
 	ReadTimeout time.Duration // upstream: per command line, and per 4 KiB while DATA flows; default 5m
 	// MaxConnections caps concurrent upstream connections, default 512,
 	// and MaxConnectionsPerPeer those from one address (default
@@ -43,7 +43,7 @@ type Options struct {
 	// message untagged (config on_error = "tempfail").
 	TempFailOnError bool
 	WriteTimeout    time.Duration // upstream: per reply; default 1m
-	ProcessTimeout  time.Duration // filter.Processor.Process per message; default 60s
+	processTimeout  time.Duration // filter.Processor.Process per message; default 60s
 	// PoolSize is how many idle downstream connections are kept for the
 	// next transactions (default 32; negative: none, each
 	// upstream session keeps its own as long as it lasts).
@@ -91,7 +91,7 @@ var (
 //     replaced once by a new one.
 //   - RCPT: relayed; the downstream's reply is returned as is, so an unknown
 //     user is refused at RCPT time with the downstream's words.
-//   - DATA: the message is read completely (at most MaxMessage, else 552
+//   - DATA: the message is read completely (at most maxMessage, else 552
 //     for all), processed (filter.Processor.Process, transport "lmtp"), and
 //     forwarded: one downstream transaction per distinct header value (all
 //     recipients of plain mail share one). Each accepted recipient gets one
@@ -131,8 +131,8 @@ func NewProxy(p *filter.Processor, opt Options, log *slog.Logger) *Proxy {
 			opt.Domain = "imipd"
 		}
 	}
-	if opt.MaxMessage <= 0 {
-		opt.MaxMessage = 64 << 20
+	if opt.maxMessage <= 0 {
+		opt.maxMessage = 64 << 20
 	}
 	if opt.FirstReadTimeout <= 0 {
 		opt.FirstReadTimeout = conn.DefaultFirstReadTimeout
@@ -143,8 +143,8 @@ func NewProxy(p *filter.Processor, opt Options, log *slog.Logger) *Proxy {
 	if opt.WriteTimeout <= 0 {
 		opt.WriteTimeout = time.Minute
 	}
-	if opt.ProcessTimeout <= 0 {
-		opt.ProcessTimeout = 60 * time.Second
+	if opt.processTimeout <= 0 {
+		opt.processTimeout = 60 * time.Second
 	}
 	switch {
 	case opt.PoolSize == 0:
@@ -164,7 +164,7 @@ func NewProxy(p *filter.Processor, opt Options, log *slog.Logger) *Proxy {
 	srv := smtp.NewServer(smtp.BackendFunc(l.newSession))
 	srv.LMTP = true
 	srv.Domain = opt.Domain
-	srv.MaxMessageBytes = opt.MaxMessage
+	srv.MaxMessageBytes = opt.maxMessage
 	srv.MaxRecipients = lmtpMaxRecipients
 	srv.MaxLineLength = lmtpMaxLine
 	srv.ReadTimeout = opt.ReadTimeout
@@ -635,7 +635,7 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 	if err := cerr; err != nil {
 		switch {
 		case errors.Is(err, smtp.ErrDataTooLarge):
-			s.log().Info("message refused: over the size limit", "max", s.l.opt.MaxMessage, "from", s.from)
+			s.log().Info("message refused: over the size limit", "max", s.l.opt.maxMessage, "from", s.from)
 			return smtp.ErrDataTooLarge
 		case errors.Is(err, smtp.ErrTooLongLine):
 			s.log().Info("message refused: line too long", "from", s.from)
@@ -683,7 +683,7 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) (err er
 // or, with TempFailOnError, returns nil: nothing is forwarded, every
 // recipient gets 451.
 func (s *lmtpSession) process(sp *spool, rcpts []string) map[string]string {
-	ctx, cancel := context.WithTimeout(context.Background(), s.l.opt.ProcessTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.l.opt.processTimeout)
 	defer cancel()
 	d := filter.Delivery{MailFrom: s.from, Rcpts: rcpts, Transport: "lmtp", Received: s.l.p.Time(), Message: sp.Reader()}
 	rep, err := safeProcess(ctx, s.l.p, d)
@@ -931,7 +931,7 @@ var errProcessing = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4
 
 // spool holds one message: in memory up to lmtpSpoolMemory, then in a
 // temporary file (removed on Close). When no file can be made it keeps
-// going in memory (the size is capped by MaxMessage).
+// going in memory (the size is capped by maxMessage).
 type spool struct {
 	buf bytes.Buffer
 	f   *os.File

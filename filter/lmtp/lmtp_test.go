@@ -557,7 +557,7 @@ func TestLMTPRetrySameHeader(t *testing.T) {
 }
 
 func TestLMTPTooLarge(t *testing.T) {
-	e := newLMTPEnv(t, lmtp.Options{MaxMessage: 4096})
+	e := newLMTPEnv(t, lmtp.Tuned(lmtp.Options{}, 4096, 0))
 	big := lmtpPlain + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n", 128)
 	d := lmtpDeliver(t, e.addr, "alice@remote.test", []string{"bob@example.test", "carol@example.test"}, big)
 	for _, rc := range []string{"bob@example.test", "carol@example.test"} {
@@ -659,7 +659,7 @@ func FuzzLMTPSession(f *testing.F) {
 func fuzzLMTPOnce(t *testing.T, p *filter.Processor, in []byte) {
 	start := time.Now()
 	ds := newLMTPDownstream(t)
-	proxy := lmtp.NewProxy(p, lmtp.Options{Forward: ds.addr, MaxMessage: 1 << 16, ReadTimeout: 100 * time.Millisecond, ProcessTimeout: time.Second}, nil)
+	proxy := lmtp.NewProxy(p, lmtp.Tuned(lmtp.Options{Forward: ds.addr, ReadTimeout: 100 * time.Millisecond}, 1<<16, time.Second), nil)
 	server, client := net.Pipe()
 	served := make(chan error, 1)
 	go func() { served <- proxy.Serve(newLMTPPipeListener(server)) }()

@@ -27,17 +27,17 @@ import (
 // Options configure the milter adapter. Zero fields take the defaults
 // named on each field.
 type Options struct {
-	// MaxMessage bounds what processing may hold of one message, default
+	// maxMessage bounds what processing may hold of one message, default
 	// 64 MiB. The message itself is not held: it streams into
 	// filter.Processor.Process while the MTA sends it (see Milter), and the MIME
 	// parser keeps only the header block and calendar parts, under
-	// filter.Config.MIME. MaxMessage lowers those caps (header block, one calendar
+	// filter.Config.MIME. maxMessage lowers those caps (header block, one calendar
 	// part, all calendar data) when it is below them; a message that passes
 	// such a lowered cap is not processed: forged copies of the outcome
 	// header (Processor.HeaderName) are still removed, no header is added,
 	// and the message is accepted. At the default it is above every
 	// default cap and changes nothing.
-	MaxMessage int64
+	maxMessage int64
 
 	// ReadTimeout bounds each packet from the MTA, the wait for it
 	// included (a command, a macro list, a header field, a body chunk),
@@ -69,12 +69,12 @@ type Options struct {
 	// default 10 s; it replaces ReadTimeout for that packet when shorter.
 	FirstReadTimeout time.Duration
 
-	// ProcessTimeout bounds each wait for filter.Processor.Process, default 60 s:
+	// processTimeout bounds each wait for filter.Processor.Process, default 60 s:
 	// every hand-over of a body chunk to the running Process and the wait
 	// for its result at the end of the message. Shorter than Postfix's
 	// milter_content_timeout (300 s, per packet), so imipd accepts the
 	// message (tagged "error") before Postfix gives up on the milter.
-	ProcessTimeout time.Duration
+	processTimeout time.Duration
 }
 
 // Milter defaults.
@@ -133,7 +133,7 @@ const (
 // no hand-over per chunk. Once Process has returned (after the close
 // delimiter of a multipart body without calendar part) later chunks are
 // dropped at once. At the end of the message the result is awaited
-// (ProcessTimeout).
+// (processTimeout).
 //
 // Every callback continues and the end of message accepts: an internal
 // failure or a panic is logged, and the message goes on (tagged "error" when
@@ -152,8 +152,8 @@ type Milter struct {
 
 // New returns a milter adapter for p. A nil log discards.
 func New(p *filter.Processor, opt Options, log *slog.Logger) *Milter {
-	if opt.MaxMessage <= 0 {
-		opt.MaxMessage = defaultMaxMessage
+	if opt.maxMessage <= 0 {
+		opt.maxMessage = defaultMaxMessage
 	}
 	if opt.ReadTimeout <= 0 {
 		opt.ReadTimeout = defaultReadTimeout
@@ -161,8 +161,8 @@ func New(p *filter.Processor, opt Options, log *slog.Logger) *Milter {
 	if opt.WriteTimeout <= 0 {
 		opt.WriteTimeout = defaultWriteTimeout
 	}
-	if opt.ProcessTimeout <= 0 {
-		opt.ProcessTimeout = defaultProcessTimeout
+	if opt.processTimeout <= 0 {
+		opt.processTimeout = defaultProcessTimeout
 	}
 	if opt.FirstReadTimeout <= 0 {
 		opt.FirstReadTimeout = conn.DefaultFirstReadTimeout
@@ -661,7 +661,7 @@ func (s *milterSession) EndOfMessage(mod gomilter.Modifier) (resp *gomilter.Resp
 			// Without calendar data Process only counts it (or learns
 			// contacts from a local user's own); else it runs on its own
 			// goroutine from the parse.
-			pm := s.m.p.Parse(bytes.NewReader(s.hbuf), s.m.opt.MaxMessage)
+			pm := s.m.p.Parse(bytes.NewReader(s.hbuf), s.m.opt.maxMessage)
 			if errors.Is(pm.Err, imip.ErrNoCalendar) {
 				value = s.m.processNow(msg, pm)
 				break
@@ -672,7 +672,7 @@ func (s *milterSession) EndOfMessage(mod gomilter.Modifier) (resp *gomilter.Resp
 		case msg.st == nil:
 			// Small: the whole message is in hbuf. Process gets a copy, so
 			// the next message cannot change it under a Process that
-			// outlived ProcessTimeout.
+			// outlived processTimeout.
 			msg.st = s.m.startStream(msg, bytes.NewReader(bytes.Clone(s.hbuf)), nil)
 			s.c.setStream(msg.st)
 			fallthrough
@@ -718,7 +718,7 @@ func (s *milterSession) EndOfMessage(mod gomilter.Modifier) (resp *gomilter.Resp
 // user's own mail (cheap: no MIME walk); for anyone else's it reads
 // nothing. It returns "" (no tag) unless processing failed.
 func (m *Milter) processNow(msg *milterMsg, pm *filter.Parsed) string {
-	ctx, cancel := context.WithTimeout(context.Background(), m.opt.ProcessTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), m.opt.processTimeout)
 	defer cancel()
 	rep, err := m.p.Process(ctx, m.delivery(msg, nil, pm))
 	if err != nil {
@@ -732,13 +732,13 @@ func (m *Milter) processNow(msg *milterMsg, pm *filter.Parsed) string {
 // macros, and the message as src or pm.
 func (m *Milter) delivery(msg *milterMsg, src io.Reader, pm *filter.Parsed) filter.Delivery {
 	return filter.Delivery{Transport: "milter", MailFrom: msg.from, Rcpts: msg.rcpts, QueueID: msg.queueID, Received: m.p.Time(),
-		Login: msg.authAuthen, Daemon: msg.daemonName, Message: src, Parsed: pm, MaxMessage: m.opt.MaxMessage}
+		Login: msg.authAuthen, Daemon: msg.daemonName, Message: src, Parsed: pm, MaxMessage: m.opt.maxMessage}
 }
 
-// result ends the message's stream, waits for Process (ProcessTimeout) and
+// result ends the message's stream, waits for Process (processTimeout) and
 // returns the header value: the report's Header (Bcc-safe: one copy for
 // all), "" for mail without calendar data or over a cap lowered by
-// MaxMessage, "error" when processing failed. For outgoing mail the
+// maxMessage, "error" when processing failed. For outgoing mail the
 // sender's own result is left out of the header (it is the sender's
 // calendar, and the copy goes to the recipients) and only logged.
 func (m *Milter) result(msg *milterMsg, log *slog.Logger) string {
@@ -754,7 +754,7 @@ func (m *Milter) result(msg *milterMsg, log *slog.Logger) string {
 		log = log.With("message_id", rep.MessageID)
 	}
 	if rep.OverMax != "" {
-		log.Warn("message over the milter size limit: passed on unprocessed", "max_message", m.opt.MaxMessage,
+		log.Warn("message over the milter size limit: passed on unprocessed", "max_message", m.opt.maxMessage,
 			"reason", rep.OverMax, "size", msg.size)
 		return ""
 	}

@@ -729,7 +729,7 @@ func TestMilterOverMaxMessage(t *testing.T) {
 			"END:VCALENDAR\r\n", "END:VCALENDAR\r\n"+strings.Repeat("padding line\r\n", 300), 1))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := newMilterFixture(t, "tcp", milter.Options{MaxMessage: 2048}, nil)
+			f := newMilterFixture(t, "tcp", milter.Tuned(milter.Options{}, 2048, 0), nil)
 			s := f.session("")
 			ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}}, c.raw)
 			// Accepted unprocessed: the forged header still goes, no tag.
@@ -818,7 +818,7 @@ func (b *blockStore) Batch(ctx context.Context, fn func(calstore.Tx) error) erro
 
 func TestMilterProcessTimeout(t *testing.T) {
 	var bs *blockStore
-	f := newMilterFixture(t, "tcp", milter.Options{ProcessTimeout: 100 * time.Millisecond},
+	f := newMilterFixture(t, "tcp", milter.Tuned(milter.Options{}, 0, 100*time.Millisecond),
 		func(s calstore.Store) calstore.Store { bs = newBlockStore(s); return bs })
 	s := f.session("")
 	ops, code := sendMessage(t, s, envelope{from: "alice@remote.test", rcpts: []string{"bob@example.test"}},
@@ -1142,7 +1142,7 @@ func FuzzMilterSession(f *testing.F) {
 	cfg.LocalDomains = []string{"example.test"}
 	p := &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return milterNow }}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m := milter.New(p, milter.Options{ReadTimeout: time.Second, WriteTimeout: time.Second, ProcessTimeout: time.Second, MaxMessage: 4096}, nil)
+		m := milter.New(p, milter.Tuned(milter.Options{ReadTimeout: time.Second, WriteTimeout: time.Second}, 4096, time.Second), nil)
 		ln := newPipeListener()
 		served := make(chan error, 1)
 		go func() { served <- m.Serve(ln) }()

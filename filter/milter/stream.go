@@ -21,7 +21,7 @@ type milterStream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	// watch fires when a hand-over or the final wait takes longer than
-	// ProcessTimeout: it cancels ctx and cuts the pipe.
+	// processTimeout: it cancels ctx and cuts the pipe.
 	watch    *time.Timer
 	timedOut atomic.Bool
 	ended    bool // writes are dropped: Process stopped reading (session goroutine only)
@@ -46,7 +46,7 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *filter.Parsed) *
 	if src == nil && pm == nil { // streamed: the callbacks write into the pipe
 		st.pipe = newBodyPipe()
 	}
-	st.watch = time.AfterFunc(m.opt.ProcessTimeout, st.expire)
+	st.watch = time.AfterFunc(m.opt.processTimeout, st.expire)
 	st.watch.Stop()
 	if src == nil && pm == nil {
 		src = st.pipe
@@ -61,7 +61,7 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *filter.Parsed) *
 			st.closeRead(errStreamFinished)
 			if st.timedOut.Load() && st.err == nil {
 				m.log.Warn("processing finished after the milter deadline; the message was tagged error", "queue_id", queueID,
-					"timeout", m.opt.ProcessTimeout)
+					"timeout", m.opt.processTimeout)
 			}
 		}()
 		defer conn.Recover(func(p *conn.Panic) {
@@ -74,13 +74,13 @@ func (m *Milter) startStream(msg *milterMsg, src io.Reader, pm *filter.Parsed) *
 }
 
 // write hands b to Process and returns once Process has read it, has
-// returned, or ProcessTimeout passed. After Process returned (or the
+// returned, or processTimeout passed. After Process returned (or the
 // stream was cut) it drops b at once.
 func (st *milterStream) write(b []byte) {
 	if st.ended || len(b) == 0 {
 		return
 	}
-	st.watch.Reset(st.m.opt.ProcessTimeout)
+	st.watch.Reset(st.m.opt.processTimeout)
 	_, err := st.pipe.Write(b)
 	st.watch.Stop()
 	if err != nil {
@@ -88,7 +88,7 @@ func (st *milterStream) write(b []byte) {
 	}
 }
 
-// expire is the ProcessTimeout watchdog.
+// expire is the processTimeout watchdog.
 func (st *milterStream) expire() {
 	st.timedOut.Store(true)
 	st.cancel()
@@ -103,14 +103,14 @@ func (st *milterStream) closeRead(err error) {
 	}
 }
 
-// finish ends the message (EOF for Process) and waits up to ProcessTimeout
+// finish ends the message (EOF for Process) and waits up to processTimeout
 // for the result.
 func (st *milterStream) finish() (*filter.Report, error) {
 	if st.pipe != nil {
 		st.pipe.closeWrite(nil)
 	}
 	st.ended = true
-	st.watch.Reset(st.m.opt.ProcessTimeout)
+	st.watch.Reset(st.m.opt.processTimeout)
 	defer st.watch.Stop()
 	select {
 	case <-st.done:

@@ -52,9 +52,9 @@ type Options struct {
 	// PushResolve is "recipientOnly" (the default when empty) or
 	// "mailLogin"; see NewHandler.
 	PushResolve string
-	// MaxBody caps the JSON body of a push request (64 MiB
+	// maxBody caps the JSON body of a push request (64 MiB
 	// when <= 0); a larger body is answered 413.
-	MaxBody int64
+	maxBody int64
 	// Gatherer is served at /metrics; nil: /metrics is 404.
 	Gatherer prometheus.Gatherer
 	// Ready is the readiness check of /healthz (e.g. a store read); it
@@ -85,7 +85,7 @@ type Options struct {
 //	401 {"error":...}  bad or missing credentials (with WWW-Authenticate)
 //	404 {"error":...}  no local user for the push (see below)
 //	405 {"error":...}  a method other than POST
-//	413 {"error":...}  body larger than MaxBody
+//	413 {"error":...}  body larger than maxBody
 //	415 {"error":...}  a Content-Type other than application/json
 //	503 {"error":...}  the store failed; Dovecot may retry
 //
@@ -125,8 +125,8 @@ func NewHandler(p *filter.Processor, opt Options, log *slog.Logger) (http.Handle
 	default:
 		return nil, fmt.Errorf("http: push_resolve %q: want %s or %s", opt.PushResolve, resolveRecipientOnly, resolveMailLogin)
 	}
-	if opt.MaxBody <= 0 {
-		opt.MaxBody = defaultMaxBody
+	if opt.maxBody <= 0 {
+		opt.maxBody = defaultMaxBody
 	}
 	mux := http.NewServeMux()
 	if opt.PushUser != "" {
@@ -234,11 +234,11 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if r.ContentLength > h.opt.MaxBody {
-		jsonError(w, http.StatusRequestEntityTooLarge, "body of %d bytes is larger than the limit of %d", r.ContentLength, h.opt.MaxBody)
+	if r.ContentLength > h.opt.maxBody {
+		jsonError(w, http.StatusRequestEntityTooLarge, "body of %d bytes is larger than the limit of %d", r.ContentLength, h.opt.maxBody)
 		return
 	}
-	buf, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opt.MaxBody))
+	buf, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opt.maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

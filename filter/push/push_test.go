@@ -312,7 +312,7 @@ func TestPushContentType(t *testing.T) {
 }
 
 func TestPushTooLarge(t *testing.T) {
-	e := newPushEnv(t, push.Options{MaxBody: 4096})
+	e := newPushEnv(t, push.WithMaxBody(push.Options{}, 4096))
 	big := pushJSON("bob@example.test", "messageNew", inviteMsg+strings.Repeat("x", 5000))
 	code, a := e.push(t, big)
 	if code != 413 || a.Error == "" {
@@ -596,7 +596,7 @@ func FuzzPushBody(f *testing.F) {
 	f.Add(`{"user":null,"event":"messageNew","body":"x"}`)
 	f.Add(`{`)
 	f.Add(``)
-	e := newPushEnv(f, push.Options{MaxBody: 1 << 16})
+	e := newPushEnv(f, push.WithMaxBody(push.Options{}, 1<<16))
 	h := e.srv.Config.Handler
 	f.Fuzz(func(t *testing.T, payload string) {
 		req := httptest.NewRequest(http.MethodPost, push.Path, strings.NewReader(payload))
