@@ -1,6 +1,8 @@
-// Command imipd is the daemon: it runs the milter, the LMTP proxy, the HTTP
-// listener (push endpoint, health, metrics) and the admin socket around one
-// processing call (package filter) and one bbolt store (package calstore).
+// Command imipd is the daemon: it wires what the configuration (package
+// config) names: the milter, the LMTP proxy, the HTTP listener (push
+// endpoint, health, metrics), the CalDAV server and feed, the outbox sender
+// and the admin socket, around one decision call (package filter) and one
+// store (package calstore: the bbolt file, or PostgreSQL).
 //
 // Usage:
 //
