@@ -43,18 +43,18 @@ type Options struct {
 	// trusted only from loopback peers (a reverse proxy that authenticated
 	// the user); from anyone else it is ignored.
 	ProxyAuthHeader string
-	// MaxFailures failed logins for one user name from one source, or
-	// MaxSourceFailures from one source for any names, in Window give 429
+	// maxFailures failed logins for one user name from one source, or
+	// maxSourceFailures from one source for any names, in window give 429
 	// for that pair or source until the window passes (defaults 10, 50
 	// and one minute); an app that logged in with the right password
 	// before is let in regardless (login.go).
-	MaxFailures       int
-	MaxSourceFailures int
-	Window            time.Duration
-	// UnknownLogins is the budget of password checks for unknown user
+	maxFailures       int
+	maxSourceFailures int
+	window            time.Duration
+	// unknownLogins is the budget of password checks for unknown user
 	// names per minute, all sources together (default 60, bursts of 20);
 	// past it such a login is refused without one.
-	UnknownLogins int
+	unknownLogins int
 	// TrustedProxies are the peers whose X-Forwarded-For names the
 	// client's address for counting failures (default loopback).
 	TrustedProxies []netip.Prefix
@@ -132,17 +132,17 @@ func New(store Store, sched Scheduler, opt Options, log *slog.Logger) *Server {
 	if opt.CalendarName == "" {
 		opt.CalendarName = "Invitations"
 	}
-	if opt.MaxFailures <= 0 {
-		opt.MaxFailures = defaultMaxFailures
+	if opt.maxFailures <= 0 {
+		opt.maxFailures = defaultMaxFailures
 	}
-	if opt.MaxSourceFailures <= 0 {
-		opt.MaxSourceFailures = defaultMaxSourceFailures
+	if opt.maxSourceFailures <= 0 {
+		opt.maxSourceFailures = defaultMaxSourceFailures
 	}
-	if opt.Window <= 0 {
-		opt.Window = defaultWindow
+	if opt.window <= 0 {
+		opt.window = defaultWindow
 	}
-	if opt.UnknownLogins <= 0 {
-		opt.UnknownLogins = defaultUnknownLogins
+	if opt.unknownLogins <= 0 {
+		opt.unknownLogins = defaultUnknownLogins
 	}
 	if len(opt.TrustedProxies) == 0 {
 		opt.TrustedProxies = defaultTrustedProxies

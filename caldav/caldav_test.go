@@ -400,7 +400,7 @@ func TestCalDAVRefusedWrites(t *testing.T) {
 }
 
 func TestCalDAVAuth(t *testing.T) {
-	e := newDAVEnv(t, caldav.Options{ProxyAuthHeader: "X-Remote-User", MaxFailures: 10})
+	e := newDAVEnv(t, caldav.WithMaxFailures(caldav.Options{ProxyAuthHeader: "X-Remote-User"}, 10))
 	if resp, _ := e.do(t, "PROPFIND", calPath, "", "", "", map[string]string{"Depth": "0"}); resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Errorf("no credentials: %d", resp.StatusCode)
 	}

@@ -20,8 +20,8 @@ import (
 
 // Defaults of Options' throttling fields.
 const (
-	defaultMaxFailures       = 10 // per (source, user) in Window
-	defaultMaxSourceFailures = 50 // per source in Window, all user names
+	defaultMaxFailures       = 10 // per (source, user) in window
+	defaultMaxSourceFailures = 50 // per source in window, all user names
 	defaultWindow            = time.Minute
 	defaultUnknownLogins     = 60 // password checks for unknown names per minute, all sources
 	unknownBurst             = 20
@@ -46,8 +46,8 @@ type loginGuard struct {
 }
 
 func newLoginGuard(opt Options) *loginGuard {
-	return &loginGuard{maxPair: opt.MaxFailures, maxSource: opt.MaxSourceFailures, window: opt.Window,
-		fails: map[string][]time.Time{}, unknownRate: float64(opt.UnknownLogins) / 60, unknownTokens: unknownBurst}
+	return &loginGuard{maxPair: opt.maxFailures, maxSource: opt.maxSourceFailures, window: opt.window,
+		fails: map[string][]time.Time{}, unknownRate: float64(opt.unknownLogins) / 60, unknownTokens: unknownBurst}
 }
 
 func pairKey(source, user string) string { return "u\x00" + source + "\x00" + user }

@@ -8,7 +8,7 @@ import (
 // Unknown user names share one budget of bcrypt compares: a burst of 20,
 // then UnknownLogins per minute, whoever asks.
 func TestUnknownLoginBudget(t *testing.T) {
-	g := newLoginGuard(Options{MaxFailures: 10, MaxSourceFailures: 50, Window: time.Minute, UnknownLogins: 60})
+	g := newLoginGuard(Options{maxFailures: 10, maxSourceFailures: 50, window: time.Minute, unknownLogins: 60})
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	n := 0
 	for i := 0; i < 100; i++ {
