@@ -1,6 +1,9 @@
 package outbox
 
-import "time"
+import (
+	"crypto/tls"
+	"time"
+)
 
 // OnRound has s call f after each round of Run with the time the round
 // went by, so that tests wait for a round instead of sleeping. Set it
@@ -16,3 +19,29 @@ func SetLease(s *Sender, d time.Duration, afterRenew func(next time.Time)) {
 
 // MessageID is the Message-ID Compose gives an item.
 var MessageID = messageID
+
+// Tuning is what of Options the daemon leaves at its defaults.
+type Tuning struct {
+	Hostname                                  string
+	TLSConfig                                 *tls.Config
+	MinBackoff, MaxBackoff, MaxAge, Retention time.Duration
+}
+
+// Tune is o with the fields of t that are set.
+func Tune(o Options, t Tuning) Options {
+	if t.Hostname != "" {
+		o.hostname = t.Hostname
+	}
+	if t.TLSConfig != nil {
+		o.tlsConfig = t.TLSConfig
+	}
+	for _, f := range []struct{ v, set *time.Duration }{
+		{&o.minBackoff, &t.MinBackoff}, {&o.maxBackoff, &t.MaxBackoff},
+		{&o.maxAge, &t.MaxAge}, {&o.retention, &t.Retention},
+	} {
+		if *f.set != 0 {
+			*f.v = *f.set
+		}
+	}
+	return o
+}

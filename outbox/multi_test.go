@@ -61,7 +61,7 @@ func TestTwoInstancesOutbox(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, s := range ss {
-		o := outbox.New(s, outbox.Options{Address: sink.addr, Hostname: "imipd.test"}, nil)
+		o := outbox.New(s, outbox.Tune(outbox.Options{Address: sink.addr}, outbox.Tuning{Hostname: "imipd.test"}), nil)
 		wg.Go(func() { o.Run(ctx) })
 	}
 	sink.wait(n, time.Minute)

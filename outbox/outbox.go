@@ -33,21 +33,6 @@ type Options struct {
 	// RequireTLS refuses to send without STARTTLS. Without it STARTTLS is
 	// still used whenever the server offers it.
 	RequireTLS bool
-	// TLSConfig for STARTTLS; nil: verify the server's certificate against
-	// the address's host, except on a loopback address, where the
-	// certificate is not verified (the connection does not leave the
-	// machine; TLS there satisfies the server's encryption policy).
-	TLSConfig  *tls.Config
-	Hostname   string        // EHLO name and Message-ID domain; default os.Hostname()
-	MinBackoff time.Duration // first retry delay; default 30s
-	MaxBackoff time.Duration // retry delay cap; default 1h. Exponential with jitter in between.
-	// MaxAge: an item still undelivered this long after it was queued is
-	// given up (status failed, last_error "expired: ...") at its next
-	// temporary failure; default 5 days.
-	MaxAge time.Duration
-	// Retention: sent items are deleted this long after they were sent;
-	// default 7 days. Failed items stay until retried or removed.
-	Retention time.Duration
 	// DefaultZone is the time zone of the text part for a user without
 	// one of their own (default_timezone); nil = UTC.
 	DefaultZone *time.Location
@@ -55,6 +40,23 @@ type Options struct {
 	// reads (the daemon passes filter.Processor.Now); time.Now when nil. Run waits on wall-clock
 	// timers; a caller moving Now forward calls Kick to have it looked at.
 	Now func() time.Time
+
+	// What the daemon leaves at the defaults (tests set them):
+	// tlsConfig for STARTTLS; nil: verify the server's certificate against
+	// the address's host, except on a loopback address, where the
+	// certificate is not verified (the connection does not leave the
+	// machine; TLS there satisfies the server's encryption policy).
+	tlsConfig  *tls.Config
+	hostname   string        // EHLO name and Message-ID domain; default os.Hostname()
+	minBackoff time.Duration // first retry delay; default 30s
+	maxBackoff time.Duration // retry delay cap; default 1h. Exponential with jitter in between.
+	// maxAge: an item still undelivered this long after it was queued is
+	// given up (status failed, last_error "expired: ...") at its next
+	// temporary failure; default 5 days.
+	maxAge time.Duration
+	// retention: sent items are deleted this long after they were sent;
+	// default 7 days. Failed items stay until retried or removed.
+	retention time.Duration
 }
 
 // Defaults of Options.
@@ -123,27 +125,27 @@ type Sender struct {
 
 // New returns a sender for store; Run starts it.
 func New(store calstore.Store, opt Options, log *slog.Logger) *Sender {
-	if opt.Hostname == "" {
+	if opt.hostname == "" {
 		if h, err := os.Hostname(); err == nil && h != "" {
-			opt.Hostname = h
+			opt.hostname = h
 		} else {
-			opt.Hostname = "localhost"
+			opt.hostname = "localhost"
 		}
 	}
-	if opt.MinBackoff <= 0 {
-		opt.MinBackoff = defaultMinBackoff
+	if opt.minBackoff <= 0 {
+		opt.minBackoff = defaultMinBackoff
 	}
-	if opt.MaxBackoff <= 0 {
-		opt.MaxBackoff = defaultMaxBackoff
+	if opt.maxBackoff <= 0 {
+		opt.maxBackoff = defaultMaxBackoff
 	}
-	if opt.MaxBackoff < opt.MinBackoff {
-		opt.MaxBackoff = opt.MinBackoff
+	if opt.maxBackoff < opt.minBackoff {
+		opt.maxBackoff = opt.minBackoff
 	}
-	if opt.MaxAge <= 0 {
-		opt.MaxAge = defaultMaxAge
+	if opt.maxAge <= 0 {
+		opt.maxAge = defaultMaxAge
 	}
-	if opt.Retention <= 0 {
-		opt.Retention = defaultRetention
+	if opt.retention <= 0 {
+		opt.retention = defaultRetention
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -206,7 +208,7 @@ func (o *Sender) Run(ctx context.Context) error {
 				return err
 			}
 			o.log.Error("outbox: store", "err", err)
-			wait = o.opt.MinBackoff
+			wait = o.opt.minBackoff
 		} else if !next.IsZero() {
 			wait = min(max(next.Sub(o.now()), 0), idle)
 		}
@@ -234,7 +236,7 @@ func (o *Sender) round(ctx context.Context, now time.Time) (time.Time, error) {
 	due := false
 	if err := o.store.Read(ctx, func(tx calstore.Tx) error {
 		var err error
-		if old, err = tx.OutboxSentBefore(now.Add(-o.opt.Retention), 0); err != nil {
+		if old, err = tx.OutboxSentBefore(now.Add(-o.opt.retention), 0); err != nil {
 			return err
 		}
 		l, err := tx.OutboxDue(now, 1)
@@ -288,7 +290,7 @@ func (o *Sender) prune(ctx context.Context, ids []uint64, now time.Time) error {
 			} else if err != nil {
 				return err
 			}
-			if it.Status != calstore.OutboxSent || now.Sub(it.Updated) <= o.opt.Retention {
+			if it.Status != calstore.OutboxSent || now.Sub(it.Updated) <= o.opt.retention {
 				continue
 			}
 			if err := tx.DeleteOutbox(id); err != nil {
@@ -299,20 +301,20 @@ func (o *Sender) prune(ctx context.Context, ids []uint64, now time.Time) error {
 		return nil
 	})
 	if err == nil && n > 0 {
-		o.log.Info("outbox: pruned sent items", "count", n, "retention", o.opt.Retention.String())
+		o.log.Info("outbox: pruned sent items", "count", n, "retention", o.opt.retention.String())
 	}
 	return err
 }
 
-// backoff is the delay before attempt number attempts+1: MinBackoff
-// doubled per earlier attempt, capped at MaxBackoff, with jitter in
+// backoff is the delay before attempt number attempts+1: minBackoff
+// doubled per earlier attempt, capped at maxBackoff, with jitter in
 // [d/2, d] so that items queued together spread out.
 func (o *Sender) backoff(attempts int) time.Duration {
-	d := o.opt.MinBackoff
-	for i := 1; i < attempts && d < o.opt.MaxBackoff; i++ {
+	d := o.opt.minBackoff
+	for i := 1; i < attempts && d < o.opt.maxBackoff; i++ {
 		d *= 2
 	}
-	d = min(d, o.opt.MaxBackoff)
+	d = min(d, o.opt.maxBackoff)
 	half := d / 2
 	if half <= 0 {
 		return d
@@ -421,7 +423,7 @@ func (o *Sender) attempt(ctx context.Context, c claimed) error {
 	it := c.it
 	log := o.log.With("outbox_id", it.ID, "method", it.Method, "uid", it.UID, "from", it.From, "to", it.To, "attempt", it.Attempts)
 
-	msgID, raw, cerr := Compose(it, c.at, o.opt.Hostname, c.zone)
+	msgID, raw, cerr := Compose(it, c.at, o.opt.hostname, c.zone)
 	var serr error
 	if cerr != nil {
 		serr = &sendError{stage: "compose", err: cerr, permanent: true}
@@ -460,7 +462,7 @@ func (o *Sender) attempt(ctx context.Context, c claimed) error {
 		case errors.As(serr, &se) && se.permanent:
 			cur.Status = calstore.OutboxFailed
 			cur.LastError = serr.Error()
-		case done.Sub(cur.Created) > o.opt.MaxAge:
+		case done.Sub(cur.Created) > o.opt.maxAge:
 			cur.Status = calstore.OutboxFailed
 			cur.LastError = fmt.Sprintf("expired: undelivered after %d attempts since %s: %v", cur.Attempts, cur.Created.UTC().Format(time.RFC3339), serr)
 		default:
@@ -594,7 +596,7 @@ func (o *Sender) connect(ctx context.Context, tlsCfg *tls.Config, startTLS bool)
 	}
 	c.CommandTimeout = commandTimeout
 	c.SubmissionTimeout = submitTimeout
-	if err := c.Hello(o.opt.Hostname); err != nil {
+	if err := c.Hello(o.opt.hostname); err != nil {
 		c.Close()
 		return nil, connErr("EHLO", err)
 	}
@@ -624,8 +626,8 @@ func (o *Sender) target() (network, host string, loopback bool, err error) {
 
 func (o *Sender) tlsConfig(host string, loopback bool) *tls.Config {
 	var cfg *tls.Config
-	if o.opt.TLSConfig != nil {
-		cfg = o.opt.TLSConfig.Clone()
+	if o.opt.tlsConfig != nil {
+		cfg = o.opt.tlsConfig.Clone()
 	} else {
 		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
 		cfg.InsecureSkipVerify = loopback

@@ -410,8 +410,14 @@ func (w obLogWriter) Write(b []byte) (int, error) {
 // obOpts: the backoffs are long on the wall clock (no wall-clock timer
 // fires during a test); tests move the sender's clock past them.
 func obOpts(addr string) outbox.Options {
-	return outbox.Options{Address: addr, Hostname: "imipd.test", MinBackoff: 30 * time.Second, MaxBackoff: 2 * time.Minute}
+	return outbox.Tune(outbox.Options{Address: addr}, outbox.Tuning{Hostname: "imipd.test", MinBackoff: obMinBackoff, MaxBackoff: obMaxBackoff})
 }
+
+// The backoffs of obOpts.
+const (
+	obMinBackoff = 30 * time.Second
+	obMaxBackoff = 2 * time.Minute
+)
 
 // obParsed is a received message taken apart with go-message.
 type obParsed struct {
@@ -624,8 +630,8 @@ func TestOutboxTemporaryThenDelivered(t *testing.T) {
 	if got.Status != calstore.OutboxQueued || got.Attempts != 1 || !strings.Contains(got.LastError, "451") {
 		t.Errorf("after 451: %+v", got)
 	}
-	if back := got.NextAttempt.Sub(start); back < o.MinBackoff/2 || back > o.MinBackoff {
-		t.Errorf("after 451: next attempt %v after the first, want within [%v, %v]", back, o.MinBackoff/2, o.MinBackoff)
+	if back := got.NextAttempt.Sub(start); back < obMinBackoff/2 || back > obMinBackoff {
+		t.Errorf("after 451: next attempt %v after the first, want within [%v, %v]", back, obMinBackoff/2, obMinBackoff)
 	}
 	if len(sk.messages()) != 0 {
 		t.Fatal("a message was accepted with 451")
@@ -654,7 +660,7 @@ func TestOutboxPermanentAndRetry(t *testing.T) {
 		t.Errorf("after 550: %+v", got)
 	}
 	// Well past every backoff: a failed item is not retried.
-	r.advance(r.clock.Now().Add(10 * o.MaxBackoff))
+	r.advance(r.clock.Now().Add(10 * obMaxBackoff))
 	if got := obItem(t, db, it.ID); got.Attempts != 1 || got.Status != calstore.OutboxFailed {
 		t.Errorf("failed item touched again: %+v", got)
 	}
@@ -748,7 +754,7 @@ func TestOutboxExpires(t *testing.T) {
 	old.Created = time.Now().Add(-6 * 24 * time.Hour)
 	it := obEnqueue(t, db, old)
 	o := obOpts(obDeadAddr(t))
-	o.MaxAge = 5 * 24 * time.Hour
+	o = outbox.Tune(o, outbox.Tuning{MaxAge: 5 * 24 * time.Hour})
 	r := obStart(t, db, o)
 	got := r.until(it.ID, "failed", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxFailed })
 	if got.Attempts != 1 || !strings.HasPrefix(got.LastError, "expired") {
@@ -789,7 +795,7 @@ func TestOutboxResendAfterCrash(t *testing.T) {
 		t.Errorf("attempts %d, want 2", got.Attempts)
 	}
 	// Past every backoff, short of the retention: nothing more is sent.
-	r.advance(r.clock.Now().Add(10 * o.MaxBackoff))
+	r.advance(r.clock.Now().Add(10 * obMaxBackoff))
 	if n := len(sk.messages()); n != 2 {
 		t.Errorf("%d deliveries, want 2 (one per crash)", n)
 	}
@@ -817,7 +823,7 @@ func TestOutboxClaimHeld(t *testing.T) {
 	}
 	claimedAt := r.clock.Now()
 	got := obItem(t, db, it.ID)
-	if back := got.NextAttempt.Sub(claimedAt); got.Status != calstore.OutboxQueued || got.Attempts != 1 || back < o.MinBackoff/2 || back > o.MinBackoff {
+	if back := got.NextAttempt.Sub(claimedAt); got.Status != calstore.OutboxQueued || got.Attempts != 1 || back < obMinBackoff/2 || back > obMinBackoff {
 		t.Errorf("in flight: %+v, next attempt %v after the claim, want the backoff", got, back)
 	}
 	// An hour later by the sender's clock, the message still in flight:
@@ -845,7 +851,7 @@ func TestOutboxClaimHeld(t *testing.T) {
 	close(sk.gate)
 	sk.wait(1, obWaitLimit)
 	got = r.until(it.ID, "sent", func(it calstore.OutboxItem) bool { return it.Status == calstore.OutboxSent })
-	if back := got.NextAttempt.Sub(claimedAt); got.Attempts != 1 || back < o.MinBackoff/2 || back > o.MinBackoff {
+	if back := got.NextAttempt.Sub(claimedAt); got.Attempts != 1 || back < obMinBackoff/2 || back > obMinBackoff {
 		t.Errorf("after delivery: %+v, next attempt %v after the claim, want the backoff", got, back)
 	}
 	if n := len(sk.messages()); n != 1 {
@@ -860,7 +866,8 @@ func TestOutboxStartTLSAuth(t *testing.T) {
 	sk.user, sk.pass = "bob", "s3cret"
 	it := obEnqueue(t, db, obReplyItem(false))
 	o := obOpts(sk.addr)
-	o.Username, o.Password, o.RequireTLS, o.TLSConfig = "bob", "s3cret", true, cliTLS
+	o.Username, o.Password, o.RequireTLS = "bob", "s3cret", true
+	o = outbox.Tune(o, outbox.Tuning{TLSConfig: cliTLS})
 	r := obStart(t, db, o)
 	m := sk.wait(1, obWaitLimit)[0]
 	if !m.tls || m.authed != "bob" {
@@ -876,7 +883,8 @@ func TestOutboxWrongPasswordStaysQueued(t *testing.T) {
 	sk.user, sk.pass = "bob", "s3cret"
 	it := obEnqueue(t, db, obReplyItem(false))
 	o := obOpts(sk.addr)
-	o.Username, o.Password, o.TLSConfig = "bob", "wrong", cliTLS
+	o.Username, o.Password = "bob", "wrong"
+	o = outbox.Tune(o, outbox.Tuning{TLSConfig: cliTLS})
 	r := obStart(t, db, o)
 	got := r.until(it.ID, "attempted", func(it calstore.OutboxItem) bool { return it.LastError != "" })
 	// A 535 is the setup's problem, not the message's: it stays queued.
@@ -907,7 +915,7 @@ func TestOutboxOpportunisticTLS(t *testing.T) {
 	sk := newObSink(t, srvTLS)
 	obEnqueue(t, db, obReplyItem(false))
 	o := obOpts(sk.addr)
-	o.TLSConfig = cliTLS
+	o = outbox.Tune(o, outbox.Tuning{TLSConfig: cliTLS})
 	obStart(t, db, o)
 	if m := sk.wait(1, obWaitLimit)[0]; !m.tls {
 		t.Error("STARTTLS offered but not used")
@@ -944,16 +952,17 @@ func TestOutboxRetention(t *testing.T) {
 	db := obStore(t)
 	sk := newObSink(t, nil)
 	o := obOpts(sk.addr)
-	o.Retention = time.Hour
+	const retention = time.Hour
+	o = outbox.Tune(o, outbox.Tuning{Retention: retention})
 	clock := newObClock() // the runner's, made later, is a little ahead
 	oldSent := obEnqueue(t, db, obReplyItem(false))
-	oldSent.Status, oldSent.Updated = calstore.OutboxSent, clock.Now().Add(-o.Retention-time.Second)
+	oldSent.Status, oldSent.Updated = calstore.OutboxSent, clock.Now().Add(-retention-time.Second)
 	obPut(t, db, oldSent)
 	newSent := obEnqueue(t, db, obReplyItem(false))
-	newSent.Status, newSent.Updated = calstore.OutboxSent, clock.Now().Add(-o.Retention+time.Minute)
+	newSent.Status, newSent.Updated = calstore.OutboxSent, clock.Now().Add(-retention+time.Minute)
 	obPut(t, db, newSent)
 	oldFailed := obEnqueue(t, db, obReplyItem(false))
-	oldFailed.Status, oldFailed.Updated, oldFailed.LastError = calstore.OutboxFailed, clock.Now().Add(-2*o.Retention), "550"
+	oldFailed.Status, oldFailed.Updated, oldFailed.LastError = calstore.OutboxFailed, clock.Now().Add(-2*retention), "550"
 	obPut(t, db, oldFailed)
 	ids := func() []uint64 {
 		var ids []uint64
