@@ -45,7 +45,7 @@ func TestCountingDryRunsAndRepeats(t *testing.T) {
 		}
 		return rep
 	}
-	outcome := func(o string) float64 { return testutil.ToFloat64(p.Metrics.Outcomes.WithLabelValues("REQUEST", o)) }
+	outcome := func(o string) float64 { return testutil.ToFloat64(p.Metrics.Outcomes().WithLabelValues("REQUEST", o)) }
 
 	rep := deliver(true)
 	if rep.Results[0].Outcome != "needs-action" {
@@ -54,7 +54,7 @@ func TestCountingDryRunsAndRepeats(t *testing.T) {
 	if n := testutil.CollectAndCount(p.Metrics.Messages); n != 0 {
 		t.Errorf("dry run counted in imipd_messages_total (%d series)", n)
 	}
-	if n := testutil.CollectAndCount(p.Metrics.Outcomes); n != 0 {
+	if n := testutil.CollectAndCount(p.Metrics.Outcomes()); n != 0 {
 		t.Errorf("dry run counted in imipd_outcomes_total (%d series)", n)
 	}
 	if l := logs.String(); strings.Contains(l, "msg=processed") || !strings.Contains(l, `msg="dry run"`) || !strings.Contains(l, "dry_run=true") {

@@ -3,6 +3,8 @@ package filter
 import (
 	"bytes"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"imipd/calstore"
 )
 
@@ -41,3 +43,6 @@ var ErrNotOpen = errNotOpen
 func (p *Processor) LocalUser(tx calstore.Tx, addr string) (string, bool, error) {
 	return p.localUser(tx, addr)
 }
+
+// Outcomes is imipd_outcomes_total.
+func (m *Metrics) Outcomes() *prometheus.CounterVec { return m.outcomes }

@@ -10,9 +10,9 @@ import (
 // Metrics are imipd's Prometheus metrics. A nil *Metrics records nothing.
 type Metrics struct {
 	Messages    *prometheus.CounterVec   // imipd_messages_total{transport,calendar}
-	Outcomes    *prometheus.CounterVec   // imipd_outcomes_total{method,outcome}
-	Latency     *prometheus.HistogramVec // imipd_processing_seconds{transport}
-	StoreErrors prometheus.Counter       // imipd_store_errors_total
+	outcomes    *prometheus.CounterVec   // imipd_outcomes_total{method,outcome}
+	latency     *prometheus.HistogramVec // imipd_processing_seconds{transport}
+	storeErrors prometheus.Counter       // imipd_store_errors_total
 }
 
 // NewMetrics registers the metrics with reg. outboxDepth, when not nil, is
@@ -21,15 +21,15 @@ func NewMetrics(reg prometheus.Registerer, outboxDepth func() float64) *Metrics 
 	m := &Metrics{
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "imipd_messages_total",
 			Help: "Messages seen, by transport and whether they carried calendar data."}, []string{"transport", "calendar"}),
-		Outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "imipd_outcomes_total",
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "imipd_outcomes_total",
 			Help: "Outcomes given, one per recipient and iTIP object, by method and outcome."}, []string{"method", "outcome"}),
-		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "imipd_processing_seconds",
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "imipd_processing_seconds",
 			Help:    "Time to process one message, by transport.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"transport"}),
-		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "imipd_store_errors_total",
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "imipd_store_errors_total",
 			Help: "Processing calls that failed in the store (the transport applied its error policy)."}),
 	}
-	reg.MustRegister(m.Messages, m.Outcomes, m.Latency, m.StoreErrors)
+	reg.MustRegister(m.Messages, m.outcomes, m.latency, m.storeErrors)
 	if outboxDepth != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imipd_outbox_queued",
 			Help: "iTIP messages waiting in the outbox."}, outboxDepth))
@@ -52,9 +52,9 @@ func (m *Metrics) observe(transport string, rep *Report, d time.Duration, err er
 		cal = "yes"
 	}
 	m.Messages.WithLabelValues(transport, cal).Inc()
-	m.Latency.WithLabelValues(transport).Observe(d.Seconds())
+	m.latency.WithLabelValues(transport).Observe(d.Seconds())
 	if err != nil && !errors.Is(err, errDryRun) {
-		m.StoreErrors.Inc()
+		m.storeErrors.Inc()
 	}
 	if rep != nil {
 		for _, r := range rep.Results {
@@ -66,7 +66,7 @@ func (m *Metrics) observe(transport string, rep *Report, d time.Duration, err er
 			if r.Repeat {
 				outcome = outcomeRepeat // counted once, when it happened
 			}
-			m.Outcomes.WithLabelValues(method, outcome).Inc()
+			m.outcomes.WithLabelValues(method, outcome).Inc()
 		}
 	}
 }
