@@ -100,6 +100,11 @@ func readEvent(tx calstore.EventTx, user, uid string) (calstore.Event, *ical.Cal
 
 const organizerRefusal = "this is your own event (you are its organizer): imipd does not take organizer changes from calendar apps yet; change the event where you created it and send the update by mail"
 
+// reasonPersonal is the history's reason word for a calendar app's write
+// of the personal part of an event (alarms, TRANSP, CLASS; README "The
+// header" lists it among the words of the log only).
+const reasonPersonal itip.Reason = "personal"
+
 // Preconditions of RFC 4791 §5.3.2.1 and RFC 6638 a refused PUT names.
 const (
 	preValidData     = "valid-calendar-data"
@@ -303,7 +308,7 @@ func (s *Server) storePersonal(ctx context.Context, user, uid string, cal *ical.
 		now := s.opt.Now()
 		ev.Data = data
 		ev.Updated = now
-		ev.History = append(ev.History, calstore.HistoryEntry{Time: now, Method: "caldav", Outcome: string(itip.Applied), Reason: "personal",
+		ev.History = append(ev.History, calstore.HistoryEntry{Time: now, Method: "caldav", Outcome: string(itip.Applied), Reason: string(reasonPersonal),
 			Summary: "alarms, TRANSP and CLASS from the user's calendar app"})
 		if err := tx.PutEvent(user, ev); err != nil {
 			return err

@@ -35,7 +35,7 @@ func TestReasonWordsDocumented(t *testing.T) {
 
 	words := map[string]string{} // word -> where
 	fset := token.NewFileSet()
-	for _, dir := range []string{".", "../itip", "../itip/ics", "../itip/imip"} {
+	for _, dir := range []string{".", "../itip", "../itip/ics", "../itip/imip", "../caldav"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)

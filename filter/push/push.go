@@ -31,6 +31,11 @@ import (
 // push plugin posts to (push_notification_driver = chronos:url=...).
 const pushPath = "/chronos/v1/itip/pushmail"
 
+// reasonNotRecipient is the reason of a push answered "ignored" in
+// recipientOnly mode: the user is none of the message's recipients
+// (README, http.push_resolve).
+const reasonNotRecipient = "not-recipient"
+
 // Push resolve modes (docs/rules.md "Transports", config key http.push_resolve).
 const (
 	resolveRecipientOnly = "recipientOnly"
@@ -285,7 +290,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case !recipient:
 		h.log.Info("push: ignored, the user is not a recipient of the message", "user", user, "push_resolve", h.opt.PushResolve)
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "user": user, "reason": "not-recipient"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "user": user, "reason": reasonNotRecipient})
 		return
 	}
 	rep, err := h.p.Process(ctx, filter.Delivery{Transport: "push", PushUser: user, Received: h.p.Time(), Message: strings.NewReader(req.Body)})
