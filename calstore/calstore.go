@@ -22,10 +22,10 @@ var (
 	ErrReadOnly = errors.New("calstore: read-only")
 )
 
-// SchemaVersion is the version of the bucket layout and value encoding
+// schemaVersion is the version of the bucket layout and value encoding
 // written by this package (see doc.go). Open refuses a file with a newer
 // version (ErrSchema) and migrates a file with an older one.
-const SchemaVersion = 4
+const schemaVersion = 4
 
 // MaxHistory is the number of HistoryEntry values kept per event; PutEvent
 // drops the oldest beyond it.
@@ -70,7 +70,7 @@ const (
 )
 
 // The json tags below define the on-disk encoding. Changing a tag or the
-// meaning of a field needs a SchemaVersion bump and a migration.
+// meaning of a field needs a schema version bump and a migration.
 
 // User is a local calendar user.
 type User struct {

@@ -28,7 +28,7 @@ type Options struct {
 
 	// ReadOnly opens the file with a shared lock and without writing
 	// anything; Write returns ErrReadOnly. The file must exist and have the
-	// current SchemaVersion (an older one needs a read-write Open to
+	// current schema version (an older one needs a read-write Open to
 	// migrate). A daemon holding the file makes Open return ErrLocked.
 	ReadOnly bool
 }
@@ -189,7 +189,7 @@ func migrateHistory(btx *bolt.Tx) error {
 }
 
 // Open opens or creates the store at path (mode 0600), creates missing
-// buckets, writes SchemaVersion into a new file, refuses a newer version
+// buckets, writes schemaVersion into a new file, refuses a newer version
 // (ErrSchema) and migrates an older one. A file that is a bbolt database
 // but not a calstore one is refused with ErrSchema. ErrLocked if another
 // process holds the file for longer than opt.Timeout.
@@ -269,8 +269,8 @@ func checkSchema(btx *bolt.Tx) error {
 	if !ok {
 		return fmt.Errorf("%w: no schema version, not a calstore file or never opened read-write", ErrSchema)
 	}
-	if v != SchemaVersion {
-		return fmt.Errorf("%w: file has version %d, this program %d (open read-write to migrate an older file)", ErrSchema, v, SchemaVersion)
+	if v != schemaVersion {
+		return fmt.Errorf("%w: file has version %d, this program %d (open read-write to migrate an older file)", ErrSchema, v, schemaVersion)
 	}
 	return nil
 }
@@ -287,12 +287,12 @@ func initSchema(btx *bolt.Tx) error {
 		if k, _ := btx.Cursor().First(); k != nil {
 			return fmt.Errorf("%w: no schema version in a non-empty file (bucket %q), not a calstore file", ErrSchema, k)
 		}
-		v = SchemaVersion
+		v = schemaVersion
 	}
-	if v > SchemaVersion {
-		return fmt.Errorf("%w: file has version %d, this program only knows up to %d", ErrSchema, v, SchemaVersion)
+	if v > schemaVersion {
+		return fmt.Errorf("%w: file has version %d, this program only knows up to %d", ErrSchema, v, schemaVersion)
 	}
-	for ; v < SchemaVersion; v++ {
+	for ; v < schemaVersion; v++ {
 		m := migrations[v]
 		if m == nil {
 			return fmt.Errorf("%w: no migration from version %d", ErrSchema, v)
@@ -307,8 +307,8 @@ func initSchema(btx *bolt.Tx) error {
 		}
 	}
 	meta := btx.Bucket(bucketMeta)
-	if cur := meta.Get(keySchema); !bytes.Equal(cur, []byte(strconv.Itoa(SchemaVersion))) {
-		if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+	if cur := meta.Get(keySchema); !bytes.Equal(cur, []byte(strconv.Itoa(schemaVersion))) {
+		if err := meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
 			return fmt.Errorf("write schema version: %w", err)
 		}
 	}

@@ -42,7 +42,7 @@
 // address.Normalize. The conformance suite in calstore/storetest states the
 // behaviour of any Store in code.
 //
-// # File layout (SchemaVersion 4)
+// # File layout (schema version 4)
 //
 // Keys are bytes; "u64" is an 8-byte big-endian integer, so byte order is
 // numeric order. Values are JSON of the exported types, using their json
@@ -92,7 +92,7 @@
 //	                         in expiry order, pruned from the front
 //
 // The change counter, the deleted bucket, Event.Change, User.PasswordHash
-// and User.FeedHash were added within SchemaVersion 1: they are optional
+// and User.FeedHash were added within schema version 1: they are optional
 // (absent reads as zero or empty), so older files open unchanged and an
 // older binary ignores them (a CTag then lags until the next change made
 // by a newer binary; clients resynchronise).
@@ -113,7 +113,7 @@
 //
 // # Schema changes
 //
-// Changing the layout or a json tag needs a SchemaVersion bump and an entry
+// Changing the layout or a json tag needs a schema version bump and an entry
 // in migrations (db.go) that turns version N into N+1 inside the Open
 // transaction. Open refuses files newer than it knows (ErrSchema), so an
 // old binary never writes into a newer layout.

@@ -3,7 +3,7 @@ package pgstore
 // SchemaVersion is the version of the tables this package writes. Open
 // creates them in an empty database, applies migrations[v:] to a database
 // at version v, and refuses a newer one (calstore.ErrSchema), like the
-// bbolt backend's own versions (calstore.SchemaVersion).
+// bbolt backend's own versions (the bbolt file's "schema" key).
 const SchemaVersion = 2
 
 // migrations[v] turns a database of schema version v into version v+1; it
