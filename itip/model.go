@@ -334,12 +334,24 @@ func atoiLoose(s string) int {
 
 func partyOf(p *ical.Prop) Party {
 	pt := Party{Address: address.Normalize(p.Value)}
-	if len(p.Params) > 0 {
-		pt.SentBy = address.Normalize(strings.Trim(param(p.Params, "SENT-BY"), `"`))
-		pt.CN = param(p.Params, ical.ParamCommonName)
-		pt.PartStat = strings.ToUpper(param(p.Params, ical.ParamParticipationStatus))
-		pt.Role = strings.ToUpper(param(p.Params, ical.ParamRole))
-		pt.RSVP = strings.EqualFold(param(p.Params, ical.ParamRSVP), "TRUE")
+	// One pass over the parameters (usually one to three) instead of a
+	// lookup for each name read.
+	for name, vs := range p.Params {
+		if len(vs) == 0 {
+			continue
+		}
+		switch name {
+		case "SENT-BY":
+			pt.SentBy = address.Normalize(strings.Trim(vs[0], `"`))
+		case ical.ParamCommonName:
+			pt.CN = vs[0]
+		case ical.ParamParticipationStatus:
+			pt.PartStat = strings.ToUpper(vs[0])
+		case ical.ParamRole:
+			pt.Role = strings.ToUpper(vs[0])
+		case ical.ParamRSVP:
+			pt.RSVP = strings.EqualFold(vs[0], "TRUE")
+		}
 	}
 	if pt.PartStat == "" {
 		pt.PartStat = "NEEDS-ACTION" // RFC 5545 §3.2.12 default

@@ -185,9 +185,13 @@ func cloneParams(ps ical.Params) ical.Params {
 // shallowComp copies a component's property map and child list and shares
 // everything below them: for copy on write.
 func shallowComp(c *ical.Component) *ical.Component {
-	n := &ical.Component{Name: c.Name, Props: make(ical.Props, len(c.Props)), Children: slices.Clone(c.Children)}
-	maps.Copy(n.Props, c.Props)
-	return n
+	// maps.Clone copies the map's groups as they are, without hashing every
+	// name again as an insert would.
+	props := maps.Clone(c.Props)
+	if props == nil {
+		props = ical.Props{}
+	}
+	return &ical.Component{Name: c.Name, Props: props, Children: slices.Clone(c.Children)}
 }
 
 // shallowCal copies a calendar's top component (shallowComp): for copy on

@@ -1,6 +1,7 @@
 package itip
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -143,55 +144,74 @@ func setAttendeeParams(o *Event, inst *Instance, addr string, mp *ical.Prop, v v
 // carrying RFC 6868 ^n or ^' never becomes a line or a quote wherever the
 // event is written.
 func replyParams(stored, reply ical.Params, v vouch) ical.Params {
-	out := cloneParams(stored)
-	out.Del(ical.ParamRSVP)
-	one := func(name string) (string, bool) {
-		if vs := reply[name]; len(vs) == 1 && qsafe(vs[0]) {
-			return vs[0], true
-		}
-		return "", false
+	// A shallow copy: below, a parameter's value list is only ever replaced
+	// or deleted, never written into, so the lists stay shared with the
+	// stored copy.
+	out := maps.Clone(stored)
+	if out == nil {
+		out = make(ical.Params, 2)
 	}
-	for name, allowed := range replyEnums {
-		if val, ok := one(name); ok && slices.Contains(allowed, strings.ToUpper(val)) {
-			out.Set(name, strings.ToUpper(val))
-		}
-	}
-	if val, ok := one(ical.ParamCommonName); ok {
-		out.Set(ical.ParamCommonName, val)
-	}
-	if val, ok := one(ical.ParamLanguage); ok && languageTag(val) {
-		out.Set(ical.ParamLanguage, val)
-	}
-	if v.verified() {
-		for _, name := range []string{ical.ParamDelegatedTo, ical.ParamDelegatedFrom} {
-			if vs := reply[name]; len(vs) > 0 {
+	delete(out, ical.ParamRSVP)
+	// One pass over the REPLY's parameters (each name sets its own
+	// parameter, so their order does not matter).
+	for name, vs := range reply {
+		switch name {
+		case ical.ParamParticipationStatus, ical.ParamRSVP, ical.ParamCalendarUserType, ical.ParamRole:
+			if len(vs) == 1 && qsafe(vs[0]) {
+				if val := strings.ToUpper(vs[0]); slices.Contains(replyEnum(name), val) {
+					out[name] = []string{val}
+				}
+			}
+		case ical.ParamCommonName:
+			if len(vs) == 1 && qsafe(vs[0]) {
+				out[name] = []string{vs[0]}
+			}
+		case ical.ParamLanguage:
+			if len(vs) == 1 && qsafe(vs[0]) && languageTag(vs[0]) {
+				out[name] = []string{vs[0]}
+			}
+		case ical.ParamDelegatedTo, ical.ParamDelegatedFrom:
+			if v.verified() && len(vs) > 0 {
 				if addrs, ok := calAddresses(vs); ok {
 					out[name] = addrs
 				}
 			}
-		}
-	}
-	if v == vouchSelf {
-		if vs := reply["SENT-BY"]; len(vs) == 1 {
-			if addrs, ok := calAddresses(vs); ok {
-				out.Set("SENT-BY", addrs[0])
+		case "SENT-BY":
+			if v == vouchSelf && len(vs) == 1 {
+				if addrs, ok := calAddresses(vs); ok {
+					out[name] = addrs[:1]
+				}
 			}
 		}
 	}
-	if out.Get(ical.ParamParticipationStatus) == "" {
-		out.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
+	if param(out, ical.ParamParticipationStatus) == "" {
+		out[ical.ParamParticipationStatus] = []string{"NEEDS-ACTION"}
 	}
 	return out
 }
 
-// replyEnums are the enumerated ATTENDEE parameters a REPLY may change, with
-// their registered values (RFC 5545 §3.2.12, §3.2.17, §3.2.3, §3.2.16).
-var replyEnums = map[string][]string{
-	ical.ParamParticipationStatus: {"NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED"},
-	ical.ParamRSVP:                {"TRUE", "FALSE"},
-	ical.ParamCalendarUserType:    {"INDIVIDUAL", "GROUP", "RESOURCE", "ROOM", "UNKNOWN"},
-	ical.ParamRole:                {"CHAIR", "REQ-PARTICIPANT", "OPT-PARTICIPANT", "NON-PARTICIPANT"},
+// replyEnum lists the registered values of an enumerated ATTENDEE parameter
+// a REPLY may change (RFC 5545 §3.2.12, §3.2.17, §3.2.3, §3.2.16).
+func replyEnum(name string) []string {
+	switch name {
+	case ical.ParamParticipationStatus:
+		return partStats
+	case ical.ParamRSVP:
+		return rsvpValues
+	case ical.ParamCalendarUserType:
+		return cuTypes
+	case ical.ParamRole:
+		return roles
+	}
+	return nil
 }
+
+var (
+	partStats  = []string{"NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED"}
+	rsvpValues = []string{"TRUE", "FALSE"}
+	cuTypes    = []string{"INDIVIDUAL", "GROUP", "RESOURCE", "ROOM", "UNKNOWN"}
+	roles      = []string{"CHAIR", "REQ-PARTICIPANT", "OPT-PARTICIPANT", "NON-PARTICIPANT"}
+)
 
 // qsafe reports whether v is valid UTF-8 made of RFC 5545 §3.1 QSAFE-CHAR
 // (WSP, any printable character but DQUOTE, non-ASCII): a value that can be

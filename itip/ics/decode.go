@@ -32,7 +32,11 @@ func Decode(data []byte, lim Limits) (cal *ical.Calendar, err error) {
 	d := decoder{lines: lineReader{data: string(data), max: lim.MaxLineBytes}, lim: lim, nlines: bytes.Count(data, []byte{'\n'}) + 1}
 	// One array for the scratch of the open components' properties and
 	// the first arena (take).
-	ns, na := min(d.nlines, 64), min(d.nlines, 1024)
+	// Every line is a property but those of BEGIN and END: the first
+	// BEGIN:VCALENDAR, the BEGINs at a line start and their ENDs (a hint
+	// only: take and append grow past it).
+	nprops := max(d.nlines-2-2*bytes.Count(data, []byte("\nBEGIN:")), 1)
+	ns, na := min(nprops, 64), min(nprops, 1024)
 	buf := make([]ical.Prop, ns+na)
 	d.props, d.arena = buf[:0:ns], buf[ns:ns:ns+na]
 	d.stack = make([]frame, 0, 4)
