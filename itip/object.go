@@ -228,9 +228,14 @@ func (e *Event) ownAttendees(c *ical.Component) *ical.Component {
 // own properties (VERSION, PRODID), which no rule changes.
 func (e *Event) shallowCopy() *Event {
 	n := *e
-	top := *e.Cal.Component
-	top.Children = slices.Clone(top.Children)
-	n.Cal = &ical.Calendar{Component: &top}
+	// One allocation for the calendar and its top component.
+	cal := &struct {
+		cal ical.Calendar
+		top ical.Component
+	}{top: *e.Cal.Component}
+	cal.top.Children = slices.Clone(cal.top.Children)
+	cal.cal.Component = &cal.top
+	n.Cal = &cal.cal
 	n.Instances = slices.Clone(e.Instances)
 	return &n
 }

@@ -29,17 +29,21 @@ func Decode(data []byte, lim Limits) (cal *ical.Calendar, err error) {
 	data = bytes.TrimPrefix(data, utf8BOM)
 	// One copy of the input: every name and value that needs no change is
 	// a substring of it, so a line costs no allocation of its own.
-	d := decoder{lines: lineReader{data: string(data), max: lim.MaxLineBytes}, lim: lim, nlines: bytes.Count(data, []byte{'\n'}) + 1}
+	// The decoder is one allocation with the Calendar it returns and the
+	// stack of open components.
+	d := &decoder{lines: lineReader{data: string(data), max: lim.MaxLineBytes}, lim: lim, nlines: bytes.Count(data, []byte{'\n'}) + 1}
 	// One array for the scratch of the open components' properties and
 	// the first arena (take).
 	// Every line is a property but those of BEGIN and END: the first
 	// BEGIN:VCALENDAR, the BEGINs at a line start and their ENDs (a hint
 	// only: take and append grow past it).
-	nprops := max(d.nlines-2-2*bytes.Count(data, []byte("\nBEGIN:")), 1)
+	begins := bytes.Count(data, []byte("\nBEGIN:"))
+	nprops := max(d.nlines-2-2*begins, 1)
+	d.comps = make([]ical.Component, 0, min(begins+1, 64))
 	ns, na := min(nprops, 64), min(nprops, 1024)
 	buf := make([]ical.Prop, ns+na)
 	d.props, d.arena = buf[:0:ns], buf[ns:ns:ns+na]
-	d.stack = make([]frame, 0, 4)
+	d.stack = d.stack0[:0]
 	return d.decode()
 }
 
@@ -100,10 +104,24 @@ type decoder struct {
 	lim    Limits
 	stack  []frame
 	ncomp  int
-	props  []ical.Prop    // properties of the open components, innermost last
-	arena  []ical.Prop    // backing store setProps hands out, len = used
-	nlines int            // physical lines in the input, to size arena
-	count  map[string]int // scratch of setProps for many properties
+	props  []ical.Prop      // properties of the open components, innermost last
+	arena  []ical.Prop      // backing store setProps hands out, len = used
+	nlines int              // physical lines in the input, to size arena
+	count  map[string]int   // scratch of setProps for many properties
+	comps  []ical.Component // backing store newComp hands out
+	cal    ical.Calendar    // what decode returns
+	stack0 [4]frame         // the first stack
+}
+
+// newComp returns a new component: the next element of one array sized by
+// the BEGIN lines of the input, so a small calendar's components are one
+// allocation.
+func (d *decoder) newComp(name string) *ical.Component {
+	if len(d.comps) == cap(d.comps) {
+		return &ical.Component{Name: name}
+	}
+	d.comps = append(d.comps, ical.Component{Name: name})
+	return &d.comps[len(d.comps)-1]
 }
 
 // smallProps is the number of properties up to which setProps counts names
@@ -234,7 +252,7 @@ func (d *decoder) decode() (*ical.Calendar, error) {
 			if len(d.stack) >= d.lim.MaxDepth {
 				return nil, &LimitError{ReasonDepth}
 			}
-			comp := &ical.Component{Name: name}
+			comp := d.newComp(name)
 			if len(d.stack) == 0 {
 				root = comp
 			} else {
@@ -256,7 +274,12 @@ func (d *decoder) decode() (*ical.Calendar, error) {
 			d.stack = d.stack[:len(d.stack)-1]
 			if len(d.stack) == 0 {
 				// The first VCALENDAR is complete; ignore what follows.
-				return &ical.Calendar{Component: root}, nil
+				// The Calendar keeps the decoder alive: drop what it
+				// need not keep.
+				d.lines.buf, d.count, d.props, d.arena, d.comps, d.stack = nil, nil, nil, nil, nil, nil
+				clear(d.stack0[:])
+				d.cal.Component = root
+				return &d.cal, nil
 			}
 		default:
 			if len(d.stack) == 0 {

@@ -14,26 +14,53 @@ import (
 	"github.com/emersion/go-ical"
 )
 
-// propOrder gives the properties written first, in this order; the rest
-// follow sorted by name. Several properties of one name keep their stored
-// order. PRODID, VERSION, CALSCALE, METHOD (VCALENDAR) and TZID (VTIMEZONE)
-// lead so that the output reads conventionally; they never occur together
-// with the event properties.
-var propOrder = func() map[string]int {
-	names := []string{
-		ical.PropProductID, ical.PropVersion, ical.PropCalendarScale, ical.PropMethod,
-		ical.PropTimezoneID,
-		ical.PropUID, ical.PropSequence, ical.PropDateTimeStamp,
-		ical.PropDateTimeStart, ical.PropDateTimeEnd, ical.PropDuration, ical.PropRecurrenceID,
-		ical.PropRecurrenceRule, ical.PropRecurrenceDates, "EXRULE", ical.PropExceptionDates,
-		ical.PropOrganizer, ical.PropAttendee,
+// propRank is a property's place among the properties written first, in
+// this order; the rest (rank 18) follow sorted by name. Several properties
+// of one name keep their stored order. PRODID, VERSION, CALSCALE, METHOD
+// (VCALENDAR) and TZID (VTIMEZONE) lead so that the output reads
+// conventionally; they never occur together with the event properties. (A
+// switch: cheaper than hashing the name for a map.)
+func propRank(name string) int {
+	switch name {
+	case ical.PropProductID:
+		return 0
+	case ical.PropVersion:
+		return 1
+	case ical.PropCalendarScale:
+		return 2
+	case ical.PropMethod:
+		return 3
+	case ical.PropTimezoneID:
+		return 4
+	case ical.PropUID:
+		return 5
+	case ical.PropSequence:
+		return 6
+	case ical.PropDateTimeStamp:
+		return 7
+	case ical.PropDateTimeStart:
+		return 8
+	case ical.PropDateTimeEnd:
+		return 9
+	case ical.PropDuration:
+		return 10
+	case ical.PropRecurrenceID:
+		return 11
+	case ical.PropRecurrenceRule:
+		return 12
+	case ical.PropRecurrenceDates:
+		return 13
+	case "EXRULE":
+		return 14
+	case ical.PropExceptionDates:
+		return 15
+	case ical.PropOrganizer:
+		return 16
+	case ical.PropAttendee:
+		return 17
 	}
-	m := make(map[string]int, len(names))
-	for i, n := range names {
-		m[n] = i
-	}
-	return m
-}()
+	return 18
+}
 
 const maxEncodeDepth = 10000
 
@@ -136,11 +163,7 @@ func (e *encoder) component(c *ical.Component, depth int) error {
 	}
 	base := len(e.ranked)
 	for n := range c.Props {
-		r, ok := propOrder[upperName(n)]
-		if !ok {
-			r = len(propOrder)
-		}
-		e.ranked = append(e.ranked, rankedName{n, r})
+		e.ranked = append(e.ranked, rankedName{n, propRank(upperName(n))})
 	}
 	names := e.ranked[base:]
 	defer func() { e.ranked = e.ranked[:base] }()
@@ -166,8 +189,7 @@ func (e *encoder) component(c *ical.Component, depth int) error {
 	return e.simple("END", name)
 }
 
-// rankedName is a property name with its place in propOrder (after all of
-// them when not listed).
+// rankedName is a property name with its propRank.
 type rankedName struct {
 	name string
 	rank int
