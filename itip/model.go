@@ -133,6 +133,26 @@ type Event struct {
 	Instances []*Instance // a message's: master first when present, then overrides by RECURRENCE-ID; a stored copy's: as written
 	Cal       *ical.Calendar
 	Zones     *ics.Zones
+	// Storage for the first Instance and a list of one, so that an event
+	// without overrides costs no allocation of its own for them.
+	inst0  Instance
+	insts0 [1]*Instance
+}
+
+// addInstance reads c (readInstanceTo) and appends it to e.Instances.
+func (e *Event) addInstance(c *ical.Component, strict bool) error {
+	in := &e.inst0
+	if len(e.Instances) > 0 || e.inst0.Comp != nil {
+		in = new(Instance)
+	}
+	if err := readInstanceTo(in, c, e.Zones, strict); err != nil {
+		return err
+	}
+	if e.Instances == nil {
+		e.Instances = e.insts0[:0]
+	}
+	e.Instances = append(e.Instances, in)
+	return nil
 }
 
 // Message is an incoming iTIP object (RFC 5546 §1.4, §3): its METHOD and
@@ -217,8 +237,7 @@ func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
 		} else if m.Kind != c.Name {
 			return nil, parseErr(ReasonMixedComponents, "%s and %s", m.Kind, c.Name)
 		}
-		in, err := readInstance(c, m.Zones, true)
-		if err != nil {
+		if err := m.addInstance(c, true); err != nil {
 			return nil, err
 		}
 		uid := propValue(c, ical.PropUID)
@@ -230,7 +249,6 @@ func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
 		} else if m.UID != uid {
 			return nil, parseErr(ReasonMixedUID, "%q and %q", m.UID, uid)
 		}
-		m.Instances = append(m.Instances, in)
 	}
 	if len(m.Instances) == 0 {
 		return nil, parseErr(ReasonNoComponent, "no VEVENT, VTODO, VJOURNAL or VFREEBUSY")
@@ -265,8 +283,7 @@ func readStored(cal *ical.Calendar) *Event {
 		if c.Name != ical.CompEvent {
 			continue
 		}
-		in, _ := readInstance(c, e.Zones, false)
-		e.Instances = append(e.Instances, in)
+		_ = e.addInstance(c, false) // never fails when not strict
 		if e.UID == "" {
 			e.UID = propValue(c, ical.PropUID)
 		}
@@ -282,12 +299,21 @@ func sortInstances(ins []*Instance) {
 // RECURRENCE-ID or SEQUENCE that cannot be read an error; otherwise (a
 // stored copy) they are read leniently and no error is returned.
 func readInstance(c *ical.Component, z *ics.Zones, strict bool) (*Instance, error) {
-	in := &Instance{Comp: c, zones: z}
+	in := new(Instance)
+	if err := readInstanceTo(in, c, z, strict); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// readInstanceTo is readInstance into in, which is zero.
+func readInstanceTo(in *Instance, c *ical.Component, z *ics.Zones, strict bool) error {
+	in.Comp, in.zones = c, z
 	if p := first(c, ical.PropRecurrenceID); p != nil {
 		k, err := InstanceKey(p, z)
 		if err != nil {
 			if strict {
-				return nil, parseErr(ReasonBadRecurrenceID, "%v", err)
+				return parseErr(ReasonBadRecurrenceID, "%v", err)
 			}
 			k = strings.TrimSpace(p.Value)
 		}
@@ -298,7 +324,7 @@ func readInstance(c *ical.Component, z *ics.Zones, strict bool) (*Instance, erro
 		if !strict {
 			in.Sequence = atoiLoose(p.Value)
 		} else if n, err := strconv.Atoi(strings.TrimSpace(p.Value)); err != nil || n < 0 {
-			return nil, parseErr(ReasonBadSequence, "%q", p.Value)
+			return parseErr(ReasonBadSequence, "%q", p.Value)
 		} else {
 			in.Sequence = n
 		}
@@ -318,7 +344,7 @@ func readInstance(c *ical.Component, z *ics.Zones, strict bool) (*Instance, erro
 			in.Attendees[i] = partyOf(&ps[i])
 		}
 	}
-	return in, nil
+	return nil
 }
 
 func atoiLoose(s string) int {

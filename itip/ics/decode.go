@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
@@ -27,24 +28,45 @@ func Decode(data []byte, lim Limits) (cal *ical.Calendar, err error) {
 		}
 	}()
 	data = bytes.TrimPrefix(data, utf8BOM)
+	// The decoder and its scratch (the stack and the properties of the
+	// open components) come from a pool; what the calendar keeps is
+	// allocated for it.
+	d := decoders.Get().(*decoder)
 	// One copy of the input: every name and value that needs no change is
 	// a substring of it, so a line costs no allocation of its own.
-	// The decoder is one allocation with the Calendar it returns and the
-	// stack of open components.
-	d := &decoder{lines: lineReader{data: string(data), max: lim.MaxLineBytes}, lim: lim, nlines: bytes.Count(data, []byte{'\n'}) + 1}
-	// One array for the scratch of the open components' properties and
-	// the first arena (take).
+	d.lines = lineReader{data: string(data), max: lim.MaxLineBytes, buf: d.lines.buf[:0]}
+	d.lim, d.nlines = lim, bytes.Count(data, []byte{'\n'})+1
 	// Every line is a property but those of BEGIN and END: the first
 	// BEGIN:VCALENDAR, the BEGINs at a line start and their ENDs (a hint
-	// only: take and append grow past it).
+	// only: take and append grow past it). One array holds a small
+	// calendar's properties (take), one its components (newComp).
 	begins := bytes.Count(data, []byte("\nBEGIN:"))
 	nprops := max(d.nlines-2-2*begins, 1)
 	d.comps = make([]ical.Component, 0, min(begins+1, 64))
-	ns, na := min(nprops, 64), min(nprops, 1024)
-	buf := make([]ical.Prop, ns+na)
-	d.props, d.arena = buf[:0:ns], buf[ns:ns:ns+na]
+	d.arena = make([]ical.Prop, 0, min(nprops, 1024))
+	if cap(d.props) < min(nprops, 64) {
+		d.props = make([]ical.Prop, 0, min(nprops, 64))
+	}
 	d.stack = d.stack0[:0]
-	return d.decode()
+	cal, err = d.decode()
+	d.release()
+	return cal, err
+}
+
+// decoders keep a decoder's scratch from one Decode to the next (a
+// decoder that panicked is not returned).
+var decoders = sync.Pool{New: func() any { return new(decoder) }}
+
+// release returns d to decoders without anything of the calendar it read.
+func (d *decoder) release() {
+	if cap(d.props) > 256 || cap(d.lines.buf) > 64<<10 {
+		return
+	}
+	clear(d.props[:cap(d.props)])
+	clear(d.stack0[:])
+	clear(d.count)
+	*d = decoder{props: d.props[:0], count: d.count, lines: lineReader{buf: d.lines.buf[:0]}}
+	decoders.Put(d)
 }
 
 // lineReader returns unfolded content lines (RFC 5545 3.1).
@@ -109,7 +131,6 @@ type decoder struct {
 	nlines int              // physical lines in the input, to size arena
 	count  map[string]int   // scratch of setProps for many properties
 	comps  []ical.Component // backing store newComp hands out
-	cal    ical.Calendar    // what decode returns
 	stack0 [4]frame         // the first stack
 }
 
@@ -274,12 +295,7 @@ func (d *decoder) decode() (*ical.Calendar, error) {
 			d.stack = d.stack[:len(d.stack)-1]
 			if len(d.stack) == 0 {
 				// The first VCALENDAR is complete; ignore what follows.
-				// The Calendar keeps the decoder alive: drop what it
-				// need not keep.
-				d.lines.buf, d.count, d.props, d.arena, d.comps, d.stack = nil, nil, nil, nil, nil, nil
-				clear(d.stack0[:])
-				d.cal.Component = root
-				return &d.cal, nil
+				return &ical.Calendar{Component: root}, nil
 			}
 		default:
 			if len(d.stack) == 0 {
