@@ -133,10 +133,12 @@ type Event struct {
 	Instances []*Instance // a message's: master first when present, then overrides by RECURRENCE-ID; a stored copy's: as written
 	Cal       *ical.Calendar
 	Zones     *ics.Zones
-	// Storage for the first Instance and a list of one, so that an event
-	// without overrides costs no allocation of its own for them.
+	// Storage for the first Instance, a list of one and the Zones, so
+	// that an event without overrides costs no allocation of its own for
+	// them.
 	inst0  Instance
 	insts0 [1]*Instance
+	zones0 ics.Zones
 }
 
 // addInstance reads c (readInstanceTo) and appends it to e.Instances.
@@ -225,7 +227,8 @@ func ParseMessageShared(cal *ical.Calendar, zb *ics.Budget) (*Message, error) {
 	if !m.Method.Valid() {
 		return nil, parseErr(ReasonBadMethod, "%q", mp.Value)
 	}
-	m.Cal, m.Zones = cal, ics.NewZonesShared(cal, zb)
+	m.Cal, m.Zones = cal, &m.zones0
+	m.zones0.Init(cal, zb)
 	for _, c := range cal.Children {
 		switch c.Name {
 		case ical.CompEvent, ical.CompToDo, ical.CompJournal, ical.CompFreeBusy:
@@ -278,7 +281,9 @@ func readStored(cal *ical.Calendar) *Event {
 	if cal == nil {
 		return nil
 	}
-	e := &Event{Kind: ical.CompEvent, Cal: cal, Zones: ics.NewZones(cal)}
+	e := &Event{Kind: ical.CompEvent, Cal: cal}
+	e.Zones = &e.zones0
+	e.zones0.Init(cal, nil)
 	for _, c := range cal.Children {
 		if c.Name != ical.CompEvent {
 			continue

@@ -213,12 +213,22 @@ func (e *Event) ownAttendees(c *ical.Component) *ical.Component {
 	}
 	for k, in := range e.Instances {
 		if in.Comp == c {
-			cp := *in
+			cp := e.spareInstance()
+			*cp = *in
 			cp.Comp = n
-			e.Instances[k] = &cp
+			e.Instances[k] = cp
 		}
 	}
 	return n
+}
+
+// spareInstance returns e's own storage for an Instance (Event.inst0) when
+// no Instance uses it, else a new Instance.
+func (e *Event) spareInstance() *Instance {
+	if e.inst0.Comp == nil {
+		return &e.inst0
+	}
+	return new(Instance)
 }
 
 // shallowCopy is a copy of e for copy on write: its calendar's list of
@@ -228,6 +238,9 @@ func (e *Event) ownAttendees(c *ical.Component) *ical.Component {
 // own properties (VERSION, PRODID), which no rule changes.
 func (e *Event) shallowCopy() *Event {
 	n := *e
+	// The storage of e's first Instance and Zones stays e's (its Instances
+	// and Zones point there); n's is free for n (spareInstance).
+	n.inst0, n.zones0 = Instance{}, ics.Zones{}
 	// One allocation for the calendar and its top component.
 	cal := &struct {
 		cal ical.Calendar
@@ -236,7 +249,7 @@ func (e *Event) shallowCopy() *Event {
 	cal.top.Children = slices.Clone(cal.top.Children)
 	cal.cal.Component = &cal.top
 	n.Cal = &cal.cal
-	n.Instances = slices.Clone(e.Instances)
+	n.Instances = append(n.insts0[:0:len(n.insts0)], e.Instances...)
 	return &n
 }
 

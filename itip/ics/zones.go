@@ -58,11 +58,18 @@ func NewZones(cal *ical.Calendar) *Zones {
 // NewZonesShared is NewZones with the VTIMEZONE conversions counted against
 // b (nil: a budget of its own).
 func NewZonesShared(cal *ical.Calendar, b *Budget) *Zones {
-	z := &Zones{cal: cal, budget: b}
+	z := new(Zones)
+	z.Init(cal, b)
+	return z
+}
+
+// Init makes z, which is zero, what NewZonesShared(cal, b) returns: for a
+// Zones that is part of a larger value (one allocation instead of two).
+func (z *Zones) Init(cal *ical.Calendar, b *Budget) {
+	z.cal, z.budget = cal, b
 	if b == nil {
 		z.budget = &z.own
 	}
-	return z
 }
 
 // Location resolves tzid, in this order: (1) an IANA name, after removing
