@@ -527,8 +527,18 @@ func (s *Server) lookupUser(ctx context.Context, name string) (calstore.User, er
 	return u, err
 }
 
-// dummyHash makes a login of an unknown user cost as much as a known one.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("imipd-no-such-user"), bcrypt.DefaultCost)
+// passwordCost is the bcrypt cost of the app passwords HashPassword makes
+// and of dummyHash. The package's own tests lower it (export_test.go): under
+// the race detector a compare at the default cost takes about 0.2 s of CPU,
+// and the login tests make hundreds.
+var passwordCost = bcrypt.DefaultCost
+
+// dummyHash makes a login of an unknown user cost as much as a known one:
+// it is made at passwordCost on first use.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("imipd-no-such-user"), passwordCost)
+	return h
+})
 
 // passwordKey identifies a successful login in the cache. It includes the
 // hash, so a new password ends the old one's cached logins.
@@ -543,7 +553,7 @@ func passwordKey(hash, name, pass string) [32]byte {
 func (s *Server) checkPassword(hash, pass string, key [32]byte, now time.Time) bool {
 	if hash == "" {
 		if s.guard.unknownCheck(now) {
-			_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
+			_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
 		}
 		return false
 	}
@@ -562,7 +572,7 @@ func HashPassword(pass string) (string, error) {
 	if len(pass) > 72 {
 		return "", errors.New("password longer than 72 bytes (bcrypt's limit)")
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.DefaultCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(pass), passwordCost)
 	return string(h), err
 }
 
