@@ -42,7 +42,12 @@ func Decode(data []byte, lim Limits) (cal *ical.Calendar, err error) {
 	// calendar's properties (take), one its components (newComp).
 	begins := bytes.Count(data, []byte("\nBEGIN:"))
 	nprops := max(d.nlines-2-2*begins, 1)
-	d.comps = make([]ical.Component, 0, min(begins+1, 64))
+	if begins+1 <= len(smallCal{}.comps) {
+		d.small = new(smallCal)
+		d.comps = d.small.comps[:0]
+	} else {
+		d.comps = make([]ical.Component, 0, min(begins+1, 64))
+	}
 	d.arena = make([]ical.Prop, 0, min(nprops, 1024))
 	if cap(d.props) < min(nprops, 64) {
 		d.props = make([]ical.Prop, 0, min(nprops, 64))
@@ -51,6 +56,15 @@ func Decode(data []byte, lim Limits) (cal *ical.Calendar, err error) {
 	cal, err = d.decode()
 	d.release()
 	return cal, err
+}
+
+// smallCal is the storage of the most common calendar, a VCALENDAR with one
+// VEVENT: one allocation for the Calendar, its components and the root's
+// list of children (an append past it copies).
+type smallCal struct {
+	cal      ical.Calendar
+	comps    [2]ical.Component
+	children [1]*ical.Component
 }
 
 // decoders keep a decoder's scratch from one Decode to the next (a
@@ -131,6 +145,7 @@ type decoder struct {
 	nlines int              // physical lines in the input, to size arena
 	count  map[string]int   // scratch of setProps for many properties
 	comps  []ical.Component // backing store newComp hands out
+	small  *smallCal        // the calendar's storage when it is small
 	stack0 [4]frame         // the first stack
 }
 
@@ -278,6 +293,9 @@ func (d *decoder) decode() (*ical.Calendar, error) {
 				root = comp
 			} else {
 				parent := d.stack[len(d.stack)-1].comp
+				if parent.Children == nil && d.small != nil && parent == &d.small.comps[0] {
+					parent.Children = d.small.children[:0]
+				}
 				parent.Children = append(parent.Children, comp)
 			}
 			d.stack = append(d.stack, frame{comp: comp, start: len(d.props)})
@@ -295,6 +313,10 @@ func (d *decoder) decode() (*ical.Calendar, error) {
 			d.stack = d.stack[:len(d.stack)-1]
 			if len(d.stack) == 0 {
 				// The first VCALENDAR is complete; ignore what follows.
+				if d.small != nil {
+					d.small.cal.Component = root
+					return &d.small.cal, nil
+				}
 				return &ical.Calendar{Component: root}, nil
 			}
 		default:
