@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -79,71 +78,6 @@ func TestRecipientToUser(t *testing.T) {
 	}
 }
 
-// hostileRcpts are n recipients local.part<random>@example.test.
-func hostileRcpts(r *rand.Rand, local string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("%s%08x@example.test", local, r.Uint32())
-	}
-	return out
-}
-
-// flood is an invitation to every one of rcpts, each an ATTENDEE and in a
-// folded To (LF line ends).
-func flood(uid string, rcpts []string) string {
-	msg := strings.ReplaceAll(request(uid, uid, 0, rcpts), "\r\n", "\n")
-	return strings.Replace(msg, "To: "+strings.Join(rcpts, ", "), "To: "+strings.Join(rcpts, ",\n "), 1)
-}
-
-// storeState is what a test checks after an attack: every user, and the
-// events and open pending items of each, and the file's size.
-type storeState struct {
-	users          []string
-	events, opened map[string]int
-	size           int64
-}
-
-func readState(t *testing.T, db *calstore.DB) storeState {
-	t.Helper()
-	s := storeState{events: map[string]int{}, opened: map[string]int{}}
-	err := db.Read(context.Background(), func(tx calstore.Tx) error {
-		us, err := tx.Users()
-		if err != nil {
-			return err
-		}
-		for _, u := range us {
-			s.users = append(s.users, u.Address)
-			if s.events[u.Address], s.opened[u.Address], err = tx.Counts(u.Address); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(db.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.size = fi.Size()
-	return s
-}
-
-// manyParts is one message carrying n calendar parts, each a new event.
-func manyParts(n int, rcpt string) string {
-	var b strings.Builder
-	b.WriteString("From: Alice <alice@remote.test>\r\nTo: " + rcpt + "\r\nSubject: many\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n" +
-		"Message-ID: <parts-1@remote.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"p\"\r\n\r\n")
-	for i := range n {
-		ev := request("x", fmt.Sprintf("part-%d@remote.test", i), 0, []string{rcpt})
-		_, body, _ := strings.Cut(ev, "\r\n\r\n")
-		b.WriteString("--p\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\n" + body + "\r\n")
-	}
-	b.WriteString("--p--\r\n")
-	return b.String()
-}
-
 // TestPerUserCaps: a user at events_per_user gets no new event, and at
 // pending_per_user no new pending item: ignored with the cap's reason,
 // nothing stored; an update to an event the user holds still applies.
@@ -186,8 +120,8 @@ func TestPerUserCaps(t *testing.T) {
 		}
 	}
 	st := readState(t, db)
-	if st.events["bob@example.test"] != 3 || st.opened["bob@example.test"] != 2 {
-		t.Errorf("bob: %d events, %d open pending items; want 3 and 2", st.events["bob@example.test"], st.opened["bob@example.test"])
+	if st.Events["bob@example.test"] != 3 || st.Opened["bob@example.test"] != 2 {
+		t.Errorf("bob: %d events, %d open pending items; want 3 and 2", st.Events["bob@example.test"], st.Opened["bob@example.test"])
 	}
 }
 
@@ -227,8 +161,8 @@ func TestNewUsersPerHour(t *testing.T) {
 	if got := deliver(restarted); got != 3 {
 		t.Errorf("an hour later: %d users made, want 3", got)
 	}
-	if st := readState(t, db); len(st.users) != 8 {
-		t.Errorf("%d users, want 8", len(st.users))
+	if st := readState(t, db); len(st.Users) != 8 {
+		t.Errorf("%d users, want 8", len(st.Users))
 	}
 }
 

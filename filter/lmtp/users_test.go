@@ -1,15 +1,13 @@
 package lmtp_test
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
-	"imipd/calstore"
 	"imipd/filter"
+	"imipd/filter/internal/filtertest"
 	"imipd/filter/lmtp"
 )
 
@@ -30,16 +28,16 @@ func TestLMTPSubaddressFlood(t *testing.T) {
 		t.Fatalf("delivery: err %v, %d refused, %d failed, %d ok", d.err, len(d.rcptErr), len(d.failed), len(d.ok))
 	}
 	after := readState(t, e.db)
-	if strings.Join(after.users, " ") != "bob@example.test" {
-		t.Errorf("users after the flood: %d (%.3q...), want only bob", len(after.users), after.users[:min(3, len(after.users))])
+	if strings.Join(after.Users, " ") != "bob@example.test" {
+		t.Errorf("users after the flood: %d (%.3q...), want only bob", len(after.Users), after.Users[:min(3, len(after.Users))])
 	}
-	if after.events["bob@example.test"] != 1 || after.opened["bob@example.test"] != 1 {
-		t.Errorf("bob: %d events, %d open pending items, want 1 and 1", after.events["bob@example.test"], after.opened["bob@example.test"])
+	if after.Events["bob@example.test"] != 1 || after.Opened["bob@example.test"] != 1 {
+		t.Errorf("bob: %d events, %d open pending items, want 1 and 1", after.Events["bob@example.test"], after.Opened["bob@example.test"])
 	}
 	// The object itself (500 attendees, ~40 KiB) is kept as the event and
 	// as the pending invitation; the flood made 500 of each.
-	t.Logf("500 subaddresses: %d users, store %d -> %d bytes", len(after.users), before.size, after.size)
-	if grew := after.size - before.size; grew > 4<<20 {
+	t.Logf("500 subaddresses: %d users, store %d -> %d bytes", len(after.Users), before.Size, after.Size)
+	if grew := after.Size - before.Size; grew > 4<<20 {
 		t.Errorf("store grew by %d bytes, want under 4 MiB", grew)
 	}
 	txns := e.ds.transactions()
@@ -76,10 +74,10 @@ func TestLMTPRandomLocalRecipients(t *testing.T) {
 					t.Fatalf("delivery %d: err %v, %d ok", i, d.err, len(d.ok))
 				}
 				st := readState(t, e.db)
-				if n := len(st.users) - created; n > c.perMessage {
+				if n := len(st.Users) - created; n > c.perMessage {
 					t.Fatalf("message %d made %d users, want at most %d", i, n, c.perMessage)
 				}
-				created = len(st.users)
+				created = len(st.Users)
 			}
 			want := min(7*c.perMessage, filter.DefaultNewUsersPerHour)
 			if created != want {
@@ -111,95 +109,15 @@ func TestLMTPVerifiedRecipients(t *testing.T) {
 	if d.rcptErr["nobody@example.test"] == nil || len(d.ok) != 1 {
 		t.Fatalf("delivery: refused %v, ok %d", d.rcptErr, len(d.ok))
 	}
-	if st := readState(t, e.db); strings.Join(st.users, " ") != "carol@example.test" {
-		t.Errorf("users %v, want carol only", st.users)
+	if st := readState(t, e.db); strings.Join(st.Users, " ") != "carol@example.test" {
+		t.Errorf("users %v, want carol only", st.Users)
 	}
 }
 
-// hostileRcpts are n recipients local.part<random>@example.test.
-func hostileRcpts(r *rand.Rand, local string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("%s%08x@example.test", local, r.Uint32())
-	}
-	return out
-}
-
-// flood is an invitation to every one of rcpts, each an ATTENDEE and in a
-// folded To (LF line ends).
-func flood(uid string, rcpts []string) string {
-	msg := strings.ReplaceAll(request(uid, uid, 0, rcpts), "\r\n", "\n")
-	return strings.Replace(msg, "To: "+strings.Join(rcpts, ", "), "To: "+strings.Join(rcpts, ",\n "), 1)
-}
-
-// storeState is what a test checks after an attack: every user, and the
-// events and open pending items of each, and the file's size.
-type storeState struct {
-	users          []string
-	events, opened map[string]int
-	size           int64
-}
-
-func readState(t *testing.T, db *calstore.DB) storeState {
-	t.Helper()
-	s := storeState{events: map[string]int{}, opened: map[string]int{}}
-	err := db.Read(context.Background(), func(tx calstore.Tx) error {
-		us, err := tx.Users()
-		if err != nil {
-			return err
-		}
-		for _, u := range us {
-			s.users = append(s.users, u.Address)
-			if s.events[u.Address], s.opened[u.Address], err = tx.Counts(u.Address); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(db.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.size = fi.Size()
-	return s
-}
-
-// request is an iMIP REQUEST from alice@remote.test (after
-// filter/testdata/scenarios/request-new), CRLF line ends.
-func request(msgID, uid string, seq int, rcpts []string, extraHeaders ...string) string {
-	var att strings.Builder
-	for _, r := range rcpts {
-		fmt.Fprintf(&att, "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:%s\n", r)
-	}
-	h := strings.Join(extraHeaders, "\n")
-	if h != "" {
-		h += "\n"
-	}
-	msg := h + `From: Alice Organizer <alice@remote.test>
-To: ` + strings.Join(rcpts, ", ") + `
-Subject: Invitation: Planning
-Date: Wed, 25 Nov 2026 10:00:00 +0000
-Message-ID: <` + msgID + `>
-MIME-Version: 1.0
-Content-Type: text/calendar; method=REQUEST; charset=UTF-8
-
-BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//test//EN
-METHOD:REQUEST
-BEGIN:VEVENT
-UID:` + uid + `
-SEQUENCE:` + fmt.Sprint(seq) + `
-DTSTAMP:20261125T100000Z
-DTSTART:20261201T090000Z
-DTEND:20261201T100000Z
-SUMMARY:Planning
-ORGANIZER;CN=Alice:mailto:alice@remote.test
-` + att.String() + `END:VEVENT
-END:VCALENDAR
-`
-	return strings.ReplaceAll(msg, "\n", "\r\n")
-}
+// Fixtures shared with the other packages' tests (filter/internal/filtertest).
+var (
+	hostileRcpts = filtertest.HostileRcpts
+	flood        = filtertest.Flood
+	readState    = filtertest.ReadState
+	request      = filtertest.Request
+)

@@ -345,43 +345,6 @@ func splitFields(head string) [][2]string {
 	return out
 }
 
-// request is an iMIP REQUEST from alice@remote.test (after
-// filter/testdata/scenarios/request-new), CRLF line ends as a milter sees them.
-func request(msgID, uid string, seq int, rcpts []string, extraHeaders ...string) string {
-	var att strings.Builder
-	for _, r := range rcpts {
-		fmt.Fprintf(&att, "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:%s\n", r)
-	}
-	h := strings.Join(extraHeaders, "\n")
-	if h != "" {
-		h += "\n"
-	}
-	msg := h + `From: Alice Organizer <alice@remote.test>
-To: ` + strings.Join(rcpts, ", ") + `
-Subject: Invitation: Planning
-Date: Wed, 25 Nov 2026 10:00:00 +0000
-Message-ID: <` + msgID + `>
-MIME-Version: 1.0
-Content-Type: text/calendar; method=REQUEST; charset=UTF-8
-
-BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//test//EN
-METHOD:REQUEST
-BEGIN:VEVENT
-UID:` + uid + `
-SEQUENCE:` + fmt.Sprint(seq) + `
-DTSTAMP:20261125T100000Z
-DTSTART:20261201T090000Z
-DTEND:20261201T100000Z
-SUMMARY:Planning
-ORGANIZER;CN=Alice:mailto:alice@remote.test
-` + att.String() + `END:VEVENT
-END:VCALENDAR
-`
-	return strings.ReplaceAll(msg, "\n", "\r\n")
-}
-
 const plainMessage = "From: Carol <carol@remote.test>\r\n" +
 	"To: bob@example.test\r\n" +
 	"Subject: lunch\r\n" +
