@@ -38,8 +38,6 @@ func (m Method) Valid() bool {
 	return false
 }
 
-// ToOrganizer reports whether m travels from an attendee to the organizer.
-func (m Method) ToOrganizer() bool { return m == Reply || m == Refresh || m == Counter }
 
 // Outcome is what was done with a message for one user (docs/rules.md "Methods").
 type Outcome string
