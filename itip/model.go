@@ -38,7 +38,6 @@ func (m Method) Valid() bool {
 	return false
 }
 
-
 // Outcome is what was done with a message for one user (docs/rules.md "Methods").
 type Outcome string
 
