@@ -19,6 +19,7 @@ import (
 	"imipd/caldav"
 	"imipd/calstore"
 	"imipd/filter"
+	"imipd/internal/filtertest"
 )
 
 const (
@@ -26,23 +27,7 @@ const (
 	davPass = "correct horse battery"
 )
 
-const davInvite = `BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//test//EN
-METHOD:REQUEST
-BEGIN:VEVENT
-UID:%s
-SEQUENCE:0
-DTSTAMP:20261125T100000Z
-DTSTART:%s
-DTEND:%s
-SUMMARY:%s
-ORGANIZER;CN=Alice:mailto:alice@remote.test
-ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.test
-ATTENDEE;PARTSTAT=ACCEPTED:mailto:carol@remote.test
-END:VEVENT
-END:VCALENDAR
-`
+const davInvite = filtertest.Invite
 
 type davEnv struct {
 	proc   *filter.Processor

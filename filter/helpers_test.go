@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"imipd/filter/internal/filtertest"
+	"imipd/internal/filtertest"
 )
 
 // replyMessage is the i-th REPLY of an attendee of the benchmark event: a
@@ -20,11 +20,17 @@ func replyMessage(i int64) (from string, fields [][2]string, body []byte) {
 	return from, fields, body
 }
 
-// Fixtures shared with the other packages' tests (filter/internal/filtertest).
+// Fixtures shared with the other packages' tests (internal/filtertest).
 var (
+	newProc      = filtertest.NewProcessor
+	mail         = filtertest.Mail
 	request      = filtertest.Request
 	hostileRcpts = filtertest.HostileRcpts
 	flood        = filtertest.Flood
 	readState    = filtertest.ReadState
 	manyParts    = filtertest.ManyParts
 )
+
+// plainInvite is Alice's invitation of Bob and Carol: UID, DTSTART, DTEND
+// and SUMMARY to fill in.
+const plainInvite = filtertest.Invite

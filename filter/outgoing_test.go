@@ -3,37 +3,12 @@ package filter_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"imipd/calstore"
 	"imipd/filter"
 )
-
-func newProc(t *testing.T) (*filter.Processor, *calstore.DB) {
-	t.Helper()
-	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cfg := filter.DefaultConfig()
-	cfg.LocalDomains = []string{"example.test"}
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	return &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return now }}, db
-}
-
-func mail(from, to, id, method, ics string) string {
-	ct := "text/plain; charset=UTF-8"
-	body := "hello\r\n"
-	if method != "" {
-		ct = "text/calendar; method=" + method + "; charset=UTF-8"
-		body = strings.ReplaceAll(ics, "\n", "\r\n")
-	}
-	return fmt.Sprintf("From: %s\r\nTo: %s\r\nDate: Wed, 25 Nov 2026 11:00:00 +0000\r\nMessage-ID: <%s>\r\nSubject: t\r\nMIME-Version: 1.0\r\nContent-Type: %s\r\n\r\n%s", from, to, id, ct, body)
-}
 
 func process(t *testing.T, p *filter.Processor, raw string, env filter.Delivery) filter.Result {
 	t.Helper()

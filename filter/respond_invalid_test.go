@@ -14,26 +14,6 @@ import (
 
 const bobAddr = "bob@example.test"
 
-// plainInvite is Alice's invitation of Bob and Carol: UID, DTSTART, DTEND
-// and SUMMARY to fill in.
-const plainInvite = `BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//test//EN
-METHOD:REQUEST
-BEGIN:VEVENT
-UID:%s
-SEQUENCE:0
-DTSTAMP:20261125T100000Z
-DTSTART:%s
-DTEND:%s
-SUMMARY:%s
-ORGANIZER;CN=Alice:mailto:alice@remote.test
-ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.test
-ATTENDEE;PARTSTAT=ACCEPTED:mailto:carol@remote.test
-END:VEVENT
-END:VCALENDAR
-`
-
 // TestRespondToNowInvalid: a pending invitation kept before a stricter
 // intake rule (here: no DTSTART, itip/validate.go) can no longer be
 // answered, but the user can still dismiss it.

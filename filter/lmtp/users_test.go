@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"imipd/filter"
-	"imipd/filter/internal/filtertest"
 	"imipd/filter/lmtp"
+	"imipd/internal/filtertest"
 )
 
 const hdr = "X-IMIP-Processed"
@@ -114,7 +114,7 @@ func TestLMTPVerifiedRecipients(t *testing.T) {
 	}
 }
 
-// Fixtures shared with the other packages' tests (filter/internal/filtertest).
+// Fixtures shared with the other packages' tests (internal/filtertest).
 var (
 	hostileRcpts = filtertest.HostileRcpts
 	flood        = filtertest.Flood

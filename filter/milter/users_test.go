@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"imipd/filter"
-	"imipd/filter/internal/filtertest"
 	"imipd/filter/milter"
+	"imipd/internal/filtertest"
 )
 
 // TestMilterCalendarParts: one message with 150 calendar parts stored 150
@@ -49,7 +49,7 @@ func TestMilterSubaddressFlood(t *testing.T) {
 	}
 }
 
-// Fixtures shared with the other packages' tests (filter/internal/filtertest).
+// Fixtures shared with the other packages' tests (internal/filtertest).
 var (
 	hostileRcpts = filtertest.HostileRcpts
 	request      = filtertest.Request

@@ -1,8 +1,9 @@
-// Package filtertest holds the mail and store fixtures the tests of filter
-// and of its adapters (filter/milter, filter/lmtp) share: an iMIP
-// invitation, the hostile recipient lists and floods of issue 13's attack
-// 11, and a reading of what an attack left in the store. It is test
-// support, internal to filter: no production code imports it.
+// Package filtertest holds the fixtures the tests of filter, its adapters
+// (filter/milter, filter/lmtp) and caldav share: a Processor over a fresh
+// bbolt store, plain and iMIP mail, Alice's invitation, the hostile
+// recipient lists and floods of issue 13's attack 11, and a reading of
+// what an attack left in the store. It is test support, internal to the
+// module: no production code imports it.
 package filtertest
 
 import (
@@ -10,11 +11,61 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"imipd/calstore"
+	"imipd/filter"
 )
+
+// NewProcessor is a Processor over a new bbolt store (no fsync) for the
+// domain example.test, its clock at 25 November 2026 12:00 UTC.
+func NewProcessor(t testing.TB) (*filter.Processor, *calstore.DB) {
+	t.Helper()
+	db, err := calstore.Open(filepath.Join(t.TempDir(), "imipd.db"), calstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg := filter.DefaultConfig()
+	cfg.LocalDomains = []string{"example.test"}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	return &filter.Processor{Store: db, Cfg: cfg, Now: func() time.Time { return now }}, db
+}
+
+// Mail is a message from from to to with Message-ID id: plain text when
+// method is "", else ics (LF or CRLF) as text/calendar with that method.
+func Mail(from, to, id, method, ics string) string {
+	ct := "text/plain; charset=UTF-8"
+	body := "hello\r\n"
+	if method != "" {
+		ct = "text/calendar; method=" + method + "; charset=UTF-8"
+		body = strings.ReplaceAll(ics, "\n", "\r\n")
+	}
+	return fmt.Sprintf("From: %s\r\nTo: %s\r\nDate: Wed, 25 Nov 2026 11:00:00 +0000\r\nMessage-ID: <%s>\r\nSubject: t\r\nMIME-Version: 1.0\r\nContent-Type: %s\r\n\r\n%s", from, to, id, ct, body)
+}
+
+// Invite is Alice's invitation of Bob (local) and Carol: UID, DTSTART,
+// DTEND and SUMMARY to fill in.
+const Invite = `BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+METHOD:REQUEST
+BEGIN:VEVENT
+UID:%s
+SEQUENCE:0
+DTSTAMP:20261125T100000Z
+DTSTART:%s
+DTEND:%s
+SUMMARY:%s
+ORGANIZER;CN=Alice:mailto:alice@remote.test
+ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.test
+ATTENDEE;PARTSTAT=ACCEPTED:mailto:carol@remote.test
+END:VEVENT
+END:VCALENDAR
+`
 
 // Request is an iMIP REQUEST from alice@remote.test (after
 // testdata/scenarios/request-new), CRLF line ends as a milter sees them.
